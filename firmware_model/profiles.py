@@ -1,0 +1,172 @@
+"""Unit models (profiles): endpoints, ports, interfaces, product strings, identity and factory rows.
+
+Facts used: product names, the 00:90:F8 OUI, sysObjectID series branches (MX-PRODUCTS2-MIB), port
+names (C7xx ``BRI1``/``BRI2``; 3xxx ``SlotN/E1T1``), ``Lan1`` as the default interface. Marked
+"emulator choice" where the hardware's value is not known to us: the leaf of each sysObjectID, the
+4102 endpoint ids ``Phone-Fax1/2``, the serial-number format and the firmware build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .config import Factory, Row
+from .schema import Catalog
+
+__all__ = ["PROFILES", "Identity", "Profile", "factory_for", "get_profile", "identity_for"]
+
+FIRMWARE_VERSION = "49.12.2941"  # emulator choice: a DGW 49 build named in the vendor SRTP guide
+PRODUCTS_OID = "1.3.6.1.4.1.4935.1000.100.100"
+
+# The services of the DGW firmware as Scm lists them (every catalog service but the MIB-only ones).
+_NOT_SCM = {"Hardware"}
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    key: str  # --profile value
+    product: str  # Dcm.UnitInfoProductName, %product%
+    series: str  # %productseries%
+    sys_object_id: str
+    endpoints: tuple[str, ...]  # EpAdm.Endpoint.EpId values
+    endpoint_kind: str  # "fxs" | "bri" | "pri"
+    ports: tuple[str, ...]  # hardware ports (BRI/PRI) or FXS lines
+    links: tuple[str, ...]  # Ethernet links: (wan, lan)
+    serial_prefix: str
+    hardware_revision: str = "1.0"
+    extra_rows: dict[str, list[Row]] = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "4102": Profile(
+        key="4102",
+        product="Mediatrix 4102",
+        series="4100",
+        sys_object_id=f"{PRODUCTS_OID}.300.102",  # series 300 = 4100 [C]; leaf 102 emulator choice
+        endpoints=("Phone-Fax1", "Phone-Fax2"),
+        endpoint_kind="fxs",
+        ports=("Phone-Fax1", "Phone-Fax2"),
+        links=("eth1", "eth2"),
+        serial_prefix="4102",
+    ),
+    "C740": Profile(
+        key="C740",
+        product="Mediatrix C740",
+        series="C7",
+        sys_object_id=f"{PRODUCTS_OID}.600.740",  # series 600 = C7 [C]; leaf emulator choice
+        endpoints=("Bri1", "Bri2"),
+        endpoint_kind="bri",
+        ports=("Bri1", "Bri2"),
+        links=("eth1", "eth2"),
+        serial_prefix="C740",
+    ),
+    "3621": Profile(
+        key="3621",
+        product="Mediatrix 3621",
+        series="3000",
+        sys_object_id=f"{PRODUCTS_OID}.100.3621",  # series 100 = 3000 [C]; leaf emulator choice
+        endpoints=("Slot2/E1T1", "Slot3/E1T1"),
+        endpoint_kind="pri",
+        ports=("Slot2/E1T1", "Slot3/E1T1"),
+        links=("eth1", "eth2"),
+        serial_prefix="3621",
+    ),
+}
+
+
+def get_profile(key: str) -> Profile:
+    for k, p in PROFILES.items():
+        if k.lower() == key.lower():
+            return p
+    raise KeyError(f"unknown profile {key!r}; known: {', '.join(PROFILES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What makes one emulated unit distinct: MAC (OUI 00:90:F8) and serial number."""
+
+    mac: str  # lower-case, no separators (the DGW %mac% form)
+    serial: str
+
+    @property
+    def mac_colon(self) -> str:
+        return ":".join(self.mac[i : i + 2] for i in range(0, 12, 2)).upper()
+
+
+def identity_for(profile: Profile, unit_name: str) -> Identity:
+    """Stable per unit name, so a lab restarted keeps its identities."""
+    h = hashlib.sha256(f"{profile.key}/{unit_name}".encode()).digest()
+    mac = "0090f8" + h[:3].hex()
+    serial = f"{profile.serial_prefix}{int.from_bytes(h[3:6], 'big') % 10**7:07d}"  # emulator choice
+    return Identity(mac=mac, serial=serial)
+
+
+# Default routing of notifications (emulator choice, documented in README): everything to the
+# remote syslog host and to the local log; each service's MinSeverity filters first.
+DEFAULT_EVENT_RULES: list[Row] = [
+    {"Index": 1, "Activation": "Enable", "Type": "Notification", "Criteria": "All", "Action": "SendViaSyslog"},
+    {"Index": 2, "Activation": "Enable", "Type": "Notification", "Criteria": "All", "Action": "LogLocally"},
+]
+
+
+def factory_for(catalog: Catalog, profile: Profile) -> Factory:
+    """Factory configuration of a model: the rows each table starts with."""
+    services = [s for s in catalog.services if s not in _NOT_SCM]
+    rows: dict[str, list[Row]] = {}
+    eps = list(profile.endpoints)
+    for t in catalog.tables.values():
+        if t.status:
+            continue
+        idx = t.index
+        if idx == ("EpId",):
+            rows[t.name] = [{"EpId": e} for e in eps]
+        elif idx == ("GatewayName",):
+            rows[t.name] = [{"GatewayName": "default"}]
+        elif idx == ("InterfaceId",) and t.service == "TelIf":
+            rows[t.name] = [{"InterfaceId": e} for e in eps]
+        elif t.service == "Pots" and idx == ("Id",) and profile.endpoint_kind == "fxs":
+            if t.short.startswith("Fxs"):
+                rows[t.name] = [{"Id": e} for e in eps]
+    rows["SipEp.Gateway"] = [{"Name": "default", "Type": "EndpointGateway"}] if _has_enum(
+        catalog, "SipEp.Gateway.Type", "EndpointGateway"
+    ) else [{"Name": "default"}]
+    rows["Scm.ServiceCommands"] = [{"Name": s} for s in services]
+    rows["Scm.ServicesConfig"] = [{"Name": s} for s in services]
+    rows["Hoc.StaticSntpServers"] = [{"Priority": i} for i in range(1, 5)]
+    rows["Hoc.StaticDnsServers"] = [{"Priority": i} for i in range(1, 5)]
+    # The hardware's factory account: user "public" with an empty password, Admin rights.
+    rows["Aaa.Users"] = [{"UserName": "public", "Password": "", "AccessRights": "Admin"}]
+    rows["Aaa.ServicesAaaType"] = [{"Service": s} for s in ("Cli", "Web", "Cwmp")]
+    rows["Nlm.Events"] = [dict(r) for r in DEFAULT_EVENT_RULES]
+    wan, lan = profile.links
+    rows["Bni.NetworkInterfaces"] = [
+        {"Idx": 1, "InterfaceName": "Uplink", "LinkName": wan, "ConnectionType": "IpDhcp", "Activation": "Enable"},
+        {"Idx": 2, "InterfaceName": "Lan1", "LinkName": lan, "ConnectionType": "IpStatic",
+         "StaticIpAddr": "192.168.0.10/24", "Activation": "Enable"},
+    ]
+    rows["Eth.Links"] = [{"Name": n} for n in profile.links]
+    rows["Eth.Ports"] = [{"Name": n.upper()} for n in profile.links]
+    rows["Bni.InterfaceStatistics"] = [{"LinkName": n} for n in profile.links]
+    if profile.endpoint_kind == "bri":
+        for tn in ("Isdn.BasicRateInterface", "Isdn.BasicRateInterfaceInterop"):
+            rows[tn] = [{"Name": p} for p in profile.ports]
+        for tn in ("Isdn.SignalingChannel", "Isdn.SignalingChannelInterop", "Isdn.PhysicalLink"):
+            rows[tn] = [{"InterfaceName": p} for p in profile.ports]
+        rows["Hardware.BriPorts"] = [{"Port": p} for p in profile.ports]
+    elif profile.endpoint_kind == "pri":
+        for tn in ("Isdn.PrimaryRateInterface", "Isdn.PrimaryRateInterfaceInterop"):
+            rows[tn] = [{"Name": p} for p in profile.ports]
+        for tn in ("Isdn.SignalingChannel", "Isdn.SignalingChannelInterop", "Isdn.PhysicalLink"):
+            rows[tn] = [{"InterfaceName": p} for p in profile.ports]
+        rows["Hardware.Ports"] = [{"Port": p} for p in profile.ports]
+    for tn, extra in profile.extra_rows.items():
+        rows[tn] = list(extra)
+    # Keep only tables that exist in this catalog (additions may be absent in tests).
+    rows = {k: v for k, v in rows.items() if k in catalog.tables}
+    return Factory(scalars={}, rows=rows)
+
+
+def _has_enum(catalog: Catalog, name: str, label: str) -> bool:
+    p = catalog.params.get(name)
+    return bool(p and label in p.type.labels())
