@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .schema import Catalog, Param, Table, Value
+from .validators import VALIDATORS
 
 __all__ = [
     "Address",
@@ -292,6 +293,9 @@ class Config:
             raise ConfigError("read-only", p.name, f"{addr.text}: read-only parameter")
         try:
             new = p.type.parse(value)
+            check = VALIDATORS.get(p.name)
+            if check is not None:
+                check(new)
         except ValueError as e:
             raise ConfigError("invalid", p.name, f"{addr.text}: {e}") from None
         if addr.index is None:

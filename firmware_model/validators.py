@@ -1,0 +1,25 @@
+"""Checks beyond a parameter's type, for values whose text has a grammar of its own.
+
+Each validator takes the parsed value and raises ValueError with the reason. Config.set (and so
+every face) applies them; an empty value always means "not configured" and is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .schema import Value
+from .timezone import parse_tz
+
+__all__ = ["VALIDATORS"]
+
+
+def _posix_tz(value: Value) -> None:
+    if str(value):
+        parse_tz(str(value))
+
+
+VALIDATORS: dict[str, Callable[[Value], None]] = {
+    "Hoc.StaticTimeZone": _posix_tz,
+    "Hoc.SntpTimeZone": _posix_tz,
+}
