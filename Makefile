@@ -1,0 +1,54 @@
+# dgw-emulator — two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Debian packages of the real peers the tests start (installed by `make test` when run as root).
+PEER_PACKAGES := rsyslog openssh-client sshpass
+RUN_ARGS ?=
+
+.PHONY: run test venv venv-test peers lint bench clean
+
+$(VENV)/.stamp-run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[speed]'
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[speed,test]'
+	touch $@ $(VENV)/.stamp-run
+
+venv: $(VENV)/.stamp-run
+venv-test: $(VENV)/.stamp-test
+
+## Start one unit (profile 4102) on 127.0.0.1; Ctrl-C stops it. Extra options: make run RUN_ARGS="--profile C740"
+run: venv
+	$(VENV)/bin/dgw-emulator run $(RUN_ARGS)
+
+## Install the peers' Debian packages (root only; others must install them by hand).
+peers:
+	@if [ "$$(id -u)" = "0" ]; then \
+	  missing=""; for p in $(PEER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing peers:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else echo "not root: install the peers yourself: $(PEER_PACKAGES)"; fi
+
+lint: venv-test
+	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
+	$(VENV)/bin/mypy
+
+## Whole suite: unit tests, interop tests against real peers, lint.
+test: venv-test peers
+	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+
+bench: venv
+	$(PY) bench/boot.py
+
+clean:
+	rm -rf $(VENV) state .pytest_cache .mypy_cache .ruff_cache

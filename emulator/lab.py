@@ -1,0 +1,79 @@
+"""Labs: several units in one process, each with its own address, ports, state and clock.
+
+A lab file is TOML (or JSON with the same shape)::
+
+    state_dir = "state/lab"          # optional; each unit gets <state_dir>/<name>
+    [[unit]]
+    name = "fxs"
+    profile = "4102"
+    host = "127.0.0.2"               # optional: units get 127.0.0.2, .3, ... in order
+    clock_offset = 0                 # optional, seconds added to the host clock
+    api_port = 8000                  # optional
+    [unit.settings]                  # optional, applied at first boot only
+    "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .assembly import DEFAULT_API_PORT, UnitSpec
+
+__all__ = ["LabError", "load_lab", "specs_from_lab"]
+
+
+class LabError(ValueError):
+    pass
+
+
+def load_lab(path: Path) -> dict[str, Any]:
+    text = Path(path).read_text()
+    try:
+        doc: dict[str, Any] = json.loads(text) if str(path).endswith(".json") else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise LabError(f"{path}: {e}") from None
+    return doc
+
+
+def specs_from_lab(doc: dict[str, Any], state_root: Path, port_mode: str = "hardware", fsync: bool = True) -> list[UnitSpec]:
+    units = doc.get("unit") or doc.get("units") or []
+    if not isinstance(units, list) or not units:
+        raise LabError("a lab needs at least one [[unit]]")
+    root = Path(doc.get("state_dir") or state_root)
+    specs: list[UnitSpec] = []
+    names: set[str] = set()
+    hosts: set[tuple[str, int, str]] = set()
+    next_host = ipaddress.ip_address("127.0.0.2")
+    for i, u in enumerate(units):
+        name = str(u.get("name") or f"unit{i + 1}")
+        if name in names or "/" in name or name.startswith("."):
+            raise LabError(f"unit name {name!r} is duplicated or not a valid folder name")
+        names.add(name)
+        host = str(u.get("host") or next_host)
+        addr = ipaddress.ip_address(host)
+        if not addr.is_loopback and not u.get("allow_non_loopback"):
+            raise LabError(f"unit {name}: {host} is not a loopback address (set allow_non_loopback = true)")
+        next_host = max(next_host, addr) + 1 if addr.version == 4 else next_host
+        api_port = int(u.get("api_port", DEFAULT_API_PORT))
+        key = (host, api_port, port_mode)
+        if port_mode != "auto" and key in hosts:
+            raise LabError(f"unit {name}: {host}:{api_port} is already used by another unit")
+        hosts.add(key)
+        specs.append(
+            UnitSpec(
+                name=name,
+                profile=str(u.get("profile", "4102")),
+                host=host,
+                state_dir=Path(u.get("state_dir") or root / name),
+                clock_offset=float(u.get("clock_offset", 0)),
+                api_port=api_port,
+                port_mode=port_mode,
+                fsync=fsync,
+                settings=dict(u.get("settings") or {}),
+            )
+        )
+    return specs
