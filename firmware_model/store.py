@@ -42,6 +42,9 @@ class JsonStore:
         self.writes = 0
 
     def load(self) -> dict[str, Any] | None:
+        # Temporary files of writers killed mid-write are garbage: the rename never happened.
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
