@@ -6,9 +6,8 @@ stays free of the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from firmware_model.profiles import get_profile
 
@@ -17,27 +16,10 @@ from .clock import UnitClock
 from .services.aaa import Aaa
 from .services.cli import CliEngine
 from .services.nlm import NlmEngine
+from .spec import DEFAULT_API_PORT, UnitSpec
 from .unit import PortPolicy, Unit
 
-__all__ = ["RunningUnit", "UnitSpec", "build_unit"]
-
-DEFAULT_API_PORT = 8000  # emulator face, not a DGW parameter (emulator choice)
-
-
-@dataclass(slots=True)
-class UnitSpec:
-    """What a lab file (or the command line) says about one unit."""
-
-    name: str = "unit1"
-    profile: str = "4102"
-    host: str = "127.0.0.1"
-    state_dir: Path = Path("state/unit1")
-    clock_offset: float = 0.0
-    api_port: int = DEFAULT_API_PORT
-    port_mode: str = "hardware"  # hardware | auto
-    fsync: bool = True
-    settings: dict[str, Any] = field(default_factory=dict)  # parameters applied at first boot
-
+__all__ = ["DEFAULT_API_PORT", "RunningUnit", "UnitSpec", "build_unit"]
 
 @dataclass(slots=True)
 class RunningUnit:

@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .assembly import DEFAULT_API_PORT, UnitSpec
+from .spec import DEFAULT_API_PORT, UnitSpec
 
 __all__ = ["LabError", "load_lab", "specs_from_lab"]
 
@@ -39,7 +39,9 @@ def load_lab(path: Path) -> dict[str, Any]:
     return doc
 
 
-def specs_from_lab(doc: dict[str, Any], state_root: Path, port_mode: str = "hardware", fsync: bool = True) -> list[UnitSpec]:
+def specs_from_lab(
+    doc: dict[str, Any], state_root: Path, port_mode: str = "hardware", fsync: bool = True
+) -> list[UnitSpec]:
     units = doc.get("unit") or doc.get("units") or []
     if not isinstance(units, list) or not units:
         raise LabError("a lab needs at least one [[unit]]")

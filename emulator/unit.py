@@ -26,9 +26,9 @@ from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import FIRMWARE_VERSION, Identity, Profile, factory_for, identity_for
 from firmware_model.schema import Catalog, load_catalog
 from firmware_model.store import JsonStore
+from firmware_model.timezone import format_local_time
 
 from .clock import UnitClock
-from firmware_model.timezone import format_local_time
 
 __all__ = ["PortPolicy", "ServiceEngine", "Unit"]
 
@@ -238,7 +238,7 @@ class Unit:
                 await st.engine.start()
             st.state = "Started"
             st.comment = ""
-        except Exception as e:  # noqa: BLE001 - a failed engine is shown in ServicesInfo, unit goes on
+        except Exception as e:
             st.state = "Stopped"
             st.comment = str(e)[:255]
             self.log.error("service_start_failed", service=st.name, error=str(e))

@@ -22,8 +22,8 @@ __all__ = [
     "Param",
     "Service",
     "Table",
-    "ValueType",
     "Value",
+    "ValueType",
     "load_catalog",
 ]
 
@@ -147,7 +147,7 @@ class ValueType:
                 except KeyError:
                     raise ValueError(f"{raw} is not {self.describe()}") from None
             text = str(raw).strip()
-            for label, num in self.values:
+            for label, _num in self.values:
                 if label.lower() == text.lower():
                     return label
             if re.fullmatch(r"-?\d+", text):

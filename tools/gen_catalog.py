@@ -170,7 +170,6 @@ def build(params_path: Path, mib_dir: Path) -> dict[str, Any]:
     for svc in sorted(data, key=lambda s: s["numkey"]):
         module = svc["mib"]
         name = svc["textkey"]
-        svc_oid = resolver.resolve(module, f"{name[0].lower()}{name[1:]}MIB") if False else None
         tables: dict[str, dict[str, Any]] = {}
         params = []
         for p in svc["params"]:
@@ -214,7 +213,7 @@ def build(params_path: Path, mib_dir: Path) -> dict[str, Any]:
             t["dynamic"] = "Delete" in cols
         try:
             svc_oid = resolver.resolve(module, next(iter(resolver.modules[module])))
-        except Exception:  # noqa: BLE001 - informative only
+        except Exception:
             svc_oid = None
         services.append(
             {

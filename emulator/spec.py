@@ -1,0 +1,28 @@
+"""What the command line or a lab file says about one unit (plain data, no engines)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_API_PORT", "UnitSpec"]
+
+DEFAULT_API_PORT = 8000  # emulator face, not a DGW parameter (emulator choice)
+
+
+@dataclass(slots=True)
+class UnitSpec:
+    """What a lab file (or the command line) says about one unit."""
+
+    name: str = "unit1"
+    profile: str = "4102"
+    host: str = "127.0.0.1"
+    state_dir: Path = Path("state/unit1")
+    clock_offset: float = 0.0
+    api_port: int = DEFAULT_API_PORT
+    port_mode: str = "hardware"  # hardware | auto
+    fsync: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)  # parameters applied at first boot
+
+

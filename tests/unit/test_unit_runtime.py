@@ -1,0 +1,115 @@
+"""Unit runtime: Scm service states and commands, NeedRestartInfo, Hoc time, identities, labs."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+from pathlib import Path
+
+import pytest
+
+from emulator.clock import UnitClock
+from emulator.lab import LabError, specs_from_lab
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import PROFILES, get_profile
+
+
+def make_unit(tmp_path: Path, name: str = "u1", profile: str = "4102", **kw: object) -> Unit:
+    return Unit(name=name, profile=get_profile(profile), state_dir=tmp_path / name,
+                ports=PortPolicy(mode="auto"), fsync=False, **kw)  # type: ignore[arg-type]
+
+
+class FakeEngine:
+    """A recording engine (stands in for nothing a user runs: it only records Scm calls)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls: list[str] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+
+async def test_services_info_and_restart_required(tmp_path: Path) -> None:
+    unit = make_unit(tmp_path)
+    eng = FakeEngine("Cli")
+    unit.attach(eng)
+    await unit.start()
+    rows = {r["Name"]: r for r in unit.config.rows("Scm.ServicesInfo")}
+    assert rows["Cli"]["ExecState"] == "Started" and rows["SipEp"]["Id"] == 1400
+    assert unit.config.get("Cli.NeedRestartInfo") == "No"
+    unit.config.set("Cli.SshPort", 2222)
+    assert unit.config.get("Cli.NeedRestartInfo") == "Yes"
+    unit.config.set("Cli.WelcomeMessage", "hi")  # not a restart parameter
+    assert unit.config.restart_required() == ["Cli"]
+    unit.commands["Scm.RestartRequiredServices"]()
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if unit.config.get("Cli.NeedRestartInfo") == "No":
+            break
+    assert unit.config.get("Cli.NeedRestartInfo") == "No"
+    assert eng.calls == ["start", "stop", "start"]
+    await unit.stop()
+    assert eng.calls[-1] == "stop"
+
+
+async def test_row_commands_stop_and_start_a_service(tmp_path: Path) -> None:
+    unit = make_unit(tmp_path)
+    eng = FakeEngine("Nlm")
+    unit.attach(eng)
+    await unit.start()
+    unit.config.set("Scm.ServiceCommands[Nlm].Stop", "Stop")
+    await asyncio.sleep(0.05)
+    assert {r["Name"]: r["ExecState"] for r in unit.config.rows("Scm.ServicesInfo")}["Nlm"] == "Stopped"
+    assert unit.config.get("Scm.ServiceCommands[Nlm].Stop") == "NoOp"  # commands read back NoOp
+    unit.config.set("Scm.ServiceCommands.Start[Name=Nlm]", "Start")
+    await asyncio.sleep(0.05)
+    assert eng.calls == ["start", "stop", "start"]
+    await unit.stop()
+
+
+def test_system_time_follows_zone_and_unit_clock(tmp_path: Path) -> None:
+    jan = calendar.timegm((2026, 1, 15, 12, 0, 0))
+    jul = calendar.timegm((2026, 7, 15, 12, 0, 0))
+    unit = make_unit(tmp_path, clock=UnitClock())
+    unit.clock.set_time(jan)
+    assert unit.config.get("Hoc.SystemTime").startswith("2026-01-15 07:00")  # EST, UTC-5
+    unit.clock.set_time(jul)
+    assert unit.config.get("Hoc.SystemTime").startswith("2026-07-15 08:00")  # EDT, UTC-4
+    unit.config.set("Hoc.StaticTimeZone", "CET-1CEST,M3.5.0/2,M10.5.0/3")  # minus = east
+    assert unit.config.get("Hoc.SystemTime").startswith("2026-07-15 14:00")
+    with pytest.raises(Exception, match="POSIX"):
+        unit.config.set("Hoc.StaticTimeZone", "not a zone")
+    assert unit.config.get("Hoc.StaticTimeZone") == "CET-1CEST,M3.5.0/2,M10.5.0/3"
+
+
+def test_two_units_share_no_file_clock_or_identity(tmp_path: Path) -> None:
+    a = make_unit(tmp_path, "a")
+    b = make_unit(tmp_path, "b", profile="C740")
+    a.clock.skew(3600)
+    assert abs(b.clock.now() - a.clock.now() + 3600) < 1
+    a.config.set("Hoc.SystemName", "alpha")
+    assert b.config.get("Hoc.SystemName") == ""
+    assert a.identity.mac != b.identity.mac and a.identity.mac.startswith("0090f8")
+    assert a.state_dir != b.state_dir
+    assert [r["EpId"] for r in b.config.rows("EpAdm.Endpoint")] == ["Bri1", "Bri2"]
+
+
+def test_profiles_have_endpoints_and_identity() -> None:
+    assert {"4102", "C740", "3621"} <= set(PROFILES)
+    assert get_profile("c740").product == "Mediatrix C740"
+
+
+def test_lab_gives_each_unit_its_own_address_and_state(tmp_path: Path) -> None:
+    doc = {"unit": [{"name": "fxs"}, {"name": "bri", "profile": "C740", "clock_offset": -60}]}
+    specs = specs_from_lab(doc, tmp_path)
+    assert [s.host for s in specs] == ["127.0.0.2", "127.0.0.3"]
+    assert specs[0].state_dir != specs[1].state_dir
+    assert specs[1].clock_offset == -60
+    with pytest.raises(LabError):
+        specs_from_lab({"unit": [{"name": "x"}, {"name": "x"}]}, tmp_path)
+    with pytest.raises(LabError):
+        specs_from_lab({"unit": [{"name": "x", "host": "10.0.0.1"}]}, tmp_path)
