@@ -166,7 +166,13 @@ class SrtpAuthError(SrtpError):
 
 
 class SrtpReplayError(SrtpError):
-    """Replayed or too old packet index (RFC 3711 §3.3.2): dropped silently, not a crypto error."""
+    """Replayed or too old packet index (RFC 3711 §3.3.2): dropped silently, not by itself a crypto error."""
+
+    @property
+    def too_old(self) -> bool:
+        """'Index too old' (behind the replay window) rather than a duplicate. Sustained, it means the
+        receiver's ROC/sequence state no longer matches the sender's (a desynchronised context)."""
+        return self.status in (10, 26)
 
 
 class SrtpParseError(SrtpError):
