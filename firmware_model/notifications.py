@@ -92,10 +92,10 @@ _DEFS: tuple[NotificationDef, ...] = (
        "The secured RTP stream is not properly decoded.", False),
     _d("Isdn", 5, "Warning", "Physical link state changed to up", False),
     # ---- emulator additions (ids 9000-9999) ---------------------------------------------------
-    # Scm: service lifecycle
-    _d("Scm", 9001, "Info", "The {service} service has started."),
-    _d("Scm", 9002, "Warning", "The {service} service has stopped."),
-    _d("Scm", 9003, "Info", "The {service} service has been restarted."),
+    # Scm: service lifecycle ({name}: "service" and "msg_id" are the raising call's own arguments)
+    _d("Scm", 9001, "Info", "The {name} service has started."),
+    _d("Scm", 9002, "Warning", "The {name} service has stopped."),
+    _d("Scm", 9003, "Info", "The {name} service has been restarted."),
     # Conf: configuration scripts, factory reset
     _d("Conf", 9001, "Info", "Configuration script from {source} applied: {applied} of {total} lines."),
     _d("Conf", 9002, "Error",

@@ -285,7 +285,7 @@ class NlmEngine:
         }
 
     # ------------------------------------------------------------------ raising
-    def notify(self, service: str, msg_id: int, **fields: Any) -> NotificationEvent | None:
+    def notify(self, service: str, msg_id: int, /, **fields: Any) -> NotificationEvent | None:
         """Raise a notification; None when ``<Svc>.MinSeverity`` filters it out.
         ``KeyError`` for an unknown (service, msg_id) or a missing template field."""
         defn = get_notification(service, msg_id)
