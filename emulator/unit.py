@@ -178,7 +178,7 @@ class Unit:
         return rows
 
     # ------------------------------------------------------------------ notifications
-    def notify(self, service: str, msg_id: int, **fields: Any) -> NotificationEvent | None:
+    def notify(self, service: str, msg_id: int, /, **fields: Any) -> NotificationEvent | None:
         """Raise a numbered notification (catalog in firmware_model.notifications)."""
         if self.nlm is None:
             return None
@@ -216,7 +216,7 @@ class Unit:
     async def stop(self) -> None:
         for st in reversed(list(self.services.values())):
             if st.state == "Started":
-                await self.stop_service(st.name)
+                await self.stop_service(st.name, notify=False)
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -238,13 +238,15 @@ class Unit:
                 await st.engine.start()
             st.state = "Started"
             st.comment = ""
+            if not boot:
+                self.notify("Scm", 9001, name=st.name)
         except Exception as e:
             st.state = "Stopped"
             st.comment = str(e)[:255]
             self.log.error("service_start_failed", service=st.name, error=str(e))
         self.config.clear_restart(st.name)
 
-    async def stop_service(self, name: str) -> None:
+    async def stop_service(self, name: str, notify: bool = True) -> None:
         st = self._canon(name)
         if st.state != "Started":
             return
@@ -254,11 +256,14 @@ class Unit:
                 await st.engine.stop()
         finally:
             st.state = "Stopped"
+        if notify:
+            self.notify("Scm", 9002, name=st.name)
 
     async def restart_service(self, name: str) -> None:
         st = self._canon(name)
-        await self.stop_service(st.name)
-        await self.start_service(st.name)
+        await self.stop_service(st.name, notify=False)
+        await self.start_service(st.name, boot=True)
+        self.notify("Scm", 9003, name=st.name)
 
     async def restart_required_services(self) -> list[str]:
         names = self.config.restart_required()
