@@ -18,6 +18,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -66,6 +67,9 @@ STATUS_BY_KIND: dict[str, int] = {
 _ADMIN_TABLES = {"Aaa.Users"}
 
 _dumps = partial(json.dumps, default=str, ensure_ascii=False)
+
+# The authenticated user of the request being handled (each request runs in its own task).
+_AUTH: ContextVar[AuthResult] = ContextVar("api_auth")
 
 
 class ApiError(Exception):
@@ -296,7 +300,7 @@ class ApiServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         host = self.unit.host
-        site = web.TCPSite(runner, host, port, shutdown_timeout=2.0)
+        site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except BaseException:
@@ -331,9 +335,13 @@ class ApiServer:
                 auth = self._authenticate(request)
                 user = auth.user
                 if not auth.can(need):
-                    raise ApiError(403, "forbidden", f"user {auth.user} ({auth.rights}) may not do this: "
-                                   f"{'Admin' if need == 'admin' else 'User or Admin'} rights are needed")
-                request["auth"] = auth
+                    raise ApiError(
+                        403,
+                        "forbidden",
+                        f"user {auth.user} ({auth.rights}) may not do this: "
+                        f"{'Admin' if need == 'admin' else 'User or Admin'} rights are needed",
+                    )
+                _AUTH.set(auth)
             resp = await handler(request)
         except ApiError as e:
             resp = e.response()
@@ -341,6 +349,9 @@ class ApiServer:
             resp = _error(STATUS_BY_KIND.get(e.kind, 400), e.kind, e.message)
         except web.HTTPException as e:
             resp = self._http_error(request, e)
+        except Exception as e:  # a bug behind the API: still a JSON answer, and a log line with the cause
+            self.unit.log.exception("api_internal_error", method=request.method, path=request.path)
+            resp = _error(500, "internal", f"internal error: {type(e).__name__}")
         self._log(request, resp.status, user, t0)
         return resp
 
@@ -374,7 +385,7 @@ class ApiServer:
             self.unit.log.info("api_request", **fields)
 
     def _authenticate(self, request: web.Request) -> AuthResult:
-        realm = {hdrs.WWW_AUTHENTICATE: f'Basic realm="{self.unit.profile.product}", charset="UTF-8"'}
+        realm = {"WWW-Authenticate": f'Basic realm="{self.unit.profile.product}", charset="UTF-8"'}
         header = request.headers.get(hdrs.AUTHORIZATION)
         if not header:
             raise ApiError(401, "unauthorized", "HTTP Basic authentication is required", realm)
@@ -388,15 +399,16 @@ class ApiServer:
         if res.reason == "locked":
             wait = int(self.unit.config.get("Aaa.LoginLockedTimeoutS") or 300)
             raise ApiError(
-                429, "locked", f"user {login} is locked after too many failed logins; retry later",
-                {hdrs.RETRY_AFTER: str(wait)},
+                429,
+                "locked",
+                f"user {login} is locked after too many failed logins; retry later",
+                {"Retry-After": str(wait)},
             )
         raise ApiError(401, "unauthorized", "bad user name or password", realm)
 
     @staticmethod
     def _auth(request: web.Request) -> AuthResult:
-        auth: AuthResult = request["auth"]
-        return auth
+        return _AUTH.get()
 
     def _check_secret(self, request: web.Request, p: Param, what: str) -> None:
         auth = self._auth(request)
@@ -425,21 +437,23 @@ class ApiServer:
     async def status(self, request: web.Request) -> web.Response:
         u = self.unit
         now = u.clock.now()
-        return _json({
-            "name": u.name,
-            "profile": u.profile.key,
-            "product": u.profile.product,
-            "serial": u.identity.serial,
-            "mac": u.identity.mac,
-            "version": u.version,
-            "api_version": API_VERSION,
-            "host": u.host,
-            "uptime": int(u.clock.uptime()),
-            "uptime_text": u.config.get_text("Hoc.SystemUptime"),
-            "system_time": {"epoch": now, "utc": _utc_iso(now), "local": u.local_time(now)},
-            "needs_restart": u.config.restart_required(),
-            "listening": dict(u.listening),
-        })
+        return _json(
+            {
+                "name": u.name,
+                "profile": u.profile.key,
+                "product": u.profile.product,
+                "serial": u.identity.serial,
+                "mac": u.identity.mac,
+                "version": u.version,
+                "api_version": API_VERSION,
+                "host": u.host,
+                "uptime": int(u.clock.uptime()),
+                "uptime_text": u.config.get_text("Hoc.SystemUptime"),
+                "system_time": {"epoch": now, "utc": _utc_iso(now), "local": u.local_time(now)},
+                "needs_restart": u.config.restart_required(),
+                "listening": dict(u.listening),
+            }
+        )
 
     # ------------------------------------------------------------------ parameters
     async def list_parameters(self, request: web.Request) -> web.Response:
@@ -466,17 +480,19 @@ class ApiServer:
                 value = cfg.get(p.name)
             except Exception:  # a status provider of an engine that is not running
                 value = None
-            out.append({
-                "name": p.name,
-                "value": self._shown(request, p, value),
-                "access": p.access,
-                "type": _type_doc(p),
-                "default": self._shown(request, p, p.default),
-                "modified": is_mod,
-                "restart": p.restart,
-                "secret": p.secret,
-                "title": p.title,
-            })
+            out.append(
+                {
+                    "name": p.name,
+                    "value": self._shown(request, p, value),
+                    "access": p.access,
+                    "type": _type_doc(p),
+                    "default": self._shown(request, p, p.default),
+                    "modified": is_mod,
+                    "restart": p.restart,
+                    "secret": p.secret,
+                    "title": p.title,
+                }
+            )
         return _json({"parameters": out, "count": len(out)})
 
     def _name(self, request: web.Request) -> str:
@@ -541,12 +557,14 @@ class ApiServer:
     async def get_table(self, request: web.Request) -> web.Response:
         table = self._table(request)
         rows = self.unit.config.rows(table.name)
-        return _json({
-            "name": table.name,
-            "index": list(table.index),
-            "columns": list(table.columns),
-            "rows": [self._row_json(request, table, r) for r in rows],
-        })
+        return _json(
+            {
+                "name": table.name,
+                "index": list(table.index),
+                "columns": list(table.columns),
+                "rows": [self._row_json(request, table, r) for r in rows],
+            }
+        )
 
     def _find_row(self, table: Table, index: Index) -> dict[str, Value]:
         for r in self.unit.config.rows(table.name):
@@ -558,8 +576,9 @@ class ApiServer:
         table = self._table(request)
         index = self._index(request, table)
         row = self._find_row(table, index)
-        return _json({"name": table.name, "index": self._index_json(table, index),
-                      "row": self._row_json(request, table, row)})
+        return _json(
+            {"name": table.name, "index": self._index_json(table, index), "row": self._row_json(request, table, row)}
+        )
 
     async def add_row(self, request: web.Request) -> web.Response:
         table = self._table(request)
@@ -574,8 +593,10 @@ class ApiServer:
                 self._check_secret(request, col, col.name)
         index = self.unit.config.add_row(table.name, values, source="api")
         row = self._find_row(table, index)
-        return _json({"name": table.name, "index": self._index_json(table, index),
-                      "row": self._row_json(request, table, row)}, status=201)
+        return _json(
+            {"name": table.name, "index": self._index_json(table, index), "row": self._row_json(request, table, row)},
+            status=201,
+        )
 
     async def put_row(self, request: web.Request) -> web.Response:
         table = self._table(request)
@@ -599,8 +620,9 @@ class ApiServer:
             for col, v in cells:
                 cfg.set(Address(col, index), v, source="api")
         row = self._find_row(table, index)
-        return _json({"name": table.name, "index": self._index_json(table, index),
-                      "row": self._row_json(request, table, row)})
+        return _json(
+            {"name": table.name, "index": self._index_json(table, index), "row": self._row_json(request, table, row)}
+        )
 
     async def delete_row(self, request: web.Request) -> web.Response:
         table = self._table(request)
@@ -664,7 +686,11 @@ class ApiServer:
         self.unit.config.factory_reset(source="api")
         restarted: list[str] = []
         if restart:
-            restarted = await self.unit.restart_required_services()
+            # The services this unit runs (a reset also marks catalog-only services such as Hardware).
+            for name in self.unit.config.restart_required():
+                if name in self.unit.services:
+                    await self.unit.restart_service(name)
+                    restarted.append(name)
         return _json({"needs_restart": self.unit.config.restart_required(), "restarted": restarted})
 
     # ------------------------------------------------------------------ configuration scripts
@@ -684,7 +710,8 @@ class ApiServer:
         first = failed[0] if failed else None
         doc["error"] = (
             f"{len(failed)} line(s) refused, nothing applied; line {first.number}: {first.error}"
-            if first is not None else "the script was refused; nothing applied"
+            if first is not None
+            else "the script was refused; nothing applied"
         )
         return _json(doc, status=400)
 
@@ -764,11 +791,13 @@ class ApiServer:
         keep = self._event_filter(request)
         limit = _int_query(request, "limit", 100, 1, NOTIFICATION_BACKLOG)
         picked = [(s, e) for s, e in self._events if keep(s, e)][-limit:]
-        return _json({
-            "notifications": [self._event_json(s, e) for s, e in picked],
-            "count": len(picked),
-            "last_seq": self._seq,
-        })
+        return _json(
+            {
+                "notifications": [self._event_json(s, e) for s, e in picked],
+                "count": len(picked),
+                "last_seq": self._seq,
+            }
+        )
 
     def _sse(self, seq: int, ev: NotificationEvent) -> bytes:
         data = _dumps(self._event_json(seq, ev))
@@ -776,16 +805,21 @@ class ApiServer:
 
     async def stream_notifications(self, request: web.Request) -> web.StreamResponse:
         keep = self._event_filter(request)
-        resp = web.StreamResponse(headers={
-            hdrs.CONTENT_TYPE: "text/event-stream; charset=utf-8",
-            hdrs.CACHE_CONTROL: "no-cache",
-            "X-Accel-Buffering": "no",
-        })
+        resp = web.StreamResponse(
+            headers={
+                hdrs.CONTENT_TYPE: "text/event-stream; charset=utf-8",
+                hdrs.CACHE_CONTROL: "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
         await resp.prepare(request)
         q: asyncio.Queue[tuple[int, NotificationEvent] | None] = asyncio.Queue(maxsize=SSE_QUEUE)
         # No await between taking the backlog and subscribing: no event is lost or doubled.
-        backlog = [(s, e) for s, e in self._events if keep(s, e)] if "since" in request.query or \
-            "Last-Event-ID" in request.headers else []
+        backlog = (
+            [(s, e) for s, e in self._events if keep(s, e)]
+            if "since" in request.query or "Last-Event-ID" in request.headers
+            else []
+        )
         self._streams.add(q)
         try:
             await resp.write(b": dgw-emulator notifications\nretry: 2000\n\n")
@@ -810,4 +844,3 @@ class ApiServer:
 
 def _fmt(index: Index) -> str:
     return ",".join(str(v) for v in index)
-

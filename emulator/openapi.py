@@ -14,9 +14,23 @@ API_VERSION = "1.0.0"  # the contract's version: a breaking change bumps the maj
 
 ERROR_KINDS = [
     # ConfigError kinds
-    "unknown", "invalid", "syntax", "read-only", "no-row", "row-exists", "not-dynamic",
+    "unknown",
+    "invalid",
+    "syntax",
+    "read-only",
+    "no-row",
+    "row-exists",
+    "not-dynamic",
     # API kinds
-    "unauthorized", "forbidden", "locked", "bad-request", "not-found", "method-not-allowed", "too-large", "http",
+    "unauthorized",
+    "forbidden",
+    "locked",
+    "bad-request",
+    "not-found",
+    "method-not-allowed",
+    "too-large",
+    "http",
+    "internal",
 ]
 
 JSON = "application/json"
@@ -63,8 +77,15 @@ def _query(name: str, description: str, schema: Schema) -> dict[str, Any]:
 
 
 def _op(
-    op_id: str, tag: str, summary: str, responses: dict[str, Any], *, description: str = "",
-    parameters: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None, public: bool = False,
+    op_id: str,
+    tag: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    description: str = "",
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    public: bool = False,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"operationId": op_id, "tags": [tag], "summary": summary}
     if description:
@@ -92,13 +113,16 @@ def _schemas() -> dict[str, Schema]:
     }
     return {
         "Error": _obj(
-            {"error": {"type": "string", "description": "what was refused and why, naming the parameter"},
-             "kind": {"type": "string", "enum": ERROR_KINDS}},
+            {
+                "error": {"type": "string", "description": "what was refused and why, naming the parameter"},
+                "kind": {"type": "string", "enum": ERROR_KINDS},
+            },
             ["error", "kind"],
         ),
         "Value": value,
-        "ParameterValue": _obj({"name": {"type": "string", "description": "canonical address"}, "value": value},
-                               ["name", "value"]),
+        "ParameterValue": _obj(
+            {"name": {"type": "string", "description": "canonical address"}, "value": value}, ["name", "value"]
+        ),
         "ParameterSet": _obj(
             {"value": {"type": ["string", "integer"], "description": "label or number for enums"}}, ["value"]
         ),
@@ -127,8 +151,9 @@ def _schemas() -> dict[str, Schema]:
             },
             ["name", "value", "access", "type"],
         ),
-        "ParameterList": _obj({"parameters": _arr(_ref("ParameterInfo")), "count": {"type": "integer"}},
-                              ["parameters", "count"]),
+        "ParameterList": _obj(
+            {"parameters": _arr(_ref("ParameterInfo")), "count": {"type": "integer"}}, ["parameters", "count"]
+        ),
         "TableInfo": _obj(
             {
                 "name": {"type": "string"},
@@ -150,11 +175,15 @@ def _schemas() -> dict[str, Schema]:
             },
             ["name", "index", "columns", "rows"],
         ),
-        "RowValues": {"type": "object", "additionalProperties": {"type": ["string", "integer"]},
-                      "description": "column -> value; index columns may be given when adding a row"},
+        "RowValues": {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "integer"]},
+            "description": "column -> value; index columns may be given when adding a row",
+        },
         "RowIndex": _obj({"name": {"type": "string"}, "index": _arr(value)}, ["name", "index"]),
-        "RowResult": _obj({"name": {"type": "string"}, "index": _arr(value), "row": _ref("Row")},
-                          ["name", "index", "row"]),
+        "RowResult": _obj(
+            {"name": {"type": "string"}, "index": _arr(value), "row": _ref("Row")}, ["name", "index", "row"]
+        ),
         "Service": _obj(
             {
                 "name": {"type": "string"},
@@ -167,10 +196,10 @@ def _schemas() -> dict[str, Schema]:
             },
             ["name", "numkey", "display", "NeedRestartInfo", "ExecState"],
         ),
-        "ServiceList": _obj({"services": _arr(_ref("Service")), "count": {"type": "integer"}},
-                            ["services", "count"]),
-        "RestartResult": _obj({"restarted": _arr({"type": "string"}), "services": _arr(_ref("Service"))},
-                              ["restarted", "services"]),
+        "ServiceList": _obj({"services": _arr(_ref("Service")), "count": {"type": "integer"}}, ["services", "count"]),
+        "RestartResult": _obj(
+            {"restarted": _arr({"type": "string"}), "services": _arr(_ref("Service"))}, ["restarted", "services"]
+        ),
         "FactoryResetResult": _obj(
             {"needs_restart": _arr({"type": "string"}), "restarted": _arr({"type": "string"})},
             ["needs_restart", "restarted"],
@@ -207,12 +236,26 @@ def _schemas() -> dict[str, Schema]:
                 "time_local": {"type": "string", "description": "unit local time (Hoc.StaticTimeZone)"},
                 "fields": {"type": "object"},
             },
-            ["seq", "service", "numkey", "service_name", "msg_id", "severity", "message", "time", "time_utc",
-             "time_local", "fields"],
+            [
+                "seq",
+                "service",
+                "numkey",
+                "service_name",
+                "msg_id",
+                "severity",
+                "message",
+                "time",
+                "time_utc",
+                "time_local",
+                "fields",
+            ],
         ),
         "NotificationList": _obj(
-            {"notifications": _arr(_ref("Notification")), "count": {"type": "integer"},
-             "last_seq": {"type": "integer"}},
+            {
+                "notifications": _arr(_ref("Notification")),
+                "count": {"type": "integer"},
+                "last_seq": {"type": "integer"},
+            },
             ["notifications", "count", "last_seq"],
         ),
         "Status": _obj(
@@ -227,13 +270,29 @@ def _schemas() -> dict[str, Schema]:
                 "host": {"type": "string"},
                 "uptime": {"type": "integer", "description": "seconds"},
                 "uptime_text": {"type": "string"},
-                "system_time": _obj({"epoch": {"type": "number"}, "utc": {"type": "string", "format": "date-time"},
-                                     "local": {"type": "string"}}, ["epoch", "utc", "local"]),
+                "system_time": _obj(
+                    {
+                        "epoch": {"type": "number"},
+                        "utc": {"type": "string", "format": "date-time"},
+                        "local": {"type": "string"},
+                    },
+                    ["epoch", "utc", "local"],
+                ),
                 "needs_restart": _arr({"type": "string"}),
                 "listening": {"type": "object", "additionalProperties": {"type": "string"}},
             },
-            ["name", "profile", "product", "serial", "mac", "version", "uptime", "system_time", "needs_restart",
-             "listening"],
+            [
+                "name",
+                "profile",
+                "product",
+                "serial",
+                "mac",
+                "version",
+                "uptime",
+                "system_time",
+                "needs_restart",
+                "listening",
+            ],
         ),
     }
 
@@ -252,39 +311,59 @@ def _components(product: str) -> dict[str, Any]:
         "schemas": _schemas(),
         "parameters": {
             "ParamName": {
-                "name": "name", "in": "path", "required": True,
+                "name": "name",
+                "in": "path",
+                "required": True,
                 "description": "Service.Param, Service.Table[Index].Column or Service.Table.Column[Key=Value] "
                 "(case-insensitive; brackets may be percent-encoded)",
                 "schema": {"type": "string"},
             },
-            "TableName": {"name": "table", "in": "path", "required": True, "description": "Service.Table",
-                          "schema": {"type": "string"}},
+            "TableName": {
+                "name": "table",
+                "in": "path",
+                "required": True,
+                "description": "Service.Table",
+                "schema": {"type": "string"},
+            },
             "RowIndexPath": {
-                "name": "index", "in": "path", "required": True,
+                "name": "index",
+                "in": "path",
+                "required": True,
                 "description": "row index: values separated by commas, or Key=Value (percent-encoded if needed)",
                 "schema": {"type": "string"},
             },
-            "ServiceName": {"name": "name", "in": "path", "required": True, "description": "service text key",
-                            "schema": {"type": "string"}},
+            "ServiceName": {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "description": "service text key",
+                "schema": {"type": "string"},
+            },
         },
         "responses": {
             "BadRequest": _resp("invalid value, malformed address or body (kinds invalid, syntax, bad-request)", err),
             "Unauthorized": {
                 "description": "missing or bad credentials (kind unauthorized)",
-                "headers": {"WWW-Authenticate": {"schema": {"type": "string"},
-                                                 "description": f'Basic realm="{product}"'}},
+                "headers": {
+                    "WWW-Authenticate": {"schema": {"type": "string"}, "description": f'Basic realm="{product}"'}
+                },
                 "content": _json_content(err),
             },
             "Forbidden": _resp("the user's rights do not allow it (kind forbidden)", err),
             "Locked": {
                 "description": "the user is locked out after too many failed logins (kind locked)",
-                "headers": {"Retry-After": {"schema": {"type": "integer"},
-                                            "description": "seconds (at most Aaa.LoginLockedTimeoutS)"}},
+                "headers": {
+                    "Retry-After": {
+                        "schema": {"type": "integer"},
+                        "description": "seconds (at most Aaa.LoginLockedTimeoutS)",
+                    }
+                },
                 "content": _json_content(err),
             },
             "NotFound": _resp("unknown parameter, table, row or service (kinds unknown, no-row, not-found)", err),
-            "Conflict": _resp("read-only parameter, row exists, table not dynamic "
-                              "(kinds read-only, row-exists, not-dynamic)", err),
+            "Conflict": _resp(
+                "read-only parameter, row exists, table not dynamic (kinds read-only, row-exists, not-dynamic)", err
+            ),
             "TooLarge": _resp("request body over 2 MiB (kind too-large)", err),
         },
     }
@@ -296,151 +375,284 @@ def _paths() -> dict[str, Any]:
     r = _rref
     param_body = {"required": True, "content": _json_content(_ref("ParameterSet"))}
     row_body = {"required": True, "content": _json_content(_ref("RowValues"))}
-    since = _query("since", "only newer: a sequence number (digits), an ISO-8601 time, or epoch seconds with a "
-                   "decimal point", {"type": "string"})
+    since = _query(
+        "since",
+        "only newer: a sequence number (digits), an ISO-8601 time, or epoch seconds with a decimal point",
+        {"type": "string"},
+    )
     svc_q = _query("service", "only this service (text key or numeric key)", {"type": "string"})
-    sev_q = _query("severity", "minimum severity", {"type": "string",
-                                                   "enum": ["Debug", "Info", "Warning", "Error", "Critical"]})
+    sev_q = _query(
+        "severity", "minimum severity", {"type": "string", "enum": ["Debug", "Info", "Warning", "Error", "Critical"]}
+    )
 
     def service_action(verb: str) -> dict[str, Any]:
-        return {"post": _op(
-            f"{verb}Service", "services", f"{verb.capitalize()} one service (Scm) and wait for it",
-            {"200": ok("the service's new state", _ref("Service")), "404": r("NotFound")},
-            parameters=[_pref("ServiceName")],
-        )}
+        return {
+            "post": _op(
+                f"{verb}Service",
+                "services",
+                f"{verb.capitalize()} one service (Scm) and wait for it",
+                {"200": ok("the service's new state", _ref("Service")), "404": r("NotFound")},
+                parameters=[_pref("ServiceName")],
+            )
+        }
 
     return {
-        f"{P}/openapi.json": {"get": _op(
-            "getOpenApi", "meta", "This document (no authentication)",
-            {"200": ok("OpenAPI 3.1 document", {"type": "object"})}, public=True,
-        )},
-        f"{P}/status": {"get": _op(
-            "getStatus", "meta", "Unit identity, uptime, time, services needing a restart, listening faces",
-            {"200": ok("unit status", _ref("Status"))},
-        )},
-        f"{P}/parameters": {"get": _op(
-            "listParameters", "parameters", "List scalar parameters with their values and types",
-            {"200": ok("scalars", _ref("ParameterList")), "400": r("BadRequest")},
-            description="Secrets are null for users without Admin rights.",
-            parameters=[
-                _query("prefix", "name prefix, case-insensitive (e.g. Cli.)", {"type": "string"}),
-                _query("service", "service text key", {"type": "string"}),
-                _query("access", "read-write or read-only", {"type": "string", "enum": ["read-write", "read-only"]}),
-                _query("modified", "only values that differ (true) or not (false) from the factory value",
-                       {"type": "boolean"}),
-            ],
-        )},
+        f"{P}/openapi.json": {
+            "get": _op(
+                "getOpenApi",
+                "meta",
+                "This document (no authentication)",
+                {"200": ok("OpenAPI 3.1 document", {"type": "object"})},
+                public=True,
+            )
+        },
+        f"{P}/status": {
+            "get": _op(
+                "getStatus",
+                "meta",
+                "Unit identity, uptime, time, services needing a restart, listening faces",
+                {"200": ok("unit status", _ref("Status"))},
+            )
+        },
+        f"{P}/parameters": {
+            "get": _op(
+                "listParameters",
+                "parameters",
+                "List scalar parameters with their values and types",
+                {"200": ok("scalars", _ref("ParameterList")), "400": r("BadRequest")},
+                description="Secrets are null for users without Admin rights.",
+                parameters=[
+                    _query("prefix", "name prefix, case-insensitive (e.g. Cli.)", {"type": "string"}),
+                    _query("service", "service text key", {"type": "string"}),
+                    _query(
+                        "access", "read-write or read-only", {"type": "string", "enum": ["read-write", "read-only"]}
+                    ),
+                    _query(
+                        "modified",
+                        "only values that differ (true) or not (false) from the factory value",
+                        {"type": "boolean"},
+                    ),
+                ],
+            )
+        },
         f"{P}/parameters/{{name}}": {
             "get": _op(
-                "getParameter", "parameters", "Read a scalar or a table cell",
+                "getParameter",
+                "parameters",
+                "Read a scalar or a table cell",
                 {"200": ok("the value", _ref("ParameterValue")), "400": r("BadRequest"), "404": r("NotFound")},
                 description="A secret (e.g. a password) is refused with 403 to users without Admin rights.",
                 parameters=[_pref("ParamName")],
             ),
             "put": _op(
-                "setParameter", "parameters", "Set a scalar or a table cell (validated, persisted)",
-                {"200": ok("the value now in force", _ref("ParameterValue")), "400": r("BadRequest"),
-                 "404": r("NotFound"), "409": r("Conflict"), "413": r("TooLarge")},
+                "setParameter",
+                "parameters",
+                "Set a scalar or a table cell (validated, persisted)",
+                {
+                    "200": ok("the value now in force", _ref("ParameterValue")),
+                    "400": r("BadRequest"),
+                    "404": r("NotFound"),
+                    "409": r("Conflict"),
+                    "413": r("TooLarge"),
+                },
                 description="Refused changes leave the configuration unchanged. Writing a row command column "
                 "(e.g. Scm.ServiceCommands[SipEp].Restart = Restart) runs the command.",
-                parameters=[_pref("ParamName")], body=param_body,
+                parameters=[_pref("ParamName")],
+                body=param_body,
             ),
         },
-        f"{P}/tables": {"get": _op(
-            "listTables", "tables", "List tables (index, columns, dynamic, status)",
-            {"200": ok("tables", _ref("TableList"))},
-            parameters=[_query("prefix", "name prefix, case-insensitive", {"type": "string"}),
-                        _query("service", "service text key", {"type": "string"})],
-        )},
-        f"{P}/tables/{{table}}": {"get": _op(
-            "getTable", "tables", "Every row of a table",
-            {"200": ok("the table", _ref("Table")), "404": r("NotFound")},
-            description="Secret columns are null for users without Admin rights.",
-            parameters=[_pref("TableName")],
-        )},
-        f"{P}/tables/{{table}}/rows": {"post": _op(
-            "addRow", "tables", "Add a row to a dynamic table",
-            {"201": ok("the new row", _ref("RowResult")), "400": r("BadRequest"), "404": r("NotFound"),
-             "409": r("Conflict"), "413": r("TooLarge")},
-            description="A single numeric index is assigned when not given.",
-            parameters=[_pref("TableName")], body=row_body,
-        )},
+        f"{P}/tables": {
+            "get": _op(
+                "listTables",
+                "tables",
+                "List tables (index, columns, dynamic, status)",
+                {"200": ok("tables", _ref("TableList"))},
+                parameters=[
+                    _query("prefix", "name prefix, case-insensitive", {"type": "string"}),
+                    _query("service", "service text key", {"type": "string"}),
+                ],
+            )
+        },
+        f"{P}/tables/{{table}}": {
+            "get": _op(
+                "getTable",
+                "tables",
+                "Every row of a table",
+                {"200": ok("the table", _ref("Table")), "404": r("NotFound")},
+                description="Secret columns are null for users without Admin rights.",
+                parameters=[_pref("TableName")],
+            )
+        },
+        f"{P}/tables/{{table}}/rows": {
+            "post": _op(
+                "addRow",
+                "tables",
+                "Add a row to a dynamic table",
+                {
+                    "201": ok("the new row", _ref("RowResult")),
+                    "400": r("BadRequest"),
+                    "404": r("NotFound"),
+                    "409": r("Conflict"),
+                    "413": r("TooLarge"),
+                },
+                description="A single numeric index is assigned when not given.",
+                parameters=[_pref("TableName")],
+                body=row_body,
+            )
+        },
         f"{P}/tables/{{table}}/rows/{{index}}": {
             "get": _op(
-                "getRow", "tables", "One row", {"200": ok("the row", _ref("RowResult")), "400": r("BadRequest"),
-                                                "404": r("NotFound")},
+                "getRow",
+                "tables",
+                "One row",
+                {"200": ok("the row", _ref("RowResult")), "400": r("BadRequest"), "404": r("NotFound")},
                 parameters=[_pref("TableName"), _pref("RowIndexPath")],
             ),
             "put": _op(
-                "setRow", "tables", "Set several cells of one row, all or nothing",
-                {"200": ok("the row now", _ref("RowResult")), "400": r("BadRequest"), "404": r("NotFound"),
-                 "409": r("Conflict"), "413": r("TooLarge")},
-                parameters=[_pref("TableName"), _pref("RowIndexPath")], body=row_body,
+                "setRow",
+                "tables",
+                "Set several cells of one row, all or nothing",
+                {
+                    "200": ok("the row now", _ref("RowResult")),
+                    "400": r("BadRequest"),
+                    "404": r("NotFound"),
+                    "409": r("Conflict"),
+                    "413": r("TooLarge"),
+                },
+                parameters=[_pref("TableName"), _pref("RowIndexPath")],
+                body=row_body,
             ),
             "delete": _op(
-                "deleteRow", "tables", "Delete a row of a dynamic table",
-                {"200": ok("the deleted row's index", _ref("RowIndex")), "400": r("BadRequest"),
-                 "404": r("NotFound"), "409": r("Conflict")},
+                "deleteRow",
+                "tables",
+                "Delete a row of a dynamic table",
+                {
+                    "200": ok("the deleted row's index", _ref("RowIndex")),
+                    "400": r("BadRequest"),
+                    "404": r("NotFound"),
+                    "409": r("Conflict"),
+                },
                 parameters=[_pref("TableName"), _pref("RowIndexPath")],
             ),
         },
-        f"{P}/services": {"get": _op(
-            "listServices", "services", "Services with NeedRestartInfo and ExecState (Scm.ServicesInfo)",
-            {"200": ok("services", _ref("ServiceList"))},
-        )},
-        f"{P}/services/restart-required": {"post": _op(
-            "restartRequiredServices", "services", "Restart every service that needs it (Scm.RestartRequiredServices)",
-            {"200": ok("the services restarted", _ref("RestartResult"))},
-        )},
-        f"{P}/services/{{name}}": {"get": _op(
-            "getService", "services", "One service", {"200": ok("the service", _ref("Service")),
-                                                      "404": r("NotFound")},
-            parameters=[_pref("ServiceName")],
-        )},
+        f"{P}/services": {
+            "get": _op(
+                "listServices",
+                "services",
+                "Services with NeedRestartInfo and ExecState (Scm.ServicesInfo)",
+                {"200": ok("services", _ref("ServiceList"))},
+            )
+        },
+        f"{P}/services/restart-required": {
+            "post": _op(
+                "restartRequiredServices",
+                "services",
+                "Restart every service that needs it (Scm.RestartRequiredServices)",
+                {"200": ok("the services restarted", _ref("RestartResult"))},
+            )
+        },
+        f"{P}/services/{{name}}": {
+            "get": _op(
+                "getService",
+                "services",
+                "One service",
+                {"200": ok("the service", _ref("Service")), "404": r("NotFound")},
+                parameters=[_pref("ServiceName")],
+            )
+        },
         f"{P}/services/{{name}}/restart": service_action("restart"),
         f"{P}/services/{{name}}/start": service_action("start"),
         f"{P}/services/{{name}}/stop": service_action("stop"),
-        f"{P}/factory-reset": {"post": _op(
-            "factoryReset", "services", "Back to the factory configuration (Admin only)",
-            {"200": ok("done; services to restart", _ref("FactoryResetResult")), "400": r("BadRequest")},
-            description="Users return to the factory account (public, empty password).",
-            parameters=[_query("restart", "also restart the services that need it", {"type": "boolean"})],
-        )},
-        f"{P}/scripts": {"post": _op(
-            "runScript", "scripts", "Run a configuration script, all or nothing",
-            {"200": ok("every line applied", _ref("ScriptResult")),
-             "400": ok("a line was refused; nothing applied", _ref("ScriptResult")),
-             "413": r("TooLarge")},
-            body={"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}},
-        )},
-        f"{P}/scripts/export": {"get": _op(
-            "exportScript", "scripts", "Export the configuration as a script",
-            {"200": {"description": "the script", "content": {"text/plain": {"schema": {"type": "string"}}}},
-             "400": r("BadRequest")},
-            parameters=[
-                _query("content", "default Conf.ScriptExportContent", {"type": "string",
-                                                                       "enum": ["AllConfig", "ModifiedConfig"]}),
-                _query("service", "a service text key or All; default Conf.ScriptExportServiceName",
-                       {"type": "string"}),
-            ],
-        )},
-        f"{P}/notifications": {"get": _op(
-            "listNotifications", "notifications", "Recent notifications, oldest first",
-            {"200": ok("notifications", _ref("NotificationList")), "400": r("BadRequest")},
-            parameters=[since, _query("limit", "at most this many (the newest), 1..1000, default 100",
-                                      {"type": "integer", "minimum": 1, "maximum": 1000}), svc_q, sev_q],
-        )},
-        f"{P}/notifications/stream": {"get": _op(
-            "streamNotifications", "notifications", "Live notifications (Server-Sent Events)",
-            {"200": {"description": "one `notification` event per notification; `id` is its seq; data is a "
-                     "Notification in JSON. Comments every 15 s keep the connection open.",
-                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-             "400": r("BadRequest")},
-            description="With since= or a Last-Event-ID header, the kept notifications after it are sent first.",
-            parameters=[since, svc_q, sev_q,
-                        {"name": "Last-Event-ID", "in": "header", "required": False,
-                         "description": "resume after this seq", "schema": {"type": "string"}}],
-        )},
+        f"{P}/factory-reset": {
+            "post": _op(
+                "factoryReset",
+                "services",
+                "Back to the factory configuration (Admin only)",
+                {"200": ok("done; services to restart", _ref("FactoryResetResult")), "400": r("BadRequest")},
+                description="Users return to the factory account (public, empty password).",
+                parameters=[_query("restart", "also restart the services that need it", {"type": "boolean"})],
+            )
+        },
+        f"{P}/scripts": {
+            "post": _op(
+                "runScript",
+                "scripts",
+                "Run a configuration script, all or nothing",
+                {
+                    "200": ok("every line applied", _ref("ScriptResult")),
+                    "400": ok("a line was refused; nothing applied", _ref("ScriptResult")),
+                    "413": r("TooLarge"),
+                },
+                body={"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}},
+            )
+        },
+        f"{P}/scripts/export": {
+            "get": _op(
+                "exportScript",
+                "scripts",
+                "Export the configuration as a script",
+                {
+                    "200": {"description": "the script", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "400": r("BadRequest"),
+                },
+                parameters=[
+                    _query(
+                        "content",
+                        "default Conf.ScriptExportContent",
+                        {"type": "string", "enum": ["AllConfig", "ModifiedConfig"]},
+                    ),
+                    _query(
+                        "service", "a service text key or All; default Conf.ScriptExportServiceName", {"type": "string"}
+                    ),
+                ],
+            )
+        },
+        f"{P}/notifications": {
+            "get": _op(
+                "listNotifications",
+                "notifications",
+                "Recent notifications, oldest first",
+                {"200": ok("notifications", _ref("NotificationList")), "400": r("BadRequest")},
+                parameters=[
+                    since,
+                    _query(
+                        "limit",
+                        "at most this many (the newest), 1..1000, default 100",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                    ),
+                    svc_q,
+                    sev_q,
+                ],
+            )
+        },
+        f"{P}/notifications/stream": {
+            "get": _op(
+                "streamNotifications",
+                "notifications",
+                "Live notifications (Server-Sent Events)",
+                {
+                    "200": {
+                        "description": "one `notification` event per notification; `id` is its seq; data is a "
+                        "Notification in JSON. Comments every 15 s keep the connection open.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "400": r("BadRequest"),
+                },
+                description="With since= or a Last-Event-ID header, the kept notifications after it are sent first.",
+                parameters=[
+                    since,
+                    svc_q,
+                    sev_q,
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "description": "resume after this seq",
+                        "schema": {"type": "string"},
+                    },
+                ],
+            )
+        },
     }
 
 
