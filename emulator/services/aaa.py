@@ -107,7 +107,9 @@ class Aaa:
             timeout = float(self.unit.config.get("Aaa.LoginLockedTimeoutS") or 300)
             if self.guard.failed(user, now, max_retry, timeout):
                 self.unit.log.warning("user_locked", user=user, face=face, peer=peer, seconds=timeout)
+                self.unit.notify("Aaa", 9001, user=user, seconds=int(timeout), failures=max_retry)
         self.unit.log.warning("login_failed", user=user, face=face, peer=peer)
+        self.unit.notify("Aaa", 9002, user=user, peer=peer or "-", face=face)
         return AuthResult(False, user, reason="bad-credentials")
 
     def _status_rows(self) -> list[dict[str, Any]]:
