@@ -215,6 +215,16 @@ async def test_get_refusals(env: Env) -> None:
     assert (r.status, r.body["kind"]) == (400, "syntax")
 
 
+async def test_json_body_without_content_type(env: Env) -> None:
+    # curl -d sends application/x-www-form-urlencoded: the body is still read as JSON
+    async with env.c.session.put(
+        env.c.url("/api/v1/parameters/Cli.SshPort"),
+        data=b'{"value": 2022}',
+        headers={**_auth(ADMIN), "Content-Type": "application/x-www-form-urlencoded"},
+    ) as r:
+        assert r.status == 200 and (await r.json())["value"] == 2022
+
+
 async def test_bad_bodies(env: Env) -> None:
     for raw in ("not json", "", '{"val": 1}', "[1]"):
         async with env.c.session.put(env.c.url("/api/v1/parameters/Cli.SshPort"), data=raw, headers=_auth(ADMIN)) as r:
