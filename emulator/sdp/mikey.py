@@ -754,7 +754,11 @@ def build_initiation(
     PSK mode (default): TGK+SALT key data (16-octet TGK, 14-octet salt) encrypted with AES-CM and the
     message MACed, V flag set (a verification message is expected in the answer). NULL mode: one TEK
     key data holding the SRTP key||salt, NULL encryption and MAC, V flag clear — GStreamer's form.
+    `gstreamer_compat` (default: on in NULL mode) puts the tag length in the SP "auth key length"
+    parameter as GStreamer expects; the RFC tag-length parameter is sent either way.
     """
+    if gstreamer_compat is None:
+        gstreamer_compat = mode is KemacMode.NULL
     if mode is KemacMode.PSK and not psk:
         raise ValueError("PSK mode needs a pre-shared key")
     if key_type is None:
