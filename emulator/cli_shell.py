@@ -1,0 +1,543 @@
+"""The DGW command-line interpreter, without any I/O: a line of text in, a reply out.
+
+Implements the CLI face of the parameter model (``Cli`` service, DGW facts §3.2 and addendum):
+names are case-insensitive, typing a name reads it (scalar, table cell, whole table, a table
+column across rows, or a whole service), ``Name = value`` assigns through :meth:`Config.set`
+(enum values by label, spaces around ``=`` tolerated, values parsed like configuration-script
+lines), row commands run with or without ``= <Command>``, ``unit.commands`` (e.g.
+``Scm.RestartRequiredServices``) run by name, ``sysinfo`` prints ``Key: value`` lines, ``help``
+describes names from the catalog and ``<prefix>?`` lists matching names.
+
+Rights (``Aaa.Users.AccessRights``): Observer reads only; secrets (passwords, keys) are shown as
+``****`` and may not be changed without the "secrets" right (Admin); changing ``Aaa.Users``
+needs the "admin" right. Validation is never done here: :class:`Config` owns it and its
+:class:`ConfigError` message is printed as is.
+
+Emulator choices (the hardware's are not public): the prompt is ``<Hoc.HostName or unit name>>``;
+tables print as aligned columns (index columns first) under a dashed header; a service prints
+``Name = value`` lines in script syntax (values quoted where a script needs it, so they can be
+pasted back); errors start with ``Error:``. Script comments (``# ...``) are accepted.
+
+The SSH glue (``emulator/services/cli.py``) feeds lines to :meth:`CliShell.execute` and asks
+:meth:`CliShell.complete` for TAB completion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from firmware_model.config import Address, Config, ConfigError
+from firmware_model.profiles import Identity, Profile
+from firmware_model.schema import Param, Service, Table, Value
+from firmware_model.script import quote, split_assignment, strip_comment, unquote
+
+if TYPE_CHECKING:
+    from emulator.services.aaa import AuthResult
+
+__all__ = [
+    "KEYWORDS",
+    "MASK",
+    "CliShell",
+    "Completion",
+    "Reply",
+    "ShellUnit",
+    "columns",
+    "decode_welcome",
+    "format_table",
+]
+
+MASK = "****"
+KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
+_EXIT = {"exit", "quit", "logout"}
+
+
+class ShellUnit(Protocol):
+    """What the shell needs from a unit (``emulator.unit.Unit`` fits)."""
+
+    name: str
+    config: Config
+    commands: dict[str, Callable[[], Any]]
+    profile: Profile
+    identity: Identity
+    version: str
+
+
+@dataclass(slots=True)
+class Reply:
+    """The answer to one line: text to show, success (exit status 0/1) and end of session."""
+
+    output: str = ""
+    ok: bool = True
+    exit: bool = False
+
+    @classmethod
+    def error(cls, message: str) -> Reply:
+        return cls(f"Error: {message}\n", ok=False)
+
+
+@dataclass(slots=True)
+class Completion:
+    """The input line after TAB, and the names to list when the completion is ambiguous."""
+
+    line: str
+    pos: int
+    candidates: list[str] = field(default_factory=list)
+
+    def changed(self, line: str, pos: int) -> bool:
+        return (self.line, self.pos) != (line, pos)
+
+
+def decode_welcome(text: str) -> str:
+    """``Cli.WelcomeMessage`` escapes: ``\\n`` newline, ``\\t`` tab, ``\\\\`` backslash."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns under a dashed header; trailing spaces removed."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(headers), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    if not rows:
+        out.append("(no rows)")
+    return "\n".join(out) + "\n"
+
+
+def columns(names: Sequence[str], width: int = 80) -> str:
+    """Names laid out in columns that fit ``width`` characters (for completion listings)."""
+    if not names:
+        return ""
+    cell = max(len(n) for n in names) + 2
+    per_line = max(1, width // cell)
+    lines = []
+    for i in range(0, len(names), per_line):
+        lines.append("".join(n.ljust(cell) for n in names[i : i + per_line]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _common_prefix(names: Sequence[str]) -> str:
+    """Longest case-insensitive common prefix, in the case of the first name."""
+    first = names[0]
+    n = len(first)
+    for other in names[1:]:
+        n = min(n, len(other))
+        for i in range(n):
+            if first[i].lower() != other[i].lower():
+                n = i
+                break
+    return first[:n]
+
+
+class CliShell:
+    """One CLI session's interpreter, bound to a unit and the logged-in user's rights."""
+
+    def __init__(self, unit: ShellUnit, user: AuthResult) -> None:
+        self.unit = unit
+        self.user = user
+        self.config = unit.config
+        self.catalog = unit.config.catalog
+
+    # ------------------------------------------------------------------ session texts
+    @property
+    def prompt(self) -> str:
+        host = self.config.get_text("Hoc.HostName") if self.catalog.param("Hoc.HostName") else ""
+        return f"{host or self.unit.name}> "
+
+    def welcome(self) -> str:
+        """The decoded ``Cli.WelcomeMessage`` ending with a newline, or "" when empty."""
+        text = decode_welcome(self.config.get_text("Cli.WelcomeMessage"))
+        return text if not text or text.endswith("\n") else text + "\n"
+
+    # ------------------------------------------------------------------ dispatch
+    def execute(self, line: str) -> Reply:
+        """Run one line and return what to show."""
+        text = strip_comment(line).strip()
+        if not text:
+            return Reply()
+        word, _, rest = text.partition(" ")
+        keyword = word.lower()
+        if keyword in _EXIT and not rest.strip():
+            return Reply(exit=True)
+        if keyword == "sysinfo" and not rest.strip():
+            return Reply(self.sysinfo())
+        if keyword == "help":
+            return self.help(rest.strip())
+        if text.endswith("?") and "=" not in text:
+            return self._list_matches(text[:-1].strip())
+        try:
+            assignment = split_assignment(text)
+        except ValueError as e:
+            return Reply.error(str(e))
+        if assignment is not None:
+            name, raw = assignment
+            try:
+                value = unquote(raw)
+            except ValueError as e:
+                return Reply.error(f"{name.strip()}: {e}")
+            return self.assign(name.strip(), value)
+        return self.read(text)
+
+    # ------------------------------------------------------------------ reading
+    def read(self, name: str) -> Reply:
+        command = self._unit_command(name)
+        if command is not None:
+            return self._run_unit_command(command)
+        if "[" not in name:
+            svc = self.catalog.service(name)
+            if svc is not None:
+                return Reply(self._service_text(svc))
+            table = self.catalog.table(name)
+            if table is not None:
+                return Reply(self._table_text(table))
+            p = self.catalog.param(name)
+            if p is not None and p.table is not None:
+                table = self.catalog.tables[p.table]
+                if p.is_command:
+                    want = ",".join(table.index)
+                    return Reply.error(f"{p.name}: a row command needs a row, e.g. {p.name}[{want}=<value>]")
+                return Reply(self._table_text(table, only=p))
+        try:
+            addr = self.config.resolve(name)
+        except ConfigError as e:
+            return Reply.error(e.message)
+        if addr.param.is_command:
+            return self._row_command(addr, addr.param.type.values[1][0])
+        try:
+            value = self.config.get(addr)
+        except ConfigError as e:
+            return Reply.error(e.message)
+        return Reply(self._show(addr.param, value) + "\n")
+
+    def _show(self, p: Param, value: Value | None) -> str:
+        if p.secret and not self.user.can("secrets"):
+            return MASK
+        return "" if value is None else str(value)
+
+    def _service_text(self, svc: Service) -> str:
+        scalars = list(svc.params.values())
+        width = max((len(p.name) for p in scalars), default=0)
+        lines = [f"{p.name.ljust(width)} = {self._quoted(p)}" for p in scalars]
+        if svc.tables:
+            lines.append("Tables: " + ", ".join(t.name for t in svc.tables.values()))
+        return "\n".join(lines) + "\n"
+
+    def _quoted(self, p: Param) -> str:
+        """A value as a script would write it, so a service listing can be pasted back."""
+        shown = self._show(p, self.config.get(p.name))
+        if shown == MASK:
+            return shown
+        try:
+            return quote(shown)
+        except ValueError:
+            return shown
+
+    def _table_text(self, table: Table, only: Param | None = None) -> str:
+        cols = [table.columns[c] for c in table.index]
+        if only is not None:
+            if only not in cols:
+                cols.append(only)
+        else:
+            cols += [p for c, p in table.columns.items() if c not in table.index and not p.is_command]
+        rows = [[self._show(p, row.get(p.column or "")) for p in cols] for row in self.config.rows(table.name)]
+        return format_table([p.column or p.name for p in cols], rows)
+
+    # ------------------------------------------------------------------ writing
+    def _refusal(self, p: Param) -> str | None:
+        if not self.user.can("write"):
+            return f"{p.name}: user {self.user.user} has read-only access ({self.user.rights or 'no'} rights)"
+        if p.secret and not self.user.can("secrets"):
+            return f"{p.name}: only an Admin user may change a secret"
+        if p.table == "Aaa.Users" and not self.user.can("admin"):
+            return f"{p.name}: only an Admin user may change user accounts"
+        return None
+
+    def assign(self, name: str, value: str) -> Reply:
+        if self._unit_command(name) is not None:
+            return Reply.error(f"{name}: a command takes no value")
+        if "[" not in name and (self.catalog.service(name) or self.catalog.table(name)):
+            return Reply.error(f"{name}: not a parameter; assign a scalar or a table cell")
+        try:
+            addr = self.config.resolve(name)
+        except ConfigError as e:
+            return Reply.error(e.message)
+        p = addr.param
+        refusal = self._refusal(p)
+        if refusal:
+            return Reply.error(refusal)
+        if p.is_command:
+            return self._row_command(addr, value)
+        try:
+            self._set(addr, value)
+        except ConfigError as e:
+            return Reply.error(e.message)
+        return Reply(self._restart_note(p))
+
+    def _set(self, addr: Address, value: str) -> None:
+        """``Config.set``; a cell of a missing row of a dynamic table creates the row (like scripts)."""
+        try:
+            self.config.set(addr, value, source="cli")
+        except ConfigError as e:
+            p = addr.param
+            if e.kind != "no-row" or p.table is None or addr.index is None:
+                raise
+            if not self.catalog.tables[p.table].dynamic:
+                raise
+            with self.config.batch():
+                self.config.add_row(p.table, index=addr.index, source="cli")
+                self.config.set(addr, value, source="cli")
+
+    def _restart_note(self, p: Param) -> str:
+        if p.restart and self.config.needs_restart(p.service):
+            return f"{p.service} needs a restart to apply the change (Scm.RestartRequiredServices)\n"
+        return ""
+
+    def _row_command(self, addr: Address, action: str) -> Reply:
+        p = addr.param
+        refusal = self._refusal(p)
+        if refusal:
+            return Reply.error(refusal)
+        try:
+            self.config.set(addr, action, source="cli")
+        except ConfigError as e:
+            return Reply.error(e.message)
+        return Reply()
+
+    # ------------------------------------------------------------------ unit commands
+    def _unit_command(self, name: str) -> str | None:
+        low = name.strip().lower()
+        return next((k for k in self.unit.commands if k.lower() == low), None)
+
+    def _run_unit_command(self, name: str) -> Reply:
+        if not self.user.can("write"):
+            return Reply.error(f"{name}: user {self.user.user} has read-only access ({self.user.rights} rights)")
+        pending = self.config.restart_required() if name == "Scm.RestartRequiredServices" else None
+        try:
+            result = self.unit.commands[name]()
+        except ConfigError as e:
+            return Reply.error(e.message)
+        if pending is not None:
+            if not pending:
+                return Reply("No service needs a restart\n")
+            return Reply("Restarting: " + ", ".join(pending) + "\n")
+        return Reply(result if isinstance(result, str) else "")
+
+    # ------------------------------------------------------------------ sysinfo
+    def sysinfo(self) -> str:
+        """``Key: value`` lines, one per fact, for screen scrapers (netmiko-style parsers)."""
+        u = self.unit
+        facts = [
+            ("Product", u.profile.product),
+            ("Serial Number", u.identity.serial),
+            ("MAC Address", u.identity.mac_colon),
+            ("Firmware Version", f"DGW {u.version}"),
+            ("Profile", u.profile.key),
+            ("Hardware Revision", u.profile.hardware_revision),
+            ("Unit Name", u.name),
+            ("System Time", self.config.get_text("Hoc.SystemTime")),
+            ("Uptime", self.config.get_text("Hoc.SystemUptime")),
+        ]
+        return "".join(f"{k}: {v}\n" for k, v in facts)
+
+    # ------------------------------------------------------------------ help and names
+    def help(self, name: str) -> Reply:
+        if not name:
+            return Reply(self._general_help())
+        if self._unit_command(name) is not None:
+            cmd = self._unit_command(name)
+            what = "restarts every service waiting for a restart" if cmd == "Scm.RestartRequiredServices" else "runs"
+            return Reply(f"{cmd}: a command; typing its name {what}.\n")
+        svc = self.catalog.service(name)
+        if svc is not None:
+            return Reply(self._service_help(svc))
+        table = self.catalog.table(name)
+        if table is not None:
+            return Reply(self._table_help(table))
+        p = self.catalog.param(name.split("[", 1)[0]) if "[" in name else self.catalog.param(name)
+        if p is None and "[" in name:
+            try:
+                p = self.config.resolve(name).param
+            except ConfigError:
+                p = None
+        if p is None:
+            return Reply.error(f"{name}: unknown name; type help for the syntax or <prefix>? to list names")
+        return Reply(self._param_help(p))
+
+    def _general_help(self) -> str:
+        rows = [
+            ("<Name>", "show a parameter, a table cell, a table, a column or a whole service"),
+            ("<Name> = <value>", "change a parameter or a table cell; quote values with spaces"),
+            ("<Svc>.<Table>.<Column>[<Key>=<v>]", "a table cell (<Svc>.<Table>[<v>].<Column> also works)"),
+            ("<Svc>.<Table>.<Command>[<Key>=<v>]", "run a row command, e.g. Scm.ServiceCommands.Restart[Name=Cli]"),
+            ("Scm.RestartRequiredServices", "restart every service that waits for a restart"),
+            ("sysinfo", "product, serial number, MAC address, firmware version, time and uptime"),
+            ("help <Name>", "what a parameter, table or service is, its type and its default"),
+            ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
+            ("exit, quit, logout", "close the session"),
+        ]
+        width = max(len(a) for a, _ in rows)
+        text = "Names are not case-sensitive; enumerated values are given by label.\n"
+        text += "".join(f"  {a.ljust(width)}  {b}\n" for a, b in rows)
+        text += "Services: " + ", ".join(self.catalog.services) + "\n"
+        return text
+
+    def _service_help(self, svc: Service) -> str:
+        lines = [f"{svc.name}: {svc.display} service", "Parameters:"]
+        width = max((len(p.name) for p in svc.params.values()), default=0)
+        lines += [f"  {p.name.ljust(width)}  {p.title}" for p in svc.params.values()]
+        if svc.tables:
+            lines.append("Tables:")
+            lines += [f"  {t.name}" for t in svc.tables.values()]
+        return "\n".join(lines) + "\n"
+
+    def _table_help(self, table: Table) -> str:
+        kind = "status table (read-only)" if table.status else "table"
+        if table.dynamic:
+            kind += "; rows may be added and deleted"
+        lines = [f"{table.name}: {kind}", f"Index: {', '.join(table.index)}", "Columns:"]
+        width = max(len(c) for c in table.columns)
+        for c, p in table.columns.items():
+            what = "command" if p.is_command else p.access
+            lines.append(f"  {c.ljust(width)}  {what}; {p.type.describe()}")
+        return "\n".join(lines) + "\n"
+
+    def _param_help(self, p: Param) -> str:
+        access = p.access
+        if p.restart:
+            access += f" (a change needs a restart of {p.service})"
+        default = MASK if p.secret and p.default and not self.user.can("secrets") else p.default
+        lines = [
+            f"{p.name}: {p.title}",
+            f"  Type:    {p.type.describe()}",
+            f"  Default: {'' if default is None else default}",
+            f"  Access:  {access}",
+        ]
+        if p.table is not None:
+            table = self.catalog.tables[p.table]
+            lines.append(f"  Table:   {table.name}, index {', '.join(table.index)}")
+        elif not p.is_command:
+            lines.append(f"  Value:   {self._show(p, self.config.get(p.name))}".rstrip())
+        if p.help:
+            lines.append(f"  {p.help}")
+        return "\n".join(lines) + "\n"
+
+    def names(self, prefix: str) -> list[str]:
+        """Names one level below what ``prefix`` names, starting with ``prefix`` (case-insensitive)."""
+        parts = prefix.split(".")
+        pool: list[str]
+        if len(parts) == 1:
+            pool = list(self.catalog.services) + [k for k in KEYWORDS] + [c for c in self.unit.commands if "." not in c]
+        elif len(parts) == 2:
+            svc = self.catalog.service(parts[0])
+            if svc is None:
+                return []
+            pool = [p.name for p in svc.params.values()] + [t.name for t in svc.tables.values()]
+            pool += [c for c in self.unit.commands if c.lower().startswith(svc.name.lower() + ".")]
+        elif len(parts) == 3:
+            table = self.catalog.table(".".join(parts[:2]))
+            if table is None:
+                return []
+            pool = [c.name for c in table.columns.values()]
+        else:
+            return []
+        low = prefix.lower()
+        return sorted({n for n in pool if n.lower().startswith(low)}, key=str.lower)
+
+    def _list_matches(self, prefix: str) -> Reply:
+        found = self.names(prefix)
+        if not found:
+            return Reply.error(f"{prefix or '?'}: no name starts with this")
+        width = max(len(n) for n in found)
+        lines = []
+        for n in found:
+            lines.append(f"{n.ljust(width)}  {self._title(n)}".rstrip())
+        return Reply("\n".join(lines) + "\n")
+
+    def _title(self, name: str) -> str:
+        if name in KEYWORDS:
+            return "command"
+        if name in self.unit.commands:
+            return "command"
+        svc = self.catalog.service(name)
+        if svc is not None:
+            return f"service: {svc.display}"
+        table = self.catalog.table(name)
+        if table is not None:
+            return "table"
+        p = self.catalog.param(name)
+        return p.title if p is not None else ""
+
+    # ------------------------------------------------------------------ completion
+    def complete(self, line: str, pos: int | None = None) -> Completion:
+        """TAB at ``pos``: complete the name (or enum label after ``=``) that ends at the cursor."""
+        pos = len(line) if pos is None else pos
+        head, tail = line[:pos], line[pos:]
+        try:
+            assignment = split_assignment(head)
+        except ValueError:
+            return Completion(line, pos)
+        if assignment is not None:
+            return self._complete_value(assignment[0], assignment[1], head, tail)
+        if "[" in head:
+            return Completion(line, pos)
+        start = len(head) - len(head.lstrip())
+        token = head[start:]
+        if token.lower().startswith("help "):
+            start += 5 + (len(token) - 5 - len(token[5:].lstrip()))
+            token = head[start:]
+        if " " in token:
+            return Completion(line, pos)
+        found = self.names(token)
+        if not found:
+            return Completion(line, pos)
+        if len(found) == 1:
+            done = found[0]
+            if done.lower() == token.lower() and self._has_children(done):
+                done += "."
+            new = head[:start] + done
+            return Completion(new + tail, len(new))
+        common = _common_prefix(found)
+        new = head[:start] + (common if len(common) >= len(token) else token)
+        return Completion(new + tail, len(new), found)
+
+    def _complete_value(self, name: str, typed: str, head: str, tail: str) -> Completion:
+        """Enumerated values after ``=``, by label."""
+        unchanged = Completion(head + tail, len(head))
+        typed = typed.strip()
+        if not head.rstrip().endswith(typed) or typed.startswith('"'):
+            return unchanged
+        try:
+            p: Param | None = self.config.resolve(name.strip()).param
+        except ConfigError:
+            p = self.catalog.param(name.strip())
+        if p is None or not p.type.is_enum:
+            return unchanged
+        found = [label for label in p.type.labels() if label.lower().startswith(typed.lower())]
+        if not found:
+            return unchanged
+        done = found[0] if len(found) == 1 else _common_prefix(found)
+        base = head.rstrip()[: len(head.rstrip()) - len(typed)] if typed else head
+        if base.endswith("="):
+            base += " "
+        new = base + (done if len(done) >= len(typed) else typed)
+        return Completion(new + tail, len(new), found if len(found) > 1 else [])
+
+    def _has_children(self, name: str) -> bool:
+        return self.catalog.service(name) is not None or self.catalog.table(name) is not None
