@@ -623,9 +623,10 @@ def hold_direction(current: Direction) -> Direction:
 
 
 def is_hold(sd: SessionDescription, media: MediaDescription) -> bool:
-    """True if the peer's offer puts `media` on hold: sendonly/inactive, or the RFC 2543 c=0.0.0.0."""
+    """True if the peer's offer puts `media` on hold: it no longer wants to receive (sendonly, inactive),
+    or it uses the RFC 2543 c=0.0.0.0 form (RFC 3264 §8.4)."""
     conn = sd.media_connection(media)
-    return not sd.media_direction(media).sends or (conn is not None and conn.is_null) or False
+    return not sd.media_direction(media).receives or (conn is not None and conn.is_null)
 
 
 def reject_media(offered: MediaDescription) -> MediaDescription:
