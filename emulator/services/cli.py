@@ -148,8 +148,8 @@ class _RedactCommands(logging.Filter):
     """asyncssh logs exec command lines at INFO; a line may carry a secret value (``X.Password = ...``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and record.msg.strip().startswith("Command:"):
-            record.msg, record.args = "  Command: (not logged)", ()
+        if isinstance(record.msg, str) and record.msg.endswith("Command: %s"):
+            record.args = ("(not logged)",)
         return True
 
 
@@ -357,11 +357,10 @@ class CliEngine:
         chan: Any = process.channel
         if not hasattr(chan, "register_key"):
             return
-        width = process.get_terminal_size()[0] or 80
-
         def on_tab(line: str, pos: int) -> tuple[str, int] | bool:
             done = shell.complete(line, pos)
             if done.candidates:
+                width = process.get_terminal_size()[0] or 80
                 process.stdout.write(line + "\n" + columns(done.candidates, width) + shell.prompt)
                 return done.line, done.pos
             if done.changed(line, pos):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import stat
@@ -129,6 +130,14 @@ async def test_invalid_set_reports_the_precise_error_and_changes_nothing(lab: La
     rc, _, err = await lab.ssh("Cli.NoSuchParam")
     assert rc == 1 and "Cli.NoSuchParam: unknown parameter" in err
     assert lab.unit.config.to_doc() == before
+
+
+async def test_secret_values_are_not_logged(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+        rc, _, err = await lab.ssh("Cwmp.Password = Zx9-secret-value")
+    assert rc == 0, err
+    assert lab.unit.config.get("Cwmp.Password") == "Zx9-secret-value"
+    assert caplog.records and "Zx9-secret-value" not in caplog.text
 
 
 async def test_wrong_password_is_refused(lab: Lab) -> None:

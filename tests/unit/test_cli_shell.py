@@ -119,6 +119,8 @@ def test_set_creates_a_row_of_a_dynamic_table_like_a_script(unit: Unit) -> None:
     before = unit.config.indexes("Nlm.Events")
     err(sh, "Nlm.Events.Criteria[Index=4] = " + "x" * 5000)  # invalid: the new row is not kept either
     assert unit.config.indexes("Nlm.Events") == before
+    ok(sh, "Aaa.Users.AccessRights[UserName=bob] = Observer")  # a new account, as a script would add it
+    assert unit.config.get("Aaa.Users[bob].AccessRights") == "Observer"
 
 
 @pytest.mark.parametrize(
