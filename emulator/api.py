@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
+from firmware_model import script as scripts
 from firmware_model.config import Address, ConfigError, Index
 from firmware_model.notifications import SEVERITIES, NotificationEvent
 from firmware_model.schema import Param, Table, Value
@@ -694,30 +695,51 @@ class ApiServer:
         return _json({"needs_restart": self.unit.config.restart_required(), "restarted": restarted})
 
     # ------------------------------------------------------------------ configuration scripts
-    async def run_script(self, request: web.Request) -> web.Response:
-        from firmware_model import script  # the script language lives in the model
+    def _script_rights(self, request: web.Request, text: str) -> None:
+        """Refuse (403) a script that writes secrets or users unless the user has the rights."""
+        auth = self._auth(request)
+        if auth.can("secrets") and auth.can("admin"):
+            return
+        statements, _errors = scripts.parse_script(text)
+        refused: list[int] = []
+        for st in statements:
+            try:
+                p = self.unit.config.resolve(st.target).param
+            except ConfigError:
+                continue  # unknown names are reported by the script engine itself
+            if (p.secret and not auth.can("secrets")) or (p.table in _ADMIN_TABLES and not auth.can("admin")):
+                refused.append(st.number)
+        if refused:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"line(s) {', '.join(map(str, refused))}: only Admin users may write secrets, users or rights; "
+                "nothing applied",
+            )
 
+    async def run_script(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if len(raw) > scripts.MAX_SCRIPT_BYTES:
+            raise ApiError(413, "too-large", f"a script may hold at most {scripts.MAX_SCRIPT_BYTES} bytes")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError(400, "bad-request", "the script must be UTF-8 text") from None
-        result = script.run_script(self.unit.config, text, commands=self.unit.commands, source="api")
+        self._script_rights(request, text)
+        result = scripts.run_script(self.unit.config, text, commands=self.unit.commands, source="api")
         doc = result.to_dict()
         if result.ok:
             return _json(doc)
         failed = [ln for ln in result.lines if not ln.ok]
         first = failed[0] if failed else None
-        doc["error"] = (
-            f"{len(failed)} line(s) refused, nothing applied; line {first.number}: {first.error}"
-            if first is not None
-            else "the script was refused; nothing applied"
-        )
+        where = f"line {first.number}: {first.error}" if first is not None else "refused"
+        if result.committed:  # the configuration was applied; a command run afterwards failed
+            doc["error"] = f"configuration applied, but {len(failed)} command(s) failed; {where}"
+        else:
+            doc["error"] = f"{len(failed)} line(s) refused, nothing applied; {where}"
         return _json(doc, status=400)
 
     async def export_script(self, request: web.Request) -> web.Response:
-        from firmware_model import script
-
         cfg = self.unit.config
         content = request.query.get("content") or cfg.get_text("Conf.ScriptExportContent") or "ModifiedConfig"
         p = self.unit.catalog.params["Conf.ScriptExportContent"]
@@ -726,8 +748,31 @@ class ApiServer:
         except ValueError as e:
             raise ApiError(400, "invalid", f"content={content!r}: {e}") from None
         service = request.query.get("service") or cfg.get_text("Conf.ScriptExportServiceName") or "All"
-        text = script.export_script(cfg, content=content, service=service)
+        text = scripts.export_script(cfg, content=content, service=service)
+        if not self._auth(request).can("secrets"):
+            text = self._without_secrets(text)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    def _without_secrets(self, text: str) -> str:
+        """An export for a user without Admin rights: secret lines left out (and said so)."""
+        out: list[str] = []
+        dropped = 0
+        for line in text.splitlines():
+            parts = scripts.split_assignment(scripts.strip_comment(line))
+            if parts is not None:
+                try:
+                    if self.unit.config.resolve(parts[0]).param.secret:
+                        dropped += 1
+                        continue
+                except ConfigError:
+                    pass
+            out.append(line)
+        if dropped:
+            out.insert(
+                1 if out and out[0].startswith("#") else 0,
+                f"# {dropped} secret value(s) left out: only Admin users export secrets",
+            )
+        return "\n".join(out) + "\n"
 
     # ------------------------------------------------------------------ notifications
     def _on_notification(self, ev: NotificationEvent) -> None:

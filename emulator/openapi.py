@@ -215,12 +215,14 @@ def _schemas() -> dict[str, Schema]:
         ),
         "ScriptResult": _obj(
             {
-                "ok": {"type": "boolean"},
+                "ok": {"type": "boolean", "description": "every line accepted and carried out"},
+                "applied": {"type": "integer", "description": "statements carried out (0 when refused)"},
+                "committed": {"type": "boolean", "description": "the configuration changes were applied"},
                 "lines": _arr(_ref("LineResult")),
-                "applied": {"type": "integer"},
-                "error": {"type": "string", "description": "present when a line was refused"},
+                "errors": _arr(_ref("LineResult")),
+                "error": {"type": "string", "description": "present when a line was refused or a command failed"},
             },
-            ["ok", "lines", "applied"],
+            ["ok", "applied", "committed", "lines", "errors"],
         ),
         "Notification": _obj(
             {
@@ -580,9 +582,15 @@ def _paths() -> dict[str, Any]:
                 "Run a configuration script, all or nothing",
                 {
                     "200": ok("every line applied", _ref("ScriptResult")),
-                    "400": ok("a line was refused; nothing applied", _ref("ScriptResult")),
+                    "400": ok(
+                        "a line was refused (nothing applied, committed false), or a command run after the "
+                        "configuration was committed failed (committed true)",
+                        _ref("ScriptResult"),
+                    ),
                     "413": r("TooLarge"),
                 },
+                description="Users without Admin rights get 403 (nothing applied) for a script that writes secrets "
+                "or Aaa.Users. Scripts over 1 MiB get 413.",
                 body={"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}},
             )
         },
@@ -595,6 +603,8 @@ def _paths() -> dict[str, Any]:
                     "200": {"description": "the script", "content": {"text/plain": {"schema": {"type": "string"}}}},
                     "400": r("BadRequest"),
                 },
+                description="Secrets are exported in clear text to Admin users only; for other users their lines "
+                "are left out (a comment says how many).",
                 parameters=[
                     _query(
                         "content",

@@ -624,3 +624,86 @@ async def test_openapi_is_public_and_describes_every_route(env: Env) -> None:
 def test_openapi_validates() -> None:
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(build_openapi("Mediatrix 4102"))
+
+
+# ---------------------------------------------------------------------------------------------- scripts
+async def test_script_ok(env: Env) -> None:
+    text = 'Cli.SshPort = 2022\n# a comment\nSipEp.UserAgent.Username[EpId=Phone-Fax1] = "1001"\n'
+    r = await env.c.post("/api/v1/scripts", text=text)
+    assert r.status == 200, r.body
+    assert r.body["ok"] is True and r.body["applied"] == 2 and "error" not in r.body
+    assert [ln["number"] for ln in r.body["lines"]] == [1, 3] and all(ln["ok"] for ln in r.body["lines"])
+    assert env.unit.config.get("Cli.SshPort") == 2022
+    assert env.unit.config.get("SipEp.UserAgent[Phone-Fax1].Username") == "1001"
+
+
+async def test_script_with_a_bad_line_changes_nothing(env: Env) -> None:
+    before = env.unit.config.to_doc()
+    text = "Cli.SshPort = 2022\nCli.SshPort = 99999\nNope.Thing = 1\nWeb.HttpMode = Secure\n"
+    r = await env.c.post("/api/v1/scripts", text=text)
+    assert r.status == 400
+    assert r.body["ok"] is False and r.body["applied"] == 0 and r.body["committed"] is False
+    assert "line 2" in r.body["error"] and "nothing applied" in r.body["error"]
+    bad = {ln["number"]: ln["error"] for ln in r.body["lines"] if not ln["ok"]}
+    assert set(bad) == {2, 3} and "Cli.SshPort" in bad[2] and "Nope.Thing" in bad[3]
+    assert env.unit.config.to_doc() == before
+
+
+async def test_script_rights(env: Env) -> None:
+    _add_user(env.unit, "usr", "y", "User")
+    usr = ("usr", "y")
+    r = await env.c.post("/api/v1/scripts", text="Cli.SshPort = 2022\n", user=usr)
+    assert r.status == 200
+    before = env.unit.config.to_doc()
+    for text in (
+        "Cli.SshPort = 2023\nAaa.Users.Password[UserName=public] = x\n",
+        'Aaa.Users.AccessRights[UserName="usr"] = Admin\n',
+        "Cwmp.ConnectionRequestPassword = guess\n",
+    ):
+        r = await env.c.post("/api/v1/scripts", text=text, user=usr)
+        assert (r.status, r.body["kind"]) == (403, "forbidden"), text
+    r = await env.c.post(
+        "/api/v1/scripts", text="Cli.SshPort = 1\nCwmp.Password = a\n# c\nSnmp.PrivPassword = b\n", user=usr
+    )
+    assert r.status == 403 and r.body["error"].startswith("line(s) 2, 4:")
+    assert env.unit.config.to_doc() == before
+    r = await env.c.post("/api/v1/scripts", text="Cwmp.ConnectionRequestPassword = guess\n")  # Admin may
+    assert r.status == 200 and env.unit.config.get("Cwmp.ConnectionRequestPassword") == "guess"
+
+
+async def test_script_too_large(env: Env) -> None:
+    from firmware_model.script import MAX_SCRIPT_BYTES
+
+    text = "# " + "x" * MAX_SCRIPT_BYTES + "\n"
+    r = await env.c.post("/api/v1/scripts", text=text)
+    assert (r.status, r.body["kind"]) == (413, "too-large")
+
+
+async def test_export_and_round_trip(env: Env) -> None:
+    cfg = env.unit.config
+    cfg.set("Cli.SshPort", 2022)
+    cfg.set("SipEp.UserAgent[Phone-Fax1].Username", "1001")
+    cfg.set("Cwmp.ConnectionRequestPassword", "s3cret")
+    r = await env.c.get("/api/v1/scripts/export")  # defaults: ModifiedConfig, All
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+    assert "Cli.SshPort = 2022" in r.body and "s3cret" in r.body
+    assert "Web.HttpMode" not in r.body  # not modified
+    exported, before = r.body, cfg.to_doc()
+    r = await env.c.get("/api/v1/scripts/export?content=AllConfig&service=Cli")
+    assert "Cli.SshPort = 2022" in r.body and "Cli.InactivityTimeOut" in r.body and "SipEp." not in r.body
+    cfg.set("Conf.ScriptExportContent", "AllConfig")
+    r = await env.c.get("/api/v1/scripts/export?service=Web")
+    assert "Web.HttpMode" in r.body
+    for bad in ("content=Everything", "service=NoSuchService"):
+        r = await env.c.get(f"/api/v1/scripts/export?{bad}")
+        assert (r.status, r.body["kind"]) == (400, "invalid"), bad
+    # users without Admin rights get the export without secrets
+    _add_user(env.unit, "usr", "y", "User")
+    r = await env.c.get("/api/v1/scripts/export?content=ModifiedConfig", user=("usr", "y"))
+    assert "Cli.SshPort = 2022" in r.body and "s3cret" not in r.body and "Password" not in r.body
+    assert "secret value(s) left out" in r.body
+    # export -> factory reset -> import gives back the configuration
+    assert (await env.c.post("/api/v1/factory-reset")).status == 200
+    r = await env.c.post("/api/v1/scripts", text=exported)
+    assert r.status == 200, r.body
+    assert cfg.to_doc() == before
