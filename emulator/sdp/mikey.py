@@ -656,7 +656,7 @@ class SrtpPolicy:
         want(SP_PREFIX_LEN, (0,), "SRTP prefix length")
         tag = sp.get(SP_TAG_LEN)
         auth_len = sp.get(SP_AUTH_KEY_LEN)
-        if tag is None and auth_len in (4, 10):
+        if auth_len in (4, 10) and tag in (None, auth_len):
             tag = auth_len  # GStreamer's convention: the "auth key length" holds the tag length
             auth_len = 20
         if tag is None:

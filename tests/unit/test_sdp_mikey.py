@@ -1,0 +1,351 @@
+"""MIKEY-PS (RFC 3830) in a=key-mgmt (RFC 4567): the PRF, PSK and NULL KEMACs, R_MESSAGE, SRTP keys,
+errors for wrong PSK / truncation / garbage, a GStreamer-shaped message built byte by byte, fuzzing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import math
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.media.rtp import ntp_from_unix
+from emulator.media.srtp import SrtpContext, SrtpSession, SrtpSuite
+from emulator.sdp import mikey
+from emulator.sdp.mikey import (
+    CryptoSession,
+    KemacMode,
+    MikeyAuthError,
+    MikeyError,
+    MikeyParseError,
+    MikeyTimestampError,
+    MikeyUnsupportedError,
+)
+
+NOW = 1_700_000_000.0
+PSK = b"dgw-lab-pre-shared-key"
+
+
+def rng_from(seed: int):  # type: ignore[no-untyped-def]
+    """Deterministic byte source (tests only)."""
+    counter = itertools.count()
+
+    def rng(n: int) -> bytes:
+        return hashlib.sha256(f"{seed}:{next(counter)}".encode()).digest()[:n].ljust(n, b"\x00")
+
+    return rng
+
+
+# ------------------------------------------------------------------------------------ PRF (§4.1.2)
+
+
+def rfc3830_prf(inkey: bytes, label: bytes, outkey_len: int) -> bytes:
+    """Written straight from RFC 3830 §4.1.2, independently of emulator.sdp.mikey.prf."""
+
+    def h(key: bytes, data: bytes) -> bytes:
+        return hmac.new(key, data, hashlib.sha1).digest()
+
+    def p(s: bytes, m: int) -> bytes:
+        a = [label]
+        out = b""
+        for i in range(1, m + 1):
+            a.append(h(s, a[i - 1]))
+            out += h(s, a[i] + label)
+        return out
+
+    n = math.ceil(len(inkey) * 8 / 256)
+    m = math.ceil(outkey_len * 8 / 160)
+    pieces = [inkey[32 * i : 32 * (i + 1)] for i in range(n)]
+    result = bytes(20 * m)
+    for s in pieces:
+        result = bytes(x ^ y for x, y in zip(result, p(s, m), strict=True))
+    return result[:outkey_len]
+
+
+@pytest.mark.parametrize("key_len", [1, 16, 20, 32, 33, 64, 70])
+@pytest.mark.parametrize("out_len", [14, 16, 20, 21, 40, 64])
+def test_prf_matches_rfc_definition(key_len: int, out_len: int) -> None:
+    key = bytes(range(1, key_len + 1))
+    label = bytes.fromhex("2AD01C64") + b"\x01" + bytes.fromhex("DEADBEEF") + bytes(16)
+    assert mikey.prf(key, label, out_len) == rfc3830_prf(key, label, out_len)
+
+
+def test_prf_structure() -> None:
+    label = b"label"
+    # outputs of different lengths are prefixes of each other (P is a stream)
+    assert mikey.prf(b"k" * 20, label, 40)[:16] == mikey.prf(b"k" * 20, label, 16)
+    # a key longer than 256 bits is split and the P outputs XORed: both halves matter
+    long_key = b"\xa5" * 32 + b"\x5a" * 12
+    assert mikey.prf(long_key, label, 20) != mikey.prf(long_key[:32], label, 20)
+    p1, p2 = mikey.prf(long_key[:32], label, 20), mikey.prf(long_key[32:], label, 20)
+    assert mikey.prf(long_key, label, 20) == bytes(a ^ b for a, b in zip(p1, p2, strict=True))
+    with pytest.raises(ValueError):
+        mikey.prf(b"", label, 16)
+
+
+def test_psk_and_tgk_labels() -> None:
+    rand = bytes(range(16))
+    csb = 0x01020304
+    encr, auth, salt = mikey.derive_psk_keys(PSK, csb, rand)
+    assert encr == rfc3830_prf(PSK, bytes.fromhex("150533E1") + b"\xff" + bytes.fromhex("01020304") + rand, 16)
+    assert auth == rfc3830_prf(PSK, bytes.fromhex("2D22AC75") + b"\xff" + bytes.fromhex("01020304") + rand, 20)
+    assert salt == rfc3830_prf(PSK, bytes.fromhex("29B88916") + b"\xff" + bytes.fromhex("01020304") + rand, 14)
+    tgk = bytes(range(100, 116))
+    tek = rfc3830_prf(tgk, bytes.fromhex("2AD01C64") + b"\x01" + bytes.fromhex("01020304") + rand, 16)
+    derived_salt = rfc3830_prf(tgk, bytes.fromhex("39A2C14B") + b"\x01" + bytes.fromhex("01020304") + rand, 14)
+    assert mikey.srtp_master_from_tgk(tgk, 1, csb, rand) == tek + derived_salt
+    assert mikey.srtp_master_from_tgk(tgk, 1, csb, rand, salt=b"S" * 14) == tek + b"S" * 14
+    assert mikey.srtp_master_from_tgk(tgk, 2, csb, rand)[:16] != tek  # each crypto session its own TEK
+
+
+# ------------------------------------------------------------------------------ round trips
+
+
+@pytest.mark.parametrize("suite", list(SrtpSuite))
+@pytest.mark.parametrize("mode", list(KemacMode))
+def test_build_parse_round_trip(mode: KemacMode, suite: SrtpSuite) -> None:
+    message, sent = mikey.build_initiation(suite=suite, mode=mode, psk=PSK, now=NOW, rng=rng_from(1))
+    value = mikey.key_mgmt_value(message)
+    assert value.startswith("mikey AQA")  # version 1, data type 0 (PSK init)
+    got = mikey.verify_initiation(mikey.parse_key_mgmt("a=key-mgmt:" + value), psk=PSK, now=NOW + 5)
+    assert got.masters == sent.masters and len(got.masters[0]) == 30
+    assert got.suite is suite and got.mode is mode
+    assert got.csb_id == sent.csb_id and got.rand == sent.rand
+    assert got.timestamp == sent.timestamp and got.timestamp.unix() == pytest.approx(NOW)
+    assert got.v_flag is (mode is KemacMode.PSK)
+    assert got.key_type == (mikey.KD_TGK_SALT if mode is KemacMode.PSK else mikey.KD_TEK)
+    msg = mikey.parse_message(message)
+    assert [type(p).__name__ for p in msg.payloads] == ["Timestamp", "RandPayload", "SecurityPolicy", "Kemac"]
+    kemac = msg.find(mikey.Kemac)
+    assert isinstance(kemac, mikey.Kemac)
+    if mode is KemacMode.PSK:
+        assert (kemac.enc_alg, kemac.mac_alg, len(kemac.mac)) == (mikey.ENC_AES_CM_128, mikey.MAC_HMAC_SHA1_160, 20)
+        assert sent.masters[0] not in message  # the key material travels encrypted
+    else:
+        assert (kemac.enc_alg, kemac.mac_alg, kemac.mac) == (mikey.ENC_NULL, mikey.MAC_NULL, b"")
+        assert sent.masters[0] in message
+
+
+def test_psk_ciphertext_is_rfc_aes_cm_with_derived_iv() -> None:
+    message, sent = mikey.build_initiation(psk=PSK, now=NOW, rng=rng_from(2))
+    msg = mikey.parse_message(message)
+    kemac = msg.find(mikey.Kemac)
+    assert isinstance(kemac, mikey.Kemac)
+    encr_key, _, salt_key = mikey.derive_psk_keys(PSK, sent.csb_id, sent.rand)
+    # IV = (S XOR (0x0000 || CSB ID || T)) || 0x0000 (§4.2.3)
+    block = b"\x00\x00" + sent.csb_id.to_bytes(4, "big") + ntp_from_unix(NOW).to_bytes(8, "big")
+    iv = bytes(a ^ b for a, b in zip(salt_key, block, strict=True)) + b"\x00\x00"
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    dec = Cipher(algorithms.AES(encr_key), modes.CTR(iv)).decryptor()
+    plain = dec.update(kemac.encr_data) + dec.finalize()
+    # key data sub-payload: next 0, type TGK+SALT (1) | KV null, 16-octet TGK, 14-octet salt
+    assert plain[:4] == bytes((0, 0x10, 0, 16)) and plain[20:22] == b"\x00\x0e" and len(plain) == 36
+    assert sent.masters[0][16:] == plain[22:]  # the transported salt is the SRTP master salt
+
+
+def test_r_message_round_trip_and_wrong_psk() -> None:
+    message, sent = mikey.build_initiation(psk=PSK, now=NOW, rng=rng_from(3))
+    got = mikey.verify_initiation(message, psk=PSK, now=NOW)
+    response = mikey.build_response(got, psk=PSK, now=NOW + 1)
+    msg = mikey.verify_response(response, sent, psk=PSK)
+    assert msg.header.data_type == mikey.DT_PSK_RESP and msg.header.csb_id == sent.csb_id
+    assert mikey.key_mgmt_value(response).startswith("mikey AQE")  # version 1, data type 1
+    with pytest.raises(MikeyAuthError):
+        mikey.verify_response(response, sent, psk=b"other")
+    forged = mikey.build_response(got, psk=b"other", now=NOW + 1)
+    with pytest.raises(MikeyAuthError):
+        mikey.verify_response(forged, sent, psk=PSK)
+    null_r = mikey.build_response(
+        mikey.verify_initiation(mikey.build_initiation(mode=KemacMode.NULL, now=NOW)[0], psk=None), psk=None, now=NOW
+    )
+    with pytest.raises(MikeyAuthError, match="unauthenticated"):
+        mikey.verify_response(null_r.replace(null_r[4:8], sent.csb_id.to_bytes(4, "big"), 1), sent, psk=PSK)
+
+
+def test_error_message_is_reported() -> None:
+    _, sent = mikey.build_initiation(psk=PSK, now=NOW)
+    with pytest.raises(MikeyError) as err:
+        mikey.verify_response(mikey.build_error(sent.csb_id, mikey.ERR_INVALID_MAC), sent, psk=PSK)
+    assert err.value.error_code == mikey.ERR_INVALID_MAC
+
+
+def test_wrong_psk_is_a_mac_failure() -> None:
+    message, _ = mikey.build_initiation(psk=PSK, now=NOW)
+    with pytest.raises(MikeyAuthError) as err:
+        mikey.verify_initiation(message, psk=b"not-the-same-key")
+    assert "pre-shared keys differ" in str(err.value) and err.value.error_code == mikey.ERR_INVALID_MAC
+    with pytest.raises(MikeyAuthError, match="none is configured"):
+        mikey.verify_initiation(message, psk=None)
+
+
+def test_tampering_breaks_the_mac() -> None:
+    message, _ = mikey.build_initiation(psk=PSK, now=NOW)
+    for pos in range(len(message) - 20):  # every octet the MAC covers
+        bad = bytearray(message)
+        bad[pos] ^= 0x01
+        with pytest.raises(MikeyError):
+            mikey.verify_initiation(bytes(bad), psk=PSK)
+
+
+def test_truncated_messages_are_parse_errors() -> None:
+    for mode in KemacMode:
+        message, _ = mikey.build_initiation(mode=mode, psk=PSK, now=NOW)
+        for cut in range(len(message)):
+            with pytest.raises(MikeyParseError):
+                mikey.verify_initiation(message[:cut], psk=PSK)
+        with pytest.raises(MikeyParseError, match="trailing"):
+            mikey.parse_message(message + b"\x00")
+
+
+def test_timestamp_skew() -> None:
+    message, _ = mikey.build_initiation(psk=PSK, now=NOW)
+    mikey.verify_initiation(message, psk=PSK, now=NOW + 3599)
+    with pytest.raises(MikeyTimestampError) as err:
+        mikey.verify_initiation(message, psk=PSK, now=NOW + 7200)
+    assert err.value.error_code == mikey.ERR_INVALID_TS
+    with pytest.raises(MikeyTimestampError):
+        mikey.verify_initiation(message, psk=PSK, now=NOW - 120, max_skew=60)
+
+
+def test_null_kemac_can_be_refused() -> None:
+    message, _ = mikey.build_initiation(mode=KemacMode.NULL, now=NOW)
+    with pytest.raises(MikeyUnsupportedError, match="NULL"):
+        mikey.verify_initiation(message, psk=PSK, accept_null=False)
+
+
+def test_crypto_session_map_ssrc_and_roc() -> None:
+    sessions = (CryptoSession(ssrc=0x11111111, roc=3), CryptoSession(ssrc=0x22222222, roc=0))
+    message, sent = mikey.build_initiation(psk=PSK, now=NOW, crypto_sessions=sessions)
+    got = mikey.verify_initiation(message, psk=PSK)
+    assert got.crypto_sessions == sessions and len(got.masters) == 2
+    assert got.masters[0] != got.masters[1] and got.masters == sent.masters
+    assert got.roc(0) == 3 and got.roc(1) == 0 and got.roc(5) == 0
+    # the ROC in the map starts the initiator's stream mid-way: the answerer's context follows it
+    tx = SrtpContext(got.suite, got.masters[0], outbound=True, ssrc=0x11111111, roc=got.roc(0))
+    rx = SrtpContext(sent.suite, sent.masters[0], outbound=False, roc=sent.roc(0))
+    pkt = struct.pack("!BBHII", 0x80, 0, 7, 0, 0x11111111) + b"\xff" * 160
+    assert rx.unprotect(tx.protect(pkt)) == pkt
+
+
+def test_mikey_keys_drive_srtp_both_ways() -> None:
+    message, sent = mikey.build_initiation(suite=SrtpSuite.AES_CM_128_HMAC_SHA1_32, psk=PSK, now=NOW)
+    got = mikey.verify_initiation(message, psk=PSK)
+    initiator = SrtpSession(sent.keying(), sent.keying())  # one crypto session keys both directions
+    responder = SrtpSession(got.keying(), got.keying())
+    pkt = struct.pack("!BBHII", 0x80, 8, 1, 0, 0xABCDEF01) + b"\xd5" * 160
+    assert responder.unprotect(initiator.protect(pkt)) == pkt
+    back = struct.pack("!BBHII", 0x80, 8, 1, 0, 0x10FEDCBA) + b"\xd5" * 160
+    assert initiator.unprotect(responder.protect(back)) == back
+
+
+def test_gstreamer_shaped_message() -> None:
+    """A message laid out like libgstsdp's gst_mikey_message_new_from_caps builds it, octet by octet:
+    HDR with no CS map, T, RAND(16), SP whose 'auth key length' (type 3) holds the tag length, NULL
+    KEMAC with one TEK key data of 30 octets (key||salt), NULL MAC."""
+    key = bytes(range(30))
+    hdr = bytes((1, 0, mikey.PT_T, 0)) + (0x12345678).to_bytes(4, "big") + bytes((0, 0))
+    t = bytes((mikey.PT_RAND, 0)) + ntp_from_unix(NOW).to_bytes(8, "big")
+    rand = bytes((mikey.PT_SP, 16)) + bytes(range(16))
+    params = bytes((0, 1, 1, 1, 1, 16, 2, 1, 1, 3, 1, 4, 7, 1, 1, 8, 1, 1, 10, 1, 1))
+    sp = bytes((mikey.PT_KEMAC, 0, 0)) + len(params).to_bytes(2, "big") + params
+    kd = bytes((0, 0x20)) + (30).to_bytes(2, "big") + key
+    kemac = bytes((0, 0)) + len(kd).to_bytes(2, "big") + kd + b"\x00"
+    got = mikey.verify_initiation(hdr + t + rand + sp + kemac, psk=None, now=NOW)
+    assert got.mode is KemacMode.NULL and got.masters == (key,)
+    assert got.suite is SrtpSuite.AES_CM_128_HMAC_SHA1_32  # from type 3 = 4 (GStreamer's convention)
+    assert got.crypto_sessions == () and got.roc() == 0
+    # and what we build in NULL mode uses the same convention and key layout
+    ours, _ = mikey.build_initiation(suite=SrtpSuite.AES_CM_128_HMAC_SHA1_32, mode=KemacMode.NULL, now=NOW)
+    sp_ours = mikey.parse_message(ours).find(mikey.SecurityPolicy)
+    assert isinstance(sp_ours, mikey.SecurityPolicy)
+    assert sp_ours.get(mikey.SP_AUTH_KEY_LEN) == 4 and sp_ours.get(mikey.SP_TAG_LEN) == 4
+    kemac_ours = mikey.parse_message(ours).find(mikey.Kemac)
+    assert isinstance(kemac_ours, mikey.Kemac) and kemac_ours.encr_data[1] == 0x20  # TEK, KV null
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "fragment"),
+    [
+        (lambda m: b"\x02" + m[1:], MikeyParseError, "version 2"),
+        (lambda m: m[:1] + b"\x02" + m[2:], MikeyUnsupportedError, "pre-shared-key"),
+        (lambda m: m[:1] + b"\x07" + m[2:], MikeyParseError, "data type 7"),
+        (lambda m: m[:2] + b"\x02" + m[3:], MikeyUnsupportedError, "payload type 2"),
+        (lambda m: m[:2] + b"\x63" + m[3:], MikeyParseError, "unknown payload type 99"),
+        (lambda m: m[:3] + b"\x01" + m[4:], MikeyUnsupportedError, "PRF"),
+    ],
+)
+def test_precise_errors(mutate, error: type[MikeyError], fragment: str) -> None:  # type: ignore[no-untyped-def]
+    message, _ = mikey.build_initiation(mode=KemacMode.NULL, now=NOW)
+    with pytest.raises(error) as err:
+        mikey.verify_initiation(mutate(message), psk=None)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        (bytes((0, 1, 0)), "NULL encryption"),
+        (bytes((0, 1, 2)), "encryption algorithm"),
+        (bytes((1, 1, 32)), "encryption key length"),
+        (bytes((11, 1, 8)), "tag length 8"),
+        (bytes((7, 1, 0)), "SRTP encryption off"),
+        (bytes((6, 1, 4)), "key derivation rate"),
+    ],
+)
+def test_unsupported_srtp_policies(params: bytes, fragment: str) -> None:
+    sp = mikey.SecurityPolicy(
+        0, mikey.PROTO_SRTP, tuple((params[i], params[i + 2 : i + 3]) for i in range(0, len(params), 3))
+    )
+    with pytest.raises(MikeyUnsupportedError, match=fragment) as err:
+        mikey.SrtpPolicy.from_payload(sp)
+    assert err.value.error_code == mikey.ERR_INVALID_SPPAR
+
+
+def test_key_mgmt_attribute_errors() -> None:
+    with pytest.raises(MikeyUnsupportedError, match="sdes"):
+        mikey.parse_key_mgmt("sdes AAAA")
+    for bad in ("mikey", "mikey !!!!", "mikey AQ=A", "", "mikey  "):
+        with pytest.raises(MikeyParseError):
+            mikey.parse_key_mgmt(bad)
+
+
+# ---------------------------------------------------------------------------------- fuzzing
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=200))
+def test_parser_fuzz_bytes(data: bytes) -> None:
+    try:
+        mikey.verify_initiation(data, psk=PSK, now=NOW)
+    except MikeyError:
+        pass
+
+
+_VALID = [mikey.build_initiation(mode=mode, psk=PSK, now=NOW, rng=rng_from(9))[0] for mode in KemacMode]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(_VALID), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=4))
+def test_parser_fuzz_mutations(message: bytes, edits: list[tuple[int, int]]) -> None:
+    data = bytearray(message)
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    try:
+        keys = mikey.verify_initiation(bytes(data), psk=PSK, now=NOW)
+    except MikeyError:
+        return
+    assert all(len(m) == 30 for m in keys.masters)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_key_mgmt_fuzz(value: str) -> None:
+    try:
+        mikey.parse_key_mgmt(value)
+    except MikeyError:
+        pass
