@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
-from emulator.cli_shell import CliShell, columns
+from emulator.cli_shell import CliShell, Reply, columns
 
 if TYPE_CHECKING:
     from emulator.services.aaa import Aaa, AuthResult
@@ -299,10 +299,18 @@ class CliEngine:
             self._processes.discard(process)
             self.unit.log.info("cli_logout", user=auth.user, peer=server.peer)
 
+    def _execute(self, shell: CliShell, line: str) -> Reply:
+        """``shell.execute`` that never ends the session on a bug (the line is not logged: it may hold a secret)."""
+        try:
+            return shell.execute(line)
+        except Exception as e:
+            self.unit.log.error("cli_internal_error", error=type(e).__name__)
+            return Reply.error("internal error while running this line")
+
     def _run_lines(self, shell: CliShell, process: asyncssh.SSHServerProcess[str], lines: list[str]) -> int:
         status = 0
         for line in lines:
-            reply = shell.execute(line)
+            reply = self._execute(shell, line)
             (process.stdout if reply.ok else process.stderr).write(reply.output)
             if not reply.ok:
                 status = 1
@@ -332,7 +340,7 @@ class CliEngine:
     async def _piped(self, shell: CliShell, process: asyncssh.SSHServerProcess[str]) -> int:
         status = 0
         while (line := await self._readline(process)) is not None:
-            reply = shell.execute(line)
+            reply = self._execute(shell, line)
             (process.stdout if reply.ok else process.stderr).write(reply.output)
             status |= 0 if reply.ok else 1
             if reply.exit:
@@ -347,7 +355,7 @@ class CliEngine:
             line = await self._readline(process)
             if line is None:
                 break
-            reply = shell.execute(line)
+            reply = self._execute(shell, line)
             process.stdout.write(reply.output)
             if reply.exit:
                 break
@@ -370,7 +378,7 @@ class CliEngine:
         def on_question(line: str, pos: int) -> tuple[str, int] | bool:
             if pos != len(line) or "=" in line:
                 return True
-            reply = shell.execute(line + "?")
+            reply = self._execute(shell, line + "?")
             process.stdout.write(line + "?\n" + reply.output + shell.prompt)
             return line, pos
 

@@ -206,9 +206,14 @@ async def test_interactive_session_with_tty(lab: Lab) -> None:
 
 
 async def test_piped_script_without_tty(lab: Lab) -> None:
-    script = b"# comment\nCli.InactivityTimeOut = 33\nHoc.HostName = gw1\nCli.InactivityTimeOut\nBad.Name\n"
+    def boom() -> None:
+        raise RuntimeError("a bug in a command")
+
+    lab.unit.commands["Boom"] = boom
+    script = b"# comment\nCli.InactivityTimeOut = 33\nBoom\nHoc.HostName = gw1\nCli.InactivityTimeOut\nBad.Name\n"
     rc, out, err = await lab.ssh(stdin=script)
     assert rc == 1 and out == "33\n" and "Bad.Name: unknown parameter" in err
+    assert "internal error" in err  # a failing command does not end the session
     assert lab.unit.config.get("Hoc.HostName") == "gw1"
 
 
