@@ -47,7 +47,7 @@ def amplitude_for_dbm0(level_dbm0: float) -> float:
     return FULL_SCALE * 10.0 ** ((level_dbm0 - DBM0_OFFSET) / 20.0)
 
 
-def pcm_samples(pcm: bytes) -> array.array[int]:
+def pcm_samples(pcm: bytes | bytearray | memoryview) -> array.array[int]:
     """16-bit LE PCM bytes -> array('h') of samples."""
     a = array.array("h")
     a.frombytes(pcm[: len(pcm) & ~1])
@@ -99,11 +99,14 @@ class ToneGenerator:
             samples[i] = max(-32768, min(32767, round(amp * v)))
         if _BIG_ENDIAN:  # pragma: no cover
             samples.byteswap()
-        self._pcm = samples.tobytes()
-        self._period = period
+        # store whole periods covering at least half a second, so a 20 ms read is one slice (two at the end)
+        repeat = max(1, -(-self.sample_rate // 2 // period))
+        self._pcm = samples.tobytes() * repeat
+        self._period = period * repeat
 
     @property
     def period_samples(self) -> int:
+        """Length of the stored (whole-period) signal in samples."""
         return self._period
 
     def _slice(self, data: bytes, width: int, samples: int) -> bytes:
