@@ -76,8 +76,19 @@ def test_rtp_parser_fuzz(data: bytes) -> None:
     try:
         pkt = RtpPacket.parse(data)
     except RtpError:
+        with pytest.raises(RtpError):
+            rtp.rtp_fields(data)
         return
     assert RtpPacket.parse(pkt.serialize()) == pkt
+    pt, marker, seq, ts, ssrc, payload = rtp.rtp_fields(data)
+    assert (pt, marker, seq, ts, ssrc, payload) == (
+        pkt.payload_type,
+        pkt.marker,
+        pkt.sequence_number,
+        pkt.timestamp,
+        pkt.ssrc,
+        pkt.payload,
+    )
 
 
 def test_sender_sequence_timestamp_and_wrap() -> None:
