@@ -280,9 +280,9 @@ class SrtpContext:
         "_lenp",
         "_rtcp_tag",
         "_rtp_tag",
+        "_seen_ssrc",
         "_session",
         "_srtp",
-        "_started",
         "allow_repeat_tx",
         "auth_failures",
         "initial_roc",
@@ -333,7 +333,7 @@ class SrtpContext:
         self.replay_failures = 0
         self._session: Session | None = None
         self._srtp = None
-        self._started = False
+        self._seen_ssrc = b""
         if _ffi is not None:
             self._cdata = _ffi.new("unsigned char[]", _BUFFER_SIZE)
             self._buf = _ffi.buffer(self._cdata)
@@ -448,8 +448,14 @@ class SrtpContext:
             out = self._buf[0 : lenp[0]]
         else:
             out = self._slow(packet, "unprotect")
-        # RFC 3711 §3.3.1: update ROC and s_l only after authentication succeeded
+        # RFC 3711 §3.3.1: update ROC and s_l only after authentication succeeded; a new SSRC is a new
+        # stream (libsrtp clones its template for it), so the tracking restarts
         seq = (packet[2] << 8) | packet[3]
+        if packet[8:12] != self._seen_ssrc:
+            if self._seen_ssrc:
+                self.roc = self.initial_roc
+                self.s_l = -1
+            self._seen_ssrc = packet[8:12]
         s_l = self.s_l
         if s_l < 0:
             self.s_l = seq
@@ -541,7 +547,8 @@ class SrtpContext:
             raise SrtpParseError(f"{op}: {exc}") from None
 
     def library_roc(self, ssrc: int | None = None) -> int | None:
-        """The ROC libsrtp holds for `ssrc` (default: the bound SSRC), or None if libsrtp has no such stream.
+        """The ROC libsrtp holds for `ssrc` (default: the bound SSRC, else the last one received), or None if
+        libsrtp has no such stream.
 
         For an outbound context libsrtp reports the ROC of the last packet protected. Meant for tests and
         diagnostics (it goes through ctypes, ~1 µs).
@@ -549,7 +556,10 @@ class SrtpContext:
         api = _roc_api()
         if api is None or self._srtp is None or _ffi is None:
             return None
-        ssrc = self.ssrc if ssrc is None else ssrc
+        if ssrc is None:
+            ssrc = self.ssrc
+        if ssrc is None and self._seen_ssrc:
+            ssrc = int.from_bytes(self._seen_ssrc, "big")
         if ssrc is None:
             return None
         out = ctypes.c_uint32()

@@ -130,6 +130,18 @@ def test_explicit_initial_roc_both_sides() -> None:
     assert rx.ssrc == SSRC and rx.roc == 5
 
 
+def test_new_ssrc_restarts_receiver_tracking() -> None:
+    suite = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+    rx = SrtpContext(suite, MASTER, outbound=False)
+    tx1 = SrtpContext(suite, MASTER, outbound=True)
+    for seq in (65534, 65535, 0):
+        rx.unprotect(tx1.protect(rtp(seq, ssrc=1)))
+    assert rx.roc == 1 and rx.library_roc() == 1
+    tx2 = SrtpContext(suite, MASTER, outbound=True)  # the peer restarts with another SSRC
+    assert rx.unprotect(tx2.protect(rtp(500, ssrc=2))) == rtp(500, ssrc=2)
+    assert rx.roc == 0 and rx.s_l == 500 and rx.library_roc() == 0 and rx.library_roc(1) == 1
+
+
 def test_outbound_roc_needs_ssrc() -> None:
     with pytest.raises(ValueError):
         SrtpContext(SrtpSuite.AES_CM_128_HMAC_SHA1_80, MASTER, outbound=True, roc=1)
