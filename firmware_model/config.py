@@ -354,7 +354,9 @@ class Config:
         if index is None:
             given = [values.pop(c) for c in table.index if c in values]
             if len(given) == len(table.index):
-                index = self.parse_index(table, ",".join(f'"{v}"' for v in given))
+                # Index values given as column values are literal: escape them for the index syntax.
+                quoted = ('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in given)
+                index = self.parse_index(table, ",".join(quoted))
             elif len(table.index) == 1 and table.columns[table.index[0]].type.kind in ("uint", "int"):
                 index = (max((int(i[0]) for i in rows), default=0) + 1,)
             else:
