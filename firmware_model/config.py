@@ -163,6 +163,7 @@ class Config:
         self._commands: dict[str, Callable[[Index], None]] = {}
         self._listeners: list[Callable[[ChangeEvent], None]] = []
         self._restart: set[str] = set()
+        self._resolved: dict[str, Address] = {}
         self._batch_depth = 0
         self._pending_events: list[ChangeEvent] = []
         self._pending_commands: list[tuple[Callable[[Index], None], Index]] = []
@@ -175,6 +176,14 @@ class Config:
     # ------------------------------------------------------------------ addressing
     def resolve(self, text: str) -> Address:
         """Parse a parameter address; raise ConfigError('unknown'|'syntax'|'no-row')."""
+        addr = self._resolved.get(text)
+        if addr is None:
+            addr = self._resolve(text)
+            if len(self._resolved) < 4096:  # addresses depend only on the immutable catalog
+                self._resolved[text] = addr
+        return addr
+
+    def _resolve(self, text: str) -> Address:
         name = text.strip()
         m = _ADDR_BRACKET_TABLE.match(name) or None
         if m:

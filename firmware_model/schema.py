@@ -265,6 +265,7 @@ class Table:
     dynamic: bool  # rows may be added and deleted (the table has a Delete row command)
     columns: dict[str, Param] = field(default_factory=dict)
     addition: bool = False
+    _lower: dict[str, Param] = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> bool:
@@ -276,11 +277,12 @@ class Table:
         return [c for c in self.columns.values() if c.writable and not c.is_command]
 
     def column(self, name: str) -> Param | None:
-        low = name.lower()
-        for c, p in self.columns.items():
-            if c.lower() == low:
-                return p
-        return None
+        p = self.columns.get(name)
+        if p is not None:
+            return p
+        if len(self._lower) != len(self.columns):
+            self._lower = {c.lower(): q for c, q in self.columns.items()}
+        return self._lower.get(name.lower())
 
 
 @dataclass(slots=True)

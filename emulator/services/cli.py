@@ -112,10 +112,16 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load_host_keys(state_dir: Path) -> list[asyncssh.SSHKey]:
-    """The unit's host keys (ed25519, RSA), created once and kept in ``state_dir`` (mode 0600)."""
+def load_host_keys(state_dir: Path, rsa: bool = True) -> list[asyncssh.SSHKey]:
+    """The unit's host keys (ed25519, and RSA when asked), created once and kept in ``state_dir`` (mode 0600).
+
+    RSA is only loaded for the Permissive level (old clients): creating and even loading (key
+    validation) an RSA-3072 key costs tens of milliseconds, which adds up across a lab of 100 units.
+    """
     keys: list[asyncssh.SSHKey] = []
     for alg, filename in HOST_KEY_FILES.items():
+        if alg == "ssh-rsa" and not rsa:
+            continue
         path = Path(state_dir) / filename
         key: asyncssh.SSHKey | None = None
         if path.exists():
@@ -220,8 +226,9 @@ class CliEngine:
         if cfg.get("Cli.EnableSsh") != "Enable":
             return
         loop = asyncio.get_running_loop()
-        keys = await loop.run_in_executor(None, load_host_keys, self.unit.state_dir)
-        algs = algorithms_for(str(cfg.get("Cli.SshSecurityLevel")))
+        level = str(cfg.get("Cli.SshSecurityLevel"))
+        keys = await loop.run_in_executor(None, load_host_keys, self.unit.state_dir, level == "Permissive")
+        algs = algorithms_for(level)
         host = self.unit.host
         self._acceptor = await asyncssh.listen(
             host,

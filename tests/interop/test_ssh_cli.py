@@ -247,9 +247,10 @@ async def test_host_keys_kept_across_restarts_and_security_levels(tmp_path: Path
     await lab.unit.start()
     try:
         assert lab.unit.listening["ssh"] == f"127.0.0.1:{port}"
-        for alg, name in HOST_KEY_FILES.items():
-            mode = stat.S_IMODE(os.stat(lab.state_dir / name).st_mode)
-            assert mode == 0o600, (alg, oct(mode))
+        # Standard level: only the ed25519 key exists (RSA is made for the Permissive level only).
+        assert not (lab.state_dir / HOST_KEY_FILES["ssh-rsa"]).exists()
+        mode = stat.S_IMODE(os.stat(lab.state_dir / HOST_KEY_FILES["ssh-ed25519"]).st_mode)
+        assert mode == 0o600, oct(mode)
         rc, _, err = await lab.ssh("Cli.SshPort", opts=("-o", "StrictHostKeyChecking=accept-new", *pin))
         assert rc == 0, err
         # MostSecure: AES-CTR and non-curve25519 key exchanges are refused; a new port is applied on restart.
@@ -270,6 +271,9 @@ async def test_host_keys_kept_across_restarts_and_security_levels(tmp_path: Path
         old = ("-o", "KexAlgorithms=diffie-hellman-group14-sha1", "-o", "Ciphers=aes128-cbc", "-o", "MACs=hmac-sha1")
         rc, out, err = await lab.ssh("Cli.SshPort", opts=old)
         assert (rc, out) == (0, f"{port2}\n"), err
+        for alg, name in HOST_KEY_FILES.items():
+            mode = stat.S_IMODE(os.stat(lab.state_dir / name).st_mode)
+            assert mode == 0o600, (alg, oct(mode))
     finally:
         await lab.unit.stop()
     assert "ssh" not in lab.unit.listening
