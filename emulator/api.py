@@ -684,14 +684,10 @@ class ApiServer:
 
     async def factory_reset(self, request: web.Request) -> web.Response:
         restart = _bool_query(request, "restart")
-        self.unit.config.factory_reset(source="api")
+        self.unit.factory_reset(source="api")
         restarted: list[str] = []
         if restart:
-            # The services this unit runs (a reset also marks catalog-only services such as Hardware).
-            for name in self.unit.config.restart_required():
-                if name in self.unit.services:
-                    await self.unit.restart_service(name)
-                    restarted.append(name)
+            restarted = await self.unit.restart_required_services()
         return _json({"needs_restart": self.unit.config.restart_required(), "restarted": restarted})
 
     # ------------------------------------------------------------------ configuration scripts

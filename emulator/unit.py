@@ -265,8 +265,16 @@ class Unit:
         await self.start_service(st.name, boot=True)
         self.notify("Scm", 9003, name=st.name)
 
+    def factory_reset(self, source: str = "api") -> None:
+        """Back to the model's factory configuration; every running service then needs a restart."""
+        self.config.factory_reset(source=source)
+        for name in self.config.restart_required():
+            if name not in self.services:  # catalog-only (Hardware): nothing runs it
+                self.config.clear_restart(name)
+        self.notify("Conf", 9003)
+
     async def restart_required_services(self) -> list[str]:
-        names = self.config.restart_required()
+        names = [n for n in self.config.restart_required() if n in self.services]
         for n in names:
             await self.restart_service(n)
         return names
