@@ -537,6 +537,11 @@ def test_round_trip_recreated_factory_row_keeps_order() -> None:
     cfg = make_config()
     cfg.delete_row("Nlm.Events", (1,))
     cfg.add_row("Nlm.Events", {"Criteria": "x"}, index=(1,))
+    # the factory row "public" deleted, a new row added, then "public" re-added identical to the factory row
+    cfg.delete_row("Aaa.Users", ("public",))
+    cfg.add_row("Aaa.Users", {"UserName": "zed"})
+    cfg.add_row("Aaa.Users", {"UserName": "public", "Password": "", "AccessRights": "Admin"})
+    assert cfg.indexes("Aaa.Users") == [("zed",), ("public",)]
     cfg.delete_row("Bni.NetworkInterfaces", (1,))
     cfg.add_row("Bni.NetworkInterfaces", {"ConnectionType": "IpStatic"}, index=(1,))  # InterfaceName left empty
     want = snapshot(cfg)
