@@ -426,6 +426,9 @@ def run_script(
     ``commands`` maps service-command names (``"Scm.RestartRequiredServices"``) to callables run
     after the configuration was committed. Every bad line is reported with its number and reason;
     when there is one, nothing is changed, nothing is run and ``committed`` is False.
+
+    Call it outside any ``Config.batch()``: a nested batch does not restore on its own, so a
+    refused script inside an open batch would leave its changes to the outer batch.
     """
     refusal = _script_limits(text)
     if refusal is not None:
@@ -564,7 +567,9 @@ def _export_table(config: Config, table: Table, modified_only: bool) -> list[str
     cols = table.config_columns
     if not cols or table.status:
         return []  # nothing a script can write
-    if modified_only and table.name not in config.changed_tables():
+    # (the ignore: config.py annotates changed_tables() -> set[str] inside a class whose method
+    # "set" shadows the builtin, which mypy cannot resolve)
+    if modified_only and table.name not in config.changed_tables():  # type: ignore[attr-defined]
         return []
     blank: dict[str, Value | None] = {c.column or "": c.default for c in cols}
     factory: dict[Index, dict[str, Value | None]] = {}
@@ -573,7 +578,9 @@ def _export_table(config: Config, table: Table, modified_only: bool) -> list[str
         row.update(fr)
         factory[_index_of(table, row)] = row
     factory_pos = {idx: n for n, idx in enumerate(factory)}
-    current = [(_index_of(table, r), r) for r in config.rows(table.name)]
+    current: list[tuple[Index, dict[str, Value | None]]] = [
+        (_index_of(table, r), dict(r)) for r in config.rows(table.name)
+    ]
 
     # Factory rows still in place (in factory order, before any added row, none of their cells
     # emptied) are kept and edited; every row after the first that is not is recreated, so the
