@@ -371,12 +371,19 @@ class Catalog:
                 name = pd["name"]
                 low = name.lower()
                 secret = any(w in low.rsplit(".", 1)[-1] for w in ("password", "secret", "privkey"))
+                default = pd.get("default")
+                if default is not None and typ.is_enum:
+                    # A few MIB defaults are written in the MIB's lower-case form ('inactive').
+                    try:
+                        default = typ.parse(default)
+                    except ValueError:
+                        pass
                 p = Param(
                     name=name,
                     service=svc.name,
                     access=pd["access"],
                     type=typ,
-                    default=pd.get("default"),
+                    default=default,
                     oid=pd["oid"],
                     title=pd["title"],
                     help=pd["help"],

@@ -140,13 +140,8 @@ def test_restart_marking() -> None:
     assert not cfg.needs_restart(p.service)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog defect: EpServ.*Config.Activation default 'inactive' and EpServ.CallWaitingUserConfig.State "
-    "'active' are not canonical labels (Inactive/Active); fix: canonicalize defaults with ValueType.parse in "
-    "schema.Catalog.from_json (or in tools/gen_catalog.py)",
-)
 def test_catalog_enum_defaults_are_labels() -> None:
+    """Some MIB defaults are lower-case ('inactive'); the catalog loader canonicalises them."""
     cfg = make_config()
     bad = [p.name for p in CAT.params.values() if p.type.is_enum and p.default is not None
            and p.default not in p.type.labels()]

@@ -435,22 +435,8 @@ def snapshot(cfg: Config) -> dict[str, Any]:
     return {"doc": cfg.to_doc(), "scalars": scalars, "tables": tables}
 
 
-@pytest.fixture
-def canonical_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Work around a catalog defect for the round trips: 4 enum defaults are not canonical labels
-    (EpServ.*.Activation 'inactive', EpServ.CallWaitingUserConfig.State 'active'), so importing the
-    very same value changes the row. tests/unit/test_config.py::test_catalog_enum_defaults_are_labels
-    records the defect (strict xfail); remove this fixture once the catalog is fixed."""
-    for p in CAT.params.values():
-        if p.default is not None and p.type.is_enum:
-            canonical = p.type.parse(p.default)
-            if canonical != p.default:
-                monkeypatch.setattr(p, "default", canonical)
-
-
 @pytest.mark.parametrize("content", ["ModifiedConfig", "AllConfig"])
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-@pytest.mark.usefixtures("canonical_defaults")
 def test_export_factory_reset_import_round_trip(profile: str, content: str) -> None:
     cfg = make_config(profile)
     apply_changes(cfg)
@@ -498,7 +484,6 @@ def test_modified_export_contents() -> None:
     assert order == [s for s in CAT.services if s in order]
 
 
-@pytest.mark.usefixtures("canonical_defaults")
 def test_all_config_has_every_writable_scalar() -> None:
     cfg = make_config()
     lines = export_script(cfg, content="allconfig").splitlines()
@@ -531,7 +516,6 @@ def test_export_service_filter_and_header() -> None:
         export_script(cfg, content="Everything")
 
 
-@pytest.mark.usefixtures("canonical_defaults")
 def test_round_trip_recreated_factory_row_keeps_order() -> None:
     """Factory row 1 deleted then re-added after row 2: the export recreates it in the same place."""
     cfg = make_config()
