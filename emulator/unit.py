@@ -149,11 +149,14 @@ class Unit:
         for svc in self.catalog.services.values():
             p = svc.params.get("NeedRestartInfo")
             if p is not None:
-                c.provide(p.name, lambda s=svc.name: "Yes" if self.config.needs_restart(s) else "No")
+                c.provide(p.name, self._need_restart_info(svc.name))
         c.provide_rows("Scm.ServicesInfo", self._services_info_rows)
         c.on_command("Scm.ServiceCommands.Restart", lambda idx: self._spawn(self.restart_service(str(idx[0]))))
         c.on_command("Scm.ServiceCommands.Stop", lambda idx: self._spawn(self.stop_service(str(idx[0]))))
         c.on_command("Scm.ServiceCommands.Start", lambda idx: self._spawn(self.start_service(str(idx[0]))))
+
+    def _need_restart_info(self, service: str) -> Callable[[], str]:
+        return lambda: "Yes" if self.config.needs_restart(service) else "No"
 
     def _uptime_text(self) -> str:
         s = int(self.clock.uptime())

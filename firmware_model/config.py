@@ -16,6 +16,7 @@ Engines feed read-only values with :meth:`set_status` / :meth:`provide` and stat
 
 from __future__ import annotations
 
+import builtins
 import copy
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -272,7 +273,7 @@ class Config:
             return [(tuple(r[c] for c in table.index), r) for r in self._row_providers[table_name]()]
         return list(self._rows.get(table_name, {}).items())
 
-    def rows(self, table_name: str) -> list[Row]:
+    def rows(self, table_name: str) -> list[dict[str, Any]]:
         """Every row of a table, as {column: value}, in index order (copies)."""
         table = self._table(table_name)
         out = []
@@ -372,8 +373,9 @@ class Config:
                 raise ConfigError("syntax", table.name, f"{table.name}: give the index ({','.join(table.index)})")
         if index in rows:
             raise ConfigError("row-exists", table.name, f"{table.name}: row {format_index(index)} already exists")
-        row: Row = {c: table.columns[c].default for c in table.columns if not table.columns[c].is_command}
-        row = {c: v for c, v in row.items() if v is not None}
+        row: Row = {
+            c: d for c, p in table.columns.items() if not p.is_command and (d := p.default) is not None
+        }
         for c, v in zip(table.index, index, strict=True):
             row[c] = v
         for k, v in values.items():
@@ -409,12 +411,12 @@ class Config:
             self._restart.add(table.service)
         self._commit(ChangeEvent(f"{table.name}[{format_index(index)}]", p, index, None, None, source, "delete-row"))
 
-    def ensure_row(self, table_name: str, index: Index) -> bool:
+    def ensure_row(self, table_name: str, index: Index, source: str = "api") -> bool:
         """Add a row with factory values if absent (used for script cell assignment); True if added."""
         table = self._table(table_name)
         if index in self._rows.get(table.name, {}):
             return False
-        self.add_row(table.name, index=index)
+        self.add_row(table.name, index=index, source=source)
         return True
 
     # ------------------------------------------------------------------ status (engines)
@@ -582,7 +584,7 @@ class Config:
     def modified_scalars(self) -> dict[str, Value]:
         return dict(self._scalars)
 
-    def changed_tables(self) -> set[str]:
+    def changed_tables(self) -> builtins.set[str]:
         return set(self._changed_tables)
 
     def factory_indexes(self, table_name: str) -> list[Index]:

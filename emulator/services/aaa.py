@@ -118,7 +118,7 @@ class Aaa:
             {
                 "UserName": r["UserName"],
                 "Password": "",  # never shown
-                "Locked": "Locked" if self.guard.is_locked(r["UserName"], now) else "Unlocked",
+                "Locked": "Locked" if self.guard.is_locked(str(r["UserName"]), now) else "Unlocked",
             }
             for r in self.unit.config.rows("Aaa.Users")
         ]
