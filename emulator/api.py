@@ -722,7 +722,7 @@ class ApiServer:
         except UnicodeDecodeError:
             raise ApiError(400, "bad-request", "the script must be UTF-8 text") from None
         self._script_rights(request, text)
-        result = scripts.run_script(self.unit.config, text, commands=self.unit.commands, source="api")
+        result = self.unit.run_script(text, source="api")
         doc = result.to_dict()
         if result.ok:
             return _json(doc)

@@ -25,6 +25,7 @@ from firmware_model.config import ChangeEvent, Config, Index
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import FIRMWARE_VERSION, Identity, Profile, factory_for, identity_for
 from firmware_model.schema import Catalog, load_catalog
+from firmware_model.script import ScriptResult, run_script
 from firmware_model.store import JsonStore
 from firmware_model.timezone import format_local_time
 
@@ -267,6 +268,15 @@ class Unit:
         await self.stop_service(st.name, notify=False)
         await self.start_service(st.name, boot=True)
         self.notify("Scm", 9003, name=st.name)
+
+    def run_script(self, text: str, source: str = "api") -> ScriptResult:
+        """Run a configuration script (all or nothing) with the unit's commands; notify the outcome."""
+        result = run_script(self.config, text, commands=self.commands, source=source)
+        if result.ok:
+            self.notify("Conf", 9001, source=source, applied=result.applied, total=len(result.lines))
+        else:
+            self.notify("Conf", 9002, source=source, failed=len(result.errors), total=len(result.lines))
+        return result
 
     def factory_reset(self, source: str = "api") -> None:
         """Back to the model's factory configuration; every running service then needs a restart."""
