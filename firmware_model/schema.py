@@ -340,6 +340,7 @@ class Catalog:
         extra_params: list[dict[str, Any]] = additions.get("params", [])
         extra_tables: list[dict[str, Any]] = additions.get("tables", [])
         services: list[Service] = []
+        types: dict[str, ValueType] = {}
         for sd in data["services"]:
             svc = Service(sd["name"], sd["numkey"], sd["display"], sd["mib"], sd.get("oid"))
             for td in sd["tables"]:
@@ -365,7 +366,8 @@ class Catalog:
             pds = [dict(pd) for pd in sd["params"]]
             pds += [dict(pd, addition=True) for pd in extra_params if pd["name"].split(".")[0] == svc.name]
             for pd in pds:
-                typ = ValueType.from_json(pd["type"])
+                tkey = repr(pd["type"])  # many parameters share a type (Enable/Disable...): build it once
+                typ = types.get(tkey) or types.setdefault(tkey, ValueType.from_json(pd["type"]))
                 short_table = pd.get("table")
                 column = pd["name"].rsplit(".", 1)[1] if short_table else None
                 name = pd["name"]
