@@ -396,9 +396,9 @@ class CertEngine:
     ) -> str:
         """Install a host certificate with its key (PEM bundle or PKCS#12); the new FileName.
         CertError, store unchanged, on any problem."""
-        if over_plain_http:
-            self._require_unsecure_window()
         try:
+            if over_plain_http:
+                self._require_unsecure_window()
             bundle = load_host_bundle(data, password)
             info = describe(bundle.certificate)
             for s in self._host.values():
