@@ -24,6 +24,7 @@ __all__ = ["Issued", "Pki", "der", "pem", "utcnow"]
 
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 DAY = dt.timedelta(days=1)
+BOTH_EKU = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def utcnow() -> dt.datetime:
@@ -114,7 +115,7 @@ class Pki:
         *,
         dns: Sequence[str] = ("localhost",),
         ips: Sequence[str] = ("127.0.0.1",),
-        eku: Sequence[x509.ObjectIdentifier] | None = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+        eku: Sequence[x509.ObjectIdentifier] | None = BOTH_EKU,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         ocsp_url: str | None = None,
