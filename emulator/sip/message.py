@@ -537,18 +537,18 @@ def _request_line(start: str) -> tuple[str, Uri]:
     if len(parts) != 3:
         if parts and _VERSION_RE.fullmatch(parts[-1]) and parts[-1].upper() != SIP_VERSION:
             raise VersionNotSupported(f"unsupported version {parts[-1]!r}")
-        raise SipParseError(f"bad Request-Line {start[:80]!r}")
+        raise SipParseError(f"bad Request-Line {start[:80]!r}", 400, "Bad Request-Line")
     method, uri_text, version = parts
     if version != SIP_VERSION and version.upper() != SIP_VERSION:
         if _VERSION_RE.fullmatch(version):
             raise VersionNotSupported(f"unsupported version {version!r}")
-        raise SipParseError(f"bad SIP-Version in {start[:80]!r}")
+        raise SipParseError(f"bad SIP-Version in {start[:80]!r}", 400, "Bad Request-Line")
     if not _TOKEN_RE.fullmatch(method):
-        raise SipParseError(f"bad method {method[:40]!r}")
+        raise SipParseError(f"bad method {method[:40]!r}", 400, "Bad Request-Line")
     try:
         return method, parse_uri(uri_text)
     except UriError as exc:
-        raise SipParseError(f"bad Request-URI: {exc.detail}") from None
+        raise SipParseError(f"bad Request-URI: {exc.detail}", 400, "Bad Request-URI") from None
 
 
 def _status_line(start: str) -> tuple[int, str]:
