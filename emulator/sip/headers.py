@@ -17,9 +17,10 @@ import datetime
 import email.utils
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import HeaderError, UriError
-from .uri import Uri, parse_uri
+from .uri import _PARAM_CH, _PASSWORD_CH, _USER_CH, Uri, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
@@ -307,7 +308,7 @@ def parse_via(text: str) -> Via:
         params = parse_params(params_text.strip(), "Via")
     if port_text is not None and int(port_text) > 65535:
         raise HeaderError("Via", "port out of range")
-    if "ttl" in params or "rport" in params or "branch" in params:
+    if "ttl" in params or params.get("rport") is not None or params.get("branch", "-") in ("", None):
         _check_via_params(params)
     return Via(transport.upper(), host, int(port_text) if port_text is not None else None, params, protocol)
 
@@ -324,6 +325,15 @@ def parse_via_list(values: list[str]) -> list[Via]:
 # -- name-addr / addr-spec (§20.10, §20.20, §20.39, §20.30, §20.34) ----------------------------------------------
 _DISPLAY_TOKENS_RE = re.compile(rf"[{TOKEN}]+(?:\s+[{TOKEN}]+)*")
 _ADDR_FAST_RE = re.compile(rf'(?:"((?:[^"\\]|\\.)*)" ?)?<([^<>\s"]+)>((?:;[{TOKEN}]+(?:=[{TOKEN}:\[\]]+)?)*)', re.S)
+# the common `["Display" ]<sip:user@host:port;uri-params>;params` in one match (no escapes, no IPv6)
+_ADDR_SIP_RE = re.compile(
+    r'(?:"((?:[^"\\]|\\.)*)" ?)?<(sips?):'
+    rf"(?:([{_USER_CH.replace('%', '')}]+)(?::([{_PASSWORD_CH.replace('%', '')}]*))?@)?"
+    r"([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?::([0-9]{1,5}))?"
+    rf"((?:;[{_PARAM_CH.replace('%', '')}]+(?:=[{_PARAM_CH.replace('%', '')}]+)?)*)"
+    rf">((?:;[{TOKEN}]+(?:=[{TOKEN}:\[\]]+)?)*)",
+    re.S,
+)
 WILDCARD_SCHEME = "*"
 
 
@@ -395,6 +405,28 @@ def parse_address(text: str, header: str = "Contact", *, allow_wildcard: bool = 
     names (§3.1.2.15), blanks inside ``<>`` (§3.1.2.14) and an addr-spec carrying ``?`` headers,
     which needs ``<>`` (§20.10, RFC 4475 §3.1.2.13).
     """
+    m = _ADDR_SIP_RE.fullmatch(text)
+    if m is not None:
+        quoted, scheme, user, password, host, port_text, uri_params_text, params_text = m.groups()
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                raise HeaderError(header, "port out of range")
+        uri_params: dict[str, str | None] = {}
+        if uri_params_text:
+            for item in uri_params_text[1:].split(";"):
+                name, eq, value = item.partition("=")
+                uri_params[name.lower()] = value if eq else None
+        params: dict[str, str | None] = {}
+        if params_text:
+            for item in params_text[1:].split(";"):
+                name, eq, value = item.partition("=")
+                params[name.lower()] = value if eq else None
+        display = None
+        if quoted is not None:
+            display = _QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        return Address(Uri(scheme, user, password, host, port, uri_params, {}, None), display, params)
     m = _ADDR_FAST_RE.fullmatch(text)
     if m is not None:
         quoted, uri_text, params_text = m.groups()
@@ -405,13 +437,7 @@ def parse_address(text: str, header: str = "Contact", *, allow_wildcard: bool = 
         display = None
         if quoted is not None:
             display = _QUOTED_PAIR_RE.sub(r"\1", quoted) if "\\" in quoted else quoted
-        if not params_text:
-            return Address(uri, display, {})
-        params: dict[str, str | None] = {}
-        for item in params_text[1:].split(";"):
-            name, eq, value = item.partition("=")
-            params[name.lower()] = value if eq else None
-        return Address(uri, display, params)
+        return Address(uri, display, parse_params(params_text, header))
     return _parse_address_slow(text, header, allow_wildcard)
 
 
@@ -476,9 +502,8 @@ _CALL_ID_WORD = r"A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}"
 _CALL_ID_RE = re.compile(rf"[{_CALL_ID_WORD}]+(?:@[{_CALL_ID_WORD}]+)?")
 
 
-@dataclass(frozen=True, slots=True)
-class CSeq:
-    """``CSeq: 4711 INVITE`` (§20.16): a 32-bit sequence number and the request method."""
+class CSeq(NamedTuple):
+    """``CSeq: 4711 INVITE`` (§20.16): a 32-bit sequence number and the request method (immutable)."""
 
     seq: int
     method: str

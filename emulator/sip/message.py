@@ -565,27 +565,37 @@ def _parse_head(head: str) -> Request | Response:
     """Parse a start line and header block (without the empty line); raise with the partial message."""
     if "\n " in head or "\n\t" in head:
         head = _FOLD_RE.sub(" ", head)
-    lines = head.split("\r\n") if "\r\n" in head or "\n" not in head else head.split("\n")
+    if "\r\n" not in head and "\n" in head:
+        head = head.replace("\n", "\r\n")  # tolerate bare-LF line ends
+    lines = head.split("\r\n")
     start = lines[0]
     items: list[tuple[str, str, str]] = []
+    index: dict[str, list[str]] = {}
     header_error: SipParseError | None = None
     cache_get = _NAME_CACHE.get
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon:
-            if header_error is None:
-                header_error = SipParseError(f"header line without ':' {line[:40]!r}")
-            continue
+    for i in range(1, len(lines)):
+        name, colon, value = lines[i].partition(":")
         key = cache_get(name)
-        if key is None:
+        if key is None or not colon:
+            if not colon:
+                if header_error is None:
+                    header_error = SipParseError(f"header line without ':' {lines[i][:40]!r}")
+                continue
             try:
                 key = canonical_name(name)
             except HeaderError as exc:
                 if header_error is None:
                     header_error = SipParseError(exc.detail)
                 continue
-        items.append((key, name, value.strip()))
+        value = value.strip()
+        items.append((key, name, value))
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
     headers = Headers._raw(items)
+    headers._index = index
     is_response = start[:4].upper() == "SIP/"
     msg: Request | Response
     try:

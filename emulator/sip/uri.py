@@ -41,6 +41,14 @@ _HOSTPORT_RE = re.compile(
     rf"((?:;[{_PARAM_CH}]+(?:=[{_PARAM_CH}]+)?)*)"
     rf"(?:\?([{_HNV_CH}]+=[{_HNV_CH}]*(?:&[{_HNV_CH}]+=[{_HNV_CH}]*)*))?"
 )
+# the whole of a SIP URI after "sip:" when it holds no escape (the common case)
+_SIP_FAST_RE = re.compile(
+    rf"(?:([{_USER_CH}]+)(?::([{_PASSWORD_CH}]*))?@)?"
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*))"
+    r"(?::([0-9]{1,5}))?"
+    rf"((?:;[{_PARAM_CH}]+(?:=[{_PARAM_CH}]+)?)*)"
+    rf"(?:\?([{_HNV_CH}]+=[{_HNV_CH}]*(?:&[{_HNV_CH}]+=[{_HNV_CH}]*)*))?"
+)
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # absoluteURI = scheme ":" ( hier-part / opaque-part ); uric plus the path characters
 _OPAQUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'();/?:@&=+$,%\[\]#]+")
@@ -218,6 +226,26 @@ class Uri:
 
 
 def _parse_sip(scheme: str, rest: str, text: str) -> Uri:
+    if "%" not in rest and "[" not in rest:
+        m = _SIP_FAST_RE.fullmatch(rest)
+        if m is not None:
+            user, password, host, port_text, params_text, headers_text = m.groups()
+            port = None
+            if port_text is not None:
+                port = int(port_text)
+                if port > 65535:
+                    raise UriError(f"port out of range in {text!r}")
+            params: dict[str, str | None] = {}
+            if params_text:
+                for item in params_text[1:].split(";"):
+                    name, eq, value = item.partition("=")
+                    params[name.lower()] = value if eq else None
+            headers = _parse_headers(headers_text, text) if headers_text else {}
+            return Uri(scheme, user, password, host, port, params, headers, None)
+    return _parse_sip_slow(scheme, rest, text)
+
+
+def _parse_sip_slow(scheme: str, rest: str, text: str) -> Uri:
     user = password = None
     at = rest.find("@")
     if at >= 0:
