@@ -206,7 +206,7 @@ class HocEngine:
 
     def _no_server_reason(self) -> str:
         if self.config.get_text("Hoc.SntpConfigSource") in ("Automatic", "AutomaticIpv6"):
-            return "no SNTP server obtained by DHCP (the emulator has no DHCP client; use Static)"
+            return "no SNTP server obtained by DHCP: the emulator has no DHCP client, use the Static source"
         return "no SNTP server configured"
 
     async def _query(self, server: str) -> SntpResult:
