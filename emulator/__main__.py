@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
         help="hardware: ports from the parameters (privileged ones +10000 when not permitted); auto: kernel-chosen",
     )
     run.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="HTTP control API port (default 8000)")
+    run.add_argument(
+        "--assume-time-synchronized", action="store_true",
+        help="treat the host clock as SNTP-synchronised from boot (the hardware boots unsynchronised)",
+    )
     run.add_argument("--no-fsync", action="store_true", help="skip fsync on configuration writes (faster, less safe)")
     run.add_argument("--log-level", default="info")
     return ap
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.lab:
             specs = specs_from_lab(load_lab(args.lab), args.state_dir, args.port_mode, fsync=not args.no_fsync)
+            if args.assume_time_synchronized:
+                for s in specs:
+                    s.assume_time_synchronized = True
         else:
             if args.profile.upper() not in {p.upper() for p in PROFILES}:
                 raise LabError(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
@@ -99,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 UnitSpec(
                     name=args.name, profile=args.profile, host=args.host, state_dir=args.state_dir / args.name,
                     api_port=args.api_port, port_mode=args.port_mode, fsync=not args.no_fsync,
+                    assume_time_synchronized=args.assume_time_synchronized,
                 )
             ]
     except (LabError, OSError) as e:

@@ -15,6 +15,7 @@ from .api import ApiServer
 from .clock import UnitClock
 from .services.aaa import Aaa
 from .services.cli import CliEngine
+from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
 from .spec import DEFAULT_API_PORT, UnitSpec
 from .unit import PortPolicy, Unit
@@ -66,6 +67,9 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     nlm = NlmEngine(unit)
     unit.attach(nlm)
     unit.nlm = nlm
+    hoc = HocEngine(unit, assume_synchronized=spec.assume_time_synchronized, dhcp_servers=spec.dhcp_sntp_servers)
+    unit.attach(hoc)
+    unit.hoc = hoc
     unit.attach(CliEngine(unit, aaa))
     api = ApiServer(unit, aaa)
     return RunningUnit(unit, aaa, api, spec)

@@ -7,7 +7,9 @@ A lab file is TOML (or JSON with the same shape)::
     name = "fxs"
     profile = "4102"
     host = "127.0.0.2"               # optional: units get 127.0.0.2, .3, ... in order
-    clock_offset = 0                 # optional, seconds added to the host clock
+    clock_offset = 0                 # optional, seconds added to the host clock (kept across SNTP syncs)
+    assume_time_synchronized = false # optional: count the host clock as synchronised from boot
+    dhcp_sntp_servers = []           # optional: what "Automatic" SNTP would get from DHCP
     api_port = 8000                  # optional
     [unit.settings]                  # optional, applied at first boot only
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
@@ -76,6 +78,8 @@ def specs_from_lab(
                 port_mode=port_mode,
                 fsync=fsync,
                 settings=dict(u.get("settings") or {}),
+                assume_time_synchronized=bool(u.get("assume_time_synchronized", False)),
+                dhcp_sntp_servers=[str(x) for x in (u.get("dhcp_sntp_servers") or [])],
             )
         )
     return specs

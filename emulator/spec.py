@@ -24,5 +24,9 @@ class UnitSpec:
     port_mode: str = "hardware"  # hardware | auto
     fsync: bool = True
     settings: dict[str, Any] = field(default_factory=dict)  # parameters applied at first boot
+    # Time: a unit boots unsynchronised like the hardware (no battery clock) unless told otherwise;
+    # "Automatic" SNTP uses the servers a DHCP server would give (there is no DHCP client on the host).
+    assume_time_synchronized: bool = False
+    dhcp_sntp_servers: list[str] = field(default_factory=list)
 
 

@@ -121,6 +121,7 @@ class Unit:
         self.config.subscribe(self._on_change)
         # Engines are attached by emulator.assembly (keeps this module free of face imports).
         self.nlm: Any = None
+        self.hoc: Any = None
 
     # ------------------------------------------------------------------ identity & status
     def macros(self) -> dict[str, str]:
