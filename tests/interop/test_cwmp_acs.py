@@ -1,0 +1,266 @@
+"""Full ACS sessions against a unit's Cwmp engine over HTTP on 127.0.0.1 (scripted ACS: tests/interop/acs.py).
+
+Every envelope the unit sends is validated against the Broadband Forum cwmp-1-x schemas (DGW_CWMP_XSD, default
+../shared/testdata/cwmp-xsd; missing -> skip, or fail under DGW_REQUIRE_PEERS=1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulator.cli_shell import CliShell
+from emulator.cwmp.session import digest_authorization, parse_challenge
+from emulator.services.aaa import AuthResult
+from emulator.services.cwmp import CwmpEngine
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.conftest import REQUIRE_PEERS
+from tests.interop.acs import CwmpValidator, FileServer, TestAcs, load_validator
+
+NS = "urn:dslforum-org:cwmp-1-0"
+
+
+@pytest.fixture(scope="module")
+def validator() -> CwmpValidator:
+    v = load_validator()
+    if v is None:
+        msg = "Broadband Forum cwmp-1-x.xsd not found (set DGW_CWMP_XSD)"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return v
+
+
+class Lab:
+    def __init__(self, unit: Unit, engine: CwmpEngine, acs: TestAcs, files: FileServer) -> None:
+        self.unit, self.engine, self.acs, self.files = unit, engine, acs, files
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, validator: CwmpValidator) -> AsyncIterator[Lab]:
+    acs = TestAcs(validator=validator)
+    await acs.start()
+    files = FileServer()
+    await files.start()
+    unit = Unit(name="cpe1", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+                fsync=False)
+    engine = CwmpEngine(unit, dhcp_acs_url=acs.url, http_timeout=5.0)
+    unit.attach(engine)
+    await unit.start()
+    yield Lab(unit, engine, acs, files)
+    await unit.stop()
+    await files.stop()
+    await acs.stop()
+    assert not acs.invalid, acs.invalid[0]
+    assert not acs.protocol_errors
+
+
+def gpv(*names: str) -> str:
+    items = "".join(f"<string>{n}</string>" for n in names)
+    return f'<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[{len(names)}]">{items}' \
+           "</ParameterNames></cwmp:GetParameterValues>"
+
+
+def spv(key: str, *items: tuple[str, str, str]) -> str:
+    x = "".join(f'<ParameterValueStruct><Name>{n}</Name><Value xsi:type="xsd:{t}">{v}</Value>'
+                "</ParameterValueStruct>" for n, v, t in items)
+    return f'<cwmp:SetParameterValues><ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[{len(items)}]">' \
+           f"{x}</ParameterList><ParameterKey>{key}</ParameterKey></cwmp:SetParameterValues>"
+
+
+def values(el: Any) -> dict[str, str]:
+    out = {}
+    for s in el.iter():
+        if s.tag.endswith("ParameterValueStruct"):
+            name = next(c.text for c in s if c.tag.endswith("Name"))
+            val = next(c.text or "" for c in s if c.tag.endswith("Value"))
+            out[name] = val
+    return out
+
+
+async def eventually(check: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def codes(session: Any) -> list[str]:
+    return [c for c, _ in session.events]
+
+
+async def connection_request(unit: Unit, user: str, password: str) -> int:
+    url = unit.listening["cwmp"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as r:
+            if r.status != 401:
+                return r.status
+            _, ch = parse_challenge(r.headers["WWW-Authenticate"])
+        path = "/" + url.split("/", 3)[3]
+        auth = digest_authorization(ch, "GET", path, user, password, 1)
+        async with http.get(url, headers={"Authorization": auth}) as r:
+            return r.status
+
+
+async def test_bootstrap_then_rpcs(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    assert sorted(codes(s1)) == ["0 BOOTSTRAP", "1 BOOT"]
+    assert s1.params["Device.ManagementServer.ConnectionRequestURL"] == lab.unit.listening["cwmp"]
+    dev = s1.inform.find("DeviceId")
+    assert dev is not None and dev.findtext("OUI") == "0090F8" and dev.findtext("Manufacturer") == "Media5"
+    assert dev.findtext("SerialNumber") == lab.unit.identity.serial
+    await eventually(lambda: lab.unit.config.get("Cwmp.AcsStatus") == "Connected")
+    # names, values, attributes, SetParameterValues reaching SipEp, via a connection request
+    lab.acs.queue(
+        "<cwmp:GetRPCMethods/>",
+        "<cwmp:GetParameterNames><ParameterPath>Device.X_0090F8_SipEp.</ParameterPath><NextLevel>true</NextLevel>"
+        "</cwmp:GetParameterNames>",
+        gpv("Device.DeviceInfo.", "Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost"),
+        spv("k1", ("Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost", "proxy.example.test:5070", "string")),
+        '<cwmp:SetParameterAttributes><ParameterList soap-enc:arrayType="cwmp:SetParameterAttributesStruct[1]">'
+        "<SetParameterAttributesStruct><Name>Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost</Name>"
+        "<NotificationChange>1</NotificationChange><Notification>2</Notification>"
+        '<AccessListChange>0</AccessListChange><AccessList soap-enc:arrayType="xsd:string[0]"></AccessList>'
+        "</SetParameterAttributesStruct></ParameterList></cwmp:SetParameterAttributes>",
+        '<cwmp:GetParameterAttributes><ParameterNames soap-enc:arrayType="xsd:string[1]">'
+        "<string>Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost</string></ParameterNames>"
+        "</cwmp:GetParameterAttributes>",
+    )
+    assert await connection_request(lab.unit, "admin", "wrong") == 401
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s2 = await lab.acs.wait_session(after=s1.number)
+    assert "6 CONNECTION REQUEST" in codes(s2)
+    r = s2.responses
+    assert [x.tag.split("}")[1] for x in r] == [
+        "GetRPCMethodsResponse", "GetParameterNamesResponse", "GetParameterValuesResponse",
+        "SetParameterValuesResponse", "SetParameterAttributesResponse", "GetParameterAttributesResponse"]
+    got = values(r[2])
+    assert got["Device.DeviceInfo.ManufacturerOUI"] == "0090F8"
+    assert lab.unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") == "proxy.example.test:5070"
+    assert r[5].findtext(".//Notification") == "2"
+    # an active-notification parameter changed from the CLI -> 4 VALUE CHANGE
+    shell = CliShell(lab.unit, AuthResult(True, "admin", "Admin"))
+    reply = shell.execute('SipEp.DefaultStaticProxyHomeDomainHost = "other.example.test"')
+    assert lab.unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") == "other.example.test", reply
+    s3 = await lab.acs.wait_session(after=s2.number)
+    assert "4 VALUE CHANGE" in codes(s3)
+    assert s3.params["Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost"] == "other.example.test"
+
+
+async def test_spv_faults_change_nothing(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    before = lab.unit.config.to_doc()
+    lab.acs.queue(
+        spv("k2", ("Device.X_0090F8_SipEp.DefaultStaticProxyHomeDomainHost", "ok.example.test", "string"),
+            ("Device.X_0090F8_Nope.Param", "1", "string"),
+            ("Device.DeviceInfo.SerialNumber", "x", "string"),
+            ("Device.X_0090F8_Cwmp.PeriodicInformInterval", "abc", "unsignedInt")),
+        "<cwmp:NoSuchMethod/>",
+    )
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s2 = await lab.acs.wait_session(after=s1.number)
+    fault = s2.responses[0]
+    assert fault.findtext(".//FaultCode") == "9003"
+    per = {f.findtext("ParameterName"): f.findtext("FaultCode") for f in fault.iter("SetParameterValuesFault")}
+    assert per == {"Device.X_0090F8_Nope.Param": "9005", "Device.DeviceInfo.SerialNumber": "9008",
+                   "Device.X_0090F8_Cwmp.PeriodicInformInterval": "9007"}
+    assert s2.responses[1].findtext(".//FaultCode") == "9000"
+    assert lab.unit.config.to_doc() == before
+
+
+async def test_add_delete_object_and_reboot(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    lab.acs.queue(
+        "<cwmp:AddObject><ObjectName>Device.X_0090F8_Hoc.StaticHosts.</ObjectName><ParameterKey>a1</ParameterKey>"
+        "</cwmp:AddObject>",
+    )
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s2 = await lab.acs.wait_session(after=s1.number)
+    inst = s2.responses[0].findtext("InstanceNumber")
+    assert inst is not None and lab.unit.config.indexes("Hoc.StaticHosts")
+    lab.acs.queue(
+        spv("a2", (f"Device.X_0090F8_Hoc.StaticHosts.{inst}.Name", "printer", "string")),
+        f"<cwmp:DeleteObject><ObjectName>Device.X_0090F8_Hoc.StaticHosts.{inst}.</ObjectName>"
+        "<ParameterKey>a3</ParameterKey></cwmp:DeleteObject>",
+        "<cwmp:Reboot><CommandKey>rb1</CommandKey></cwmp:Reboot>",
+    )
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s3 = await lab.acs.wait_session(after=s2.number)
+    assert [x.tag.split("}")[1] for x in s3.responses] == [
+        "SetParameterValuesResponse", "DeleteObjectResponse", "RebootResponse"]
+    assert lab.unit.config.indexes("Hoc.StaticHosts") == []
+    s4 = await lab.acs.wait_session(after=s3.number)
+    assert ("1 BOOT", "") in s4.events and ("M Reboot", "rb1") in s4.events
+    assert s4.params["Device.ManagementServer.ParameterKey"] == "a3"
+
+
+async def test_download_config_script_and_factory_reset(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    script = b'SipEp.DefaultStaticProxyHomeDomainHost = "from-script.example.test"\n'
+    lab.files.files["cfg.txt"] = script
+    lab.acs.queue(
+        f"<cwmp:Download><CommandKey>dl1</CommandKey><FileType>3 Vendor Configuration File</FileType>"
+        f"<URL>{lab.files.base}/cfg.txt</URL><Username></Username><Password></Password>"
+        f"<FileSize>{len(script)}</FileSize><TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds>"
+        "<SuccessURL></SuccessURL><FailureURL></FailureURL></cwmp:Download>",
+    )
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s2 = await lab.acs.wait_session(after=s1.number)
+    assert s2.responses[0].findtext("Status") == "1"
+    s3 = await lab.acs.wait_session(after=s2.number)
+    assert "7 TRANSFER COMPLETE" in codes(s3) and ("M Download", "dl1") in s3.events
+    tc = s3.cpe_requests[0]
+    assert tc.findtext("CommandKey") == "dl1" and tc.findtext(".//FaultCode") == "0"
+    assert lab.unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") == "from-script.example.test"
+    lab.acs.queue("<cwmp:FactoryReset/>")
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+    s4 = await lab.acs.wait_session(after=s3.number)
+    s5 = await lab.acs.wait_session(after=s4.number)
+    assert "0 BOOTSTRAP" in codes(s5) and "7 TRANSFER COMPLETE" not in codes(s5)
+    assert lab.unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") != "from-script.example.test"
+
+
+async def test_digest_auth_hold_requests_and_namespace(tmp_path: Path, validator: CwmpValidator) -> None:
+    acs = TestAcs(validator=validator, auth=("digest", "cpe", "s3cret"), hold_requests=True,
+                  ns="urn:dslforum-org:cwmp-1-2")
+    await acs.start()
+    unit = Unit(name="cpe2", profile=get_profile("C740"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+                fsync=False)
+    for k, v in {"Cwmp.AcsUrlConfigSource": "Static", "Cwmp.AcsStaticUrl": acs.url, "Cwmp.Username": "cpe",
+                 "Cwmp.Password": "s3cret", "Cwmp.RootElement": "InternetGatewayDevice"}.items():
+        unit.config.set(k, v)
+    engine = CwmpEngine(unit, http_timeout=5.0)
+    unit.attach(engine)
+    acs.queue(gpv("InternetGatewayDevice.ManagementServer.PeriodicInformInterval"))
+    await unit.start()
+    try:
+        s1 = await acs.wait_session()
+        assert "InternetGatewayDevice.DeviceInfo.SpecVersion" in s1.params
+        assert b"urn:dslforum-org:cwmp-1-2" in s1.envelopes[-1]
+        assert values(s1.responses[0]) == {"InternetGatewayDevice.ManagementServer.PeriodicInformInterval": "3600"}
+        # wrong password: refused, status says so, the retry comes later
+        unit.config.set("Cwmp.Password", "wrong")
+        assert await connection_request(unit, "admin", "administrator") == 200
+        await eventually(lambda: engine.last_end is not None and engine.last_end.auth_failed)
+        assert unit.config.get("Cwmp.AcsStatus") == "ErrorAuthFailure"
+        assert engine.retry_count >= 1
+    finally:
+        await unit.stop()
+        await acs.stop()
+    assert not acs.invalid, acs.invalid[0]
+
+
+async def test_state_persists_across_restart(lab: Lab) -> None:
+    await lab.acs.wait_session()
+    await eventually(lambda: lab.engine.bootstrap_url == lab.acs.url)
+    doc = json.loads((lab.unit.state_dir / "cwmp.json").read_text())
+    assert doc["bootstrap_url"] == lab.acs.url
