@@ -1,0 +1,232 @@
+"""Real TLS peers for interop tests: ``openssl s_server`` / ``s_client`` / ``ocsp`` on 127.0.0.1,
+and sslyze (PyPI) in its own virtual environment.
+
+Every process gets a free port picked at run time, its output in a file of the test's temporary
+folder (never a pipe that could fill up), and is stopped by PID. ``s_server`` keeps a stdin pipe
+open: at EOF on stdin it would shut down after its first connection.
+
+``openssl ocsp -port`` has no bind-address option (OpenSSL 3.0): the responder listens on every
+address of the machine for the few seconds a test lasts; the tests reach it on 127.0.0.1 only.
+
+sslyze pins its own cryptography/nassl, which conflicts with the project's cryptography, so it
+lives in ``<checkout>/.venv-sslyze`` (created on first use with ``python3 -m venv`` and
+``pip install sslyze``; a missing or failed install is a missing peer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REQUIRE_PEERS, free_port, require_peer
+
+__all__ = ["OcspResponder", "SServer", "Sslyze", "openssl_bin", "s_client", "sslyze"]
+
+ROOT = Path(__file__).resolve().parents[2]
+SSLYZE_VENV = ROOT / ".venv-sslyze"
+
+
+def openssl_bin() -> str:
+    return require_peer("openssl")["openssl"]
+
+
+def _wait_for(path: Path, marker: str, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and marker in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"peer exited ({proc.returncode}): {path.read_text(errors='replace')}")
+        time.sleep(0.01)
+    raise TimeoutError(f"peer not ready: {path.read_text(errors='replace') if path.exists() else ''}")
+
+
+@dataclass
+class SServer:
+    """``openssl s_server`` on 127.0.0.1 (``-WWW`` serves files from ``cwd``)."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @classmethod
+    def start(cls, directory: Path, cert: Path, key: Path, *args: str, cwd: Path | None = None) -> SServer:
+        port = free_port()
+        log = directory / f"s_server-{port}.log"
+        out = log.open("wb")
+        proc = subprocess.Popen(
+            [openssl_bin(), "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key), *args],
+            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or directory,
+        )
+        out.close()
+        server = cls(port, proc, log)
+        try:
+            _wait_for(log, "ACCEPT", proc)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    async def wait_output(self, marker: str, timeout: float = 3.0) -> str:
+        """The output once it holds ``marker`` (s_server writes after the client is gone)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while marker not in (text := self.output()) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return text
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+
+
+async def s_client(port: int, *args: str, stdin: bytes = b"", timeout: float = 10) -> tuple[int, str]:
+    """Run ``openssl s_client -brief -ign_eof`` (reads until the server closes) against 127.0.0.1:port;
+    (exit code, all output)."""
+    proc = await asyncio.create_subprocess_exec(
+        openssl_bin(), "s_client", "-connect", f"127.0.0.1:{port}", "-brief", "-ign_eof", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    return int(proc.returncode or 0), out.decode(errors="replace")
+
+
+@dataclass
+class OcspResponder:
+    """``openssl ocsp`` answering for one CA from an index file (V = valid, R = revoked)."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @classmethod
+    def start(
+        cls, directory: Path, ca_cert: Path, ca_key: Path, entries: Sequence[tuple[str, int, str]]
+    ) -> OcspResponder:
+        """``entries``: (status "V"/"R", serial, subject)."""
+        index = directory / "ocsp-index.txt"
+        (directory / "ocsp-index.txt.attr").write_text("unique_subject = no\n")
+        lines = []
+        for status, serial, subject in entries:
+            revoked = "240101000000Z" if status == "R" else ""
+            lines.append(f"{status}\t491231235959Z\t{revoked}\t{serial:X}\tunknown\t{subject}\n")
+        index.write_text("".join(lines))
+        port = free_port()
+        log = directory / f"ocsp-{port}.log"
+        out = log.open("wb")
+        proc = subprocess.Popen(
+            [openssl_bin(), "ocsp", "-index", str(index), "-port", str(port), "-rsigner", str(ca_cert),
+             "-rkey", str(ca_key), "-CA", str(ca_cert), "-ignore_err", "-nmin", "5"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
+        )
+        out.close()
+        responder = cls(port, proc, log)
+        try:
+            _wait_for(log, "aiting for OCSP client connections", proc)
+        except BaseException:
+            responder.stop()
+            raise
+        return responder
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+_SSLYZE_SCRIPT = r"""
+import json, sys, warnings
+warnings.filterwarnings("ignore")
+from sslyze import (Scanner, ServerScanRequest, ServerNetworkLocation, ScanCommand, ServerScanStatusEnum,
+                    ScanCommandAttemptStatusEnum)
+NAMES = ("ssl_2_0", "ssl_3_0", "tls_1_0", "tls_1_1", "tls_1_2", "tls_1_3")
+reqs = [ServerScanRequest(server_location=ServerNetworkLocation(hostname="127.0.0.1", port=int(p)),
+                          scan_commands={getattr(ScanCommand, n.upper() + "_CIPHER_SUITES") for n in NAMES})
+        for p in sys.argv[1:]]
+scanner = Scanner()
+scanner.queue_scans(reqs)
+out = {}
+for res in scanner.get_results():
+    key = str(res.server_location.port)
+    if res.scan_status != ServerScanStatusEnum.COMPLETED:
+        out[key] = {"error": str(res.connectivity_error_trace)}
+        continue
+    d = {}
+    for n in NAMES:
+        a = getattr(res.scan_result, n + "_cipher_suites")
+        d[n] = ([c.cipher_suite.name for c in a.result.accepted_cipher_suites]
+                if a.status == ScanCommandAttemptStatusEnum.COMPLETED else "error: " + str(a.error_trace))
+    out[key] = d
+print(json.dumps(out))
+"""
+
+
+@dataclass
+class Sslyze:
+    python: Path
+    timings: list[float] = field(default_factory=list)
+
+    async def scan(self, *ports: int, timeout: float = 60) -> dict[int, dict[str, list[str]]]:
+        """Accepted suites (IANA names) per protocol version for each port of 127.0.0.1."""
+        t0 = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            str(self.python), "-c", _SSLYZE_SCRIPT, *map(str, ports),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        self.timings.append(time.monotonic() - t0)
+        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+        return {int(k): v for k, v in json.loads(out).items()}
+
+
+def _sslyze_python() -> Path | None:
+    py = SSLYZE_VENV / "bin" / "python"
+    if py.exists() and subprocess.run([str(py), "-c", "import sslyze"], capture_output=True).returncode == 0:
+        return py
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(SSLYZE_VENV)], check=True, capture_output=True,
+                       timeout=120)
+        subprocess.run([str(SSLYZE_VENV / "bin" / "pip"), "install", "-q", "sslyze"], check=True,
+                       capture_output=True, timeout=600, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return py if py.exists() else None
+
+
+@pytest.fixture(scope="session")
+def sslyze() -> Iterator[Sslyze]:
+    py = _sslyze_python()
+    if py is None:
+        msg = f"real peer sslyze is not installed in {SSLYZE_VENV} and could not be installed there"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg + " [DGW_REQUIRE_PEERS unset]")
+    yield Sslyze(py)
