@@ -364,6 +364,14 @@ def inform_body(model: DataModel, events: list[tuple[str, str]], now_iso: str, r
     )
 
 
+def transfer_fault(code: int, ns: str, upload: bool = False) -> int:
+    """The TransferComplete fault code the ACS's namespace allows: cwmp-1-0 knows only 9001/9002/9010-9012, so
+    the finer 9014-9019 of later versions become 9010 (download) or 9011 (upload) there."""
+    if code and ns.endswith("cwmp-1-0") and code not in (9001, 9002, 9010, 9011, 9012):
+        return 9011 if upload else 9010
+    return code
+
+
 def transfer_complete_body(command_key: str, fault_code: int, fault_string: str, start: str, end: str) -> str:
     return (
         f"<cwmp:TransferComplete><CommandKey>{esc(command_key)}</CommandKey><FaultStruct>"

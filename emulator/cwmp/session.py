@@ -137,7 +137,7 @@ class CpeRequest:
     """A request the CPE sends after the InformResponse (TransferComplete, GetRPCMethods)."""
 
     method: str
-    body: str
+    body: str | Callable[[str], str]  # text, or built for the namespace the ACS speaks
     on_response: Callable[[Envelope], None] | None = None
 
 
@@ -384,7 +384,9 @@ class CwmpSession:
         if self.cpe_requests and not self.hold:
             self._pending = self.cpe_requests.pop(0)
             self.state = "cpe-request"
-            return self._request(build_envelope(self.ns, self._new_id(), self._pending.body), now, True)
+            body = self._pending.body
+            text = body if isinstance(body, str) else body(self.ns)
+            return self._request(build_envelope(self.ns, self._new_id(), text), now, True)
         self.state = "acs"
         return self._request(b"", now, False)
 

@@ -183,7 +183,6 @@ def parse_envelope(data: bytes, max_size: int = MAX_BODY) -> Envelope:
             if hns in CWMP_NAMESPACES:
                 if name == "ID":
                     msg_id = (h.text or "").strip()
-                    ns = ns if ns in CWMP_NAMESPACES else hns
                 elif name == "HoldRequests":
                     hold = _bool(h.text)
                 elif name == "NoMoreRequests":

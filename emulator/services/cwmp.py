@@ -34,7 +34,7 @@ import aiohttp
 from aiohttp import web
 
 from emulator.cwmp.datamodel import DataModel, ModelState, iso_time
-from emulator.cwmp.rpc import Action, RpcHandler, inform_body, transfer_complete_body
+from emulator.cwmp.rpc import Action, RpcHandler, inform_body, transfer_complete_body, transfer_fault
 from emulator.cwmp.session import (
     CpeRequest,
     CwmpSession,
@@ -297,9 +297,7 @@ class CwmpEngine:
         changed = list(self.queue.changed)
         handler = RpcHandler(self.model)
         requests = [
-            CpeRequest("TransferComplete", transfer_complete_body(
-                t["command_key"], t["fault_code"], t["fault_string"], t["start"], t["end"]),
-                self._transfer_acked(t["command_key"]))
+            CpeRequest("TransferComplete", self._transfer_complete(t), self._transfer_acked(t["command_key"]))
             for t in self.queue.transfers
         ]
         body = inform_body(self.model, events, iso_time(self.unit.clock.now()), self.retry_count, changed)
@@ -345,6 +343,14 @@ class CwmpEngine:
         if "timeout" in r.lower() or "ClientConnectorError" in r or "Connect" in r:
             return "ErrorNotResponding"
         return "ErrorOther"
+
+    @staticmethod
+    def _transfer_complete(t: dict[str, Any]) -> Any:
+        def build(ns: str) -> str:
+            code = transfer_fault(int(t["fault_code"]), ns, bool(t.get("upload")))
+            return transfer_complete_body(t["command_key"], code, t["fault_string"], t["start"], t["end"])
+
+        return build
 
     def _transfer_acked(self, key: str) -> Any:
         def cb(_env: Any) -> None:
@@ -502,7 +508,7 @@ class CwmpEngine:
             code, message = 9011, f"cannot reach the file server ({type(e).__name__})"
         self.queue.transfers.append({
             "command_key": a.command_key, "fault_code": code, "fault_string": message,
-            "start": start, "end": iso_time(self.unit.clock.now()),
+            "start": start, "end": iso_time(self.unit.clock.now()), "upload": True,
         })
         self.queue.add("7 TRANSFER COMPLETE")
         self.queue.add("M Upload", a.command_key)
