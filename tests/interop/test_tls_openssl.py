@@ -60,9 +60,9 @@ class Files:
 def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     d = tmp_path_factory.mktemp("pki")
     pki = Pki("rsa")
-    ca = pki.ca("Lab Root CA")
-    other_ca = pki.ca("Stranger CA", key_index=2)
     now = utcnow()
+    ca = pki.ca("Lab Root CA", not_before=now - 60 * DAY)
+    other_ca = pki.ca("Stranger CA", key_index=2)
     certs = {
         "server": pki.leaf(ca),
         "wrong-name": pki.leaf(ca, "other.example", dns=("other.example",), ips=()),
@@ -255,6 +255,10 @@ async def test_mutual_tls_as_server(unit: Unit, files: Files) -> None:
         rc, out = await s_client(port, "-cert", str(crt), "-key", str(key))
         assert "HELLO" not in out
         assert cert_notes(unit)[-1].msg_id == 9001  # expired on the unit's clock
+        unit.clock.skew(-410 * 86400)  # ten days ago: a certificate expired by the host's clock is valid then
+        e_crt, e_key = files.paths("expired")
+        rc, out = await s_client(port, "-cert", str(e_crt), "-key", str(e_key))
+        assert rc == 0 and "HELLO" in out, out
     finally:
         server.close()
 
