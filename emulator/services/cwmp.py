@@ -67,8 +67,9 @@ class CwmpEngine:
     name = "Cwmp"
 
     def __init__(self, unit: Unit, dhcp_acs_url: str | None = None, http_timeout: float = 30.0,
-                 rnd: random.Random | None = None) -> None:
+                 rnd: random.Random | None = None, retry_minimum: float = 5.0) -> None:
         self.unit = unit
+        self.retry_minimum = retry_minimum  # TR-069 m (CWMPRetryMinimumWaitInterval), 5 s by default
         self.dhcp_acs_url = dhcp_acs_url
         self.http_timeout = http_timeout
         self.rnd = rnd or random.Random()
@@ -280,7 +281,7 @@ class CwmpEngine:
                     self._wake.set()
             else:
                 self.retry_count += 1
-                next_attempt = self.unit.clock.now() + retry_wait(self.retry_count, rnd=self.rnd)
+                next_attempt = self.unit.clock.now() + retry_wait(self.retry_count, self.retry_minimum, rnd=self.rnd)
             self.save()
 
     # ------------------------------------------------------------------ one session

@@ -138,7 +138,7 @@ class TestAcs:
         self.invalid: list[tuple[str, bytes]] = []
         self.protocol_errors: list[str] = []
         self.auth_failures = 0
-        self._queue: list[str] = []
+        self._queue: list[str | bytes] = []
         self._by_cookie: dict[str, AcsSession] = {}
         self._nonce = secrets.token_hex(8)
         self._ids = 0
@@ -163,7 +163,8 @@ class TestAcs:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    def queue(self, *bodies: str) -> None:
+    def queue(self, *bodies: str | bytes) -> None:
+        """RPC bodies (text, wrapped in an envelope) or raw messages (bytes, sent as they are)."""
         self._queue.extend(bodies)
 
     async def wait_session(self, predicate: Any = None, timeout: float = 10.0, after: int = 0) -> AcsSession:
@@ -282,7 +283,8 @@ class TestAcs:
             session.responses.append(el)
         if self._queue:
             self._ids += 1
-            return self._xml(self._envelope(self._queue.pop(0), f"acs-{self._ids}"))
+            item = self._queue.pop(0)
+            return self._xml(item if isinstance(item, bytes) else self._envelope(item, f"acs-{self._ids}"))
         session.ended = True
         await self._notify()
         return web.Response(status=204)

@@ -264,3 +264,128 @@ async def test_state_persists_across_restart(lab: Lab) -> None:
     await eventually(lambda: lab.engine.bootstrap_url == lab.acs.url)
     doc = json.loads((lab.unit.state_dir / "cwmp.json").read_text())
     assert doc["bootstrap_url"] == lab.acs.url
+
+
+async def cr(lab: Lab) -> None:
+    assert await connection_request(lab.unit, "admin", "administrator") == 200
+
+
+async def test_hostile_acs_messages(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    before = lab.unit.config.to_doc()
+    xxe = (b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><soap:Envelope '
+           b'xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>&x;</soap:Body></soap:Envelope>')
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/'
+            b'envelope/"><soap:Body>&c;</soap:Body></soap:Envelope>')
+    lab.acs.queue(xxe, bomb, spv("h", ("Device.X_0090F8_Cwmp.PeriodicInformInterval", "-5", "unsignedInt")))
+    await cr(lab)
+    s2 = await lab.acs.wait_session(after=s1.number)
+    assert [r.findtext(".//FaultCode") for r in s2.responses] == ["9003", "9003", "9003"]
+    assert lab.unit.config.to_doc() == before
+    # an oversized message ends the session; the unit keeps serving
+    lab.acs.queue(b"<x>" + b"a" * (2 * 1024 * 1024) + b"</x>")
+    await cr(lab)
+    await eventually(lambda: lab.engine.last_end is not None and not lab.engine.last_end.ok)
+    assert "size" in lab.engine.last_end.reason  # type: ignore[union-attr]
+    lab.acs.queue(gpv("Device.DeviceInfo.SerialNumber"))
+    await cr(lab)
+    s3 = await lab.acs.wait_session(lambda s: bool(s.responses), after=s2.number)
+    assert values(s3.responses[0]) == {"Device.DeviceInfo.SerialNumber": lab.unit.identity.serial}
+    # the connection-request server refuses oversized and malformed requests
+    async with aiohttp.ClientSession() as http:
+        async with http.post(lab.unit.listening["cwmp"], data=b"x" * 100_000) as r:
+            assert r.status in (401, 413)
+        async with http.get(lab.unit.listening["cwmp"], headers={"Authorization": 'Digest nonce="zz", ,,='}) as r:
+            assert r.status == 401
+        async with http.get(lab.unit.listening["cwmp"].rsplit("/", 1)[0] + "/other") as r:
+            assert r.status == 404
+
+
+async def test_periodic_inform_and_retry(tmp_path: Path, validator: CwmpValidator) -> None:
+    acs = TestAcs(validator=validator)
+    await acs.start()
+    unit = Unit(name="cpe3", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+                fsync=False)
+    engine = CwmpEngine(unit, dhcp_acs_url=acs.url, http_timeout=5.0, retry_minimum=0.05)
+    unit.attach(engine)
+    acs.inform_status = 503
+    await unit.start()
+    try:
+        await eventually(lambda: engine.retry_count >= 2)
+        assert unit.config.get("Cwmp.AcsStatus") == "ErrorOther"
+        acs.inform_status = 200
+        s1 = await acs.wait_session()
+        assert int(s1.inform.findtext("RetryCount") or 0) >= 2 and "0 BOOTSTRAP" in codes(s1)
+        await eventually(lambda: engine.retry_count == 0)
+        unit.config.set("Cwmp.PeriodicInformInterval", 1)
+        unit.config.set("Cwmp.PeriodicInformEnable", "Enable")
+        s2 = await acs.wait_session(lambda s: "2 PERIODIC" in codes(s), timeout=5)
+        s3 = await acs.wait_session(lambda s: "2 PERIODIC" in codes(s), after=s2.number, timeout=5)
+        t2 = s2.inform.findtext("CurrentTime")
+        t3 = s3.inform.findtext("CurrentTime")
+        assert t2 != t3
+    finally:
+        await unit.stop()
+        await acs.stop()
+    assert not acs.invalid, acs.invalid[0]
+
+
+async def test_events_survive_a_restart(tmp_path: Path, validator: CwmpValidator) -> None:
+    acs = TestAcs(validator=validator)
+    url = await acs.start()
+    acs.inform_status = 503
+    unit = Unit(name="cpe4", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+                fsync=False)
+    engine = CwmpEngine(unit, dhcp_acs_url=url, http_timeout=5.0, retry_minimum=30)
+    unit.attach(engine)
+    await unit.start()
+    await eventually(lambda: engine.retry_count >= 1)
+    engine.queue.add("M Reboot", "kept")
+    await unit.stop()
+    acs.inform_status = 200
+    unit2 = Unit(name="cpe4", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+                 fsync=False)
+    unit2.attach(CwmpEngine(unit2, dhcp_acs_url=url, http_timeout=5.0))
+    await unit2.start()
+    try:
+        s = await acs.wait_session()
+        assert sorted(codes(s)) == ["0 BOOTSTRAP", "1 BOOT", "M Reboot"]
+    finally:
+        await unit2.stop()
+        await acs.stop()
+
+
+async def test_download_failures_upload_and_firmware(lab: Lab) -> None:
+    await lab.acs.wait_session()
+
+    def download(key: str, ftype: str, url: str, size: int = 0) -> str:
+        return (f"<cwmp:Download><CommandKey>{key}</CommandKey><FileType>{ftype}</FileType><URL>{url}</URL>"
+                f"<Username></Username><Password></Password><FileSize>{size}</FileSize><TargetFileName>"
+                "</TargetFileName><DelaySeconds>0</DelaySeconds><SuccessURL></SuccessURL><FailureURL></FailureURL>"
+                "</cwmp:Download>")
+
+    lab.files.files["bad.txt"] = b"NoSuch.Param = 1\n"
+    lab.acs.queue(download("missing", "3 Vendor Configuration File", f"{lab.files.base}/nope.txt"),
+                  download("bad", "3 Vendor Configuration File", f"{lab.files.base}/bad.txt"),
+                  "<cwmp:Upload><CommandKey>up</CommandKey><FileType>1 Vendor Configuration File</FileType>"
+                  f"<URL>{lab.files.base}/backup.cfg</URL><Username></Username><Password></Password>"
+                  "<DelaySeconds>0</DelaySeconds></cwmp:Upload>")
+    await cr(lab)
+
+    def results() -> dict[str | None, str | None]:
+        return {tc.findtext("CommandKey"): tc.findtext(".//FaultCode")
+                for s in lab.acs.sessions for tc in s.cpe_requests}
+
+    await eventually(lambda: len(results()) == 3, timeout=10)
+    got = results()
+    assert got == {"missing": "9010", "bad": "9010", "up": "0"}  # 9016/9018 are 9010 in cwmp-1-0
+    assert b"Cwmp." in lab.files.uploads["backup.cfg"]
+    # a firmware "image" changes the reported version after the reboot
+    lab.files.files["fw.bin"] = json.dumps({"dgw_emulator_firmware": "99.1.1"}).encode()
+    last = lab.acs.sessions[-1].number
+    lab.acs.queue(download("fw", "1 Firmware Upgrade Image", f"{lab.files.base}/fw.bin"))
+    await cr(lab)
+    s = await lab.acs.wait_session(lambda s: ("M Download", "fw") in s.events, after=last)
+    assert "1 BOOT" in codes(s) and "7 TRANSFER COMPLETE" in codes(s)
+    assert s.params["Device.DeviceInfo.SoftwareVersion"] == "99.1.1"
