@@ -39,6 +39,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -52,9 +53,21 @@ from pysnmp.proto.api import v2c
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
+from emulator import snmp_ber as ber
+from emulator.snmp_ber import decode_request, encode_response, encode_value, encode_varbind
 from firmware_model.config import Address, ChangeEvent, Config, ConfigError
 from firmware_model.notifications import NotificationEvent
-from firmware_model.oidmap import INTEGER, OCTETS, OID, UNSIGNED, OidTree, SnmpValueError, from_snmp, to_snmp
+from firmware_model.oidmap import (
+    INTEGER,
+    OCTETS,
+    OID,
+    UNSIGNED,
+    OidTree,
+    SnmpValueError,
+    from_snmp,
+    parse_oid,
+    to_snmp,
+)
 
 if TYPE_CHECKING:
     from emulator.unit import Unit
@@ -70,6 +83,7 @@ SYS_UPTIME = (*SYSTEM, 3, 0)
 ALL = (1, 3, 6, 1)
 RW_RIGHTS = ("Admin", "User")
 MAX_BULK_VARBINDS = 1000
+MAX_RESPONSE_BYTES = 60000  # under the 65,507-byte UDP payload with the message header
 
 _VIEW_ALL = "dgw-all"
 _VIEW_NONE = "dgw-none"
@@ -184,26 +198,53 @@ _STATUS_ERRORS: dict[str, type[smi_error.SmiError]] = {
 }
 
 
-def _snmp_value(param: Any, value: Any) -> Any:
+Neutral = tuple[str, Any]  # (kind, value): kinds of emulator.snmp_ber.encode_value
+_NO_SUCH_OBJECT: Neutral = ("noSuchObject", None)
+_NO_SUCH_INSTANCE: Neutral = ("noSuchInstance", None)
+_END_OF_MIB: Neutral = ("endOfMibView", None)
+_EXCEPTIONS = {
+    "noSuchObject": rfc1905.noSuchObject,
+    "noSuchInstance": rfc1905.noSuchInstance,
+    "endOfMibView": rfc1905.endOfMibView,
+}
+
+
+def _neutral(param: Any, value: Any) -> Neutral:
     v = to_snmp(param, value)
     if isinstance(v, bytes):
+        return "octets", v
+    if param.type.kind == "uint":
+        return "uint", max(0, min(v, 2**32 - 1))
+    return "int", max(-(2**31), min(v, 2**31 - 1))
+
+
+def _pysnmp(value: Neutral) -> Any:
+    kind, v = value
+    if kind == "octets":
         return _PROTO_OCTETS.clone(v)
-    kind = param.type.kind
+    if kind == "int":
+        return _PROTO_INT.clone(v)
     if kind == "uint":
-        return _PROTO_UNSIGNED.clone(max(0, min(v, 2**32 - 1)))
-    return _PROTO_INT.clone(max(-(2**31), min(v, 2**31 - 1)))
+        return _PROTO_UNSIGNED.clone(v)
+    if kind == "ticks":
+        return rfc1902.TimeTicks(v)
+    if kind == "oid":
+        return rfc1902.ObjectIdentifier(v)
+    return _EXCEPTIONS[kind]
 
 
 @dataclass(slots=True)
 class _Extra:
     """A non-vendor object (MIB-II system, snmpEngine): a getter and, if writable, its parameter."""
 
-    get: Callable[[], Any]
+    get: Callable[[], Neutral]
     address: Address | None = None
 
 
 class _Instrumentation(AbstractMibInstrumController):
-    """GET/GETNEXT/SET for pysnmp's command responders, answered from the OID tree."""
+    """GET/GETNEXT/SET for pysnmp's command responders, answered from the OID tree.
+
+    ``read``/``next`` give neutral (kind, value) pairs, shared by the pysnmp path and the fast path."""
 
     def __init__(self, agent: SnmpEngine, tree: OidTree) -> None:
         self.agent = agent
@@ -216,38 +257,44 @@ class _Instrumentation(AbstractMibInstrumController):
         self.extras = extras
         self.extra_oids = sorted(extras)
 
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------- neutral core
     def _rights(self, ctx: dict[str, Any]) -> str:
         exec_ctx = ctx["snmpEngine"].observer.get_execution_context("rfc3412.receiveMessage:request")
         name = bytes(exec_ctx["securityName"]).decode("utf-8", "replace")
         return self.agent.rights_of(name)
 
-    def _value(self, addr: Address, admin: bool) -> Any:
+    def value(self, addr: Address, admin: bool) -> Neutral:
         p = addr.param
         if p.secret and not admin:
-            return _PROTO_OCTETS.clone(b"")
+            return "octets", b""
         try:
             value = self.config.get(addr)
         except ConfigError:
-            return rfc1905.noSuchInstance
-        return _snmp_value(p, value)
+            return _NO_SUCH_INSTANCE
+        return _neutral(p, value)
 
-    def _read_one(self, oid: OID, admin: bool) -> Any:
+    def read(self, oid: OID, admin: bool) -> Neutral:
         extra = self.extras.get(oid)
         if extra is not None:
             return extra.get()
         addr = self.tree.lookup(oid)
         if addr is None:
             if self.tree.find_column(oid) is not None:
-                return rfc1905.noSuchInstance
-            return rfc1905.noSuchObject
+                return _NO_SUCH_INSTANCE
+            return _NO_SUCH_OBJECT
         if not self.tree.row_exists(addr):
-            return rfc1905.noSuchInstance
-        return self._value(addr, admin)
+            return _NO_SUCH_INSTANCE
+        return self.value(addr, admin)
+
+    def next(self, oid: OID, admin: bool) -> tuple[OID, Neutral]:
+        """The next instance and its value (every OID served is in the read view 1.3.6.1)."""
+        hit = self._next_one(oid)
+        if hit is None:
+            return oid, _END_OF_MIB
+        nxt, target = hit
+        return nxt, target.get() if isinstance(target, _Extra) else self.value(target, admin)
 
     def _next_one(self, oid: OID) -> tuple[OID, Address | _Extra] | None:
-        from bisect import bisect_right
-
         k = bisect_right(self.extra_oids, oid)
         extra = self.extra_oids[k] if k < len(self.extra_oids) else None
         hit = self.tree.next(oid)
@@ -269,7 +316,7 @@ class _Instrumentation(AbstractMibInstrumController):
             if ac("read", (name, None), **ctx):
                 out.append((name, rfc1905.noSuchObject))
                 continue
-            out.append((name, self._read_one(tuple(name), admin)))
+            out.append((name, _pysnmp(self.read(tuple(name), admin))))
         return out
 
     def read_next_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
@@ -290,8 +337,8 @@ class _Instrumentation(AbstractMibInstrumController):
                 obj = rfc1902.ObjectName(oid)
                 if ac("read", (obj, None), **ctx):
                     continue  # not in view: skip it
-                value = target.get() if isinstance(target, _Extra) else self._value(target, admin)
-                out.append((obj, value))
+                value = target.get() if isinstance(target, _Extra) else self.value(target, admin)
+                out.append((obj, _pysnmp(value)))
                 break
         return out
 
@@ -338,12 +385,28 @@ class _Instrumentation(AbstractMibInstrumController):
             raise error(name=varBinds[current][0], idx=current) from None
         out = []
         for _idx, name, addr, _value in plan:
-            out.append((name, self._value(addr, admin)))
+            out.append((name, _pysnmp(self.value(addr, admin))))
         return out
 
 
 class _BulkResponder(cmdrsp.BulkCommandResponder):
     max_varbinds = MAX_BULK_VARBINDS
+
+
+class _FastPathTransport(udp.UdpAsyncioTransport):
+    """pysnmp's UDP transport, with a fast path tried first (SNMPv2c reads, see SnmpEngine._fast)."""
+
+    fast: Callable[[bytes], bytes | None] | None = None
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        fast = self.fast
+        if fast is not None:
+            reply = fast(datagram)
+            if reply is not None:
+                if self.transport is not None:
+                    self.transport.sendto(reply, transportAddress)
+                return
+        super().datagram_received(datagram, transportAddress)
 
 
 class SnmpEngine:
@@ -364,6 +427,7 @@ class SnmpEngine:
         self._trap_sock: socket.socket | None = None
         self._trap_reported: set[str] = set()
         self._started = 0.0
+        self._community = b""
         c = unit.config
         c.provide("Snmp.StatsGetRequest", lambda: self.stats["get"])
         c.provide("Snmp.StatsGetNextRequest", lambda: self.stats["next"])
@@ -385,7 +449,9 @@ class SnmpEngine:
         eng = pengine.SnmpEngine(snmpEngineID=v2c.OctetString(engine_id_for(unit.identity.mac)))
         self._engine = eng
         self._started = time.monotonic()
-        pconfig.add_transport(eng, udp.DOMAIN_NAME, udp.UdpTransport().open_server_mode(sock=sock))
+        transport = _FastPathTransport()
+        transport.fast = self._fast
+        pconfig.add_transport(eng, udp.DOMAIN_NAME, transport.open_server_mode(sock=sock))
         pconfig.add_context(eng, b"")
         pconfig.add_vacm_view(eng, _VIEW_ALL, "included", ALL, b"")
         pconfig.add_vacm_view(eng, _VIEW_NONE, "excluded", ALL, b"")  # never an empty view (pysnmp 7.1)
@@ -453,6 +519,7 @@ class SnmpEngine:
         plan = access_plan(self.unit.config)
         if self._plan is None:
             self._plan = plan  # the versions, community and protocols: fixed until the next restart
+            self._community = plan.community.encode("utf-8")
         fixed = self._plan
         # Disabled versions: their messages are dropped unanswered.
         models = {0: fixed.v1, 1: fixed.v2c, 3: fixed.v3}
@@ -496,32 +563,87 @@ class SnmpEngine:
                 groups.append((3, u.name))
         self._applied = {"groups": groups, "users": users}
 
+    # ---------------------------------------------------------------- fast path
+    def _fast(self, data: bytes) -> bytes | None:
+        """Answer an SNMPv2c GET/GETNEXT/GETBULK without pyasn1 (about 2 ms less per message).
+
+        Same policy as the pysnmp path: the community's Aaa user must exist (its rights decide
+        what secrets read as); every OID served lies in the read view (1.3.6.1). Anything else
+        returns None and goes to pysnmp (SNMPv1, SNMPv3, SET, another community, malformed data)."""
+        plan = self._plan
+        instr = self._instrum
+        if plan is None or instr is None or not plan.v2c:
+            return None
+        req = decode_request(data)
+        if req is None or req.version != 1 or req.pdu_type == ber.SET or req.community != self._community:
+            return None
+        rights = self.rights_of(plan.community_user)
+        if not rights:
+            return None
+        admin = rights == "Admin"
+        instr.tree.new_request()
+        oids = req.oids
+        varbinds: list[bytes] = []
+        if req.pdu_type == ber.GET:
+            self.stats["get"] += 1
+            varbinds = [encode_varbind(o, encode_value(*instr.read(o, admin))) for o in oids]
+        elif req.pdu_type == ber.GETNEXT:
+            self.stats["next"] += 1
+            for o in oids:
+                nxt, value = instr.next(o, admin)
+                varbinds.append(encode_varbind(nxt, encode_value(*value)))
+        else:
+            self.stats["next"] += 1
+            n = min(max(req.non_repeaters, 0), len(oids))
+            m = max(req.max_repetitions, 0)
+            size = 0
+            for o in oids[:n]:
+                nxt, value = instr.next(o, admin)
+                varbinds.append(encode_varbind(nxt, encode_value(*value)))
+            current = list(oids[n:])
+            if current:
+                m = min(m, MAX_BULK_VARBINDS // len(current))
+            for _ in range(m):
+                ended = 0
+                for k, o in enumerate(current):
+                    nxt, value = instr.next(o, admin)
+                    ended += value[0] == "endOfMibView"
+                    vb = encode_varbind(nxt, encode_value(*value))
+                    size += len(vb)
+                    if size > MAX_RESPONSE_BYTES:
+                        break
+                    varbinds.append(vb)
+                    current[k] = nxt
+                if size > MAX_RESPONSE_BYTES or ended == len(current):
+                    break
+        return encode_response(1, req.community, req.request_id, 0, 0, varbinds)
+
     # ---------------------------------------------------------------- MIB-II system, snmpEngine
     def _extras(self) -> dict[OID, _Extra]:
         unit = self.unit
         cfg = unit.config
 
-        def text(name: str) -> Callable[[], Any]:
-            return lambda: _PROTO_OCTETS.clone(str(cfg.get(name) or "").encode("utf-8"))
+        def text(name: str) -> Callable[[], Neutral]:
+            return lambda: ("octets", str(cfg.get(name) or "").encode("utf-8"))
 
-        def uptime() -> Any:
-            return rfc1902.TimeTicks(int(unit.clock.uptime() * 100) % 2**32)
+        def uptime() -> Neutral:
+            return "ticks", int(unit.clock.uptime() * 100) % 2**32
 
         descr = f"{unit.profile.product} DGW {unit.version}".encode()
-        sys_oid = rfc1902.ObjectIdentifier(unit.profile.sys_object_id)
+        sys_oid = parse_oid(unit.profile.sys_object_id)
         engine_id = engine_id_for(unit.identity.mac)
         return {
-            (*SYSTEM, 1, 0): _Extra(lambda: _PROTO_OCTETS.clone(descr)),
-            (*SYSTEM, 2, 0): _Extra(lambda: sys_oid),
+            (*SYSTEM, 1, 0): _Extra(lambda: ("octets", descr)),
+            (*SYSTEM, 2, 0): _Extra(lambda: ("oid", sys_oid)),
             (*SYSTEM, 3, 0): _Extra(uptime),
             (*SYSTEM, 4, 0): _Extra(text("Hoc.SystemContact"), cfg.resolve("Hoc.SystemContact")),
             (*SYSTEM, 5, 0): _Extra(text("Hoc.SystemName"), cfg.resolve("Hoc.SystemName")),
             (*SYSTEM, 6, 0): _Extra(text("Hoc.SystemLocation"), cfg.resolve("Hoc.SystemLocation")),
-            (*SYSTEM, 7, 0): _Extra(lambda: _PROTO_INT.clone(72)),  # application + end-to-end layers
-            (*SNMP_ENGINE, 1, 0): _Extra(lambda: _PROTO_OCTETS.clone(engine_id)),
-            (*SNMP_ENGINE, 2, 0): _Extra(lambda: _PROTO_INT.clone(1)),
-            (*SNMP_ENGINE, 3, 0): _Extra(lambda: _PROTO_INT.clone(int(time.monotonic() - self._started))),
-            (*SNMP_ENGINE, 4, 0): _Extra(lambda: _PROTO_INT.clone(65507)),
+            (*SYSTEM, 7, 0): _Extra(lambda: ("int", 72)),  # application + end-to-end layers
+            (*SNMP_ENGINE, 1, 0): _Extra(lambda: ("octets", engine_id)),
+            (*SNMP_ENGINE, 2, 0): _Extra(lambda: ("int", 1)),
+            (*SNMP_ENGINE, 3, 0): _Extra(lambda: ("int", int(time.monotonic() - self._started))),
+            (*SNMP_ENGINE, 4, 0): _Extra(lambda: ("int", 65507)),
         }
 
     # ---------------------------------------------------------------- traps
