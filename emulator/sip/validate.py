@@ -26,6 +26,7 @@ answered. ``inspect_datagram`` chains parsing and checks for the transport and t
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -91,10 +92,12 @@ class Rejection:
         return self.status is None
 
     def response(self, request: Request, *, to_tag: str | None = None) -> Response:
-        """The response to ``request`` carrying this rejection (§8.2.6)."""
+        """The response to ``request`` carrying this rejection (§8.2.6); a To tag is added when the
+        request has none (§8.2.6.2), random unless given."""
         if self.status is None:
             raise ValueError("a dropped message is not answered")
-        return make_response(request, self.status, self.reason or None, to_tag=to_tag, headers=self.headers)
+        return make_response(request, self.status, self.reason or None, to_tag=to_tag or secrets.token_hex(6),
+                             headers=self.headers)
 
 
 def _reject(status: int, reason: str | None = None, detail: str = "",
