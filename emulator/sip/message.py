@@ -780,26 +780,27 @@ class StreamParser:
             # the header block is consumed; its body cannot be skipped reliably unless the length is readable
             del buf[:body_start]
             partial = exc.message
-            length = None
+            skip: int | None = None
             if partial is not None:
                 try:
-                    length = _content_length(partial, stream=True)
+                    skip = _content_length(partial, stream=True)
                 except SipParseError:
-                    length = None
-            if length is None:
+                    skip = None
+            if skip is None:
                 exc.close_connection = True
                 self.closed = True
             else:
-                self._skip(length)
+                self._skip(skip)
             raise
         try:
-            length = _content_length(msg, stream=True)
+            framed = _content_length(msg, stream=True)
         except SipParseError as exc:
             del buf[:body_start]
             if exc.close_connection:
                 self.closed = True
             raise
-        assert length is not None
+        assert framed is not None  # required on streams: absent raised above
+        length = framed
         if body_start + length > self.max_size:
             del buf[:body_start]
             self._skip(length)

@@ -208,12 +208,12 @@ class Uri:
             return False
         mine, theirs = self.params, other.params
         for name in mine.keys() | theirs.keys():
-            a, b = mine.get(name, False), theirs.get(name, False)
-            if a is False or b is False:
+            if name not in mine or name not in theirs:
                 if name in _MUST_MATCH_PARAMS:
                     return False
                 continue
-            if (a or "").lower() != (b or "").lower() or (a is None) != (b is None):
+            a, b = mine[name], theirs[name]
+            if (a is None) != (b is None) or (a is not None and b is not None and a.lower() != b.lower()):
                 return False
         if self.headers or other.headers:
             a_h = {k.lower(): v.lower() for k, v in self.headers.items()}

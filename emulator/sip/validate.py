@@ -16,7 +16,9 @@
    SDP: 406 (RFC 4475 §3.3.15);
 7. a registrar refuses a To that is not a SIP/SIPS URI: 400 (§10.3, RFC 4475 §3.3.4).
 
-Merged requests (482, §8.2.2.2) need memory across requests: :class:`MergedRequests`.
+Merged requests (482, §8.2.2.2) need memory across requests: :class:`MergedRequests`; a request for
+a dialog this UA does not know, or a CANCEL matching no INVITE, gets 481 (:func:`check_dialog`,
+:func:`check_cancel`, §12.2.2 and §9.2).
 
 ``check_response`` tells the UAC side which responses to drop silently: more than one Via (§8.1.3.3,
 RFC 4475 §3.3.10), a top Via that is not ours (§18.1.2), unreadable CSeq/Call-ID/From/To
@@ -27,13 +29,14 @@ answered. ``inspect_datagram`` chains parsing and checks for the transport and t
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .dialog import DialogId, uas_dialog_id
 from .errors import HeaderError, SipParseError
 from .message import MAX_MESSAGE_SIZE, REASON_PHRASES, KeepAlive, Request, Response, make_response, parse_datagram
-from .transaction import MAGIC_COOKIE
+from .transaction import MAGIC_COOKIE, TransactionLayer
 
 __all__ = [
     "DGW_METHODS",
@@ -42,6 +45,8 @@ __all__ = [
     "Outcome",
     "Policy",
     "Rejection",
+    "check_cancel",
+    "check_dialog",
     "check_request",
     "check_response",
     "inspect_datagram",
@@ -214,6 +219,27 @@ def rejection_for_error(exc: SipParseError) -> Rejection:
     if not msg.headers._values("via"):
         return _drop(f"{exc.detail}; no Via to answer to")
     return Rejection(exc.status_code, exc.reason, (), exc.detail)
+
+
+def check_dialog(request: Request, dialogs: Container[DialogId]) -> Rejection | None:
+    """§12.2.2: a request with a To tag that matches no dialog of ``dialogs`` gets 481 (an ACK is dropped).
+
+    A CANCEL is left to :func:`check_cancel`.
+    """
+    if request.to.tag is None or request.method == "CANCEL":
+        return None
+    if uas_dialog_id(request) in dialogs:
+        return None
+    if request.method == "ACK":
+        return _drop("ACK for an unknown dialog")
+    return _reject(481, detail="no such dialog (§12.2.2)")
+
+
+def check_cancel(cancel: Request, layer: TransactionLayer) -> Rejection | None:
+    """§9.2: a CANCEL that matches no INVITE server transaction gets 481."""
+    if layer.find_cancel_target(cancel) is None:
+        return _reject(481, detail="no transaction to cancel (§9.2)")
+    return None
 
 
 @dataclass(slots=True)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 
 from emulator.sip import Request, Response, SipParseError, parse_datagram, parse_message
+from emulator.sip.dialog import uas_dialog_id
+from emulator.sip.transaction import TransactionLayer, make_cancel
 from emulator.sip.validate import (
     DGW_METHODS,
     MergedRequests,
     Policy,
+    check_cancel,
+    check_dialog,
     check_request,
     check_response,
     inspect_datagram,
@@ -124,3 +128,16 @@ def test_outcome_response_is_addressed_like_the_request() -> None:
     second = inspect_datagram(INVITE_SDP.replace(b"Content-Type: application/sdp", b"Content-Type: text/html"))
     assert second.response is not None and second.response.to.tag != outcome.response.to.tag
     assert inspect_datagram(b"\r\n\r\n").action == "keepalive"
+
+
+def test_481_for_unknown_dialogs_and_cancels() -> None:
+    in_dialog = invite(**{"To: <sip:5551002@dgw.example.com>": b"To: <sip:5551002@dgw.example.com>;tag=x"})
+    assert check_dialog(invite(), set()) is None  # no To tag: not an in-dialog request
+    assert check_dialog(in_dialog, {uas_dialog_id(in_dialog)}) is None
+    rejection = check_dialog(in_dialog, set())
+    assert rejection is not None and rejection.status == 481
+    layer = TransactionLayer()
+    cancel = make_cancel(invite())
+    assert check_cancel(cancel, layer).status == 481  # type: ignore[union-attr]
+    layer.receive(invite(), 0.0)
+    assert check_cancel(cancel, layer) is None
