@@ -113,6 +113,7 @@ class DataModel:
         self.state = state or ModelState()
         self.connection_request_url = connection_request_url or (lambda: "")
         self.source = "cwmp"
+        self._std: tuple[str, dict[str, Leaf]] | None = None
 
     # ------------------------------------------------------------------ naming
     @property
@@ -124,9 +125,14 @@ class DataModel:
 
     # ------------------------------------------------------------------ standard objects
     def _standard(self) -> dict[str, Leaf]:
-        """Standard (non-vendor) leaves, by path relative to the root."""
-        u, c = self.unit, self.config
+        """Standard (non-vendor) leaves, by path relative to the root (built once per root)."""
         root = self.root
+        if self._std is None or self._std[0] != root:
+            self._std = (root, self._build_standard(root))
+        return self._std[1]
+
+    def _build_standard(self, root: str) -> dict[str, Leaf]:
+        u, c = self.unit, self.config
         summary = (
             "Device:1.0[](Baseline:1)" if root == "Device" else "InternetGatewayDevice:1.1[](Baseline:1)"
         )

@@ -75,6 +75,7 @@ class CwmpEngine:
         self.rnd = rnd or random.Random()
         self._store = JsonStore(unit.state_dir / "cwmp.json", fsync=unit.fsync)
         doc = self._store.load() or {}
+        self._saved = ""
         self.model_state = ModelState.from_doc(doc.get("model", {}))
         self.queue = EventQueue.from_doc(doc.get("queue", {}))
         self.bootstrap_url: str = str(doc.get("bootstrap_url", ""))
@@ -101,14 +102,19 @@ class CwmpEngine:
 
     # ------------------------------------------------------------------ persistence
     def save(self) -> None:
-        self._store.save({
+        """Persist the CWMP state when it changed (atomic write; skipped when identical)."""
+        doc = {
             "format": 1,
             "model": self.model_state.to_doc(),
             "queue": self.queue.to_doc(),
             "bootstrap_url": self.bootstrap_url,
             "retry_count": self.retry_count,
             "firmware_version": self.firmware_version,
-        })
+        }
+        text = json.dumps(doc, sort_keys=True)
+        if text != self._saved:
+            self._store.save(doc)
+            self._saved = text
         self.model_state.dirty = False
 
     # ------------------------------------------------------------------ configuration
