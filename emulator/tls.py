@@ -3,6 +3,7 @@
 Who uses it — every TLS user of a unit (SIP, web, TR-069, file transfers)::
 
     policy = tls_policy(unit, "SipEp")                  # or "Web", "Cwmp", "Conf", "Fpu", "Nlm", "Cert"...
+    await policy.ready()                                # the Cert store (first boot makes the host cert)
     reader, writer = await policy.connect(host, port, local_port=16000)   # validated, or PeerRefused
     server = await policy.serve(handler, port)          # TLS server on unit.host (mutual TLS if enabled)
     ctx = policy.server_context()                       # e.g. aiohttp web.TCPSite(ssl_context=ctx)
@@ -444,6 +445,11 @@ class TlsPolicy:
         self._contexts: dict[tuple[bool, TlsSettings, int], ssl.SSLContext] = {}
 
     # -- settings & contexts ----------------------------------------------------------------------
+    async def ready(self) -> None:
+        """Wait for the unit's Cert store (its factory certificate is made at first boot). Call it
+        before ``server_context()``/``client_context()`` from an engine's start."""
+        await self.certs.ready()
+
     def settings(self) -> TlsSettings:
         keylog = self.certs.keylog_path()
         return read_settings(self.unit.config, self.spec, str(keylog) if keylog else None)
@@ -527,6 +533,7 @@ class TlsPolicy:
         adds the DNS SRV targets (DnsSrvResponse). Raises PeerRefused (after the notification),
         TlsHandshakeError, TlsSetupError or OSError."""
         peer = _hostport(host, port)
+        await self.certs.ready()
         settings = self.settings()
         if settings.level is not Level.NO_VALIDATION and self.unit_time() is None:
             raise self._refuse(peer, Refusal(Reason.NO_TIME, "the system time is not synchronized"))
@@ -607,7 +614,8 @@ class TlsPolicy:
     ) -> asyncio.Server:
         """A TLS server on the unit's address: the handshake, mutual TLS per the service's
         parameter, then ``handler``. Refused clients are closed before ``handler`` runs."""
-        ctx = self.server_context()  # fails now, not per connection, when there is no host certificate
+        await self.certs.ready()
+        self.server_context()  # fails now, not per connection, when there is no host certificate
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             addr = writer.get_extra_info("peername") or ("?", None)
@@ -634,7 +642,6 @@ class TlsPolicy:
                     return
             await handler(reader, writer)
 
-        del ctx
         return await asyncio.start_server(on_connect, host or self.unit.host, port, **kwargs)
 
     # -- OCSP ---------------------------------------------------------------------------------------

@@ -221,6 +221,8 @@ class CertEngine:
         self._anchors_pem = ""
         self._policies: dict[str, TlsPolicy] = {}
         self._warned: set[Hashable] = set()
+        self._ready_lock = asyncio.Lock()
+        self._loaded = False
         c = unit.config
         c.provide_rows(HOST_TABLE, self._host_rows)
         c.provide_rows(OTHERS_TABLE, self._others_rows)
@@ -233,10 +235,19 @@ class CertEngine:
 
     # -- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        if not self.dir.is_dir():
-            await self._provision()
-            self._load()
-        self._sync_rows()
+        await self.ready()
+
+    async def ready(self) -> None:
+        """The store, provisioned at first boot. Any engine may await it from its own start, in
+        any order (Scm starts Web and SipEp before Cert); it provisions once."""
+        if self._loaded:
+            return
+        async with self._ready_lock:
+            if not self._loaded:
+                if not self.dir.is_dir():
+                    await self._provision()
+                self._load()
+                self._sync_rows()
 
     async def stop(self) -> None:
         return None
@@ -290,6 +301,7 @@ class CertEngine:
                 others[path.name] = StoredCert(path.name, "other", certs[0], (), describe(certs[0]),
                                                path.name == FACTORY_CA_FILE)
         self._host, self._others = host, others
+        self._loaded = True
         self._changed()
 
     def _changed(self) -> None:

@@ -404,3 +404,18 @@ def test_transfer_urls() -> None:
     for bad in ("ftp://x/y", "https://", "http://host:99999/"):
         with pytest.raises(CertError):
             parse_transfer_url(bad)
+
+
+async def test_tls_users_may_wait_for_the_store_before_cert_starts(tmp_path: Path, factory_dir: Path) -> None:
+    from emulator.tls import TlsSetupError, tls_policy
+
+    u, engine = make_unit(tmp_path / "u1", factory_dir)
+    policy = tls_policy(u, "Web")  # Scm starts Web (and SipEp) before Cert
+    with pytest.raises(TlsSetupError, match="no host certificate"):
+        policy.server_context()
+    await asyncio.gather(policy.ready(), tls_policy(u, "SipEp").ready(), engine.start())
+    assert len(engine.host_certificates()) == 1  # provisioned once
+    assert policy.server_context() is policy.server_context()  # cached until something changes
+    before = policy.server_context()
+    u.config.set("Web.HttpsCipherSuite", "CS3")
+    assert policy.server_context() is not before
