@@ -36,6 +36,7 @@ reach is reported once with notification Snmp 9001.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import time
@@ -263,6 +264,11 @@ class _Instrumentation(AbstractMibInstrumController):
         name = bytes(exec_ctx["securityName"]).decode("utf-8", "replace")
         return self.agent.rights_of(name)
 
+    @staticmethod
+    def _is_getnext(ctx: dict[str, Any]) -> bool:
+        exec_ctx = ctx["snmpEngine"].observer.get_execution_context("rfc3412.receiveMessage:request")
+        return bool(exec_ctx["pdu"].getTagSet() == rfc1905.GetNextRequestPDU.tagSet)
+
     def value(self, addr: Address, admin: bool) -> Neutral:
         p = addr.param
         if p.secret and not admin:
@@ -321,7 +327,8 @@ class _Instrumentation(AbstractMibInstrumController):
 
     def read_next_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
         self.tree.new_request()
-        self.agent.stats["next"] += 1
+        if self._is_getnext(ctx):  # Snmp.StatsGetNextRequest counts GETNEXT PDUs (not GETBULK repetitions)
+            self.agent.stats["next"] += 1
         ac = ctx["acFun"]
         admin = self._rights(ctx) == "Admin"
         out = []
@@ -490,6 +497,10 @@ class SnmpEngine:
         if self.tree is not None:
             self.tree.close()
         if self._engine is not None:
+            transport = pconfig.get_transport(self._engine, udp.DOMAIN_NAME)
+            if transport is not None and transport.transport is not None:
+                transport.transport.close()
+            await asyncio.sleep(0)  # datagrams already queued are handled before the dispatcher goes
             self._engine.close_dispatcher()
             self._engine = None
         if self._trap_sock is not None:
@@ -593,7 +604,6 @@ class SnmpEngine:
                 nxt, value = instr.next(o, admin)
                 varbinds.append(encode_varbind(nxt, encode_value(*value)))
         else:
-            self.stats["next"] += 1
             n = min(max(req.non_repeaters, 0), len(oids))
             m = max(req.max_repetitions, 0)
             size = 0

@@ -148,6 +148,11 @@ async def test_get_by_vendor_name_answers(agent: Agent) -> None:
     assert 'MX-SIPEP-MIB::defaultStaticProxyOutboundHost.0 = STRING: "proxy.lab:5061"' in out
     assert "MX-SIPEP-MIB::interopTlsCertificateValidation.0 = INTEGER: hostName(400)" in out
     assert re.search(r'SNMPv2-MIB::sysDescr.0 = STRING: "?Mediatrix 4102 DGW \d', out)
+    # SNMPv1 (answered by pysnmp, not the v2c fast path) gives the same.
+    out = await off_loop(agent.cmd, "snmpget", V1, "MX-SIPEP-MIB::defaultStaticProxyOutboundHost.0",
+                         "SNMPv2-MIB::sysObjectID.0", mibs=True)
+    assert 'MX-SIPEP-MIB::defaultStaticProxyOutboundHost.0 = STRING: "proxy.lab:5061"' in out
+    assert "sysObjectID.0 = OID: MX-PRODUCTS2-MIB::mediatrix4100Series.102" in out  # the profile's series
 
 
 async def test_set_enum_by_label_goes_through_config(agent: Agent) -> None:
@@ -199,8 +204,16 @@ async def test_read_only_users_cannot_set(agent: Agent) -> None:
     cfg.set("Snmp.PrivPassword", "s3cret-priv")
     out = await off_loop(agent.cmd, "snmpget", V3_RO, ".1.3.6.1.4.1.4935.1000.100.200.100.900.1.200.700.0")
     assert 'STRING: ""' in out or '= ""' in out
+    out = await off_loop(agent.cmd, "snmpget", V2, ".1.3.6.1.4.1.4935.1000.100.200.100.900.1.200.700.0")
+    assert 'STRING: ""' in out or '= ""' in out  # the community's user is now an Observer
     out = await off_loop(agent.cmd, "snmpget", V3_RW, ".1.3.6.1.4.1.4935.1000.100.200.100.900.1.200.700.0")
     assert "s3cret-priv" in out
+    # A community whose Aaa user does not exist has no access at all.
+    cfg.set("Snmp.SnmpUser", "ghost")
+    await agent.unit.restart_service("Snmp")
+    out = await off_loop(agent.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")
+    assert "authorizationError" in out or "Timeout" in out or "noAccess" in out
+    assert "Mediatrix" not in out
 
 
 async def test_set_errors_map_to_snmp_statuses_and_are_all_or_nothing(agent: Agent) -> None:
@@ -262,6 +275,20 @@ async def test_bulk_walk_returns_exactly_the_catalog_in_order(agent: Agent) -> N
     agent.unit.config.add_row("Aaa.Users", {"UserName": "late", "Password": "latepass1"})
     out = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr40", *V2], MEDIA5 + ".1000.100.200.100.1000.1.100", timeout=5)
     assert ".1.3.6.1.4.1.4935.1000.100.200.100.1000.1.100.1.100.4.108.97.116.101 = STRING: \"late\"" in out
+
+
+async def test_fast_path_and_pysnmp_path_agree_on_the_whole_tree(agent: Agent) -> None:
+    """SNMPv2c reads take the fast path (own BER codec); SNMPv3 goes through pysnmp: same walk."""
+    names = ("Hoc.SystemTime", "Hoc.SystemUptime", "Snmp.StatsGetRequest", "Snmp.StatsGetNextRequest")
+    moving = {agent.unit.catalog.params[n].oid for n in names}
+
+    def lines(out: str) -> list[str]:
+        return [ln for ln in out.splitlines() if " = " in ln and ln.split(" = ")[0][1:-2] not in moving]
+
+    fast = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr40", *V2], MEDIA5, timeout=5)
+    slow = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr40", *V3_RW], MEDIA5, timeout=10)
+    assert len(lines(fast)) > 1500
+    assert lines(fast) == lines(slow)
 
 
 # ------------------------------------------------------------------------------------ traps
