@@ -457,19 +457,17 @@ class Message:
     def to_bytes(self) -> bytes:
         """The message on the wire; Content-Length is always ``len(body)`` (added when absent, §20.14)."""
         body = self.body
-        lines = [self.start_line()]
-        append = lines.append
-        seen_length = False
-        for key, name, value in self.headers._items:
+        items = self.headers._items
+        lines = [f"{name}: {value}" for key, name, value in items if key != "content-length"]
+        lines.insert(0, self.start_line())
+        length = f"{len(body)}"
+        for i, (key, name, _) in enumerate(items):  # Content-Length where it was, once, with the true length
             if key == "content-length":
-                if seen_length:
-                    continue
-                seen_length = True
-                value = str(len(body))
-            append(f"{name}: {value}")
-        if not seen_length:
-            append(f"Content-Length: {len(body)}")
-        append("\r\n")
+                lines.insert(i + 1, f"{name}: {length}")
+                break
+        else:
+            lines.append(f"Content-Length: {length}")
+        lines.append("\r\n")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
 
     __bytes__ = to_bytes
@@ -567,19 +565,21 @@ def _parse_head(head: str) -> Request | Response:
         head = _FOLD_RE.sub(" ", head)
     if "\r\n" not in head and "\n" in head:
         head = head.replace("\n", "\r\n")  # tolerate bare-LF line ends
-    lines = head.split("\r\n")
-    start = lines[0]
+    lines = iter(head.split("\r\n"))
+    start = next(lines)
     items: list[tuple[str, str, str]] = []
     index: dict[str, list[str]] = {}
     header_error: SipParseError | None = None
     cache_get = _NAME_CACHE.get
-    for i in range(1, len(lines)):
-        name, colon, value = lines[i].partition(":")
+    index_get = index.get
+    append = items.append
+    for line in lines:
+        name, colon, value = line.partition(":")
         key = cache_get(name)
         if key is None or not colon:
             if not colon:
                 if header_error is None:
-                    header_error = SipParseError(f"header line without ':' {lines[i][:40]!r}")
+                    header_error = SipParseError(f"header line without ':' {line[:40]!r}")
                 continue
             try:
                 key = canonical_name(name)
@@ -588,8 +588,8 @@ def _parse_head(head: str) -> Request | Response:
                     header_error = SipParseError(exc.detail)
                 continue
         value = value.strip()
-        items.append((key, name, value))
-        values = index.get(key)
+        append((key, name, value))
+        values = index_get(key)
         if values is None:
             index[key] = [value]
         else:

@@ -36,6 +36,16 @@ def test_realistic_mix_round_trips_byte_for_byte() -> None:
         assert bytes(message) == data
 
 
+def test_content_length_keeps_its_place_and_follows_the_body() -> None:
+    m = parse_message(rfc4475("wsinv"))
+    lines = m.to_bytes().split(b"\r\n")
+    assert lines[5] == b"Content-Length   : 150"  # where it was (6th field), spelled as it was
+    m.body = b"v=0\r\n"
+    assert m.to_bytes().split(b"\r\n")[5] == b"Content-Length   : 5"
+    m.headers.add("l", "99")  # a second one is never written
+    assert m.to_bytes().count(b"Content-Length") == 1 and b"\r\nl: " not in m.to_bytes()
+
+
 def test_request_fields() -> None:
     m = parse_message(INVITE_SDP)
     assert isinstance(m, Request) and m.method == "INVITE" and str(m.uri) == "sip:5551002@dgw.example.com"
