@@ -378,7 +378,7 @@ class CwmpEngine:
                         headers = list(resp.headers.items())
                         status = resp.status
                 except (aiohttp.ClientError, OSError, TimeoutError) as e:
-                    return session.transport_error(f"{type(e).__name__}: {e}")
+                    return session.transport_error(_describe(e))
                 if data is None:
                     return session.transport_error("ACS message over the size limit")
                 step = session.receive(status, headers, data, time.monotonic())
@@ -520,6 +520,15 @@ class CwmpEngine:
         self.queue.add("7 TRANSFER COMPLETE")
         self.queue.add("M Upload", a.command_key)
         self.save()
+
+
+def _describe(e: BaseException) -> str:
+    """The reason of a transport failure, with the TLS refusal or OS error behind aiohttp's wrapper."""
+    cause = getattr(e, "os_error", None) or e.__cause__ or e.__context__
+    text = f"{type(e).__name__}: {e}"
+    if cause is not None and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
 
 
 class _TransferError(Exception):

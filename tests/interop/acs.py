@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import os
 import secrets
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,8 @@ class TestAcs:
 
     def __init__(self, *, auth: tuple[str, str, str] | None = None, hold_requests: bool = False,
                  ns: str = "urn:dslforum-org:cwmp-1-0", validator: CwmpValidator | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.auth = auth  # (scheme "basic"|"digest", user, password)
         self.hold_requests = hold_requests
         self.ns = ns
@@ -153,10 +155,10 @@ class TestAcs:
         app.router.add_post("/acs", self._post)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{self.host}:{port}/acs"
+        self.url = f"{'https' if self.ssl_context else 'http'}://{self.host}:{port}/acs"
         return self.url
 
     async def stop(self) -> None:
@@ -293,7 +295,9 @@ class TestAcs:
 class FileServer:
     """Serves files for Download (GET) and takes uploads (PUT), optional basic auth."""
 
-    def __init__(self, host: str = "127.0.0.1", auth: tuple[str, str] | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", auth: tuple[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.host = host
         self.files: dict[str, bytes] = {}
         self.uploads: dict[str, bytes] = {}
@@ -307,10 +311,10 @@ class FileServer:
         app.router.add_put("/{name}", self._put)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base = f"http://{self.host}:{port}"
+        self.base = f"{'https' if self.ssl_context else 'http'}://{self.host}:{port}"
         return self.base
 
     async def stop(self) -> None:

@@ -389,3 +389,70 @@ async def test_download_failures_upload_and_firmware(lab: Lab) -> None:
     s = await lab.acs.wait_session(lambda s: ("M Download", "fw") in s.events, after=last)
     assert "1 BOOT" in codes(s) and "7 TRANSFER COMPLETE" in codes(s)
     assert s.params["Device.DeviceInfo.SoftwareVersion"] == "99.1.1"
+
+
+async def test_https_acs_and_https_config_download(tmp_path: Path, validator: CwmpValidator) -> None:
+    """HTTPS to the ACS and an HTTPS Download through the unit's TLS policy (Cert store, validation level)."""
+    import ssl
+
+    from emulator.services.cert import CertEngine
+    from emulator.services.nlm import NlmEngine
+    from tests.tls_pki import Pki
+
+    pki = Pki("rsa")
+    ca = pki.ca("Lab Root CA")
+    stranger = pki.ca("Stranger CA", key_index=2)
+    crt, key = pki.leaf(ca).write(tmp_path, "acs")
+    bad_crt, bad_key = pki.leaf(stranger).write(tmp_path, "stranger")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(crt, key)
+    bad_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    bad_ctx.load_cert_chain(bad_crt, bad_key)
+    acs = TestAcs(validator=validator, ssl_context=ctx)
+    await acs.start()
+    files = FileServer(ssl_context=ctx)
+    await files.start()
+    rogue = TestAcs(validator=validator, ssl_context=bad_ctx)
+    await rogue.start()
+    unit = Unit(name="cpe5", profile=get_profile("4102"), state_dir=tmp_path / "u", ports=PortPolicy(mode="auto"),
+                fsync=False)
+    nlm = NlmEngine(unit)
+    unit.attach(nlm)
+    unit.nlm = nlm
+    unit.attach(CertEngine(unit, tmp_path / "factory"))
+    engine = CwmpEngine(unit, http_timeout=5.0, retry_minimum=0.2)
+    unit.attach(engine)
+    for name, value in {"Cwmp.TransportHttpsTlsVersion": "TLSv1_2", "Cwmp.TransportHttpsCipherSuite": "CS3",
+                        "Conf.ScriptsTransferTlsVersion": "TLSv1_2", "Conf.ScriptsTransferCipherSuite": "CS3"}.items():
+        unit.config.set(name, value)  # the lab's servers speak modern TLS (CS1 is RC4/3DES/SHA-1 era)
+    await unit.start()
+    unit.clock.synchronized = True
+    unit.services["Cert"].engine.import_other(ca.pem())  # type: ignore[union-attr]
+    try:
+        assert unit.config.get("Cwmp.AcsStatus") == "NoUrl" or engine.sessions_ok == 0
+        unit.config.set("Cwmp.AcsUrlConfigSource", "Static")
+        unit.config.set("Cwmp.AcsStaticUrl", acs.url)
+        s1 = await acs.wait_session()
+        assert "0 BOOTSTRAP" in codes(s1)
+        script = b'SipEp.DefaultStaticProxyHomeDomainHost = "tls-script.example.test"\n'
+        files.files["cfg.txt"] = script
+        acs.queue(
+            f"<cwmp:Download><CommandKey>tls1</CommandKey><FileType>3 Vendor Configuration File</FileType>"
+            f"<URL>{files.base}/cfg.txt</URL><Username></Username><Password></Password>"
+            f"<FileSize>{len(script)}</FileSize><TargetFileName></TargetFileName><DelaySeconds>0</DelaySeconds>"
+            "<SuccessURL></SuccessURL><FailureURL></FailureURL></cwmp:Download>")
+        assert await connection_request(unit, "admin", "administrator") == 200
+        s3 = await acs.wait_session(lambda s: bool(s.cpe_requests), after=s1.number)
+        assert s3.cpe_requests[0].findtext(".//FaultCode") == "0"
+        assert unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") == "tls-script.example.test"
+        # an ACS whose certificate the unit does not trust: no session, status says why
+        unit.config.set("Cwmp.AcsStaticUrl", rogue.url)
+        await eventually(lambda: engine.last_end is not None and not engine.last_end.ok, timeout=10)
+        assert rogue.sessions == []
+        assert unit.config.get("Cwmp.AcsStatus") != "Connected"
+    finally:
+        await unit.stop()
+        await files.stop()
+        await acs.stop()
+        await rogue.stop()
+    assert not acs.invalid, acs.invalid[0]
