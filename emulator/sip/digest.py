@@ -113,7 +113,7 @@ class DigestClient:
     password: str
     algorithms: tuple[str, ...] = ALGORITHMS
     cnonce_factory: Callable[[], str] = field(default=lambda: secrets.token_hex(8))
-    _counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    _counts: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False)
 
     def choose(self, challenges: Iterable[Challenge]) -> Challenge:
         """The challenge to answer: Digest, first supported algorithm per RFC 8760 §2.4 (server order)."""
@@ -186,7 +186,7 @@ class DigestServer:
     qop: str | None = "auth"
     nonce_ttl: float = 300.0
     opaque: str | None = None
-    _last_nc: dict[str, int] = field(default_factory=dict)
+    _last_nc: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def _nonce_mac(self, stamp: str) -> str:
         return hmac.new(self.secret, f"{stamp}:{self.realm}".encode(), hashlib.sha256).hexdigest()[:32]

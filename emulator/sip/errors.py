@@ -21,7 +21,10 @@ _REASONS = {400: "Bad Request", 413: "Request Entity Too Large", 416: "Unsupport
 
 
 class SipError(Exception):
-    """Base of every SIP error; ``status_code``/``reason`` name the response to answer with."""
+    """Base of every SIP error; ``status_code``/``reason`` name the response to answer with.
+
+    ``status_code`` defaults to the class's own (400, 505, 513...) when not given (the ``-1`` marker).
+    """
 
     status_code: int | None = 400
 

@@ -286,8 +286,9 @@ class ClientInviteTransaction(Transaction):
 
     kind = "client-invite"
 
-    def __init__(self, request: Request, **kwargs: Any) -> None:
-        super().__init__(request, **kwargs)
+    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.ack: Request | None = None
         self.last_response: Response | None = None
 
@@ -361,8 +362,9 @@ class ClientNonInviteTransaction(Transaction):
 
     kind = "client-non-invite"
 
-    def __init__(self, request: Request, **kwargs: Any) -> None:
-        super().__init__(request, **kwargs)
+    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.last_response: Response | None = None
 
     def start(self, now: float) -> list[Effect]:
@@ -414,8 +416,9 @@ class ServerInviteTransaction(Transaction):
 
     kind = "server-invite"
 
-    def __init__(self, request: Request, *, send_trying: bool = True, **kwargs: Any) -> None:
-        super().__init__(request, **kwargs)
+    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
+                 timers: TimerConfig = DEFAULT_TIMERS, send_trying: bool = True) -> None:
+        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.send_trying = send_trying
         self.last_response: Response | None = None
         self.response_to_tag: str | None = None
@@ -504,9 +507,9 @@ class ServerNonInviteTransaction(Transaction):
 
     kind = "server-non-invite"
 
-    def __init__(self, request: Request, **kwargs: Any) -> None:
-        kwargs.pop("send_trying", None)
-        super().__init__(request, **kwargs)
+    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
+                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
+        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.last_response: Response | None = None
 
     def start(self, now: float) -> list[Effect]:

@@ -249,7 +249,8 @@ class MergedRequests:
     """
 
     ttl: float = 32.0
-    _seen: dict[tuple[str | None, str, int, str], tuple[object, float]] = field(default_factory=dict)
+    _seen: dict[tuple[str | None, str, int, str], tuple[object, float]] = field(
+        default_factory=dict, init=False, repr=False)
 
     def check(self, request: Request, transaction_key: object, now: float) -> Rejection | None:
         if request.method in ("ACK", "CANCEL") or request.to.tag is not None:
