@@ -1,0 +1,333 @@
+"""The web interface over the aiohttp client: login and lock-out, CSRF, escaping, field errors, pages."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from emulator.services.aaa import Aaa
+from emulator.services.cert import CertEngine
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.tls_pki import Pki, pem
+from web_ui.app import WebEngine, cell_address
+from web_ui.pages import PAGES
+
+
+@dataclass
+class Env:
+    unit: Unit
+    aaa: Aaa
+    certs: CertEngine
+    web: WebEngine
+    base: str
+    http: aiohttp.ClientSession
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, str]:
+        if self.base.startswith("https"):
+            kw.setdefault("ssl", False)
+        async with self.http.get(self.base + path, allow_redirects=True, **kw) as r:
+            return r.status, await r.text()
+
+    async def post(self, path: str, data: Any, **kw: Any) -> tuple[int, str, str]:
+        if self.base.startswith("https"):
+            kw.setdefault("ssl", False)
+        async with self.http.post(self.base + path, data=data, allow_redirects=True, **kw) as r:
+            return r.status, await r.text(), str(r.url.path)
+
+    async def login(self, user: str = "public", password: str = "") -> tuple[int, str, str]:
+        _, html = await self.get("/login")
+        token = re.search(r'name="token" value="([^"]+)"', html)
+        assert token is not None
+        return await self.post("/login", {"token": token.group(1), "username": user, "password": password, "next": ""})
+
+    async def csrf(self, path: str) -> str:
+        _, html = await self.get(path)
+        m = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert m is not None, html[:500]
+        return m.group(1)
+
+
+async def _env(tmp_path: Path, mode: str = "Unsecure", **settings: Any) -> AsyncIterator[Env]:
+    unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path / "u1", ports=PortPolicy(mode="auto"),
+                fsync=False)
+    unit.config.set("Web.HttpMode", mode)
+    for name, value in settings.items():
+        unit.config.set(name.replace("_", "."), value)
+    aaa = Aaa(unit)
+    unit.attach(aaa)
+    certs = CertEngine(unit, factory_dir=tmp_path)
+    unit.attach(certs)
+    web = WebEngine(unit, aaa, certs)
+    unit.attach(web)
+    await unit.start()
+    base = unit.listening["web"] if mode != "Secure" else unit.listening["web_secure"]
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        yield Env(unit, aaa, certs, web, base, http)
+    await unit.stop()
+
+
+@pytest.fixture
+async def env(tmp_path: Path) -> AsyncIterator[Env]:
+    async for e in _env(tmp_path):
+        yield e
+
+
+async def test_every_page_renders_after_login(env: Env) -> None:
+    status, html = await env.get("/System/Services")
+    assert "Login" in html and 'name="password"' in html  # redirected to the login page
+    status, html, path = await env.login()
+    assert status == 200 and path == "/System/Services"
+    for page in PAGES:
+        status, html = await env.get(page.path)
+        assert status == 200, page.path
+        assert f"<h1>{page.title}</h1>" in html
+        for sec in page.sections:
+            assert f"<h2>{sec.title}</h2>" in html
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", env.unit.listening["web"])
+
+
+async def test_session_cookie_flags(env: Env) -> None:
+    _, html = await env.get("/login")
+    token = re.search(r'name="token" value="([^"]+)"', html)
+    assert token is not None
+    async with env.http.post(env.base + "/login", data={"token": token.group(1), "username": "public",
+                                                        "password": ""}, allow_redirects=False) as r:
+        assert r.status == 303
+        cookie = next(v for k, v in r.headers.items() if k == "Set-Cookie" and v.startswith("DGWSESSION="))
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+
+
+async def test_post_without_csrf_is_refused_and_changes_nothing(env: Env) -> None:
+    await env.login()
+    before = env.unit.config.get("Hoc.StaticTimeZone")
+    status, html, _ = await env.post("/Network/Host", {"Hoc.StaticTimeZone": "UTC0", "action": "apply"})
+    assert status == 403 and "security token" in html
+    status, _, _ = await env.post("/Network/Host", {"Hoc.StaticTimeZone": "UTC0", "action": "apply", "csrf": "x"})
+    assert status == 403
+    assert env.unit.config.get("Hoc.StaticTimeZone") == before
+    token = await env.csrf("/Network/Host")
+    status, _, _ = await env.post("/Network/Host", {"Hoc.StaticTimeZone": "UTC0", "action": "apply", "csrf": token})
+    assert status == 200 and env.unit.config.get("Hoc.StaticTimeZone") == "UTC0"
+
+
+async def test_invalid_value_shown_beside_field_and_nothing_changed(env: Env) -> None:
+    await env.login()
+    token = await env.csrf("/Management/SNMP")
+    cfg = env.unit.config
+    status, html, _ = await env.post("/Management/SNMP", {
+        "csrf": token, "action": "apply", "Snmp.Port": "99999", "Snmp.Community": "private"})
+    assert status == 400
+    assert cfg.get("Snmp.Port") == 161 and cfg.get("Snmp.Community") == "public"  # all or nothing
+    # the message sits in the field's own box, after the input that still shows the wrong value
+    m = re.search(r'name="Snmp\.Port"[^>]*value="99999">\s*(?:<span class="tip">[^<]*</span>\s*)?'
+                  r'<span class="error" role="alert">([^<]+)</span>', html)
+    assert m is not None and "1..65535" in m.group(1)
+    assert "Nothing was changed" in html
+
+
+async def test_displayed_values_are_escaped(env: Env) -> None:
+    await env.login()
+    env.unit.config.set("Snmp.SnmpUser", '<script>alert("x")</script>')
+    _, html = await env.get("/Management/SNMP")
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+
+
+async def test_certificate_named_script_is_escaped(env: Env, tmp_path: Path) -> None:
+    await env.login()
+    pki = Pki()
+    ca = pki.ca("<script>alert(1)</script>")
+    token = await env.csrf("/Management/Certificates")
+    form = aiohttp.FormData()
+    form.add_field("csrf", token)
+    form.add_field("action", "cert-upload")
+    form.add_field("type", "Other")
+    form.add_field("file", pem(ca.cert), filename="evil.crt", content_type="application/x-x509-ca-cert")
+    status, html, _ = await env.post("/Management/Certificates", form)
+    assert status == 200
+    assert "Certificate imported" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_host_certificate_over_http_needs_activation(env: Env) -> None:
+    await env.login()
+    pki = Pki()
+    ca = pki.ca("Lab CA")
+    leaf = pki.leaf(ca, "unit.example")
+    bundle = leaf.key_pem() + pem(leaf.cert)
+
+    async def upload() -> str:
+        token = await env.csrf("/Management/Certificates")
+        form = aiohttp.FormData()
+        for k, v in (("csrf", token), ("action", "cert-upload"), ("type", "Host")):
+            form.add_field(k, v)
+        form.add_field("file", bundle, filename="host.pem")
+        _, html, _ = await env.post("/Management/Certificates", form)
+        return html
+
+    before = len(env.certs.host_certificates())
+    html = await upload()
+    assert "Certificate refused" in html and len(env.certs.host_certificates()) == before
+    token = await env.csrf("/Management/Certificates")
+    await env.post("/Management/Certificates", {"csrf": token, "action": "cert-activate"})
+    html = await upload()
+    assert "Certificate imported" in html and len(env.certs.host_certificates()) == before + 1
+    assert "Restart Required Services" in html  # new trust takes effect after a restart
+
+
+async def test_five_wrong_passwords_lock_the_account(env: Env) -> None:
+    env.unit.config.add_row("Aaa.Users", {"UserName": "admin", "Password": "secret", "AccessRights": "Admin"})
+    env.unit.config.set("Aaa.LoginLockedTimeoutS", 60)
+    now = [1000.0]
+    env.aaa._now = lambda: now[0]
+    for _ in range(5):
+        status, html, _ = await env.login("admin", "wrong")
+        assert status == 401 and "Invalid user name or password" in html
+    status, html, _ = await env.login("admin", "secret")  # the right password no longer helps
+    assert status == 401 and "locked" in html and "60 seconds" in html
+    now[0] += 61
+    status, html, path = await env.login("admin", "secret")
+    assert status == 200 and path == "/System/Services"
+
+
+async def test_login_refused_without_login_token(env: Env) -> None:
+    status, html, _ = await env.post("/login", {"username": "public", "password": ""})
+    assert status == 403 and "expired" in html
+
+
+async def test_gateway_add_shows_on_servers_then_restart_banner(env: Env) -> None:
+    await env.login()
+    token = await env.csrf("/SIP/Gateways")
+    status, html, _ = await env.post("/SIP/Gateways", {
+        "csrf": token, "action": "add:0", "add.Name": "OpenSIPS", "add.Type": "Trunk",
+        "add.NetworkInterface": "Uplink", "add.Port": "5062", "add.SecurePort": "5061"})
+    assert status == 200
+    cfg = env.unit.config
+    assert cfg.get('SipEp.Gateway["OpenSIPS"].Type') == "TrunkGateway"
+    assert cfg.get('SipEp.Gateway["OpenSIPS"].SecurePort') == 5061
+    assert "Restart Required Services" in html and "SipEp" in html
+    _, html = await env.get("/SIP/Servers")
+    reg = env.unit.catalog.tables["SipEp.GwSpecificRegistration"]
+    name = cell_address(reg, ("OpenSIPS",), "ServerHost")
+    assert f'name="{name}"'.replace('"OpenSIPS"', "&#34;OpenSIPS&#34;") in html
+    token = await env.csrf("/SIP/Servers")
+    en = cell_address(reg, ("OpenSIPS",), "EnableConfig")
+    status, _, _ = await env.post("/SIP/Servers", {"csrf": token, "action": "submit", en: "Yes",
+                                                   name: "127.0.0.1:5061"})
+    assert status == 200
+    assert cfg.get(en) == "Enable" and cfg.get(name) == "127.0.0.1:5061"
+    # the banner's link restarts the services
+    token = await env.csrf("/SIP/Servers")
+    status, html, path = await env.post("/restart-required", {"csrf": token, "back": "/SIP/Servers"})
+    assert path == "/SIP/Servers" and "Restarted: SipEp" in html
+    assert "SipEp" not in cfg.restart_required()
+
+
+async def test_media_security_labels_map_to_values(env: Env) -> None:
+    await env.login()
+    _, html = await env.get("/Media/Security")
+    for label in ("Select Endpoint", "Mode", "Key Management Protocol", "Allow Unsecure T.38 with Secure RTP",
+                  "Secure with fallback", "SDES", "MIKEY", "AES_CM_128", "Crypto Mode When Sending Offer",
+                  "Crypto Mode When Sending Answer", "Crypto Context Behavior", "Phone-Fax1", "Phone-Fax2"):
+        assert label in html, label
+    token = await env.csrf("/Media/Security")
+    await env.post("/Media/Security", {"csrf": token, "action": "apply", "Mipt.DefaultSecurityRtpMode": "Secure",
+                                       "Mipt.DefaultSecurityKeyManagement": "SDES",
+                                       "Mipt.DefaultSecurityRtpEncryption": "AES_CM_128"})
+    cfg = env.unit.config
+    assert cfg.get("Mipt.DefaultSecurityRtpMode") == "Secure"
+    assert cfg.get("Mipt.DefaultSecurityKeyManagement") == "Sdes"
+    _, html = await env.get("/Media/Security?endpoint=Phone-Fax2")
+    assert "Mipt.EpSpecificSecurity[&#34;Phone-Fax2&#34;].RtpMode" in html
+    assert "Allow Unsecure T.38" not in html  # Default only
+    token = await env.csrf("/Media/Security?endpoint=Phone-Fax2")
+    await env.post("/Media/Security", {"csrf": token, "action": "apply", "endpoint": "Phone-Fax2",
+                                       'Mipt.EpSpecificSecurity["Phone-Fax2"].RtpMode': "Secure with fallback"})
+    assert cfg.get('Mipt.EpSpecificSecurity["Phone-Fax2"].RtpMode') == "SecureWithFallback"
+
+
+async def test_observer_reads_but_cannot_change(env: Env) -> None:
+    env.unit.config.add_row("Aaa.Users", {"UserName": "obs", "Password": "o", "AccessRights": "Observer"})
+    await env.login("obs", "o")
+    status, html = await env.get("/Management/SNMP")
+    assert status == 200 and 'name="Snmp.Port"' not in html and ">Apply<" not in html
+    status, _ = await env.get("/Management/Access_Control")
+    assert status == 403
+    token = await env.csrf("/Management/SNMP")
+    status, html, _ = await env.post("/Management/SNMP", {"csrf": token, "action": "apply", "Snmp.Port": "1161"})
+    assert env.unit.config.get("Snmp.Port") == 161 and "do not allow" in html
+
+
+async def test_secrets_never_displayed(env: Env) -> None:
+    env.unit.config.add_row("Aaa.Users", {"UserName": "admin", "Password": "TopSecret1", "AccessRights": "Admin"})
+    await env.login("admin", "TopSecret1")
+    _, html = await env.get("/Management/Access_Control")
+    assert "TopSecret1" not in html
+    # a blank password field keeps the password
+    token = await env.csrf("/Management/Access_Control")
+    users = env.unit.catalog.tables["Aaa.Users"]
+    await env.post("/Management/Access_Control", {"csrf": token, "action": "apply",
+                                                  cell_address(users, ("admin",), "Password"): "",
+                                                  cell_address(users, ("admin",), "AccessRights"): "Admin"})
+    assert env.unit.config.get('Aaa.Users["admin"].Password') == "TopSecret1"
+
+
+async def test_script_import_and_export(env: Env) -> None:
+    await env.login()
+    token = await env.csrf("/Management/Configuration_Scripts")
+    status, html, _ = await env.post("/Management/Configuration_Scripts", {
+        "csrf": token, "action": "script-import", "script": 'Hoc.StaticTimeZone = "UTC0"\n'})
+    assert status == 200 and "Script executed" in html
+    assert env.unit.config.get("Hoc.StaticTimeZone") == "UTC0"
+    status, text = await env.get("/Management/Configuration_Scripts/export?content=ModifiedConfig")
+    assert status == 200 and "Hoc.StaticTimeZone" in text
+    status, html, _ = await env.post("/Management/Configuration_Scripts", {
+        "csrf": token, "action": "script-import", "script": "Snmp.Port = 99999\n"})
+    assert status == 400 and "nothing applied" in html and env.unit.config.get("Snmp.Port") == 161
+
+
+async def test_services_page_restarts_a_service(env: Env) -> None:
+    await env.login()
+    token = await env.csrf("/System/Services")
+    status, html, _ = await env.post("/System/Services", {"csrf": token, "action": "svc:Restart:Snmp"})
+    assert status == 200 and "Snmp: restart requested" in html
+    assert env.unit.services["Snmp"].state == "Started"
+
+
+async def test_https_serves_the_unit_host_certificate(tmp_path: Path) -> None:
+    """Both: HTTP and HTTPS; the HTTPS peer is the unit's factory host certificate (SAN = its address),
+    validated here against the factory CA; the cookies get Secure. CS3: the set a modern client shares."""
+    async for e in _env(tmp_path, mode="Both", Web_HttpsCipherSuite="CS3", Web_TlsVersion="TLSv1_2"):
+        assert e.unit.listening["web"].startswith("http://127.0.0.1:")
+        base = e.unit.listening["web_secure"]
+        assert base.startswith("https://127.0.0.1:")
+        ctx = ssl.create_default_context(cadata=e.certs.factory_ca_pem().decode())  # hostname checked (IP SAN)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(base + "/login", ssl=ctx) as r:
+                assert r.status == 200
+                cookie = r.headers.get("Set-Cookie", "")
+                assert "Secure" in cookie and "HttpOnly" in cookie
+        host, port = base.removeprefix("https://").rsplit(":", 1)
+        _reader, writer = await asyncio.open_connection(host, int(port), ssl=ctx)
+        tls = writer.get_extra_info("ssl_object")
+        assert tls.version() == "TLSv1.2" and "ECDHE" in tls.cipher()[0]
+        assert "u1" in str(tls.getpeercert()["subject"])
+        writer.close()
+
+
+async def test_secure_mode_serves_https_only(tmp_path: Path) -> None:
+    async for e in _env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS3"):
+        assert "web" not in e.unit.listening and "web_secure" in e.unit.listening
+        status, _html, path = await e.login()  # over HTTPS (certificate checked in the test above)
+        assert status == 200 and path == "/System/Services"
