@@ -323,7 +323,7 @@ class DataModel:
             raise CwmpFault(9005, f"{path}: invalid parameter name")
         rel = path[len(root) + 1:]
         if not rel.startswith(VENDOR):
-            std = self._standard().get(rel)
+            std = self._standard().get(rel) or self._voice().get(rel)
             if std is None:
                 raise CwmpFault(9005, f"{path}: invalid parameter name")
             return std
@@ -394,7 +394,7 @@ class DataModel:
     def _walk_all(self, root: str, prefix: str = "") -> Iterator[tuple[str, bool, Leaf | None]]:
         objects_seen: set[str] = set()
         if not prefix or not prefix.startswith(f"{root}.{VENDOR}"):
-            for rel, lf in self._standard().items():
+            for rel, lf in (self._standard() | self._voice()).items():
                 parts = rel.split(".")
                 for i in range(1, len(parts)):
                     obj = f"{root}." + ".".join(parts[:i]) + "."
@@ -475,15 +475,58 @@ class DataModel:
         out = []
         if index is None:
             out.append(f"{root}.{VENDOR}{param.service}.{param.short}")
-            for rel, lf in self._standard().items():
-                if lf.config_name == param.name:
-                    out.append(f"{root}.{rel}")
         elif param.table is not None:
             t = self.catalog.tables[param.table]
             inst = self.instance_of(t, index)
             if inst is not None:
                 out.append(f"{root}.{VENDOR}{t.service}.{t.short}.{inst}.{param.column}")
+        for rel, lf in (self._standard() | self._voice()).items():
+            if lf.config_name is not None and lf.config_name.lower() == config_name.lower():
+                out.append(f"{root}.{rel}")
         return out
+
+    # ------------------------------------------------------------------ TR-104
+    def _voice(self) -> dict[str, Leaf]:
+        """TR-104 ``Services.VoiceService.1`` (when ``Cwmp.Tr104Enable``): one SIP voice profile over the SipEp
+        defaults, one Line per ``SipEp.UserAgent`` row (instance numbers as for the vendor tables)."""
+        if self.config.get("Cwmp.Tr104Enable") != "Enable":
+            return {}
+        root = self.root
+        base = "Services.VoiceService.1."
+        vp = base + "VoiceProfile.1."
+        ua = self.catalog.tables["SipEp.UserAgent"]
+        rows = self.instances(ua)
+        leaves: dict[str, Leaf] = {}
+
+        def const(rel: str, typ: str, value: str) -> None:
+            leaves[rel] = Leaf(f"{root}.{rel}", typ, False, lambda: value, active_ok=False)
+
+        def cfg(rel: str, name: str) -> None:
+            p = self.catalog.params[name]
+            lf = self._vendor_leaf(p, None, f"{root}.{rel}")
+            lf.config_name = name
+            leaves[rel] = lf
+
+        def cell(rel: str, column: str, index: Index) -> None:
+            col = ua.columns[column]
+            lf = self._vendor_leaf(col, index, f"{root}.{rel}")
+            lf.config_name = f"{ua.name}[{','.join(str(v) for v in index)}].{column}"
+            leaves[rel] = lf
+
+        const(base + "VoiceProfileNumberOfEntries", "unsignedInt", "1")
+        const(vp + "Enable", "string", "Enabled")
+        const(vp + "SignalingProtocol", "string", "SIP")
+        const(vp + "LineNumberOfEntries", "unsignedInt", str(len(rows)))
+        cfg(vp + "SIP.ProxyServer", "SipEp.DefaultStaticProxyHomeDomainHost")
+        cfg(vp + "SIP.OutboundProxy", "SipEp.DefaultStaticProxyOutboundHost")
+        for inst, index in rows:
+            line = f"{vp}Line.{inst}."
+            const(line + "Enable", "string", "Enabled")
+            cell(line + "DirectoryNumber", "Username", index)
+            cell(line + "SIP.URI", "Username", index)
+            cell(line + "CallingFeatures.CallerIDName", "FriendlyName", index)
+            const(line + "X_0090F8_EpId", "string", str(index[0]))
+        return leaves
 
 
 def _canonical_datetime(value: str) -> str:

@@ -179,3 +179,21 @@ def test_value_change_paths(unit: Unit) -> None:
     p = unit.config.catalog.params["Cwmp.AcsStaticUrl"]
     assert m.paths_for_change("Cwmp.AcsStaticUrl", None, p) == [
         "Device.X_0090F8_Cwmp.AcsStaticUrl", "Device.ManagementServer.URL"]
+
+
+def test_tr104_voice_service(unit: Unit) -> None:
+    m = DataModel(unit)
+    line = "Device.Services.VoiceService.1.VoiceProfile.1.Line.1."
+    with pytest.raises(CwmpFault):
+        m.leaf(line + "DirectoryNumber")  # Cwmp.Tr104Enable is Disable by default
+    unit.config.set("Cwmp.Tr104Enable", "Enable")
+    ep = m.leaf(line + "X_0090F8_EpId").get()
+    h = RpcHandler(m)
+    r = call(h, spv((line + "DirectoryNumber", "5551234", "string")))
+    assert r.method == "SetParameterValuesResponse"
+    assert unit.config.get(f"SipEp.UserAgent[{ep}].Username") == "5551234"
+    p = unit.config.catalog.params["SipEp.UserAgent.Username"]
+    paths = m.paths_for_change(f"SipEp.UserAgent[{ep}].Username", (ep,), p)
+    assert line + "DirectoryNumber" in paths and line + "SIP.URI" in paths
+    names = [n for n, _ in m.names("Device.Services.VoiceService.1.VoiceProfile.1.Line.", True)]
+    assert names[0] == line and len(names) == len(unit.config.indexes("SipEp.UserAgent"))
