@@ -27,6 +27,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .config import Address, ChangeEvent, Config, Index
 from .schema import Catalog, Param, Table, Value
@@ -187,30 +188,49 @@ class _Rows:
     generation: int  # -1: configuration table (rebuilt on change events only)
 
 
+@dataclass(slots=True, frozen=True)
+class _Static:
+    """The catalog's part of the tree (never changes): scalar instances and table columns."""
+
+    scalars: dict[OID, Param]
+    columns: dict[OID, Param]
+    tables: dict[str, Table]
+    nodes: list[OID]  # scalar instances and columns, sorted; a column stands for all its cells
+    column_lengths: list[int]
+
+
+@lru_cache(maxsize=8)
+def _static(catalog: Catalog, include_additions: bool) -> _Static:
+    scalars: dict[OID, Param] = {}
+    columns: dict[OID, Param] = {}
+    tables: dict[str, Table] = {}
+    for p in catalog.params.values():
+        if p.addition and not include_additions:
+            continue
+        oid = parse_oid(p.oid)
+        if p.table is None:
+            scalars[(*oid, 0)] = p
+        else:
+            table = catalog.tables[p.table]
+            if table.addition and not include_additions:
+                continue
+            columns[oid] = p
+            tables[table.name] = table
+    nodes = sorted(list(scalars) + list(columns))
+    return _Static(scalars, columns, tables, nodes, sorted({len(o) for o in columns}))
+
+
 class OidTree:
     """One unit's configuration as an ordered OID space (reverse lookup and GETNEXT)."""
 
     def __init__(self, config: Config, include_additions: bool = False) -> None:
         self.config = config
-        catalog: Catalog = config.catalog
-        self._scalars: dict[OID, Param] = {}
-        self._columns: dict[OID, Param] = {}
-        self._tables: dict[str, Table] = {}
-        for p in catalog.params.values():
-            if p.addition and not include_additions:
-                continue
-            oid = parse_oid(p.oid)
-            if p.table is None:
-                self._scalars[(*oid, 0)] = p
-            else:
-                table = catalog.tables[p.table]
-                if table.addition and not include_additions:
-                    continue
-                self._columns[oid] = p
-                self._tables[table.name] = table
-        # Static part: scalar instances and columns, sorted; a column stands for all its cells.
-        self._nodes: list[OID] = sorted(list(self._scalars) + list(self._columns))
-        self._column_lengths = sorted({len(o) for o in self._columns})
+        static = _static(config.catalog, include_additions)  # shared by every unit of the process
+        self._scalars = static.scalars
+        self._columns = static.columns
+        self._tables = static.tables
+        self._nodes = static.nodes
+        self._column_lengths = static.column_lengths
         self._rows: dict[str, _Rows] = {}
         self._generation = 0
         self._unsubscribe: Callable[[], None] | None = config.subscribe(self._on_change)

@@ -177,6 +177,22 @@ async def test_v2c_and_v1_refused_while_disabled(factory_agent: Agent) -> None:
     assert 'STRING: "Mediatrix 4102' in out  # v3 is enabled by default
 
 
+async def test_pysnmp_engine_is_built_on_first_need(tmp_path: Path, net_snmp: tuple[dict[str, str], str]) -> None:
+    """A factory unit (no v3-capable user, v1/v2c off) costs a socket until a request needs pysnmp."""
+    env, _ = net_snmp
+    u, eng = await start_agent(tmp_path, {}, users=False)
+    try:
+        assert eng._engine is None
+        a = Agent(u, eng, u.listening["snmp"], env, "")
+        out = await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0", timeout=0.3)
+        assert "Timeout" in out and eng._engine is None  # v2c disabled: dropped by the fast path
+        out = await off_loop(a.cmd, "snmpget", V3_RW, ".1.3.6.1.2.1.1.1.0", timeout=2)
+        assert "Unknown user name" in out
+        assert eng._engine is not None
+    finally:
+        await u.stop()
+
+
 async def test_v3_wrong_credentials_refused(agent: Agent) -> None:
     bad = ["-v3", "-l", "authNoPriv", "-u", "admin", "-a", "MD5", "-A", "wrongpass9"]
     assert "Authentication failure" in await off_loop(agent.cmd, "snmpget", bad, ".1.3.6.1.2.1.1.1.0")
