@@ -88,8 +88,13 @@ _VALIDATORS: dict[str, CwmpValidator] = {}
 
 
 def load_validator() -> CwmpValidator | None:
+    """The validator, or None when the schemas (DGW_CWMP_XSD) or the xmlschema package are missing."""
     d = xsd_dir()
     if d is None:
+        return None
+    try:
+        import xmlschema  # noqa: F401
+    except ImportError:
         return None
     v = _VALIDATORS.get(str(d))
     if v is None:

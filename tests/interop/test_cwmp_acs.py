@@ -31,7 +31,7 @@ NS = "urn:dslforum-org:cwmp-1-0"
 def validator() -> CwmpValidator:
     v = load_validator()
     if v is None:
-        msg = "Broadband Forum cwmp-1-x.xsd not found (set DGW_CWMP_XSD)"
+        msg = "Broadband Forum cwmp-1-x.xsd not found (set DGW_CWMP_XSD) or xmlschema not installed"
         if REQUIRE_PEERS:
             pytest.fail(msg)
         pytest.skip(msg)

@@ -28,8 +28,8 @@ def validator() -> CwmpValidator:
     v = load_validator()
     if v is None:
         if REQUIRE_PEERS:
-            pytest.fail("Broadband Forum cwmp-1-x.xsd not found (DGW_CWMP_XSD)")
-        pytest.skip("Broadband Forum cwmp-1-x.xsd not found (DGW_CWMP_XSD)")
+            pytest.fail("Broadband Forum cwmp-1-x.xsd (DGW_CWMP_XSD) or xmlschema missing")
+        pytest.skip("Broadband Forum cwmp-1-x.xsd (DGW_CWMP_XSD) or xmlschema missing")
     return v
 
 
