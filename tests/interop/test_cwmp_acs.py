@@ -146,6 +146,8 @@ async def test_bootstrap_then_rpcs(lab: Lab) -> None:
     got = values(r[2])
     assert got["Device.DeviceInfo.ManufacturerOUI"] == "0090F8"
     assert lab.unit.config.get("SipEp.DefaultStaticProxyHomeDomainHost") == "proxy.example.test:5070"
+    assert r[3].findtext("Status") == "1"  # applied; SipEp restarts after the session to use it
+    await eventually(lambda: not lab.unit.config.needs_restart("SipEp"))
     assert r[5].findtext(".//Notification") == "2"
     # an active-notification parameter changed from the CLI -> 4 VALUE CHANGE
     shell = CliShell(lab.unit, AuthResult(True, "admin", "Admin"))
