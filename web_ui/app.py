@@ -142,6 +142,7 @@ class WebEngine:
         self._now = monotonic
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._web_restart_pending = False
         self.requests = 0
         self.errors = 0
         c = unit.config
@@ -154,6 +155,7 @@ class WebEngine:
         r = app.router
         r.add_get("/", self._root)
         r.add_get("/login", self._login_form)
+        r.add_get("/favicon.ico", self._favicon)
         r.add_post("/login", self._login)
         r.add_post("/logout", self._logout)
         r.add_post("/restart-required", self._restart_required)
@@ -232,7 +234,7 @@ class WebEngine:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests += 1
-        public = request.path in ("/login",) or request.path.startswith("/static/")
+        public = request.path in ("/login", "/favicon.ico") or request.path.startswith("/static/")
         if not public:
             session = self.sessions.get(request.cookies.get(COOKIE), self._now())
             if session is None:
@@ -265,7 +267,8 @@ class WebEngine:
     # ------------------------------------------------------------------ rendering
     def _render(self, template: str, **ctx: Any) -> str:
         session: Session | None = ctx.get("session")
-        needs = [n for n in self.unit.config.restart_required() if n in self.unit.services]
+        needs = [n for n in self.unit.config.restart_required() if n in self.unit.services
+                 and not (n == self.name and self._web_restart_pending)]
         base = {
             "menu": MENU,
             "unit": self.unit,
@@ -291,12 +294,18 @@ class WebEngine:
     async def _login_form(self, request: web.Request, message: str = "", status: int = 200) -> web.Response:
         import secrets
 
-        token = secrets.token_urlsafe(24)
+        # One token per browser: a second login page (another tab, a favicon redirect) keeps it.
+        token = request.cookies.get(LOGIN_COOKIE, "")
+        if not 20 <= len(token) <= 64:
+            token = secrets.token_urlsafe(24)
         nxt = _safe_next(request.query.get("next", ""))
         resp = self._html(self._render("login.html", title="Login", token=token, message=message, next=nxt,
                                        session=None), status)
         resp.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/login")
         return resp
+
+    async def _favicon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
         form = await request.post()
@@ -339,9 +348,17 @@ class WebEngine:
         for n in now_names:
             await self.unit.restart_service(n)
         if self.name in names:
-            self._later(self.unit.restart_service(self.name))
-        session.flash.append("Restarted: " + (", ".join(names) if names else "nothing needed a restart") + ".")
+            self._web_restart_pending = True
+            self._later(self._restart_self())
+        session.flash.append("Restarted: " + (", ".join(names) if names else "nothing needed a restart") + "."
+                             + (" The web server restarts in a moment." if self.name in names else ""))
         raise web.HTTPSeeOther(back)
+
+    async def _restart_self(self) -> None:
+        try:
+            await self.unit.restart_service(self.name)
+        finally:
+            self._web_restart_pending = False
 
     # ------------------------------------------------------------------ pages
     def _page(self, request: web.Request) -> tuple[Page, Session]:
@@ -733,7 +750,10 @@ class WebEngine:
         except CertError as e:
             session.flash.append(f"Certificate refused: {e}")
             return
-        for svc in ("SipEp", "Web", "Cwmp", "Conf", "Fpu", "Nlm"):
+        # New trust (Other) matters to the services that validate peers; a new host certificate also to
+        # the servers that present one (HTTPS, SIP over TLS).
+        users = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm") + (("Web",) if kind == "Host" else ())
+        for svc in users:
             if svc in self.unit.services:
                 self.unit.config.mark_restart(svc)
         session.flash.append("Certificate imported: " + ", ".join(names) + ".")

@@ -1,0 +1,263 @@
+"""The web interface in a real browser: Debian's Chromium driven by Playwright, label by label.
+
+Follows the vendor's configuration procedure on a fresh unit as far as the web pages go: import the CA
+(Type Other, Browse, Upload), add the OpenSIPS gateway (Trunk, Uplink, 5062, 5061), set the
+gateway-specific registrar and proxy, enable TLS and the two transport interop settings, restart the
+required services from the banner, then Media/Security Secure + SDES + AES_CM_128. Also: Show Help,
+an invalid value shown beside its field, HTTPS (Web.HttpMode Secure). A screenshot of every page is
+written to an artefact directory (``DGW_ARTEFACTS`` or a temporary one; its path is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.services.aaa import Aaa
+from emulator.services.cert import CertEngine
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.tls_pki import Pki, pem
+from web_ui.app import WebEngine
+from web_ui.pages import PAGES
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+def _playwright() -> Any:
+    require_peer("chromium")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        msg = "the playwright Python package is not installed (test extras)"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return async_playwright
+
+
+def artefact_dir() -> Path:
+    base = os.environ.get("DGW_ARTEFACTS")
+    path = Path(base) / "web-screenshots" if base else Path(tempfile.mkdtemp(prefix="dgw-web-screenshots-"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Lab:
+    unit: Unit
+    certs: CertEngine
+    web: WebEngine
+
+
+async def _unit(tmp_path: Path, **settings: Any) -> AsyncIterator[Lab]:
+    unit = Unit(name="dgw-4102", profile=get_profile("4102"), state_dir=tmp_path / "u", ports=PortPolicy(mode="auto"),
+                fsync=False)
+    for name, value in settings.items():
+        unit.config.set(name.replace("_", "."), value)
+    aaa = Aaa(unit)
+    unit.attach(aaa)
+    certs = CertEngine(unit, factory_dir=tmp_path)
+    unit.attach(certs)
+    web = WebEngine(unit, aaa, certs)
+    unit.attach(web)
+    await unit.start()
+    try:
+        yield Lab(unit, certs, web)
+    finally:
+        await unit.stop()
+
+
+@pytest.fixture
+async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
+    async for lab in _unit(tmp_path):
+        yield lab
+
+
+async def _browser(pw: Any) -> Any:
+    return await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+
+
+async def _login(page: Any, base: str, user: str = "public", password: str = "") -> None:
+    await page.goto(base + "/")
+    await page.get_by_label("Username").fill(user)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Login").click()
+    await page.wait_for_url("**/System/Services")
+
+
+def _section(page: Any, title: str) -> Any:
+    return page.locator("section", has=page.locator(f'h2:text-is("{title}")'))
+
+
+async def _open(page: Any, menu: str, name: str) -> None:
+    """Click Menu/Page in the left menu, as a user does."""
+    href = "/" + f"{menu}/{name}".replace(" ", "_")
+    await page.locator(f'nav.menu a[href="{href}"]').click()
+    await page.wait_for_selector(f'h1:text-is("{menu}/{name}")')
+
+
+async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path) -> None:
+    async_playwright = _playwright()
+    shots = artefact_dir()
+    print(f"\nweb screenshots: {shots}")
+    pki = Pki()
+    ca = pki.ca("OpenSIPS Lab CA")
+    ca_file = tmp_path / "opensips-ca.crt"
+    ca_file.write_bytes(pem(ca.cert))
+    cfg = lab.unit.config
+    base = lab.unit.listening["web"]
+    async with async_playwright() as pw:
+        browser = await _browser(pw)
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(base + "/")
+        await page.screenshot(path=str(shots / "00-Login.png"), full_page=True)
+        await _login(page, base)
+
+        # 1. Management/Certificates: Type Other, Browse, Upload
+        await _open(page, "Management", "Certificates")
+        imp = _section(page, "Certificate Import")
+        await imp.get_by_label("Type").select_option("Other")
+        await imp.locator("input[type=file]").set_input_files(str(ca_file))
+        assert await imp.get_by_text("Browse").is_visible()
+        await imp.get_by_role("button", name="Upload").click()
+        await page.wait_for_selector("text=Certificate imported")
+        others = _section(page, "Other Certificates")
+        row = others.locator("tr", has_text="OpenSIPS Lab CA").first
+        assert "Yes" in await row.inner_text()  # CA flag
+        assert await page.locator("#restart-banner").is_visible()
+
+        # 2. SIP/Gateways: Gateway Configuration, add OpenSIPS
+        await _open(page, "SIP", "Gateways")
+        gw = _section(page, "Gateway Configuration")
+        for header in ("Name", "Type", "Signaling Network", "Port", "Secure Port"):
+            assert await gw.locator(f'th:text-is("{header}")').count() == 1, header
+        await gw.get_by_label("New Name").fill("OpenSIPS")
+        await gw.get_by_label("New Type").select_option("Trunk")
+        await gw.get_by_label("New Signaling Network").fill("Uplink")
+        await gw.get_by_label("New Port").fill("5062")
+        await gw.get_by_label("New Secure Port").fill("5061")
+        await gw.get_by_role("button", name="Add").click()
+        await page.wait_for_selector('tr[data-row="OpenSIPS"]')
+        assert cfg.get('SipEp.Gateway["OpenSIPS"].Type') == "TrunkGateway"
+        assert cfg.get('SipEp.Gateway["OpenSIPS"].NetworkInterface') == "Uplink"
+        assert cfg.get('SipEp.Gateway["OpenSIPS"].Port') == 5062
+        assert cfg.get('SipEp.Gateway["OpenSIPS"].SecurePort') == 5061
+
+        # 3. SIP/Servers: the new gateway is there; Gateway Specific Yes, Registrar Host / Proxy Host, Submit
+        await _open(page, "SIP", "Servers")
+        reg = _section(page, "Registrar Servers").locator('tr[data-row="OpenSIPS"]')
+        await reg.get_by_label("Gateway Specific OpenSIPS").select_option("Yes")
+        await reg.get_by_label("Registrar Host OpenSIPS", exact=True).fill("127.0.0.1:5061")
+        await _section(page, "Registrar Servers").get_by_role("button", name="Submit").click()
+        await page.wait_for_selector("text=The changes were applied")
+        prx = _section(page, "Proxy Servers").locator('tr[data-row="OpenSIPS"]')
+        await prx.get_by_label("Gateway Specific OpenSIPS").select_option("Yes")
+        await prx.get_by_label("Proxy Host OpenSIPS", exact=True).fill("127.0.0.1:5061")
+        await _section(page, "Proxy Servers").get_by_role("button", name="Submit").click()
+        await page.wait_for_selector("text=The changes were applied")
+        assert cfg.get('SipEp.GwSpecificRegistration["OpenSIPS"].EnableConfig') == "Enable"
+        assert cfg.get('SipEp.GwSpecificRegistration["OpenSIPS"].ServerHost') == "127.0.0.1:5061"
+        assert cfg.get('SipEp.GwSpecificProxy["OpenSIPS"].EnableConfig') == "Enable"
+        assert cfg.get('SipEp.GwSpecificProxy["OpenSIPS"].HomeDomainHost') == "127.0.0.1:5061"
+        assert await _section(page, "TLS Persistent Connection Status").count() == 1
+
+        # 4. SIP/Transport: TLS Enable; Add SIP Transport in Registration / in Contact Header
+        await _open(page, "SIP", "Transport")
+        proto = _section(page, "Protocol Configuration")
+        for gw_name in ("default", "OpenSIPS"):
+            await proto.get_by_label(f"TLS {gw_name}").select_option("Enable")
+        await proto.get_by_role("button", name="Apply").click()
+        await page.wait_for_selector("text=The changes were applied")
+        gen = _section(page, "General Configuration")
+        for gw_name in ("default", "OpenSIPS"):
+            await gen.get_by_label(f"Add SIP Transport in Registration {gw_name}").select_option("Enable")
+            await gen.get_by_label(f"Add SIP Transport in Contact Header {gw_name}").select_option("Enable")
+        await gen.get_by_role("button", name="Apply").click()
+        await page.wait_for_selector("text=The changes were applied")
+        assert cfg.get('SipEp.TransportConfig["OpenSIPS"].TlsEnable') == "Enable"
+        assert cfg.get('SipEp.TransportConfig["default"].RegistrationEnable') == "Enable"
+        assert cfg.get('SipEp.TransportConfig["OpenSIPS"].ContactEnable') == "Enable"
+
+        # 5. the banner's link restarts the required services
+        assert "SipEp" in cfg.restart_required()
+        await page.get_by_role("button", name="Restart Required Services").click()
+        await page.wait_for_selector("text=Restarted:")
+        assert "SipEp" not in cfg.restart_required()
+        assert await page.locator("#restart-banner").count() == 0
+
+        # 6. Media/Security: Select Endpoint Default; Secure, SDES, AES_CM_128
+        await _open(page, "Media", "Security")
+        sec = _section(page, "Security")
+        options = await sec.get_by_label("Select Endpoint").locator("option").all_inner_texts()
+        assert options == ["Default", "Phone-Fax1", "Phone-Fax2"]
+        await sec.get_by_label("Mode", exact=True).select_option("Secure")
+        await sec.get_by_label("Key Management Protocol").select_option("SDES")
+        await sec.get_by_label("Encryption").select_option("AES_CM_128")
+        await sec.get_by_role("button", name="Apply").click()
+        await page.wait_for_selector("text=The changes were applied")
+        assert cfg.get("Mipt.DefaultSecurityRtpMode") == "Secure"
+        assert cfg.get("Mipt.DefaultSecurityKeyManagement") == "Sdes"
+        assert cfg.get("Mipt.DefaultSecurityRtpEncryption") == "AesCm128"
+        # a specific endpoint: choosing it in the list shows its own settings
+        await sec.get_by_label("Select Endpoint").select_option("Phone-Fax1")
+        await page.wait_for_url("**endpoint=Phone-Fax1")
+        assert await page.get_by_label("Allow Unsecure T.38 with Secure RTP").count() == 0
+
+        # 7. Show Help: helped fields turn green, description on hover
+        await _open(page, "Network", "Host")
+        helped = page.locator(".field.helped").first
+        before = await helped.evaluate("e => getComputedStyle(e).backgroundColor")
+        await page.get_by_role("button", name="Show Help").click()
+        after = await helped.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert before != after and after == "rgb(185, 232, 176)"
+        await helped.hover()
+        assert await helped.locator(".tip").is_visible()
+        await page.screenshot(path=str(shots / "98-Show-Help.png"), full_page=True)
+        await page.get_by_role("button", name="Show Help").click()
+
+        # 8. an invalid value: the message beside the field, nothing changed
+        await page.get_by_label("Static Time Zone").fill("not a zone!")
+        await _section(page, "Time Configuration").get_by_role("button", name="Apply").click()
+        err = _section(page, "Time Configuration").locator(".field.invalid .error")
+        assert "POSIX time zone" in await err.inner_text()
+        assert cfg.get("Hoc.StaticTimeZone") == "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
+        await page.screenshot(path=str(shots / "99-Invalid-Field.png"), full_page=True)
+
+        # 9. a screenshot of every page
+        for n, p in enumerate(PAGES, start=1):
+            await page.goto(base + p.path)
+            await page.wait_for_selector(f'h1:text-is("{p.title}")')
+            await page.screenshot(path=str(shots / f"{n:02d}-{p.title.replace('/', '-').replace(' ', '_')}.png"),
+                                  full_page=True)
+        await browser.close()
+    assert len(list(shots.glob("*.png"))) >= len(PAGES) + 1
+
+
+async def test_https_only_in_the_browser(tmp_path: Path) -> None:
+    async_playwright = _playwright()
+    async for lab in _unit(tmp_path, Web_HttpMode="Secure", Web_HttpsCipherSuite="CS3", Web_TlsVersion="TLSv1_2"):
+        assert "web" not in lab.unit.listening
+        base = lab.unit.listening["web_secure"]
+        async with async_playwright() as pw:
+            browser = await _browser(pw)
+            context = await browser.new_context(ignore_https_errors=True)  # the lab's factory CA is not in NSS
+            page = await context.new_page()
+            await _login(page, base)
+            cookies = await context.cookies()
+            session = next(c for c in cookies if c["name"] == "DGWSESSION")
+            assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Strict"
+            await _open(page, "Management", "Certificates")
+            host = _section(page, "Host Certificates")
+            assert "factory-host.pem" in await host.inner_text()
+            await browser.close()
