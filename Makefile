@@ -4,10 +4,16 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages of the real peers the tests start (installed by `make test` when run as root).
-PEER_PACKAGES := rsyslog openssh-client sshpass chrony chromium
+PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium
 RUN_ARGS ?=
 
 .PHONY: run test venv venv-test peers lint bench clean
+
+# sslyze pins a cryptography older than ours, so it gets a venv of its own (a TLS scanner peer).
+.venv-sslyze/.stamp:
+	$(PYTHON) -m venv .venv-sslyze
+	.venv-sslyze/bin/pip install -q sslyze
+	touch $@
 
 $(VENV)/.stamp-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,12 +49,13 @@ lint: venv-test
 	$(VENV)/bin/mypy
 
 ## Whole suite: unit tests, interop tests against real peers, lint.
-test: venv-test peers
+test: venv-test peers .venv-sslyze/.stamp
 	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 bench: venv
 	$(PY) bench/boot.py
+	$(PY) bench/tls.py
 
 clean:
-	rm -rf $(VENV) state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-sslyze state .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ from firmware_model.profiles import get_profile
 from .api import ApiServer
 from .clock import UnitClock
 from .services.aaa import Aaa
+from .services.cert import CertEngine
 from .services.cli import CliEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
@@ -70,6 +71,9 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     hoc = HocEngine(unit, assume_synchronized=spec.assume_time_synchronized, dhcp_servers=spec.dhcp_sntp_servers)
     unit.attach(hoc)
     unit.hoc = hoc
+    cert = CertEngine(unit)
+    unit.attach(cert)
+    unit.cert = cert
     unit.attach(CliEngine(unit, aaa))
     api = ApiServer(unit, aaa)
     return RunningUnit(unit, aaa, api, spec)

@@ -490,13 +490,13 @@ class TlsPolicy:
         if plan.dropped:
             self.certs.warn_once(
                 ("suites", self.spec.key, settings.cipher_set), 9008,
-                service=self.spec.key, cipher_set=settings.cipher_set, suites=", ".join(plan.dropped),
+                service_name=self.spec.key, cipher_set=settings.cipher_set, suites=", ".join(plan.dropped),
             )
         _floor, raised = version_plan(settings.floor)
         if raised:
             self.certs.warn_once(
                 ("floor", self.spec.key, settings.floor), 9009,
-                service=self.spec.key, floor=settings.floor, effective=raised,
+                service_name=self.spec.key, floor=settings.floor, effective=raised,
             )
 
     # -- time ---------------------------------------------------------------------------------------
@@ -504,6 +504,9 @@ class TlsPolicy:
         """The unit's UTC time, or None when it has never been synchronised."""
         clock = self.unit.clock
         if not clock.synchronized:
+            hoc = getattr(self.unit, "hoc", None)
+            if hoc is not None:
+                hoc.require_time()  # Hoc 9003 "time not synchronized", once per streak
             return None
         return dt.datetime.fromtimestamp(clock.now(), dt.UTC)
 

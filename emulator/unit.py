@@ -122,6 +122,7 @@ class Unit:
         # Engines are attached by emulator.assembly (keeps this module free of face imports).
         self.nlm: Any = None
         self.hoc: Any = None
+        self.cert: Any = None
 
     # ------------------------------------------------------------------ identity & status
     def macros(self) -> dict[str, str]:

@@ -320,10 +320,10 @@ class Config:
         else:
             assert p.table is not None and p.column is not None
             row = self._find_row(p.table, addr.index)
-            if p.table in self._row_providers:
-                raise ConfigError("read-only", p.name, f"{addr.text}: row belongs to a status table")
             if p.is_command:
                 return self._command(p, addr, new, source)
+            if p.table in self._row_providers:
+                raise ConfigError("read-only", p.name, f"{addr.text}: row belongs to a status table")
             old = row.get(p.column, p.default)
             if old == new:
                 return None
@@ -339,10 +339,10 @@ class Config:
         assert p.table is not None and addr.index is not None
         if action == p.type.values[0][0]:  # NoOp
             return None
-        if p.column == "Delete":
+        handler = self._commands.get(p.name)
+        if p.column == "Delete" and handler is None:
             self.delete_row(p.table, addr.index, source=source)
             return None
-        handler = self._commands.get(p.name)
         if handler is None:
             raise ConfigError("invalid", p.name, f"{addr.text}: command {action} is not available on this unit")
         if self._batch_depth:
@@ -401,6 +401,14 @@ class Config:
         table = self._table(table_name)
         if not table.dynamic:
             raise ConfigError("not-dynamic", table.name, f"{table.name}: rows cannot be deleted from this table")
+        if table.name in self._row_providers:
+            # An engine-fed table (certificates...): its engine deletes through the Delete command.
+            self._find_row(table.name, index)
+            handler = self._commands.get(f"{table.name}.Delete")
+            if handler is None:
+                raise ConfigError("read-only", table.name, f"{table.name}: rows of this table cannot be deleted")
+            handler(index)
+            return
         rows = self._rows.get(table.name, {})
         if index not in rows:
             raise ConfigError("no-row", table.name, f"{table.name}: no row with index {format_index(index)}")

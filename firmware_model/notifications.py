@@ -122,6 +122,14 @@ _DEFS: tuple[NotificationDef, ...] = (
     _d("Cert", 9005, "Error", _CERT_REFUSED + "it has been revoked."),
     _d("Cert", 9006, "Error", _CERT_REFUSED + "the system time is not synchronized."),
     _d("Cert", 9007, "Error", _CERT_REFUSED + "{reason}."),
+    _d("Cert", 9008, "Warning",
+       "TLS cipher suites {suites} of {cipher_set} for {service_name} cannot be offered by this unit and were dropped."),
+    _d("Cert", 9009, "Warning",
+       "The TLS version floor {floor} of {service_name} is not available on this unit; "
+       "{effective} is used instead."),
+    _d("Cert", 9010, "Info", "{kind} certificate {file_name} ({issued_to}) imported."),
+    _d("Cert", 9011, "Info", "{kind} certificate {file_name} ({issued_to}) deleted."),
+    _d("Cert", 9012, "Warning", "{kind} certificate import refused: {reason}."),
     # SipEp: gateway states
     _d("SipEp", 9001, "Warning", "Server {host}:{port} is unreachable for SIP gateway {gateway}."),
     _d("SipEp", 9002, "Warning", "SIP gateway {gateway} is waiting for time synchronization."),

@@ -116,7 +116,8 @@ def s_server(files: Files, servers: list[SServer], cert: str, *args: str, cwd: P
 
 
 def cert_notes(u: Unit) -> list[NotificationEvent]:
-    return [e for e in u.notifications if e.service == "Cert"]
+    # Refusals only: 9008/9009 (suites or floor this OpenSSL cannot offer) and 9010-9012 (imports) are not.
+    return [e for e in u.notifications if e.service == "Cert" and e.msg_id < 9008]
 
 
 async def echo_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
