@@ -95,6 +95,7 @@ class CwmpEngine:
         self._unsubscribe: Any = None
         self._periodic_ref = time.time()
         self._in_session = False
+        self._active_pending = False  # an active-notification change waits for its session
         self._digest = DigestServer(realm=f"Mediatrix {unit.identity.serial}")
         c = unit.config
         c.provide("Cwmp.AcsStatus", lambda: self.acs_status)
@@ -222,6 +223,7 @@ class CwmpEngine:
                 self.queue.add("4 VALUE CHANGE")
                 active = active or note == 2
         if active:
+            self._active_pending = True
             self._wake.set()
 
     def _forget_acs(self) -> None:
@@ -235,6 +237,13 @@ class CwmpEngine:
         self.save()
 
     # ------------------------------------------------------------------ the loop
+    def _session_due(self) -> bool:
+        """A session is started for any event except a passive "4 VALUE CHANGE" alone (TR-069 A.3.2.4:
+        passive changes wait for the next session)."""
+        if self.queue.transfers or self._active_pending:
+            return True
+        return any(code != "4 VALUE CHANGE" for code, _ in self.queue.events)
+
     def _next_periodic(self, now: float) -> float | None:
         c = self.unit.config
         if c.get("Cwmp.PeriodicInformEnable") != "Enable":
@@ -276,14 +285,14 @@ class CwmpEngine:
                 continue
             if url != self.bootstrap_url and all(e[0] != "0 BOOTSTRAP" for e in self.queue.events):
                 self.queue.add("0 BOOTSTRAP")
-            if not self.queue.events and not self.queue.transfers:
+            if not self._session_due():
                 continue
             if self.retry_count and now < next_attempt:
                 continue
             ok = await self.run_session(url)
             if ok:
                 self.retry_count = 0
-                if self.queue.events:
+                if self._session_due():
                     self._wake.set()
             else:
                 self.retry_count += 1
@@ -302,6 +311,7 @@ class CwmpEngine:
         """One session with the ACS; True when it ended normally."""
         events = list(self.queue.events)
         changed = list(self.queue.changed)
+        was_active, self._active_pending = self._active_pending, False
         handler = RpcHandler(self.model)
         requests = [
             CpeRequest("TransferComplete", self._transfer_complete(t), self._transfer_acked(t["command_key"]))
@@ -332,6 +342,7 @@ class CwmpEngine:
             self.acs_status = "Connected"
         else:
             self.sessions_failed += 1
+            self._active_pending = self._active_pending or was_active  # retried with the back-off
             self.queue.on_failure()
             self.acs_status = self._status_of(end)
             self.unit.log.warning("cwmp_session_failed", reason=end.reason, retry=self.retry_count + 1)

@@ -458,3 +458,16 @@ async def test_https_acs_and_https_config_download(tmp_path: Path, validator: Cw
         await acs.stop()
         await rogue.stop()
     assert not acs.invalid, acs.invalid[0]
+
+
+async def test_passive_change_waits_for_the_next_session(lab: Lab) -> None:
+    s1 = await lab.acs.wait_session()
+    await eventually(lambda: lab.engine.retry_count == 0 and not lab.engine._in_session)
+    lab.engine.model_state.notifications["Device.X_0090F8_Hoc.StaticTimeZone"] = 1
+    lab.unit.config.set("Hoc.StaticTimeZone", "EST5EDT", source="cli")
+    await asyncio.sleep(0.5)
+    assert len(lab.acs.sessions) == s1.number  # passive: no session of its own
+    await cr(lab)
+    s2 = await lab.acs.wait_session(after=s1.number)
+    assert sorted(codes(s2)) == ["4 VALUE CHANGE", "6 CONNECTION REQUEST"]
+    assert s2.params["Device.X_0090F8_Hoc.StaticTimeZone"] == "EST5EDT"
