@@ -8,6 +8,11 @@ Root = ``Cwmp.RootElement``. Standard objects: ``DeviceSummary``, ``DeviceInfo``
     <Root>.X_0090F8_<Service>.<Table>.<i>.<Column>      a table cell; <Table> is a multi-instance object
     <Root>.X_0090F8_<Service>.<Table>NumberOfEntries    row count (TR-106 §3.2.1 convention)
 
+With ``Cwmp.Tr104Enable`` = Enable, a minimal TR-104 ``Services.VoiceService.1``: one SIP ``VoiceProfile.1``
+(``SIP.ProxyServer`` / ``SIP.OutboundProxy`` = the SipEp default static proxies) and one ``Line.<i>`` per
+``SipEp.UserAgent`` row (``DirectoryNumber`` and ``SIP.URI`` = its Username, ``CallingFeatures.CallerIDName`` =
+its FriendlyName, ``X_0090F8_EpId`` = the endpoint).
+
 Types follow the catalog: uint -> ``unsignedInt``, int -> ``int``, uint64 -> ``unsignedLong``, an enum whose
 values are exactly ``Disable``/``Enable`` -> ``boolean`` (true/false), any other enum -> ``string`` (its label),
 addresses and text -> ``string``. Writability follows the catalog access; secrets read as "" (TR-069 A.3.2.1).
