@@ -657,7 +657,7 @@ class WebEngine:
             return {where: _reason(e)}
         return {}
 
-    def _gateway_rows(self, gateway: str) -> None:
+    def _gateway_rows(self, gateway: str, remove: bool = False) -> None:
         """A new SIP gateway gets its row in every table indexed by GatewayName (as on the unit).
 
         Workaround until firmware_model does this itself: those tables are not dynamic, so the rows
@@ -667,12 +667,17 @@ class WebEngine:
             if table.index != ("GatewayName",) or table.status:
                 continue
             rows = cfg.rows(table.name)
-            if any(r.get("GatewayName") == gateway for r in rows):
+            present = any(r.get("GatewayName") == gateway for r in rows)
+            if present != remove:
                 continue
-            fresh = {c: p.default for c, p in table.columns.items() if not p.is_command and p.default is not None}
-            fresh["GatewayName"] = gateway
-            stored = [{k: v for k, v in r.items() if not table.columns[k].is_command} for r in rows]
-            cfg.set_status_rows(table.name, [*stored, fresh])
+            stored = [{k: v for k, v in r.items() if not table.columns[k].is_command} for r in rows
+                      if r.get("GatewayName") != gateway]
+            if not remove:
+                fresh = {c: p.default for c, p in table.columns.items() if not p.is_command and p.default is not None}
+                fresh["GatewayName"] = gateway
+                stored.append(fresh)
+            cfg.set_status_rows(table.name, stored)
+            cfg._changed_tables.add(table.name)  # persisted with the batch (model API pending, see docstring)
 
     def _delete(self, model: PageModel, number: int, key: str, auth: AuthResult, session: Session) -> None:
         sec = self._grid_section(model, number)
@@ -686,7 +691,10 @@ class WebEngine:
         except (ValueError, TypeError):
             raise web.HTTPBadRequest(text="bad row") from None
         try:
-            self.unit.config.delete_row(sec.table, index, source="web")
+            with self.unit.config.batch():
+                self.unit.config.delete_row(sec.table, index, source="web")
+                if sec.table == "SipEp.Gateway":
+                    self._gateway_rows(str(index[0]), remove=True)
         except ConfigError as e:
             session.flash.append(_reason(e))
             return

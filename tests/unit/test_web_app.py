@@ -16,7 +16,9 @@ import pytest
 from emulator.services.aaa import Aaa
 from emulator.services.cert import CertEngine
 from emulator.unit import PortPolicy, Unit
+from firmware_model.config import Config
 from firmware_model.profiles import get_profile
+from firmware_model.store import JsonStore
 from tests.tls_pki import Pki, pem
 from web_ui.app import WebEngine, cell_address
 from web_ui.pages import PAGES
@@ -221,6 +223,8 @@ async def test_gateway_add_shows_on_servers_then_restart_banner(env: Env) -> Non
     reg = env.unit.catalog.tables["SipEp.GwSpecificRegistration"]
     name = cell_address(reg, ("OpenSIPS",), "ServerHost")
     assert f'name="{name}"'.replace('"OpenSIPS"', "&#34;OpenSIPS&#34;") in html
+    reloaded = Config(env.unit.catalog, cfg.factory, JsonStore(env.unit.state_dir / "config.json"))
+    assert ("OpenSIPS",) in reloaded.indexes("SipEp.GwSpecificProxy")  # the new rows are persisted
     token = await env.csrf("/SIP/Servers")
     en = cell_address(reg, ("OpenSIPS",), "EnableConfig")
     status, _, _ = await env.post("/SIP/Servers", {"csrf": token, "action": "submit", en: "Yes",
@@ -232,6 +236,13 @@ async def test_gateway_add_shows_on_servers_then_restart_banner(env: Env) -> Non
     status, html, path = await env.post("/restart-required", {"csrf": token, "back": "/SIP/Servers"})
     assert path == "/SIP/Servers" and "Restarted: SipEp" in html
     assert "SipEp" not in cfg.restart_required()
+    # deleting the gateway takes its rows on SIP/Servers and SIP/Transport with it
+    token = await env.csrf("/SIP/Gateways")
+    status, html, _ = await env.post("/SIP/Gateways", {"csrf": token, "action": 'delete:0:["OpenSIPS"]'})
+    assert status == 200 and "The row was deleted" in html
+    for table in ("SipEp.Gateway", "SipEp.GwSpecificRegistration", "SipEp.TransportConfig"):
+        assert ("OpenSIPS",) not in cfg.indexes(table), table
+    assert ("default",) in cfg.indexes("SipEp.TransportConfig")
 
 
 async def test_media_security_labels_map_to_values(env: Env) -> None:
@@ -331,3 +342,81 @@ async def test_secure_mode_serves_https_only(tmp_path: Path) -> None:
         assert "web" not in e.unit.listening and "web_secure" in e.unit.listening
         status, _html, path = await e.login()  # over HTTPS (certificate checked in the test above)
         assert status == 200 and path == "/System/Services"
+
+
+async def test_web_port_change_restarts_the_web_server_from_its_own_banner(tmp_path: Path) -> None:
+    """Changing Web.ServerPort marks Web; the banner's link answers first, then the server moves."""
+    from tests.conftest import free_port
+
+    async for e in _env(tmp_path):
+        e.unit.ports = PortPolicy(mode="hardware")
+        await e.login()
+        new_port = free_port()
+        token = await e.csrf("/Management/Misc")
+        status, html, _ = await e.post("/Management/Misc", {"csrf": token, "action": "apply",
+                                                            "Web.ServerPort": str(new_port)})
+        assert status == 200 and "Restart Required Services" in html and "Web" in e.unit.config.restart_required()
+        status, html, _ = await e.post("/restart-required", {"csrf": token, "back": "/Management/Misc"})
+        assert status == 200 and "The web server restarts in a moment" in html
+        assert 'id="restart-banner"' not in html
+        for _ in range(50):
+            if e.unit.listening.get("web") == f"http://127.0.0.1:{new_port}":
+                break
+            await asyncio.sleep(0.05)
+        assert e.unit.listening["web"] == f"http://127.0.0.1:{new_port}"
+        e.base = e.unit.listening["web"]
+        status, html = await e.get("/Management/Misc")  # the session survived the restart
+        assert status == 200 and "<h1>Management/Misc</h1>" in html
+        assert "Web" not in e.unit.config.restart_required()
+
+
+async def test_event_log_rules_and_severities(env: Env) -> None:
+    await env.login()
+    cfg = env.unit.config
+    token = await env.csrf("/System/Event_Log")
+    status, _, _ = await env.post("/System/Event_Log", {"csrf": token, "action": "apply",
+                                                        "SipEp.MinSeverity": "Info", "Web.MinSeverity": "Error"})
+    assert status == 200 and cfg.get("SipEp.MinSeverity") == "Info" and cfg.get("Web.MinSeverity") == "Error"
+    rows = len(cfg.rows("Nlm.Events"))
+    status, html, _ = await env.post("/System/Event_Log", {
+        "csrf": token, "action": "add:1", "add.Activation": "Enable", "add.Type": "Notification",
+        "add.Criteria": "1400.*", "add.Action": "LogLocally"})
+    assert status == 200 and len(cfg.rows("Nlm.Events")) == rows + 1
+    new = cfg.rows("Nlm.Events")[-1]
+    assert new["Criteria"] == "1400.*" and new["Action"] == "LogLocally"
+    status, html, _ = await env.post("/System/Event_Log", {"csrf": token, "action": f"delete:1:[{new['Index']}]"})
+    assert status == 200 and "The row was deleted" in html and len(cfg.rows("Nlm.Events")) == rows
+
+
+async def test_authentication_rows_keep_passwords_hidden(env: Env) -> None:
+    await env.login()
+    cfg = env.unit.config
+    token = await env.csrf("/SIP/Authentications")
+    status, html, _ = await env.post("/SIP/Authentications", {
+        "csrf": token, "action": "add:0", "add.CriteriaSelection": "Endpoint", "add.EpId": "Phone-Fax1",
+        "add.GatewayName": "", "add.ValidateRealm": "Yes", "add.Realm": "", "add.Username": "1001",
+        "add.Password": "S3cret-digest"})
+    assert status == 200, html
+    row = cfg.rows("SipEp.Authentication")[-1]
+    assert row["Username"] == "1001" and row["Password"] == "S3cret-digest" and row["EpId"] == "Phone-Fax1"
+    assert "S3cret-digest" not in html
+
+
+async def test_certificate_delete_and_logout(env: Env) -> None:
+    await env.login()
+    pki = Pki()
+    names = env.certs.import_other(pem(pki.ca("Temp CA").cert))
+    token = await env.csrf("/Management/Certificates")
+    status, html, _ = await env.post("/Management/Certificates", {"csrf": token,
+                                                                  "action": f"cert-delete:other:{names[0]}"})
+    assert status == 200 and f"Certificate {names[0]} deleted" in html
+    assert names[0] not in [s.file_name for s in env.certs.other_certificates()]
+    status, html, path = await env.post("/logout", {"csrf": token})
+    assert path == "/login"
+    status, html = await env.get("/System/Services")
+    assert 'name="password"' in html  # logged out: back to the login page
+
+
+async def test_open_redirect_refused(env: Env) -> None:
+    _, html = await env.get("/login?next=//evil.example/x")
+    assert 'name="next" value=""' in html
