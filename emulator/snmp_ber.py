@@ -13,6 +13,7 @@ the universal/application types of SNMP appear here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "GET",
@@ -180,6 +181,7 @@ def _unsigned(n: int) -> bytes:
     return n.to_bytes(n.bit_length() // 8 + 1, "big")
 
 
+@lru_cache(maxsize=32768)  # pure; a unit serves about 2,000 distinct OIDs, the same in every unit
 def encode_oid(oid: OID) -> bytes:
     """The OBJECT IDENTIFIER contents (without tag and length)."""
     if len(oid) < 2:

@@ -197,6 +197,7 @@ class _Static:
     tables: dict[str, Table]
     nodes: list[OID]  # scalar instances and columns, sorted; a column stands for all its cells
     column_lengths: list[int]
+    status_tables: frozenset[str]  # rows fed by engines: read again once per request
 
 
 @lru_cache(maxsize=8)
@@ -217,7 +218,8 @@ def _static(catalog: Catalog, include_additions: bool) -> _Static:
             columns[oid] = p
             tables[table.name] = table
     nodes = sorted(list(scalars) + list(columns))
-    return _Static(scalars, columns, tables, nodes, sorted({len(o) for o in columns}))
+    status = frozenset(name for name, t in tables.items() if t.status)
+    return _Static(scalars, columns, tables, nodes, sorted({len(o) for o in columns}), status)
 
 
 class OidTree:
@@ -231,6 +233,7 @@ class OidTree:
         self._tables = static.tables
         self._nodes = static.nodes
         self._column_lengths = static.column_lengths
+        self._status_tables = static.status_tables
         self._rows: dict[str, _Rows] = {}
         self._generation = 0
         self._unsubscribe: Callable[[], None] | None = config.subscribe(self._on_change)
@@ -253,7 +256,7 @@ class OidTree:
 
     def _table_rows(self, table: Table) -> _Rows:
         rows = self._rows.get(table.name)
-        volatile = table.status
+        volatile = table.name in self._status_tables
         if rows is not None and (not volatile or rows.generation == self._generation):
             return rows
         pairs = sorted((encode_index(table, i), i) for i in self.config.indexes(table.name))

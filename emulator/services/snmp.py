@@ -97,7 +97,7 @@ _COMMUNITY_INDEX = "dgw-community"
 class UsmUser:
     name: str
     writable: bool
-    auth_key: str  # never logged
+    auth_key: str = field(repr=False)  # never logged
 
 
 @dataclass(slots=True, frozen=True)
@@ -107,8 +107,8 @@ class AccessPlan:
     v1: bool
     v2c: bool
     v3: bool
-    community: str  # never logged
-    community_user: str  # the Aaa user whose rights the community has
+    community: str = field(repr=False)  # never logged
+    community_user: str = field(repr=False)  # the Aaa user whose rights the community has (may be the community)
     community_writable: bool | None  # None: no such user, no access
     auth: str  # "md5" | "sha"
     priv: str  # "none" | "des" | "aes"
@@ -693,8 +693,8 @@ class SnmpEngine:
         if ev.service == "Snmp" and ev.msg_id == 9001:
             return  # never a trap about traps
         cfg = self.unit.config
-        if cfg.get("Snmp.EnableTrap") != "Enable" or self._plan is None or not (self._plan.v2c or self._plan.v1):
-            return
+        if cfg.get("Snmp.EnableTrap") != "Enable" or self._plan is None:
+            return  # Snmp.EnableTrap alone decides (EnableSnmpV1/V2 are about requests)
         data = self._trap_pdu(ev)
         for host, port in trap_destinations(str(cfg.get("Snmp.TrapDest") or "")):
             self._send_trap(data, host, port)
