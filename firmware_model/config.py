@@ -563,7 +563,7 @@ class Config:
     def _factory_rows(self, table: Table) -> list[Row]:
         out = []
         for r in self.factory.rows.get(table.name, []):
-            row: Row = {c: p.default for c, p in table.columns.items() if not p.is_command and p.default is not None}
+            row: Row = table.row_defaults()
             row.update(r)
             out.append(row)
         return out
@@ -577,6 +577,9 @@ class Config:
         self._rows = {}
         for t in self.catalog.tables.values():
             if t.status:
+                continue
+            if t.name not in self.factory.rows:
+                self._rows[t.name] = {}
                 continue
             self._rows[t.name] = {tuple(r[c] for c in t.index): r for r in self._factory_rows(t)}
         self._changed_tables = set()

@@ -110,8 +110,20 @@ DEFAULT_EVENT_RULES: list[Row] = [
 ]
 
 
+_FACTORIES: dict[tuple[int, str], Factory] = {}
+
+
 def factory_for(catalog: Catalog, profile: Profile) -> Factory:
-    """Factory configuration of a model: the rows each table starts with."""
+    """Factory configuration of a model: the rows each table starts with. Shared by the units of
+    one model (Config copies every row it takes from it, never changes it)."""
+    key = (id(catalog), profile.key)
+    cached = _FACTORIES.get(key)
+    if cached is None:
+        cached = _FACTORIES[key] = _build_factory(catalog, profile)
+    return cached
+
+
+def _build_factory(catalog: Catalog, profile: Profile) -> Factory:
     services = [s for s in catalog.services if s not in _NOT_SCM]
     rows: dict[str, list[Row]] = {}
     eps = list(profile.endpoints)

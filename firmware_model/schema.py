@@ -266,11 +266,20 @@ class Table:
     columns: dict[str, Param] = field(default_factory=dict)
     addition: bool = False
     _lower: dict[str, Param] = field(default_factory=dict, repr=False)
+    _defaults: dict[str, Value] | None = field(default=None, repr=False)
 
     @property
     def status(self) -> bool:
         """A status table: every column is read-only; rows are fed by the engines."""
-        return not any(c.writable for c in self.columns.values())
+        return not any(c.access == "read-write" for c in self.columns.values())
+
+    def row_defaults(self) -> dict[str, Value]:
+        """Default value of every non-command column that has one (a fresh dict each call)."""
+        if self._defaults is None:
+            self._defaults = {
+                c: p.default for c, p in self.columns.items() if not p.is_command and p.default is not None
+            }
+        return dict(self._defaults)
 
     @property
     def config_columns(self) -> list[Param]:
