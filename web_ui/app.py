@@ -137,7 +137,8 @@ class WebEngine:
     def __init__(self, unit: Unit, aaa: Aaa, certs: Any = None, *, monotonic: Callable[[], float] = time.monotonic):
         self.unit = unit
         self.aaa = aaa
-        self.certs = certs  # emulator.services.cert.CertEngine, when the unit has one
+        # emulator.services.cert.CertEngine: given, or the unit's own (assembly sets unit.cert)
+        self.certs = certs if certs is not None else getattr(unit, "cert", None)
         self.sessions = SessionStore()
         self._now = monotonic
         self._runner: web.AppRunner | None = None

@@ -107,10 +107,11 @@ async def _open(page: Any, menu: str, name: str) -> None:
     await page.wait_for_selector(f'h1:text-is("{menu}/{name}")')
 
 
-async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path) -> None:
+async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     async_playwright = _playwright()
     shots = artefact_dir()
-    print(f"\nweb screenshots: {shots}")
+    with capsys.disabled():
+        print(f"\nweb screenshots: {shots}")
     pki = Pki()
     ca = pki.ca("OpenSIPS Lab CA")
     ca_file = tmp_path / "opensips-ca.crt"

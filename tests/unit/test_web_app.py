@@ -420,3 +420,22 @@ async def test_certificate_delete_and_logout(env: Env) -> None:
 async def test_open_redirect_refused(env: Env) -> None:
     _, html = await env.get("/login?next=//evil.example/x")
     assert 'name="next" value=""' in html
+
+
+async def test_secure_mode_without_certificates_leaves_web_stopped(tmp_path: Path) -> None:
+    unit = Unit(name="u2", profile=get_profile("4102"), state_dir=tmp_path / "u2", ports=PortPolicy(mode="auto"),
+                fsync=False)
+    unit.config.set("Web.HttpMode", "Secure")
+    aaa = Aaa(unit)
+    unit.attach(aaa)
+    unit.attach(WebEngine(unit, aaa))  # no Cert engine: no host certificate to serve HTTPS with
+    await unit.start()
+    try:
+        st = unit.services["Web"]
+        assert st.state == "Stopped" and "HTTPS not available" in st.comment
+        assert "web" not in unit.listening and "web_secure" not in unit.listening
+        unit.config.set("Web.HttpMode", "Unsecure")
+        await unit.restart_required_services()
+        assert unit.services["Web"].state == "Started" and "web" in unit.listening
+    finally:
+        await unit.stop()
