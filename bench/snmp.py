@@ -1,4 +1,5 @@
-"""SNMP benchmark: GET requests/s and GETBULK varbinds/s against one unit's agent (SNMPv2c).
+"""SNMP benchmark: GET requests/s and GETBULK varbinds/s against one unit's agent (SNMPv2c, the agent's
+fast path), and GET requests/s through pysnmp (SNMPv1) for comparison.
 
 The unit (its Snmp engine on 127.0.0.1, any port) runs in this process's event loop; the client is
 another process sending datagrams built once (no encoding on the client side), keeping a window of
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pyasn1.codec.ber import decoder, encoder  # noqa: E402
-from pysnmp.proto.api import v2c  # noqa: E402
+from pysnmp.proto.api import v1, v2c  # noqa: E402
 
 from emulator.services.snmp import SnmpEngine  # noqa: E402
 from emulator.unit import PortPolicy, Unit  # noqa: E402
@@ -36,6 +37,15 @@ BULK_FROM = (1, 3, 6, 1, 4, 1, 4935)
 
 
 def build(kind: str, repetitions: int = 50) -> bytes:
+    if kind == "get-v1":
+        pdu = v1.GetRequestPDU()
+        v1.apiPDU.set_defaults(pdu)
+        v1.apiPDU.set_varbinds(pdu, [(GET_OID, v1.null)])
+        msg = v1.Message()
+        v1.apiMessage.set_defaults(msg)
+        v1.apiMessage.set_community(msg, "public")
+        v1.apiMessage.set_pdu(msg, pdu)
+        return bytes(encoder.encode(msg))
     if kind == "get":
         pdu = v2c.GetRequestPDU()
         v2c.apiPDU.set_defaults(pdu)
@@ -107,6 +117,7 @@ async def main() -> None:
         unit = Unit(name="bench", profile=get_profile("4102"), state_dir=Path(tmp), ports=PortPolicy(mode="auto"),
                     fsync=False)
         unit.config.set("Snmp.EnableSnmpV2", "Enable")
+        unit.config.set("Snmp.EnableSnmpV1", "Enable")
         unit.config.set("Snmp.EnableTrap", "Disable")
         engine = SnmpEngine(unit)
         unit.attach(engine)
@@ -122,6 +133,8 @@ async def main() -> None:
             per = varbinds_in(sample)
             print(f"snmp_getbulk_rate {n / dt:.0f} requests/s ({per} varbinds each)")
             print(f"snmp_getbulk_varbinds {n * per / dt:.0f} varbinds/s")
+            n, dt, sample = await measure(target, build("get-v1"), args.seconds, args.window)
+            print(f"snmp_get_rate_pysnmp {n / dt:.0f} requests/s (SNMPv1: pysnmp/pyasn1 path, for comparison)")
             t0 = time.perf_counter()
             tree = engine.tree
             assert tree is not None

@@ -391,8 +391,9 @@ class _Instrumentation(AbstractMibInstrumController):
             self.agent.unit.log.info("snmp_set_refused", address=e.name, kind=e.kind)
             raise error(name=varBinds[current][0], idx=current) from None
         out = []
-        for _idx, name, addr, _value in plan:
-            out.append((name, _pysnmp(self.value(addr, admin))))
+        for idx, name, addr, _value in plan:
+            after = self.value(addr, admin)  # a row command may have removed the row: echo the request
+            out.append((name, varBinds[idx][1] if after == _NO_SUCH_INSTANCE else _pysnmp(after)))
         return out
 
 

@@ -37,7 +37,7 @@ RO_PASS = "watchpass1"
 
 def vendor_mibs() -> Path:
     env = os.environ.get("DGW_VENDOR_MIBS")
-    folder = Path(env) if env else REPO.parent / "shared" / "mibs"
+    folder = (REPO / env if not Path(env).is_absolute() else Path(env)) if env else REPO.parent / "shared" / "mibs"
     if not (folder / "MX-SNMP-MIB").exists():
         msg = f"vendor MIBs not found in {folder} (set DGW_VENDOR_MIBS to the folder of the MX-*-MIB files)"
         if REQUIRE_PEERS:
@@ -256,6 +256,15 @@ async def test_set_errors_map_to_snmp_statuses_and_are_all_or_nothing(agent: Age
     assert cfg.get("Hoc.SystemName") == "gw-lab" and cfg.get("Web.HttpMode") == "Unsecure"
     out = await off_loop(agent.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.5.0")
     assert 'STRING: "gw-lab"' in out  # sysName is Hoc.SystemName
+    out = await off_loop(agent.cmd, "snmpset", V2, ".1.3.6.1.2.1.1.6.0", "s", "rack 7")
+    assert cfg.get("Hoc.SystemLocation") == "rack 7"  # sysLocation writes Hoc.SystemLocation
+    out = await off_loop(agent.cmd, "snmpset", V2, ".1.3.6.1.2.1.1.1.0", "s", "x")
+    assert "notWritable" in out
+    # A row command column is a SET like any other: Aaa.Users[watch].Delete = Delete(10).
+    delete = ".1.3.6.1.4.1.4935.1000.100.200.100.1000.1.100.1.300.5.119.97.116.99.104"
+    out = await off_loop(agent.cmd, "snmpset", V2, delete, "i", "10")
+    assert "INTEGER: 10" in out
+    assert "watch" not in [r["UserName"] for r in cfg.rows("Aaa.Users")]
 
 
 async def test_v3_sha_des_authpriv(tmp_path: Path, net_snmp: tuple[dict[str, str], str]) -> None:
