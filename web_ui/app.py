@@ -323,6 +323,7 @@ class WebEngine:
             else:
                 msg = "Invalid user name or password."
             return await self._login_form(request, msg, 401)
+        self.sessions.drop(request.cookies.get(COOKIE))  # a fresh session id at every login (no fixation)
         session = self.sessions.create(auth, self._now())
         self.unit.log.info("web_login", user=user, peer=request.remote or "")
         resp = web.HTTPSeeOther(_safe_next(str(form.get("next", ""))) or HOME)

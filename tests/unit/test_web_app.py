@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -439,3 +440,42 @@ async def test_secure_mode_without_certificates_leaves_web_stopped(tmp_path: Pat
         assert unit.services["Web"].state == "Started" and "web" in unit.listening
     finally:
         await unit.stop()
+
+
+async def test_user_rights_cannot_write_secrets_even_with_a_forged_field(env: Env) -> None:
+    env.unit.config.add_row("Aaa.Users", {"UserName": "op", "Password": "p", "AccessRights": "User"})
+    await env.login("op", "p")
+    _, html = await env.get("/Management/SNMP")
+    assert 'name="Snmp.PrivPassword"' not in html and "********" in html
+    token = await env.csrf("/Management/SNMP")
+    await env.post("/Management/SNMP", {"csrf": token, "action": "apply", "Snmp.PrivPassword": "forged",
+                                        "Snmp.Community": "ops"})
+    assert env.unit.config.get("Snmp.PrivPassword") == "PrivPassword"  # the secret is untouched
+    assert env.unit.config.get("Snmp.Community") == "ops"  # the rest of the form applied
+
+
+def _tls11_client() -> ssl.SSLContext:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    return ctx
+
+
+@pytest.mark.parametrize(("floor", "accepted"), [("TLSv1", True), ("TLSv1_2", False)])
+async def test_https_honours_the_web_tls_version_floor(tmp_path: Path, floor: str, accepted: bool) -> None:
+    """A TLS 1.1 client with CS2 (CBC suites that TLS 1.1 can use): served with the TLSv1 floor only."""
+    async for e in _env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS2", Web_TlsVersion=floor):
+        host, port = e.unit.listening["web_secure"].removeprefix("https://").rsplit(":", 1)
+        if accepted:
+            _r, w = await asyncio.open_connection(host, int(port), ssl=_tls11_client())
+            assert w.get_extra_info("ssl_object").version() == "TLSv1.1"
+            w.close()
+        else:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                _r, w = await asyncio.open_connection(host, int(port), ssl=_tls11_client())
+                w.close()
