@@ -16,6 +16,7 @@ from .clock import UnitClock
 from .services.aaa import Aaa
 from .services.cert import CertEngine
 from .services.cli import CliEngine
+from .services.cwmp import CwmpEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
 from .spec import DEFAULT_API_PORT, UnitSpec
@@ -75,5 +76,6 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.attach(cert)
     unit.cert = cert
     unit.attach(CliEngine(unit, aaa))
+    unit.attach(CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url))
     api = ApiServer(unit, aaa)
     return RunningUnit(unit, aaa, api, spec)

@@ -10,6 +10,7 @@ A lab file is TOML (or JSON with the same shape)::
     clock_offset = 0                 # optional, seconds added to the host clock (kept across SNTP syncs)
     assume_time_synchronized = false # optional: count the host clock as synchronised from boot
     dhcp_sntp_servers = []           # optional: what "Automatic" SNTP would get from DHCP
+    dhcp_acs_url = "http://127.0.0.1:7547/acs"  # optional: what DHCP option 43 would give TR-069
     api_port = 8000                  # optional
     [unit.settings]                  # optional, applied at first boot only
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
@@ -80,6 +81,7 @@ def specs_from_lab(
                 settings=dict(u.get("settings") or {}),
                 assume_time_synchronized=bool(u.get("assume_time_synchronized", False)),
                 dhcp_sntp_servers=[str(x) for x in (u.get("dhcp_sntp_servers") or [])],
+                dhcp_acs_url=str(u["dhcp_acs_url"]) if u.get("dhcp_acs_url") else None,
             )
         )
     return specs

@@ -28,5 +28,6 @@ class UnitSpec:
     # "Automatic" SNTP uses the servers a DHCP server would give (there is no DHCP client on the host).
     assume_time_synchronized: bool = False
     dhcp_sntp_servers: list[str] = field(default_factory=list)
+    dhcp_acs_url: str | None = None  # what DHCP option 43 would give Cwmp (AcsUrlConfigSource Dhcp)
 
 

@@ -422,9 +422,7 @@ class CwmpEngine:
         """The unit restarts: every service stops and starts again; the next Inform says 1 BOOT."""
         self.boot_pending = True
         self.save()
-        await self.unit.stop()
-        self.unit.clock.boot_monotonic = time.monotonic()
-        await self.unit.start()
+        await self.unit.reboot()
 
     async def _fetch(self, a: Action) -> bytes:
         """GET the file of a Download; raises _TransferError(fault) on failure."""
