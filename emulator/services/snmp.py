@@ -411,9 +411,14 @@ class _AgentProtocol(asyncio.DatagramProtocol):
     def __init__(self, agent: SnmpEngine) -> None:
         self.agent = agent
         self.transport: asyncio.DatagramTransport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a datagram transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         agent = self.agent
@@ -440,6 +445,7 @@ class SnmpEngine:
         self._engine: pengine.SnmpEngine | None = None
         self._pysnmp_transport: _PysnmpTransport | None = None
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _AgentProtocol | None = None
         self._instrum: _Instrumentation | None = None
         self._plan: AccessPlan | None = None
         self._applied: dict[str, Any] = {}
@@ -474,7 +480,7 @@ class SnmpEngine:
         self._plan = plan
         self._community = plan.community.encode("utf-8")
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: _AgentProtocol(self), sock=sock)
+        self._transport, self._protocol = await loop.create_datagram_endpoint(lambda: _AgentProtocol(self), sock=sock)
         if plan.v1 or (plan.v3 and plan.users):
             self._ensure_engine()  # else built on the first request that needs it (100 idle units stay cheap)
         self._unsubscribe = [
@@ -526,8 +532,11 @@ class SnmpEngine:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+        if self._protocol is not None:
+            # The socket is closed once connection_lost ran: a restart can bind the same port again.
+            await asyncio.wait_for(asyncio.shield(self._protocol.closed), 2.0)
+            self._protocol = None
         if self._engine is not None:
-            await asyncio.sleep(0)  # datagrams already queued are handled before the dispatcher goes
             self._engine.close_dispatcher()
             self._engine = None
             self._pysnmp_transport = None

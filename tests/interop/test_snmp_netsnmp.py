@@ -24,7 +24,7 @@ from emulator.services.snmp import SnmpEngine
 from emulator.unit import PortPolicy, Unit
 from firmware_model.oidmap import format_oid
 from firmware_model.profiles import get_profile
-from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.conftest import REQUIRE_PEERS, free_port, require_peer
 from tests.interop.snmp_base_mibs import write_base_mibs
 
 pytestmark = pytest.mark.peer
@@ -189,6 +189,33 @@ async def test_pysnmp_engine_is_built_on_first_need(tmp_path: Path, net_snmp: tu
         out = await off_loop(a.cmd, "snmpget", V3_RW, ".1.3.6.1.2.1.1.1.0", timeout=2)
         assert "Unknown user name" in out
         assert eng._engine is not None
+    finally:
+        await u.stop()
+
+
+async def test_listening_port_parameter_and_restart(tmp_path: Path, net_snmp: tuple[dict[str, str], str]) -> None:
+    env, _ = net_snmp
+    port = free_port(kind=socket.SOCK_DGRAM)
+    u = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path / "unit", ports=PortPolicy(mode="hardware"),
+             fsync=False)
+    u.config.set("Snmp.Port", port)
+    u.config.set("Snmp.EnableSnmpV2", "Enable")
+    eng = SnmpEngine(u)
+    u.attach(eng)
+    await u.start()
+    try:
+        assert u.listening["snmp"] == f"127.0.0.1:{port}"
+        a = Agent(u, eng, u.listening["snmp"], env, "")
+        assert "Mediatrix" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")
+        u.config.set("Snmp.Community", "lab-ro")
+        assert u.config.needs_restart("Snmp")
+        assert "Mediatrix" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")  # until the restart
+        await u.restart_required_services()
+        assert u.listening["snmp"] == f"127.0.0.1:{port}"  # the same port again
+        assert "Timeout" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0", timeout=0.3)
+        # 'lab-ro' names no Aaa user: answered with an authorization error, never with data.
+        out = await off_loop(a.cmd, "snmpget", ["-v2c", "-c", "lab-ro"], ".1.3.6.1.2.1.1.1.0", timeout=2)
+        assert "Mediatrix" not in out
     finally:
         await u.stop()
 
