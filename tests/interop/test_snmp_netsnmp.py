@@ -343,6 +343,45 @@ async def test_fast_path_and_pysnmp_path_agree_on_the_whole_tree(agent: Agent) -
     assert lines(fast) == lines(slow)
 
 
+async def test_getnext_walks_agree_between_v2c_fast_path_and_v1(agent: Agent) -> None:
+    subtree = ".1.3.6.1.4.1.4935.1000.100.200.100.900"  # MX-SNMP-MIB
+    names = ("Snmp.StatsGetRequest", "Snmp.StatsGetNextRequest")
+    moving = {"." + agent.unit.catalog.params[n].oid + ".0" for n in names}
+
+    def lines(out: str) -> list[str]:
+        return [ln for ln in out.splitlines() if " = " in ln and ln.split(" = ")[0] not in moving]
+
+    v2 = await off_loop(agent.cmd, "snmpwalk", V2, subtree)
+    v1 = await off_loop(agent.cmd, "snmpwalk", V1, subtree)
+    assert len(lines(v2)) == len([p for p in agent.unit.catalog.scalars() if p.service == "Snmp"]) - 2
+    assert lines(v2) == lines(v1)
+
+
+async def test_two_units_same_port_different_addresses(tmp_path: Path, net_snmp: tuple[dict[str, str], str]) -> None:
+    """No shared state: each unit answers on its own address with its own configuration."""
+    env, _ = net_snmp
+    port = free_port(kind=socket.SOCK_DGRAM)
+    units = []
+    try:
+        for i, host in enumerate(("127.0.0.21", "127.0.0.22")):
+            u = Unit(name=f"u{i}", profile=get_profile("4102" if i == 0 else "C740"), state_dir=tmp_path / f"u{i}",
+                     host=host, ports=PortPolicy(mode="hardware"), fsync=False)
+            u.config.set("Snmp.Port", port)
+            u.config.set("Snmp.EnableSnmpV2", "Enable")
+            u.config.set("Hoc.SystemName", f"gw-{i}")
+            u.attach(SnmpEngine(u))
+            await u.start()
+            units.append(u)
+        for i, u in enumerate(units):
+            a = Agent(u, u.services["Snmp"].engine, u.listening["snmp"], env, "")  # type: ignore[arg-type]
+            out = await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.5.0", ".1.3.6.1.2.1.1.2.0")
+            assert f'"gw-{i}"' in out
+            assert (".300.102" if i == 0 else ".600.740") in out
+    finally:
+        for u in units:
+            await u.stop()
+
+
 # ------------------------------------------------------------------------------------ traps
 async def test_traps_to_configured_destination_and_unreachable_factory_destination(
     tmp_path: Path, net_snmp: tuple[dict[str, str], str]

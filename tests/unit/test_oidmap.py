@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware_model.config import Address, Config
 from firmware_model.oidmap import (
@@ -56,6 +58,14 @@ def test_string_index_is_length_prefixed_bytes_integer_index_one_subid() -> None
     assert decode_index(users, (1, 300)) is None
     assert decode_index(hosts, (3, 1)) is None
     assert decode_index(hosts, ()) is None
+
+
+@given(st.text(max_size=40))
+def test_string_index_round_trip(text: str) -> None:
+    users = CAT.tables["Aaa.Users"]
+    sub = encode_index(users, (text,))
+    assert sub[0] == len(text.encode("utf-8")) and all(0 <= b <= 255 for b in sub[1:])
+    assert decode_index(users, sub) == (text,)
 
 
 def test_multi_column_index_is_concatenated() -> None:
