@@ -144,7 +144,7 @@ def test_rows_added_and_deleted_are_seen_by_next() -> None:
 
 def test_status_tables_are_reread_per_request() -> None:
     config, tree = make_tree()
-    rows = [{"Name": "Snmp", "Id": 900}]
+    rows: list[dict[str, str | int]] = [{"Name": "Snmp", "Id": 900}]
     config.provide_rows("Scm.ServicesInfo", lambda: list(rows))
     table = CAT.tables["Scm.ServicesInfo"]
     col = parse_oid(table.columns["Name"].oid)
