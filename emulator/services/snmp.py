@@ -23,8 +23,17 @@ must never be given an empty write view.
 
 The MIB is not registered as pysnmp managed objects (2,000+ per unit): one instrumentation controller
 answers GET/GETNEXT/GETBULK/SET from :class:`firmware_model.oidmap.OidTree`, plus MIB-II ``system``
-(RFC 3418) and the ``snmpEngine`` group (RFC 3411). A SET goes through ``Config.set`` (source "snmp"),
-all varbinds of a request in one ``Config.batch`` (all or nothing).
+(RFC 3418; sysContact/sysName/sysLocation are ``Hoc.SystemContact/SystemName/SystemLocation``) and the
+``snmpEngine`` group (RFC 3411; snmpEngineID = enterprise 4935, MAC format). A SET goes through
+``Config.set`` (source "snmp"), all varbinds of a request in one ``Config.batch`` (all or nothing):
+ConfigError "invalid" -> wrongValue, "read-only" -> notWritable, "unknown"/"no-row" -> noCreation (the
+vendor MIBs have no RowStatus: rows are not created over SNMP), others -> inconsistentValue; a value of
+another ASN.1 type -> wrongType.
+
+The unit owns the UDP socket. SNMPv2c GET/GETNEXT/GETBULK with the right community are answered by a
+fast path (``emulator.snmp_ber``, no pyasn1: about 15 times faster), with the same policy; every other
+datagram goes to the pysnmp engine, which is built on the first datagram that needs it (or at start
+when SNMPv1 or an SNMPv3 user is configured), so a lab of idle units costs a socket each.
 
 Traps: when ``Snmp.EnableTrap`` is Enable, every notification the unit publishes is sent as an SNMPv2c
 trap (community ``Snmp.Community``) to each of ``Snmp.TrapDest`` (up to 5, comma-separated,
