@@ -460,7 +460,7 @@ class WebEngine:
             elif sec.block == "severity":
                 for svc in cat.services.values():
                     p = svc.params.get("MinSeverity")
-                    if p is not None:
+                    if p is not None and svc.name in self.unit.services:  # not the catalog-only Hardware
                         fv = self._field(model, p, p.name, Field(p.name, svc.name), auth, submitted, errors)
                         view.rows.append(RowView(svc.name, "", [fv]))
                 view.columns = [("Service", ""), (cat.params["Nlm.MinSeverity"].title, "")]

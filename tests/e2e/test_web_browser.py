@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from emulator.services.aaa import Aaa
+from emulator.assembly import UnitSpec, build_unit
 from emulator.services.cert import CertEngine
-from emulator.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
+from emulator.unit import Unit
 from tests.conftest import REQUIRE_PEERS, require_peer
 from tests.tls_pki import Pki, pem
 from web_ui.app import WebEngine
@@ -61,21 +60,19 @@ class Lab:
 
 
 async def _unit(tmp_path: Path, **settings: Any) -> AsyncIterator[Lab]:
-    unit = Unit(name="dgw-4102", profile=get_profile("4102"), state_dir=tmp_path / "u", ports=PortPolicy(mode="auto"),
-                fsync=False)
-    for name, value in settings.items():
-        unit.config.set(name.replace("_", "."), value)
-    aaa = Aaa(unit)
-    unit.attach(aaa)
-    certs = CertEngine(unit, factory_dir=tmp_path)
-    unit.attach(certs)
-    web = WebEngine(unit, aaa, certs)
+    """A whole unit as the product assembles it (Aaa, Nlm, Hoc, Cert, CLI, API), plus the Web engine
+    attached the way emulator/assembly.py is to attach it."""
+    spec = UnitSpec(name="dgw-4102", profile="4102", state_dir=tmp_path / "u", port_mode="auto", fsync=False,
+                    api_port=0, settings={k.replace("_", "."): v for k, v in settings.items()})
+    running = build_unit(spec)
+    unit = running.unit
+    web = WebEngine(unit, running.aaa, unit.cert)
     unit.attach(web)
-    await unit.start()
+    await running.start()
     try:
-        yield Lab(unit, certs, web)
+        yield Lab(unit, unit.cert, web)
     finally:
-        await unit.stop()
+        await running.stop()
 
 
 @pytest.fixture
