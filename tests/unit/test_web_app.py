@@ -479,3 +479,31 @@ async def test_https_honours_the_web_tls_version_floor(tmp_path: Path, floor: st
             with pytest.raises((ssl.SSLError, ConnectionError)):
                 _r, w = await asyncio.open_connection(host, int(port), ssl=_tls11_client())
                 w.close()
+
+
+async def test_two_units_in_one_process_share_nothing(tmp_path: Path) -> None:
+    """Each unit's web server binds to its own address; a session of one is no session of the other."""
+    units = []
+    for n, host in ((1, "127.0.0.1"), (2, "127.0.0.2")):
+        u = Unit(name=f"w{n}", profile=get_profile("4102"), state_dir=tmp_path / f"w{n}", host=host,
+                 ports=PortPolicy(mode="auto"), fsync=False)
+        u.config.set("Web.HttpMode", "Unsecure")
+        aaa = Aaa(u)
+        u.attach(aaa)
+        u.attach(WebEngine(u, aaa))
+        await u.start()
+        units.append(u)
+    try:
+        a, b = (u.listening["web"] for u in units)
+        assert a.startswith("http://127.0.0.1:") and b.startswith("http://127.0.0.2:")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            ea = Env(units[0], None, None, None, a, http)  # type: ignore[arg-type]
+            await ea.login()
+            sid = next(c.value for c in http.cookie_jar if c.key == "DGWSESSION")
+        async with aiohttp.ClientSession() as http, http.get(
+            b + "/System/Services", headers={"Cookie": f"DGWSESSION={sid}"}, allow_redirects=False
+        ) as r:
+            assert r.status == 303 and r.headers["Location"].startswith("/login")
+    finally:
+        for u in units:
+            await u.stop()
