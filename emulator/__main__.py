@@ -24,8 +24,7 @@ import structlog
 from firmware_model.profiles import PROFILES
 from firmware_model.store import atomic_write
 
-from .assembly import DEFAULT_API_PORT, RunningUnit, UnitSpec, build_unit
-from .lab import LabError, load_lab, specs_from_lab
+from .lab import DEFAULT_API_PORT, LabError, RunningUnit, UnitSpec, build_unit, load_lab, specs_from_lab
 
 __all__ = ["main", "run_units"]
 

@@ -1,4 +1,6 @@
-"""Labs: several units in one process, each with its own address, ports, state and clock.
+"""Building units and labs: a unit with every engine and face, and several units in one process,
+each with its own address, ports, state and clock. This is the one module that knows every engine,
+so ``unit.py`` stays free of them and each engine stays free of the others.
 
 A lab file is TOML (or JSON with the same shape)::
 
@@ -21,12 +23,25 @@ from __future__ import annotations
 import ipaddress
 import json
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .spec import DEFAULT_API_PORT, UnitSpec
+from firmware_model.profiles import get_profile
+from web_ui.app import WebEngine
 
-__all__ = ["LabError", "load_lab", "specs_from_lab"]
+from .api import ApiServer
+from .clock import UnitClock
+from .services.aaa import Aaa
+from .services.cert import CertEngine
+from .services.cli import CliEngine
+from .services.cwmp import CwmpEngine
+from .services.hoc import HocEngine
+from .services.nlm import NlmEngine
+from .spec import DEFAULT_API_PORT, UnitSpec
+from .unit import PortPolicy, Unit
+
+__all__ = ["DEFAULT_API_PORT", "LabError", "RunningUnit", "UnitSpec", "build_unit", "load_lab", "specs_from_lab"]
 
 
 class LabError(ValueError):
@@ -85,3 +100,61 @@ def specs_from_lab(
             )
         )
     return specs
+
+
+@dataclass(slots=True)
+class RunningUnit:
+    unit: Unit
+    aaa: Aaa
+    api: ApiServer
+    spec: UnitSpec
+
+    async def start(self) -> None:
+        await self.unit.start()
+        await self.api.start(self.unit.ports.real_port(self.spec.api_port) if self.spec.api_port else 0)
+
+    async def stop(self) -> None:
+        await self.api.stop()
+        await self.unit.stop()
+
+    def ready_entry(self) -> dict[str, str]:
+        u = self.unit
+        entry = {"name": u.name, "profile": u.profile.key}
+        for face in ("api", "web", "web_secure", "ssh", "sip", "sip_tls", "snmp", "cwmp"):
+            if face in u.listening:
+                entry[face] = u.listening[face]
+        return entry
+
+
+def build_unit(spec: UnitSpec) -> RunningUnit:
+    unit = Unit(
+        name=spec.name,
+        profile=get_profile(spec.profile),
+        state_dir=spec.state_dir,
+        host=spec.host,
+        ports=PortPolicy(mode=spec.port_mode),
+        clock=UnitClock(offset=spec.clock_offset),
+        fsync=spec.fsync,
+    )
+    first_boot = not (Path(spec.state_dir) / "config.json").exists()
+    if first_boot and spec.settings:
+        with unit.config.batch():
+            for name, value in spec.settings.items():
+                unit.config.set(name, value, source="lab")
+        unit.config._restart.clear()
+    aaa = Aaa(unit)
+    unit.attach(aaa)
+    nlm = NlmEngine(unit)
+    unit.attach(nlm)
+    unit.nlm = nlm
+    hoc = HocEngine(unit, assume_synchronized=spec.assume_time_synchronized, dhcp_servers=spec.dhcp_sntp_servers)
+    unit.attach(hoc)
+    unit.hoc = hoc
+    cert = CertEngine(unit)
+    unit.attach(cert)
+    unit.cert = cert
+    unit.attach(CliEngine(unit, aaa))
+    unit.attach(WebEngine(unit, aaa, cert))
+    unit.attach(CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url))
+    api = ApiServer(unit, aaa)
+    return RunningUnit(unit, aaa, api, spec)

@@ -119,7 +119,7 @@ class Unit:
         self.notifications: list[NotificationEvent] = []  # recent, for the API (bounded)
         self._install_status()
         self.config.subscribe(self._on_change)
-        # Engines are attached by emulator.assembly (keeps this module free of face imports).
+        # Engines are attached by emulator.lab.build_unit (keeps this module free of face imports).
         self.nlm: Any = None
         self.hoc: Any = None
         self.cert: Any = None
@@ -210,9 +210,16 @@ class Unit:
     def attach(self, engine: ServiceEngine) -> None:
         self.services[engine.name].engine = engine
 
+    # Services the others rely on start first: notifications, users, time, certificates.
+    BOOT_FIRST = ("Nlm", "Aaa", "Hoc", "Cert")
+
+    def _boot_order(self) -> list[ServiceState]:
+        first = [self.services[n] for n in self.BOOT_FIRST if n in self.services]
+        return first + [st for st in self.services.values() if st.name not in self.BOOT_FIRST]
+
     async def start(self) -> None:
         self.started_at = time.monotonic()
-        for st in self.services.values():
+        for st in self._boot_order():
             startup = self.config.get(f"Scm.ServicesConfig[{st.name}].StartupType")
             if startup == "Manual":
                 continue
@@ -220,7 +227,7 @@ class Unit:
         self.config._restart.clear()  # a fresh boot applies everything
 
     async def stop(self) -> None:
-        for st in reversed(list(self.services.values())):
+        for st in reversed(self._boot_order()):
             if st.state == "Started":
                 await self.stop_service(st.name, notify=False)
         for t in list(self._tasks):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from emulator.assembly import UnitSpec, build_unit
+from emulator.lab import UnitSpec, build_unit
 from emulator.services.cert import CertEngine
 from emulator.unit import Unit
 from tests.conftest import REQUIRE_PEERS, require_peer
@@ -61,7 +61,7 @@ class Lab:
 
 async def _unit(tmp_path: Path, **settings: Any) -> AsyncIterator[Lab]:
     """A whole unit as the product assembles it (Aaa, Nlm, Hoc, Cert, CLI, API), plus the Web engine
-    attached the way emulator/assembly.py is to attach it."""
+    attached the way emulator/lab.py is to attach it."""
     spec = UnitSpec(name="dgw-4102", profile="4102", state_dir=tmp_path / "u", port_mode="auto", fsync=False,
                     api_port=0, settings={k.replace("_", "."): v for k, v in settings.items()})
     running = build_unit(spec)
