@@ -38,6 +38,7 @@ from .services.cli import CliEngine
 from .services.cwmp import CwmpEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
+from .services.snmp import SnmpEngine
 from .spec import DEFAULT_API_PORT, UnitSpec
 from .unit import PortPolicy, Unit
 
@@ -156,5 +157,6 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     unit.attach(CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url))
+    unit.attach(SnmpEngine(unit))
     api = ApiServer(unit, aaa)
     return RunningUnit(unit, aaa, api, spec)

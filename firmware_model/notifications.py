@@ -123,7 +123,8 @@ _DEFS: tuple[NotificationDef, ...] = (
     _d("Cert", 9006, "Error", _CERT_REFUSED + "the system time is not synchronized."),
     _d("Cert", 9007, "Error", _CERT_REFUSED + "{reason}."),
     _d("Cert", 9008, "Warning",
-       "TLS cipher suites {suites} of {cipher_set} for {service_name} cannot be offered by this unit and were dropped."),
+       "TLS cipher suites {suites} of {cipher_set} for {service_name} cannot be offered by this unit "
+       "and were dropped."),
     _d("Cert", 9009, "Warning",
        "The TLS version floor {floor} of {service_name} is not available on this unit; "
        "{effective} is used instead."),
@@ -134,6 +135,18 @@ _DEFS: tuple[NotificationDef, ...] = (
     _d("SipEp", 9001, "Warning", "Server {host}:{port} is unreachable for SIP gateway {gateway}."),
     _d("SipEp", 9002, "Warning", "SIP gateway {gateway} is waiting for time synchronization."),
     _d("SipEp", 9003, "Error", "The number of registrations exceeds the limit of {limit}."),
+    _d("SipEp", 9004, "Info",
+       "Endpoint {endpoint} is registered as {username} with registrar {registrar} for SIP gateway {gateway}."),
+    _d("SipEp", 9005, "Warning",
+       "Registration of endpoint {endpoint} as {username} with registrar {registrar} for SIP gateway {gateway} "
+       "failed: {status} {reason}."),
+    _d("SipEp", 9006, "Error",
+       "Authentication of endpoint {endpoint} as {username} with registrar {registrar} for SIP gateway {gateway} "
+       "failed."),
+    _d("SipEp", 9007, "Error",
+       "TLS connection with remote host {host}:{port} refused for SIP gateway {gateway}: {reason}."),
+    _d("SipEp", 9008, "Warning",
+       "TLS connection with remote host {host}:{port} for SIP gateway {gateway} was lost ({reason})."),
     # Mipt: the wording of the hardware's SdpTools log line, raised as a notification
     _d("Mipt", 9001, "Warning", "Received the wrong key management protocol. Secure stream disabled."),
 )
