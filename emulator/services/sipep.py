@@ -1,0 +1,781 @@
+"""SipEp: the unit's SIP endpoint service (numkey 1400, "SIP Endpoint").
+
+What it does, from the DGW parameters (fact sheet §1.1, DGW-BEHAVIOUR "SIP"):
+
+* **Transport** — ``SipEp.TransportConfig`` (first row, for the whole unit: TLS is all or nothing):
+  ``TlsEnable`` = Enable makes every gateway use TLS (TLS listener on ``Gateway.SecurePort``, 0 =
+  5061, and persistent TLS links to the servers); otherwise UDP (``UdpEnable``) and/or TCP
+  (``TcpEnable``) on ``Gateway.Port`` (0 = 5060). ``RegistrationEnable`` / ``ContactEnable`` add
+  ``;transport=`` to the REGISTER Request-URI / the Contact ("Add SIP Transport in Registration /
+  in Contact Header").
+* **Servers** per gateway — registrar ``GwSpecificRegistration[gw].ServerHost`` when its
+  ``EnableConfig`` is Enable, else ``DefaultStaticRegistrarServerHost``; home-domain proxy
+  ``GwSpecificProxy`` / ``DefaultStaticProxyHomeDomainHost``; outbound proxy
+  ``…OutboundHost`` (requests go there when set). ``host:0`` = the transport's default port.
+* **Persistent links** (TCP/TLS) from ``TransportPersistentBasePort`` (16000) on the unit's address,
+  ``TransportPersistentPortInterval`` ports, re-established every ``TransportFailbackInterval``
+  seconds; ``SipEp.TlsPersistentConnectionStatus`` rows (Up / Down / WaitingUp). When a TLS link comes
+  up: notification 303 then 310 with the real host and port. A refused certificate: the Cert
+  notification (raised by the TLS policy) and SipEp 9007 with the reason.
+* **Time** — with TLS and no synchronised time the gateways wait ("Waiting for time synchronization",
+  SipEp 9002, Hoc 9003 through ``hoc.require_time()``) and start once the clock is synchronised.
+* **Registrations** — one per endpoint of ``SipEp.UserAgent`` with ``Register`` = Enable and a
+  ``Username`` (on its ``GatewayName``, ``all`` = every gateway), plus ``SipEp.UnitRegistrations``.
+  Digest credentials come from ``SipEp.Authentication`` (first matching row by
+  ``CriteriaSelection``: Unit / Endpoint / Gateway / Username, and ``Realm`` when
+  ``ValidateRealm``; an empty user name there means the registration's own). Refresh
+  ``DefaultRegistrationRefreshTime`` seconds before expiry (half-way for short grants), retry after
+  ``DefaultRegistrationRetryTime`` (gateway-specific values when enabled). States in
+  ``SipEp.RegistrationStatus``: Registering, Registered, Refreshing, Unregistering, Unregistered,
+  Unreachable (no answer, link down), AuthFailed, Rejected (other final responses), ConfigError.
+* **User-Agent** per ``InteropUaHeaderFormat`` (``%product%``, ``%version%``, ``%profile%``,
+  ``%mac%``, ``%serial%``, ``%%``) when ``InteropSendUaHeaderEnable``.
+* **Calls** — :mod:`emulator.services.sipcalls` (INVITE/CANCEL/BYE, hold/resume, OPTIONS) over the same
+  transaction layer.
+
+The SIP logic is the sans-IO core (:mod:`emulator.sip`); this module only wires its effects to the
+transport (:mod:`emulator.sip.transport`) and to the unit's status tables and notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from emulator.sip.dialog import build_request, new_call_id, new_tag
+from emulator.sip.digest import DigestClient, DigestError
+from emulator.sip.headers import Address
+from emulator.sip.message import Request, Response, make_response
+from emulator.sip.transaction import (
+    DEFAULT_TIMERS,
+    ClientInviteTransaction,
+    Deliver,
+    Effect,
+    ServerInviteTransaction,
+    ServerNonInviteTransaction,
+    TimedOut,
+    TimerConfig,
+    TransactionLayer,
+    Transmit,
+    TransportFailed,
+)
+from emulator.sip.transport import DEFAULT_PORTS, Connection, PortCycle, SipTransport, Source, Target
+from emulator.sip.uri import Uri
+from emulator.sip.validate import DGW_METHODS, Policy
+
+if TYPE_CHECKING:
+    from emulator.unit import Unit
+
+__all__ = ["GatewayRuntime", "Link", "Registration", "ServerAddr", "SipEpEngine", "parse_host_port", "user_agent"]
+
+ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
+_PLACEHOLDERS = {"", "0.0.0.0", "0.0.0.0:0"}
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``host[:port]`` (IPv6 in brackets) -> (host, port); port 0 when absent."""
+    text = (text or "").strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else 0
+    host, sep, port = text.rpartition(":")
+    if sep and port.isdigit() and ":" not in host:
+        return host, int(port)
+    return text, 0
+
+
+def user_agent(fmt: str, macros: dict[str, str]) -> str:
+    """``SipEp.InteropUaHeaderFormat`` with its ``%macro%`` values (``%%`` is a percent sign)."""
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        return "%" if name == "" else macros.get(name.lower(), m.group(0))
+    return re.sub(r"%([A-Za-z]*)%", sub, fmt)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAddr:
+    host: str
+    port: int  # 0 = default of the transport
+
+    @classmethod
+    def parse(cls, text: str) -> ServerAddr | None:
+        if (text or "").strip() in _PLACEHOLDERS:
+            return None
+        host, port = parse_host_port(text)
+        if not host or host == "0.0.0.0":
+            return None
+        return cls(host, port)
+
+    def target(self, transport: str) -> Target:
+        return Target(transport, self.host, self.port or DEFAULT_PORTS[transport])
+
+
+@dataclass(slots=True)
+class Link:
+    """A persistent TCP/TLS connection to one server of one gateway (TlsPersistentConnectionStatus)."""
+
+    index: int
+    gateway: str
+    target: Target
+    state: str = "WaitingUp"  # Up | Down | WaitingShutdown | WaitingUp
+    connection: Connection | None = None
+    announced: bool = False
+
+
+@dataclass(slots=True)
+class Registration:
+    index: int
+    gateway: str
+    endpoint: str
+    username: str
+    state: str = "Unregistered"
+    registrar: str = ""
+    call_id: str = field(default_factory=new_call_id)
+    from_tag: str = field(default_factory=new_tag)
+    cseq: int = 0
+    expires: int = 0
+    task: asyncio.Task[None] | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_status: int | None = None
+
+
+@dataclass(slots=True)
+class GatewayRuntime:
+    name: str
+    type: str
+    domain: str
+    registrar: ServerAddr | None
+    proxy: ServerAddr | None
+    outbound: ServerAddr | None
+    ports: dict[str, int] = field(default_factory=dict)  # transport -> bound port
+    configured_port: int = 0
+    configured_secure_port: int = 0
+    network_interface: str = ""
+    media_networks: str = ""
+    state: str = "Restarting"
+    refresh_time: int = 60
+    expiration: int = 3600
+    proposed: int = 0
+    retry_time: int = 120
+
+    def next_hop(self, transport: str) -> Target | None:
+        server = self.outbound or self.proxy or self.registrar
+        return server.target(transport) if server else None
+
+
+class SipEpEngine:
+    """The SipEp service of one unit (see the module docstring)."""
+
+    name = "SipEp"
+
+    def __init__(self, unit: Unit, *, timers: TimerConfig = DEFAULT_TIMERS, poll_s: float = 0.2,
+                 unregister_timeout: float = 2.0) -> None:
+        self.unit = unit
+        self.config = unit.config
+        self.timers = timers
+        self.poll_s = poll_s
+        self.unregister_timeout = unregister_timeout
+        self.layer = TransactionLayer(timers)
+        self.transport: SipTransport | None = None
+        self.gateways: dict[str, GatewayRuntime] = {}
+        self.links: list[Link] = []
+        self.registrations: list[Registration] = []
+        self.transport_kind = "UDP"
+        self.calls: Any = None  # emulator.services.sipcalls.CallManager, attached by it
+        self._pending: dict[int, asyncio.Future[Response | None]] = {}  # id(client txn) -> final response
+        self._provisional: dict[int, Callable[[Response], None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ports = PortCycle(16000)
+        self._running = False
+        self._reachable: dict[tuple[str, str], bool] = {}
+        self.request_handlers: dict[str, Callable[[Request, ServerTransaction | None, Source], None]] = {}
+        c = self.config
+        c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)
+        c.provide_rows("SipEp.RegistrationStatus", self._registration_rows)
+        c.provide_rows("SipEp.TlsPersistentConnectionStatus", self._link_rows)
+
+    # ------------------------------------------------------------------ status tables
+    def _gateway_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for gw in self.gateways.values() if self._running else []:
+            rows.append({"Name": gw.name, "NetworkInterface": gw.network_interface, "MediaNetworks": gw.media_networks,
+                         "Port": gw.ports.get("UDP") or gw.ports.get("TCP") or 0,
+                         "SecurePort": gw.ports.get("TLS", 0), "Domain": gw.domain, "State": gw.state})
+        return rows
+
+    def _registration_rows(self) -> list[dict[str, Any]]:
+        return [{"Index": r.index, "Gateway": r.gateway, "Endpoint": r.endpoint, "State": r.state,
+                 "Registrar": r.registrar, "Username": r.username} for r in self.registrations]
+
+    def _link_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for link in self.links:
+            conn = link.connection
+            up = conn is not None and conn.is_open
+            rows.append({"Index": link.index, "Gateway": link.gateway, "LocalPort": conn.local[1] if up and conn else 0,
+                         "RemoteHost": f"{link.target.host}:{link.target.port}",
+                         "RemoteHostIpAddr": conn.remote[0] if up and conn else "", "State": link.state})
+        return rows
+
+    # ------------------------------------------------------------------ configuration
+    def _get(self, name: str, default: Any = None) -> Any:
+        value = self.config.get(name)
+        return default if value is None else value
+
+    def _transport_row(self, gateway: str | None = None) -> dict[str, Any]:
+        rows = self.config.rows("SipEp.TransportConfig")
+        for row in rows:
+            if gateway is not None and row.get("GatewayName") == gateway:
+                return row
+        return rows[0] if rows else {}
+
+    def _transport_kind(self) -> str:
+        row = self._transport_row()  # the first row applies to the whole unit
+        if row.get("TlsEnable") == "Enable":
+            return "TLS"
+        if row.get("UdpEnable", "Enable") == "Enable":
+            return "UDP"
+        if row.get("TcpEnable") == "Enable":
+            return "TCP"
+        return "UDP"
+
+    def _read_gateways(self) -> dict[str, GatewayRuntime]:
+        c = self.config
+        gsr = {r["GatewayName"]: r for r in c.rows("SipEp.GwSpecificRegistration")}
+        gsp = {r["GatewayName"]: r for r in c.rows("SipEp.GwSpecificProxy")}
+        out: dict[str, GatewayRuntime] = {}
+        for row in c.rows("SipEp.Gateway"):
+            name = str(row["Name"])
+            reg = gsr.get(name, {})
+            prx = gsp.get(name, {})
+            reg_on = reg.get("EnableConfig") == "Enable"
+            prx_on = prx.get("EnableConfig") == "Enable"
+            registrar = ServerAddr.parse(str(reg.get("ServerHost") if reg_on else
+                                             self._get("SipEp.DefaultStaticRegistrarServerHost", "")))
+            proxy = ServerAddr.parse(str(prx.get("HomeDomainHost") if prx_on else
+                                         self._get("SipEp.DefaultStaticProxyHomeDomainHost", "")))
+            outbound = ServerAddr.parse(str(prx.get("OutboundHost") if prx_on else
+                                            self._get("SipEp.DefaultStaticProxyOutboundHost", "")))
+            domain = str(row.get("Domain") or self._get("SipEp.InteropRegisterHomeDomainOverride", "") or
+                         (proxy.host if proxy else registrar.host if registrar else self.unit.host))
+            gw = GatewayRuntime(
+                name=name, type=str(row.get("Type")), domain=domain, registrar=registrar, proxy=proxy,
+                outbound=outbound, configured_port=int(row.get("Port") or 0),
+                configured_secure_port=int(row.get("SecurePort") or 0),
+                network_interface=str(row.get("NetworkInterface") or ""),
+                media_networks=str(row.get("MediaNetworks") or ""),
+            )
+            if reg_on:
+                gw.refresh_time = int(reg.get("RefreshTime") or 60)
+                gw.expiration = int(reg.get("ExpirationValue") or 3600)
+                gw.proposed = int(reg.get("ProposedExpirationValue") or 0)
+                gw.retry_time = int(reg.get("RetryTime") or 120)
+            else:
+                gw.refresh_time = int(self._get("SipEp.DefaultRegistrationRefreshTime", 60))
+                gw.expiration = int(self._get("SipEp.DefaultRegistrationExpirationValue", 3600))
+                gw.proposed = int(self._get("SipEp.DefaultRegistrationProposedExpirationValue", 0))
+                gw.retry_time = int(self._get("SipEp.DefaultRegistrationRetryTime", 120))
+            out[name] = gw
+        return out
+
+    def _read_registrations(self) -> list[Registration]:
+        regs: list[Registration] = []
+        for row in self.config.rows("SipEp.UserAgent"):
+            if row.get("Register") != "Enable" or not row.get("Username"):
+                continue
+            wanted = str(row.get("GatewayName") or "all")
+            for gw in self.gateways.values():
+                if wanted.lower() in ("all", gw.name.lower()):
+                    regs.append(Registration(len(regs) + 1, gw.name, str(row["EpId"]), str(row["Username"])))
+        for row in self.config.rows("SipEp.UnitRegistrations"):
+            gw_name = str(row.get("GatewayName") or "")
+            if row.get("Username") and gw_name in self.gateways:
+                regs.append(Registration(len(regs) + 1, gw_name, "", str(row["Username"])))
+        return regs
+
+    def credentials(self, reg: Registration, realm: str) -> tuple[str, str] | None:
+        """The first ``SipEp.Authentication`` row that applies to ``reg`` and ``realm``: (user, password)."""
+        for row in sorted(self.config.rows("SipEp.Authentication"), key=lambda r: int(r["Index"])):
+            crit = row.get("CriteriaSelection")
+            if crit == "Endpoint" and str(row.get("EpId")) != reg.endpoint:
+                continue
+            if crit == "Gateway" and str(row.get("GatewayName")) != reg.gateway:
+                continue
+            if crit == "Username" and str(row.get("UsernameCriteria")) != reg.username:
+                continue
+            if row.get("ValidateRealm") == "Enable" and row.get("Realm") and row.get("Realm") != realm:
+                continue
+            return str(row.get("Username") or reg.username), str(row.get("Password") or "")
+        return None
+
+    def user_agent(self) -> str | None:
+        if self._get("SipEp.InteropSendUaHeaderEnable", "Enable") != "Enable":
+            return None
+        return user_agent(str(self._get("SipEp.InteropUaHeaderFormat", "")), self.unit.macros())
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        from emulator.tls import tls_policy  # needs the Cert engine only when TLS is used
+
+        self.layer = TransactionLayer(self.timers)
+        self.transport_kind = self._transport_kind()
+        self.gateways = self._read_gateways()
+        self._ports = PortCycle(int(self._get("SipEp.TransportPersistentBasePort", 16000)),
+                                int(self._get("SipEp.TransportPersistentPortInterval", 0)), self._ports.last)
+        tls = tls_policy(self.unit, "SipEp") if self.transport_kind == "TLS" else None
+        methods = DGW_METHODS
+        self.transport = SipTransport(self.unit.host, self._on_message, tls=tls, policy=Policy(allowed_methods=methods),
+                                      log=self.unit.log.bind(service="SipEp"),
+                                      on_connection_closed=self._connection_closed,
+                                      connect_timeout=float(self._get("SipEp.InteropTcpConnectTimeout", 10)))
+        self._running = True
+        await self._start_listeners()
+        self.registrations = self._read_registrations()
+        self.links = []
+        self._spawn(self._bring_up())
+
+    async def stop(self) -> None:
+        if not self._running:
+            return
+        regs = [r for r in self.registrations if r.state in ("Registered", "Refreshing")]
+        for reg in self.registrations:
+            if reg.task is not None:
+                reg.task.cancel()
+        if regs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*(self._unregister(r) for r in regs), return_exceptions=True),
+                                       self.unregister_timeout)
+        if self.calls is not None:
+            with contextlib.suppress(Exception):
+                self.calls.stop()
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_result(None)
+        self._pending.clear()
+        if self.transport is not None:
+            await self.transport.close()
+        for reg in self.registrations:
+            reg.state = "Unregistered"
+        for link in self.links:
+            link.state = "Down"
+        self.unit.listening.pop("sip", None)
+        self.unit.listening.pop("sip_tls", None)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _start_listeners(self) -> None:
+        assert self.transport is not None
+        host = self.unit.host
+        for gw in self.gateways.values():
+            try:
+                if self.transport_kind == "TLS":
+                    port = self.unit.ports.real_port(gw.configured_secure_port or 5061)
+                    gw.ports["TLS"] = await self.transport.listen("TLS", port)
+                else:
+                    row = self._transport_row(gw.name)
+                    port = self.unit.ports.real_port(gw.configured_port or 5060)
+                    if row.get("UdpEnable", "Enable") == "Enable" or self.transport_kind == "UDP":
+                        port = gw.ports["UDP"] = await self.transport.listen("UDP", port)
+                    if row.get("TcpEnable") == "Enable":
+                        gw.ports["TCP"] = await self.transport.listen("TCP", port)
+                gw.state = "Ready"
+            except OSError as exc:
+                gw.state = "Cannot start, port already in use"
+                self.unit.log.warning("sip_listen_failed", gateway=gw.name, error=str(exc))
+            except Exception as exc:  # e.g. no host certificate for the TLS listener
+                gw.state = "Invalid Configuration"
+                self.unit.log.warning("sip_listen_failed", gateway=gw.name, error=str(exc))
+        first = next(iter(self.gateways.values()), None)
+        if first is not None:
+            if "UDP" in first.ports or "TCP" in first.ports:
+                self.unit.listening["sip"] = f"{host}:{first.ports.get('UDP') or first.ports.get('TCP')}"
+            if "TLS" in first.ports:
+                self.unit.listening["sip_tls"] = f"{host}:{first.ports['TLS']}"
+
+    async def _bring_up(self) -> None:
+        if self.transport_kind == "TLS" and not self.unit.clock.synchronized:
+            for gw in self.gateways.values():
+                if gw.state == "Ready":
+                    gw.state = "Waiting for time synchronization"
+                    self.unit.notify("SipEp", 9002, gateway=gw.name)
+            hoc = getattr(self.unit, "hoc", None)
+            if hoc is not None:
+                hoc.require_time()
+            while not self.unit.clock.synchronized:
+                await asyncio.sleep(self.poll_s)
+            for gw in self.gateways.values():
+                if gw.state == "Waiting for time synchronization":
+                    gw.state = "Ready"
+        if self.transport_kind in ("TLS", "TCP"):
+            seen: set[tuple[str, Target]] = set()
+            for gw in self.gateways.values():
+                for server in (gw.outbound, gw.proxy, gw.registrar):
+                    if server is None:
+                        continue
+                    target = server.target(self.transport_kind)
+                    if (gw.name, target) in seen:
+                        continue
+                    seen.add((gw.name, target))
+                    link = Link(len(self.links) + 1, gw.name, target)
+                    self.links.append(link)
+                    self._spawn(self._maintain_link(link))
+        for reg in self.registrations:
+            reg.task = self._spawn(self._registration_loop(reg))
+
+    # ------------------------------------------------------------------ persistent links
+    async def _maintain_link(self, link: Link) -> None:
+        from emulator.tls import PeerRefused, TlsError
+
+        failback = float(self._get("SipEp.TransportFailbackInterval", 15))
+        while self._running:
+            try:
+                conn = await self.ensure_link(link)
+            except PeerRefused as exc:
+                self._link_failed(link, f"certificate refused ({exc.reason})", tls_refused=True)
+            except (TlsError, OSError, TimeoutError, ValueError) as exc:
+                self._link_failed(link, str(exc) or exc.__class__.__name__, tls_refused=isinstance(exc, TlsError))
+            else:
+                await conn.closed.wait()
+                if not self._running:
+                    return
+                link.state = "Down"
+                link.announced = False
+                if link.target.transport == "TLS":
+                    self.unit.notify("SipEp", 9008, host=link.target.host, port=link.target.port,
+                                     gateway=link.gateway, reason=conn.close_reason or "closed")
+                self._set_reachable(link.gateway, link.target, False)
+                for reg in self.registrations:  # re-register over the next link
+                    if reg.gateway == link.gateway:
+                        reg.wake.set()
+            await asyncio.sleep(failback)
+
+    def _link_failed(self, link: Link, reason: str, *, tls_refused: bool) -> None:
+        link.state = "Down"
+        if tls_refused and self.transport_kind == "TLS":
+            self.unit.notify("SipEp", 9007, host=link.target.host, port=link.target.port, gateway=link.gateway,
+                             reason=reason)
+        self._set_reachable(link.gateway, link.target, False)
+
+    async def ensure_link(self, link: Link) -> Connection:
+        """The open connection of ``link``, opened from the persistent base port when needed."""
+        assert self.transport is not None
+        conn = link.connection
+        if conn is not None and conn.is_open:
+            return conn
+        link.state = "WaitingUp"
+        conn = await self.transport.connect(link.target, self._ports.ports())
+        self._ports.last = conn.local[1]
+        link.connection = conn
+        link.state = "Up"
+        if not link.announced:
+            link.announced = True
+            if link.target.transport == "TLS":
+                self.unit.notify("SipEp", 303, host=link.target.host, port=link.target.port, gateway=link.gateway)
+            self._set_reachable(link.gateway, link.target, True, force=True)
+        return conn
+
+    def _set_reachable(self, gateway: str, target: Target, reachable: bool, *, force: bool = False) -> None:
+        key = (gateway, f"{target.host}:{target.port}")
+        before = self._reachable.get(key)
+        self._reachable[key] = reachable
+        gw = self.gateways.get(gateway)
+        if reachable:
+            if before is not True or force:
+                self.unit.notify("SipEp", 310, host=target.host, port=target.port, gateway=gateway)
+            if gw is not None and gw.state == "Server unreachable" and not any(
+                    v is False for (g, _), v in self._reachable.items() if g == gateway):
+                gw.state = "Ready"
+        else:
+            if before is not False:
+                self.unit.notify("SipEp", 9001, host=target.host, port=target.port, gateway=gateway)
+            if gw is not None and gw.state == "Ready":
+                gw.state = "Server unreachable"
+
+    def _connection_closed(self, conn: Connection) -> None:
+        for link in self.links:
+            if link.connection is conn and link.state == "Up":
+                link.state = "Down"
+
+    def _link_for(self, gateway: str, target: Target) -> Link | None:
+        return next((lk for lk in self.links if lk.gateway == gateway and lk.target == target), None)
+
+    # ------------------------------------------------------------------ transactions
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def via(self, gateway: str, transport: str | None = None) -> str:
+        kind = transport or self.transport_kind
+        gw = self.gateways[gateway]
+        port = gw.ports.get(kind) or gw.ports.get("UDP") or next(iter(gw.ports.values()), 5060)
+        return f"SIP/2.0/{kind} {self.unit.host}:{port};rport"
+
+    def contact_uri(self, gateway: str, user: str | None) -> Uri:
+        kind = self.transport_kind
+        gw = self.gateways[gateway]
+        port = gw.ports.get(kind) or next(iter(gw.ports.values()), DEFAULT_PORTS[kind])
+        params: dict[str, str | None] = {}
+        if self._transport_row(gateway).get("ContactEnable") == "Enable":
+            params["transport"] = kind.lower()
+        return Uri("sip", user=user, host=self.unit.host, port=port, params=params)
+
+    async def request(self, request: Request, target: Target, gateway: str | None = None, *,
+                      on_provisional: Callable[[Response], None] | None = None,
+                      on_transaction: Callable[[ClientInviteTransaction], None] | None = None) -> Response | None:
+        """Send ``request`` in a client transaction; the final response, or None (timeout, transport failure)."""
+        if gateway is not None and target.transport in ("TLS", "TCP"):
+            link = self._link_for(gateway, target)
+            if link is not None:
+                try:
+                    await self.ensure_link(link)
+                except Exception:
+                    return None
+        fut: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
+        txn, effects = self.layer.send_request(request, self._now(), peer=target, reliable=target.transport != "UDP")
+        self._pending[id(txn)] = fut
+        if on_provisional is not None:
+            self._provisional[id(txn)] = on_provisional
+        if on_transaction is not None and isinstance(txn, ClientInviteTransaction):
+            on_transaction(txn)
+        self._run(effects)
+        try:
+            return await fut
+        finally:
+            self._pending.pop(id(txn), None)
+            self._provisional.pop(id(txn), None)
+
+    def respond(self, txn: ServerTransaction, response: Response) -> None:
+        if txn.terminated:
+            return
+        self._run(self.layer.respond(txn, response, self._now()))
+
+    def send_stateless(self, message: Request | Response, target: Target | Source) -> None:
+        """An ACK for a 2xx, a 2xx retransmission: straight to the transport."""
+        self._spawn(self._send(message, target, None))
+
+    def _run(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Transmit):
+                self._spawn(self._send(effect.message, effect.peer, effect.transaction))
+            elif isinstance(effect, Deliver):
+                self._deliver(effect)
+            elif isinstance(effect, TimedOut | TransportFailed):
+                txn = effect.transaction
+                if txn is not None:
+                    fut = self._pending.get(id(txn))
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                    if isinstance(effect, TimedOut) and self.calls is not None:
+                        self.calls.timed_out(txn, effect.timer)
+        self._schedule()
+
+    async def _send(self, message: Request | Response, peer: Any, txn: Any) -> None:
+        assert self.transport is not None
+        try:
+            await self.transport.send(message, peer)
+        except Exception as exc:
+            self.unit.log.info("sip_send_failed", peer=str(peer), error=str(exc) or exc.__class__.__name__)
+            if txn is not None and self._running:
+                self._run(self.layer.transport_error(txn, self._now()))
+
+    def _schedule(self) -> None:
+        if not self._running:
+            return
+        deadline = self.layer.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._run(self.layer.handle_timer(self._now()))
+
+    def _on_message(self, message: Request | Response, source: Source) -> None:
+        self._run(self.layer.receive(message, self._now(), peer=source, reliable=source.reliable))
+
+    def _deliver(self, effect: Deliver) -> None:
+        message, txn = effect.message, effect.transaction
+        if isinstance(message, Response):
+            if txn is None:
+                if self.calls is not None:
+                    self.calls.stray_response(message)
+                return
+            if message.status < 200:
+                cb = self._provisional.get(id(txn))
+                if cb is not None:
+                    cb(message)
+                return
+            fut = self._pending.get(id(txn))
+            if fut is not None and not fut.done():
+                fut.set_result(message)
+            elif self.calls is not None:
+                self.calls.stray_response(message)  # 2xx retransmission (RFC 6026 Accepted): ACK again
+            return
+        source = txn.peer if txn is not None else None
+        if source is None:  # ACK for a 2xx: belongs to the dialog
+            if self.calls is not None:
+                self.calls.ack_received(message)
+            return
+        handler = self.request_handlers.get(message.method)
+        if handler is not None:
+            handler(message, txn, source)  # type: ignore[arg-type]
+            return
+        if message.method == "OPTIONS":
+            allow = ", ".join(sorted(DGW_METHODS))
+            self.respond(txn, make_response(message, 200, to_tag=new_tag(), headers=[  # type: ignore[arg-type]
+                ("Allow", allow), ("Accept", "application/sdp"), *self._ua_header()]))
+            return
+        if message.method == "ACK":
+            return
+        self.respond(txn, make_response(message, 501 if message.method not in DGW_METHODS else 481,  # type: ignore[arg-type]
+                                        to_tag=new_tag()))
+
+    def _ua_header(self) -> list[tuple[str, str]]:
+        ua = self.user_agent()
+        return [("User-Agent", ua)] if ua else []
+
+    # ------------------------------------------------------------------ registrations
+    def _registrar_target(self, reg: Registration) -> tuple[GatewayRuntime, ServerAddr | None, Target | None]:
+        gw = self.gateways[reg.gateway]
+        if gw.registrar is None:
+            return gw, None, None
+        # requests go to the outbound proxy when one is set (DGW: registrations follow the outbound proxy)
+        hop = gw.outbound or gw.registrar
+        return gw, gw.registrar, hop.target(self.transport_kind)
+
+    def _register_request(self, reg: Registration, gw: GatewayRuntime, registrar: ServerAddr, expires: int,
+                          auth: tuple[str, str] | None = None) -> Request:
+        params: dict[str, str | None] = {}
+        if self._transport_row(gw.name).get("RegistrationEnable") == "Enable":
+            params["transport"] = self.transport_kind.lower()
+        ruri = Uri("sip", host=registrar.host, port=registrar.port or None, params=params)
+        aor = Uri("sip", user=reg.username, host=gw.domain)
+        reg.cseq += 1
+        headers = [("Expires", str(expires)), ("Allow", ", ".join(sorted(DGW_METHODS))), *self._ua_header()]
+        if auth is not None:
+            headers.insert(0, auth)
+        return build_request("REGISTER", ruri, from_=Address(aor).with_tag(reg.from_tag), to=Address(aor),
+                             call_id=reg.call_id, cseq=reg.cseq, via=self.via(gw.name),
+                             contact=Address(self.contact_uri(gw.name, reg.username)),
+                             max_forwards=int(self._get("SipEp.InteropMaxForwardsValue", 70)), headers=headers)
+
+    async def _registration_loop(self, reg: Registration) -> None:
+        while self._running:
+            delay = await self.register_once(reg)
+            reg.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reg.wake.wait(), delay)
+
+    async def register_once(self, reg: Registration, expires: int | None = None) -> float:
+        """One REGISTER exchange (with digest); returns the delay to the next attempt (refresh or retry)."""
+        gw, registrar, target = self._registrar_target(reg)
+        if registrar is None or target is None:
+            reg.state = "ConfigError"
+            return float(gw.retry_time)
+        reg.registrar = f"{registrar.host}:{target.port if registrar.port == 0 else registrar.port}"
+        wanted = expires if expires is not None else (gw.proposed or gw.expiration)
+        unregister = wanted == 0
+        reg.state = "Unregistering" if unregister else ("Refreshing" if reg.state == "Registered" else "Registering")
+        request = self._register_request(reg, gw, registrar, wanted)
+        response = await self.request(request, target, gw.name)
+        tried_auth = False
+        while response is not None and response.status in (401, 407) and not tried_auth:
+            challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
+            realm = next((c.realm for c in challenges if c.realm), "") or ""
+            creds = self.credentials(reg, realm)
+            if creds is None:
+                break
+            try:
+                value = DigestClient(*creds).authorize(challenges, "REGISTER", str(request.uri))
+            except DigestError:
+                break
+            header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+            request = self._register_request(reg, gw, registrar, wanted, (header, str(value)))
+            response = await self.request(request, target, gw.name)
+            tried_auth = True
+            if response is not None and response.status in (401, 407):
+                again = response.www_authenticate if response.status == 401 else response.proxy_authenticate
+                if any(c.stale for c in again):
+                    tried_auth = False  # a stale nonce: answer the fresh challenge once more
+        if response is None:
+            reg.state = "Unreachable"
+            reg.last_status = None
+            self._set_reachable(gw.name, target, False)
+            return float(gw.retry_time)
+        reg.last_status = response.status
+        self._set_reachable(gw.name, target, True)
+        if unregister:
+            reg.state = "Unregistered"
+            return float(gw.retry_time)
+        if response.status in (401, 407):
+            reg.state = "AuthFailed"
+            self.unit.notify("SipEp", 9006, endpoint=reg.endpoint or "unit", username=reg.username,
+                             registrar=reg.registrar, gateway=gw.name)
+            return float(gw.retry_time)
+        if response.status >= 300:
+            reg.state = "Rejected"
+            self.unit.notify("SipEp", 9005, endpoint=reg.endpoint or "unit", username=reg.username,
+                             registrar=reg.registrar, gateway=gw.name, status=response.status,
+                             reason=response.reason)
+            return float(gw.retry_time)
+        if not 200 <= response.status < 300:
+            reg.state = "InvalidResponse"
+            return float(gw.retry_time)
+        granted = self._granted(response, request, wanted)
+        was = reg.state
+        reg.expires = granted
+        reg.state = "Registered"
+        if was == "Registering":
+            self.unit.notify("SipEp", 9004, endpoint=reg.endpoint or "unit", username=reg.username,
+                             registrar=reg.registrar, gateway=gw.name)
+        if granted <= 0:
+            return float(gw.retry_time)
+        refresh = granted - gw.refresh_time if granted > 2 * gw.refresh_time else granted / 2
+        return max(1.0, float(refresh))
+
+    @staticmethod
+    def _granted(response: Response, request: Request, wanted: int) -> int:
+        mine = request.contact[0].uri if request.contact else None
+        with contextlib.suppress(Exception):
+            for contact in response.contact:
+                if mine is not None and contact.uri.host == mine.host and contact.uri.port == mine.port \
+                        and contact.uri.user == mine.user and contact.expires is not None:
+                    return contact.expires
+        with contextlib.suppress(Exception):
+            if response.expires is not None:
+                return int(response.expires)
+        return wanted
+
+    async def _unregister(self, reg: Registration) -> None:
+        await self.register_once(reg, expires=0)
+
+    def registration(self, endpoint: str) -> Registration | None:
+        return next((r for r in self.registrations if r.endpoint == endpoint), None)
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,241 @@
+"""A real Kamailio (Debian's, with its TLS module) as SIP registrar/proxy on 127.0.0.1, for interop tests.
+
+Our own configuration, written per test into a temporary directory: no database (usrloc in memory),
+digest authentication of REGISTER from static credentials held in an htable (``pv_auth_check``,
+qop=auth, realm = From domain), UDP/TCP and TLS listeners on free ports (``tls_only`` leaves only
+TLS), ``set_contact_alias`` / ``fix_nated_register`` / ``handle_ruri_alias`` so that TCP/TLS clients
+are reached over the connection they opened (a proxy would otherwise try to open a new connection
+to the Contact port), record-routing of INVITEs, loose routing in dialog.
+
+``WITH_TRANSPORT_CHECK`` reproduces the vendor's troubleshooting case: a REGISTER over TLS whose
+Request-URI or Contact lacks ``transport=tls`` gets "500 Server Internal Error".
+
+Kamailio runs in the foreground (``-DD -E``), its runtime directory and control socket in the temp
+directory (``-Y``; ``runtime_dir`` is not a 5.6 cfg keyword), and is stopped by SIGTERM to its PID.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import free_port, require_peer
+
+__all__ = ["Kamailio", "start_kamailio"]
+
+_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+_CFG = """#!KAMAILIO
+debug={debug}
+log_stderror=yes
+memdbg=5
+memlog=5
+fork=yes
+children=4
+tcp_children=4
+auto_aliases=no
+{listen}
+enable_tls=yes
+tcp_connection_lifetime=3605
+tcp_accept_no_cl=yes
+dns=no
+rev_dns=no
+use_dns_cache=no
+
+mpath="{mpath}"
+loadmodule "tls.so"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "nathelper.so"
+loadmodule "htable.so"
+loadmodule "auth.so"
+loadmodule "ctl.so"
+
+modparam("tls", "config", "{tls_cfg}")
+modparam("ctl", "binrpc", "unix:{ctl}")
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", 3600)
+modparam("registrar", "received_avp", "$avp(RECEIVED)")
+modparam("nathelper", "received_avp", "$avp(RECEIVED)")
+modparam("rr", "enable_full_lr", 1)
+modparam("rr", "append_fromtag", 1)
+modparam("htable", "htable", "users=>size=8;autoexpire=0;")
+
+event_route[htable:mod-init] {{
+{users}
+}}
+
+request_route {{
+    xlog("L_INFO", "REQ $rm $ru from $si:$sp proto=$pr\\n");
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (!sanity_check("17895", "7")) {{ exit; }}
+    force_rport();
+    if (is_method("INVITE|SUBSCRIBE|UPDATE|REFER") || (is_method("REGISTER") && proto!=UDP)) {{
+        if (proto!=UDP) {{ set_contact_alias(); }}
+    }}
+    if (has_totag()) {{ route(WITHINDLG); exit; }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) route(RELAY); exit; }}
+    if (!is_method("ACK")) {{ if (t_precheck_trans()) {{ t_check_trans(); exit; }} t_check_trans(); }}
+    if (is_method("OPTIONS") && uri==myself && $rU==$null) {{ sl_send_reply("200", "Keepalive"); exit; }}
+    remove_hf("Route");
+    if (is_method("INVITE|SUBSCRIBE")) {{ record_route(); }}
+    if (is_method("REGISTER")) {{
+#!ifdef WITH_TRANSPORT_CHECK
+        if (proto==TLS && !($ru =~ "transport=tls" && $ct =~ "transport=tls")) {{
+            sl_send_reply("500", "Server Internal Error");
+            exit;
+        }}
+#!endif
+        if (!pv_auth_check("$fd", "$sht(users=>$fU)", "0", "1")) {{
+            auth_challenge("$fd", "1");
+            exit;
+        }}
+        consume_credentials();
+        if (proto!=UDP) {{ fix_nated_register(); }}
+        if (!save("location")) {{ sl_reply_error(); }}
+        exit;
+    }}
+    if ($rU==$null) {{ sl_send_reply("484", "Address Incomplete"); exit; }}
+    if (!lookup("location")) {{
+        switch ($rc) {{
+            case -1: case -3: send_reply("404", "Not Found"); exit;
+            case -2: send_reply("405", "Method Not Allowed"); exit;
+        }}
+    }}
+    route(RELAY);
+}}
+
+route[WITHINDLG] {{
+    if (loose_route()) {{
+        handle_ruri_alias();
+        route(RELAY); exit;
+    }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{ route(RELAY); exit; }}
+        exit;
+    }}
+    sl_send_reply("404", "Not here");
+    exit;
+}}
+
+route[RELAY] {{
+    if (is_method("INVITE|BYE|SUBSCRIBE|UPDATE")) {{ t_on_reply("MANAGE_REPLY"); }}
+    if (!t_relay()) {{ sl_reply_error(); }}
+    exit;
+}}
+
+onreply_route[MANAGE_REPLY] {{
+    if (proto!=UDP && status=~"[12][0-9][0-9]") {{ set_contact_alias(); }}
+}}
+"""
+
+_TLS_CFG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+@dataclass
+class Kamailio:
+    directory: Path
+    host: str
+    udp_port: int | None
+    tls_port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def tls_address(self) -> str:
+        return f"{self.host}:{self.tls_port}"
+
+    @property
+    def udp_address(self) -> str:
+        return f"{self.host}:{self.udp_port}"
+
+    def log(self) -> str:
+        return (self.directory / "kamailio.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def start_kamailio(directory: Path, cert: Path, key: Path, users: Mapping[str, str], *, tls_only: bool = False,
+                   defines: tuple[str, ...] = (), host: str = "127.0.0.1", debug: int = 2) -> Kamailio:
+    """Write the configuration and start Kamailio; it is listening when this returns."""
+    binary = require_peer("kamailio")["kamailio"]
+    if not Path(_MODULES, "tls.so").exists():
+        require_peer("kamailio-tls-module-missing")  # fails (or skips) with the reason
+    directory.mkdir(parents=True, exist_ok=True)
+    tls_port = free_port(host)
+    udp_port = None if tls_only else free_port(host, socket.SOCK_DGRAM)
+    listen = [f"listen=tls:{host}:{tls_port}", f'alias="{host}:{tls_port}"']
+    if udp_port is not None:
+        listen = [f"listen=udp:{host}:{udp_port}", f"listen=tcp:{host}:{udp_port}", f'alias="{host}:{udp_port}"',
+                  *listen]
+    listen.append(f'alias="{host}"')
+    users_cfg = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in users.items())
+    (directory / "tls.cfg").write_text(_TLS_CFG.format(key=key, cert=cert))
+    cfg = directory / "kamailio.cfg"
+    cfg.write_text(_CFG.format(debug=debug, listen="\n".join(listen), mpath=_MODULES, tls_cfg=directory / "tls.cfg",
+                               ctl=directory / "kamailio_ctl", users=users_cfg))
+    args = [binary, "-DD", "-E", "-f", str(cfg), "-Y", str(directory)]
+    for d in defines:
+        args += ["-A", d]
+    log = open(directory / "kamailio.log", "wb")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=directory, env={**os.environ})
+    log.close()
+    if not _wait_listening(host, tls_port, proc, time.monotonic() + 10):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("kamailio did not start:\n" + (directory / "kamailio.log").read_text(errors="replace"))
+    return Kamailio(directory, host, udp_port, tls_port, proc)
+
+
+def kamailio_running(k: Kamailio) -> Iterator[Kamailio]:
+    try:
+        yield k
+    finally:
+        k.stop()

@@ -1,0 +1,225 @@
+"""SipEp against a real Kamailio (Debian, TLS module) on loopback — issue 4's "must show".
+
+* A unit registers over TLS from local port 16000 with digest authentication; 303 then 310 carry the
+  real host and port; ``SipEp.TlsPersistentConnectionStatus`` shows the link Up.
+* With TLS, no time, the gateways wait ("Waiting for time synchronization") and go on once synchronised.
+* TLS disabled on the unit against a TLS-only proxy: the REGISTER goes unanswered, state Unreachable.
+* A proxy that wants the transport parameter answers "Server Internal Error" until both interop
+  variables (Add SIP Transport in Registration / in Contact Header) are enabled.
+* A certificate that does not name the proxy: the link is refused, Cert notification with the reason.
+
+Units live on 127.0.0.2, 127.0.0.3... so that each can use port 16000 as on the hardware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.services.cert import CertEngine
+from emulator.services.nlm import NlmEngine
+from emulator.services.sipep import SipEpEngine
+from emulator.sip.transaction import TimerConfig
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.interop.kamailio_fixture import Kamailio, start_kamailio
+from tests.tls_pki import Issued, Pki
+
+pytestmark = pytest.mark.peer
+
+USERS = {"alice": "alicepw", "bob": "bobpw"}
+FAST = TimerConfig(t1=0.02, t2=0.2, t4=0.2, d=0.2)
+
+
+@dataclass
+class Pkis:
+    dir: Path
+    ca: Issued
+    server: tuple[Path, Path]
+    wrong_name: tuple[Path, Path]
+
+
+@pytest.fixture(scope="module")
+def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
+    d = tmp_path_factory.mktemp("sip-pki")
+    pki = Pki("rsa")
+    ca = pki.ca("SIP Lab CA")
+    server = pki.leaf(ca, "127.0.0.1", dns=("localhost",), ips=("127.0.0.1",)).write(d, "server")
+    wrong = pki.leaf(ca, "proxy.example", dns=("proxy.example",), ips=()).write(d, "wrong")
+    return Pkis(d, ca, server, wrong)
+
+
+@pytest.fixture
+def kamailios(tmp_path: Path) -> Iterator[list[Kamailio]]:
+    started: list[Kamailio] = []
+    yield started
+    for k in started:
+        k.stop()
+
+
+def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str = "server", tls_only: bool = False,
+             defines: tuple[str, ...] = ()) -> Kamailio:
+    crt, key = pkis.server if cert == "server" else pkis.wrong_name
+    k = start_kamailio(tmp_path / f"kamailio{len(kamailios)}", crt, key, USERS, tls_only=tls_only, defines=defines)
+    kamailios.append(k)
+    return k
+
+
+UnitFactory = Callable[..., "asyncio.Future[Unit] | Any"]
+
+
+@pytest.fixture
+async def units(tmp_path: Path, pkis: Pkis) -> AsyncIterator[list[Unit]]:
+    made: list[Unit] = []
+    yield made
+    for u in made:
+        await u.stop()
+
+
+async def make_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, registrar: str, tls: bool = True,
+                    settings: dict[str, Any] | None = None, synchronized: bool = True,
+                    timers: TimerConfig = FAST) -> Unit:
+    host = f"127.0.0.{len(units) + 2}"
+    u = Unit(name=f"u{len(units)}", profile=get_profile("4102"), state_dir=tmp_path / f"u{len(units)}", host=host,
+             ports=PortPolicy(mode="auto"), fsync=False)
+    nlm = NlmEngine(u)
+    u.attach(nlm)
+    u.nlm = nlm
+    cert = CertEngine(u, pkis.dir / "factory")
+    u.attach(cert)
+    u.cert = cert
+    sip = SipEpEngine(u, timers=timers, poll_s=0.05)
+    u.attach(sip)
+    c = u.config
+    c.set("SipEp.MinSeverity", "Info")
+    c.set("SipEp.TransportConfig[default].TlsEnable", "Enable" if tls else "Disable")
+    c.set("SipEp.DefaultStaticRegistrarServerHost", registrar)
+    c.set("SipEp.DefaultStaticProxyHomeDomainHost", registrar)
+    c.set("SipEp.UserAgent[Phone-Fax1].Username", user)
+    c.set("SipEp.UserAgent[Phone-Fax1].Register", "Enable")
+    c.add_row("SipEp.Authentication", {"Username": user, "Password": USERS.get(user, "wrong")})
+    for name, value in (settings or {}).items():
+        c.set(name, value)
+    units.append(u)
+    await u.start()
+    cert.import_other(pkis.ca.pem())
+    u.clock.synchronized = synchronized
+    return u
+
+
+def sipep(u: Unit) -> SipEpEngine:
+    engine = u.services["SipEp"].engine
+    assert isinstance(engine, SipEpEngine)
+    return engine
+
+
+async def wait_for(predicate: Callable[[], Any], timeout: float = 8.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.02)
+
+
+def reg_state(u: Unit, index: int = 1) -> str:
+    rows = {r["Index"]: r for r in u.config.rows("SipEp.RegistrationStatus")}
+    return str(rows[index]["State"]) if index in rows else ""
+
+
+def sipep_notes(u: Unit) -> list[tuple[int, str]]:
+    return [(e.msg_id, e.message) for e in u.notifications if e.service == "SipEp"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+async def test_registers_over_tls_from_16000_with_digest(units: list[Unit], kamailios: list[Kamailio],
+                                                          tmp_path: Path, pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    notes = sipep_notes(u)
+    ids = [n for n, _ in notes]
+    assert ids.index(303) < ids.index(310) < ids.index(9004), notes
+    assert (303, f"TLS connection with remote host 127.0.0.1:{k.tls_port} is now ready to be used for SIP gateway "
+                 "default.") in notes
+    assert (310, f"Server 127.0.0.1:{k.tls_port} is now reachable for SIP gateway default.") in notes
+    [link] = u.config.rows("SipEp.TlsPersistentConnectionStatus")
+    assert link["State"] == "Up" and link["LocalPort"] == 16000 and link["Gateway"] == "default"
+    assert link["RemoteHost"] == k.tls_address and link["RemoteHostIpAddr"] == "127.0.0.1"
+    [reg] = u.config.rows("SipEp.RegistrationStatus")
+    assert reg == {"Index": 1, "Gateway": "default", "Endpoint": "Phone-Fax1", "State": "Registered",
+                   "Registrar": k.tls_address, "Username": "alice"}
+    [gw] = u.config.rows("SipEp.GatewayStatus")
+    assert gw["State"] == "Ready" and gw["SecurePort"] > 0
+    log = k.log()
+    # the proxy saw the REGISTER (challenged, then accepted) from the unit's address and port 16000 over TLS
+    assert log.count(f"REQ REGISTER sip:127.0.0.1:{k.tls_port} from {u.host}:16000 proto=tls") >= 2, log[-3000:]
+    assert "alicepw" not in "".join(m for _, m in notes)
+
+
+async def test_waits_for_time_then_registers(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                             pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, synchronized=False)
+    await wait_for(lambda: any(n == 9002 for n, _ in sipep_notes(u)), what="9002")
+    [gw] = u.config.rows("SipEp.GatewayStatus")
+    assert gw["State"] == "Waiting for time synchronization"
+    assert reg_state(u) == "Unregistered" and not u.config.rows("SipEp.TlsPersistentConnectionStatus")
+    u.clock.synchronized = True
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Ready"
+
+
+async def test_tls_disabled_against_tls_only_proxy_is_unanswered(units: list[Unit], kamailios: list[Kamailio],
+                                                                 tmp_path: Path, pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, tls=False)
+    await wait_for(lambda: reg_state(u) == "Unreachable", what="Unreachable")
+    assert "REQ REGISTER" not in k.log()
+    assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Server unreachable"
+    assert (9001, f"Server 127.0.0.1:{k.tls_port} is unreachable for SIP gateway default.") in sipep_notes(u)
+    assert not any(n in (303, 310) for n, _ in sipep_notes(u))
+
+
+async def test_transport_parameter_needed_by_the_proxy(units: list[Unit], kamailios: list[Kamailio],
+                                                       tmp_path: Path, pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True, defines=("WITH_TRANSPORT_CHECK",))
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    await wait_for(lambda: reg_state(u) == "Rejected", what="Rejected")
+    assert any(n == 9005 and "500 Server Internal Error" in m for n, m in sipep_notes(u))
+    u.config.set("SipEp.TransportConfig[default].RegistrationEnable", "Enable")
+    await u.restart_service("SipEp")
+    await wait_for(lambda: reg_state(u) == "Rejected", what="still Rejected with one of the two")
+    u.config.set("SipEp.TransportConfig[default].ContactEnable", "Enable")
+    await u.restart_service("SipEp")
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    assert ";transport=tls" in k.log()
+
+
+async def test_certificate_name_mismatch_refuses_the_link(units: list[Unit], kamailios: list[Kamailio],
+                                                          tmp_path: Path, pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, cert="wrong", tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    await wait_for(lambda: any(n == 9007 for n, _ in sipep_notes(u)), what="9007")
+    cert_notes = [e for e in u.notifications if e.service == "Cert"]
+    assert any(e.msg_id == 9004 and f"127.0.0.1:{k.tls_port}" in e.message for e in cert_notes), cert_notes
+    [note] = [m for n, m in sipep_notes(u) if n == 9007]
+    assert note.startswith(f"TLS connection with remote host 127.0.0.1:{k.tls_port} refused for SIP gateway default")
+    assert not any(n in (303, 310) for n, _ in sipep_notes(u))
+    [link] = u.config.rows("SipEp.TlsPersistentConnectionStatus")
+    assert link["State"] == "Down"
+    await wait_for(lambda: reg_state(u) == "Unreachable", what="Unreachable")
+    assert "REQ REGISTER" not in k.log()
+
+
+async def test_wrong_password_is_auth_failed(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                             pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="mallory", registrar=k.tls_address)
+    await wait_for(lambda: reg_state(u) == "AuthFailed", what="AuthFailed")
+    assert any(n == 9006 for n, _ in sipep_notes(u))
