@@ -647,8 +647,13 @@ class SipEpEngine:
             return
         if message.method == "ACK":
             return
-        self.respond(txn, make_response(message, 501 if message.method not in DGW_METHODS else 481,  # type: ignore[arg-type]
-                                        to_tag=new_tag()))
+        if message.method not in DGW_METHODS:
+            status = 501
+        elif message.method == "INVITE" and message.to.tag is None:
+            status = 480  # no call handling attached to this unit
+        else:
+            status = 481  # no such dialog / transaction
+        self.respond(txn, make_response(message, status, to_tag=new_tag()))  # type: ignore[arg-type]
 
     def _ua_header(self) -> list[tuple[str, str]]:
         ua = self.user_agent()
