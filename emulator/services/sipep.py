@@ -47,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.services.sipcalls import CallManager, OfferAnswer
 from emulator.sip.dialog import build_request, new_call_id, new_tag
 from emulator.sip.digest import DigestClient, DigestError
 from emulator.sip.headers import Address
@@ -174,7 +175,7 @@ class SipEpEngine:
     name = "SipEp"
 
     def __init__(self, unit: Unit, *, timers: TimerConfig = DEFAULT_TIMERS, poll_s: float = 0.2,
-                 unregister_timeout: float = 2.0) -> None:
+                 unregister_timeout: float = 2.0, media: OfferAnswer | None = None) -> None:
         self.unit = unit
         self.config = unit.config
         self.timers = timers
@@ -186,7 +187,6 @@ class SipEpEngine:
         self.links: list[Link] = []
         self.registrations: list[Registration] = []
         self.transport_kind = "UDP"
-        self.calls: Any = None  # emulator.services.sipcalls.CallManager, attached by it
         self._pending: dict[int, asyncio.Future[Response | None]] = {}  # id(client txn) -> final response
         self._provisional: dict[int, Callable[[Response], None]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -195,6 +195,7 @@ class SipEpEngine:
         self._running = False
         self._reachable: dict[tuple[str, str], bool] = {}
         self.request_handlers: dict[str, Callable[[Request, ServerTransaction | None, Source], None]] = {}
+        self.calls = CallManager(self, media=media)
         c = self.config
         c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)
         c.provide_rows("SipEp.RegistrationStatus", self._registration_rows)
@@ -334,6 +335,7 @@ class SipEpEngine:
                                       log=self.unit.log.bind(service="SipEp"),
                                       on_connection_closed=self._connection_closed,
                                       connect_timeout=float(self._get("SipEp.InteropTcpConnectTimeout", 10)))
+        self.transport.local_ports = self._ports.ports
         self._running = True
         await self._start_listeners()
         self.registrations = self._read_registrations()
@@ -351,9 +353,7 @@ class SipEpEngine:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.gather(*(self._unregister(r) for r in regs), return_exceptions=True),
                                        self.unregister_timeout)
-        if self.calls is not None:
-            with contextlib.suppress(Exception):
-                self.calls.stop()
+        self.calls.stop()
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -581,7 +581,7 @@ class SipEpEngine:
                     fut = self._pending.get(id(txn))
                     if fut is not None and not fut.done():
                         fut.set_result(None)
-                    if isinstance(effect, TimedOut) and self.calls is not None:
+                    if isinstance(effect, TimedOut):
                         self.calls.timed_out(txn, effect.timer)
         self._schedule()
 
@@ -617,8 +617,7 @@ class SipEpEngine:
         message, txn = effect.message, effect.transaction
         if isinstance(message, Response):
             if txn is None:
-                if self.calls is not None:
-                    self.calls.stray_response(message)
+                self.calls.stray_response(message)
                 return
             if message.status < 200:
                 cb = self._provisional.get(id(txn))
@@ -628,13 +627,14 @@ class SipEpEngine:
             fut = self._pending.get(id(txn))
             if fut is not None and not fut.done():
                 fut.set_result(message)
-            elif self.calls is not None:
+            else:
                 self.calls.stray_response(message)  # 2xx retransmission (RFC 6026 Accepted): ACK again
             return
+        if message.method == "ACK":  # an ACK for a 2xx belongs to the dialog (§13.2.2.4, RFC 6026 §7.1)
+            self.calls.ack_received(message)
+            return
         source = txn.peer if txn is not None else None
-        if source is None:  # ACK for a 2xx: belongs to the dialog
-            if self.calls is not None:
-                self.calls.ack_received(message)
+        if txn is None or source is None:
             return
         handler = self.request_handlers.get(message.method)
         if handler is not None:
@@ -644,8 +644,6 @@ class SipEpEngine:
             allow = ", ".join(sorted(DGW_METHODS))
             self.respond(txn, make_response(message, 200, to_tag=new_tag(), headers=[  # type: ignore[arg-type]
                 ("Allow", allow), ("Accept", "application/sdp"), *self._ua_header()]))
-            return
-        if message.method == "ACK":
             return
         if message.method not in DGW_METHODS:
             status = 501

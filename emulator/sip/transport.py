@@ -194,7 +194,8 @@ class SipTransport:
         self.servers: list[tuple[str, asyncio.Server]] = []
         self.connections: list[Connection] = []
         self._connecting: dict[Target, asyncio.Future[Connection]] = {}
-        self.last_used_port: dict[int, int] = {}  # persistent base port -> last port used
+        #: local ports for a new outgoing TCP/TLS connection (SipEp sets the persistent port cycle)
+        self.local_ports: Callable[[], Iterable[int]] = lambda: (0,)
 
     # ------------------------------------------------------------------ listeners
     async def listen(self, transport: str, port: int) -> int:
@@ -433,7 +434,7 @@ class SipTransport:
             sock.sendto(data, (target.host, target.port))
             self.stats.sent += 1
             return
-        conn = self.find_connection(target) or await self.connect(target)
+        conn = self.find_connection(target) or await self.connect(target, self.local_ports())
         conn.send(data)
         self.stats.sent += 1
 

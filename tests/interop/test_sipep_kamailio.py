@@ -70,11 +70,9 @@ def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str
     return k
 
 
-UnitFactory = Callable[..., "asyncio.Future[Unit] | Any"]
-
-
 @pytest.fixture
-async def units(tmp_path: Path, pkis: Pkis) -> AsyncIterator[list[Unit]]:
+async def units(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncIterator[list[Unit]]:
+    # depends on kamailios: the units stop (and unregister) before the proxies do
     made: list[Unit] = []
     yield made
     for u in made:
@@ -223,3 +221,71 @@ async def test_wrong_password_is_auth_failed(units: list[Unit], kamailios: list[
     u = await make_unit(units, tmp_path, pkis, user="mallory", registrar=k.tls_address)
     await wait_for(lambda: reg_state(u) == "AuthFailed", what="AuthFailed")
     assert any(n == 9006 for n, _ in sipep_notes(u))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+EP = "Phone-Fax1"
+
+
+async def two_registered_units(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                               pkis: Pkis) -> tuple[Kamailio, Unit, Unit]:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    a = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address)
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    return k, a, b
+
+
+async def test_two_units_call_hold_resume_bye_through_kamailio_over_tls(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis)
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing")
+    await wait_for(lambda: call.state == "alerting", what="A hears ringback (180)")
+    incoming = cb.current(EP)
+    assert incoming is not None and incoming.remote_uri.startswith("sip:alice@")
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected and ACKed")
+    assert b"m=audio" in call.remote_sdp and b"m=audio" in incoming.remote_sdp
+
+    await ca.hold(EP)
+    assert call.local_hold and b"a=sendonly" in call.local_sdp
+    await wait_for(lambda: incoming.remote_hold, what="B sees the hold")
+    assert b"a=recvonly" in incoming.local_sdp and b"a=recvonly" in call.remote_sdp
+    assert cb.rows()[-1]["state"] == "held"
+    await ca.resume(EP)
+    await wait_for(lambda: not incoming.remote_hold, what="B sees the resume")
+    assert b"a=sendrecv" in call.remote_sdp and not call.local_hold
+
+    await ca.hangup(EP)
+    await wait_for(lambda: incoming.state == "ended", what="B ended by the BYE")
+    assert (call.end_reason, incoming.end_reason) == ("local hangup", "remote hangup")
+    log = k.log()
+    assert f"REQ INVITE sip:bob@127.0.0.1 from {a.host}:16000 proto=tls" in log
+    assert "REQ BYE" in log and "proto=tls" in log
+
+
+async def test_caller_cancels_and_callee_refuses(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                 pkis: Pkis) -> None:
+    _k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis)
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing")
+    incoming = cb.current(EP)
+    assert incoming is not None
+    await wait_for(lambda: call.state == "alerting", what="alerting")
+    await ca.hangup(EP)  # CANCEL
+    await wait_for(lambda: incoming.state == "ended" and call.state == "ended", what="both ended")
+    assert (call.status, call.end_reason) == (487, "cancelled")
+    assert incoming.end_reason == "cancelled by the caller"
+
+    call2 = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing again")
+    await cb.hangup(EP)  # on-hook while ringing: 486 Busy Here
+    await wait_for(lambda: call2.state == "ended", what="A gets the refusal")
+    assert call2.status == 486
+
+    missing = await ca.dial(EP, "nobody")
+    await wait_for(lambda: missing.state == "ended", what="404")
+    assert missing.status == 404

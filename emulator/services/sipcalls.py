@@ -1,0 +1,578 @@
+"""Calls of the SipEp service: INVITE / 100 / 180 / 200 / ACK / BYE / CANCEL as UAC and UAS, re-INVITE
+hold and resume, per endpoint (RFC 3261 §13-15, RFC 3264 §8.4 for hold).
+
+The signalling is the sans-IO core (transactions, :class:`~emulator.sip.dialog.Dialog`); this module
+is the UA's call logic over :class:`~emulator.services.sipep.SipEpEngine`. The SDP comes from an
+**offer/answer hook** (:class:`OfferAnswer`) the media layer plugs in (``CallManager(engine,
+media=...)`` or ``manager.media = ...``): ``offer(call, hold)`` builds an offer, ``answer(call, offer,
+hold)`` an answer (or raises :class:`MediaRefused` with the SIP status, e.g. 488 or 415), ``answered``
+takes the peer's answer, ``ended`` releases the media. :class:`PlainAudio` is the default: one
+PCMU/PCMA audio stream on a port of its own, sendrecv / sendonly (hold) / recvonly (held).
+
+Endpoint actions (what the CLI and ``/api/v1/endpoints/{EpId}/...`` call): :meth:`CallManager.dial`,
+:meth:`answer`, :meth:`hangup` (BYE, CANCEL or 486/603 as the call's state wants), :meth:`hold`,
+:meth:`resume`, :meth:`offhook` (answers a ringing call, else marks the line off-hook). Calls are
+listed by :meth:`CallManager.rows`. An incoming INVITE is for the endpoint whose ``SipEp.UserAgent``
+Username is the Request-URI user (or whose EpId is); a busy endpoint answers 486.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emulator.sip.dialog import Dialog, DialogError, DialogState, build_request, new_call_id, new_tag, uas_dialog_id
+from emulator.sip.headers import Address
+from emulator.sip.message import Request, Response, make_response
+from emulator.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction
+from emulator.sip.transport import DEFAULT_PORTS, Source, Target
+from emulator.sip.uri import Uri
+
+if TYPE_CHECKING:
+    from emulator.services.sipep import SipEpEngine
+
+__all__ = ["Call", "CallError", "CallManager", "MediaRefused", "OfferAnswer", "PlainAudio"]
+
+
+class CallError(Exception):
+    """An endpoint action that the endpoint's state does not allow (HTTP 409 in the API)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MediaRefused(Exception):
+    """Raised by an offer/answer hook: answer the INVITE with ``status`` (488 Not Acceptable Here, 415...)."""
+
+    def __init__(self, status: int = 488, reason: str | None = None) -> None:
+        super().__init__(reason or str(status))
+        self.status = status
+        self.reason = reason
+
+
+class OfferAnswer(Protocol):
+    """The media layer's side of a call (RFC 3264)."""
+
+    def offer(self, call: Call, hold: bool) -> bytes: ...
+
+    def answer(self, call: Call, offer: bytes, hold: bool) -> bytes: ...
+
+    def answered(self, call: Call, answer: bytes) -> None: ...
+
+    def ended(self, call: Call) -> None: ...
+
+
+def sdp_direction(body: bytes) -> str:
+    """The audio stream's direction in an SDP body: sendrecv, sendonly, recvonly or inactive."""
+    text = body.decode("utf-8", "replace")
+    direction = "sendrecv"
+    for line in text.splitlines():
+        line = line.strip()
+        if line in ("a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv"):
+            direction = line[2:]
+        if line.startswith("c=") and line.endswith(" 0.0.0.0"):
+            direction = "inactive"  # RFC 2543 hold
+    return direction
+
+
+@dataclass
+class PlainAudio:
+    """A default hook: plain RTP audio, PCMU and PCMA, one even port per call from ``base_port``."""
+
+    host: str
+    base_port: int = 5004
+    _next: Any = field(default=None, repr=False)
+    versions: dict[int, int] = field(default_factory=dict)
+
+    def _port(self, call: Call) -> int:
+        if call.media_port == 0:
+            call.media_port = self.base_port + 2 * ((call.id - 1) % 500)
+        return call.media_port
+
+    def _sdp(self, call: Call, direction: str) -> bytes:
+        version = self.versions.get(call.id, 0) + 1
+        self.versions[call.id] = version
+        lines = ["v=0", f"o=- {call.id} {version} IN IP4 {self.host}", "s=-", f"c=IN IP4 {self.host}", "t=0 0",
+                 f"m=audio {self._port(call)} RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
+                 "a=ptime:20", f"a={direction}"]
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    def offer(self, call: Call, hold: bool) -> bytes:
+        return self._sdp(call, "sendonly" if hold else "sendrecv")
+
+    def answer(self, call: Call, offer: bytes, hold: bool) -> bytes:
+        if b"m=audio" not in offer:
+            raise MediaRefused(488)
+        remote = sdp_direction(offer)
+        answer = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(remote, "sendrecv")
+        if hold and answer == "sendrecv":
+            answer = "sendonly"
+        return self._sdp(call, answer)
+
+    def answered(self, call: Call, answer: bytes) -> None:
+        pass
+
+    def ended(self, call: Call) -> None:
+        self.versions.pop(call.id, None)
+
+
+@dataclass(eq=False)
+class Call:
+    id: int
+    endpoint: str
+    gateway: str
+    direction: str  # outgoing | incoming
+    local_uri: str
+    remote_uri: str
+    call_id: str
+    state: str = "dialing"  # dialing | proceeding | alerting | ringing | connected | ended
+    local_hold: bool = False
+    remote_hold: bool = False
+    end_reason: str = ""
+    status: int | None = None
+    dialog: Dialog | None = None
+    invite: Request | None = None  # the initial INVITE (ours or theirs)
+    server_txn: ServerInviteTransaction | None = None
+    client_txn: ClientInviteTransaction | None = None
+    source: Source | None = None
+    target: Target | None = None  # first hop of out-of-dialog requests
+    local_sdp: bytes = b""
+    remote_sdp: bytes = b""
+    media_port: int = 0
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    last_ack: Request | None = None
+    cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state != "ended"
+
+    def row(self) -> dict[str, Any]:
+        return {"id": self.id, "endpoint": self.endpoint, "gateway": self.gateway, "direction": self.direction,
+                "state": "held" if self.state == "connected" and (self.local_hold or self.remote_hold) else self.state,
+                "local_hold": self.local_hold, "remote_hold": self.remote_hold, "local": self.local_uri,
+                "remote": self.remote_uri, "call_id": self.call_id, "end_reason": self.end_reason,
+                "status": self.status}
+
+
+def _record_route(request: Request) -> list[tuple[str, str]]:
+    """§12.1.1: a response that establishes a dialog copies the request's Record-Route values."""
+    return [("Record-Route", value) for value in request.headers.get_all("Record-Route")]
+
+
+class CallManager:
+    """Calls of one unit's SipEp engine (see the module docstring)."""
+
+    def __init__(self, engine: SipEpEngine, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
+        self.engine = engine
+        self.unit = engine.unit
+        self.media: OfferAnswer = media or PlainAudio(engine.unit.host)
+        self.calls: list[Call] = []
+        self.keep_ended = keep_ended
+        self.off_hook: set[str] = set()
+        self.listeners: list[Callable[[Call], None]] = []
+        self._ids = itertools.count(1)
+        engine.calls = self
+        engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
+
+    # ------------------------------------------------------------------ queries
+    def rows(self) -> list[dict[str, Any]]:
+        return [c.row() for c in self.calls]
+
+    def current(self, endpoint: str) -> Call | None:
+        return next((c for c in reversed(self.calls) if c.endpoint == endpoint and c.active), None)
+
+    def _endpoint_for(self, user: str | None) -> str | None:
+        rows = self.engine.config.rows("SipEp.UserAgent")
+        for row in rows:
+            if user and (row.get("Username") == user or row.get("EpId") == user):
+                return str(row["EpId"])
+        return None
+
+    def _username(self, endpoint: str) -> str:
+        for row in self.engine.config.rows("SipEp.UserAgent"):
+            if row.get("EpId") == endpoint:
+                return str(row.get("Username") or endpoint)
+        raise CallError(f"no endpoint {endpoint}", 404)
+
+    def _gateway_of(self, endpoint: str) -> str:
+        for row in self.engine.config.rows("SipEp.UserAgent"):
+            if row.get("EpId") == endpoint and row.get("GatewayName") in self.engine.gateways:
+                return str(row["GatewayName"])
+        return next(iter(self.engine.gateways))
+
+    def _contact(self, call: Call) -> tuple[str, str]:
+        return ("Contact", str(Address(self.engine.contact_uri(call.gateway, self._username(call.endpoint)))))
+
+    def _changed(self, call: Call) -> None:
+        for fn in list(self.listeners):
+            fn(call)
+
+    def _end(self, call: Call, reason: str, status: int | None = None) -> None:
+        if not call.active:
+            return
+        call.state = "ended"
+        call.end_reason = reason
+        call.status = status if status is not None else call.status
+        if call.dialog is not None:
+            call.dialog.terminate()
+        call.done.set()
+        try:
+            self.media.ended(call)
+        except Exception as exc:
+            self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+        ended = [c for c in self.calls if not c.active]
+        for old in ended[: max(0, len(ended) - self.keep_ended)]:
+            self.calls.remove(old)
+        self._changed(call)
+
+    def stop(self) -> None:
+        for call in list(self.calls):
+            self._end(call, "service stopped")
+
+    # ------------------------------------------------------------------ routing helpers
+    def _uri_target(self, uri: Uri) -> Target:
+        kind = self.engine.transport_kind
+        transport = (uri.transport or kind.lower()).upper()
+        if uri.secure:
+            transport = "TLS"
+        return Target(transport, uri.maddr or uri.host.strip("[]"), uri.port or DEFAULT_PORTS.get(transport, 5060))
+
+    def _dialog_target(self, call: Call) -> Target:
+        """Where an in-dialog request goes (§12.2.1.1 then §8.1.2): the first route, else the remote target."""
+        dialog = call.dialog
+        assert dialog is not None
+        if dialog.route_set:
+            return self._uri_target(dialog.route_set[0].uri)
+        if call.target is not None and call.direction == "outgoing":
+            return call.target
+        if call.source is not None and call.source.connection is not None and call.source.connection.is_open:
+            conn = call.source.connection
+            return Target(conn.transport, conn.remote[0], conn.remote[1])
+        return self._uri_target(dialog.remote_target)
+
+    def _outbound_route(self, gateway: str) -> tuple[Target, list[Address]]:
+        gw = self.engine.gateways[gateway]
+        kind = self.engine.transport_kind
+        hop = gw.next_hop(kind)
+        if hop is None:
+            raise CallError("no proxy or registrar configured for the gateway", 503)
+        route: list[Address] = []
+        outbound_type = str(self.engine.config.get("SipEp.DefaultProxyOutboundType") or "LooseRouter")
+        if gw.outbound is not None and outbound_type == "LooseRouter":
+            params: dict[str, str | None] = {"lr": None}
+            if kind != "UDP":
+                params = {"transport": kind.lower(), "lr": None}
+            route = [Address(Uri("sip", host=gw.outbound.host, port=gw.outbound.port or None, params=params))]
+        return hop, route
+
+    # ------------------------------------------------------------------ UAC
+    async def dial(self, endpoint: str, number: str) -> Call:
+        """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy."""
+        if self.current(endpoint) is not None:
+            raise CallError(f"endpoint {endpoint} already has a call")
+        eng = self.engine
+        gateway = self._gateway_of(endpoint)
+        gw = eng.gateways[gateway]
+        user = self._username(endpoint)
+        target, route = self._outbound_route(gateway)
+        to_uri = Uri.parse(number) if number.startswith(("sip:", "sips:")) else Uri("sip", user=number, host=gw.domain)
+        from_uri = Uri("sip", user=user, host=gw.domain)
+        call = Call(next(self._ids), endpoint, gateway, "outgoing", str(from_uri), str(to_uri),
+                    new_call_id(eng.unit.host), target=target)
+        self.calls.append(call)
+        self.off_hook.add(endpoint)
+        try:
+            call.local_sdp = self.media.offer(call, False)
+        except MediaRefused as exc:
+            self._end(call, f"media refused ({exc.status})", exc.status)
+            return call
+        invite = build_request(
+            "INVITE", to_uri, from_=Address(from_uri).with_tag(new_tag()), to=Address(to_uri), call_id=call.call_id,
+            cseq=1, via=eng.via(gateway), contact=Address(eng.contact_uri(gateway, user)), route=route,
+            max_forwards=int(eng.config.get("SipEp.InteropMaxForwardsValue") or 70),
+            headers=[("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"), *eng._ua_header()],
+            body=call.local_sdp)
+        call.invite = invite
+        eng._spawn(self._run_invite(call, invite, target))
+        return call
+
+    async def _run_invite(self, call: Call, invite: Request, target: Target) -> None:
+        def provisional(resp: Response) -> None:
+            if not call.active:
+                return
+            if resp.status in (180, 183):
+                call.state = "alerting"
+            elif call.state == "dialing":
+                call.state = "proceeding"
+            if resp.to.tag and call.dialog is None and resp.status > 100:
+                call.dialog = Dialog.as_uac(invite, resp)
+            self._changed(call)
+            if call.cancel_requested:
+                self._send_cancel(call)
+
+        def on_txn(txn: ClientInviteTransaction) -> None:
+            call.client_txn = txn
+
+        response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
+                                             on_transaction=on_txn)
+        if response is None:
+            self._end(call, "no answer from the network", 408)
+            return
+        if 200 <= response.status < 300:
+            self._confirm(call, invite, response)
+            return
+        reason = "cancelled" if response.status == 487 and call.cancel_requested else \
+            f"{response.status} {response.reason}"
+        self._end(call, reason, response.status)
+
+    def _confirm(self, call: Call, invite: Request, response: Response) -> None:
+        if call.dialog is None or call.dialog.remote_tag != response.to.tag:
+            call.dialog = Dialog.as_uac(invite, response)
+        else:
+            call.dialog.receive_response(invite, response)
+        ack = call.dialog.create_ack(invite, via=self.engine.via(call.gateway))
+        call.last_ack = ack
+        self.engine.send_stateless(ack, self._dialog_target(call))
+        if not call.active:  # cancelled too late: the 2xx won the race (§9.1): confirm, then BYE
+            self.engine._spawn(self._bye(call))
+            return
+        call.remote_sdp = response.body
+        try:
+            self.media.answered(call, response.body)
+        except Exception as exc:
+            self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+        call.state = "connected"
+        call.acked.set()
+        self._changed(call)
+        if call.cancel_requested:
+            self.engine._spawn(self._bye(call))
+
+    def stray_response(self, response: Response) -> None:
+        """A 2xx retransmission to an INVITE already answered (RFC 6026): send the ACK again."""
+        if response.cseq.method != "INVITE" or not 200 <= response.status < 300:
+            return
+        for call in self.calls:
+            if call.call_id == response.call_id and call.last_ack is not None and call.dialog is not None:
+                self.engine.send_stateless(call.last_ack, self._dialog_target(call))
+                return
+
+    def _send_cancel(self, call: Call) -> None:
+        txn = call.client_txn
+        if txn is None or not txn.can_cancel or call.target is None:
+            return
+        self.engine._spawn(self.engine.request(txn.make_cancel(), call.target, call.gateway))
+
+    async def _bye(self, call: Call) -> None:
+        dialog = call.dialog
+        if dialog is None or dialog.state is DialogState.TERMINATED:
+            return
+        target = self._dialog_target(call)
+        try:
+            bye = dialog.create_request("BYE", via=self.engine.via(call.gateway), headers=self.engine._ua_header())
+        except DialogError:
+            return
+        dialog.terminate()
+        self._end(call, "local hangup")
+        await self.engine.request(bye, target, call.gateway)
+
+    async def _reinvite(self, call: Call, hold: bool) -> Response | None:
+        dialog = call.dialog
+        if dialog is None or call.state != "connected":
+            raise CallError("no connected call")
+        sdp = self.media.offer(call, hold)
+        request = dialog.create_request("INVITE", via=self.engine.via(call.gateway), body=sdp,
+                                        headers=[("Content-Type", "application/sdp"), *self.engine._ua_header()])
+        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
+        if response is None:
+            return None
+        dialog.receive_response(request, response)
+        if 200 <= response.status < 300:
+            ack = dialog.create_ack(request, via=self.engine.via(call.gateway))
+            call.last_ack = ack
+            self.engine.send_stateless(ack, self._dialog_target(call))
+            call.local_sdp = sdp
+            call.remote_sdp = response.body
+            call.local_hold = hold
+            try:
+                self.media.answered(call, response.body)
+            except Exception as exc:
+                self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+            self._changed(call)
+        elif response.status in (408, 481):
+            self._end(call, f"{response.status} {response.reason}", response.status)
+        return response
+
+    # ------------------------------------------------------------------ endpoint actions
+    async def hold(self, endpoint: str) -> Call:
+        call = self._connected(endpoint)
+        await self._reinvite(call, True)
+        return call
+
+    async def resume(self, endpoint: str) -> Call:
+        call = self._connected(endpoint)
+        await self._reinvite(call, False)
+        return call
+
+    def _connected(self, endpoint: str) -> Call:
+        call = self.current(endpoint)
+        if call is None or call.state != "connected":
+            raise CallError(f"endpoint {endpoint} has no connected call")
+        return call
+
+    async def answer(self, endpoint: str) -> Call:
+        """Answer the ringing incoming call: 200 OK with the SDP answer."""
+        call = self.current(endpoint)
+        if call is None or call.state != "ringing" or call.server_txn is None or call.invite is None:
+            raise CallError(f"endpoint {endpoint} has no ringing call")
+        self.off_hook.add(endpoint)
+        try:
+            call.local_sdp = self.media.answer(call, call.invite.body, call.local_hold)
+        except MediaRefused as exc:
+            self._reject(call, exc.status, exc.reason)
+            return call
+        ok = make_response(call.invite, 200, to_tag=call.dialog.local_tag if call.dialog else new_tag(),
+                           headers=[*_record_route(call.invite), self._contact(call),
+                                    ("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"),
+                                    *self.engine._ua_header()],
+                           body=call.local_sdp)
+        call.dialog = Dialog.as_uas(call.invite, ok)
+        call.state = "connected"
+        self.engine.respond(call.server_txn, ok)
+        self._changed(call)
+        return call
+
+    async def offhook(self, endpoint: str) -> Call | None:
+        """Lift the handset: answers a ringing call, otherwise the line is off-hook (dial tone)."""
+        call = self.current(endpoint)
+        if call is not None and call.state == "ringing":
+            return await self.answer(endpoint)
+        self.off_hook.add(endpoint)
+        return call
+
+    async def hangup(self, endpoint: str) -> Call | None:
+        """On-hook: BYE a connected call, CANCEL an outgoing one, refuse (486 Busy Here) a ringing one."""
+        self.off_hook.discard(endpoint)
+        call = self.current(endpoint)
+        if call is None:
+            return None
+        if call.state == "connected":
+            await self._bye(call)
+        elif call.direction == "outgoing":
+            call.cancel_requested = True
+            self._send_cancel(call)  # after a provisional response; otherwise sent when one arrives
+            try:
+                await asyncio.wait_for(call.done.wait(), self.engine.timers.b + 1)
+            except TimeoutError:
+                self._end(call, "cancelled without answer")
+        else:
+            self._reject(call, 486, None)
+        return call
+
+    def _reject(self, call: Call, status: int, reason: str | None) -> None:
+        if call.server_txn is not None and call.invite is not None and call.server_txn.can_cancel:
+            tag = call.dialog.local_tag if call.dialog else new_tag()
+            self.engine.respond(call.server_txn, make_response(call.invite, status, reason, to_tag=tag))
+        self._end(call, "rejected" if status == 486 else f"{status}", status)
+
+    # ------------------------------------------------------------------ UAS
+    def _on_invite(self, request: Request, txn: Any, source: Source) -> None:
+        eng = self.engine
+        if request.to.tag is not None:
+            self._on_reinvite(request, txn, source)
+            return
+        endpoint = self._endpoint_for(request.uri.user)
+        if endpoint is None:
+            eng.respond(txn, make_response(request, 404, to_tag=new_tag()))
+            return
+        if self.current(endpoint) is not None or endpoint in self.off_hook:
+            eng.respond(txn, make_response(request, 486, to_tag=new_tag()))
+            return
+        gateway = self._gateway_of(endpoint)
+        call = Call(next(self._ids), endpoint, gateway, "incoming", str(request.to.uri), str(request.from_.uri),
+                    request.call_id, invite=request, server_txn=txn, source=source, remote_sdp=request.body)
+        self.calls.append(call)
+        ringing = make_response(request, 180, to_tag=new_tag(),
+                                headers=[*_record_route(request), self._contact(call), *eng._ua_header()])
+        call.dialog = Dialog.as_uas(request, ringing)
+        call.state = "ringing"
+        eng.respond(txn, ringing)
+        self._changed(call)
+
+    def _find_dialog(self, request: Request) -> Call | None:
+        ident = uas_dialog_id(request)
+        for call in self.calls:
+            d = call.dialog
+            if d is not None and d.call_id == ident.call_id and d.local_tag == ident.local_tag and \
+                    d.remote_tag == ident.remote_tag and call.active:
+                return call
+        return None
+
+    def _on_reinvite(self, request: Request, txn: Any, source: Source) -> None:
+        eng = self.engine
+        call = self._find_dialog(request)
+        if call is None or call.dialog is None:
+            eng.respond(txn, make_response(request, 481))
+            return
+        try:
+            call.dialog.receive_request(request)
+        except DialogError as exc:
+            eng.respond(txn, make_response(request, exc.status_code or 500))
+            return
+        remote_hold = sdp_direction(request.body) in ("sendonly", "inactive") if request.body else call.remote_hold
+        try:
+            sdp = self.media.answer(call, request.body, call.local_hold) if request.body else \
+                self.media.offer(call, call.local_hold)
+        except MediaRefused as exc:
+            eng.respond(txn, make_response(request, exc.status, exc.reason))
+            return
+        call.remote_hold = remote_hold
+        call.remote_sdp = request.body or call.remote_sdp
+        call.local_sdp = sdp
+        eng.respond(txn, make_response(request, 200, headers=[
+            *_record_route(request), self._contact(call), ("Content-Type", "application/sdp"),
+            *eng._ua_header()], body=sdp))
+        self._changed(call)
+
+    def ack_received(self, ack: Request) -> None:
+        call = self._find_dialog(ack)
+        if call is not None:
+            call.acked.set()
+
+    def _on_bye(self, request: Request, txn: Any, source: Source) -> None:
+        call = self._find_dialog(request)
+        if call is None:
+            self.engine.respond(txn, make_response(request, 481))
+            return
+        with_dialog = call.dialog
+        if with_dialog is not None:
+            with_dialog.receive_request(request)
+        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
+        self._end(call, "remote hangup")
+
+    def _on_cancel(self, request: Request, txn: Any, source: Source) -> None:
+        target = self.engine.layer.find_cancel_target(request)
+        if target is None:
+            self.engine.respond(txn, make_response(request, 481, to_tag=new_tag()))
+            return
+        self.engine.respond(txn, make_response(request, 200, to_tag=new_tag()))
+        call = next((c for c in self.calls if c.server_txn is target and c.active), None)
+        if call is not None and target.can_cancel and call.invite is not None:
+            tag = call.dialog.local_tag if call.dialog else new_tag()
+            self.engine.respond(target, make_response(call.invite, 487, to_tag=tag))
+            self._end(call, "cancelled by the caller", 487)
+
+    def timed_out(self, txn: Transaction, timer: str) -> None:
+        """Timer H (no ACK for our final response): the call cannot be completed."""
+        if timer == "H":
+            for call in self.calls:
+                if call.server_txn is txn and call.active:
+                    self._end(call, "no ACK", 408)
+
+
+_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"})

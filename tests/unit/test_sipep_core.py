@@ -1,0 +1,99 @@
+"""Pure parts of the SIP transport and SipEp service: Via stamping and response routing (§18.2,
+RFC 3581), the persistent port cycle, host:port and User-Agent formats, credential selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulator.services.sipep import ServerAddr, SipEpEngine, parse_host_port, user_agent
+from emulator.sip import parse_message
+from emulator.sip.message import Request, make_response
+from emulator.sip.transport import PortCycle, Target, response_target, stamp_via
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+
+REQ = (
+    b"OPTIONS sip:gw@127.0.0.2 SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP {via};branch=z9hG4bKabc\r\nVia: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bKold\r\n"
+    b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:gw@127.0.0.2>\r\nCall-ID: c1\r\nCSeq: 1 OPTIONS\r\n"
+    b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def request(via: str) -> Request:
+    msg = parse_message(REQ.replace(b"{via}", via.encode()))
+    assert isinstance(msg, Request)
+    return msg
+
+
+@pytest.mark.parametrize(("via", "source", "expected_via", "target"), [
+    ("127.0.0.1:5070", ("127.0.0.1", 5070), "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc", ("127.0.0.1", 5070)),
+    ("host.example:5070", ("127.0.0.1", 5070), "SIP/2.0/UDP host.example:5070;branch=z9hG4bKabc;received=127.0.0.1",
+     ("127.0.0.1", 5070)),
+    ("127.0.0.1:5070;rport", ("127.0.0.1", 40000),
+     "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKabc;received=127.0.0.1;rport=40000", ("127.0.0.1", 40000)),
+    ("127.0.0.1", ("127.0.0.1", 5060), "SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKabc", ("127.0.0.1", 5060)),
+])
+def test_stamp_via_and_response_target(via: str, source: tuple[str, int], expected_via: str,
+                                       target: tuple[str, int]) -> None:
+    req = request(via)
+    stamp_via(req, *source)
+    vias = req.headers.get_all("Via")
+    assert len(req.via) == 2 and req.via[1].branch == "z9hG4bKold", vias
+    top = str(req.via[0])
+    for part in expected_via.split(";"):
+        assert part in top, (top, expected_via)
+    resp = make_response(req, 200)
+    assert response_target(resp) == Target("UDP", *target)
+
+
+def test_port_cycle() -> None:
+    assert PortCycle(16000).ports()[:3] == [16000, 16001, 16002]
+    cycle = PortCycle(16000, 100)
+    assert cycle.ports()[0] == 16000 and len(cycle.ports()) == 101
+    cycle.last = 16005
+    assert cycle.ports()[:2] == [16006, 16007] and cycle.ports()[-1] == 16005
+    cycle.last = 16100
+    assert cycle.ports()[0] == 16000
+
+
+def test_host_port_and_server_addr() -> None:
+    assert parse_host_port("10.5.128.14:5063") == ("10.5.128.14", 5063)
+    assert parse_host_port("proxy.example") == ("proxy.example", 0)
+    assert parse_host_port("[::1]:5061") == ("::1", 5061)
+    assert ServerAddr.parse("192.168.10.10:0") == ServerAddr("192.168.10.10", 0)
+    assert ServerAddr.parse("0.0.0.0:0") is None and ServerAddr.parse("") is None
+    assert ServerAddr("h", 0).target("TLS") == Target("TLS", "h", 5061)
+    assert ServerAddr("h", 0).target("UDP") == Target("UDP", "h", 5060)
+
+
+def test_user_agent_format() -> None:
+    macros = {"product": "Mediatrix 4102", "version": "49.12.2941", "profile": "4102", "mac": "0090f8000001"}
+    assert user_agent("%product%/v%version% %profile%", macros) == "Mediatrix 4102/v49.12.2941 4102"
+    assert user_agent("%mac% 100%% %unknown%", macros) == "0090f8000001 100% %unknown%"
+
+
+def test_credentials_follow_the_authentication_table(tmp_path: Path) -> None:
+    u = Unit(name="u", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
+    eng = SipEpEngine(u)
+    c = u.config
+    c.set("SipEp.UserAgent[Phone-Fax1].Username", "5551001")
+    c.set("SipEp.UserAgent[Phone-Fax1].Register", "Enable")
+    c.set("SipEp.UserAgent[Phone-Fax2].Username", "5551002")
+    c.set("SipEp.UserAgent[Phone-Fax2].Register", "Enable")
+    c.add_row("SipEp.Authentication", {"CriteriaSelection": "Endpoint", "EpId": "Phone-Fax2", "Username": "fax2",
+                                       "Password": "p2"})
+    c.add_row("SipEp.Authentication", {"CriteriaSelection": "Unit", "Realm": "lab", "Username": "", "Password": "pu"})
+    eng.gateways = eng._read_gateways()
+    regs = eng._read_registrations()
+    assert [(r.endpoint, r.username, r.gateway) for r in regs] == [("Phone-Fax1", "5551001", "default"),
+                                                                   ("Phone-Fax2", "5551002", "default")]
+    assert eng.credentials(regs[1], "lab") == ("fax2", "p2")
+    assert eng.credentials(regs[0], "lab") == ("5551001", "pu")  # empty user name: the registration's own
+    assert eng.credentials(regs[0], "other") is None  # ValidateRealm (factory Enable) with a realm set
+    assert eng.user_agent() == "Mediatrix 4102/v49.12.2941 4102"
+    c.set("SipEp.InteropSendUaHeaderEnable", "Disable")
+    assert eng.user_agent() is None
+    assert c.rows("SipEp.RegistrationStatus") == [] and c.rows("SipEp.TlsPersistentConnectionStatus") == []
