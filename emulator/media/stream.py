@@ -1,0 +1,706 @@
+"""The asyncio media engine of one unit: RTP/SRTP streams on the unit's address, thin glue over the pure cores.
+
+Shape (chosen for scale — see ``bench/media.py``: task-per-stream and ``DatagramProtocol`` designs top out
+at 150-250 calls, this one carries 500+ in one process):
+
+* :class:`MediaEngine` — one per unit. A port allocator from ``Mipt.IpTransportRtpBasePort`` (plain
+  streams) and ``Mipt.IpTransportSrtpBasePort`` (secure offers; 0 = the RTP base), even RTP / odd RTCP
+  (RFC 3550 §11), bound on ``unit.host``; and a **single ticker** (``loop.call_at`` every 1 ms) that spreads
+  the streams' sends over the 20 slots of a 20 ms packet period. No task, no timer per stream.
+* :class:`MediaStream` — one call leg: one *connected* UDP socket for RTP and one for RTCP (the kernel drops
+  what does not come from the peer), ``loop.add_reader`` with exactly one ``recv`` per wake-up, G.711
+  PCMU/PCMA at 20 ms, optional SRTP through :class:`~emulator.media.srtp.SrtpSession`.
+
+Receive path: SRTP unprotect -> :class:`SrtpAuthError` (or any ``crypto_error``) counts *undecryptable* and
+raises **Mipt 110** once per call with the call number and endpoint name the caller gave; parse errors and
+replays are counted and dropped; then :class:`ReceptionStats` (RFC 3550 A.1/A.3/A.8) and the audio sinks.
+The audio measure keeps the last 200 ms of *encoded* payloads and decodes them into a
+:class:`~emulator.media.tones.ToneMeter` only when asked (:meth:`MediaStream.measure`), so measuring costs
+nothing per packet. Optional WAV recording (decoded per packet, only while recording).
+
+Sources: :class:`~emulator.media.tones.ToneGenerator` (pre-encoded period, a slice per packet), a WAV file
+(8 kHz mono 16-bit, stdlib ``wave``; encoded once, looped) or silence.
+
+RTCP (RFC 3550 §6): SR when we sent since the last report, else RR, with a report block for the peer and an
+SDES CNAME; every 5 s randomised over [0.5, 1.5] x 5 s (§6.3.1 simplified: no bandwidth scaling; the
+engine's ticker checks due reports, no timer per stream). SRTCP when the stream is secure.
+
+Send timing: the ticker records, per slot, how late its last packet left against the ideal schedule; the
+engine's lateness histogram (:meth:`MediaEngine.send_lateness`) is what the bench reports as send jitter
+(an upper bound: every packet of a slot is counted with the slot's last one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import math
+import random
+import select
+import socket
+import struct
+import time
+import wave
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from emulator.media import g711
+from emulator.media.rtp import (
+    Bye,
+    ReceiverReport,
+    ReceptionStats,
+    ReportBlock,
+    RtcpError,
+    RtpError,
+    RtpSender,
+    SenderReport,
+    SourceDescription,
+    build_compound,
+    ntp_from_unix,
+    parse_rtcp,
+    rtp_fields,
+)
+from emulator.media.session_setup import MediaPlan
+from emulator.media.srtp import ContextBehaviour, SrtpError, SrtpReplayError, SrtpSession
+from emulator.media.tones import ToneGenerator, ToneMeasurement, ToneMeter
+from emulator.sdp.sdp import Direction
+
+__all__ = ["MediaEngine", "MediaStream", "PortAllocator", "WavSource"]
+
+SLOT = 0.001  # ticker period, seconds
+PERIOD_SLOTS = 20  # 20 ms packetisation
+RTCP_INTERVAL = 5.0
+MEASURE_WINDOW_MS = 200
+_RECV_SIZE = 2048
+_HIST_BINS = 1001  # 0.1 ms bins, last one = 100 ms and more
+_CATCH_UP_LIMIT = 0.2  # a loop stalled longer than this skips the missed slots instead of bursting
+
+Notify = Callable[..., Any]
+_RTP_HEAD = struct.Struct("!BBHI")
+_USE_EPOLL = hasattr(select, "epoll")
+
+
+# ------------------------------------------------------------------------------------------- ports
+
+
+class PortAllocator:
+    """Even/odd port pairs from `base` upwards on `host` (RFC 3550 §11), skipping pairs in use."""
+
+    def __init__(self, host: str, base: int, limit: int = 65534) -> None:
+        self.host = host
+        self.base = base & ~1
+        self.limit = limit
+        self._next = self.base
+        self.in_use: set[int] = set()
+
+    def bind_pair(self) -> tuple[socket.socket, socket.socket]:
+        """Bound, non-blocking (RTP, RTCP) sockets on the next free even port."""
+        span = (self.limit - self.base) // 2 + 1
+        for _ in range(span):
+            port = self._next
+            self._next = port + 2 if port + 2 <= self.limit else self.base
+            if port in self.in_use:
+                continue
+            rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rtcp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((self.host, port))
+                rtcp.bind((self.host, port + 1))
+            except OSError as exc:
+                rtp.close()
+                rtcp.close()
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                    continue
+                raise
+            rtp.setblocking(False)
+            rtcp.setblocking(False)
+            self.in_use.add(port)
+            return rtp, rtcp
+        raise OSError(errno.EADDRINUSE, f"no free RTP port pair from {self.base} on {self.host}")
+
+    def release(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+# ---------------------------------------------------------------------------------------- sources
+
+
+class WavSource:
+    """A WAV file (8 kHz, mono, 16-bit PCM) played in a loop; encoded once per codec."""
+
+    __slots__ = ("_encoded", "_pos", "path", "pcm")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with wave.open(str(self.path), "rb") as w:
+            if w.getframerate() != g711.SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise ValueError(
+                    f"{self.path}: need 8000 Hz mono 16-bit PCM, got {w.getframerate()} Hz "
+                    f"{w.getnchannels()} ch {8 * w.getsampwidth()}-bit"
+                )
+            pcm = w.readframes(w.getnframes())
+        if len(pcm) < 2 * g711.SAMPLES_PER_FRAME:
+            raise ValueError(f"{self.path}: shorter than one 20 ms frame")
+        self.pcm = pcm
+        self._encoded: dict[str, bytes] = {}
+        self._pos = 0
+
+    def read_encoded(self, codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        enc = self._encoded.get(codec)
+        if enc is None:
+            enc = self._encoded[codec] = g711.encode(codec, self.pcm)
+        n = len(enc)
+        pos = self._pos
+        end = pos + samples
+        if end <= n:
+            self._pos = end % n
+            return enc[pos:end]
+        self._pos = end - n
+        return enc[pos:] + enc[: end - n]
+
+
+class _Silence:
+    __slots__ = ()
+
+    @staticmethod
+    def read_encoded(codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        return bytes((g711.ULAW_SILENCE if codec == "PCMU" else g711.ALAW_SILENCE,)) * samples
+
+
+_MAX_FRAMES = 3000  # 60 s of 20 ms frames
+
+
+def _frame_cycle(source: Any, codec: str) -> list[bytes]:
+    """The source's 20 ms frames for one full cycle, pre-encoded: the send path then indexes a list.
+
+    A tone cycle is the smallest whole number of frames covering whole periods (25 frames for 1 kHz); a
+    WAV file is cut into its frames (the last one wrapping to the start); longer cycles are capped at 60 s.
+    """
+    if isinstance(source, _Silence):
+        return [source.read_encoded(codec)]
+    if isinstance(source, ToneGenerator):
+        period = source.period_samples
+        count = period // math.gcd(period, g711.SAMPLES_PER_FRAME)
+    elif isinstance(source, WavSource):
+        count = -(-len(source.pcm) // (2 * g711.SAMPLES_PER_FRAME))
+    else:
+        count = 1
+    return [source.read_encoded(codec) for _ in range(max(1, min(count, _MAX_FRAMES)))]
+
+
+# ----------------------------------------------------------------------------------------- engine
+
+
+class MediaEngine:
+    """All media streams of one unit, one ticker, one port allocator per base port."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        rtp_base_port: int = 5004,
+        srtp_base_port: int = 0,
+        notify: Notify | None = None,
+        cname: str | None = None,
+        rtcp_interval: float = RTCP_INTERVAL,
+    ) -> None:
+        self.host = host
+        self.rtcp_interval = rtcp_interval
+        self.notify = notify
+        self.cname = cname or f"dgw@{host}"
+        self.rtp_ports = PortAllocator(host, rtp_base_port)
+        self.srtp_ports = (
+            self.rtp_ports
+            if not srtp_base_port or (srtp_base_port & ~1) == self.rtp_ports.base
+            else PortAllocator(host, srtp_base_port)
+        )
+        self.streams: set[MediaStream] = set()
+        self._slots: list[list[MediaStream]] = [[] for _ in range(PERIOD_SLOTS)]
+        self._slot = 0
+        self._next_tick = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.lateness_hist = [0] * _HIST_BINS
+        self._epoll = select.epoll() if _USE_EPOLL else None
+        self._handlers: dict[int, Callable[[], None]] = {}
+        self.ticks = 0
+        self.skipped_slots = 0
+
+    @classmethod
+    def for_unit(cls, unit: Any) -> MediaEngine:
+        """An engine on ``unit.host`` with the unit's Mipt base ports, raising notifications on the unit."""
+        cfg = unit.config
+        return cls(
+            unit.host,
+            rtp_base_port=int(cfg.get("Mipt.IpTransportRtpBasePort") or 5004),
+            srtp_base_port=int(cfg.get("Mipt.IpTransportSrtpBasePort") or 0),
+            notify=unit.notify,
+            cname=f"{unit.name}@{unit.host}",
+        )
+
+    # -- streams
+
+    def open_stream(
+        self, *, secure: bool = False, call: int | str = 0, endpoint: str = "", codec: str = "PCMU"
+    ) -> MediaStream:
+        """Bind a stream's port pair (from the SRTP base when the offer/answer is secure): put
+        ``stream.port`` in the SDP, then :meth:`MediaStream.apply` the negotiated plan."""
+        alloc = self.srtp_ports if secure else self.rtp_ports
+        rtp, rtcp = alloc.bind_pair()
+        stream = MediaStream(self, rtp, rtcp, alloc, call=call, endpoint=endpoint, codec=codec)
+        self.streams.add(stream)
+        return stream
+
+    def _activate(self, stream: MediaStream) -> None:
+        slot = min(range(PERIOD_SLOTS), key=lambda i: len(self._slots[i]))
+        self._slots[slot].append(stream)
+        stream._slot = slot
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._loop = loop
+            self._next_tick = loop.time() + SLOT
+            self._timer = loop.call_at(self._next_tick, self._tick)
+
+    def _deactivate(self, stream: MediaStream) -> None:
+        if stream._slot >= 0:
+            with contextlib.suppress(ValueError):
+                self._slots[stream._slot].remove(stream)
+            stream._slot = -1
+        if self._timer is not None and not any(self._slots):
+            self._timer.cancel()
+            self._timer = None
+
+    def _watch(self, fd: int, fn: Callable[[], None]) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+            self._handlers[fd] = fn
+        else:  # pragma: no cover - non-Linux
+            asyncio.get_running_loop().add_reader(fd, fn)
+
+    def _unwatch(self, fd: int) -> None:
+        if self._epoll is not None:
+            if self._handlers.pop(fd, None) is not None:
+                self._epoll.unregister(fd)
+        else:  # pragma: no cover - non-Linux
+            asyncio.get_running_loop().remove_reader(fd)
+
+    def _receive(self) -> None:
+        """One ``recv`` per ready socket (level-triggered epoll, no wait); called at every tick."""
+        ep = self._epoll
+        if ep is None or not self._handlers:
+            return
+        handlers = self._handlers
+        for fd, _ev in ep.poll(0):
+            fn = handlers.get(fd)
+            if fn is not None:
+                fn()
+
+    def _forget(self, stream: MediaStream) -> None:
+        self._deactivate(stream)
+        self.streams.discard(stream)
+
+    def close(self) -> None:
+        """Close every stream and stop the ticker."""
+        for s in list(self.streams):
+            s.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
+            self._handlers.clear()
+
+    # -- ticker
+
+    def _tick(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        due = self._next_tick
+        if now - due > _CATCH_UP_LIMIT:  # the loop stalled: do not burst, realign
+            missed = int((now - due) / SLOT)
+            self.skipped_slots += missed
+            due += missed * SLOT
+            self._slot = (self._slot + missed) % PERIOD_SLOTS
+        slots = self._slots
+        hist = self.lateness_hist
+        clock = time.monotonic
+        while due <= now + 0.0002:
+            streams = slots[self._slot]
+            if streams:
+                for s in streams:
+                    s._tick(now)
+                late = clock() - due
+                b = int(late * 10000.0)
+                hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += len(streams)
+            self._slot = (self._slot + 1) % PERIOD_SLOTS
+            due += SLOT
+            self.ticks += 1
+        self._receive()
+        self._next_tick = due
+        self._timer = loop.call_at(due, self._tick)
+
+    def send_lateness(self, percentile: float) -> float:
+        """Send lateness (seconds) at `percentile` (0..100) over the packets sent since the last reset."""
+        total = sum(self.lateness_hist)
+        if not total:
+            return 0.0
+        want = total * percentile / 100.0
+        acc = 0
+        for i, n in enumerate(self.lateness_hist):
+            acc += n
+            if acc >= want:
+                return (i + 1) / 10000.0
+        return _HIST_BINS / 10000.0
+
+    def reset_lateness(self) -> None:
+        self.lateness_hist = [0] * _HIST_BINS
+
+
+# ----------------------------------------------------------------------------------------- stream
+
+
+class MediaStream:
+    """One call leg's RTP/RTCP (and SRTP) on a bound port pair. Created by :meth:`MediaEngine.open_stream`."""
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        rtp: socket.socket,
+        rtcp: socket.socket,
+        allocator: PortAllocator,
+        *,
+        call: int | str,
+        endpoint: str,
+        codec: str,
+    ) -> None:
+        self.engine = engine
+        self.call = call
+        self.endpoint = endpoint
+        self._sock = rtp
+        self._rtcp_sock = rtcp
+        self._alloc = allocator
+        self.port: int = rtp.getsockname()[1]
+        self.rtcp_port: int = rtcp.getsockname()[1]
+        self.codec = codec
+        self.payload_type = g711.PT_PCMU if codec == "PCMU" else g711.PT_PCMA
+        self.sender = RtpSender.create(self.payload_type)
+        self.reception = ReceptionStats(probation=0)
+        self.direction = Direction.SENDRECV
+        self.remote: tuple[str, int] | None = None
+        self.remote_rtcp: tuple[str, int] | None = None
+        self.srtp: SrtpSession | None = None
+        self.key_management: str | None = None
+        self.plan: MediaPlan | None = None
+        self._source: Any = _Silence()
+        self._frames: list[bytes] = _frame_cycle(self._source, codec)
+        self._frame = 0
+        self._sends = True
+        self._receives = True
+        self._recent: deque[bytes] = deque(maxlen=MEASURE_WINDOW_MS // 20)
+        self._recorder: wave.Wave_write | None = None
+        self._slot = -1
+        self._watched = False
+        self._last_audio = 0.0
+        self._last_rtp = b""
+        self._next_rtcp = 0.0
+        self._sent_since_report = False
+        self._mipt110_raised = False
+        self.closed = False
+        # counters
+        self.packets_sent = 0
+        self.packets_received = 0
+        self.undecryptable = 0
+        self.replayed = 0
+        self.dropped = 0  # garbage, truncated, wrong payload type for audio
+        self.send_errors = 0
+        self.rtcp_sent = 0
+        self.rtcp_received = 0
+        self.rtcp_dropped = 0
+        self.last_peer_report: ReportBlock | None = None
+        self.peer_bye = False
+
+    # -- control
+
+    def apply(
+        self,
+        plan: MediaPlan,
+        *,
+        behaviour: ContextBehaviour = ContextBehaviour.KEEP,
+        initial_sequence: int | None = None,
+    ) -> None:
+        """Start the stream with a negotiated plan, or update it (re-INVITE: new remote, direction, keys).
+
+        On an update of a secure stream, `behaviour` (``SecuritySettings.context_behaviour``) keeps or
+        regenerates the SRTP contexts (:meth:`SrtpSession.update`); a regenerated sending context restarts
+        the RTP sequence number and timestamp. `initial_sequence` lets a lab start near 65535.
+        """
+        first = self.plan is None
+        codec = plan.codec.upper()
+        if codec not in ("PCMU", "PCMA"):
+            raise ValueError(f"unsupported codec {plan.codec!r}")
+        if codec != self.codec:
+            self.codec = codec
+            self._frames = _frame_cycle(self._source, codec)
+            self._frame = 0
+        self.payload_type = plan.payload_type
+        self.sender.payload_type = plan.payload_type
+        self.set_direction(plan.direction)
+        if initial_sequence is not None:
+            self.sender.sequence = initial_sequence & 0xFFFF
+        remote = (plan.remote_host, plan.remote_port)
+        if remote != self.remote and plan.remote_port:
+            self._sock.connect(remote)
+            self.remote = remote
+        rtcp_remote = (plan.remote_host, plan.remote_rtcp_port)
+        if rtcp_remote != self.remote_rtcp and plan.remote_rtcp_port:
+            self._rtcp_sock.connect(rtcp_remote)
+            self.remote_rtcp = rtcp_remote
+        if plan.secure and plan.local is not None and plan.remote is not None:
+            if self.srtp is None or first:
+                self.srtp = SrtpSession(
+                    plan.local,
+                    plan.remote,
+                    local_ssrc=self.sender.ssrc if plan.tx_roc else None,
+                    tx_roc=plan.tx_roc,
+                    rx_roc=plan.rx_roc,
+                )
+            else:
+                upd = self.srtp.update(plan.local, plan.remote, behaviour)
+                if upd.tx_regenerated and initial_sequence is None:
+                    self.sender.reset()
+        else:
+            self.srtp = None
+        self.key_management = plan.key_management if self.srtp is not None else None
+        self.plan = plan
+        if not self._watched:
+            self.engine._watch(self._sock.fileno(), self._on_rtp)
+            self.engine._watch(self._rtcp_sock.fileno(), self._on_rtcp)
+            self._watched = True
+            self._next_rtcp = time.monotonic() + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
+        if self._slot < 0:
+            self.engine._activate(self)
+
+    def set_direction(self, direction: Direction) -> None:
+        self.direction = direction
+        self._sends = direction.sends
+        self._receives = direction.receives
+
+    def set_source(self, source: ToneGenerator | WavSource | None) -> None:
+        """What we send: a tone, a WAV file, or silence (None)."""
+        self._source = _Silence() if source is None else source
+        self._frames = _frame_cycle(self._source, self.codec)
+        self._frame = 0
+
+    def play_tone(self, *frequencies: float, level_dbm0: float = -10.0) -> None:
+        self.set_source(ToneGenerator(tuple(frequencies), level_dbm0))
+
+    def play_wav(self, path: str | Path) -> None:
+        self.set_source(WavSource(path))
+
+    def record(self, path: str | Path | None) -> None:
+        """Record the received audio to a WAV file (8 kHz mono 16-bit); None stops recording."""
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        if path is not None:
+            w = wave.open(str(path), "wb")
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(g711.SAMPLE_RATE)
+            self._recorder = w
+
+    def send_raw(self, data: bytes) -> None:
+        """Send arbitrary bytes to the peer's RTP port (labs: garbage, truncated or replayed packets)."""
+        with contextlib.suppress(OSError):
+            self._sock.send(data)
+
+    def close(self) -> None:
+        """Send an RTCP BYE, stop, release the ports."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.remote_rtcp is not None and self.plan is not None:
+            with contextlib.suppress(Exception):
+                self._send_rtcp(time.monotonic(), bye=True)
+        self.engine._forget(self)
+        if self._watched:
+            self.engine._unwatch(self._sock.fileno())
+            self.engine._unwatch(self._rtcp_sock.fileno())
+            self._watched = False
+        self.record(None)
+        self._sock.close()
+        self._rtcp_sock.close()
+        self._alloc.release(self.port)
+
+    # -- measure and stats
+
+    def measure(self, candidates: tuple[float, ...] | None = None) -> ToneMeasurement:
+        """Level and dominant frequency of the last 200 ms received (decoded, decrypted)."""
+        meter = ToneMeter(MEASURE_WINDOW_MS)
+        if time.monotonic() - self._last_audio <= MEASURE_WINDOW_MS / 1000.0:  # else: nothing heard lately
+            for payload in list(self._recent):
+                meter.feed_encoded(self.codec, payload)
+        return meter.measure(candidates)
+
+    def stats(self, *, measure: bool = True) -> dict[str, Any]:
+        """Counters and state of this stream (the automation API's per-call media status)."""
+        r = self.reception
+        out: dict[str, Any] = {
+            "call": self.call,
+            "endpoint": self.endpoint,
+            "local": f"{self.engine.host}:{self.port}",
+            "remote": None if self.remote is None else f"{self.remote[0]}:{self.remote[1]}",
+            "codec": self.codec,
+            "direction": self.direction.value,
+            "packets_sent": self.packets_sent,
+            "packets_received": self.packets_received,
+            "undecryptable": self.undecryptable,
+            "replayed": self.replayed,
+            "dropped": self.dropped,
+            "lost": max(0, r.lost) if r.received else 0,
+            "jitter_ms": round(r.jitter * 1000.0 / r.clock_rate, 3),
+            "srtp": self.srtp is not None,
+            "key_management": self.key_management,
+            "suite": None if self.srtp is None else self.srtp.local.suite.value,
+            "tx_roc": None if self.srtp is None else self.srtp.tx.roc,
+            "rx_roc": None if self.srtp is None else self.srtp.rx.roc,
+            "rtcp_sent": self.rtcp_sent,
+            "rtcp_received": self.rtcp_received,
+        }
+        if measure:
+            m = self.measure()
+            out["level_dbm0"] = round(m.level_dbm0, 1)
+            out["frequency"] = None if m.frequency is None else round(m.frequency, 1)
+        return out
+
+    # -- hot paths
+
+    def _tick(self, now: float) -> None:
+        """Called by the engine's ticker once per 20 ms: send one packet (if sending), RTCP when due."""
+        if self._sends:
+            frames = self._frames
+            i = self._frame
+            payload = frames[i]
+            self._frame = i + 1 if i + 1 < len(frames) else 0
+            pkt = self.sender.next_packet(payload)
+            srtp = self.srtp
+            try:
+                if srtp is not None:
+                    pkt = srtp.tx.protect(pkt)
+                self._sock.send(pkt)
+                self.packets_sent += 1
+                self._sent_since_report = True
+            except (OSError, SrtpError):
+                self.send_errors += 1
+        else:
+            self.sender.skip(g711.SAMPLES_PER_FRAME)
+        if now >= self._next_rtcp and self.remote_rtcp is not None:
+            self._next_rtcp = now + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
+            with contextlib.suppress(OSError, SrtpError, RtcpError):
+                self._send_rtcp(now)
+
+    def _on_rtp(self) -> None:
+        try:
+            data = self._sock.recv(_RECV_SIZE)
+        except OSError:  # EAGAIN, ECONNREFUSED (ICMP from a peer not listening yet)
+            return
+        srtp = self.srtp
+        if srtp is not None:
+            try:
+                data = srtp.rx.unprotect(data)
+            except SrtpError as exc:
+                if exc.crypto_error:
+                    self.undecryptable += 1
+                    if not self._mipt110_raised:
+                        self._mipt110_raised = True
+                        self._raise_crypto_error()
+                elif isinstance(exc, SrtpReplayError):
+                    self.replayed += 1
+                else:
+                    self.dropped += 1
+                return
+        if len(data) < 12 or data[0] & 0xC0 != 0x80:
+            self.dropped += 1
+            return
+        if data[0] & 0x3F:  # CSRCs, extension or padding: the full parse
+            try:
+                pt, _m, seq, ts, _ssrc, payload = rtp_fields(data)
+            except RtpError:
+                self.dropped += 1
+                return
+        else:
+            _b0, pt, seq, ts = _RTP_HEAD.unpack_from(data)
+            pt &= 0x7F
+            payload = data[12:]
+        self.packets_received += 1
+        self._last_rtp = data
+        now = time.monotonic()
+        self.reception.update(seq, ts, now)
+        if pt == self.payload_type and self._receives:
+            self._recent.append(payload)
+            self._last_audio = now
+            if self._recorder is not None:
+                self._recorder.writeframesraw(g711.decode(self.codec, payload))
+
+    def _raise_crypto_error(self) -> None:
+        notify = self.engine.notify
+        if notify is not None:
+            notify("Mipt", 110, call=self.call, endpoint=self.endpoint)
+
+    # -- RTCP
+
+    def _send_rtcp(self, now: float, *, bye: bool = False) -> None:
+        wall = time.time()
+        blocks: tuple[ReportBlock, ...] = ()
+        if self.reception.received:
+            if len(self._last_rtp) >= 12:
+                self.reception.ssrc = int.from_bytes(self._last_rtp[8:12], "big")
+            blocks = (self.reception.report_block(now),)
+        s = self.sender
+        first: SenderReport | ReceiverReport
+        if self._sent_since_report:
+            first = s.sender_report(ntp_from_unix(wall), s.timestamp, blocks)
+        else:
+            first = ReceiverReport(s.ssrc, blocks)
+        self._sent_since_report = False
+        parts: list[Any] = [first, SourceDescription.cname(s.ssrc, self.engine.cname)]
+        if bye:
+            parts.append(Bye((s.ssrc,)))
+        pkt = build_compound(parts)
+        if self.srtp is not None:
+            pkt = self.srtp.tx.protect_rtcp(pkt)
+        self._rtcp_sock.send(pkt)
+        self.rtcp_sent += 1
+
+    def _on_rtcp(self) -> None:
+        try:
+            data = self._rtcp_sock.recv(_RECV_SIZE)
+        except OSError:
+            return
+        try:
+            if self.srtp is not None:
+                data = self.srtp.rx.unprotect_rtcp(data)
+            packets = parse_rtcp(data)
+        except (SrtpError, RtcpError):
+            self.rtcp_dropped += 1
+            return
+        self.rtcp_received += 1
+        now = time.monotonic()
+        for p in packets:
+            if isinstance(p, SenderReport):
+                self.reception.ssrc = p.ssrc
+                self.reception.on_sender_report(p.ntp_timestamp, now)
+            if isinstance(p, SenderReport | ReceiverReport):
+                for b in p.reports:
+                    if b.ssrc == self.sender.ssrc:
+                        self.last_peer_report = b
+            elif isinstance(p, Bye):
+                self.peer_bye = True
+
+    def __repr__(self) -> str:
+        return f"<MediaStream call={self.call} {self.engine.host}:{self.port} -> {self.remote} srtp={bool(self.srtp)}>"
