@@ -28,9 +28,11 @@ from emulator.sip.transaction import TimerConfig
 from emulator.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.interop.kamailio_fixture import Kamailio, start_kamailio
+from tests.interop.rsyslog_fixture import Rsyslog, rsyslog
 from tests.tls_pki import Issued, Pki
 
 pytestmark = pytest.mark.peer
+__all__ = ["rsyslog"]  # the fixture, re-exported for pytest
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 FAST = TimerConfig(t1=0.02, t2=0.2, t4=0.2, d=0.2)
@@ -136,10 +138,22 @@ def sipep_notes(u: Unit) -> list[tuple[int, str]]:
 
 # ---------------------------------------------------------------------------------------------------------------
 async def test_registers_over_tls_from_16000_with_digest(units: list[Unit], kamailios: list[Kamailio],
-                                                          tmp_path: Path, pkis: Pkis) -> None:
+                                                          tmp_path: Path, pkis: Pkis, rsyslog: Rsyslog) -> None:
     k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
-    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    rsyslog.mark()
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
+                        settings={"Nlm.SyslogRemoteHost": rsyslog.address("a")})
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    want = [f"SipEp: 1400-SIP Endpoint: 303-TLS connection with remote host 127.0.0.1:{k.tls_port} is now ready "
+            "to be used for SIP gateway default.",
+            f"SipEp: 1400-SIP Endpoint: 310-Server 127.0.0.1:{k.tls_port} is now reachable for SIP gateway default."]
+    seen: list[str] = []
+
+    def on_the_wire() -> bool:
+        seen.extend((r.tag + r.msg).strip() for r in rsyslog.new_lines("a"))
+        return all(w in seen for w in want)
+    await wait_for(on_the_wire, what="303 and 310 at rsyslog")
+    assert seen.index(want[0]) < seen.index(want[1])
     notes = sipep_notes(u)
     ids = [n for n, _ in notes]
     assert ids.index(303) < ids.index(310) < ids.index(9004), notes
