@@ -320,6 +320,10 @@ class SipEpEngine:
             return None
         return user_agent(str(self._get("SipEp.InteropUaHeaderFormat", "")), self.unit.macros())
 
+    @property
+    def running(self) -> bool:
+        return self._running
+
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         from emulator.tls import tls_policy  # needs the Cert engine only when TLS is used

@@ -97,3 +97,26 @@ def test_credentials_follow_the_authentication_table(tmp_path: Path) -> None:
     c.set("SipEp.InteropSendUaHeaderEnable", "Disable")
     assert eng.user_agent() is None
     assert c.rows("SipEp.RegistrationStatus") == [] and c.rows("SipEp.TlsPersistentConnectionStatus") == []
+
+
+async def test_endpoint_action_errors(tmp_path: Path) -> None:
+    from emulator.services.sipcalls import CallError, endpoint_action
+
+    u = Unit(name="u", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
+    eng = SipEpEngine(u)
+    for ep, action, body, status in [("Phone-Fax9", "dial", {"number": "1"}, 404), ("Phone-Fax1", "jump", None, 404),
+                                     ("Phone-Fax1", "hangup", None, 503)]:
+        with pytest.raises(CallError) as err:
+            await endpoint_action(eng.calls, ep, action, body)
+        assert err.value.status == status
+    eng._running = True  # as if started: the state checks come next
+    with pytest.raises(CallError) as err:
+        await endpoint_action(eng.calls, "phone-fax1", "dial", {})
+    assert err.value.status == 400
+    for action in ("answer", "hold", "resume"):
+        with pytest.raises(CallError) as err:
+            await endpoint_action(eng.calls, "Phone-Fax1", action)
+        assert err.value.status == 409
+    assert await endpoint_action(eng.calls, "Phone-Fax1", "hangup") == {
+        "endpoint": "Phone-Fax1", "action": "hangup", "call": None}
+    eng._running = False
