@@ -27,14 +27,17 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import hdrs, web
 
 from firmware_model import script as scripts
+from firmware_model.certs import MAX_UPLOAD_BYTES, CertError
 from firmware_model.config import Address, ConfigError, Index
 from firmware_model.notifications import SEVERITIES, NotificationEvent
 from firmware_model.schema import Param, Table, Value
 
 from .openapi import API_VERSION, build_openapi
+from .services.cert import UNSECURE_TRANSFER_WINDOW_S
 
 if TYPE_CHECKING:
     from .services.aaa import Aaa, AuthResult
+    from .services.cert import CertEngine, StoredCert
     from .unit import ServiceState, Unit
 
 __all__ = [
@@ -64,8 +67,18 @@ STATUS_BY_KIND: dict[str, int] = {
     "not-dynamic": 409,
 }
 
-# Tables whose changes are "change rights" operations: Admin only (rights matrix).
-_ADMIN_TABLES = {"Aaa.Users"}
+# Tables whose changes are Admin only, and why (rights matrix): users and rights; the certificate
+# stores, whose Delete row command would otherwise bypass DELETE /certificates (Admin only).
+_ADMIN_TABLES: dict[str, str] = {
+    "Aaa.Users": "only Admin users may change users and rights",
+    "Cert.HostCertificatesInfo": "only Admin users may delete certificates",
+    "Cert.OthersCertificatesInfo": "only Admin users may delete certificates",
+}
+
+# Services whose TLS contexts use the certificate store: an import marks them as needing a restart,
+# as the web page's import does (a new host certificate also matters to the HTTPS web server).
+_CERT_USERS = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm")
+_HOST_CERT_USERS = (*_CERT_USERS, "Web")
 
 _dumps = partial(json.dumps, default=str, ensure_ascii=False)
 
@@ -76,19 +89,39 @@ _AUTH: ContextVar[AuthResult] = ContextVar("api_auth")
 class ApiError(Exception):
     """A refusal with the HTTP status and the ``kind`` written in the JSON answer."""
 
-    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}
 
     def response(self) -> web.Response:
-        return _error(self.status, self.kind, self.message, self.headers)
+        return _error(self.status, self.kind, self.message, self.headers, self.extra)
 
 
-def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": message, "kind": kind}, status=status, headers=headers, dumps=_dumps)
+def _error(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None
+) -> web.Response:
+    body = {"error": message, "kind": kind, **(extra or {})}
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)
+
+
+def _cert_refusal(e: CertError, upload: bool = False) -> ApiError:
+    """A refused certificate operation: 400 kind ``certificate`` with the engine's precise ``reason``
+    (``garbage``, ``truncated``, ``key-mismatch``, ``unsecure-transfer``...); 404 for a file that is not
+    there; 413 for an upload over the size limit (a remote file over it is a 400: the request was fine)."""
+    status = 404 if e.kind == "no-file" else 413 if (upload and e.kind == "too-large") else 400
+    kind = "too-large" if status == 413 else "certificate"
+    return ApiError(status, kind, e.message, extra={"reason": e.kind})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -131,6 +164,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{P}/scripts/export", "export_script", "write"),
     Route("GET", f"{P}/notifications", "list_notifications", "read"),
     Route("GET", f"{P}/notifications/stream", "stream_notifications", "read"),
+    Route("GET", f"{P}/certificates", "list_certificates", "read"),
+    Route("GET", f"{P}/certificates/factory-ca", "factory_ca", "read"),
+    Route("GET", f"{P}/certificates/{{kind:host|other}}/{{name}}", "get_certificate", "read"),
+    Route("POST", f"{P}/certificates/activate-unsecure-transfer", "activate_unsecure_transfer", "admin"),
+    Route("POST", f"{P}/certificates/transfer", "transfer_certificate", "write"),  # host: Admin (handler)
+    Route("POST", f"{P}/certificates/{{kind:host|other}}", "import_certificate", "write"),  # host: Admin (handler)
+    Route("DELETE", f"{P}/certificates/{{kind:host|other}}/{{name}}", "delete_certificate", "admin"),
     # Reserved for later (call control): /api/v1/endpoints/{EpId}/{offhook|dial|answer|hangup|hold|resume},
     # /api/v1/calls. Add a Route here, a handler below and the operation in openapi.py.
 )
@@ -419,7 +459,14 @@ class ApiServer:
     def _check_admin_table(self, request: web.Request, table: str, what: str) -> None:
         auth = self._auth(request)
         if table in _ADMIN_TABLES and not auth.can("admin"):
-            raise ApiError(403, "forbidden", f"{what}: only Admin users may change users and rights")
+            raise ApiError(403, "forbidden", f"{what}: {_ADMIN_TABLES[table]}")
+
+    def _check_admin(self, request: web.Request, what: str) -> None:
+        auth = self._auth(request)
+        if not auth.can("admin"):
+            raise ApiError(
+                403, "forbidden", f"user {auth.user} ({auth.rights}) may not do this: Admin rights are needed {what}"
+            )
 
     def _shown(self, request: web.Request, p: Param, v: Value | None) -> Any:
         """A value for a listing: secrets are null for users without the right to read them."""
@@ -769,6 +816,169 @@ class ApiServer:
                 f"# {dropped} secret value(s) left out: only Admin users export secrets",
             )
         return "\n".join(out) + "\n"
+
+    # ------------------------------------------------------------------ certificates (Cert)
+    async def _certs(self) -> CertEngine:
+        """The unit's certificate store, provisioned (first boot) if it was not yet."""
+        cert: CertEngine | None = getattr(self.unit, "cert", None)
+        if cert is None:
+            raise ApiError(404, "not-found", "this unit has no certificate store (no Cert engine)")
+        await cert.ready()
+        return cert
+
+    def _cert_json(self, s: StoredCert) -> dict[str, Any]:
+        i = s.info
+        return {
+            "kind": s.kind,
+            "file_name": s.file_name,
+            "issued_to": i.issued_to,
+            "issued_by": i.issued_by,
+            "valid_from": self.unit.local_time(i.valid_from.timestamp()),
+            "valid_to": self.unit.local_time(i.valid_to.timestamp()),
+            "valid_from_utc": _utc_iso(i.valid_from.timestamp()),
+            "valid_to_utc": _utc_iso(i.valid_to.timestamp()),
+            "usage": i.usage,
+            "certificate_authority": i.certificate_authority,
+            "factory": s.factory,
+            "sha256": i.fingerprint,
+        }
+
+    def _cert_entries(self, cert: CertEngine, kind: str, names: list[str]) -> list[dict[str, Any]]:
+        stored = {s.file_name: s for s in (cert.host_certificates() if kind == "host" else cert.other_certificates())}
+        return [self._cert_json(stored[n]) for n in names if n in stored]
+
+    def _mark_cert_users(self, kind: str) -> None:
+        for svc in _HOST_CERT_USERS if kind == "host" else _CERT_USERS:
+            if svc in self.unit.services:
+                self.unit.config.mark_restart(svc)
+
+    async def list_certificates(self, request: web.Request) -> web.Response:
+        cert = await self._certs()
+        out = [self._cert_json(s) for s in [*cert.host_certificates(), *cert.other_certificates()]]
+        return _json(
+            {"certificates": out, "count": len(out), "unsecure_transfer_active": cert.unsecure_transfer_active}
+        )
+
+    async def factory_ca(self, request: web.Request) -> web.Response:
+        cert = await self._certs()
+        return web.Response(
+            body=cert.factory_ca_pem(),
+            content_type="application/x-pem-file",
+            headers={"Content-Disposition": 'attachment; filename="factory-ca.pem"'},
+        )
+
+    async def get_certificate(self, request: web.Request) -> web.Response:
+        cert = await self._certs()
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        try:
+            body = cert.certificate_pem(kind, name)
+        except CertError as e:
+            raise _cert_refusal(e) from None
+        return web.Response(
+            body=body,
+            content_type="application/x-pem-file",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    async def _certificate_body(self, request: web.Request) -> bytes:
+        """The request body, refused with 413 past MAX_UPLOAD_BYTES without reading more than that."""
+        limit = MAX_UPLOAD_BYTES
+
+        def too_large(size: str) -> ApiError:
+            return _cert_refusal(
+                CertError("too-large", f"the file is too large: {size}, the most a certificate file may hold is "
+                                       f"{limit} bytes"),
+                upload=True,
+            )
+
+        length = request.content_length
+        if length is not None and length > limit:
+            raise too_large(f"{length} bytes")
+        data = bytearray()
+        while chunk := await request.content.read(65536):
+            data += chunk
+            if len(data) > limit:
+                raise too_large(f"more than {limit} bytes")
+        return bytes(data)
+
+    async def import_certificate(self, request: web.Request) -> web.Response:
+        kind = request.match_info["kind"]
+        if kind == "host":
+            self._check_admin(request, "to import a host certificate (it carries a private key)")
+        password = request.query.get("password") or None
+        file_name = request.query.get("file_name") or None
+        if kind == "other" and password is not None:
+            raise ApiError(400, "bad-request", "password= is for host certificates (an encrypted key or PKCS#12)")
+        cert = await self._certs()
+        data = await self._certificate_body(request)
+        try:
+            if kind == "host":
+                # The API is served over HTTP: a host certificate's key crosses the network in clear, so the
+                # "Activate unsecure certificate transfer" rule applies exactly as to the web page's upload.
+                names = [cert.import_host(data, password, file_name=file_name, over_plain_http=not request.secure)]
+            else:
+                names = cert.import_other(data, file_name=file_name)
+        except CertError as e:
+            raise _cert_refusal(e, upload=True) from None
+        self._mark_cert_users(kind)
+        return _json(
+            {"kind": kind, "file_names": names, "certificates": self._cert_entries(cert, kind, names)}, status=201
+        )
+
+    async def transfer_certificate(self, request: web.Request) -> web.Response:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad-request", 'the body must be a JSON object {"url", "kind", "password"?}')
+        unknown = sorted(set(body) - {"url", "kind", "password", "file_name"})
+        if unknown:
+            raise ApiError(400, "bad-request", f"unknown member(s) {', '.join(unknown)}: url, kind, password, "
+                                               "file_name are accepted")
+        url = body.get("url")
+        if not isinstance(url, str) or not url.strip():
+            raise ApiError(400, "bad-request", '"url" is required: the http:// or https:// URL of the file')
+        kind = body.get("kind", "other")
+        if not isinstance(kind, str) or kind.lower() not in ("host", "other"):
+            raise ApiError(400, "invalid", f'"kind": {kind!r} is not host or other')
+        kind = kind.lower()
+        password, file_name = body.get("password"), body.get("file_name")
+        for what, v in (("password", password), ("file_name", file_name)):
+            if v is not None and not isinstance(v, str):
+                raise ApiError(400, "bad-request", f'"{what}" must be a JSON string')
+        if kind == "other" and password:
+            raise ApiError(400, "bad-request", '"password" is for host certificates (an encrypted key or PKCS#12)')
+        if kind == "host":
+            self._check_admin(request, "to import a host certificate (it carries a private key)")
+        cert = await self._certs()
+        try:
+            got = await cert.import_from_url(url, kind, password or None, file_name=file_name or None)
+        except CertError as e:
+            raise _cert_refusal(e) from None
+        names = [got] if isinstance(got, str) else list(got)
+        self._mark_cert_users(kind)
+        return _json(
+            {"kind": kind, "file_names": names, "certificates": self._cert_entries(cert, kind, names)}, status=201
+        )
+
+    async def activate_unsecure_transfer(self, request: web.Request) -> web.Response:
+        cert = await self._certs()
+        cert.activate_unsecure_transfer(UNSECURE_TRANSFER_WINDOW_S)
+        return _json(
+            {
+                "unsecure_transfer_active": True,
+                "seconds": UNSECURE_TRANSFER_WINDOW_S,
+                "message": "the next host certificate import over plain HTTP within "
+                f"{int(UNSECURE_TRANSFER_WINDOW_S)} s is accepted (one import)",
+            }
+        )
+
+    async def delete_certificate(self, request: web.Request) -> web.Response:
+        cert = await self._certs()
+        kind, name = request.match_info["kind"], request.match_info["name"]
+        try:
+            cert.delete(kind, name)
+        except CertError as e:
+            raise _cert_refusal(e) from None
+        return _json({"kind": kind, "file_name": name})
 
     # ------------------------------------------------------------------ notifications
     def _on_notification(self, ev: NotificationEvent) -> None:

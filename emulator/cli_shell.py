@@ -18,16 +18,32 @@ tables print as aligned columns (index columns first) under a dashed header; a s
 ``Name = value`` lines in script syntax (values quoted where a script needs it, so they can be
 pasted back); errors start with ``Error:``. Script comments (``# ...``) are accepted.
 
-The SSH glue (``emulator/services/cli.py``) feeds lines to :meth:`CliShell.execute` and asks
-:meth:`CliShell.complete` for TAB completion.
+Certificate commands (emulator choices, the hardware's CLI syntax is not public), for a unit that has
+a Cert engine (``unit.cert``)::
+
+    Cert.Import Other <url>              fetch a CA / peer certificate (PEM, chain or DER): User or Admin
+    Cert.Import Host <url> [<password>]  fetch a host certificate with its key (PEM bundle or PKCS#12): Admin
+    Cert.ActivateUnsecureTransfer        allow ONE host import from an http:// URL within 5 minutes: Admin
+
+``https://`` transfers honour ``Cert.TransferHttpsTlsVersion`` / ``Cert.TransferHttpsCipherSuite`` and
+validate the server like every TLS client of the unit (trusted issuer, name, dates on the unit's
+clock, which must be synchronised). A password holding spaces or ``#`` is written in double quotes.
+The certificate tables print like any table (``Cert.HostCertificatesInfo``) and their ``Delete`` row
+command deletes a file (Admin only, as in the HTTP API).
+
+The shell does no I/O and runs no event loop: a transfer is returned as :attr:`Reply.pending`, a
+coroutine function the session awaits for the final reply. The SSH glue
+(``emulator/services/cli.py``) feeds lines to :meth:`CliShell.execute`, awaits ``pending`` when
+there is one, and asks :meth:`CliShell.complete` for TAB completion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware_model.certs import CertError
 from firmware_model.config import Address, Config, ConfigError
 from firmware_model.profiles import Identity, Profile
 from firmware_model.schema import Param, Service, Table, Value
@@ -37,6 +53,7 @@ if TYPE_CHECKING:
     from emulator.services.aaa import AuthResult
 
 __all__ = [
+    "CERT_COMMANDS",
     "KEYWORDS",
     "MASK",
     "CliShell",
@@ -51,6 +68,33 @@ __all__ = [
 MASK = "****"
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
 _EXIT = {"exit", "quit", "logout"}
+CERT_IMPORT = "Cert.Import"
+CERT_ACTIVATE = "Cert.ActivateUnsecureTransfer"
+CERT_COMMANDS = (CERT_ACTIVATE, CERT_IMPORT)
+_CERT_HELP = {
+    CERT_IMPORT: (
+        "Cert.Import Other <url> | Cert.Import Host <url> [<password>]",
+        "fetch a certificate file from an http:// or https:// URL and install it: Other = a CA or peer "
+        "certificate (PEM, a chain or DER; User or Admin), Host = a certificate with its private key (PEM bundle "
+        "or PKCS#12; Admin only; the password of an encrypted key or PKCS#12 file, quoted if it holds spaces). "
+        "HTTPS honours Cert.TransferHttpsTlsVersion and Cert.TransferHttpsCipherSuite and validates the server; "
+        "a Host import from an http:// URL needs Cert.ActivateUnsecureTransfer first.",
+    ),
+    CERT_ACTIVATE: (
+        "Cert.ActivateUnsecureTransfer",
+        "allow ONE host certificate import over plain HTTP (an http:// URL, a web or API upload over HTTP) "
+        "within 5 minutes; Admin only.",
+    ),
+}
+# Tables whose changes (row commands included) need the "admin" right, and the reason shown.
+_ADMIN_TABLES = {
+    "Aaa.Users": "only an Admin user may change user accounts",
+    "Cert.HostCertificatesInfo": "only an Admin user may delete certificates",
+    "Cert.OthersCertificatesInfo": "only an Admin user may delete certificates",
+}
+# Services whose TLS contexts use the certificate store: an import marks them as needing a restart,
+# as the web page's and the API's imports do.
+_CERT_USERS = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm")
 
 
 class ShellUnit(Protocol):
@@ -66,11 +110,15 @@ class ShellUnit(Protocol):
 
 @dataclass(slots=True)
 class Reply:
-    """The answer to one line: text to show, success (exit status 0/1) and end of session."""
+    """The answer to one line: text to show, success (exit status 0/1) and end of session.
+
+    ``pending``: work that needs the network (a certificate transfer). The session shows ``output``,
+    awaits ``pending()`` and shows the reply it returns (the line's outcome)."""
 
     output: str = ""
     ok: bool = True
     exit: bool = False
+    pending: Callable[[], Awaitable[Reply]] | None = None
 
     @classmethod
     def error(cls, message: str) -> Reply:
@@ -180,6 +228,9 @@ class CliShell:
             return Reply(self.sysinfo())
         if keyword == "help":
             return self.help(rest.strip())
+        cert_command = self._cert_command_name(word)
+        if cert_command is not None:
+            return self._cert_command(cert_command, rest.strip())
         if text.endswith("?") and "=" not in text:
             return self._list_matches(text[:-1].strip())
         try:
@@ -265,8 +316,8 @@ class CliShell:
             return f"{p.name}: user {self.user.user} has read-only access ({self.user.rights or 'no'} rights)"
         if p.secret and not self.user.can("secrets"):
             return f"{p.name}: only an Admin user may change a secret"
-        if p.table == "Aaa.Users" and not self.user.can("admin"):
-            return f"{p.name}: only an Admin user may change user accounts"
+        if p.table in _ADMIN_TABLES and not self.user.can("admin"):
+            return f"{p.name}: {_ADMIN_TABLES[p.table]}"
         return None
 
     def assign(self, name: str, value: str) -> Reply:
@@ -339,6 +390,69 @@ class CliShell:
             return Reply("Restarting: " + ", ".join(pending) + "\n")
         return Reply(result if isinstance(result, str) else "")
 
+    # ------------------------------------------------------------------ certificate commands
+    def _cert_engine(self) -> Any:
+        return getattr(self.unit, "cert", None)
+
+    def _cert_command_name(self, word: str) -> str | None:
+        if self._cert_engine() is None:
+            return None
+        low = word.lower()
+        return next((c for c in CERT_COMMANDS if c.lower() == low), None)
+
+    def takes_arguments(self, line: str) -> bool:
+        """The line is a command followed by free-text arguments (a URL may hold ``?`` or ``=``), so
+        ``?`` typed there is text, not a request for a listing."""
+        word, sep, _ = line.strip().partition(" ")
+        return bool(sep) and self._cert_command_name(word) is not None
+
+    def _cert_command(self, name: str, args: str) -> Reply:
+        cert = self._cert_engine()
+        if name == CERT_ACTIVATE:
+            if args:
+                return Reply.error(f"{name}: takes no argument")
+            if not self.user.can("admin"):
+                return Reply.error(f"{name}: only an Admin user may activate the unsecure certificate transfer")
+            cert.activate_unsecure_transfer()
+            return Reply(
+                "Unsecure certificate transfer activated: one host certificate import over plain HTTP "
+                "is accepted within 5 minutes\n"
+            )
+        usage = f"{name}: usage: {_CERT_HELP[name][0]}"
+        parts = args.split(None, 2)
+        if len(parts) < 2:
+            return Reply.error(usage)
+        kind = parts[0].lower()
+        if kind not in ("host", "other"):
+            return Reply.error(f"{name}: {parts[0]!r} is not Host or Other; {usage}")
+        try:
+            url = unquote(parts[1])
+            password = unquote(parts[2]) if len(parts) == 3 else None
+        except ValueError as e:
+            return Reply.error(f"{name}: {e}")
+        if kind == "other" and password is not None:
+            return Reply.error(f"{name}: a password is only for a Host certificate (its key or PKCS#12 file)")
+        if not self.user.can("write"):
+            rights = self.user.rights or "no"
+            return Reply.error(f"{name}: user {self.user.user} has read-only access ({rights} rights)")
+        if kind == "host" and not self.user.can("admin"):
+            return Reply.error(f"{name}: only an Admin user may import a host certificate (it carries a private key)")
+
+        async def transfer() -> Reply:
+            try:
+                await cert.ready()
+                got = await cert.import_from_url(url, kind, password or None)
+            except CertError as e:
+                return Reply.error(f"{name}: {e.message}")
+            names = [got] if isinstance(got, str) else list(got)
+            for svc in (*_CERT_USERS, "Web") if kind == "host" else _CERT_USERS:
+                if self.catalog.service(svc) is not None:
+                    self.config.mark_restart(svc)
+            label = "host certificate" if kind == "host" else "certificate(s)"
+            return Reply(f"Imported {label}: {', '.join(names)}\n")
+
+        return Reply(pending=transfer)
+
     # ------------------------------------------------------------------ sysinfo
     def sysinfo(self) -> str:
         """``Key: value`` lines, one per fact, for screen scrapers (netmiko-style parsers)."""
@@ -360,6 +474,10 @@ class CliShell:
     def help(self, name: str) -> Reply:
         if not name:
             return Reply(self._general_help())
+        cert_command = self._cert_command_name(name)
+        if cert_command is not None:
+            syntax, what = _CERT_HELP[cert_command]
+            return Reply(f"{syntax}\n  {what}\n")
         if self._unit_command(name) is not None:
             cmd = self._unit_command(name)
             what = "restarts every service waiting for a restart" if cmd == "Scm.RestartRequiredServices" else "runs"
@@ -387,6 +505,8 @@ class CliShell:
             ("<Svc>.<Table>.<Column>[<Key>=<v>]", "a table cell (<Svc>.<Table>[<v>].<Column> also works)"),
             ("<Svc>.<Table>.<Command>[<Key>=<v>]", "run a row command, e.g. Scm.ServiceCommands.Restart[Name=Cli]"),
             ("Scm.RestartRequiredServices", "restart every service that waits for a restart"),
+            ("Cert.Import Other|Host <url> [<pw>]", "fetch and install a certificate (help Cert.Import)"),
+            ("Cert.ActivateUnsecureTransfer", "allow one host certificate import over http:// (5 min)"),
             ("sysinfo", "product, serial number, MAC address, firmware version, time and uptime"),
             ("help <Name>", "what a parameter, table or service is, its type and its default"),
             ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
@@ -450,6 +570,8 @@ class CliShell:
                 return []
             pool = [p.name for p in svc.params.values()] + [t.name for t in svc.tables.values()]
             pool += [c for c in self.unit.commands if c.lower().startswith(svc.name.lower() + ".")]
+            if svc.name == "Cert" and self._cert_engine() is not None:
+                pool += list(CERT_COMMANDS)
         elif len(parts) == 3:
             table = self.catalog.table(".".join(parts[:2]))
             if table is None:
@@ -473,7 +595,7 @@ class CliShell:
     def _title(self, name: str) -> str:
         if name in KEYWORDS:
             return "command"
-        if name in self.unit.commands:
+        if name in self.unit.commands or name in CERT_COMMANDS:
             return "command"
         svc = self.catalog.service(name)
         if svc is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["API_VERSION", "ERROR_KINDS", "build_openapi"]
+__all__ = ["API_VERSION", "CERT_REASONS", "ERROR_KINDS", "build_openapi"]
 
 API_VERSION = "1.0.0"  # the contract's version: a breaking change bumps the major number (and /api/vN)
 
@@ -31,6 +31,28 @@ ERROR_KINDS = [
     "too-large",
     "http",
     "internal",
+    # certificate operations (with the engine's precise reason)
+    "certificate",
+]
+
+# Error.reason values of kind "certificate" (firmware_model.certs.CertError kinds).
+CERT_REASONS = [
+    "too-large",
+    "empty",
+    "garbage",
+    "truncated",
+    "not-certificate",
+    "no-key",
+    "several-keys",
+    "key-mismatch",
+    "encrypted-key",
+    "bad-password",
+    "unsupported-key",
+    "no-name",
+    "duplicate",
+    "unsecure-transfer",
+    "no-file",
+    "transfer",
 ]
 
 JSON = "application/json"
@@ -116,6 +138,11 @@ def _schemas() -> dict[str, Schema]:
             {
                 "error": {"type": "string", "description": "what was refused and why, naming the parameter"},
                 "kind": {"type": "string", "enum": ERROR_KINDS},
+                "reason": {
+                    "type": "string",
+                    "enum": CERT_REASONS,
+                    "description": "certificate refusals only: why the store refused (it is left unchanged)",
+                },
             },
             ["error", "kind"],
         ),
@@ -260,6 +287,77 @@ def _schemas() -> dict[str, Schema]:
             },
             ["notifications", "count", "last_seq"],
         ),
+        "Certificate": _obj(
+            {
+                "kind": {"type": "string", "enum": ["host", "other"]},
+                "file_name": {"type": "string", "description": "FileName in Cert.HostCertificatesInfo / Others"},
+                "issued_to": {"type": "string"},
+                "issued_by": {"type": "string"},
+                "valid_from": {"type": "string", "description": "unit local time, as the Cert tables show it"},
+                "valid_to": {"type": "string", "description": "unit local time"},
+                "valid_from_utc": {"type": "string", "format": "date-time"},
+                "valid_to_utc": {"type": "string", "format": "date-time"},
+                "usage": {
+                    "type": "string",
+                    "description": "TlsClient, TlsServer, both (comma-separated) or None, from the extended key usage",
+                },
+                "certificate_authority": {"type": "boolean"},
+                "factory": {"type": "boolean", "description": "made by the emulator at first boot"},
+                "sha256": {"type": "string", "description": "SHA-256 fingerprint of the certificate, hex"},
+            },
+            [
+                "kind",
+                "file_name",
+                "issued_to",
+                "issued_by",
+                "valid_from",
+                "valid_to",
+                "usage",
+                "certificate_authority",
+            ],
+            description="A stored certificate; never its private key.",
+        ),
+        "CertificateList": _obj(
+            {
+                "certificates": _arr(_ref("Certificate")),
+                "count": {"type": "integer"},
+                "unsecure_transfer_active": {
+                    "type": "boolean",
+                    "description": "a host certificate import over plain HTTP would be accepted now",
+                },
+            },
+            ["certificates", "count", "unsecure_transfer_active"],
+        ),
+        "CertificateImport": _obj(
+            {
+                "kind": {"type": "string", "enum": ["host", "other"]},
+                "file_names": _arr({"type": "string"}),
+                "certificates": _arr(_ref("Certificate")),
+            },
+            ["kind", "file_names", "certificates"],
+        ),
+        "CertificateTransfer": _obj(
+            {
+                "url": {"type": "string", "description": "http:// or https:// URL of the certificate file"},
+                "kind": {"type": "string", "enum": ["host", "other"], "default": "other"},
+                "password": {"type": "string", "description": "host: the key's or the PKCS#12 file's password"},
+                "file_name": {"type": "string", "description": "FileName to store it under (default: from the URL)"},
+            },
+            ["url"],
+            additionalProperties=False,
+        ),
+        "UnsecureTransfer": _obj(
+            {
+                "unsecure_transfer_active": {"type": "boolean"},
+                "seconds": {"type": "number", "description": "how long the window stays open"},
+                "message": {"type": "string"},
+            },
+            ["unsecure_transfer_active", "seconds"],
+        ),
+        "CertificateDeleted": _obj(
+            {"kind": {"type": "string", "enum": ["host", "other"]}, "file_name": {"type": "string"}},
+            ["kind", "file_name"],
+        ),
         "Status": _obj(
             {
                 "name": {"type": "string"},
@@ -334,6 +432,20 @@ def _components(product: str) -> dict[str, Any]:
                 "description": "row index: values separated by commas, or Key=Value (percent-encoded if needed)",
                 "schema": {"type": "string"},
             },
+            "CertKind": {
+                "name": "kind",
+                "in": "path",
+                "required": True,
+                "description": "host (Cert.HostCertificatesInfo) or other (Cert.OthersCertificatesInfo)",
+                "schema": {"type": "string", "enum": ["host", "other"]},
+            },
+            "CertFileName": {
+                "name": "name",
+                "in": "path",
+                "required": True,
+                "description": "the certificate's FileName",
+                "schema": {"type": "string"},
+            },
             "ServiceName": {
                 "name": "name",
                 "in": "path",
@@ -367,6 +479,15 @@ def _components(product: str) -> dict[str, Any]:
                 "read-only parameter, row exists, table not dynamic (kinds read-only, row-exists, not-dynamic)", err
             ),
             "TooLarge": _resp("request body over 2 MiB (kind too-large)", err),
+            "CertificateRefused": _resp(
+                "refused; the store is unchanged (kind certificate, reason says why: garbage, truncated, "
+                "key-mismatch, encrypted-key, bad-password, no-name, duplicate, unsecure-transfer, transfer...)",
+                err,
+            ),
+            "CertificateTooLarge": _resp(
+                "certificate file over 1 MiB (kind too-large, reason too-large); nothing is stored", err
+            ),
+            "NoCertificate": _resp("no such certificate (kind certificate, reason no-file)", err),
         },
     }
 
@@ -383,6 +504,15 @@ def _paths() -> dict[str, Any]:
         {"type": "string"},
     )
     svc_q = _query("service", "only this service (text key or numeric key)", {"type": "string"})
+    pem_file = {
+        "description": "PEM certificate(s)",
+        "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+    }
+    cert_body = {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/x-pem-file": {"schema": {"type": "string"}},
+        "application/x-pkcs12": {"schema": {"type": "string", "format": "binary"}},
+    }
     sev_q = _query(
         "severity", "minimum severity", {"type": "string", "enum": ["Debug", "Info", "Warning", "Error", "Critical"]}
     )
@@ -663,6 +793,100 @@ def _paths() -> dict[str, Any]:
                 ],
             )
         },
+        f"{P}/certificates": {
+            "get": _op(
+                "listCertificates",
+                "certificates",
+                "Both certificate stores (host and other): names, subjects, issuers, dates, usage, CA flag",
+                {"200": ok("the certificates; never a private key", _ref("CertificateList"))},
+            )
+        },
+        f"{P}/certificates/factory-ca": {
+            "get": _op(
+                "getFactoryCa",
+                "certificates",
+                "Download the emulator installation's factory CA certificate (PEM)",
+                {"200": pem_file},
+                description="Install it in a lab's trust store to trust every unit's factory host certificate.",
+            )
+        },
+        f"{P}/certificates/{{kind}}/{{name}}": {
+            "get": _op(
+                "getCertificate",
+                "certificates",
+                "Download one stored certificate and its chain (PEM; never the key)",
+                {"200": pem_file, "404": r("NoCertificate")},
+                parameters=[_pref("CertKind"), _pref("CertFileName")],
+            ),
+            "delete": _op(
+                "deleteCertificate",
+                "certificates",
+                "Delete a certificate (and a host certificate's key); Admin only",
+                {"200": ok("deleted", _ref("CertificateDeleted")), "404": r("NoCertificate")},
+                description="The same as the Delete row command of Cert.HostCertificatesInfo / "
+                "Cert.OthersCertificatesInfo.",
+                parameters=[_pref("CertKind"), _pref("CertFileName")],
+            ),
+        },
+        f"{P}/certificates/{{kind}}": {
+            "post": _op(
+                "importCertificate",
+                "certificates",
+                "Import a certificate file sent as the request body",
+                {
+                    "201": ok("imported: the new FileName(s)", _ref("CertificateImport")),
+                    "400": r("CertificateRefused"),
+                    "413": r("CertificateTooLarge"),
+                },
+                description="other (User or Admin): PEM (one certificate or a chain: one file each) or DER. "
+                "host (Admin only): a PEM bundle (certificate, its private key, optionally its chain) or "
+                "PKCS#12. The API is plain HTTP, so a host import is refused (reason unsecure-transfer) unless "
+                "POST /certificates/activate-unsecure-transfer was called first: one import within 5 minutes. "
+                "Importing marks the services that use TLS as needing a restart.",
+                parameters=[
+                    _pref("CertKind"),
+                    _query(
+                        "password",
+                        "host only: the password of an encrypted private key or of a PKCS#12 file",
+                        {"type": "string"},
+                    ),
+                    _query(
+                        "file_name",
+                        "FileName to store it under (made safe and unique; default: the certificate's name)",
+                        {"type": "string"},
+                    ),
+                ],
+                body={"required": True, "content": cert_body},
+            )
+        },
+        f"{P}/certificates/transfer": {
+            "post": _op(
+                "transferCertificate",
+                "certificates",
+                "Fetch a certificate file from an http(s) URL and import it",
+                {
+                    "201": ok("imported: the new FileName(s)", _ref("CertificateImport")),
+                    "400": r("CertificateRefused"),
+                    "413": r("TooLarge"),
+                },
+                description="HTTPS honours Cert.TransferHttpsTlsVersion and Cert.TransferHttpsCipherSuite and "
+                "validates the server (trusted issuer in the Others store, host name, dates on the unit's clock). "
+                "kind host needs Admin rights, and over http:// the unsecure transfer activated first. A file over "
+                "1 MiB, an unreachable server or a refused server certificate is a 400 with reason too-large or "
+                "transfer.",
+                body={"required": True, "content": _json_content(_ref("CertificateTransfer"))},
+            )
+        },
+        f"{P}/certificates/activate-unsecure-transfer": {
+            "post": _op(
+                "activateUnsecureTransfer",
+                "certificates",
+                "Allow one host certificate import over plain HTTP within 5 minutes (Admin only)",
+                {"200": ok("the window is open", _ref("UnsecureTransfer"))},
+                description="The DGW 'Activate unsecure certificate transfer' rule: the window closes after one "
+                "host certificate import over plain HTTP (API upload or http:// transfer) or when it times out.",
+            )
+        },
     }
 
 
@@ -674,11 +898,14 @@ def build_openapi(product: str = "Mediatrix unit") -> dict[str, Any]:
             "title": "dgw-emulator control API",
             "version": API_VERSION,
             "description": "Automation API of one emulated Mediatrix unit running DGW firmware: parameters, "
-            "tables, services, configuration scripts, notifications. Every change goes through the unit's "
-            "configuration model (validated, persisted, announced).",
+            "tables, services, configuration scripts, notifications, certificates. Every change goes through the "
+            "unit's configuration model (validated, persisted, announced).",
         },
         "security": [{"basicAuth": []}],
-        "tags": [{"name": t} for t in ("meta", "parameters", "tables", "services", "scripts", "notifications")],
+        "tags": [
+            {"name": t}
+            for t in ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates")
+        ],
         "paths": _paths(),
         "components": _components(product),
     }

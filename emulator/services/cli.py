@@ -22,9 +22,10 @@ Security levels (emulator choice; the hardware's exact lists are not public):
               HMAC-SHA1/MD5, and ssh-rsa (SHA-1) host key signatures.
 
 Sessions: a command given to ``ssh`` (exec) runs once (several lines allowed) and exits with
-status 0, or 1 when a line failed; errors go to stderr. A shell with a terminal gets the welcome
-message, a prompt, line editing (asyncssh's line editor), TAB completion and ``?`` listings; a
-shell without a terminal (``ssh host < script``) runs each line without prompt or echo.
+status 0, or 1 when a line failed; errors go to stderr. A line that needs the network (``Cert.Import``
+fetching a URL) returns a pending reply that the session awaits before the next line. A shell with
+a terminal gets the welcome message, a prompt, line editing (asyncssh's line editor), TAB completion
+and ``?`` listings; a shell without a terminal (``ssh host < script``) runs each line without prompt or echo.
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ class CliEngine:
         self._processes.add(process)
         try:
             if process.command is not None:
-                status = self._run_lines(shell, process, process.command.splitlines())
+                status = await self._run_lines(shell, process, process.command.splitlines())
             elif process.get_terminal_type():
                 status = await self._interactive(shell, process)
             else:
@@ -306,7 +307,7 @@ class CliEngine:
             self._processes.discard(process)
             self.unit.log.info("cli_logout", user=auth.user, peer=server.peer)
 
-    def _execute(self, shell: CliShell, line: str) -> Reply:
+    def _execute_now(self, shell: CliShell, line: str) -> Reply:
         """``shell.execute`` that never ends the session on a bug (the line is not logged: it may hold a secret)."""
         try:
             return shell.execute(line)
@@ -314,10 +315,24 @@ class CliEngine:
             self.unit.log.error("cli_internal_error", error=type(e).__name__)
             return Reply.error("internal error while running this line")
 
-    def _run_lines(self, shell: CliShell, process: asyncssh.SSHServerProcess[str], lines: list[str]) -> int:
+    async def _execute(self, shell: CliShell, line: str, process: asyncssh.SSHServerProcess[str]) -> Reply:
+        """Run a line; when it leaves network work pending (a certificate transfer), show what it printed
+        so far and await the outcome, which is the line's reply."""
+        reply = self._execute_now(shell, line)
+        if reply.pending is None:
+            return reply
+        if reply.output:
+            process.stdout.write(reply.output)
+        try:
+            return await reply.pending()
+        except Exception as e:
+            self.unit.log.error("cli_internal_error", error=type(e).__name__)
+            return Reply.error("internal error while running this line")
+
+    async def _run_lines(self, shell: CliShell, process: asyncssh.SSHServerProcess[str], lines: list[str]) -> int:
         status = 0
         for line in lines:
-            reply = self._execute(shell, line)
+            reply = await self._execute(shell, line, process)
             (process.stdout if reply.ok else process.stderr).write(reply.output)
             if not reply.ok:
                 status = 1
@@ -347,7 +362,7 @@ class CliEngine:
     async def _piped(self, shell: CliShell, process: asyncssh.SSHServerProcess[str]) -> int:
         status = 0
         while (line := await self._readline(process)) is not None:
-            reply = self._execute(shell, line)
+            reply = await self._execute(shell, line, process)
             (process.stdout if reply.ok else process.stderr).write(reply.output)
             status |= 0 if reply.ok else 1
             if reply.exit:
@@ -362,7 +377,7 @@ class CliEngine:
             line = await self._readline(process)
             if line is None:
                 break
-            reply = self._execute(shell, line)
+            reply = await self._execute(shell, line, process)
             process.stdout.write(reply.output)
             if reply.exit:
                 break
@@ -383,9 +398,9 @@ class CliEngine:
             return False
 
         def on_question(line: str, pos: int) -> tuple[str, int] | bool:
-            if pos != len(line) or "=" in line:
+            if pos != len(line) or "=" in line or shell.takes_arguments(line):
                 return True
-            reply = self._execute(shell, line + "?")
+            reply = self._execute_now(shell, line + "?")
             process.stdout.write(line + "?\n" + reply.output + shell.prompt)
             return line, pos
 
