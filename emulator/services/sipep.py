@@ -493,6 +493,9 @@ class SipEpEngine:
             if link.target.transport == "TLS":
                 self.unit.notify("SipEp", 303, host=link.target.host, port=link.target.port, gateway=link.gateway)
             self._set_reachable(link.gateway, link.target, True, force=True)
+            for reg in self.registrations:  # a link back up: registrations that could not get through retry now
+                if reg.gateway == link.gateway and reg.state == "Unreachable":
+                    reg.wake.set()
         return conn
 
     def _set_reachable(self, gateway: str, target: Target, reachable: bool, *, force: bool = False) -> None:
@@ -688,8 +691,8 @@ class SipEpEngine:
 
     async def _registration_loop(self, reg: Registration) -> None:
         while self._running:
-            delay = await self.register_once(reg)
             reg.wake.clear()
+            delay = await self.register_once(reg)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reg.wake.wait(), delay)
 

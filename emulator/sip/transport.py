@@ -23,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import ipaddress
+import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -147,6 +150,14 @@ def response_target(response: Response) -> Target:
 
 
 MessageHandler = Callable[[Request | Response, Source], None]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 class _Datagram(asyncio.DatagramProtocol):
@@ -384,24 +395,61 @@ class SipTransport:
         finally:
             self._connecting.pop(target, None)
 
+    async def _socket(self, target: Target, port: int) -> socket.socket:
+        """A TCP socket bound to the unit's address and ``port`` (SO_REUSEADDR, as a gateway that
+        reconnects from the same source port must: its last connection may sit in TIME_WAIT) and
+        connected to ``target``."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        infos = await loop.getaddrinfo(target.host.strip("[]"), target.port, family=family, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(errno.EHOSTUNREACH, f"{target.host} has no address")
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            sock.bind((self.host, port))
+            await asyncio.wait_for(loop.sock_connect(sock, infos[0][4]), self.connect_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
     async def _open(self, target: Target, local_ports: list[int]) -> Connection:
+        from emulator.tls import TlsHandshakeError
+
         last: OSError | None = None
         for port in local_ports or [0]:
             try:
-                if target.transport == "TLS":
-                    if self.tls is None:
-                        raise ValueError("TLS connection without a TLS policy")
-                    reader, writer = await self.tls.connect(target.host, target.port, local_port=port,
-                                                            timeout=self.connect_timeout)
-                else:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(target.host, target.port, local_addr=(self.host, port)),
-                        self.connect_timeout)
+                sock = await self._socket(target, port)
             except OSError as exc:
                 if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) and port:
                     last = exc
                     continue
                 raise
+            if target.transport == "TLS":
+                if self.tls is None:
+                    sock.close()
+                    raise ValueError("TLS connection without a TLS policy")
+                await self.tls.ready()
+                sni = target.host if not _is_ip(target.host) else None
+                try:
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                        sock=sock, ssl=self.tls.client_context(), server_hostname=sni or "",
+                        ssl_handshake_timeout=self.connect_timeout), self.connect_timeout + 1)
+                except ssl.SSLError as exc:
+                    sock.close()
+                    raise TlsHandshakeError(f"{target.host}:{target.port}", exc.reason or str(exc)) from exc
+                except BaseException:
+                    sock.close()
+                    raise
+                try:  # the unit's own validation: level, trust store, names, dates on the unit clock
+                    await self.tls.verify_server(writer.get_extra_info("ssl_object"), target.host, target.port)
+                except BaseException:
+                    writer.close()
+                    raise
+            else:
+                reader, writer = await asyncio.open_connection(sock=sock)
             conn = Connection(target.transport, reader, writer, outgoing=True, max_size=self.policy.max_size)
             conn.target = target
             self.connections.append(conn)

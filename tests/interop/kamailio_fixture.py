@@ -203,13 +203,15 @@ def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], deadlin
 
 
 def start_kamailio(directory: Path, cert: Path, key: Path, users: Mapping[str, str], *, tls_only: bool = False,
-                   defines: tuple[str, ...] = (), host: str = "127.0.0.1", debug: int = 2) -> Kamailio:
-    """Write the configuration and start Kamailio; it is listening when this returns."""
+                   defines: tuple[str, ...] = (), host: str = "127.0.0.1", debug: int = 2,
+                   tls_port: int | None = None) -> Kamailio:
+    """Write the configuration and start Kamailio; it is listening when this returns (``tls_port``:
+    that port rather than a free one, e.g. to restart a proxy where the units expect it)."""
     binary = require_peer("kamailio")["kamailio"]
     if not Path(_MODULES, "tls.so").exists():
         require_peer("kamailio-tls-module-missing")  # fails (or skips) with the reason
     directory.mkdir(parents=True, exist_ok=True)
-    tls_port = free_port(host)
+    tls_port = tls_port or free_port(host)
     udp_port = None if tls_only else free_port(host, socket.SOCK_DGRAM)
     listen = [f"listen=tls:{host}:{tls_port}", f'alias="{host}:{tls_port}"']
     if udp_port is not None:

@@ -65,9 +65,10 @@ def kamailios(tmp_path: Path) -> Iterator[list[Kamailio]]:
 
 
 def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str = "server", tls_only: bool = False,
-             defines: tuple[str, ...] = ()) -> Kamailio:
+             defines: tuple[str, ...] = (), tls_port: int | None = None) -> Kamailio:
     crt, key = pkis.server if cert == "server" else pkis.wrong_name
-    k = start_kamailio(tmp_path / f"kamailio{len(kamailios)}", crt, key, USERS, tls_only=tls_only, defines=defines)
+    k = start_kamailio(tmp_path / f"kamailio{len(kamailios)}", crt, key, USERS, tls_only=tls_only, defines=defines,
+                       tls_port=tls_port)
     kamailios.append(k)
     return k
 
@@ -303,3 +304,37 @@ async def test_caller_cancels_and_callee_refuses(units: list[Unit], kamailios: l
     missing = await ca.dial(EP, "nobody")
     await wait_for(lambda: missing.state == "ended", what="404")
     assert missing.status == 404
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP"])
+async def test_registers_over_udp_and_tcp(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                                          transport: str) -> None:
+    k = kamailio(kamailios, tmp_path, pkis)
+    settings = {"SipEp.TransportConfig[default].TcpEnable": "Enable",
+                "SipEp.TransportConfig[default].UdpEnable": "Disable"} if transport == "TCP" else {}
+    u = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.udp_address, tls=False, settings=settings)
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    source = f"{u.host}:16000" if transport == "TCP" else u.listening["sip"]
+    assert f"REQ REGISTER sip:127.0.0.1:{k.udp_port} from {source} proto={transport.lower()}" in k.log()
+    links = u.config.rows("SipEp.TlsPersistentConnectionStatus")
+    assert [lk["State"] for lk in links] == (["Up"] if transport == "TCP" else [])
+    ids = [n for n, _ in sipep_notes(u)]
+    assert 303 not in ids and 310 in ids  # reachable, but no TLS connection to announce
+
+
+async def test_lost_tls_link_comes_back_and_reregisters(units: list[Unit], kamailios: list[Kamailio],
+                                                        tmp_path: Path, pkis: Pkis) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
+                        settings={"SipEp.TransportFailbackInterval": 5})
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    k.stop()
+    await wait_for(lambda: u.config.rows("SipEp.TlsPersistentConnectionStatus")[0]["State"] == "Down", what="Down")
+    assert any(n == 9008 for n, _ in sipep_notes(u)) and any(n == 9001 for n, _ in sipep_notes(u))
+    assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Server unreachable"
+    before = len([n for n, _ in sipep_notes(u) if n == 303])
+    k2 = kamailio(kamailios, tmp_path, pkis, tls_only=True, tls_port=k.tls_port)
+    await wait_for(lambda: len([n for n, _ in sipep_notes(u) if n == 303]) > before, timeout=12, what="303 again")
+    await wait_for(lambda: "REQ REGISTER" in k2.log() and reg_state(u) == "Registered", what="registered again")
+    assert u.config.rows("SipEp.TlsPersistentConnectionStatus")[0]["State"] == "Up"
+    assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Ready"
