@@ -1,15 +1,19 @@
 """The asyncio media engine of one unit: RTP/SRTP streams on the unit's address, thin glue over the pure cores.
 
-Shape (chosen for scale — see ``bench/media.py``: task-per-stream and ``DatagramProtocol`` designs top out
-at 150-250 calls, this one carries 500+ in one process):
+Shape (chosen for scale; task-per-stream and ``DatagramProtocol`` designs top out at 150-250 calls — see
+``bench/media.py`` for what this one sustains on the machine at hand):
 
 * :class:`MediaEngine` — one per unit. A port allocator from ``Mipt.IpTransportRtpBasePort`` (plain
   streams) and ``Mipt.IpTransportSrtpBasePort`` (secure offers; 0 = the RTP base), even RTP / odd RTCP
-  (RFC 3550 §11), bound on ``unit.host``; and a **single ticker** (``loop.call_at`` every 1 ms) that spreads
-  the streams' sends over the 20 slots of a 20 ms packet period. No task, no timer per stream.
+  (RFC 3550 §11), bound on ``unit.host``; a **single ticker** (``loop.call_at`` every 1 ms) that spreads
+  the streams' sends over the 20 slots of a 20 ms packet period; and one ``epoll`` of the engine's sockets
+  that the ticker polls (no wait) after each round of sends, with exactly one ``recv`` per ready socket.
+  No task, no timer, no asyncio reader per stream: the asyncio loop sees one timer per engine, receive work
+  is batched per millisecond (at most 1 ms of added latency) and sends keep priority under load. Where
+  ``select.epoll`` does not exist the sockets go to ``loop.add_reader`` instead (same one-recv callbacks).
 * :class:`MediaStream` — one call leg: one *connected* UDP socket for RTP and one for RTCP (the kernel drops
-  what does not come from the peer), ``loop.add_reader`` with exactly one ``recv`` per wake-up, G.711
-  PCMU/PCMA at 20 ms, optional SRTP through :class:`~emulator.media.srtp.SrtpSession`.
+  what does not come from the peer), G.711 PCMU/PCMA at 20 ms from a pre-encoded frame cycle, optional SRTP
+  through :class:`~emulator.media.srtp.SrtpSession`.
 
 Receive path: SRTP unprotect -> :class:`SrtpAuthError` (or any ``crypto_error``) counts *undecryptable* and
 raises **Mipt 110** once per call with the call number and endpoint name the caller gave; parse errors and
@@ -18,8 +22,8 @@ The audio measure keeps the last 200 ms of *encoded* payloads and decodes them i
 :class:`~emulator.media.tones.ToneMeter` only when asked (:meth:`MediaStream.measure`), so measuring costs
 nothing per packet. Optional WAV recording (decoded per packet, only while recording).
 
-Sources: :class:`~emulator.media.tones.ToneGenerator` (pre-encoded period, a slice per packet), a WAV file
-(8 kHz mono 16-bit, stdlib ``wave``; encoded once, looped) or silence.
+Sources: :class:`~emulator.media.tones.ToneGenerator`, a WAV file (8 kHz mono 16-bit, stdlib ``wave``;
+looped) or silence — each turned once into a list of encoded 20 ms frames, so sending indexes a list.
 
 RTCP (RFC 3550 §6): SR when we sent since the last report, else RR, with a report block for the peer and an
 SDES CNAME; every 5 s randomised over [0.5, 1.5] x 5 s (§6.3.1 simplified: no bandwidth scaling; the
