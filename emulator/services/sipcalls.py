@@ -446,8 +446,31 @@ class CallManager:
         call.dialog = Dialog.as_uas(call.invite, ok)
         call.state = "connected"
         self.engine.respond(call.server_txn, ok)
+        if call.source is not None and not call.source.reliable:
+            self.engine._spawn(self._retransmit_2xx(call, call.server_txn, ok))
         self._changed(call)
         return call
+
+    async def _retransmit_2xx(self, call: Call, txn: ServerInviteTransaction, ok: Response) -> None:
+        """§13.3.1.4: over UDP the UAS core re-sends its 2xx (T1, doubling to T2) until the ACK; none
+        after 64*T1: the call is ended with a BYE."""
+        timers = self.engine.timers
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timers.b
+        interval = timers.t1
+        while not call.acked.is_set() and call.active:
+            try:
+                await asyncio.wait_for(call.acked.wait(), max(0.0, min(interval, give_up - loop.time())))
+                return
+            except TimeoutError:
+                pass
+            if loop.time() >= give_up:
+                await self._bye(call)
+                call.end_reason = "no ACK"
+                return
+            if not txn.terminated:
+                self.engine.respond(txn, ok)
+            interval = min(interval * 2, timers.t2)
 
     async def offhook(self, endpoint: str) -> Call | None:
         """Lift the handset: answers a ringing call, otherwise the line is off-hook (dial tone)."""

@@ -243,17 +243,19 @@ EP = "Phone-Fax1"
 
 
 async def two_registered_units(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
-                               pkis: Pkis) -> tuple[Kamailio, Unit, Unit]:
-    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
-    a = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
-    b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address)
+                               pkis: Pkis, tls: bool = True) -> tuple[Kamailio, Unit, Unit]:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=tls)
+    registrar = k.tls_address if tls else k.udp_address
+    a = await make_unit(units, tmp_path, pkis, user="alice", registrar=registrar, tls=tls)
+    b = await make_unit(units, tmp_path, pkis, user="bob", registrar=registrar, tls=tls)
     await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
     return k, a, b
 
 
-async def test_two_units_call_hold_resume_bye_through_kamailio_over_tls(
-        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
-    k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis)
+@pytest.mark.parametrize("tls", [True, False], ids=["tls", "udp"])
+async def test_two_units_call_hold_resume_bye_through_kamailio(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, tls: bool) -> None:
+    k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis, tls)
     ca, cb = sipep(a).calls, sipep(b).calls
     call = await ca.dial(EP, "bob")
     await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing")
@@ -277,8 +279,9 @@ async def test_two_units_call_hold_resume_bye_through_kamailio_over_tls(
     await wait_for(lambda: incoming.state == "ended", what="B ended by the BYE")
     assert (call.end_reason, incoming.end_reason) == ("local hangup", "remote hangup")
     log = k.log()
-    assert f"REQ INVITE sip:bob@127.0.0.1 from {a.host}:16000 proto=tls" in log
-    assert "REQ BYE" in log and "proto=tls" in log
+    source = f"{a.host}:16000" if tls else a.listening["sip"]
+    assert f"REQ INVITE sip:bob@127.0.0.1 from {source} proto={'tls' if tls else 'udp'}" in log
+    assert f"REQ BYE sip:bob@{b.host}" in log
 
 
 async def test_caller_cancels_and_callee_refuses(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
