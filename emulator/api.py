@@ -77,8 +77,6 @@ _ADMIN_TABLES: dict[str, str] = {
 
 # Services whose TLS contexts use the certificate store: an import marks them as needing a restart,
 # as the web page's import does (a new host certificate also matters to the HTTPS web server).
-_CERT_USERS = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm")
-_HOST_CERT_USERS = (*_CERT_USERS, "Web")
 
 _dumps = partial(json.dumps, default=str, ensure_ascii=False)
 
@@ -847,11 +845,6 @@ class ApiServer:
         stored = {s.file_name: s for s in (cert.host_certificates() if kind == "host" else cert.other_certificates())}
         return [self._cert_json(stored[n]) for n in names if n in stored]
 
-    def _mark_cert_users(self, kind: str) -> None:
-        for svc in _HOST_CERT_USERS if kind == "host" else _CERT_USERS:
-            if svc in self.unit.services:
-                self.unit.config.mark_restart(svc)
-
     async def list_certificates(self, request: web.Request) -> web.Response:
         cert = await self._certs()
         out = [self._cert_json(s) for s in [*cert.host_certificates(), *cert.other_certificates()]]
@@ -920,7 +913,6 @@ class ApiServer:
                 names = cert.import_other(data, file_name=file_name)
         except CertError as e:
             raise _cert_refusal(e, upload=True) from None
-        self._mark_cert_users(kind)
         return _json(
             {"kind": kind, "file_names": names, "certificates": self._cert_entries(cert, kind, names)}, status=201
         )
@@ -954,7 +946,6 @@ class ApiServer:
         except CertError as e:
             raise _cert_refusal(e) from None
         names = [got] if isinstance(got, str) else list(got)
-        self._mark_cert_users(kind)
         return _json(
             {"kind": kind, "file_names": names, "certificates": self._cert_entries(cert, kind, names)}, status=201
         )

@@ -94,7 +94,6 @@ _ADMIN_TABLES = {
 }
 # Services whose TLS contexts use the certificate store: an import marks them as needing a restart,
 # as the web page's and the API's imports do.
-_CERT_USERS = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm")
 
 
 class ShellUnit(Protocol):
@@ -445,9 +444,6 @@ class CliShell:
             except CertError as e:
                 return Reply.error(f"{name}: {e.message}")
             names = [got] if isinstance(got, str) else list(got)
-            for svc in (*_CERT_USERS, "Web") if kind == "host" else _CERT_USERS:
-                if self.catalog.service(svc) is not None:
-                    self.config.mark_restart(svc)
             label = "host certificate" if kind == "host" else "certificate(s)"
             return Reply(f"Imported {label}: {', '.join(names)}\n")
 

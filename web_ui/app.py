@@ -719,15 +719,19 @@ class WebEngine:
 
     async def _reboot(self) -> None:
         self.unit.log.info("web_reboot")
-        await self.unit.stop()
-        self.unit.clock.boot_monotonic = time.monotonic()
-        await self.unit.start()
+        await self.unit.reboot()
 
     # ------------------------------------------------------------------ certificates
     async def _certificates(self, action: str, form: Any, request: web.Request, session: Session) -> None:
         certs = self.certs
         if certs is None:
             session.flash.append("This unit has no certificate store.")
+            return
+        # Host certificates (they carry a private key), the unsecure window and deletes are Admin's,
+        # as on the API and the CLI; a User may add trusted (Other) certificates.
+        kind_asked = str(form.get("type", "Other")) if action == "cert-upload" else "Host"
+        if kind_asked == "Host" and not session.auth.can("admin"):
+            session.flash.append("Only an Admin user may do this (host certificates, unsecure transfer, deletes).")
             return
         if action == "cert-activate":
             certs.activate_unsecure_transfer()
@@ -760,12 +764,6 @@ class WebEngine:
         except CertError as e:
             session.flash.append(f"Certificate refused: {e}")
             return
-        # New trust (Other) matters to the services that validate peers; a new host certificate also to
-        # the servers that present one (HTTPS, SIP over TLS).
-        users = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm") + (("Web",) if kind == "Host" else ())
-        for svc in users:
-            if svc in self.unit.services:
-                self.unit.config.mark_restart(svc)
         session.flash.append("Certificate imported: " + ", ".join(names) + ".")
 
     # ------------------------------------------------------------------ configuration scripts

@@ -101,6 +101,7 @@ HOST_TABLE = "Cert.HostCertificatesInfo"
 OTHERS_TABLE = "Cert.OthersCertificatesInfo"
 ASSOCIATION_TABLE = "Cert.HostCertificateAssociation"
 CA_TABLE = "Cert.CertificateAuthorities"
+CERT_USERS = ("SipEp", "Cwmp", "Conf", "Fpu", "Nlm")  # services that validate peers with the stores
 _HOSTNAME = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 
 
@@ -621,6 +622,12 @@ class CertEngine:
         if sync:
             self._sync_rows()
         self.unit.log.info(f"cert_{what}", kind=kind, file_name=name, issued_to=info.issued_to)
+        if what == "imported":
+            # New trust matters to the services that validate peers; a new host certificate also to the
+            # servers that present one. Like the hardware, they take it when restarted.
+            for svc in (*CERT_USERS, "Web") if kind == "host" else CERT_USERS:
+                if svc in self.unit.services:
+                    self.unit.config.mark_restart(svc)
         self._notify(9010 if what == "imported" else 9011, kind="Host" if kind == "host" else "Other",
                      file_name=name, issued_to=info.issued_to)
 
