@@ -2,6 +2,10 @@
 
     dgw-emulator run [--profile 4102|C740|3621] [--state-dir DIR] [--ready-file FILE] [--lab FILE]
                      [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto] [--api-port 8000]
+                     [--dhcp-interface IFACE]
+
+``--dhcp-interface`` runs a DHCP client on that interface only (a container's or a network namespace's; none
+runs by default): its lease gives TR-069 the ACS URL of option 43 and "Automatic" SNTP the servers of option 42.
 
 Once every face listens, FILE (if given) is written atomically with
 ``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted).
@@ -84,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         "--assume-time-synchronized", action="store_true",
         help="treat the host clock as SNTP-synchronised from boot (the hardware boots unsynchronised)",
     )
+    run.add_argument(
+        "--dhcp-interface", metavar="IFACE",
+        help="run a DHCP client on this interface only (container or network namespace; none by default): "
+             "option 43 gives the TR-069 ACS URL, option 42 the SNTP servers",
+    )
     run.add_argument("--no-fsync", action="store_true", help="skip fsync on configuration writes (faster, less safe)")
     run.add_argument("--log-level", default="info")
     return ap
@@ -98,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.assume_time_synchronized:
                 for s in specs:
                     s.assume_time_synchronized = True
+            if args.dhcp_interface:
+                if len(specs) != 1:
+                    raise LabError("--dhcp-interface names one unit's interface; set dhcp_interface per unit "
+                                   "in the lab file")
+                specs[0].dhcp_interface = args.dhcp_interface
         else:
             if args.profile.upper() not in {p.upper() for p in PROFILES}:
                 raise LabError(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
@@ -106,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     name=args.name, profile=args.profile, host=args.host, state_dir=args.state_dir / args.name,
                     api_port=args.api_port, port_mode=args.port_mode, fsync=not args.no_fsync,
                     assume_time_synchronized=args.assume_time_synchronized,
+                    dhcp_interface=args.dhcp_interface or None,
                 )
             ]
     except (LabError, OSError) as e:

@@ -13,6 +13,8 @@ A lab file is TOML (or JSON with the same shape)::
     assume_time_synchronized = false # optional: count the host clock as synchronised from boot
     dhcp_sntp_servers = []           # optional: what "Automatic" SNTP would get from DHCP
     dhcp_acs_url = "http://127.0.0.1:7547/acs"  # optional: what DHCP option 43 would give TR-069
+    dhcp_interface = "eth1"          # optional: run a real DHCP client on this interface (container or
+                                     # network namespace only); its lease overrides the two keys above
     api_port = 8000                  # optional
     [unit.settings]                  # optional, applied at first boot only
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from firmware_model.dhcp import Lease
 from firmware_model.profiles import get_profile
 from web_ui.app import WebEngine
 
@@ -36,6 +39,7 @@ from .services.aaa import Aaa
 from .services.cert import CertEngine
 from .services.cli import CliEngine
 from .services.cwmp import CwmpEngine
+from .services.dhcp_client import DhcpClientEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
 from .services.snmp import SnmpEngine
@@ -68,6 +72,7 @@ def specs_from_lab(
     specs: list[UnitSpec] = []
     names: set[str] = set()
     hosts: set[tuple[str, int, str]] = set()
+    dhcp_interfaces: dict[str, str] = {}
     next_host = ipaddress.ip_address("127.0.0.2")
     for i, u in enumerate(units):
         name = str(u.get("name") or f"unit{i + 1}")
@@ -84,6 +89,12 @@ def specs_from_lab(
         if port_mode != "auto" and key in hosts:
             raise LabError(f"unit {name}: {host}:{api_port} is already used by another unit")
         hosts.add(key)
+        dhcp_interface = str(u.get("dhcp_interface") or "") or None
+        if dhcp_interface is not None:
+            if dhcp_interface in dhcp_interfaces:  # same MAC, same lease: two units cannot share it
+                raise LabError(f"unit {name}: dhcp_interface {dhcp_interface} is already used by unit "
+                               f"{dhcp_interfaces[dhcp_interface]}")
+            dhcp_interfaces[dhcp_interface] = name
         specs.append(
             UnitSpec(
                 name=name,
@@ -98,6 +109,7 @@ def specs_from_lab(
                 assume_time_synchronized=bool(u.get("assume_time_synchronized", False)),
                 dhcp_sntp_servers=[str(x) for x in (u.get("dhcp_sntp_servers") or [])],
                 dhcp_acs_url=str(u["dhcp_acs_url"]) if u.get("dhcp_acs_url") else None,
+                dhcp_interface=dhcp_interface,
             )
         )
     return specs
@@ -156,7 +168,15 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.cert = cert
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
-    unit.attach(CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url))
+    cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)
+    unit.attach(cwmp)
+    if spec.dhcp_interface:  # only on an interface the user named
+
+        def on_lease(lease: Lease | None) -> None:
+            cwmp.set_dhcp_acs_url(lease.acs_url if lease else None)
+            hoc.set_dhcp_servers(lease.ntp_servers if lease else ())
+
+        unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))
     api = ApiServer(unit, aaa)
     return RunningUnit(unit, aaa, api, spec)

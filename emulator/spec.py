@@ -29,5 +29,8 @@ class UnitSpec:
     assume_time_synchronized: bool = False
     dhcp_sntp_servers: list[str] = field(default_factory=list)
     dhcp_acs_url: str | None = None  # what DHCP option 43 would give Cwmp (AcsUrlConfigSource Dhcp)
+    # A real DHCP client on this interface only (a container's or a network namespace's; never by default).
+    # Its lease then gives Cwmp the option 43 ACS URL and Hoc the option 42 SNTP servers.
+    dhcp_interface: str | None = None
 
 

@@ -6,10 +6,10 @@ configuration changes for VALUE CHANGE, and performs what a session leaves to do
 downloads, uploads, service restarts).
 
 ACS URL (``Cwmp.AcsUrlConfigSource``): ``Static`` -> ``Cwmp.AcsStaticUrl``. ``Dhcp`` / ``DhcpWithFailover``
--> the URL a DHCP server would give in option 43; the emulator has no DHCP client on the host network, so that
-URL is the ``dhcp_acs_url`` given to the engine (from the lab file); ``DhcpWithFailover`` falls back to the
-static URL when there is none. ``Cwmp.AcsUrl`` shows the URL in use and ``Cwmp.AcsStatus`` the outcome of the
-last contact.
+-> the URL a DHCP server gave in option 43: from the unit's DHCP client when it runs on a named interface
+(``--dhcp-interface``; :meth:`CwmpEngine.set_dhcp_acs_url`), otherwise the ``dhcp_acs_url`` given to the engine
+(from the lab file); ``DhcpWithFailover`` falls back to the static URL when there is none. ``Cwmp.AcsUrl``
+shows the URL in use and ``Cwmp.AcsStatus`` the outcome of the last contact.
 
 Connection requests (TR-069 §3.2.2): HTTP GET on ``(unit.host, real_port(Cwmp.ListeningPort or 7547))``,
 path ``/<serial>``, digest authentication with ``Cwmp.ConnectionRequestUsername``/``Password``; the URL is
@@ -128,6 +128,12 @@ class CwmpEngine:
         if self.dhcp_acs_url:
             return self.dhcp_acs_url
         return static if source == "DhcpWithFailover" else ""
+
+    def set_dhcp_acs_url(self, url: str | None) -> None:
+        """The DHCP client got (or lost) an ACS URL in option 43; a new URL means a new bootstrap."""
+        if url != self.dhcp_acs_url:
+            self.dhcp_acs_url = url
+            self._wake.set()
 
     def connection_request_url(self) -> str:
         return self._cr_url

@@ -3,10 +3,11 @@
 What the engine does (the pure parts live in ``firmware_model.sntp``):
   * servers in effect (``Hoc.SntpServersInfo``, ``Hoc.SntpServerHostInfo``): ``Static`` =
     ``Hoc.StaticSntpServerHost`` then ``Hoc.StaticSntpServers`` by Priority. ``Automatic`` and
-    ``AutomaticIpv6`` take the servers a DHCP server offered; the emulator has no DHCP client, so
-    these are the ``dhcp_servers`` the lab gives the engine (emulator addition) and, by default,
-    NONE — exactly what a real unit does on a network whose DHCP server offers no SNTP option: it
-    never synchronises. ``AutomaticWithFallback`` uses the static servers when DHCP offered none.
+    ``AutomaticIpv6`` take the servers a DHCP server offered (option 42): from the unit's DHCP client
+    when it runs on a named interface (:meth:`HocEngine.set_dhcp_servers`), otherwise the
+    ``dhcp_servers`` the lab gives the engine (emulator addition) and, by default, NONE — exactly
+    what a real unit does on a network whose DHCP server offers no SNTP option: it never synchronises.
+    ``AutomaticWithFallback`` uses the static servers when DHCP offered none.
   * one query at a time, each server in priority order until one answers, from a UDP socket bound
     to ``(unit.host, 0)``; a server the unit's address cannot reach (the factory ``192.168.10.10``
     from 127.0.0.1: EINVAL / ENETUNREACH), a refused port or silence fail quietly;
@@ -160,6 +161,15 @@ class HocEngine:
             self.dhcp_servers,
         )
 
+    def set_dhcp_servers(self, servers: Sequence[str]) -> None:
+        """The DHCP client got new SNTP servers (option 42): re-synchronise when they changed."""
+        new = [str(s) for s in servers]
+        if new != self.dhcp_servers:
+            self.dhcp_servers = new
+            self.tracker.reconfigured()
+            self._banned.clear()
+            self._wake.set()
+
     def _servers_info_rows(self) -> list[dict[str, Any]]:
         return [{"Priority": i, "HostName": s} for i, s in enumerate(self.servers(), start=1)]
 
@@ -206,7 +216,7 @@ class HocEngine:
 
     def _no_server_reason(self) -> str:
         if self.config.get_text("Hoc.SntpConfigSource") in ("Automatic", "AutomaticIpv6"):
-            return "no SNTP server obtained by DHCP: the emulator has no DHCP client, use the Static source"
+            return "no SNTP server obtained by DHCP (no DHCP client on a named interface, or no option 42)"
         return "no SNTP server configured"
 
     async def _query(self, server: str) -> SntpResult:
