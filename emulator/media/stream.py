@@ -51,6 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from emulator.media import g711
 from emulator.media.rtp import (
     Bye,
@@ -83,6 +85,7 @@ _HIST_BINS = 1001  # 0.1 ms bins, last one = 100 ms and more
 _CATCH_UP_LIMIT = 0.2  # a loop stalled longer than this skips the missed slots instead of bursting
 
 Notify = Callable[..., Any]
+log = structlog.get_logger("dgw.media")
 _RTP_HEAD = struct.Struct("!BBHI")
 _USE_EPOLL = hasattr(select, "epoll")
 
@@ -231,6 +234,7 @@ class MediaEngine:
         self._epoll = select.epoll() if _USE_EPOLL else None
         self._handlers: dict[int, Callable[[], None]] = {}
         self.ticks = 0
+        self.errors = 0  # exceptions caught in stream callbacks (bugs; counted, first ones logged)
         self.skipped_slots = 0
 
     @classmethod
@@ -300,7 +304,15 @@ class MediaEngine:
         for fd, _ev in ep.poll(0):
             fn = handlers.get(fd)
             if fn is not None:
-                fn()
+                try:
+                    fn()
+                except Exception as exc:  # a bug in one stream must not stop the engine's other calls
+                    self._failed(exc)
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        if self.errors <= 10:  # first ones only: a systematic failure would flood the log 50 times a second
+            log.error("media_stream_error", host=self.host, error=repr(exc))
 
     def _forget(self, stream: MediaStream) -> None:
         self._deactivate(stream)
@@ -337,7 +349,10 @@ class MediaEngine:
             streams = slots[self._slot]
             if streams:
                 for s in streams:
-                    s._tick(now)
+                    try:
+                        s._tick(now)
+                    except Exception as exc:  # see _receive
+                        self._failed(exc)
                 late = clock() - due
                 b = int(late * 10000.0)
                 hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += len(streams)

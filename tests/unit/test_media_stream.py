@@ -307,3 +307,21 @@ def test_g711_silence_source_codes() -> None:
 
     assert _Silence.read_encoded("PCMU") == bytes([g711.ULAW_SILENCE]) * 160
     assert _Silence.read_encoded("PCMA") == bytes([g711.ALAW_SILENCE]) * 160
+
+
+async def test_a_failing_stream_does_not_stop_the_engine() -> None:
+    a, b = engines()
+    try:
+        sa1, sb1, pa1, pb1 = sdes_call(a, b, call=1)
+        sa2, sb2, pa2, pb2 = sdes_call(a, b, call=3)
+        for s, p in ((sa1, pa1), (sb1, pb1), (sa2, pa2), (sb2, pb2)):
+            s.apply(p)
+        sb2.play_tone(440.0)
+        sb1._frames = []  # a broken stream: its sends raise IndexError at every tick
+        await asyncio.sleep(0.4)
+        assert b.errors >= 10
+        assert sa2.measure().frequency == pytest.approx(440.0, abs=3.0)  # the other call goes on
+        assert sb1.packets_received >= 10  # and the broken one still receives
+    finally:
+        a.close()
+        b.close()
