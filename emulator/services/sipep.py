@@ -456,7 +456,9 @@ class SipEpEngine:
             except (TlsError, OSError, TimeoutError, ValueError) as exc:
                 self._link_failed(link, str(exc) or exc.__class__.__name__, tls_refused=isinstance(exc, TlsError))
             else:
+                keepalive = self._spawn(self._keepalive(link, conn))
                 await conn.closed.wait()
+                keepalive.cancel()
                 if not self._running:
                     return
                 link.state = "Down"
@@ -469,6 +471,43 @@ class SipEpEngine:
                     if reg.gateway == link.gateway:
                         reg.wake.set()
             await asyncio.sleep(failback)
+
+    async def _keepalive(self, link: Link, conn: Connection) -> None:
+        """``SipEp.SipKeepAliveMethod`` on a persistent link: ``Ping`` (double CRLF, RFC 5626),
+        ``SipOptions`` (an OPTIONS to the server), ``TcpKeepAlive`` (kernel probes) every
+        ``SipKeepAliveInterval`` seconds; ``SipKeepAliveRetry`` unanswered in a row close the link
+        (it is then re-established after ``TransportFailbackInterval``)."""
+        method = str(self._get("SipEp.SipKeepAliveMethod", "None"))
+        interval = float(self._get("SipEp.SipKeepAliveInterval", 30))
+        retries = int(self._get("SipEp.SipKeepAliveRetry", 3))
+        if method == "TcpKeepAlive":
+            conn.tcp_keepalive(int(interval), retries)
+            return
+        if method not in ("Ping", "SipOptions"):
+            return
+        missed = 0
+        while conn.is_open and self._running:
+            await asyncio.sleep(interval)
+            if method == "Ping":
+                try:
+                    conn.ping()
+                    await asyncio.wait_for(conn.pong.wait(), min(interval, self.timers.b))
+                    ok = True
+                except (TimeoutError, ConnectionError):
+                    ok = False
+            else:
+                ok = await self.request(self._options(link), link.target, link.gateway) is not None
+            missed = 0 if ok else missed + 1
+            if missed > retries:
+                conn.close(f"{missed} keep-alives unanswered")
+
+    def _options(self, link: Link) -> Request:
+        """An out-of-dialog OPTIONS to a server (keep-alive)."""
+        params: dict[str, str | None] = {"transport": link.target.transport.lower()}
+        server = Uri("sip", host=link.target.host, port=link.target.port, params=params)
+        me = Address(Uri("sip", host=self.unit.host)).with_tag(new_tag())
+        return build_request("OPTIONS", server, from_=me, to=Address(server.copy(params={})), call_id=new_call_id(
+            self.unit.host), cseq=1, via=self.via(link.gateway), headers=self._ua_header())
 
     def _link_failed(self, link: Link, reason: str, *, tls_refused: bool) -> None:
         link.state = "Down"

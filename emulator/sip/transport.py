@@ -100,6 +100,8 @@ class Connection:
         self.close_reason = ""
         self.task: asyncio.Task[None] | None = None
         self.target: Target | None = None  # the server it was opened to (outgoing)
+        self.pongs = 0  # CRLF pongs received (RFC 5626 §4.4.1 keep-alive answers)
+        self.pong = asyncio.Event()
 
     @property
     def is_open(self) -> bool:
@@ -109,6 +111,23 @@ class Connection:
         if not self.is_open or self.writer.is_closing():
             raise ConnectionError(f"connection to {self.remote[0]}:{self.remote[1]} is closed")
         self.writer.write(data)
+
+    def ping(self) -> None:
+        """Send a double-CRLF keep-alive (RFC 5626 §3.5.1); the pong sets :attr:`pong`."""
+        self.pong.clear()
+        self.parser.awaiting_pong = True
+        self.send(b"\r\n\r\n")
+
+    def tcp_keepalive(self, idle: int, count: int) -> None:
+        """Kernel TCP keep-alive on the socket: probes after ``idle`` s, every ``idle`` s, ``count`` of them."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", idle), ("TCP_KEEPCNT", max(1, count))):
+            opt = getattr(socket, name, None)
+            if opt is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, opt, value)
 
     def close(self, reason: str = "closed") -> None:
         if not self.closed.is_set():
@@ -348,6 +367,9 @@ class SipTransport:
                 if event.ping:
                     with contextlib.suppress(Exception):
                         conn.send(b"\r\n")
+                else:
+                    conn.pongs += 1
+                    conn.pong.set()
                 continue
             outcome = inspect_message(event, self.policy)
             if outcome.action == "drop":

@@ -341,3 +341,19 @@ async def test_lost_tls_link_comes_back_and_reregisters(units: list[Unit], kamai
     await wait_for(lambda: "REQ REGISTER" in k2.log() and reg_state(u) == "Registered", what="registered again")
     assert u.config.rows("SipEp.TlsPersistentConnectionStatus")[0]["State"] == "Up"
     assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Ready"
+
+
+@pytest.mark.parametrize("method", ["SipOptions", "Ping"])
+async def test_keepalive_on_the_tls_link(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                                         method: str) -> None:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    u = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
+                        settings={"SipEp.SipKeepAliveMethod": method, "SipEp.SipKeepAliveInterval": 1})
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered")
+    link = sipep(u).links[0]
+    if method == "SipOptions":
+        await wait_for(lambda: k.log().count(f"REQ OPTIONS sip:127.0.0.1:{k.tls_port};transport=tls from "
+                                             f"{u.host}:16000 proto=tls") >= 2, what="two OPTIONS")
+    else:
+        await wait_for(lambda: link.connection is not None and link.connection.pongs >= 2, what="two CRLF pongs")
+    assert link.state == "Up" and reg_state(u) == "Registered"
