@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.sip.dialog import Dialog, DialogError, DialogState, build_request, new_call_id, new_tag, uas_dialog_id
+from emulator.sip.digest import DigestClient, DigestError
 from emulator.sip.headers import Address
 from emulator.sip.message import Request, Response, make_response
 from emulator.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction
@@ -294,17 +295,25 @@ class CallManager:
         except MediaRefused as exc:
             self._end(call, f"media refused ({exc.status})", exc.status)
             return call
-        invite = build_request(
-            "INVITE", to_uri, from_=Address(from_uri).with_tag(new_tag()), to=Address(to_uri), call_id=call.call_id,
-            cseq=1, via=eng.via(gateway), contact=Address(eng.contact_uri(gateway, user)), route=route,
-            max_forwards=int(eng.config.get("SipEp.InteropMaxForwardsValue") or 70),
-            headers=[("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"), *eng._ua_header()],
-            body=call.local_sdp)
+        from_addr = Address(from_uri).with_tag(new_tag())
+        max_forwards = int(eng.config.get("SipEp.InteropMaxForwardsValue") or 70)
+
+        def make_invite(cseq: int, auth: list[tuple[str, str]]) -> Request:
+            return build_request(
+                "INVITE", to_uri.copy(), from_=from_addr, to=Address(to_uri), call_id=call.call_id, cseq=cseq,
+                via=eng.via(gateway), contact=Address(eng.contact_uri(gateway, user)), route=route,
+                max_forwards=max_forwards,
+                headers=[*auth, ("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"),
+                         *eng._ua_header()],
+                body=call.local_sdp)
+
+        invite = make_invite(1, [])
         call.invite = invite
-        eng._spawn(self._run_invite(call, invite, target))
+        eng._spawn(self._run_invite(call, invite, target, make_invite))
         return call
 
-    async def _run_invite(self, call: Call, invite: Request, target: Target) -> None:
+    async def _run_invite(self, call: Call, invite: Request, target: Target,
+                          make_invite: Callable[[int, list[tuple[str, str]]], Request]) -> None:
         def provisional(resp: Response) -> None:
             if not call.active:
                 return
@@ -312,8 +321,8 @@ class CallManager:
                 call.state = "alerting"
             elif call.state == "dialing":
                 call.state = "proceeding"
-            if resp.to.tag and call.dialog is None and resp.status > 100:
-                call.dialog = Dialog.as_uac(invite, resp)
+            if resp.to.tag and call.dialog is None and resp.status > 100 and call.invite is not None:
+                call.dialog = Dialog.as_uac(call.invite, resp)
             self._changed(call)
             if call.cancel_requested:
                 self._send_cancel(call)
@@ -323,6 +332,22 @@ class CallManager:
 
         response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
                                              on_transaction=on_txn)
+        if response is not None and response.status in (401, 407) and call.active and not call.cancel_requested:
+            # §22.2/§22.3: answer the challenge once (same Call-ID and From tag, CSeq + 1, new branch)
+            challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
+            realm = next((c.realm for c in challenges if c.realm), "") or ""
+            creds = self.engine.credentials_for(call.endpoint, call.gateway, self._username(call.endpoint), realm)
+            if creds is not None:
+                header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+                try:
+                    value = DigestClient(*creds).authorize(challenges, "INVITE", str(invite.uri))
+                except DigestError:
+                    value = None
+                if value is not None:
+                    invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
+                    call.invite = invite
+                    response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
+                                                         on_transaction=on_txn)
         if response is None:
             self._end(call, "no answer from the network", 408)
             return

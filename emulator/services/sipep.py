@@ -302,17 +302,22 @@ class SipEpEngine:
 
     def credentials(self, reg: Registration, realm: str) -> tuple[str, str] | None:
         """The first ``SipEp.Authentication`` row that applies to ``reg`` and ``realm``: (user, password)."""
+        return self.credentials_for(reg.endpoint, reg.gateway, reg.username, realm)
+
+    def credentials_for(self, endpoint: str, gateway: str, username: str, realm: str) -> tuple[str, str] | None:
+        """The first ``SipEp.Authentication`` row for an endpoint (or "" for the unit), gateway, user
+        name and realm (by ``CriteriaSelection``, ``ValidateRealm``): (user, password)."""
         for row in sorted(self.config.rows("SipEp.Authentication"), key=lambda r: int(r["Index"])):
             crit = row.get("CriteriaSelection")
-            if crit == "Endpoint" and str(row.get("EpId")) != reg.endpoint:
+            if crit == "Endpoint" and str(row.get("EpId")) != endpoint:
                 continue
-            if crit == "Gateway" and str(row.get("GatewayName")) != reg.gateway:
+            if crit == "Gateway" and str(row.get("GatewayName")) != gateway:
                 continue
-            if crit == "Username" and str(row.get("UsernameCriteria")) != reg.username:
+            if crit == "Username" and str(row.get("UsernameCriteria")) != username:
                 continue
             if row.get("ValidateRealm") == "Enable" and row.get("Realm") and row.get("Realm") != realm:
                 continue
-            return str(row.get("Username") or reg.username), str(row.get("Password") or "")
+            return str(row.get("Username") or username), str(row.get("Password") or "")
         return None
 
     def user_agent(self) -> str | None:

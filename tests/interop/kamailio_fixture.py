@@ -7,8 +7,9 @@ TLS), ``set_contact_alias`` / ``fix_nated_register`` / ``handle_ruri_alias`` so 
 are reached over the connection they opened (a proxy would otherwise try to open a new connection
 to the Contact port), record-routing of INVITEs, loose routing in dialog.
 
-``WITH_TRANSPORT_CHECK`` reproduces the vendor's troubleshooting case: a REGISTER over TLS whose
-Request-URI or Contact lacks ``transport=tls`` gets "500 Server Internal Error".
+``WITH_INVITE_AUTH`` challenges every initial INVITE (407, qop=auth). ``WITH_TRANSPORT_CHECK``
+reproduces the vendor's troubleshooting case: a REGISTER over TLS whose Request-URI or Contact lacks
+``transport=tls`` gets "500 Server Internal Error".
 
 Kamailio runs in the foreground (``-DD -E``), its runtime directory and control socket in the temp
 directory (``-Y``; ``runtime_dir`` is not a 5.6 cfg keyword), and is stopped by SIGTERM to its PID.
@@ -113,6 +114,15 @@ request_route {{
         if (!save("location")) {{ sl_reply_error(); }}
         exit;
     }}
+#!ifdef WITH_INVITE_AUTH
+    if (is_method("INVITE")) {{
+        if (!pv_proxy_authenticate("$fd", "$sht(users=>$fU)", "0")) {{
+            proxy_challenge("$fd", "1");
+            exit;
+        }}
+        consume_credentials();
+    }}
+#!endif
     if ($rU==$null) {{ sl_send_reply("484", "Address Incomplete"); exit; }}
     if (!lookup("location")) {{
         switch ($rc) {{

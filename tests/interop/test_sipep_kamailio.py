@@ -243,8 +243,9 @@ EP = "Phone-Fax1"
 
 
 async def two_registered_units(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
-                               pkis: Pkis, tls: bool = True) -> tuple[Kamailio, Unit, Unit]:
-    k = kamailio(kamailios, tmp_path, pkis, tls_only=tls)
+                               pkis: Pkis, tls: bool = True, defines: tuple[str, ...] = ()
+                               ) -> tuple[Kamailio, Unit, Unit]:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=tls, defines=defines)
     registrar = k.tls_address if tls else k.udp_address
     a = await make_unit(units, tmp_path, pkis, user="alice", registrar=registrar, tls=tls)
     b = await make_unit(units, tmp_path, pkis, user="bob", registrar=registrar, tls=tls)
@@ -357,3 +358,18 @@ async def test_keepalive_on_the_tls_link(units: list[Unit], kamailios: list[Kama
     else:
         await wait_for(lambda: link.connection is not None and link.connection.pongs >= 2, what="two CRLF pongs")
     assert link.state == "Up" and reg_state(u) == "Registered"
+
+
+async def test_invite_challenged_by_the_proxy(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                              pkis: Pkis) -> None:
+    k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis, defines=("WITH_INVITE_AUTH",))
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing")
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "connected", what="connected")
+    assert call.invite is not None and call.invite.cseq.seq == 2 and "Proxy-Authorization" in call.invite.headers
+    await ca.hangup(EP)
+    incoming = cb.calls[-1]
+    await wait_for(lambda: incoming.state == "ended", what="B ended")
+    assert k.log().count("REQ INVITE sip:bob@127.0.0.1") == 2  # challenged (407), then authorised
