@@ -5,8 +5,8 @@ pair of streams keyed by an SDES offer/answer (``session_setup``), 50 packets/s 
 sends 100 and receives 100 packets/s per call. The call count ramps through the levels; at each level,
 after a settling second, it measures for `--seconds`:
 
-* loss %              — 1 - received / sent over the window (both directions; received counted 50 ms
-  later, so packets in flight are not loss);
+* loss %              — 1 - received / expected over the window, both directions, from the receivers'
+  RFC 3550 A.3 counts (expected = highest sequence seen), so packets in flight are not loss;
 * p99 send jitter ms  — 99th percentile of how late packets left against the 20 ms schedule (ticker's
   histogram, the worse of the two engines);
 * CPU µs per packet   — process CPU time (user + system, so the kernel's UDP work counts) / packets sent;
@@ -119,11 +119,14 @@ def open_call(a: MediaEngine, b: MediaEngine, settings: SecuritySettings, i: int
     return sa, sb
 
 
-def totals(streams: list[MediaStream]) -> tuple[int, int, int]:
+def totals(streams: list[MediaStream]) -> tuple[int, int, int, int]:
+    """(sent, expected, received, errors) summed over the streams; expected/received from the receivers'
+    RFC 3550 A.3 accounting (highest sequence seen), so packets still in flight are not counted as lost."""
     sent = sum(s.packets_sent for s in streams)
-    received = sum(s.packets_received for s in streams)
+    expected = sum(s.reception.expected for s in streams)
+    received = sum(s.reception.received for s in streams)
     bad = sum(s.undecryptable + s.dropped + s.send_errors for s in streams)
-    return sent, received, bad
+    return sent, expected, received, bad
 
 
 async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list[dict[str, float]]:
@@ -145,18 +148,13 @@ async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list
             gc.freeze()  # hundreds of long-lived stream objects: keep them out of the collector's scans
             a.reset_lateness()
             b.reset_lateness()
-            # received is read 50 ms after sent, so packets in flight at either edge are not counted as lost
-            s0, _, bad0 = totals(streams)
-            await asyncio.sleep(0.05)
-            _, r0, _ = totals(streams)
+            s0, e0, r0, bad0 = totals(streams)
             c0, t0 = cpu(), time.monotonic()
-            await asyncio.sleep(seconds - 0.05)
-            s1, _, bad1 = totals(streams)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(seconds)
             c1, t1 = cpu(), time.monotonic()
-            _, r1, _ = totals(streams)
-            sent, received = s1 - s0, r1 - r0
-            loss = max(0.0, 100.0 * (1.0 - received / sent)) if sent else 100.0
+            s1, e1, r1, bad1 = totals(streams)
+            sent, expected, received = s1 - s0, e1 - e0, r1 - r0
+            loss = max(0.0, 100.0 * (1.0 - received / expected)) if expected else 100.0
             jitter = 1000.0 * max(a.send_lateness(99.0), b.send_lateness(99.0))
             res = {
                 "calls": level,
@@ -167,12 +165,14 @@ async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list
                 "cpu_load_pct": 100.0 * (c1 - c0) / (t1 - t0),
                 "packets_per_s": sent / (t1 - t0),
                 "errors": bad1 - bad0,
+                "delivered_pct": 100.0 * received / sent if sent else 0.0,
             }
             results.append(res)
             print(
                 f"calls={level} loss {loss:.3f} % p99_send_jitter {jitter:.2f} ms "
                 f"p50 {res['p50_jitter_ms']:.2f} ms cpu {res['cpu_us_per_packet']:.2f} us/packet "
-                f"load {res['cpu_load_pct']:.0f} % rate {res['packets_per_s']:.0f} pkt/s errors {res['errors']}",
+                f"load {res['cpu_load_pct']:.0f} % rate {res['packets_per_s']:.0f} pkt/s "
+                f"received/sent {res['delivered_pct']:.1f} % errors {res['errors']}",
                 flush=True,
             )
     finally:
