@@ -13,7 +13,7 @@ Retransmission (RFC 2131 §4.1): 4 s before the first retransmission, doubled ea
 randomised by ±1 s (the scale follows ``initial_timeout`` so tests can run fast). In RENEWING and REBINDING the
 client waits half the remaining time to T2 (resp. lease expiry), at least ``min_renew_wait`` (60 s, §4.4.5).
 
-Option 43 (decision, documented in README): Media5 does not publish its sub-option numbers, so the emulator follows
+Option 43 (emulator decision): Media5 does not publish its sub-option numbers, so the emulator follows
 TR-069 §3.1 / Table 2 (and the RFC 2132 §8.4 encapsulation): sub-option 1 = ACS URL, 2 = ProvisioningCode,
 3 = CWMPRetryMinimumWaitInterval, 4 = CWMPRetryIntervalMultiplier. A whole option 43 that is itself an
 ``http://`` / ``https://`` URL (what many DHCP servers are configured with) is accepted too. The client sends

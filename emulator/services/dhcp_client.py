@@ -103,6 +103,12 @@ class DhcpClientEngine:
         self._sock = sock
         self.unit.log.info("dhcp_client_started", interface=self.interface, mac=mac.hex(":"))
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dhcp-{self.unit.name}")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.unit.log.error("dhcp_client_crashed", interface=self.interface, error=f"{type(exc).__name__}: {exc}")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -118,7 +124,7 @@ class DhcpClientEngine:
         loop = asyncio.get_running_loop()
         client, sock = self.client, self._sock
         assert client is not None and sock is not None
-        await self._send(client.start(loop.time()))
+        self._send(client.start(loop.time()))
         while True:
             deadline = client.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
@@ -128,15 +134,14 @@ class DhcpClientEngine:
                 out = client.handle_timer(loop.time())
             else:
                 out = client.receive(data, loop.time())
-            await self._send(out)
+            self._send(out)
             self._dispatch(client)
 
-    async def _send(self, out: list[Transmit]) -> None:
-        loop = asyncio.get_running_loop()
+    def _send(self, out: list[Transmit]) -> None:
         assert self._sock is not None
         for t in out:
-            try:
-                await loop.sock_sendto(self._sock, t.payload, (t.destination, SERVER_PORT))
+            try:  # a datagram send does not block (a full buffer is a lost packet: the timer retransmits)
+                self._sock.sendto(t.payload, (t.destination, SERVER_PORT))  # (uvloop has no sock_sendto)
                 self.sent += 1
             except OSError as e:  # interface down, no route: the retransmission timer tries again
                 self.unit.log.warning("dhcp_send_failed", interface=self.interface, to=t.destination,

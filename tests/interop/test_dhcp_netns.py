@@ -1,0 +1,348 @@
+"""The unit's DHCP client against a real DHCP server (dnsmasq) in network namespaces the test creates.
+
+Two namespaces ``dgwt-srv-<rand>`` and ``dgwt-cpe-<rand>`` joined by a veth pair with private addresses
+10.254.<n>.1/24 (server) and 10.254.<n>.2/24 (unit): no other link, no route anywhere else, so every packet stays
+inside them. The server namespace runs dnsmasq and the scripted ACS (its listening socket is opened inside the
+namespace by a short-lived thread that joins it with setns(2)); a packet socket on the server's end of the veth
+records every DHCP message the unit sends. ``python -m emulator run`` runs in the unit's namespace
+(``ip netns exec``). Processes are stopped by PID and both namespaces deleted at the end, even on failure.
+
+Shown: with ``--dhcp-interface`` the unit gets a lease, takes the ACS URL from option 43 (TR-069 sub-option 1, as
+dnsmasq's ``vendor:dslforum.org`` encapsulation sends it, or a plain URL string from a lab file) and informs the
+ACS with ``0 BOOTSTRAP``; "Automatic" SNTP asks the option 42 server. Without it, no DHCP packet ever leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from firmware_model.dhcp import DhcpError, DhcpMessage, MessageType, Opt
+from tests.conftest import REQUIRE_PEERS, require_peer
+from tests.interop.acs import AcsSession, TestAcs, load_validator
+
+REPO = Path(__file__).resolve().parents[2]
+CLONE_NEWNET = 0x40000000
+ETH_P_ALL = 0x0003
+
+
+# ---------------------------------------------------------------------------------------------- namespaces
+@dataclass
+class NetnsPair:
+    srv: str
+    cpe: str
+    srv_if: str
+    cpe_if: str
+    srv_ip: str
+    cpe_ip: str
+    cpe_mac: str
+    ip: str
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def exec_args(self, ns: str, *argv: str) -> list[str]:
+        return [self.ip, "netns", "exec", ns, *argv]
+
+    def spawn(self, ns: str, argv: list[str], out: Path) -> subprocess.Popen[bytes]:
+        with open(out, "wb") as f:
+            p = subprocess.Popen(self.exec_args(ns, *argv), stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+        self.procs.append(p)
+        return p
+
+
+def _ip(ip: str, *args: str) -> None:
+    r = subprocess.run([ip, *args], capture_output=True, text=True, timeout=20)
+    if r.returncode != 0:
+        raise OSError(f"ip {' '.join(args)}: {r.stderr.strip() or r.returncode}")
+
+
+def _stop(p: subprocess.Popen[bytes]) -> None:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
+@pytest.fixture
+def netns() -> Iterator[NetnsPair]:
+    peers = require_peer("ip", "dnsmasq")
+    ip = peers["ip"]
+    rand = secrets.token_hex(3)
+    n = 1 + secrets.randbelow(253)
+    pair = NetnsPair(srv=f"dgwt-srv-{rand}", cpe=f"dgwt-cpe-{rand}", srv_if=f"dgs{rand}", cpe_if=f"dgc{rand}",
+                     srv_ip=f"10.254.{n}.1", cpe_ip=f"10.254.{n}.2",
+                     cpe_mac="00:90:f8:" + ":".join(secrets.token_hex(3)[i:i + 2] for i in (0, 2, 4)), ip=ip)
+    created: list[str] = []
+    try:
+        try:
+            for ns in (pair.srv, pair.cpe):
+                _ip(ip, "netns", "add", ns)
+                created.append(ns)
+        except OSError as e:
+            msg = f"cannot create a network namespace on this machine (root and CAP_SYS_ADMIN needed): {e}"
+            if REQUIRE_PEERS:
+                pytest.fail(msg)
+            pytest.skip(msg)
+        # The veth ends are created directly inside the namespaces: nothing ever appears in the host's.
+        _ip(ip, "link", "add", pair.srv_if, "netns", pair.srv, "type", "veth", "peer", "name", pair.cpe_if,
+            "netns", pair.cpe)
+        for ns, ifname, addr in ((pair.srv, pair.srv_if, pair.srv_ip), (pair.cpe, pair.cpe_if, pair.cpe_ip)):
+            if ns == pair.cpe:
+                _ip(ip, "-n", ns, "link", "set", ifname, "address", pair.cpe_mac)
+            _ip(ip, "-n", ns, "addr", "add", f"{addr}/24", "dev", ifname)
+            _ip(ip, "-n", ns, "link", "set", ifname, "up")
+            _ip(ip, "-n", ns, "link", "set", "lo", "up")
+        yield pair
+    finally:
+        for p in reversed(pair.procs):
+            _stop(p)
+        for ns in created:
+            subprocess.run([ip, "netns", "del", ns], capture_output=True, timeout=20)
+        left = subprocess.run([ip, "netns", "list"], capture_output=True, text=True).stdout
+        assert pair.srv not in left and pair.cpe not in left, left
+
+
+def in_netns(ns: str, make: Callable[[], socket.socket]) -> socket.socket:
+    """A socket created inside namespace ``ns`` (by a thread that joins it; the test's threads stay put)."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns {ns}")
+            finally:
+                os.close(fd)
+            result["sock"] = make()
+        except BaseException as e:  # handed to the caller
+            result["error"] = e
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    sock: socket.socket = result["sock"]
+    return sock
+
+
+# ---------------------------------------------------------------------------------------------- peers
+class DhcpSniffer:
+    """Every DHCP message sent to port 67 on one interface (an AF_PACKET socket in the server namespace)."""
+
+    def __init__(self, pair: NetnsPair) -> None:
+        def make() -> socket.socket:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            s.bind((pair.srv_if, 0))
+            s.setblocking(False)
+            return s
+
+        self.sock = in_netns(pair.srv, make)
+        self.seen: list[DhcpMessage] = []
+        self.udp67 = 0
+
+    def drain(self) -> list[DhcpMessage]:
+        while True:
+            try:
+                frame = self.sock.recv(65535)
+            except BlockingIOError:
+                return self.seen
+            if len(frame) < 42 or frame[12:14] != b"\x08\x00" or frame[23] != 17:
+                continue
+            ihl = (frame[14] & 0x0F) * 4
+            udp = 14 + ihl
+            if int.from_bytes(frame[udp + 2:udp + 4], "big") != 67:
+                continue
+            self.udp67 += 1
+            with contextlib.suppress(DhcpError):
+                self.seen.append(DhcpMessage.parse(frame[udp + 8:]))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def start_acs(pair: NetnsPair) -> tuple[TestAcs, web.AppRunner]:
+    """The scripted ACS, listening on the server's address inside the server namespace."""
+
+    def make() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((pair.srv_ip, 0))
+        s.listen(64)
+        s.setblocking(False)
+        return s
+
+    sock = in_netns(pair.srv, make)
+    acs = TestAcs(validator=load_validator(), host=pair.srv_ip)
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.router.add_post("/acs", acs._post)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    acs.url = f"http://{pair.srv_ip}:{sock.getsockname()[1]}/acs"
+    return acs, runner
+
+
+def start_dnsmasq(pair: NetnsPair, tmp: Path, *options: str) -> subprocess.Popen[bytes]:
+    args = [
+        "dnsmasq", "--no-daemon", "--conf-file=/dev/null", f"--interface={pair.srv_if}", "--bind-interfaces",
+        "--except-interface=lo", "--port=0", "--leasefile-ro", f"--pid-file={tmp / 'dnsmasq.pid'}",
+        "--log-dhcp", "--log-facility=-", "--dhcp-authoritative",
+        f"--dhcp-range={pair.cpe_ip},{pair.cpe_ip},255.255.255.0,120",
+        f"--dhcp-host={pair.cpe_mac},{pair.cpe_ip}",
+        *options,
+    ]
+    p = pair.spawn(pair.srv, args, tmp / "dnsmasq.log")
+    deadline = time.monotonic() + 10
+    while "started" not in (tmp / "dnsmasq.log").read_text(errors="replace"):
+        if p.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"dnsmasq did not start: {(tmp / 'dnsmasq.log').read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
+    return p
+
+
+def start_unit(pair: NetnsPair, tmp: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    ready = tmp / "ready.json"
+    out = tmp / "unit.log"
+    argv = [sys.executable, "-m", "emulator", "run", "--state-dir", str(tmp / "state"), "--ready-file", str(ready),
+            "--port-mode", "auto", "--api-port", "0", "--no-fsync", "--log-level", "debug", *extra]
+    return pair.spawn(pair.cpe, argv, out), out
+
+
+async def wait_ready(p: subprocess.Popen[bytes], tmp: Path, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    ready = tmp / "ready.json"
+    while not ready.exists():
+        if p.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the unit did not start: {(tmp / 'unit.log').read_text(errors='replace')[-3000:]}")
+        await asyncio.sleep(0.1)
+    doc: dict[str, Any] = json.loads(ready.read_text())
+    return doc
+
+
+def log_events(path: Path, name: str) -> list[dict[str, Any]]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                ev = json.loads(line)
+                if ev.get("event") == name:
+                    out.append(ev)
+    return out
+
+
+@pytest.fixture
+async def acs(netns: NetnsPair) -> AsyncIterator[TestAcs]:
+    server, runner = await start_acs(netns)
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+    assert not server.invalid, server.invalid[0]
+    assert not server.protocol_errors
+
+
+def gpv(*names: str) -> str:
+    items = "".join(f"<string>{n}</string>" for n in names)
+    return f'<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[{len(names)}]">{items}' \
+           "</ParameterNames></cwmp:GetParameterValues>"
+
+
+def gpv_values(session: AcsSession) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for el in session.responses:
+        names = [e.text or "" for e in el.iter() if e.tag.rsplit("}", 1)[-1] == "Name"]
+        values = [e.text or "" for e in el.iter() if e.tag.rsplit("}", 1)[-1] == "Value"]
+        out.update(zip(names, values, strict=False))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- tests
+async def test_dhcp_option43_suboption1_gives_the_acs_url_and_bootstrap(netns: NetnsPair, acs: TestAcs,
+                                                                        tmp_path: Path) -> None:
+    sniffer = DhcpSniffer(netns)
+    try:
+        # What an operator writes for TR-069 CPEs: option 43 sub-option 1, sent to vendor class "dslforum.org".
+        start_dnsmasq(netns, tmp_path, f"--dhcp-option=vendor:dslforum.org,1,{acs.url}",
+                      f"--dhcp-option=42,{netns.srv_ip}")
+        acs.queue(gpv("Device.X_0090F8_Cwmp.AcsUrl", "Device.X_0090F8_Hoc.SntpServerHostInfo"))
+        unit, log = start_unit(netns, tmp_path, "--dhcp-interface", netns.cpe_if, "--host", netns.cpe_ip)
+        await wait_ready(unit, tmp_path)
+        session = await acs.wait_session(timeout=30)
+        assert ("0 BOOTSTRAP", "") in session.events and ("1 BOOT", "") in session.events
+        got = gpv_values(session)  # the unit's own view: Cwmp.AcsUrl (in use) and the SNTP server in effect
+        assert got["Device.X_0090F8_Cwmp.AcsUrl"] == acs.url
+        assert got["Device.X_0090F8_Hoc.SntpServerHostInfo"] == netns.srv_ip
+        bound = log_events(log, "dhcp_bound")
+        assert bound and bound[0]["address"] == netns.cpe_ip and bound[0]["server"] == netns.srv_ip
+        assert bound[0]["acs_url"] == acs.url and bound[0]["ntp_servers"] == [netns.srv_ip]
+        # "Automatic" SNTP (the factory source) asks the option 42 server (nothing answers NTP there).
+        deadline = time.monotonic() + 15
+        while not any(e.get("server") == netns.srv_ip for e in log_events(log, "sntp_server_failed")):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            await asyncio.sleep(0.2)
+        # What went on the wire: DISCOVER then REQUEST from the interface's MAC, TR-069 vendor class, 42 and 43 asked.
+        msgs = sniffer.drain()
+        kinds = [m.message_type for m in msgs]
+        assert kinds[:2] == [MessageType.DISCOVER, MessageType.REQUEST], kinds
+        first = msgs[0]
+        assert first.chaddr.hex(":") == netns.cpe_mac
+        assert b"dslforum.org" in first.options[Opt.VENDOR_CLASS_ID]
+        assert {Opt.VENDOR_SPECIFIC, Opt.NTP_SERVERS} <= set(first.options[Opt.PARAMETER_REQUEST_LIST])
+        assert "DHCPACK" in (tmp_path / "dnsmasq.log").read_text()
+    finally:
+        sniffer.close()
+
+
+async def test_dhcp_option43_plain_url_from_a_lab_unit(netns: NetnsPair, acs: TestAcs, tmp_path: Path) -> None:
+    start_dnsmasq(netns, tmp_path, f"--dhcp-option=43,{acs.url}")  # the whole option is the URL (no sub-option)
+    lab = tmp_path / "lab.toml"
+    lab.write_text(
+        f'[[unit]]\nname = "cpe"\nhost = "{netns.cpe_ip}"\nallow_non_loopback = true\n'
+        f'dhcp_interface = "{netns.cpe_if}"\napi_port = 0\n'
+        '[unit.settings]\n"Cwmp.AcsUrlConfigSource" = "DhcpWithFailover"\n'
+        '"Cwmp.AcsStaticUrl" = "http://192.0.2.1/never-used"\n'
+    )
+    unit, log = start_unit(netns, tmp_path, "--lab", str(lab))
+    await wait_ready(unit, tmp_path)
+    session = await acs.wait_session(timeout=30)
+    assert ("0 BOOTSTRAP", "") in session.events
+    assert log_events(log, "dhcp_bound")[0]["acs_url"] == acs.url
+
+
+async def test_no_dhcp_packet_without_a_named_interface(netns: NetnsPair, acs: TestAcs, tmp_path: Path) -> None:
+    sniffer = DhcpSniffer(netns)
+    try:
+        start_dnsmasq(netns, tmp_path, f"--dhcp-option=vendor:dslforum.org,1,{acs.url}")
+        unit, log = start_unit(netns, tmp_path, "--host", netns.cpe_ip)  # AcsUrlConfigSource = Dhcp (factory)
+        await wait_ready(unit, tmp_path)
+        await asyncio.sleep(5)  # a DHCP client would have sent its DISCOVER at once
+        assert unit.poll() is None
+        sniffer.drain()
+        assert sniffer.udp67 == 0 and sniffer.seen == []
+        assert "DHCPDISCOVER" not in (tmp_path / "dnsmasq.log").read_text()
+        assert acs.sessions == [] and not log_events(log, "dhcp_client_started")
+    finally:
+        sniffer.close()
