@@ -736,7 +736,14 @@ class SipEpEngine:
     async def _registration_loop(self, reg: Registration) -> None:
         while self._running:
             reg.wake.clear()
-            delay = await self.register_once(reg)
+            try:
+                delay = await self.register_once(reg)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end the registration for good
+                self.unit.log.exception("sip_registration_failed", endpoint=reg.endpoint, error=repr(exc))
+                reg.state = "InvalidResponse"
+                delay = float(self.gateways[reg.gateway].retry_time)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reg.wake.wait(), delay)
 
