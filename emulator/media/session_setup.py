@@ -363,6 +363,11 @@ def _plan_base(sd: SessionDescription, md: MediaDescription, codecs: Sequence[Co
     return conn.address, md.port, rtcp_port, audio[0]
 
 
+def _null_connection(sd: SessionDescription, md: MediaDescription) -> bool:
+    conn = sd.media_connection(md)
+    return conn is not None and conn.is_null
+
+
 def _key_mgmt_values(sd: SessionDescription, md: MediaDescription) -> list[str]:
     return md.attribute_values("key-mgmt") + sd.attribute_values("key-mgmt")
 
@@ -411,6 +416,8 @@ def answer_offer(
     offered_secure = md.is_secure
     te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
     direction = answer_direction(sd.media_direction(md), local_direction)
+    if _null_connection(sd, md):  # RFC 2543 hold (c=0.0.0.0): nothing can be sent to the peer
+        direction = Direction.of(sends=False, receives=direction.receives)
     plan = MediaPlan(
         r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
     )
@@ -547,7 +554,8 @@ def accept_answer(settings: SecuritySettings, state: OfferState, answer: Session
     te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
     ours = offered.direction or Direction.SENDRECV
     theirs = sd.media_direction(md)
-    direction = Direction.of(sends=ours.sends and theirs.receives, receives=ours.receives and theirs.sends)
+    sends = ours.sends and theirs.receives and not _null_connection(sd, md)
+    direction = Direction.of(sends=sends, receives=ours.receives and theirs.sends)
     plan = MediaPlan(
         r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
     )

@@ -501,12 +501,15 @@ class MediaStream:
         self.set_direction(plan.direction)
         if initial_sequence is not None:
             self.sender.sequence = initial_sequence & 0xFFFF
+        reachable = bool(plan.remote_port) and plan.remote_host not in ("0.0.0.0", "::")
+        if not reachable:  # rejected stream or RFC 2543 hold address: receive only
+            self._sends = False
         remote = (plan.remote_host, plan.remote_port)
-        if remote != self.remote and plan.remote_port:
+        if remote != self.remote and reachable:
             self._sock.connect(remote)
             self.remote = remote
         rtcp_remote = (plan.remote_host, plan.remote_rtcp_port)
-        if rtcp_remote != self.remote_rtcp and plan.remote_rtcp_port:
+        if rtcp_remote != self.remote_rtcp and reachable and plan.remote_rtcp_port:
             self._rtcp_sock.connect(rtcp_remote)
             self.remote_rtcp = rtcp_remote
         if plan.secure and plan.local is not None and plan.remote is not None:

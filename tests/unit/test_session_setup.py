@@ -225,3 +225,11 @@ def test_parse_psk_and_t38() -> None:
     assert not t38_acceptable(SDES, call_is_secure=True)
     allow = SecuritySettings(mode=RtpSecurityMode.SECURE_WITH_FALLBACK, allow_unsecure_t38=True)
     assert t38_acceptable(allow, call_is_secure=True)
+
+
+def test_rfc2543_hold_address_means_do_not_send() -> None:
+    sd = offer_of(SDES).sdp
+    sd.connection.address = "0.0.0.0"  # type: ignore[union-attr]
+    ans = answer_to(SDES, sd.serialize())
+    assert isinstance(ans, Answer)
+    assert not ans.plan.direction.sends and ans.plan.direction.receives
