@@ -60,10 +60,10 @@ def engines(notes_a: Notes | None = None, notes_b: Notes | None = None, **kw: An
     )
 
 
-def sdes_call(
+def keyed_call(
     a: MediaEngine, b: MediaEngine, settings: SecuritySettings = SDES, *, call: int = 7
 ) -> tuple[MediaStream, MediaStream, MediaPlan, MediaPlan]:
-    """Open a stream on each engine, key them with an SDES offer/answer; return the plans unapplied."""
+    """Open a stream on each engine, key them with an offer/answer (SDES by default); return the plans unapplied."""
     sa = a.open_stream(secure=settings.secure, call=call, endpoint="Phone-Fax1")
     sb = b.open_stream(secure=settings.secure, call=call + 1, endpoint="Phone-Fax2")
     offer = build_offer(settings, address=HOST, port=sa.port, session_id=1, now=0.0)
@@ -75,7 +75,7 @@ def sdes_call(
 async def test_srtp_tone_both_ways_measured_decrypted(loop_errors: list[dict[str, Any]]) -> None:
     a, b = engines()
     try:
-        sa, sb, pa, pb = sdes_call(a, b)
+        sa, sb, pa, pb = keyed_call(a, b)
         assert sa.port % 2 == 0 and sa.rtcp_port == sa.port + 1
         sa.apply(pa)
         sb.apply(pb)
@@ -121,7 +121,7 @@ async def test_keep_vs_regenerate_after_resume_gives_undecryptable_and_mipt110_o
     notes_a, notes_b = Notes(), Notes()
     a, b = engines(notes_a, notes_b)
     try:
-        sa, sb, pa, pb = sdes_call(a, b)
+        sa, sb, pa, pb = keyed_call(a, b)
         sa.apply(pa, initial_sequence=65530)  # A wraps after 6 packets: its sending ROC becomes 1
         sb.apply(pb)
         sa.play_tone(1000.0)
@@ -146,7 +146,7 @@ async def test_sequence_wrap_with_both_sides_keeping_context() -> None:
     notes_a, notes_b = Notes(), Notes()
     a, b = engines(notes_a, notes_b)
     try:
-        sa, sb, pa, pb = sdes_call(a, b)
+        sa, sb, pa, pb = keyed_call(a, b)
         sa.apply(pa, initial_sequence=65520)
         sb.apply(pb, initial_sequence=65525)
         sa.play_tone(1000.0)
@@ -174,7 +174,7 @@ async def test_garbage_and_truncated_packets_are_dropped_and_the_call_goes_on(
     notes_b = Notes()
     a, b = engines(None, notes_b)
     try:
-        sa, sb, pa, pb = sdes_call(a, b)
+        sa, sb, pa, pb = keyed_call(a, b)
         sa.apply(pa)
         sb.apply(pb)
         sa.play_tone(1000.0)
@@ -202,7 +202,7 @@ async def test_plain_rtp_garbage_dropped() -> None:
     a, b = engines()
     plain = SecuritySettings()
     try:
-        sa, sb, pa, pb = sdes_call(a, b, plain)
+        sa, sb, pa, pb = keyed_call(a, b, plain)
         assert not pa.secure
         sa.apply(pa)
         sb.apply(pb)
@@ -234,7 +234,7 @@ async def test_wav_source_and_recording(tmp_path: Path) -> None:
     write_tone_wav(src, 700.0)
     a, b = engines()
     try:
-        sa, sb, pa, pb = sdes_call(
+        sa, sb, pa, pb = keyed_call(
             a, b, SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
         )
         sa.apply(pa)
@@ -265,7 +265,7 @@ async def test_wav_source_and_recording(tmp_path: Path) -> None:
 async def test_srtcp_reports_flow_both_ways() -> None:
     a, b = engines(rtcp_interval=0.1)
     try:
-        sa, sb, pa, pb = sdes_call(a, b)
+        sa, sb, pa, pb = keyed_call(a, b)
         sa.apply(pa)
         sb.apply(pb)
         await asyncio.sleep(0.6)
@@ -312,8 +312,8 @@ def test_g711_silence_source_codes() -> None:
 async def test_a_failing_stream_does_not_stop_the_engine() -> None:
     a, b = engines()
     try:
-        sa1, sb1, pa1, pb1 = sdes_call(a, b, call=1)
-        sa2, sb2, pa2, pb2 = sdes_call(a, b, call=3)
+        sa1, sb1, pa1, pb1 = keyed_call(a, b, call=1)
+        sa2, sb2, pa2, pb2 = keyed_call(a, b, call=3)
         for s, p in ((sa1, pa1), (sb1, pb1), (sa2, pa2), (sb2, pb2)):
             s.apply(p)
         sb2.play_tone(440.0)
@@ -322,6 +322,25 @@ async def test_a_failing_stream_does_not_stop_the_engine() -> None:
         assert b.errors >= 10
         assert sa2.measure().frequency == pytest.approx(440.0, abs=3.0)  # the other call goes on
         assert sb1.packets_received >= 10  # and the broken one still receives
+    finally:
+        a.close()
+        b.close()
+
+
+async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
+    mikey = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, mikey_psk=b"lab")
+    a, b = engines()
+    try:
+        sa, sb, pa, pb = keyed_call(a, b, mikey)
+        assert pa.key_management == pb.key_management == "MIKEY"
+        sa.apply(pa)
+        sb.apply(pb)
+        sa.play_tone(1000.0)
+        sb.play_tone(440.0)
+        await asyncio.sleep(0.5)
+        assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
+        assert sa.measure().frequency == pytest.approx(440.0, abs=3.0)
+        assert sa.stats(measure=False)["key_management"] == "MIKEY" and sa.undecryptable == sb.undecryptable == 0
     finally:
         a.close()
         b.close()
