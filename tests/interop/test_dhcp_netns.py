@@ -15,6 +15,7 @@ ACS with ``0 BOOTSTRAP``; "Automatic" SNTP asks the option 42 server. Without it
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import json
@@ -92,6 +93,14 @@ def netns() -> Iterator[NetnsPair]:
                      srv_ip=f"10.254.{n}.1", cpe_ip=f"10.254.{n}.2",
                      cpe_mac="00:90:f8:" + ":".join(secrets.token_hex(3)[i:i + 2] for i in (0, 2, 4)), ip=ip)
     created: list[str] = []
+
+    def cleanup() -> None:  # idempotent; also registered with atexit in case the test run is interrupted
+        for p in reversed(pair.procs):
+            _stop(p)
+        while created:
+            subprocess.run([ip, "netns", "del", created.pop()], capture_output=True, timeout=20)
+
+    atexit.register(cleanup)
     try:
         try:
             for ns in (pair.srv, pair.cpe):
@@ -113,10 +122,8 @@ def netns() -> Iterator[NetnsPair]:
             _ip(ip, "-n", ns, "link", "set", "lo", "up")
         yield pair
     finally:
-        for p in reversed(pair.procs):
-            _stop(p)
-        for ns in created:
-            subprocess.run([ip, "netns", "del", ns], capture_output=True, timeout=20)
+        cleanup()
+        atexit.unregister(cleanup)
         left = subprocess.run([ip, "netns", "list"], capture_output=True, text=True).stdout
         assert pair.srv not in left and pair.cpe not in left, left
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -288,3 +289,32 @@ def test_lease_times_from_options_and_infinite_lease() -> None:
     c, lease = bound_client(0.0, o51=b"\xff\xff\xff\xff", o43=ACS.encode())
     assert lease.lease_time is None and lease.expires is None and c.next_deadline() is None
     assert lease.acs_url == ACS  # option 43 as a plain string
+
+
+# ------------------------------------------------------------------------------------------- wiring (no sockets)
+def test_dhcp_client_only_on_a_named_interface(tmp_path: Path) -> None:
+    from emulator.__main__ import _parser
+    from emulator.lab import LabError, build_unit, specs_from_lab
+    from emulator.services.dhcp_client import DhcpClientEngine
+    from emulator.spec import UnitSpec
+
+    assert _parser().parse_args(["run"]).dhcp_interface is None  # never by default
+    assert _parser().parse_args(["run", "--dhcp-interface", "eth1"]).dhcp_interface == "eth1"
+    plain = build_unit(UnitSpec(state_dir=tmp_path / "a", port_mode="auto", fsync=False))
+    assert plain.unit.services["Bni"].engine is None
+    named = build_unit(UnitSpec(state_dir=tmp_path / "b", port_mode="auto", fsync=False, dhcp_interface="eth1"))
+    engine = named.unit.services["Bni"].engine
+    assert isinstance(engine, DhcpClientEngine) and engine.interface == "eth1"
+    # The lease feeds Cwmp (option 43) and Hoc (option 42).
+    lease = Lease(address="127.0.0.1", server_id=SERVER, obtained=0.0, lease_time=None, t1=None, t2=None,
+                  ntp_servers=("10.254.7.3",), acs_url=ACS)
+    for fn in engine.on_lease:
+        fn(lease)
+    assert named.unit.config.get("Cwmp.AcsUrl") == ACS
+    assert named.unit.config.get("Hoc.SntpServerHostInfo") == "10.254.7.3"
+
+    specs = specs_from_lab({"unit": [{"name": "a", "dhcp_interface": "veth0"}, {"name": "b"}]}, tmp_path)
+    assert [s.dhcp_interface for s in specs] == ["veth0", None]
+    with pytest.raises(LabError, match="already used"):
+        specs_from_lab({"unit": [{"name": "a", "dhcp_interface": "veth0"}, {"name": "b", "dhcp_interface": "veth0"}]},
+                       tmp_path)
