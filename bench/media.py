@@ -189,6 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--levels", default="100,150,200,250,300,400,500", help="call counts, comma-separated")
     ap.add_argument("--seconds", type=float, default=5.0, help="measurement window per level")
+    ap.add_argument("--uvloop", action="store_true", help="run on uvloop (the emulator's optional speed-up)")
     ap.add_argument("--hosts", default="127.0.0.2,127.0.0.3", help="the two units' addresses")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
@@ -208,6 +209,11 @@ def main() -> None:
     print(f"raw_pylibsrtp_protect_unprotect_{2 * max(levels)}_contexts {raw_cold:.2f} us/packet")
     print(f"kernel_udp_send_recv {floor:.2f} us/packet")
     print(f"raw_plus_kernel_floor {raw + floor:.2f} us/packet")
+    if args.uvloop:
+        import uvloop
+
+        uvloop.install()
+    print(f"# event loop: {'uvloop' if args.uvloop else 'asyncio'}")
     results = asyncio.run(run(levels, args.seconds, (hosts[0], hosts[1])))
     for r in results:
         n = int(r["calls"])
