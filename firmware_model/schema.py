@@ -375,6 +375,9 @@ class Catalog:
             pds = [dict(pd) for pd in sd["params"]]
             pds += [dict(pd, addition=True) for pd in extra_params if pd["name"].split(".")[0] == svc.name]
             for pd in pds:
+                extra_enum = additions.get("enum_additions", {}).get(pd["name"])
+                if extra_enum:
+                    pd["type"] = dict(pd["type"], values=[*pd["type"]["values"], *extra_enum])
                 tkey = repr(pd["type"])  # many parameters share a type (Enable/Disable...): build it once
                 typ = types.get(tkey) or types.setdefault(tkey, ValueType.from_json(pd["type"]))
                 short_table = pd.get("table")

@@ -310,6 +310,18 @@ async def test_v3_sha_des_authpriv(tmp_path: Path, net_snmp: tuple[dict[str, str
         assert re.search("authorizationError|noAccess|Unsupported security level", out)  # privacy required
 
 
+async def test_v3_sha_aes_authpriv(tmp_path: Path, net_snmp: tuple[dict[str, str], str]) -> None:
+    """AES privacy: an emulator addition to Snmp.PrivProtocol (the 2019 MIB has None and Des only)."""
+    settings = {"Snmp.AuthProtocol": "Sha1", "Snmp.PrivProtocol": "Aes", "Snmp.PrivPassword": "privpass123"}
+    async for a in make_agent(tmp_path, net_snmp, settings):
+        priv = ["-v3", "-l", "authPriv", "-u", "admin", "-a", "SHA", "-A", RW_PASS, "-x", "AES", "-X", "privpass123"]
+        out = await off_loop(a.cmd, "snmpget", priv, ".1.3.6.1.2.1.1.1.0")
+        assert "Mediatrix" in out
+        des = ["-v3", "-l", "authPriv", "-u", "admin", "-a", "SHA", "-A", RW_PASS, "-x", "DES", "-X", "privpass123"]
+        out = await off_loop(a.cmd, "snmpget", des, ".1.3.6.1.2.1.1.1.0", timeout=0.5)
+        assert "Mediatrix" not in out  # the configured privacy protocol only
+
+
 # ------------------------------------------------------------------------------------ the whole tree
 async def test_bulk_walk_returns_exactly_the_catalog_in_order(agent: Agent) -> None:
     out = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr40", *V2], MEDIA5, timeout=5)
