@@ -240,6 +240,8 @@ class MediaEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.lateness_hist = [0] * _HIST_BINS
+        self.interval_hist = [0] * _HIST_BINS
+        self._slot_late = [0.0] * PERIOD_SLOTS
         self._epoll = select.epoll() if _USE_EPOLL else None
         self._handlers: dict[int, tuple[socket.socket, Callable[[bytes], None]]] = {}
         self.ticks = 0
@@ -386,6 +388,12 @@ class MediaEngine:
                 late = clock() - due
                 b = int(late * 10000.0)
                 hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += len(streams)
+                # interval jitter: the change of this slot's lateness since its previous turn 20 ms ago,
+                # i.e. how far a stream's packet interval strayed from 20 ms
+                slot = self._slot
+                d = int(abs(late - self._slot_late[slot]) * 10000.0)
+                self._slot_late[slot] = late
+                self.interval_hist[d if d < _HIST_BINS else _HIST_BINS - 1] += len(streams)
             self._slot = (self._slot + 1) % PERIOD_SLOTS
             due += SLOT
             self.ticks += 1
@@ -394,20 +402,30 @@ class MediaEngine:
         self._timer = loop.call_at(due, self._tick)
 
     def send_lateness(self, percentile: float) -> float:
-        """Send lateness (seconds) at `percentile` (0..100) over the packets sent since the last reset."""
-        total = sum(self.lateness_hist)
-        if not total:
-            return 0.0
-        want = total * percentile / 100.0
-        acc = 0
-        for i, n in enumerate(self.lateness_hist):
-            acc += n
-            if acc >= want:
-                return (i + 1) / 10000.0
-        return _HIST_BINS / 10000.0
+        """Send lateness (seconds) against the ideal 20 ms schedule at `percentile` (0..100) over the packets
+        sent since the last reset. A stall shifts every later packet until the ticker has caught up."""
+        return _percentile(self.lateness_hist, percentile)
+
+    def interval_jitter(self, percentile: float) -> float:
+        """|packet interval - 20 ms| (seconds) at `percentile`: the send jitter a receiver's buffer sees."""
+        return _percentile(self.interval_hist, percentile)
 
     def reset_lateness(self) -> None:
         self.lateness_hist = [0] * _HIST_BINS
+        self.interval_hist = [0] * _HIST_BINS
+
+
+def _percentile(hist: list[int], percentile: float) -> float:
+    total = sum(hist)
+    if not total:
+        return 0.0
+    want = total * percentile / 100.0
+    acc = 0
+    for i, n in enumerate(hist):
+        acc += n
+        if acc >= want:
+            return (i + 1) / 10000.0
+    return _HIST_BINS / 10000.0
 
 
 # ----------------------------------------------------------------------------------------- stream
