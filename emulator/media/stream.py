@@ -399,7 +399,8 @@ class MediaEngine:
             self.ticks += 1
         self._receive()
         self._next_tick = due
-        self._timer = loop.call_at(due, self._tick)
+        # a stream may have been closed from a callback above: stop ticking once nothing is active
+        self._timer = loop.call_at(due, self._tick) if any(slots) else None
 
     def send_lateness(self, percentile: float) -> float:
         """Send lateness (seconds) against the ideal 20 ms schedule at `percentile` (0..100) over the packets
