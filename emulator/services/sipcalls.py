@@ -6,7 +6,8 @@ is the UA's call logic over :class:`~emulator.services.sipep.SipEpEngine`. The S
 **offer/answer hook** (:class:`OfferAnswer`) the media layer plugs in (``CallManager(engine,
 media=...)`` or ``manager.media = ...``): ``offer(call, hold)`` builds an offer, ``answer(call, offer,
 hold)`` an answer (or raises :class:`MediaRefused` with the SIP status, e.g. 488 or 415), ``answered``
-takes the peer's answer, ``ended`` releases the media. :class:`PlainAudio` is the default: one
+takes the peer's answer (raising :class:`MediaRefused` there ends the call with a BYE), ``ended`` releases
+the media; ``Call.media`` is the hook's own per-call state. :class:`PlainAudio` is the default: one
 PCMU/PCMA audio stream on a port of its own, sendrecv / sendonly (hold) / recvonly (held).
 
 Endpoint actions (what the CLI and ``/api/v1/endpoints/{EpId}/...`` call): :meth:`CallManager.dial`,
@@ -150,6 +151,7 @@ class Call:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     last_ack: Request | None = None
     cancel_requested: bool = False
+    media: Any = None  # the offer/answer hook's own state for this call (offer state, media stream...)
 
     @property
     def active(self) -> bool:
@@ -370,11 +372,15 @@ class CallManager:
             self.engine._spawn(self._bye(call))
             return
         call.remote_sdp = response.body
+        call.state = "connected"
         try:
             self.media.answered(call, response.body)
+        except MediaRefused as exc:  # the answer is unusable (e.g. Secure and a plain RTP answer): hang up
+            call.acked.set()
+            self.engine._spawn(self._bye(call, f"media refused ({exc.status})"))
+            return
         except Exception as exc:
             self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
-        call.state = "connected"
         call.acked.set()
         self._changed(call)
         if call.cancel_requested:
@@ -395,7 +401,7 @@ class CallManager:
             return
         self.engine._spawn(self.engine.request(txn.make_cancel(), call.target, call.gateway))
 
-    async def _bye(self, call: Call) -> None:
+    async def _bye(self, call: Call, reason: str = "local hangup") -> None:
         dialog = call.dialog
         if dialog is None or dialog.state is DialogState.TERMINATED:
             return
@@ -405,7 +411,7 @@ class CallManager:
         except DialogError:
             return
         dialog.terminate()
-        self._end(call, "local hangup")
+        self._end(call, reason)
         await self.engine.request(bye, target, call.gateway)
 
     async def _reinvite(self, call: Call, hold: bool) -> Response | None:
@@ -428,6 +434,9 @@ class CallManager:
             call.local_hold = hold
             try:
                 self.media.answered(call, response.body)
+            except MediaRefused as exc:
+                await self._bye(call, f"media refused ({exc.status})")
+                return response
             except Exception as exc:
                 self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
             self._changed(call)

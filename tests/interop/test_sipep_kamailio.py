@@ -23,6 +23,7 @@ import pytest
 
 from emulator.services.cert import CertEngine
 from emulator.services.nlm import NlmEngine
+from emulator.services.sipcalls import Call, MediaRefused, PlainAudio
 from emulator.services.sipep import SipEpEngine
 from emulator.sip.transaction import TimerConfig
 from emulator.unit import PortPolicy, Unit
@@ -373,3 +374,37 @@ async def test_invite_challenged_by_the_proxy(units: list[Unit], kamailios: list
     incoming = cb.calls[-1]
     await wait_for(lambda: incoming.state == "ended", what="B ended")
     assert k.log().count("REQ INVITE sip:bob@127.0.0.1") == 2  # challenged (407), then authorised
+
+
+class RefusingAnswers(PlainAudio):
+    """A media hook that cannot use any answer (as Secure media facing a plain RTP answer)."""
+
+    def answered(self, call: Call, answer: bytes) -> None:
+        raise MediaRefused(488)
+
+
+class RefusingOffers(PlainAudio):
+    def answer(self, call: Call, offer: bytes, hold: bool) -> bytes:
+        raise MediaRefused(415, "Unsupported Media Type")
+
+
+async def test_media_hook_refusals(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    _k, a, b = await two_registered_units(units, kamailios, tmp_path, pkis)
+    ca, cb = sipep(a).calls, sipep(b).calls
+    cb.media = RefusingOffers(b.host)
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing")
+    await cb.answer(EP)  # the hook refuses the offer: 415 instead of 200
+    await wait_for(lambda: call.state == "ended", what="A refused")
+    assert call.status == 415 and cb.calls[-1].status == 415
+
+    cb.media = PlainAudio(b.host)
+    ca.media = RefusingAnswers(a.host)
+    await cb.hangup(EP)  # back on hook
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="B ringing again")
+    incoming = cb.current(EP)
+    assert incoming is not None
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="A hangs up on the answer")
+    assert call.end_reason == "media refused (488)" and incoming.end_reason == "remote hangup"
