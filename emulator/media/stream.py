@@ -399,7 +399,10 @@ class MediaEngine:
             self.ticks += 1
         self._receive()
         self._next_tick = due
-        # a stream may have been closed from a callback above: stop ticking once nothing is active
+        # a stream may have been closed (or another started) from a callback above: one timer, and none
+        # once nothing is active
+        if self._timer is not None:
+            self._timer.cancel()  # this very handle (harmless) or one _activate made meanwhile
         self._timer = loop.call_at(due, self._tick) if any(slots) else None
 
     def send_lateness(self, percentile: float) -> float:
