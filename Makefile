@@ -53,9 +53,15 @@ test: venv-test peers .venv-sslyze/.stamp
 	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
-bench: venv
+## Benchmarks (they print `name value unit` lines; figures go in README's performance table).
+bench: venv-test
 	$(PY) bench/boot.py
 	$(PY) bench/tls.py
+	$(PY) bench/snmp.py
+	$(PY) bench/cwmp.py
+	$(PY) bench/sip.py
+	$(PY) bench/web.py
+	$(PY) bench/media_core.py
 
 clean:
 	rm -rf $(VENV) .venv-sslyze state .pytest_cache .mypy_cache .ruff_cache
