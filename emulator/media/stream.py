@@ -48,6 +48,7 @@ import time
 import wave
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,27 @@ from emulator.media.rtp import (
     parse_rtcp,
     rtp_fields,
 )
-from emulator.media.session_setup import MediaPlan
-from emulator.media.srtp import ContextBehaviour, SrtpError, SrtpReplayError, SrtpSession
+from emulator.media.session_setup import (
+    AnswerState,
+    MediaPlan,
+    OfferState,
+    Refusal,
+    SecuritySettings,
+    SetupRefused,
+    accept_answer,
+    answer_offer,
+    build_offer,
+)
+from emulator.media.srtp import ContextBehaviour, SrtpContext, SrtpError, SrtpReplayError, SrtpSession
 from emulator.media.tones import ToneGenerator, ToneMeasurement, ToneMeter
 from emulator.sdp.sdp import Direction
 
-__all__ = ["MediaEngine", "MediaStream", "PortAllocator", "WavSource"]
+__all__ = ["CallMedia", "CallMediaState", "MediaEngine", "MediaStream", "PortAllocator", "WavSource"]
 
 SLOT = 0.001  # ticker period, seconds
 PERIOD_SLOTS = 20  # 20 ms packetisation
 RTCP_INTERVAL = 5.0
+REKEY_GRACE = 0.5  # seconds during which the peer's previous key still decrypts (packets in flight)
 MEASURE_WINDOW_MS = 200
 _RECV_SIZE = 2048
 _HIST_BINS = 1001  # 0.1 ms bins, last one = 100 ms and more
@@ -476,6 +488,8 @@ class MediaStream:
         self._recorder: wave.Wave_write | None = None
         self._slot = -1
         self._watched = False
+        self._prev_rx: SrtpContext | None = None  # the peer's previous key, for REKEY_GRACE after a rekey
+        self._prev_rx_until = 0.0
         self._last_audio = 0.0
         self._last_rtp = b""
         self._next_rtcp = 0.0
@@ -544,9 +558,14 @@ class MediaStream:
                     rx_roc=plan.rx_roc,
                 )
             else:
+                old_rx, old_remote = self.srtp.rx, self.srtp.remote
                 upd = self.srtp.update(plan.local, plan.remote, behaviour)
                 if upd.tx_regenerated and initial_sequence is None:
                     self.sender.reset()
+                if upd.rx_regenerated and plan.remote != old_remote:
+                    # the peer's new key: packets it sent under the old one may still be on the way
+                    self._prev_rx = old_rx
+                    self._prev_rx_until = time.monotonic() + REKEY_GRACE
         else:
             self.srtp = None
         self.key_management = plan.key_management if self.srtp is not None else None
@@ -685,16 +704,11 @@ class MediaStream:
             try:
                 data = srtp.rx.unprotect(data)
             except SrtpError as exc:
-                if exc.crypto_error:
-                    self.undecryptable += 1
-                    if not self._mipt110_raised:
-                        self._mipt110_raised = True
-                        self._raise_crypto_error()
-                elif isinstance(exc, SrtpReplayError):
-                    self.replayed += 1
-                else:
-                    self.dropped += 1
-                return
+                plain = self._old_key(data) if exc.crypto_error and self._prev_rx is not None else b""
+                if not plain:
+                    self._unprotect_failed(exc)
+                    return
+                data = plain
         if len(data) < 12 or data[0] & 0xC0 != 0x80:
             self.dropped += 1
             return
@@ -717,6 +731,29 @@ class MediaStream:
             self._last_audio = now
             if self._recorder is not None:
                 self._recorder.writeframesraw(g711.decode(self.codec, payload))
+
+    def _unprotect_failed(self, exc: SrtpError) -> None:
+        if exc.crypto_error:
+            self.undecryptable += 1
+            if not self._mipt110_raised:
+                self._mipt110_raised = True
+                self._raise_crypto_error()
+        elif isinstance(exc, SrtpReplayError):
+            self.replayed += 1
+        else:
+            self.dropped += 1
+
+    def _old_key(self, data: bytes) -> bytes:
+        """A packet the new remote key cannot decrypt, tried with the previous one during the grace period
+        after a rekey (in-flight packets are not crypto errors); b"" if that fails too."""
+        prev = self._prev_rx
+        if prev is None or time.monotonic() > self._prev_rx_until:
+            self._prev_rx = None
+            return b""
+        try:
+            return prev.unprotect(data)
+        except SrtpError:
+            return b""
 
     def _raise_crypto_error(self) -> None:
         notify = self.engine.notify
@@ -771,3 +808,117 @@ class MediaStream:
 
     def __repr__(self) -> str:
         return f"<MediaStream call={self.call} {self.engine.host}:{self.port} -> {self.remote} srtp={bool(self.srtp)}>"
+
+
+# ------------------------------------------------------------------------------------- SipEp hook
+
+
+@dataclass(slots=True)
+class CallMediaState:
+    """What :class:`CallMedia` keeps per call (in ``Call.media``): the stream and the offer/answer state."""
+
+    stream: MediaStream
+    settings: SecuritySettings
+    session_id: int
+    version: int = 0
+    offer: OfferState | None = None
+    answer: AnswerState | None = None
+
+
+class CallMedia:
+    """The SipEp offer/answer hook (``emulator.services.sipcalls.OfferAnswer``) over :mod:`session_setup` and
+    a :class:`MediaEngine`: secure or plain audio per the endpoint's Media/Security settings.
+
+    ``CallManager(engine, media=CallMedia.for_unit(unit, media_engine))``. A refused offer raises the call
+    layer's ``MediaRefused`` with the status (415/488) after raising the refusal's notification (Mipt 9001
+    for the wrong key management); a refused answer raises it too (the call layer then sends BYE). The
+    call's stream (``call.media.stream``) is where the API sets the source and reads the measure/stats.
+    """
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        settings_for: Callable[[str], SecuritySettings],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.settings_for = settings_for
+        self.clock = clock
+
+    @classmethod
+    def for_unit(cls, unit: Any, engine: MediaEngine | None = None) -> CallMedia:
+        return cls(
+            engine or MediaEngine.for_unit(unit),
+            lambda ep: SecuritySettings.from_config(unit.config, ep),
+            clock=unit.clock.now,
+        )
+
+    def _state(self, call: Any) -> CallMediaState:
+        st = getattr(call, "media", None)
+        if isinstance(st, CallMediaState):
+            return st
+        settings = self.settings_for(call.endpoint)
+        stream = self.engine.open_stream(secure=settings.secure, call=call.id, endpoint=call.endpoint)
+        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1)
+        call.media = st
+        call.media_port = stream.port
+        return st
+
+    @staticmethod
+    def _refused(status: int, reason: str) -> Exception:
+        from emulator.services.sipcalls import MediaRefused  # the call layer's exception (no import cycle)
+
+        return MediaRefused(status, reason)
+
+    def offer(self, call: Any, hold: bool) -> bytes:
+        st = self._state(call)
+        st.version += 1
+        st.offer = build_offer(
+            st.settings,
+            address=self.engine.host,
+            port=st.stream.port,
+            session_id=st.session_id,
+            session_version=st.session_id + st.version - 1,
+            direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            previous=st.offer,
+            now=self.clock(),
+        )
+        return bytes(st.offer.sdp)
+
+    def answered(self, call: Any, answer: bytes) -> None:
+        st = self._state(call)
+        if st.offer is None:
+            raise self._refused(488, "no offer of ours to answer")
+        try:
+            plan = accept_answer(st.settings, st.offer, answer)
+        except SetupRefused as exc:
+            raise self._refused(exc.status_code, exc.refusal.detail) from None
+        st.stream.apply(plan, behaviour=st.settings.context_behaviour)
+
+    def answer(self, call: Any, offer: bytes, hold: bool) -> bytes:
+        st = self._state(call)
+        st.version += 1
+        result = answer_offer(
+            st.settings,
+            offer,
+            address=self.engine.host,
+            port=st.stream.port,
+            session_id=st.session_id,
+            session_version=st.session_id + st.version - 1,
+            local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            previous=st.answer,
+            now=self.clock(),
+        )
+        if isinstance(result, Refusal):
+            if result.notification is not None and self.engine.notify is not None:
+                self.engine.notify(*result.notification, **result.fields)
+            raise self._refused(result.status_code, result.reason)
+        st.answer = result.state
+        st.stream.apply(result.plan, behaviour=st.settings.context_behaviour)
+        return bytes(result.sdp)
+
+    def ended(self, call: Any) -> None:
+        st = getattr(call, "media", None)
+        if isinstance(st, CallMediaState):
+            st.stream.close()

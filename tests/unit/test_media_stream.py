@@ -344,3 +344,61 @@ async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
     finally:
         a.close()
         b.close()
+
+
+class FakeCall:
+    """The attributes of emulator.services.sipcalls.Call that the hook uses."""
+
+    def __init__(self, call_id: int, endpoint: str) -> None:
+        self.id = call_id
+        self.endpoint = endpoint
+        self.media: Any = None
+        self.media_port = 0
+
+
+async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
+    from emulator.media.stream import CallMedia
+    from emulator.services.sipcalls import MediaRefused
+
+    notes_a, notes_b = Notes(), Notes()
+    a, b = engines(notes_a, notes_b)
+    sdes = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
+    hook_a = CallMedia(a, lambda ep: sdes)
+    hook_b = CallMedia(b, lambda ep: sdes)
+    ca, cb = FakeCall(1, "Phone-Fax1"), FakeCall(9, "Bri1")
+    try:
+        offer = hook_a.offer(ca, hold=False)
+        assert b"RTP/SAVP" in offer and b"a=crypto:" in offer and ca.media_port == ca.media.stream.port
+        hook_a.answered(ca, hook_b.answer(cb, offer, hold=False))
+        ca.media.stream.play_tone(1000.0)
+        cb.media.stream.play_tone(440.0)
+        await asyncio.sleep(0.4)
+        assert cb.media.stream.measure().frequency == pytest.approx(1000.0, abs=3.0)
+        assert ca.media.stream.measure().frequency == pytest.approx(440.0, abs=3.0)
+        # A holds: sendonly offer, B answers recvonly and stops sending
+        hold = hook_a.offer(ca, hold=True)
+        assert b"a=sendonly" in hold
+        hook_a.answered(ca, hook_b.answer(cb, hold, hold=False))
+        assert not cb.media.stream.direction.sends and ca.media.stream.direction.sends
+        await asyncio.sleep(0.1)
+        held = ca.media.stream.packets_received
+        await asyncio.sleep(0.1)
+        assert ca.media.stream.packets_received == held  # B sends nothing while A holds
+        # resume
+        hook_a.answered(ca, hook_b.answer(cb, hook_a.offer(ca, hold=False), hold=False))
+        await asyncio.sleep(0.3)
+        assert ca.media.stream.measure().frequency == pytest.approx(440.0, abs=3.0)
+        assert ca.media.stream.undecryptable == cb.media.stream.undecryptable == 0
+        # a MIKEY endpoint refuses an SDES offer: 415 and the SdpTools notification
+        hook_m = CallMedia(b, lambda ep: SecuritySettings(mode=RtpSecurityMode.SECURE))
+        cm = FakeCall(10, "Bri2")
+        with pytest.raises(MediaRefused) as exc:
+            hook_m.answer(cm, hook_a.offer(FakeCall(2, "Phone-Fax2"), hold=False), hold=False)
+        assert exc.value.status == 415
+        assert ("Mipt", 9001, {}) in notes_b.events
+        for call, hook in ((ca, hook_a), (cb, hook_b), (cm, hook_m)):
+            hook.ended(call)
+        assert ca.media.stream.closed and cb.media.stream.closed
+    finally:
+        a.close()
+        b.close()
