@@ -34,11 +34,12 @@ from firmware_model.schema import Param, Table, Value
 
 from .openapi import API_VERSION, build_openapi
 from .services.cert import UNSECURE_TRANSFER_WINDOW_S
+from .services.sipcalls import CallError, CallManager, endpoint_action
 
 if TYPE_CHECKING:
     from .services.aaa import Aaa, AuthResult
     from .services.cert import CertEngine, StoredCert
-    from .unit import ServiceState, Unit
+from .unit import ServiceState, Unit
 
 __all__ = [
     "CLIENT_MAX_SIZE",
@@ -139,6 +140,7 @@ class Route:
 
 
 P = "/api/v1"
+ACTION_WAIT_S = 3.0  # longest an endpoint action's HTTP answer waits for SIP (then 202, still running)
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{P}/openapi.json", "openapi", "none"),
     Route("GET", f"{P}/status", "status", "read"),
@@ -169,8 +171,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{P}/certificates/transfer", "transfer_certificate", "write"),  # host: Admin (handler)
     Route("POST", f"{P}/certificates/{{kind:host|other}}", "import_certificate", "write"),  # host: Admin (handler)
     Route("DELETE", f"{P}/certificates/{{kind:host|other}}/{{name}}", "delete_certificate", "admin"),
-    # Reserved for later (call control): /api/v1/endpoints/{EpId}/{offhook|dial|answer|hangup|hold|resume},
-    # /api/v1/calls. Add a Route here, a handler below and the operation in openapi.py.
+    Route("GET", f"{P}/calls", "list_calls", "read"),
+    Route("POST", f"{P}/endpoints/{{ep}}/{{action}}", "endpoint_action", "write"),
 )
 
 
@@ -1028,6 +1030,45 @@ class ApiServer:
             return SEVERITIES.get(ev.severity, 0) >= floor
 
         return keep
+
+    # ------------------------------------------------------------------ calls (SipEp)
+    def _calls(self) -> CallManager:
+        st = self.unit.services.get("SipEp")
+        engine = st.engine if st is not None else None
+        calls = getattr(engine, "calls", None)
+        if not isinstance(calls, CallManager):
+            raise ApiError(503, "unavailable", "this unit has no SIP engine")
+        return calls
+
+    @staticmethod
+    def _call_json(row: dict[str, Any]) -> dict[str, Any]:
+        return {"peer": row.get("remote", ""), **row}
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        return _json({"calls": [self._call_json(r) for r in self._calls().rows()]})
+
+    async def endpoint_action(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await _json_body(request) if action == "dial" and request.can_read_body else {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "bad-request", "the body must be a JSON object")
+        calls = self._calls()
+        ep = request.match_info["ep"]
+        task = asyncio.ensure_future(endpoint_action(calls, ep, action, body))
+        try:
+            # An action on a call whose far end does not answer (CANCEL towards an unreachable server...)
+            # completes in the background after SIP's own timers; the answer does not wait for it.
+            out = await asyncio.wait_for(asyncio.shield(task), ACTION_WAIT_S)
+        except CallError as e:
+            raise ApiError(e.status, "call", str(e)) from None
+        except TimeoutError:
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+            current = calls.current(ep)
+            return _json({"endpoint": ep, "action": action, "pending": True,
+                          "call": self._call_json(current.row()) if current is not None else None}, status=202)
+        if out.get("call") is not None:
+            out["call"] = self._call_json(out["call"])
+        return _json(out)
 
     async def list_notifications(self, request: web.Request) -> web.Response:
         keep = self._event_filter(request)

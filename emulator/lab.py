@@ -42,6 +42,7 @@ from .services.cwmp import CwmpEngine
 from .services.dhcp_client import DhcpClientEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
+from .services.sipep import SipEpEngine
 from .services.snmp import SnmpEngine
 from .spec import DEFAULT_API_PORT, UnitSpec
 from .unit import PortPolicy, Unit
@@ -166,6 +167,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     cert = CertEngine(unit)
     unit.attach(cert)
     unit.cert = cert
+    unit.attach(SipEpEngine(unit))
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)

@@ -133,7 +133,34 @@ def _schemas() -> dict[str, Schema]:
         "null when the value is not known or is a secret hidden from the user.",
         "type": ["string", "integer", "null"],
     }
+    call: Schema = {
+        "type": "object",
+        "required": ["id", "endpoint", "peer", "state"],
+        "properties": {
+            "id": {"type": "integer"},
+            "endpoint": {"type": "string", "description": "EpId"},
+            "peer": {"type": "string", "description": "the remote party's SIP URI"},
+            "state": {"type": "string", "enum": ["dialing", "proceeding", "alerting", "ringing", "connected",
+                                                 "held", "ended"]},
+            "direction": {"type": "string", "enum": ["outgoing", "incoming"]},
+            "gateway": {"type": "string"},
+            "local": {"type": "string"},
+            "remote": {"type": "string"},
+            "call_id": {"type": "string"},
+            "local_hold": {"type": "boolean"},
+            "remote_hold": {"type": "boolean"},
+            "status": {"type": ["integer", "null"], "description": "final SIP status of the INVITE"},
+            "end_reason": {"type": "string"},
+        },
+        "additionalProperties": True,
+    }
     return {
+        "Call": call,
+        "EndpointActionResult": {
+            "type": "object",
+            "properties": {"endpoint": {"type": "string"}, "action": {"type": "string"}, "pending": {"type": "boolean"},
+                           "call": {"oneOf": [{"$ref": "#/components/schemas/Call"}, {"type": "null"}]}},
+        },
         "Error": _obj(
             {
                 "error": {"type": "string", "description": "what was refused and why, naming the parameter"},
@@ -887,6 +914,43 @@ def _paths() -> dict[str, Any]:
                 "host certificate import over plain HTTP (API upload or http:// transfer) or when it times out.",
             )
         },
+        f"{P}/calls": {
+            "get": _op(
+                "listCalls",
+                "calls",
+                "The unit's calls (current and recent)",
+                {"200": ok("the calls", {"type": "object", "properties": {"calls": {"type": "array",
+                                                                                     "items": _ref("Call")}}})},
+                description="Each call: id, endpoint, peer, state (dialing, proceeding, alerting, ringing, connected, "
+                "held, ended), direction, hold flags, SIP status and end reason; media fields (srtp, key management, "
+                "packets, received tone level and frequency) when the call has a media stream.",
+            )
+        },
+        f"{P}/endpoints/{{ep}}/{{action}}": {
+            "post": _op(
+                "endpointAction",
+                "calls",
+                "Act on an endpoint like a user on its phone: offhook, dial, answer, hangup, hold, resume",
+                {
+                    "200": ok("the action was taken", _ref("EndpointActionResult")),
+                    "202": ok("still in progress after 3 s (SIP timers); the call row as it stands, pending true",
+                              _ref("EndpointActionResult")),
+                    "400": r("BadRequest"),
+                    "404": r("NotFound"),
+                    "409": r("Conflict"),
+                    "503": ok("SipEp is not running or has no server to call through", _ref("Error")),
+                },
+                parameters=[
+                    {"name": "ep", "in": "path", "required": True, "description": "the endpoint (EpId), e.g. "
+                     "Phone-Fax1", "schema": {"type": "string"}},
+                    {"name": "action", "in": "path", "required": True, "description": "what to do",
+                     "schema": {"type": "string", "enum": ["offhook", "dial", "answer", "hangup", "hold", "resume"]}},
+                ],
+                body={"required": False, "content": _json_content({
+                    "type": "object", "description": "dial only: the number (a user part) or a sip: URI",
+                    "properties": {"number": {"type": "string"}, "uri": {"type": "string"}}})},
+            )
+        },
     }
 
 
@@ -904,7 +968,7 @@ def build_openapi(product: str = "Mediatrix unit") -> dict[str, Any]:
         "security": [{"basicAuth": []}],
         "tags": [
             {"name": t}
-            for t in ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates")
+            for t in ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates", "calls")
         ],
         "paths": _paths(),
         "components": _components(product),

@@ -181,3 +181,25 @@ def test_bad_lab_file_is_refused_with_a_message(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "emulator", "run", "--lab", str(lab)], cwd=ROOT,
                        capture_output=True, text=True, timeout=30, env={**os.environ})
     assert p.returncode == 2 and "not a loopback address" in p.stderr
+
+
+def test_ready_file_lists_every_face_and_calls_api_answers(tmp_path: Path, emulators: list[Emulator]) -> None:
+    emu = Emulator(tmp_path, "--state-dir", str(tmp_path / "s"), "--port-mode", "auto")
+    emulators.append(emu)
+    unit = emu.units[0]
+    for face in ("api", "web", "web_secure", "ssh", "sip", "snmp", "cwmp"):
+        assert face in unit, face
+    assert unit["web"].startswith("http://127.0.0.1:") and unit["web_secure"].startswith("https://127.0.0.1:")
+    assert unit["cwmp"].startswith("http://127.0.0.1:")
+    assert unit["sip"].startswith("127.0.0.1:") and unit["snmp"].startswith("127.0.0.1:")
+    assert api(unit, "GET", "/api/v1/calls") == (200, {"calls": []})
+    status, body = api(unit, "POST", "/api/v1/endpoints/NoSuchEndpoint/dial", {"number": "1001"})
+    assert (status, body["kind"]) == (404, "call")
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/dial", {})
+    assert status == 400 and "number" in body["error"]
+    # Factory registrar 192.168.10.10 is unreachable from 127.0.0.1: the call is placed and goes nowhere.
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/dial", {"number": "1001"})
+    assert status == 200 and body["call"]["endpoint"] == "Phone-Fax1" and body["call"]["peer"].startswith("sip:1001@")
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/hangup")
+    assert status in (200, 202)
+    assert [c["endpoint"] for c in api(unit, "GET", "/api/v1/calls")[1]["calls"]] == ["Phone-Fax1"]
