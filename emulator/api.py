@@ -1045,7 +1045,17 @@ class ApiServer:
         return {"peer": row.get("remote", ""), **row}
 
     async def list_calls(self, request: web.Request) -> web.Response:
-        return _json({"calls": [self._call_json(r) for r in self._calls().rows()]})
+        out = []
+        for call in self._calls().calls:
+            row = self._call_json(call.row())
+            stream = getattr(getattr(call, "media", None), "stream", None)
+            if stream is not None:
+                st = stream.stats()
+                row.update({k: st.get(k) for k in ("srtp", "key_management", "suite", "packets_sent",
+                                                   "packets_received", "undecryptable", "level_dbm0", "frequency")})
+                row["media_local"], row["media_remote"] = st.get("local"), st.get("remote")
+            out.append(row)
+        return _json({"calls": out})
 
     async def endpoint_action(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]

@@ -35,6 +35,7 @@ from web_ui.app import WebEngine
 
 from .api import ApiServer
 from .clock import UnitClock
+from .media.stream import CallMedia
 from .services.aaa import Aaa
 from .services.cert import CertEngine
 from .services.cli import CliEngine
@@ -167,7 +168,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     cert = CertEngine(unit)
     unit.attach(cert)
     unit.cert = cert
-    unit.attach(SipEpEngine(unit))
+    unit.attach(SipEpEngine(unit, media=CallMedia.for_unit(unit)))
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)

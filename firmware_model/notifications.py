@@ -148,7 +148,8 @@ _DEFS: tuple[NotificationDef, ...] = (
     _d("SipEp", 9008, "Warning",
        "TLS connection with remote host {host}:{port} for SIP gateway {gateway} was lost ({reason})."),
     # Mipt: the wording of the hardware's SdpTools log line, raised as a notification
-    _d("Mipt", 9001, "Warning", "Received the wrong key management protocol. Secure stream disabled."),
+    _d("Mipt", 9001, "Warning",
+       "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."),
 )
 
 NOTIFICATIONS: dict[tuple[str, int], NotificationDef] = {(d.service, d.msg_id): d for d in _DEFS}

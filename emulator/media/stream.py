@@ -896,6 +896,18 @@ class CallMedia:
             raise self._refused(exc.status_code, exc.refusal.detail) from None
         st.stream.apply(plan, behaviour=st.settings.context_behaviour)
 
+    def check(self, call: Any, offer: bytes) -> None:
+        """Refuse an incoming offer before the phone rings (415/488 and the notification), as a unit
+        does: it never alerts for a call whose media it cannot accept. Opens no stream."""
+        result = answer_offer(
+            self.settings_for(call.endpoint), offer, address=self.engine.host, port=9, session_id=1,
+            session_version=1, local_direction=Direction.SENDRECV, previous=None, now=self.clock(),
+        )
+        if isinstance(result, Refusal):
+            if result.notification is not None and self.engine.notify is not None:
+                self.engine.notify(*result.notification, **result.fields)
+            raise self._refused(result.status_code, result.reason)
+
     def answer(self, call: Any, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
         st.version += 1

@@ -556,6 +556,14 @@ class CallManager:
         call = Call(next(self._ids), endpoint, gateway, "incoming", str(request.to.uri), str(request.from_.uri),
                     request.call_id, invite=request, server_txn=txn, source=source, remote_sdp=request.body)
         self.calls.append(call)
+        check = getattr(self.media, "check", None)
+        if check is not None and request.body:
+            try:
+                check(call, request.body)  # an unacceptable offer is refused before ringing
+            except MediaRefused as exc:
+                eng.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
+                self._end(call, str(exc.status), exc.status)
+                return
         ringing = make_response(request, 180, to_tag=new_tag(),
                                 headers=[*_record_route(request), self._contact(call), *eng._ua_header()])
         call.dialog = Dialog.as_uas(request, ringing)

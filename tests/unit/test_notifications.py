@@ -71,7 +71,8 @@ def test_isdn_and_wrong_key_management_texts() -> None:
     assert render_message(get_notification("Isdn", 5), {}) == "Physical link state changed to up"
     assert get_notification("Isdn", 5).addition is False
     wrong = get_notification("Mipt", 9001)
-    assert render_message(wrong, {}) == "Received the wrong key management protocol. Secure stream disabled."
+    text = "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."
+    assert render_message(wrong, {}) == text
 
 
 # ------------------------------------------------------------------ macros

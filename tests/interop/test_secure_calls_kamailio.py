@@ -1,0 +1,121 @@
+"""Secure calls end to end: two units (4102 and C740) register to a real Kamailio over TLS and call each
+other with SRTP keyed by SDES, then by MIKEY; the tone each side sends is measured, decrypted, at the
+other side. An SDES/MIKEY mismatch gives 415 and the Mipt notification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.media.stream import CallMedia
+from emulator.services.cert import CertEngine
+from emulator.services.nlm import NlmEngine
+from emulator.services.sipep import SipEpEngine
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
+    FAST,
+    USERS,
+    Kamailio,
+    Pkis,
+    kamailio,
+    kamailios,
+    pkis,
+    reg_state,
+    sipep,
+    units,
+    wait_for,
+)
+
+EPS = {"4102": "Phone-Fax1", "C740": "Bri1"}
+
+
+async def secure_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, profile: str, user: str, registrar: str,
+                      key_management: str) -> Unit:
+    host = f"127.0.0.{len(units) + 2}"
+    u = Unit(name=f"s{len(units)}", profile=get_profile(profile), state_dir=tmp_path / f"s{len(units)}", host=host,
+             ports=PortPolicy(mode="auto"), fsync=False)
+    nlm = NlmEngine(u)
+    u.attach(nlm)
+    u.nlm = nlm
+    cert = CertEngine(u, pkis.dir / "factory")
+    u.attach(cert)
+    u.cert = cert
+    u.attach(SipEpEngine(u, timers=FAST, poll_s=0.05, media=CallMedia.for_unit(u)))
+    c = u.config
+    ep = EPS[profile]
+    c.set("SipEp.TransportConfig[default].TlsEnable", "Enable")
+    c.set("SipEp.DefaultStaticRegistrarServerHost", registrar)
+    c.set("SipEp.DefaultStaticProxyHomeDomainHost", registrar)
+    c.set(f"SipEp.UserAgent[{ep}].Username", user)
+    c.set(f"SipEp.UserAgent[{ep}].Register", "Enable")
+    c.add_row("SipEp.Authentication", {"Username": user, "Password": USERS[user]})
+    c.set("Mipt.DefaultSecurityRtpMode", "Secure")  # Media/Security: Mode Secure
+    c.set("Mipt.DefaultSecurityKeyManagement", key_management)
+    c.set("Mipt.MinSeverity", "Info")
+    units.append(u)
+    await u.start()
+    cert.import_other(pkis.ca.pem())
+    u.clock.synchronized = True
+    return u
+
+
+async def pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, km_a: str,
+               km_b: str) -> tuple[Unit, Unit]:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    a = await secure_unit(units, tmp_path, pkis, profile="4102", user="alice", registrar=k.tls_address,
+                          key_management=km_a)
+    b = await secure_unit(units, tmp_path, pkis, profile="C740", user="bob", registrar=k.tls_address,
+                          key_management=km_b)
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    return a, b
+
+
+def stream(call: Any) -> Any:
+    return call.media.stream
+
+
+@pytest.mark.parametrize("km", ["Sdes", "Mikey"])
+async def test_two_units_secure_call_tone_measured_both_ways(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, km: str) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, km, km)
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: (c := cb.current("Bri1")) is not None and c.state == "ringing", what="B ringing")
+    incoming = cb.current("Bri1")
+    assert incoming is not None
+    await cb.answer("Bri1")
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    # What the INVITE carried: secure profile and the chosen key management.
+    assert b"RTP/SAVP" in call.local_sdp
+    assert (b"a=crypto:" in call.local_sdp) == (km == "Sdes")
+    assert (b"a=key-mgmt:mikey" in call.local_sdp) == (km == "Mikey")
+    stream(call).play_tone(1000.0)
+    stream(incoming).play_tone(440.0)
+
+    def heard(s: Any, f: float) -> bool:
+        m = s.measure()
+        return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
+
+    await wait_for(lambda: heard(stream(incoming), 1000.0) and heard(stream(call), 440.0), timeout=6,
+                   what="each side hears the other's tone")
+    await wait_for(lambda: min(stream(c).stats(measure=False)["packets_received"] for c in (call, incoming)) > 25,
+                   what="half a second of audio each way")
+    for s in (stream(call), stream(incoming)):
+        st = s.stats(measure=False)
+        assert st["srtp"] and st["undecryptable"] == 0, st
+        assert st["key_management"].lower() == km.lower()
+    await ca.hangup("Phone-Fax1")
+    await wait_for(lambda: incoming.state == "ended", what="BYE")
+
+
+async def test_sdes_offer_to_a_mikey_endpoint_gets_415(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Mikey")
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: call.state == "ended", what="refused")
+    assert call.status == 415
+    notes = [e.message for e in b.notifications if e.service == "Mipt"]
+    assert "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled." in notes, notes
