@@ -51,6 +51,7 @@ lint: venv-test
 ## Whole suite: unit tests, interop tests against real peers, lint.
 test: venv-test peers .venv-sslyze/.stamp
 	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 
 ## Benchmarks (they print `name value unit` lines; figures go in README's performance table).
