@@ -68,6 +68,7 @@ __all__ = [
 MASK = "****"
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
 _EXIT = {"exit", "quit", "logout"}
+CALL_KEYWORDS = ("calls", "offhook", "dial", "answer", "hangup", "hold", "resume")
 CERT_IMPORT = "Cert.Import"
 CERT_ACTIVATE = "Cert.ActivateUnsecureTransfer"
 CERT_COMMANDS = (CERT_ACTIVATE, CERT_IMPORT)
@@ -230,6 +231,8 @@ class CliShell:
         cert_command = self._cert_command_name(word)
         if cert_command is not None:
             return self._cert_command(cert_command, rest.strip())
+        if keyword in CALL_KEYWORDS and self._call_manager() is not None:
+            return self._call_command(keyword, rest.strip())
         if text.endswith("?") and "=" not in text:
             return self._list_matches(text[:-1].strip())
         try:
@@ -393,6 +396,44 @@ class CliShell:
     def _cert_engine(self) -> Any:
         return getattr(self.unit, "cert", None)
 
+    # ------------------------------------------------------------------ phone actions (emulator additions)
+    def _call_manager(self) -> Any:
+        services = getattr(self.unit, "services", {})
+        st = services.get("SipEp")
+        return getattr(getattr(st, "engine", None), "calls", None)
+
+    def _call_command(self, keyword: str, args: str) -> Reply:
+        """``calls`` lists the calls; ``offhook|dial|answer|hangup|hold|resume <EpId> [number]`` acts on an
+        endpoint like its user on the phone (the same actions as /api/v1/endpoints/...)."""
+        from emulator.services.sipcalls import CallError, endpoint_action  # sans cycle: sipcalls imports no face
+
+        manager = self._call_manager()
+        if keyword == "calls":
+            rows = [[str(r["id"]), r["endpoint"], r["direction"], r["state"], r["remote"], str(r["status"] or "")]
+                    for r in manager.rows()]
+            if not rows:
+                return Reply("(no calls)\n")
+            return Reply(format_table(["Id", "Endpoint", "Direction", "State", "Peer", "Status"], rows))
+        if not self.user.can("write"):
+            return Reply.error(f"{keyword}: user {self.user.user} has read-only access")
+        parts = args.split()
+        if not parts or (keyword == "dial") != (len(parts) == 2) or len(parts) > 2:
+            usage = f"{keyword} <EpId> <number>" if keyword == "dial" else f"{keyword} <EpId>"
+            return Reply.error(f"{keyword}: usage: {usage}")
+        body = {"number": parts[1]} if keyword == "dial" else {}
+
+        async def act() -> Reply:
+            try:
+                out = await endpoint_action(manager, parts[0], keyword, body)
+            except CallError as e:
+                return Reply.error(f"{keyword}: {e}")
+            call = out.get("call")
+            if call is None:
+                return Reply(f"{out['endpoint']}: {keyword} done\n")
+            return Reply(f"{out['endpoint']}: call {call['id']} {call['state']} ({call['remote']})\n")
+
+        return Reply(pending=act)
+
     def _cert_command_name(self, word: str) -> str | None:
         if self._cert_engine() is None:
             return None
@@ -504,6 +545,9 @@ class CliShell:
             ("Cert.Import Other|Host <url> [<pw>]", "fetch and install a certificate (help Cert.Import)"),
             ("Cert.ActivateUnsecureTransfer", "allow one host certificate import over http:// (5 min)"),
             ("sysinfo", "product, serial number, MAC address, firmware version, time and uptime"),
+            ("dial <EpId> <number>", "the endpoint's phone goes off-hook and dials (emulator addition)"),
+            ("offhook|answer|hangup|hold|resume <EpId>", "what the endpoint's user does on the phone"),
+            ("calls", "the unit's calls and their states"),
             ("help <Name>", "what a parameter, table or service is, its type and its default"),
             ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
             ("exit, quit, logout", "close the session"),

@@ -119,3 +119,32 @@ async def test_sdes_offer_to_a_mikey_endpoint_gets_415(
     assert call.status == 415
     notes = [e.message for e in b.notifications if e.service == "Mipt"]
     assert "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled." in notes, notes
+
+
+async def test_phone_actions_from_the_cli(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                          pkis: Pkis) -> None:
+    """The CLI's phone commands (emulator additions) drive the same calls as the API."""
+    from emulator.cli_shell import CliShell
+    from emulator.services.aaa import AuthResult
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    sa, sb = CliShell(a, AuthResult(True, "public", "Admin")), CliShell(b, AuthResult(True, "public", "Admin"))
+
+    async def run(shell: CliShell, line: str) -> str:
+        reply = shell.execute(line)
+        if reply.pending is not None:
+            reply = await reply.pending()
+        assert reply.ok, reply.output
+        return reply.output
+
+    assert "call 1 dialing" in await run(sa, "dial Phone-Fax1 bob")
+    await wait_for(lambda: (c := sipep(b).calls.current("Bri1")) is not None and c.state == "ringing", what="ringing")
+    assert "ringing" in await run(sb, "calls")
+    assert "connected" in await run(sb, "answer Bri1")
+    call = sipep(a).calls.current("Phone-Fax1")
+    await wait_for(lambda: call is not None and call.state == "connected", what="connected")
+    observer = CliShell(a, AuthResult(True, "obs", "Observer")).execute("hangup Phone-Fax1")
+    assert not observer.ok and "read-only" in observer.output
+    assert "ended" in await run(sa, "hangup Phone-Fax1")
+    bad = sa.execute("dial Phone-Fax1")
+    assert not bad.ok and "usage" in bad.output
