@@ -1,18 +1,26 @@
 """The web interface in a real browser: Debian's Chromium driven by Playwright, label by label.
 
-Follows the vendor's configuration procedure on a fresh unit as far as the web pages go: import the CA
-(Type Other, Browse, Upload), add the OpenSIPS gateway (Trunk, Uplink, 5062, 5061), set the
-gateway-specific registrar and proxy, enable TLS and the two transport interop settings, restart the
-required services from the banner, then Media/Security Secure + SDES + AES_CM_128. Also: Show Help,
-an invalid value shown beside its field, HTTPS (Web.HttpMode Secure). A screenshot of every page is
-written to an artefact directory (``DGW_ARTEFACTS`` or a temporary one; its path is printed).
+Follows the vendor's configuration procedure on a fresh unit against a real Kamailio (TLS only, digest
+auth, on 127.0.0.1): import Kamailio's CA (Type Other, Browse, Upload), add the OpenSIPS gateway (Trunk,
+Uplink, 5062, 5061), set the gateway-specific registrar and proxy to Kamailio's host:port, the endpoints'
+user names (SIP/Registrations) and passwords (SIP/Authentications), enable TLS and the two transport
+interop settings, restart the required services from the banner, then Media/Security Secure + SDES +
+AES_CM_128. Then the unit is registered over TLS (303 then 310, the TLS link Up and the registrations
+Registered in the browser) and a call's INVITE, seen by Kamailio, carries RTP/SAVP with
+``a=crypto:... AES_CM_128_HMAC_SHA1_80``. Also: Show Help, an invalid value shown beside its field, HTTPS
+(Web.HttpMode Secure). A screenshot of every page is written to an artefact directory (``DGW_ARTEFACTS`` or
+a temporary one; its path is printed).
+
+The unit is built with ``assume_time_synchronized``: the lab has no SNTP server, and TLS certificate
+validation (like the hardware) waits for a synchronised clock ("Waiting for time synchronization").
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +29,11 @@ import pytest
 
 from emulator.lab import UnitSpec, build_unit
 from emulator.services.cert import CertEngine
+from emulator.services.sipep import SipEpEngine
 from emulator.unit import Unit
 from tests.conftest import REQUIRE_PEERS, require_peer
-from tests.tls_pki import Pki, pem
+from tests.interop.kamailio_fixture import Kamailio, start_kamailio
+from tests.tls_pki import Issued, Pki, pem
 from web_ui.app import WebEngine
 from web_ui.pages import PAGES
 
@@ -59,11 +69,12 @@ class Lab:
     web: WebEngine
 
 
-async def _unit(tmp_path: Path, **settings: Any) -> AsyncIterator[Lab]:
-    """A whole unit as the product assembles it (Aaa, Nlm, Hoc, Cert, CLI, API), plus the Web engine
-    attached the way emulator/lab.py is to attach it."""
+async def _unit(tmp_path: Path, *, synchronized: bool = False, **settings: Any) -> AsyncIterator[Lab]:
+    """A whole unit as the product assembles it (Aaa, Nlm, Hoc, Cert, SipEp with CallMedia, CLI, API),
+    plus the Web engine attached the way emulator/lab.py is to attach it."""
     spec = UnitSpec(name="dgw-4102", profile="4102", state_dir=tmp_path / "u", port_mode="auto", fsync=False,
-                    api_port=0, settings={k.replace("_", "."): v for k, v in settings.items()})
+                    api_port=0, settings={k.replace("_", "."): v for k, v in settings.items()},
+                    assume_time_synchronized=synchronized)
     running = build_unit(spec)
     unit = running.unit
     web = WebEngine(unit, running.aaa, unit.cert)
@@ -75,10 +86,52 @@ async def _unit(tmp_path: Path, **settings: Any) -> AsyncIterator[Lab]:
         await running.stop()
 
 
+USERS = {"alice": "alicepw", "bob": "bobpw"}
+
+
+@dataclass
+class Proxy:
+    kamailio: Kamailio
+    ca: Issued  # the CA of Kamailio's server certificate: what the browser uploads as "Other"
+
+
 @pytest.fixture
-async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
-    async for lab in _unit(tmp_path):
+def proxy(tmp_path: Path) -> Iterator[Proxy]:
+    """A real Kamailio, TLS only, digest auth for USERS, its server certificate for 127.0.0.1."""
+    pki = Pki("rsa")
+    ca = pki.ca("OpenSIPS Lab CA")
+    crt, key = pki.leaf(ca, "127.0.0.1", dns=("localhost",), ips=("127.0.0.1",)).write(tmp_path, "server")
+    k = start_kamailio(tmp_path / "kamailio", crt, key, USERS, tls_only=True)
+    try:
+        yield Proxy(k, ca)
+    finally:
+        k.stop()
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, proxy: Proxy) -> AsyncIterator[Lab]:
+    # depends on proxy: the unit stops (and unregisters) before Kamailio does
+    async for lab in _unit(tmp_path, synchronized=True):
         yield lab
+
+
+async def _wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+def _sipep(unit: Unit) -> SipEpEngine:
+    engine = unit.services["SipEp"].engine
+    assert isinstance(engine, SipEpEngine)
+    return engine
+
+
+def _reg_states(unit: Unit) -> dict[str, str]:
+    return {str(r["Endpoint"]): str(r["State"]) for r in unit.config.rows("SipEp.RegistrationStatus")}
 
 
 async def _browser(pw: Any) -> Any:
@@ -104,15 +157,15 @@ async def _open(page: Any, menu: str, name: str) -> None:
     await page.wait_for_selector(f'h1:text-is("{menu}/{name}")')
 
 
-async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     async_playwright = _playwright()
     shots = artefact_dir()
     with capsys.disabled():
         print(f"\nweb screenshots: {shots}")
-    pki = Pki()
-    ca = pki.ca("OpenSIPS Lab CA")
+    k = proxy.kamailio
     ca_file = tmp_path / "opensips-ca.crt"
-    ca_file.write_bytes(pem(ca.cert))
+    ca_file.write_bytes(pem(proxy.ca.cert))
     cfg = lab.unit.config
     base = lab.unit.listening["web"]
     async with async_playwright() as pw:
@@ -156,19 +209,46 @@ async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path, capsys:
         await _open(page, "SIP", "Servers")
         reg = _section(page, "Registrar Servers").locator('tr[data-row="OpenSIPS"]')
         await reg.get_by_label("Gateway Specific OpenSIPS").select_option("Yes")
-        await reg.get_by_label("Registrar Host OpenSIPS", exact=True).fill("127.0.0.1:5061")
+        await reg.get_by_label("Registrar Host OpenSIPS", exact=True).fill(k.tls_address)
         await _section(page, "Registrar Servers").get_by_role("button", name="Submit").click()
         await page.wait_for_selector("text=The changes were applied")
         prx = _section(page, "Proxy Servers").locator('tr[data-row="OpenSIPS"]')
         await prx.get_by_label("Gateway Specific OpenSIPS").select_option("Yes")
-        await prx.get_by_label("Proxy Host OpenSIPS", exact=True).fill("127.0.0.1:5061")
+        await prx.get_by_label("Proxy Host OpenSIPS", exact=True).fill(k.tls_address)
         await _section(page, "Proxy Servers").get_by_role("button", name="Submit").click()
         await page.wait_for_selector("text=The changes were applied")
         assert cfg.get('SipEp.GwSpecificRegistration["OpenSIPS"].EnableConfig') == "Enable"
-        assert cfg.get('SipEp.GwSpecificRegistration["OpenSIPS"].ServerHost') == "127.0.0.1:5061"
+        assert cfg.get('SipEp.GwSpecificRegistration["OpenSIPS"].ServerHost') == k.tls_address
         assert cfg.get('SipEp.GwSpecificProxy["OpenSIPS"].EnableConfig') == "Enable"
-        assert cfg.get('SipEp.GwSpecificProxy["OpenSIPS"].HomeDomainHost') == "127.0.0.1:5061"
+        assert cfg.get('SipEp.GwSpecificProxy["OpenSIPS"].HomeDomainHost') == k.tls_address
         assert await _section(page, "TLS Persistent Connection Status").count() == 1
+
+        # 3b. SIP/Registrations: each endpoint's user name, registering on the OpenSIPS gateway
+        await _open(page, "SIP", "Registrations")
+        regs = _section(page, "Endpoints Registration")
+        for ep, user in (("Phone-Fax1", "alice"), ("Phone-Fax2", "bob")):
+            row = regs.locator(f'tr[data-row="{ep}"]')
+            await row.get_by_label(f"Username {ep}", exact=True).fill(user)
+            await row.get_by_label(f"Register {ep}", exact=True).select_option("Yes")
+            await row.get_by_label(f"Gateway Name {ep}", exact=True).fill("OpenSIPS")
+        await regs.get_by_role("button", name="Apply").click()
+        await page.wait_for_selector("text=The changes were applied")
+        assert cfg.get('SipEp.UserAgent["Phone-Fax1"].Username') == "alice"
+        assert cfg.get('SipEp.UserAgent["Phone-Fax2"].Register') == "Enable"
+
+        # 3c. SIP/Authentications: one credential per endpoint
+        for ep, user in (("Phone-Fax1", "alice"), ("Phone-Fax2", "bob")):
+            await _open(page, "SIP", "Authentications")
+            auth = _section(page, "Authentication")
+            await auth.get_by_label("New Criteria").select_option("Endpoint")
+            await auth.get_by_label("New Endpoint").fill(ep)
+            await auth.get_by_label("New Username").fill(user)
+            await auth.get_by_label("New Password").fill(USERS[user])
+            await auth.get_by_role("button", name="Add").click()
+            await page.wait_for_selector(f'td:has-text("{ep}"), input[value="{ep}"]')
+        creds = {str(r["EpId"]): (r["Username"], r["Password"]) for r in cfg.rows("SipEp.Authentication")}
+        assert creds == {"Phone-Fax1": ("alice", "alicepw"), "Phone-Fax2": ("bob", "bobpw")}
+        assert "alicepw" not in await page.content()  # a secret is never shown back
 
         # 4. SIP/Transport: TLS Enable; Add SIP Transport in Registration / in Contact Header
         await _open(page, "SIP", "Transport")
@@ -194,6 +274,29 @@ async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path, capsys:
         assert "SipEp" not in cfg.restart_required()
         assert await page.locator("#restart-banner").count() == 0
 
+        # 5b. registered over TLS: 303 then 310 with Kamailio's host:port, the link Up, both Registered
+        unit = lab.unit
+        await _wait_for(lambda: _reg_states(unit) == {"Phone-Fax1": "Registered", "Phone-Fax2": "Registered"},
+                        what=f"both endpoints Registered: {_reg_states(unit)}")
+        notes = [(e.msg_id, e.message) for e in unit.notifications if e.service == "SipEp"]
+        ready = (303, f"TLS connection with remote host {k.tls_address} is now ready to be used for SIP gateway "
+                      "OpenSIPS.")
+        reachable = (310, f"Server {k.tls_address} is now reachable for SIP gateway OpenSIPS.")
+        assert ready in notes and reachable in notes, notes
+        assert notes.index(ready) < notes.index(reachable)
+        [link] = [r for r in cfg.rows("SipEp.TlsPersistentConnectionStatus") if r["Gateway"] == "OpenSIPS"]
+        assert link["State"] == "Up" and link["RemoteHost"] == k.tls_address
+        assert f"REQ REGISTER sip:{k.tls_address}" in k.log()
+        await _open(page, "SIP", "Servers")
+        tls_row = await _section(page, "TLS Persistent Connection Status").locator(
+            "tr", has_text=k.tls_address).inner_text()
+        assert "OpenSIPS" in tls_row and tls_row.split()[-1] == "Up", tls_row
+        await page.screenshot(path=str(shots / "50-SIP-Servers-registered.png"), full_page=True)
+        await _open(page, "SIP", "Registrations")
+        reg_status = await _section(page, "Registration Status").inner_text()
+        assert reg_status.count("Registered") >= 2 and "alice" in reg_status and "bob" in reg_status, reg_status
+        await page.screenshot(path=str(shots / "51-SIP-Registrations-registered.png"), full_page=True)
+
         # 6. Media/Security: Select Endpoint Default; Secure, SDES, AES_CM_128
         await _open(page, "Media", "Security")
         sec = _section(page, "Security")
@@ -211,6 +314,22 @@ async def test_vendor_procedure_label_by_label(lab: Lab, tmp_path: Path, capsys:
         await sec.get_by_label("Select Endpoint").select_option("Phone-Fax1")
         await page.wait_for_url("**endpoint=Phone-Fax1")
         assert await page.get_by_label("Allow Unsecure T.38 with Secure RTP").count() == 0
+
+        # 6b. a call from Phone-Fax1 (alice) to bob (Phone-Fax2, registered through the same Kamailio):
+        # the INVITE's SDP offers SRTP keyed by SDES with AES_CM_128
+        calls = _sipep(unit).calls
+        call = await calls.dial("Phone-Fax1", "bob")
+        sdp = call.local_sdp.decode()
+        assert "RTP/SAVP" in sdp, sdp
+        crypto = [line for line in sdp.splitlines() if line.startswith("a=crypto:")]
+        # Encryption AES_CM_128: every offered suite is AES_CM_128 (tag lengths 80 and 32), 80 first
+        assert crypto and crypto[0].startswith("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), sdp
+        assert all(line.split()[1].startswith("AES_CM_128_HMAC_SHA1_") for line in crypto), sdp
+        await _wait_for(lambda: "REQ INVITE sip:bob@" in k.log(), what="Kamailio saw the INVITE")
+        await _wait_for(lambda: (c := calls.current("Phone-Fax2")) is not None and c.state == "ringing",
+                        what="bob rings")
+        await calls.hangup("Phone-Fax1")
+        await _wait_for(lambda: call.state == "ended", what="call ended")
 
         # 7. Show Help: helped fields turn green, description on hover
         await _open(page, "Network", "Host")
