@@ -39,7 +39,7 @@ UTF-8) or has more than :data:`MAX_SCRIPT_LINES` (20,000) lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,14 +77,9 @@ _SECRET_MASK = "***"
 # ---------------------------------------------------------------------------------------------
 # lexical helpers (shared with the CLI; keep the signatures stable)
 # ---------------------------------------------------------------------------------------------
-def split_assignment(line: str) -> tuple[str, str] | None:
-    """Split ``Name = value`` at the first ``=`` outside brackets and double quotes.
-
-    Returns ``(name, value)`` both stripped of surrounding whitespace (the value is still raw:
-    pass it to :func:`unquote`), or ``None`` when the line has no such ``=`` (a read, a command,
-    or the short form of a row command such as ``Scm.ServiceCommands.Restart[Name=SipEp]``).
-    """
-    depth = 0
+def _unquoted_chars(line: str) -> Iterator[tuple[int, str]]:
+    """The characters of ``line`` that stand outside double-quoted values (with their positions);
+    inside quotes ``\"`` and ``\\`` are escapes."""
     quoted = False
     escaped = False
     for pos, ch in enumerate(line):
@@ -97,7 +92,20 @@ def split_assignment(line: str) -> tuple[str, str] | None:
                 quoted = False
         elif ch == '"':
             quoted = True
-        elif ch == "[":
+        else:
+            yield pos, ch
+
+
+def split_assignment(line: str) -> tuple[str, str] | None:
+    """Split ``Name = value`` at the first ``=`` outside brackets and double quotes.
+
+    Returns ``(name, value)`` both stripped of surrounding whitespace (the value is still raw:
+    pass it to :func:`unquote`), or ``None`` when the line has no such ``=`` (a read, a command,
+    or the short form of a row command such as ``Scm.ServiceCommands.Restart[Name=SipEp]``).
+    """
+    depth = 0
+    for pos, ch in _unquoted_chars(line):
+        if ch == "[":
             depth += 1
         elif ch == "]":
             depth = max(0, depth - 1)
@@ -149,22 +157,9 @@ def strip_comment(line: str) -> str:
 
     A ``#`` glued to text (``http://host/#frag``, ``Pass#1``) is part of the value.
     """
-    quoted = False
-    escaped = False
-    prev_space = True
-    for pos, ch in enumerate(line):
-        if quoted:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        elif ch == "#" and prev_space:
+    for pos, ch in _unquoted_chars(line):
+        if ch == "#" and (pos == 0 or line[pos - 1].isspace()):
             return line[:pos].rstrip()
-        prev_space = ch.isspace()
     return line.rstrip()
 
 
