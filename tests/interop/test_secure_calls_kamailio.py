@@ -148,3 +148,29 @@ async def test_phone_actions_from_the_cli(units: list[Unit], kamailios: list[Kam
     assert "ended" in await run(sa, "hangup Phone-Fax1")
     bad = sa.execute("dial Phone-Fax1")
     assert not bad.ok and "usage" in bad.output
+
+
+@pytest.mark.parametrize("mode", ["SecureWithFallback", "Secure"])
+async def test_plain_rtp_caller_against_fallback_and_secure(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, mode: str) -> None:
+    """A plain-RTP peer calls the unit: SecureWithFallback answers with plain RTP and audio flows;
+    Secure refuses the offer (488)."""
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    a.config.set("Mipt.DefaultSecurityRtpMode", mode)
+    b.config.set("Mipt.DefaultSecurityRtpMode", "Unsecure")  # the plain peer
+    call = await sipep(b).calls.dial("Bri1", "alice")
+    if mode == "Secure":
+        await wait_for(lambda: call.state == "ended", what="refused")
+        assert call.status == 488
+        return
+    await wait_for(lambda: (c := sipep(a).calls.current("Phone-Fax1")) is not None and c.state == "ringing",
+                   what="ringing")
+    incoming = sipep(a).calls.current("Phone-Fax1")
+    assert incoming is not None
+    await sipep(a).calls.answer("Phone-Fax1")
+    await wait_for(lambda: call.state == "connected", what="connected")
+    assert b"RTP/AVP" in call.local_sdp and b"RTP/AVP" in incoming.local_sdp and b"a=crypto" not in incoming.local_sdp
+    stream(call).play_tone(1000.0)
+    await wait_for(lambda: (m := stream(incoming).measure()).frequency is not None and abs(m.frequency - 1000) < 15,
+                   timeout=6, what="the unit hears the plain peer")
+    assert not stream(incoming).stats(measure=False)["srtp"]
