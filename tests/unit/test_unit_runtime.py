@@ -113,3 +113,14 @@ def test_lab_gives_each_unit_its_own_address_and_state(tmp_path: Path) -> None:
         specs_from_lab({"unit": [{"name": "x"}, {"name": "x"}]}, tmp_path)
     with pytest.raises(LabError):
         specs_from_lab({"unit": [{"name": "x", "host": "10.0.0.1"}]}, tmp_path)
+
+
+def test_port_policy_maps_privileged_ports_when_not_permitted(monkeypatch: pytest.MonkeyPatch) -> None:
+    import emulator.unit as unit_mod
+
+    monkeypatch.setattr(unit_mod, "_can_bind_privileged", lambda: False)
+    hw = PortPolicy()
+    assert (hw.real_port(22), hw.real_port(161), hw.real_port(443), hw.real_port(5060)) == (10022, 10161, 10443, 5060)
+    monkeypatch.setattr(unit_mod, "_can_bind_privileged", lambda: True)
+    assert hw.real_port(22) == 22
+    assert PortPolicy(mode="auto").real_port(22) == 0
