@@ -193,22 +193,11 @@ STATIC_PAYLOAD_TYPES: dict[int, Codec] = {
 }
 
 
-@dataclass(slots=True)
-class MediaDescription:
-    """One ``m=`` section (RFC 4566 §5.14) with its media-level lines."""
+class _Attributes:
+    """The ``a=`` lines of a session or a media description (RFC 4566 §5.13) and the direction they carry."""
 
-    media: str
-    port: int
-    proto: str
-    formats: list[str]
-    port_count: int | None = None
-    title: str | None = None
-    connection: Connection | None = None
-    bandwidths: list[tuple[str, int]] = field(default_factory=list)
-    key: str | None = None
-    attributes: list[Attribute] = field(default_factory=list)
-
-    # -- attributes
+    __slots__ = ()
+    attributes: list[Attribute]
 
     def attribute(self, name: str) -> str | None:
         """Value of the first ``a=name`` ('' for a property attribute), None if absent."""
@@ -227,13 +216,11 @@ class MediaDescription:
         self.attributes.append(Attribute(name, value))
 
     def remove_attributes(self, name: str) -> None:
-        self.attributes = [a for a in self.attributes if a.name != name]
-
-    # -- RTP helpers
+        self.attributes[:] = [a for a in self.attributes if a.name != name]
 
     @property
     def direction(self) -> Direction | None:
-        """The media-level direction attribute, None if absent (then the session level applies)."""
+        """The direction attribute at this level, None if absent (then the session level applies)."""
         for a in self.attributes:
             if a.name in _DIRECTIONS:
                 return Direction(a.name)
@@ -241,9 +228,25 @@ class MediaDescription:
 
     @direction.setter
     def direction(self, value: Direction | None) -> None:
-        self.attributes = [a for a in self.attributes if a.name not in _DIRECTIONS]
+        self.attributes[:] = [a for a in self.attributes if a.name not in _DIRECTIONS]
         if value is not None:
             self.attributes.append(Attribute(value.value))
+
+
+@dataclass(slots=True)
+class MediaDescription(_Attributes):
+    """One ``m=`` section (RFC 4566 §5.14) with its media-level lines."""
+
+    media: str
+    port: int
+    proto: str
+    formats: list[str]
+    port_count: int | None = None
+    title: str | None = None
+    connection: Connection | None = None
+    bandwidths: list[tuple[str, int]] = field(default_factory=list)
+    key: str | None = None
+    attributes: list[Attribute] = field(default_factory=list)
 
     @property
     def ptime(self) -> int | None:
@@ -306,7 +309,7 @@ class MediaDescription:
 
 
 @dataclass(slots=True)
-class SessionDescription:
+class SessionDescription(_Attributes):
     """A whole SDP body (RFC 4566 §5)."""
 
     origin: Origin
@@ -334,30 +337,6 @@ class SessionDescription:
             session_name=session_name,
             connection=Connection(address, addrtype=addrtype),
         )
-
-    # -- attributes
-
-    def attribute(self, name: str) -> str | None:
-        for a in self.attributes:
-            if a.name == name:
-                return "" if a.value is None else a.value
-        return None
-
-    def attribute_values(self, name: str) -> list[str]:
-        return [a.value or "" for a in self.attributes if a.name == name]
-
-    def add_attribute(self, name: str, value: str | None = None) -> None:
-        self.attributes.append(Attribute(name, value))
-
-    def remove_attributes(self, name: str) -> None:
-        self.attributes = [a for a in self.attributes if a.name != name]
-
-    @property
-    def direction(self) -> Direction | None:
-        for a in self.attributes:
-            if a.name in _DIRECTIONS:
-                return Direction(a.name)
-        return None
 
     def media_direction(self, media: MediaDescription) -> Direction:
         """Effective direction: media level, else session level, else sendrecv (RFC 3264 §5.1)."""
