@@ -618,8 +618,8 @@ QUOTED_AUTH_PARAMS = frozenset({"realm", "nonce", "opaque", "domain", "username"
 
 
 @dataclass(slots=True, eq=False)
-class Challenge:
-    """A WWW-Authenticate / Proxy-Authenticate challenge: scheme and unquoted parameters."""
+class _AuthValue:
+    """Scheme and unquoted parameters of an authentication header (RFC 2617 §1.2)."""
 
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
@@ -633,13 +633,18 @@ class Challenge:
         return self.params.get("nonce")
 
     @property
-    def opaque(self) -> str | None:
-        return self.params.get("opaque")
-
-    @property
     def algorithm(self) -> str:
         """The digest algorithm, ``MD5`` when absent (RFC 2617 §3.2.1)."""
         return self.params.get("algorithm", "MD5")
+
+
+@dataclass(slots=True, eq=False)
+class Challenge(_AuthValue):
+    """A WWW-Authenticate / Proxy-Authenticate challenge."""
+
+    @property
+    def opaque(self) -> str | None:
+        return self.params.get("opaque")
 
     @property
     def qop_options(self) -> list[str]:
@@ -657,31 +662,16 @@ class Challenge:
 
 
 @dataclass(slots=True, eq=False)
-class Credentials:
-    """An Authorization / Proxy-Authorization value: scheme and unquoted parameters."""
-
-    scheme: str
-    params: dict[str, str] = field(default_factory=dict)
+class Credentials(_AuthValue):
+    """An Authorization / Proxy-Authorization value."""
 
     @property
     def username(self) -> str | None:
         return self.params.get("username")
 
     @property
-    def realm(self) -> str | None:
-        return self.params.get("realm")
-
-    @property
-    def nonce(self) -> str | None:
-        return self.params.get("nonce")
-
-    @property
     def response(self) -> str | None:
         return self.params.get("response")
-
-    @property
-    def algorithm(self) -> str:
-        return self.params.get("algorithm", "MD5")
 
     def __str__(self) -> str:
         return _auth_str(self.scheme, self.params, quote_qop=False)
