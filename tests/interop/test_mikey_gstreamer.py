@@ -1,0 +1,279 @@
+"""Our MIKEY (RFC 3830 in SDP a=key-mgmt, RFC 4567) against an independent implementation: GStreamer's libgstsdp.
+
+GStreamer runs in Debian's own ``/usr/bin/python3`` (python3-gi, gir1.2-gst-plugins-base-1.0) through
+``tests/interop/gst_mikey_peer.py``, one subprocess per message:
+
+* ours -> GStreamer: the NULL-KEMAC I_MESSAGE we build (and the one our SDP offer carries) is parsed by
+  ``gst_mikey_message_new_from_data`` and turned into SRTP caps by ``gst_mikey_message_to_caps``: the same
+  master key || salt, ``aes-128-icm`` and ``hmac-sha1-80`` / ``-32``; libgstsdp holds the same header, CS ID
+  map, T, RAND, SP and key data, and serializes the message back octet for octet.
+* GStreamer -> ours: what ``GstSdp.MIKEYMessage.new_from_caps`` builds is read by ``verify_initiation`` and by
+  ``answer_offer`` (an SDP offer carrying it) with the same key, salt and suite, and the SRTP session built
+  from it decrypts packets libsrtp (pylibsrtp) protected with the raw key — also at the ROC GStreamer's CS ID
+  map carries.
+* PSK: GStreamer does no MIKEY encryption at all (it neither decrypts nor checks a MAC; ``to_caps`` refuses any
+  KEMAC but the NULL one), so the pre-shared-key KEMAC is checked against the RFC's own key derivation in
+  ``tests/unit/test_sdp_mikey.py`` (``test_psk_message_decoded_from_the_rfc_alone``); here GStreamer only
+  reads its structure and declines to produce keys from it.
+
+Found about libgstsdp 1.22 (not bugs of ours, but limits a GStreamer peer imposes): it reads the SRTP tag
+length from the SP "auth key length" parameter (type 3) and ignores the RFC's tag-length parameter (type 11),
+which is why our NULL mode writes the tag length there (``gstreamer_compat``); it never sets the V flag, and
+its parser loops forever on a V (or ID, ERR, general extension...) payload, so an R_MESSAGE must never be sent
+to it — our answer to a GStreamer offer carries none.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+import subprocess
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pylibsrtp
+import pytest
+
+from emulator.media.session_setup import (
+    Answer,
+    KeyManagement,
+    RtpSecurityMode,
+    SecuritySettings,
+    answer_offer,
+    build_offer,
+)
+from emulator.media.srtp import SrtpContext, SrtpSession, SrtpSuite
+from emulator.sdp import mikey, sdes
+from emulator.sdp.mikey import CryptoSession, KemacMode
+from tests.conftest import REQUIRE_PEERS, require_peer
+
+pytestmark = pytest.mark.peer
+
+PEER = Path(__file__).with_name("gst_mikey_peer.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+PSK = b"dgw-lab-pre-shared-key"
+CAPS_NAMES = {
+    SrtpSuite.AES_CM_128_HMAC_SHA1_80: ("aes-128-icm", "hmac-sha1-80"),
+    SrtpSuite.AES_CM_128_HMAC_SHA1_32: ("aes-128-icm", "hmac-sha1-32"),
+}
+SUITES = list(SrtpSuite)
+SUITE_IDS = ["80", "32"]
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_PEERS:
+        pytest.fail(reason)
+    pytest.skip(reason + " [DGW_REQUIRE_PEERS unset]")
+
+
+@cache
+def _probe() -> str | None:
+    """None when /usr/bin/python3 can load GstSdp, else the reason it cannot."""
+    try:
+        run = subprocess.run([SYSTEM_PYTHON, str(PEER), "probe"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{SYSTEM_PYTHON} {PEER.name} probe: {exc}"
+    if run.returncode != 0:
+        return f"GStreamer's SDP library is not usable from {SYSTEM_PYTHON}: {run.stderr.strip()[-300:]}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def gst() -> None:
+    require_peer(SYSTEM_PYTHON)
+    reason = _probe()
+    if reason is not None:
+        _missing(reason + " (install python3-gi and gir1.2-gst-plugins-base-1.0; `make peers` as root)")
+
+
+def gst_run(*args: str, timeout: float = 20.0) -> str:
+    run = subprocess.run([SYSTEM_PYTHON, str(PEER), *args], capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, f"gst_mikey_peer {args[0]} failed: {run.stderr}"
+    return run.stdout.strip()
+
+
+def gst_parse(message: bytes) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(gst_run("parse", base64.b64encode(message).decode()))
+    return result
+
+
+def gst_build(key: bytes, salt: bytes, suite: SrtpSuite, *, ssrc: int | None = None, roc: int | None = None) -> bytes:
+    args = ["build", key.hex(), salt.hex(), suite.value]
+    if ssrc is not None:
+        args += ["--ssrc", str(ssrc)]
+    if roc is not None:
+        args += ["--roc", str(roc)]
+    return base64.b64decode(gst_run(*args), validate=True)
+
+
+def rtp(seq: int, ssrc: int, payload: bytes = b"\xd5" * 160) -> bytes:
+    return struct.pack("!BBHII", 0x80, 8, seq, seq * 160, ssrc) + payload
+
+
+def assert_gst_sees(result: dict[str, Any], message: bytes, keys: mikey.MikeyKeys) -> None:
+    """What libgstsdp parsed equals what we built, field by field, and its SRTP caps carry our key."""
+    cipher, auth = CAPS_NAMES[keys.suite]
+    assert result["parsed"] and result["to_caps"], result
+    assert result["caps"] == {
+        "srtp-key": keys.masters[0].hex(),
+        "srtp-cipher": cipher,
+        "srtp-auth": auth,
+        "srtcp-cipher": cipher,
+        "srtcp-auth": auth,
+    }
+    assert (result["version"], result["data_type"], result["v_flag"], result["prf"]) == (1, 0, False, 0)
+    assert result["csb_id"] == keys.csb_id and result["map_type"] == 0
+    assert result["crypto_sessions"] == [
+        {"policy": cs.policy_no, "ssrc": cs.ssrc, "roc": cs.roc} for cs in keys.crypto_sessions
+    ]
+    t, rand, sp, kemac = result["payloads"]
+    assert [p["type"] for p in (t, rand, sp, kemac)] == [mikey.PT_T, mikey.PT_RAND, mikey.PT_SP, mikey.PT_KEMAC]
+    assert (t["ts_type"], t["ts_value"]) == (mikey.TS_NTP_UTC, keys.timestamp.value_bytes.hex())
+    assert rand["rand"] == keys.rand.hex()
+    assert (sp["policy"], sp["proto"]) == (0, mikey.PROTO_SRTP)
+    params = {ptype: int(value, 16) for ptype, value in sp["params"]}
+    assert params[mikey.SP_ENC_ALG] == 1 and params[mikey.SP_ENC_KEY_LEN] == 16
+    assert params[mikey.SP_AUTH_KEY_LEN] == keys.suite.rtp_tag_length  # GStreamer's reading of type 3
+    assert (kemac["enc_alg"], kemac["mac_alg"]) == (mikey.ENC_NULL, mikey.MAC_NULL)
+    assert kemac["subpayloads"] == [
+        {"type": mikey.PT_KEY_DATA, "key_type": mikey.KD_TEK, "key": keys.masters[0].hex(), "salt": "", "kv_type": 0}
+    ]
+    # libgstsdp serializes what it read back to the very same octets
+    assert base64.b64decode(result["reencoded"]) == message
+
+
+# ------------------------------------------------------------------------------ ours -> GStreamer
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=SUITE_IDS)
+def test_our_null_kemac_is_read_by_gstreamer(gst: None, suite: SrtpSuite) -> None:
+    sessions = (CryptoSession(ssrc=0x5EC0DE01, roc=2),)
+    message, keys = mikey.build_initiation(suite=suite, mode=KemacMode.NULL, now=time.time(), crypto_sessions=sessions)
+    assert_gst_sees(gst_parse(message), message, keys)
+
+
+@pytest.mark.parametrize("offer_mode", [sdes.OfferCryptoMode.AES80, sdes.OfferCryptoMode.AES32])
+def test_our_sdp_offer_is_read_by_gstreamer(gst: None, offer_mode: sdes.OfferCryptoMode) -> None:
+    """The a=key-mgmt:mikey of the offer a Secure/MIKEY endpoint without a PSK sends (SIP over TLS)."""
+    settings = SecuritySettings(
+        mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, offer_crypto=offer_mode
+    )
+    state = build_offer(settings, address="192.0.2.10", port=40000, session_id=1, now=time.time())
+    assert state.mikey_keys is not None and state.mikey_keys.mode is KemacMode.NULL
+    values = [v for line in state.sdp.serialize().splitlines() if (v := line.removeprefix("a=key-mgmt:")) != line]
+    assert len(values) == 1
+    message = mikey.parse_key_mgmt(values[0])
+    assert message == state.mikey_message
+    assert state.mikey_keys.suite is offer_mode.suites[0]
+    assert_gst_sees(gst_parse(message), message, state.mikey_keys)
+
+
+def test_gstreamer_needs_the_tag_length_in_auth_key_length(gst: None) -> None:
+    """With the RFC's own SP (auth key length 20, tag length in type 11) libgstsdp misses the 32-bit tag:
+    it reads only type 3. Hence ``gstreamer_compat`` (the default in NULL mode)."""
+    suite = SrtpSuite.AES_CM_128_HMAC_SHA1_32
+    rfc, _ = mikey.build_initiation(suite=suite, mode=KemacMode.NULL, now=time.time(), gstreamer_compat=False)
+    assert gst_parse(rfc)["caps"]["srtp-auth"] == "hmac-sha1-80"  # GStreamer's misreading
+    compat, _ = mikey.build_initiation(suite=suite, mode=KemacMode.NULL, now=time.time())
+    assert gst_parse(compat)["caps"]["srtp-auth"] == "hmac-sha1-32"
+
+
+def test_gstreamer_reads_a_psk_message_but_yields_no_keys(gst: None) -> None:
+    """libgstsdp has no MIKEY encryption: it reads the structure of a PSK message and declines to_caps."""
+    counter = iter(range(1 << 30))
+
+    def rng(n: int) -> bytes:  # deterministic: libgstsdp parses the ciphertext as key data
+        return bytes((next(counter) * 37 + 11) & 0xFF for _ in range(n))
+
+    message, keys = mikey.build_initiation(mode=KemacMode.PSK, psk=PSK, now=time.time(), rng=rng)
+    result = gst_parse(message)
+    assert result["parsed"] and result["to_caps"] is False and "srtp-key" not in result["caps"]
+    assert result["csb_id"] == keys.csb_id and result["v_flag"] is True
+    assert [p["type"] for p in result["payloads"]] == [mikey.PT_T, mikey.PT_RAND, mikey.PT_SP, mikey.PT_KEMAC]
+    assert result["payloads"][1]["rand"] == keys.rand.hex()
+    kemac = result["payloads"][3]
+    assert (kemac["enc_alg"], kemac["mac_alg"]) == (mikey.ENC_AES_CM_128, mikey.MAC_HMAC_SHA1_160)
+    assert keys.masters[0].hex() not in json.dumps(result)
+
+
+# ------------------------------------------------------------------------------ GStreamer -> ours
+
+
+def libsrtp_session(master: bytes, suite: SrtpSuite, *, outbound: bool) -> pylibsrtp.Session:
+    """A bare libsrtp session keyed with the raw key || salt (no code of ours involved)."""
+    ssrc_type = pylibsrtp.Policy.SSRC_ANY_OUTBOUND if outbound else pylibsrtp.Policy.SSRC_ANY_INBOUND
+    return pylibsrtp.Session(pylibsrtp.Policy(key=master, ssrc_type=ssrc_type, srtp_profile=suite.profile))
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=SUITE_IDS)
+def test_gstreamer_message_is_read_by_ours(gst: None, suite: SrtpSuite) -> None:
+    key, salt = os.urandom(16), os.urandom(14)
+    message = gst_build(key, salt, suite)
+    keys = mikey.verify_initiation(message, psk=None, now=time.time(), accept_null=True)
+    assert keys.mode is KemacMode.NULL and keys.suite is suite
+    assert keys.masters == (key + salt,) and keys.key_type == mikey.KD_TEK
+    assert keys.crypto_sessions == () and keys.roc() == 0 and keys.v_flag is False
+    assert len(keys.rand) == 16
+    ts = keys.timestamp.unix()
+    assert ts is not None and abs(ts - time.time()) < 60  # GStreamer's NTP-UTC read as ours
+    # the key is the usable one: libsrtp keyed with the raw key <-> our session keyed from the MIKEY message
+    ours = SrtpSession(keys.keying(), keys.keying())
+    theirs_tx, theirs_rx = (
+        libsrtp_session(key + salt, suite, outbound=True),
+        libsrtp_session(key + salt, suite, outbound=False),
+    )
+    for seq in (1, 2, 3):
+        pkt = rtp(seq, 0x0BADCAFE)
+        protected = theirs_tx.protect(pkt)
+        assert len(protected) == len(pkt) + suite.rtp_tag_length
+        assert ours.unprotect(protected) == pkt
+        back = rtp(seq, 0x600DF00D)
+        assert theirs_rx.unprotect(ours.protect(back)) == back
+    # and GStreamer reads its own message the same way (the peer script is sound)
+    cipher, auth = CAPS_NAMES[suite]
+    result = gst_parse(message)
+    assert result["caps"] == {
+        "srtp-key": (key + salt).hex(),
+        "srtp-cipher": cipher,
+        "srtp-auth": auth,
+        "srtcp-cipher": cipher,
+        "srtcp-auth": auth,
+    }
+    assert result["csb_id"] == keys.csb_id and base64.b64decode(result["reencoded"]) == message
+
+
+@pytest.mark.parametrize("suite", SUITES, ids=SUITE_IDS)
+def test_gstreamer_offer_is_answered_and_decrypted(gst: None, suite: SrtpSuite) -> None:
+    """An SDP offer carrying GStreamer's message (CS ID map entry SSRC/ROC added with its add_cs_srtp) through
+    answer_offer: plan keyed with GStreamer's key at its ROC; no R_MESSAGE in the answer (V flag clear)."""
+    key, salt = os.urandom(16), os.urandom(14)
+    ssrc, roc = 0x47535452, 5
+    message = gst_build(key, salt, suite, ssrc=ssrc, roc=roc)
+    offer = (
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+        "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
+    )
+    settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
+    answer = answer_offer(settings, offer, address="192.0.2.10", port=40000, session_id=2, now=time.time())
+    assert isinstance(answer, Answer), answer
+    plan = answer.plan
+    assert plan.secure and plan.key_management == "MIKEY" and plan.suite == suite.value
+    assert plan.remote is not None and plan.local is not None
+    assert plan.remote.master == key + salt and plan.local.master == key + salt
+    assert (plan.rx_roc, plan.tx_roc) == (roc, 0)
+    assert "key-mgmt" not in answer.sdp.serialize()
+    # GStreamer's sender at ROC 5 (libsrtp's own ROC, set on a context keyed with the raw key) -> our receiver
+    sender = SrtpContext(suite, key + salt, outbound=True, ssrc=ssrc, roc=roc)
+    ours = SrtpSession(plan.local, plan.remote, tx_roc=plan.tx_roc, rx_roc=plan.rx_roc)
+    for seq in (100, 101):
+        pkt = rtp(seq, ssrc)
+        assert ours.unprotect(sender.protect(pkt)) == pkt
+    # the ROC matters: a receiver at ROC 0 cannot authenticate what was sent at ROC 5
+    wrong = libsrtp_session(key + salt, suite, outbound=False)
+    with pytest.raises(pylibsrtp.Error):
+        wrong.unprotect(sender.protect(rtp(102, ssrc)))
