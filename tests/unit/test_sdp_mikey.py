@@ -148,6 +148,76 @@ def test_psk_ciphertext_is_rfc_aes_cm_with_derived_iv() -> None:
     assert sent.masters[0][16:] == plain[22:]  # the transported salt is the SRTP master salt
 
 
+@pytest.mark.parametrize("suite", list(SrtpSuite))
+def test_psk_message_decoded_from_the_rfc_alone(suite: SrtpSuite) -> None:
+    """A PSK I_MESSAGE taken apart with nothing of emulator.sdp.mikey: octets walked by the §6 layouts, MAC
+    checked and key data decrypted with keys from the §4.1.2 PRF (`rfc3830_prf`) and the §4.1.4 labels, the
+    IV of §4.2.3, then each crypto session's SRTP master key derived from the TGK with the §4.1.3 label.
+    (GStreamer, the interop peer, has no MIKEY encryption, so this is the independent check of that mode.)"""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    sessions = (CryptoSession(ssrc=0x11111111, roc=1), CryptoSession(ssrc=0x22222222, roc=0))
+    message, sent = mikey.build_initiation(suite=suite, psk=PSK, now=NOW, rng=rng_from(4), crypto_sessions=sessions)
+    # HDR (§6.1): version 1, data type 0 (PSK init), next payload, V|PRF, CSB ID, #CS, map type 0, map
+    version, data_type, next_payload, v_prf, csb_id, n_cs, map_type = struct.unpack_from("!BBBBIBB", message)
+    assert (version, data_type, v_prf >> 7, v_prf & 0x7F, n_cs, map_type) == (1, 0, 1, 0, 2, 0)
+    cs_map = [struct.unpack_from("!BII", message, 10 + 9 * i) for i in range(n_cs)]
+    assert cs_map == [(0, 0x11111111, 1), (0, 0x22222222, 0)]
+    pos = 10 + 9 * n_cs
+    t_value = rand = encr = mac = b""
+    tag_len = None
+    while next_payload != 0:
+        kind, next_payload = next_payload, message[pos]
+        if kind == 5:  # T (§6.6): type 0 = NTP-UTC, 64 bits
+            assert message[pos + 1] == 0
+            t_value, pos = message[pos + 2 : pos + 10], pos + 10
+        elif kind == 11:  # RAND (§6.11)
+            n = message[pos + 1]
+            rand, pos = message[pos + 2 : pos + 2 + n], pos + 2 + n
+        elif kind == 10:  # SP (§6.10): policy no, prot type 0 = SRTP, length, (type, len, value)*
+            (plen,) = struct.unpack_from("!H", message, pos + 3)
+            params, i = {}, pos + 5
+            while i < pos + 5 + plen:
+                params[message[i]] = message[i + 2 : i + 2 + message[i + 1]]
+                i += 2 + message[i + 1]
+            tag_len, pos = params[11][0], pos + 5 + plen  # type 11: SRTP auth tag length (octets)
+        elif kind == 1:  # KEMAC (§6.2): encr alg 1 = AES-CM-128, length, data, MAC alg 1 = HMAC-SHA-1-160
+            assert message[pos + 1] == 1
+            (n,) = struct.unpack_from("!H", message, pos + 2)
+            encr = message[pos + 4 : pos + 4 + n]
+            assert message[pos + 4 + n] == 1
+            mac, pos = message[pos + 5 + n : pos + 25 + n], pos + 25 + n
+        else:
+            pytest.fail(f"unexpected payload {kind}")
+    assert pos == len(message) and len(rand) == 16 and len(mac) == 20
+    assert tag_len == suite.rtp_tag_length
+
+    def label(constant: str, cs_id: int) -> bytes:
+        return bytes.fromhex(constant) + bytes((cs_id,)) + csb_id.to_bytes(4, "big") + rand
+
+    encr_key = rfc3830_prf(PSK, label("150533E1", 0xFF), 16)
+    auth_key = rfc3830_prf(PSK, label("2D22AC75", 0xFF), 20)
+    salt_key = rfc3830_prf(PSK, label("29B88916", 0xFF), 14)
+    # the MAC covers the whole message up to the MAC field (§5.2, §6.2)
+    assert hmac.new(auth_key, message[:-20], hashlib.sha1).digest() == mac
+    iv = bytes(a ^ b for a, b in zip(salt_key, bytes(2) + csb_id.to_bytes(4, "big") + t_value, strict=True))
+    dec = Cipher(algorithms.AES(encr_key), modes.CTR(iv + bytes(2))).decryptor()
+    plain = dec.update(encr) + dec.finalize()
+    # key data sub-payload (§6.13): next 0, type 1 (TGK+SALT) | KV 0, key length, TGK, salt length, salt
+    assert plain[:2] == b"\x00\x10"
+    (tgk_len,) = struct.unpack_from("!H", plain, 2)
+    tgk = plain[4 : 4 + tgk_len]
+    (salt_len,) = struct.unpack_from("!H", plain, 4 + tgk_len)
+    salt = plain[6 + tgk_len : 6 + tgk_len + salt_len]
+    assert len(plain) == 6 + tgk_len + salt_len and (tgk_len, salt_len) == (16, 14)
+    # SRTP master key of CS i = PRF(TGK, 0x2AD01C64 || CS ID i || CSB ID || RAND); master salt: the one sent
+    expected = tuple(rfc3830_prf(tgk, label("2AD01C64", i), 16) + salt for i in (1, 2))
+    assert sent.masters == expected
+    assert mikey.verify_initiation(message, psk=PSK, now=NOW).masters == expected
+    # a wrong PSK yields another MAC: what the receiver's MikeyAuthError rests on
+    assert hmac.new(rfc3830_prf(b"other", label("2D22AC75", 0xFF), 20), message[:-20], hashlib.sha1).digest() != mac
+
+
 def test_r_message_round_trip_and_wrong_psk() -> None:
     message, sent = mikey.build_initiation(psk=PSK, now=NOW, rng=rng_from(3))
     got = mikey.verify_initiation(message, psk=PSK, now=NOW)
