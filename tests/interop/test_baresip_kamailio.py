@@ -1,0 +1,270 @@
+"""Interop with a real softphone: baresip (Debian's ``baresip-core``) registered to a real Kamailio over
+TLS with mandatory SRTP (``mediaenc=srtp-mand``, SDES keys) and PCMU only, against one unit (4102,
+Media/Security Mode Secure, key management SDES) registered to the same proxy over TLS.
+
+* The unit calls baresip (auto-answer); baresip calls the unit (answered through the endpoint action of the
+  automation API).
+* The INVITE's offer and the answer are ``RTP/SAVP`` with ``a=crypto``.
+* The tone each side sends is measured at the other side, decrypted: baresip's ``aufile`` source (a 697 Hz
+  WAV) by the unit's own meter on its SRTP stream; the unit's 1000 Hz by analysing baresip's ``sndfile``
+  dump of what it decoded.
+* Whoever hangs up, the other side's call ends (BYE through the proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.media.tones import ToneMeasurement
+from emulator.services.sipcalls import Call, CallManager, endpoint_action
+from emulator.unit import Unit
+from tests.interop import test_sipep_kamailio as _sipep_tests
+from tests.interop.baresip_fixture import (
+    Baresip,
+    BaresipCtrl,
+    read_wav_pcm,
+    start_baresip,
+    tone_blocks,
+    wait_registered,
+    write_tone_wav,
+)
+from tests.interop.kamailio_fixture import Kamailio, start_kamailio
+from tests.interop.test_secure_calls_kamailio import secure_unit, stream
+from tests.interop.test_sipep_kamailio import USERS, Pkis, reg_state, sipep, wait_for
+from tests.tls_pki import Pki
+
+pytestmark = pytest.mark.peer
+
+# the fixtures of the SipEp interop tests, used here by name
+kamailios = _sipep_tests.kamailios
+units = _sipep_tests.units
+
+EP = "Phone-Fax1"
+BARESIP_USER, BARESIP_PASSWORD = "baresip", "baresippw"
+BARESIP_TONE = 697.0  # Hz, the WAV baresip plays
+UNIT_TONE = 1000.0  # Hz, what the unit plays
+TONE_LEVEL = -10.0  # dBm0, both tones
+TOLERANCE_HZ, TOLERANCE_DB = 15.0, 3.0
+# Kamailio's address. Not 127.0.0.1: the Kamailio fixture declares alias="127.0.0.1" (any port), and baresip
+# 1.0.0 does not bind its outgoing TLS connection, so it reaches a proxy on 127.0.0.x from 127.0.0.1; with
+# the proxy there too, the Contact Kamailio rewrites to that connection (127.0.0.1:<port>;alias=...) is
+# "myself" for loose_route(), which then takes the in-dialog ACK for strict routing and loops it back to
+# itself: baresip never gets the ACK. On its own address the proxy tells the two apart.
+PROXY_HOST = "127.0.0.10"
+
+
+@pytest.fixture(scope="module")
+def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
+    """As the SipEp tests' PKI, for a proxy on PROXY_HOST; plus baresip's own certificate and key in one
+    PEM (``baresip.pem``: the way baresip wants them)."""
+    d = tmp_path_factory.mktemp("baresip-pki")
+    pki = Pki("rsa")
+    ca = pki.ca("SIP Lab CA")
+    server = pki.leaf(ca, PROXY_HOST, dns=("localhost",), ips=(PROXY_HOST,)).write(d, "server")
+    wrong = pki.leaf(ca, "proxy.example", dns=("proxy.example",), ips=()).write(d, "wrong")
+    phone = pki.leaf(ca, "baresip", dns=("localhost",), ips=("127.0.0.1",))
+    (d / "baresip.pem").write_bytes(phone.pem() + phone.key_pem())
+    (d / "baresip.pem").chmod(0o600)
+    return Pkis(d, ca, server, wrong)
+
+
+@dataclass
+class Phone:
+    """A running baresip and its ctrl_tcp connection."""
+
+    proc: Baresip
+    ctrl: BaresipCtrl
+
+    def log(self) -> str:
+        return f"\n--- baresip log ({self.proc.directory / 'baresip.log'}) ---\n{self.proc.log()}"
+
+
+@pytest.fixture
+async def phones(kamailios: list[Kamailio]) -> AsyncIterator[list[Phone]]:
+    # depends on kamailios: baresip stops (un-REGISTER, BYE) before the proxy does
+    started: list[Phone] = []
+    yield started
+    for p in started:
+        try:
+            await p.ctrl.close()
+        finally:
+            p.proc.stop()
+
+
+@dataclass
+class Lab:
+    kamailio: Kamailio
+    unit: Unit
+    phone: Phone
+
+    @property
+    def calls(self) -> CallManager:
+        calls = sipep(self.unit).calls
+        assert calls is not None
+        return calls
+
+    def log(self) -> str:
+        return self.phone.log()
+
+
+async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]) -> Lab:
+    crt, key = pkis.server
+    k = start_kamailio(
+        tmp_path / "kamailio", crt, key, {**USERS, BARESIP_USER: BARESIP_PASSWORD}, tls_only=True, host=PROXY_HOST
+    )
+    kamailios.append(k)
+    bdir = tmp_path / "baresip"
+    bdir.mkdir()
+    ca = bdir / "ca.crt"
+    ca.write_bytes(pkis.ca.pem())
+    source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 60.0, level_dbm0=TONE_LEVEL)
+    proc = start_baresip(
+        bdir,
+        user=BARESIP_USER,
+        password=BARESIP_PASSWORD,
+        proxy=k.tls_address,
+        cafile=ca,
+        certificate=pkis.dir / "baresip.pem",
+        source=source,
+        answermode="auto",
+    )
+    try:
+        ctrl = await BaresipCtrl.connect(proc.host, proc.ctrl_port)
+    except BaseException:
+        proc.stop()
+        raise
+    phone = Phone(proc, ctrl)
+    phones.append(phone)
+    unit = await secure_unit(
+        units, tmp_path, pkis, profile="4102", user="alice", registrar=k.tls_address, key_management="Sdes"
+    )
+    await wait_registered(proc, ctrl)
+    await wait_for(lambda: reg_state(unit) == "Registered", what="the unit registered")
+    return Lab(k, unit, phone)
+
+
+def is_tone(m: ToneMeasurement, frequency: float) -> bool:
+    """A clean `frequency` at the level it was sent at (G.711 and SRTP in between change neither)."""
+    return (
+        m.frequency is not None
+        and abs(m.frequency - frequency) < TOLERANCE_HZ
+        and abs(m.level_dbm0 - TONE_LEVEL) < TOLERANCE_DB
+        and m.tone_ratio > 0.8
+    )
+
+
+def heard(s: Any, f: float) -> bool:
+    return is_tone(s.measure(), f)
+
+
+def assert_secure_sdp(sdp: bytes, who: str, log: str) -> None:
+    text = sdp.decode(errors="replace")
+    assert "m=audio " in text and " RTP/SAVP " in text, f"{who} is not RTP/SAVP:\n{text}{log}"
+    assert "a=crypto:" in text, f"{who} has no SDES a=crypto:\n{text}{log}"
+
+
+async def unit_hears_baresip(lab: Lab, call: Call) -> None:
+    s = stream(call)
+    try:
+        await wait_for(lambda: heard(s, BARESIP_TONE), timeout=6, what=f"the unit hearing {BARESIP_TONE} Hz")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: last measure {s.measure()}, stats {s.stats(measure=False)}{lab.log()}") from None
+    st = s.stats(measure=False)
+    assert st["srtp"] and str(st["key_management"]).lower() == "sdes" and st["undecryptable"] == 0, st
+    assert st["codec"] == "PCMU", st
+
+
+async def baresip_heard(lab: Lab, frequency: float, *, timeout: float = 5.0) -> None:
+    """baresip's decoded dump (written as it decodes, complete once the call is closed) holds at least
+    half a second of `frequency` at a sane level."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    found = ""
+    while True:
+        dumps = lab.phone.proc.dumps("dec")
+        if dumps:
+            rate, channels, bits, pcm = read_wav_pcm(dumps[-1])
+            assert (rate, channels, bits) == (8000, 1, 16), f"{dumps[-1].name}: {rate} Hz {channels} ch {bits} bit"
+            blocks = tone_blocks(pcm)
+            good = [m for m in blocks if is_tone(m, frequency)]
+            if len(good) >= 5:
+                return
+            seen = [(None if m.frequency is None else round(m.frequency), round(m.level_dbm0, 1)) for m in blocks]
+            found = f"{dumps[-1].name}: {len(pcm) // 2} samples; (Hz, dBm0) per 100 ms: {seen}"
+        else:
+            found = f"no dump-*-dec.wav in {lab.phone.proc.rec_dir} ({sorted(lab.phone.proc.rec_dir.iterdir())})"
+        if loop.time() > end:
+            raise AssertionError(f"baresip did not decode {frequency} Hz from the unit's SRTP: {found}{lab.log()}")
+        await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+async def test_unit_calls_baresip_srtp_tones_both_ways(
+    tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]
+) -> None:
+    lab_ = await lab(tmp_path, pkis, kamailios, units, phones)
+    ctrl = lab_.phone.ctrl
+    since = len(ctrl.events)
+    row = await endpoint_action(lab_.calls, EP, "dial", {"number": BARESIP_USER})
+    call = lab_.calls.current(EP)
+    assert call is not None and row["call"]["id"] == call.id, row
+    assert_secure_sdp(call.local_sdp, "the unit's INVITE offer", "")
+    try:
+        established = await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=8)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; unit's call: {call.row()}{lab_.log()}") from None
+    assert "alice" in str(established.get("peeruri")), established
+    await wait_for(lambda: call.state == "connected", what="the unit's call connected")
+    assert_secure_sdp(call.remote_sdp, "baresip's 200 OK answer", lab_.log())
+    assert " 0" in call.remote_sdp.decode().split("m=audio ", 1)[1].split("\r\n", 1)[0]  # PCMU
+
+    stream(call).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
+    await unit_hears_baresip(lab_, call)
+    await asyncio.sleep(1.0)  # a second of the unit's tone into baresip
+    await endpoint_action(lab_.calls, EP, "hangup")
+    assert call.state == "ended", call.row()
+    await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
+    await baresip_heard(lab_, UNIT_TONE)
+
+
+async def test_baresip_calls_unit_srtp_tones_both_ways(
+    tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]
+) -> None:
+    lab_ = await lab(tmp_path, pkis, kamailios, units, phones)
+    ctrl = lab_.phone.ctrl
+    since = len(ctrl.events)
+    reply = await ctrl.command("dial", f"sip:alice@{lab_.kamailio.host}")
+    assert reply.get("ok"), f"{reply}{lab_.log()}"
+    try:
+        await wait_for(
+            lambda: (c := lab_.calls.current(EP)) is not None and c.state == "ringing",
+            timeout=8,
+            what="the unit ringing",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; events {ctrl.events[since:]}{lab_.log()}") from None
+    incoming = lab_.calls.current(EP)
+    assert incoming is not None and incoming.direction == "incoming"
+    assert_secure_sdp(incoming.remote_sdp, "baresip's INVITE offer", lab_.log())
+
+    row = await endpoint_action(lab_.calls, EP, "answer")
+    assert row["call"]["state"] == "connected", row
+    assert_secure_sdp(incoming.local_sdp, "the unit's 200 OK answer", lab_.log())
+    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    await wait_for(lambda: incoming.acked.is_set(), what="ACK from baresip")
+
+    stream(incoming).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
+    await unit_hears_baresip(lab_, incoming)
+    await asyncio.sleep(1.0)
+    hung = await ctrl.command("hangup")
+    assert hung.get("ok"), hung
+    await wait_for(lambda: incoming.state == "ended", what="the unit's call ended by baresip's BYE")
+    assert incoming.end_reason == "remote hangup", incoming.row()
+    await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
+    await baresip_heard(lab_, UNIT_TONE)
