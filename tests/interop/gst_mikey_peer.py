@@ -7,8 +7,8 @@ project's venv: it imports only the standard library, ``gi`` and ``ctypes``. Thr
         prints {"gstreamer": "<version>"} when GstSdp and libgstsdp load (exit 0)
     gst_mikey_peer.py build KEY_HEX SALT_HEX SUITE [--ssrc N --roc N]
         prints the base64 MIKEY message GstSdp.MIKEYMessage.new_from_caps builds from application/x-srtp caps
-        (srtp-key = key || salt as a Gst.Buffer; SUITE AES_CM_128_HMAC_SHA1_80 or _32); --ssrc/--roc add a
-        CS ID map entry with GStreamer's own add_cs_srtp (new_from_caps leaves the map empty)
+        (srtp-key = key || salt as a Gst.Buffer; SUITE AES_CM_128_HMAC_SHA1_80 or _32, or another of SUITES);
+        --ssrc/--roc add a CS ID map entry with GStreamer's own add_cs_srtp (new_from_caps leaves it empty)
     gst_mikey_peer.py parse BASE64
         parses with gst_mikey_message_new_from_data(data, size, NULL, &error) and reads the SRTP parameters
         with gst_mikey_message_to_caps, both through ctypes (GI cannot pass the NULL decrypt info), and
@@ -38,6 +38,9 @@ from gi.repository import Gst, GstSdp  # noqa: E402
 SUITES = {
     "AES_CM_128_HMAC_SHA1_80": ("aes-128-icm", "hmac-sha1-80"),
     "AES_CM_128_HMAC_SHA1_32": ("aes-128-icm", "hmac-sha1-32"),
+    # what libgstsdp also offers and our media engine does not implement (the refusal is tested)
+    "AES_256_CM_HMAC_SHA1_80": ("aes-256-icm", "hmac-sha1-80"),
+    "AEAD_AES_128_GCM": ("aes-128-gcm", "null"),
 }
 
 

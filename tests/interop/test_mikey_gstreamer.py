@@ -18,7 +18,9 @@ GStreamer runs in Debian's own ``/usr/bin/python3`` (python3-gi, gir1.2-gst-plug
 
 Found about libgstsdp 1.22 (not bugs of ours, but limits a GStreamer peer imposes): it reads the SRTP tag
 length from the SP "auth key length" parameter (type 3) and ignores the RFC's tag-length parameter (type 11),
-which is why our NULL mode writes the tag length there (``gstreamer_compat``); it never sets the V flag, and
+which is why our NULL mode writes the tag length there (``gstreamer_compat``); it takes the key field of the
+first key data as the whole SRTP key||salt, so only a TEK carrying both works (not TEK+SALT, not a TGK,
+which it does not derive from — our NULL default is that TEK); it never sets the V flag, and
 its parser loops forever on a V (or ID, ERR, general extension...) payload, so an R_MESSAGE must never be sent
 to it — our answer to a GStreamer offer carries none.
 """
@@ -41,6 +43,7 @@ import pytest
 from emulator.media.session_setup import (
     Answer,
     KeyManagement,
+    Refusal,
     RtpSecurityMode,
     SecuritySettings,
     answer_offer,
@@ -78,7 +81,8 @@ def _probe() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{SYSTEM_PYTHON} {PEER.name} probe: {exc}"
     if run.returncode != 0:
-        return f"GStreamer's SDP library is not usable from {SYSTEM_PYTHON}: {run.stderr.strip()[-300:]}"
+        last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"GStreamer's SDP library is not usable from {SYSTEM_PYTHON}: {last}"
     return None
 
 
@@ -101,8 +105,10 @@ def gst_parse(message: bytes) -> dict[str, Any]:
     return result
 
 
-def gst_build(key: bytes, salt: bytes, suite: SrtpSuite, *, ssrc: int | None = None, roc: int | None = None) -> bytes:
-    args = ["build", key.hex(), salt.hex(), suite.value]
+def gst_build(
+    key: bytes, salt: bytes, suite: SrtpSuite | str, *, ssrc: int | None = None, roc: int | None = None
+) -> bytes:
+    args = ["build", key.hex(), salt.hex(), suite if isinstance(suite, str) else suite.value]
     if ssrc is not None:
         args += ["--ssrc", str(ssrc)]
     if roc is not None:
@@ -180,6 +186,19 @@ def test_gstreamer_needs_the_tag_length_in_auth_key_length(gst: None) -> None:
     assert gst_parse(rfc)["caps"]["srtp-auth"] == "hmac-sha1-80"  # GStreamer's misreading
     compat, _ = mikey.build_initiation(suite=suite, mode=KemacMode.NULL, now=time.time())
     assert gst_parse(compat)["caps"]["srtp-auth"] == "hmac-sha1-32"
+
+
+@pytest.mark.parametrize("key_type", [mikey.KD_TEK_SALT, mikey.KD_TGK, mikey.KD_TGK_SALT])
+def test_gstreamer_needs_key_and_salt_in_one_tek(gst: None, key_type: int) -> None:
+    """libgstsdp's to_caps takes the key data's key field as the whole SRTP key: with the RFC-valid TEK+SALT
+    it drops the salt, and a TGK it uses as is (no §4.1.3 TEK derivation). Hence our NULL mode sends one TEK
+    holding key || salt (the default ``key_type``), as GStreamer itself does."""
+    message, keys = mikey.build_initiation(mode=KemacMode.NULL, now=time.time(), key_type=key_type)
+    assert mikey.verify_initiation(message, psk=None).masters == keys.masters  # we read all three correctly
+    result = gst_parse(message)
+    assert result["to_caps"] and result["caps"]["srtp-key"] != keys.masters[0].hex()
+    assert len(bytes.fromhex(result["caps"]["srtp-key"])) == 16  # a 16-octet key alone: unusable for SRTP
+    assert base64.b64decode(result["reencoded"]) == message
 
 
 def test_gstreamer_reads_a_psk_message_but_yields_no_keys(gst: None) -> None:
@@ -277,3 +296,29 @@ def test_gstreamer_offer_is_answered_and_decrypted(gst: None, suite: SrtpSuite) 
     wrong = libsrtp_session(key + salt, suite, outbound=False)
     with pytest.raises(pylibsrtp.Error):
         wrong.unprotect(sender.protect(rtp(102, ssrc)))
+
+
+@pytest.mark.parametrize(
+    ("suite", "key_len", "salt_len", "fragment"),
+    [
+        ("AES_256_CM_HMAC_SHA1_80", 32, 14, "session encryption key length = 32"),
+        ("AEAD_AES_128_GCM", 16, 12, "encryption algorithm (1 = AES-CM) = 6"),
+    ],
+)
+def test_gstreamer_suites_we_lack_are_refused(
+    gst: None, suite: str, key_len: int, salt_len: int, fragment: str
+) -> None:
+    """libgstsdp also keys AES-256-ICM and AES-GCM; our media engine has neither: a precise MIKEY error
+    (§6.12 "invalid SP parameter") and a 488 answer, never a wrong key."""
+    message = gst_build(os.urandom(key_len), os.urandom(salt_len), suite)
+    with pytest.raises(mikey.MikeyUnsupportedError) as err:
+        mikey.verify_initiation(message, psk=None, now=time.time())
+    assert fragment in str(err.value) and err.value.error_code == mikey.ERR_INVALID_SPPAR
+    offer = (
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+        "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
+    )
+    settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
+    refusal = answer_offer(settings, offer, address="192.0.2.10", port=40000, session_id=3, now=time.time())
+    assert isinstance(refusal, Refusal) and refusal.status_code == 488, refusal
