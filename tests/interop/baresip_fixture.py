@@ -4,10 +4,15 @@ Our own configuration, written per test into a directory (``baresip -f DIR``): n
 source is ``aufile`` playing an 8 kHz mono 16-bit WAV (``ausine`` in 1.0.0 only does 48 kHz, which PCMU
 cannot start), the player is ``aubridge`` to nowhere, and the ``sndfile`` filter dumps what baresip encoded
 and decoded as WAV files (``dump-<time>-enc.wav`` / ``dump-<time>-dec.wav``) into ``rec/``, so a test can
-measure the far side's tone as baresip heard it. ``net_interface 127.0.0.1`` (any 127.0.0.x) keeps the SDP ``c=``,
-the Contact and every socket on loopback; ``sip_listen`` is a free port (baresip adds TLS on port + 1); the account's
-``outbound=`` sends every request (REGISTER, INVITE) through the proxy's TLS port, and ``sip_cafile`` is
-the CA that issued the proxy's certificate.
+measure the far side's tone as baresip heard it. ``net_interface 127.0.0.1`` (any 127.0.0.x) keeps the
+SDP ``c=`` and the Contact on loopback; ``sip_listen`` is a free port (baresip adds TLS on port + 1); the
+account's ``outbound=`` sends every request (REGISTER, INVITE) through the proxy's TLS port.
+
+Certificates: ``sip_certificate`` (certificate and key in one PEM) is needed for the TLS transport;
+``sip_cafile`` is loaded ("ua: adding SIP CA"), but baresip 1.0.0 does not verify the proxy's certificate
+(it has no ``sip_verify_server`` yet): it registers just as well to a proxy whose certificate another CA
+issued. Tests here therefore prove TLS signalling and SRTP media, not baresip's certificate checks.
+Outgoing TLS connections are not bound to ``net_interface``: they leave from 127.0.0.1.
 
 baresip is driven through its ``ctrl_tcp`` module: netstring-framed JSON, ``{"command", "params",
 "token"}`` answered by ``{"response": true, "ok", "data", "token"}``, with events (``{"event": true,

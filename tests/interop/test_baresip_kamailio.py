@@ -123,7 +123,7 @@ async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list
     bdir.mkdir()
     ca = bdir / "ca.crt"
     ca.write_bytes(pkis.ca.pem())
-    source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 60.0, level_dbm0=TONE_LEVEL)
+    source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 20.0, level_dbm0=TONE_LEVEL)
     proc = start_baresip(
         bdir,
         user=BARESIP_USER,
