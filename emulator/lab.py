@@ -15,6 +15,7 @@ A lab file is TOML (or JSON with the same shape)::
     dhcp_acs_url = "http://127.0.0.1:7547/acs"  # optional: what DHCP option 43 would give TR-069
     dhcp_interface = "eth1"          # optional: run a real DHCP client on this interface (container or
                                      # network namespace only); its lease overrides the two keys above
+    dns_port = 53                    # optional: the port of the DNS servers the unit asks (emulator addition)
     api_port = 8000                  # optional
     [unit.settings]                  # optional, applied at first boot only
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
@@ -112,6 +113,7 @@ def specs_from_lab(
                 dhcp_sntp_servers=[str(x) for x in (u.get("dhcp_sntp_servers") or [])],
                 dhcp_acs_url=str(u["dhcp_acs_url"]) if u.get("dhcp_acs_url") else None,
                 dhcp_interface=dhcp_interface,
+                dns_port=int(u.get("dns_port", 53)),
             )
         )
     return specs
@@ -150,6 +152,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         ports=PortPolicy(mode=spec.port_mode),
         clock=UnitClock(offset=spec.clock_offset),
         fsync=spec.fsync,
+        dns_port=spec.dns_port,
     )
     first_boot = not (Path(spec.state_dir) / "config.json").exists()
     if first_boot and spec.settings:
@@ -178,6 +181,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         def on_lease(lease: Lease | None) -> None:
             cwmp.set_dhcp_acs_url(lease.acs_url if lease else None)
             hoc.set_dhcp_servers(lease.ntp_servers if lease else ())
+            hoc.set_dhcp_dns_servers(lease.dns_servers if lease else ())
 
         unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))

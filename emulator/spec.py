@@ -32,5 +32,7 @@ class UnitSpec:
     # A real DHCP client on this interface only (a container's or a network namespace's; never by default).
     # Its lease then gives Cwmp the option 43 ACS URL and Hoc the option 42 SNTP servers.
     dhcp_interface: str | None = None
+    # Where the unit's DNS queries go: port 53 as on the hardware, or a test DNS server's unprivileged port.
+    dns_port: int = 53
 
 

@@ -94,6 +94,9 @@ class Unit:
     clock: UnitClock = field(default_factory=UnitClock)
     catalog: Catalog = field(default_factory=load_catalog)
     fsync: bool = True
+    # Emulator addition: the port the unit's DNS queries go to (53 on the hardware); a lab's ``dns_port``
+    # lets tests run their DNS server on an unprivileged port.
+    dns_port: int = 53
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)

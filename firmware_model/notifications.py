@@ -147,6 +147,9 @@ _DEFS: tuple[NotificationDef, ...] = (
        "TLS connection with remote host {host}:{port} refused for SIP gateway {gateway}: {reason}."),
     _d("SipEp", 9008, "Warning",
        "TLS connection with remote host {host}:{port} for SIP gateway {gateway} was lost ({reason})."),
+    # SipEp: server resolution (RFC 3263) and failover
+    _d("SipEp", 9009, "Warning", "SIP gateway {gateway} fails over from server {old} to {new} ({reason})."),
+    _d("SipEp", 9010, "Error", "Server {host} cannot be resolved for SIP gateway {gateway} ({reason})."),
     # Mipt: the wording of the hardware's SdpTools log line, raised as a notification
     _d("Mipt", 9001, "Warning",
        "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."),

@@ -18,6 +18,9 @@ What the engine does (the pure parts live in ``firmware_model.sntp``):
     once per failure streak (a reconfiguration starts a new streak), 9003 once per unsynchronised
     streak when an engine asks for the time through :meth:`HocEngine.require_time`;
   * a kiss-o'-death DENY/RSTR server is not asked again until the SNTP configuration changes.
+  * DNS servers in effect (``Hoc.DnsServersInfo``): ``Hoc.StaticDnsServers`` when
+    ``Hoc.DnsServersConfigSource`` is Static, else what DHCP gave (option 6); the unit's resolver is
+    :mod:`emulator.dns`.
 
 Start-up: Mediatrix units have no battery-backed clock; they boot unsynchronised, and certificate
 validation is impossible until the first SNTP success (``unit.clock.synchronized`` stays False).
@@ -40,6 +43,7 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from emulator.dns import dns_servers
 from firmware_model.config import ChangeEvent
 from firmware_model.sntp import (
     BogusReply,
@@ -99,6 +103,8 @@ class HocEngine:
         c.provide("Hoc.SntpServerHostInfo", lambda: next(iter(self.servers()), ""))
         c.provide("Hoc.SntpCurrentSource", lambda: self.tracker.source)
         c.provide_rows("Hoc.SntpServersInfo", self._servers_info_rows)
+        self.dhcp_dns_servers: list[str] = []  # DHCP option 6, for DnsServersConfigSource = Automatic
+        c.provide_rows("Hoc.DnsServersInfo", self._dns_info_rows)
         c.subscribe(self._on_change)
 
     # ------------------------------------------------------------------ lifecycle
@@ -169,6 +175,19 @@ class HocEngine:
             self.tracker.reconfigured()
             self._banned.clear()
             self._wake.set()
+
+    def set_dhcp_dns_servers(self, servers: Sequence[str]) -> None:
+        """The DHCP client got DNS servers (option 6): the unit's resolver (:mod:`emulator.dns`) asks them."""
+        self.dhcp_dns_servers = [str(s) for s in servers]
+
+    def dns_servers(self) -> list[str]:
+        """The DNS servers in effect (``Hoc.DnsServersConfigSource``), in the order they are asked."""
+        c = self.config
+        return dns_servers(c.get_text("Hoc.DnsServersConfigSource"), c.rows("Hoc.StaticDnsServers"),
+                           self.dhcp_dns_servers)
+
+    def _dns_info_rows(self) -> list[dict[str, Any]]:
+        return [{"Priority": i, "IpAddress": s} for i, s in enumerate(self.dns_servers(), start=1)]
 
     def _servers_info_rows(self) -> list[dict[str, Any]]:
         return [{"Priority": i, "HostName": s} for i, s in enumerate(self.servers(), start=1)]

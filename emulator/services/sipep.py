@@ -42,16 +42,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.dns import DnsClient, dns_servers, static_hosts
 from emulator.services.sipcalls import CallManager, OfferAnswer
 from emulator.sip.dialog import build_request, new_call_id, new_tag
 from emulator.sip.digest import DigestClient, DigestError
+from emulator.sip.failover import FailoverConditions, PenaltyBox, ServerTargets, parse_conditions
 from emulator.sip.headers import Address
 from emulator.sip.message import Request, Response, make_response
+from emulator.sip.resolve import DnsFailure, Resolved, resolve
 from emulator.sip.transaction import (
     DEFAULT_TIMERS,
     ClientInviteTransaction,
@@ -163,9 +167,16 @@ class GatewayRuntime:
     expiration: int = 3600
     proposed: int = 0
     retry_time: int = 120
+    hop: Target | None = None  # the resolved target calls go to now (set by the engine; failover moves it)
+
+    def hop_server(self) -> ServerAddr | None:
+        """The server requests go to first: the outbound proxy, else the proxy, else the registrar."""
+        return self.outbound or self.proxy or self.registrar
 
     def next_hop(self, transport: str) -> Target | None:
-        server = self.outbound or self.proxy or self.registrar
+        if self.hop is not None and self.hop.transport == transport:
+            return self.hop
+        server = self.hop_server()
         return server.target(transport) if server else None
 
 
@@ -194,6 +205,13 @@ class SipEpEngine:
         self._ports = PortCycle(16000)
         self._running = False
         self._reachable: dict[tuple[str, str], bool] = {}
+        # RFC 3263 resolution and failover state per (gateway, configured server)
+        self.servers: dict[tuple[str, ServerAddr], ServerTargets] = {}
+        self._resolving: dict[tuple[str, ServerAddr], asyncio.Lock] = {}
+        self._unresolved: set[tuple[str, ServerAddr]] = set()  # 9010 raised, not resolved since
+        self.rnd = random.Random()
+        self.dns = DnsClient(unit.host, self._dns_servers, port=int(getattr(unit, "dns_port", 53) or 53),
+                             hosts=lambda: static_hosts(self.config.rows("Hoc.StaticHosts")))
         self.request_handlers: dict[str, Callable[[Request, ServerTransaction | None, Source], None]] = {}
         self.calls = CallManager(self, media=media)
         c = self.config
@@ -219,8 +237,9 @@ class SipEpEngine:
         for link in self.links:
             conn = link.connection
             up = conn is not None and conn.is_open
+            name = link.target.srv_name or link.target.name or link.target.host
             rows.append({"Index": link.index, "Gateway": link.gateway, "LocalPort": conn.local[1] if up and conn else 0,
-                         "RemoteHost": f"{link.target.host}:{link.target.port}",
+                         "RemoteHost": f"{name}:{link.target.port}",
                          "RemoteHostIpAddr": conn.remote[0] if up and conn else "", "State": link.state})
         return rows
 
@@ -349,6 +368,13 @@ class SipEpEngine:
         await self._start_listeners()
         self.registrations = self._read_registrations()
         self.links = []
+        self.servers = {}
+        self._resolving = {}
+        self._unresolved = set()
+        for gw in self.gateways.values():
+            unknown = self.conditions(gw.name).unknown
+            if unknown:
+                self.unit.log.warning("sip_failover_condition_unknown", gateway=gw.name, keywords=list(unknown))
         self._spawn(self._bring_up())
 
     async def stop(self) -> None:
@@ -432,19 +458,11 @@ class SipEpEngine:
             for gw in self.gateways.values():
                 if gw.state == "Waiting for time synchronization":
                     gw.state = "Ready"
-        if self.transport_kind in ("TLS", "TCP"):
-            seen: set[tuple[str, Target]] = set()
-            for gw in self.gateways.values():
-                for server in (gw.outbound, gw.proxy, gw.registrar):
-                    if server is None:
-                        continue
-                    target = server.target(self.transport_kind)
-                    if (gw.name, target) in seen:
-                        continue
-                    seen.add((gw.name, target))
-                    link = Link(len(self.links) + 1, gw.name, target)
-                    self.links.append(link)
-                    self._spawn(self._maintain_link(link))
+        for gw in self.gateways.values():  # resolve every server; persistent links to the targets chosen
+            for server in dict.fromkeys(s for s in (gw.outbound, gw.proxy, gw.registrar) if s is not None):
+                _, chosen = await self.server_target(gw, server)
+                if chosen is not None:
+                    self._server_link(gw, chosen.target(server.host))
         for reg in self.registrations:
             reg.task = self._spawn(self._registration_loop(reg))
 
@@ -537,8 +555,9 @@ class SipEpEngine:
             if link.target.transport == "TLS":
                 self.unit.notify("SipEp", 303, host=link.target.host, port=link.target.port, gateway=link.gateway)
             self._set_reachable(link.gateway, link.target, True, force=True)
+            failback = self._failback(link)
             for reg in self.registrations:  # a link back up: registrations that could not get through retry now
-                if reg.gateway == link.gateway and reg.state == "Unreachable":
+                if reg.gateway == link.gateway and (reg.state == "Unreachable" or failback):
                     reg.wake.set()
         return conn
 
@@ -550,14 +569,22 @@ class SipEpEngine:
         if reachable:
             if before is not True or force:
                 self.unit.notify("SipEp", 310, host=target.host, port=target.port, gateway=gateway)
+            in_use = self._in_use(gateway)
             if gw is not None and gw.state == "Server unreachable" and not any(
-                    v is False for (g, _), v in self._reachable.items() if g == gateway):
+                    v is False for (g, k), v in self._reachable.items()
+                    if g == gateway and (k in in_use or not in_use)):
                 gw.state = "Ready"
         else:
             if before is not False:
                 self.unit.notify("SipEp", 9001, host=target.host, port=target.port, gateway=gateway)
-            if gw is not None and gw.state == "Ready":
+            in_use = self._in_use(gateway)
+            if gw is not None and gw.state == "Ready" and (key[1] in in_use or not in_use):
                 gw.state = "Server unreachable"
+
+    def _in_use(self, gateway: str) -> set[str]:
+        """``address:port`` of the targets a gateway uses now (a failed-over target no longer counts)."""
+        return {f"{s.current.address}:{s.current.port}" for (g, _), s in self.servers.items()
+                if g == gateway and s.current is not None}
 
     def _connection_closed(self, conn: Connection) -> None:
         for link in self.links:
@@ -708,15 +735,114 @@ class SipEpEngine:
         ua = self.user_agent()
         return [("User-Agent", ua)] if ua else []
 
-    # ------------------------------------------------------------------ registrations
-    def _registrar_target(self, reg: Registration) -> tuple[GatewayRuntime, ServerAddr | None, Target | None]:
-        gw = self.gateways[reg.gateway]
-        if gw.registrar is None:
-            return gw, None, None
-        # requests go to the outbound proxy when one is set (DGW: registrations follow the outbound proxy)
-        hop = gw.outbound or gw.registrar
-        return gw, gw.registrar, hop.target(self.transport_kind)
+    # ------------------------------------------------------------------ server resolution and failover
+    def _dns_servers(self) -> list[str]:
+        """``Hoc.DnsServersConfigSource``: the static table, or what the unit's DHCP client got."""
+        hoc = getattr(self.unit, "hoc", None)
+        dhcp = [str(x) for x in (getattr(hoc, "dhcp_dns_servers", None) or ())]
+        return dns_servers(str(self._get("Hoc.DnsServersConfigSource", "Automatic")),
+                           self.config.rows("Hoc.StaticDnsServers"), dhcp)
 
+    def conditions(self, gateway: str) -> FailoverConditions:
+        """``SipEp.GwSpecificFailover`` (when enabled for the gateway), else ``DefaultSipFailoverConditions``."""
+        for row in self.config.rows("SipEp.GwSpecificFailover"):
+            if str(row.get("GatewayName")) == gateway and row.get("EnableConfig") == "Enable":
+                return parse_conditions(str(row.get("SipFailoverConditions") or ""))
+        return parse_conditions(str(self._get("SipEp.DefaultSipFailoverConditions", "5xxOnRegistration")))
+
+    def _server_state(self, gw: GatewayRuntime, server: ServerAddr) -> ServerTargets:
+        state = self.servers.get((gw.name, server))
+        if state is None:
+            # the DGW applies the penalty box to trunk gateways only (SIP Misc: "SIP Penalty Box")
+            box = PenaltyBox(float(self._get("SipEp.PenaltyBoxTime", 300)),
+                             self._get("SipEp.PenaltyBoxEnable", "Disable") == "Enable" and gw.type == "TrunkGateway")
+            state = self.servers[(gw.name, server)] = ServerTargets(server.host, server.port, box)
+        return state
+
+    async def server_target(self, gw: GatewayRuntime, server: ServerAddr) -> tuple[ServerTargets, Resolved | None]:
+        """The targets of ``server`` (resolved again when the DNS TTL ran out) and the one to use now."""
+        state = self._server_state(gw, server)
+        await self._resolve(gw, server, state)
+        chosen = state.select(self._now())
+        self._update_hop(gw)
+        return state, chosen
+
+    async def _resolve(self, gw: GatewayRuntime, server: ServerAddr, state: ServerTargets) -> None:
+        key = (gw.name, server)
+        async with self._resolving.setdefault(key, asyncio.Lock()):  # one resolution at a time per server
+            if not state.needs_resolution(self._now()):
+                return
+            session = self.dns.session()
+            try:
+                found = await resolve(
+                    server.host, server.port, self.transport_kind, session,
+                    queries=str(self._get("SipEp.SupportedDnsQueries", "Naptr")),
+                    ipv6=self._get("SipEp.DnsIpVersion", "IpV4Preferred") != "IpV4Only",
+                    force_naptr_tls=self._get("SipEp.InteropForceDnsNaptrInTls", "Disable") == "Enable",
+                    rnd=self.rnd)
+                reason = "no address"
+            except DnsFailure as exc:
+                found, reason = [], str(exc)
+            found = [t for t in found if self._same_family(t.address)]  # sockets bind the unit's address
+            now = self._now()
+            if found:
+                state.update(found, now, session.ttl or 0.0)
+                self._unresolved.discard(key)
+                return
+            conceal = self._get("SipEp.DnsFailureConcealment", "None") == "OnNoResolution" and bool(state.targets)
+            state.resolution_failed(now, conceal)
+            if key not in self._unresolved:
+                self._unresolved.add(key)
+                self.unit.notify("SipEp", 9010, host=server.host, gateway=gw.name,
+                                 reason=reason + ("; the last addresses are kept" if conceal else ""))
+
+    def _same_family(self, address: str) -> bool:
+        try:
+            return ipaddress.ip_address(address).version == ipaddress.ip_address(self.unit.host).version
+        except ValueError:
+            return True
+
+    def _update_hop(self, gw: GatewayRuntime) -> None:
+        """Calls follow the target in use of the gateway's first hop (sipcalls reads ``gw.next_hop``)."""
+        server = gw.hop_server()
+        state = self.servers.get((gw.name, server)) if server is not None else None
+        chosen = None if state is None else state.current or next(iter(state.targets), None)
+        gw.hop = chosen.target(server.host) if chosen is not None and server is not None else None
+
+    def _failover(self, gw: GatewayRuntime, state: ServerTargets, failed: Resolved, reason: str) -> Resolved | None:
+        """``failed`` met a failover condition: the next target (notification 9009), or None."""
+        nxt = state.failed(failed, self._now())
+        if nxt is not None and nxt.key != failed.key:
+            self.unit.notify("SipEp", 9009, gateway=gw.name, old=str(failed), new=str(nxt), reason=reason)
+        self._update_hop(gw)
+        return nxt
+
+    def _failback(self, link: Link) -> bool:
+        """A link to a higher-ranked target than the one in use is up again: go back to it."""
+        gw = self.gateways.get(link.gateway)
+        if gw is None:
+            return False
+        key = (link.target.transport, link.target.host, link.target.port)
+        moved = False
+        for (name, _), state in self.servers.items():
+            target = next((t for t in state.targets if t.key == key), None) if name == gw.name else None
+            old = state.current
+            if target is not None and old is not None and state.prefer(target, self._now()):
+                self.unit.notify("SipEp", 9009, gateway=gw.name, old=str(old), new=str(target),
+                                 reason="a higher-priority server is reachable again")
+                moved = True
+        if moved:
+            self._update_hop(gw)
+        return moved
+
+    def _server_link(self, gw: GatewayRuntime, target: Target) -> None:
+        """TCP/TLS: the persistent link to a server target, made (and then maintained) on its first use."""
+        if target.transport in ("TLS", "TCP") and self._running and self._link_for(gw.name, target) is None:
+            link = Link(len(self.links) + 1, gw.name, target)
+            self.links.append(link)
+            self._spawn(self._maintain_link(link))
+
+    # ------------------------------------------------------------------ registrations
     def _register_request(self, reg: Registration, gw: GatewayRuntime, registrar: ServerAddr, expires: int,
                           auth: tuple[str, str] | None = None) -> Request:
         params: dict[str, str | None] = {}
@@ -747,16 +873,9 @@ class SipEpEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reg.wake.wait(), delay)
 
-    async def register_once(self, reg: Registration, expires: int | None = None) -> float:
-        """One REGISTER exchange (with digest); returns the delay to the next attempt (refresh or retry)."""
-        gw, registrar, target = self._registrar_target(reg)
-        if registrar is None or target is None:
-            reg.state = "ConfigError"
-            return float(gw.retry_time)
-        reg.registrar = f"{registrar.host}:{target.port if registrar.port == 0 else registrar.port}"
-        wanted = expires if expires is not None else (gw.proposed or gw.expiration)
-        unregister = wanted == 0
-        reg.state = "Unregistering" if unregister else ("Refreshing" if reg.state == "Registered" else "Registering")
+    async def _register_exchange(self, reg: Registration, gw: GatewayRuntime, registrar: ServerAddr, target: Target,
+                                 wanted: int) -> tuple[Request, Response | None]:
+        """REGISTER to ``target``, answering one digest challenge (twice for a stale nonce)."""
         request = self._register_request(reg, gw, registrar, wanted)
         response = await self.request(request, target, gw.name)
         tried_auth = False
@@ -778,10 +897,47 @@ class SipEpEngine:
                 again = response.www_authenticate if response.status == 401 else response.proxy_authenticate
                 if any(c.stale for c in again):
                     tried_auth = False  # a stale nonce: answer the fresh challenge once more
+        return request, response
+
+    async def register_once(self, reg: Registration, expires: int | None = None) -> float:
+        """One registration attempt: REGISTER (with digest) to the target in use of the registrar (or of the
+        outbound proxy), moving on to the next resolved target while the gateway's failover conditions say
+        so, each target once. Returns the delay to the next attempt (refresh or retry)."""
+        gw = self.gateways[reg.gateway]
+        registrar = gw.registrar
+        if registrar is None:
+            reg.state = "ConfigError"
+            return float(gw.retry_time)
+        hop = gw.outbound or registrar  # DGW: registrations follow the outbound proxy when one is set
+        wanted = expires if expires is not None else (gw.proposed or gw.expiration)
+        unregister = wanted == 0
+        state, chosen = await self.server_target(gw, hop)
+        if chosen is None:  # the server's name does not resolve (SipEp 9010)
+            reg.state = "Unreachable"
+            reg.last_status = None
+            return float(gw.retry_time)
+        reg.state = "Unregistering" if unregister else ("Refreshing" if reg.state == "Registered" else "Registering")
+        conditions = self.conditions(gw.name)
+        tried: set[tuple[str, str, int]] = set()
+        while True:
+            tried.add(chosen.key)
+            target = chosen.target(hop.host)
+            self._server_link(gw, target)
+            request, response = await self._register_exchange(reg, gw, registrar, target, wanted)
+            if response is None:
+                self._set_reachable(gw.name, target, False)
+            if unregister or not self._running or not conditions.fails_over(
+                    "REGISTER", None if response is None else response.status):
+                break
+            reason = "no answer" if response is None else f"{response.status} {response.reason}"
+            nxt = self._failover(gw, state, chosen, reason)
+            if nxt is None or nxt.key in tried:
+                break
+            chosen = nxt
+        previous, reg.registrar = reg.registrar, str(chosen)
         if response is None:
             reg.state = "Unreachable"
             reg.last_status = None
-            self._set_reachable(gw.name, target, False)
             return float(gw.retry_time)
         reg.last_status = response.status
         self._set_reachable(gw.name, target, True)
@@ -806,7 +962,7 @@ class SipEpEngine:
         was = reg.state
         reg.expires = granted
         reg.state = "Registered"
-        if was == "Registering":
+        if was == "Registering" or previous != reg.registrar:  # a new registration, or one on another server
             self.unit.notify("SipEp", 9004, endpoint=reg.endpoint or "unit", username=reg.username,
                              registrar=reg.registrar, gateway=gw.name)
         if granted <= 0:
@@ -833,10 +989,3 @@ class SipEpEngine:
     def registration(self, endpoint: str) -> Registration | None:
         return next((r for r in self.registrations if r.endpoint == endpoint), None)
 
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -62,6 +62,12 @@ class Target:
     transport: str
     host: str
     port: int
+    # TLS: the name the server's certificate must carry when ``host`` is an address found through DNS
+    # (the configured server FQDN; "" = ``host``), and the DNS SRV target it was found under
+    # (``SipEp.InteropTlsCertificateValidation`` = DnsSrvResponse accepts that one too). Not part of
+    # equality: one connection per address, port and transport.
+    name: str = field(default="", compare=False)
+    srv_name: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
@@ -454,7 +460,8 @@ class SipTransport:
                     sock.close()
                     raise ValueError("TLS connection without a TLS policy")
                 await self.tls.ready()
-                sni = target.host if not _is_ip(target.host) else None
+                name = target.name or target.host
+                sni = name if not _is_ip(name) else None
                 try:
                     reader, writer = await asyncio.wait_for(asyncio.open_connection(
                         sock=sock, ssl=self.tls.client_context(), server_hostname=sni or "",
@@ -466,7 +473,8 @@ class SipTransport:
                     sock.close()
                     raise
                 try:  # the unit's own validation: level, trust store, names, dates on the unit clock
-                    await self.tls.verify_server(writer.get_extra_info("ssl_object"), target.host, target.port)
+                    await self.tls.verify_server(writer.get_extra_info("ssl_object"), name, target.port,
+                                                 srv_names=[target.srv_name] if target.srv_name else ())
                 except BaseException:
                     writer.close()
                     raise

@@ -7,7 +7,8 @@ TLS), ``set_contact_alias`` / ``fix_nated_register`` / ``handle_ruri_alias`` so 
 are reached over the connection they opened (a proxy would otherwise try to open a new connection
 to the Contact port), record-routing of INVITEs, loose routing in dialog.
 
-``WITH_INVITE_AUTH`` challenges every initial INVITE (407, qop=auth). ``WITH_TRANSPORT_CHECK``
+``WITH_INVITE_AUTH`` challenges every initial INVITE (407, qop=auth). ``WITH_REGISTER_503`` answers every
+REGISTER "503 Service Unavailable" (a registrar out of service: SipEp failover). ``WITH_TRANSPORT_CHECK``
 reproduces the vendor's troubleshooting case: a REGISTER over TLS whose Request-URI or Contact lacks
 ``transport=tls`` gets "500 Server Internal Error".
 
@@ -99,6 +100,10 @@ request_route {{
     remove_hf("Route");
     if (is_method("INVITE|SUBSCRIBE")) {{ record_route(); }}
     if (is_method("REGISTER")) {{
+#!ifdef WITH_REGISTER_503
+        sl_send_reply("503", "Service Unavailable");
+        exit;
+#!endif
 #!ifdef WITH_TRANSPORT_CHECK
         if (proto==TLS && !($ru =~ "transport=tls" && $ct =~ "transport=tls")) {{
             sl_send_reply("500", "Server Internal Error");

@@ -1,0 +1,319 @@
+"""SipEp finds its registrar through a real DNS server (dnsmasq: NAPTR, SRV, A records) and fails over
+between two real Kamailio instances.
+
+The registrar is the domain ``example.test``; SRV records point to Kamailio A (``a.example.test``,
+priority 10) and Kamailio B (``b.example.test``, priority 20), each on its own loopback address.
+dnsmasq listens on an unprivileged port (the unit's ``dns_port``, an emulator addition), so the
+tests need no root.
+
+* TLS: the unit registers to A (certificate named ``a.example.test``, validation DnsSrvResponse);
+  A is stopped; the link drops and the unit registers to B within a few seconds. The status tables
+  show B; 9009 says why.
+* UDP: A answers every REGISTER "503 Service Unavailable" (``5xxOnRegistration``, the factory
+  condition): the unit registers to B. With the conditions emptied, the 503 is final (Rejected).
+* UDP: A's SRV record names a port where nothing answers: the transaction times out and the unit
+  registers to B (no answer always fails over).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.services.cert import CertEngine
+from emulator.services.hoc import HocEngine
+from emulator.services.nlm import NlmEngine
+from emulator.services.sipep import SipEpEngine
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
+from tests.conftest import free_port, require_peer
+from tests.interop.kamailio_fixture import Kamailio, start_kamailio
+from tests.interop.test_sipep_kamailio import FAST, USERS, reg_state, sipep_notes, wait_for
+from tests.tls_pki import Pki
+
+pytestmark = pytest.mark.peer
+
+DNS_HOST = "127.0.0.60"
+HOST_A, HOST_B = "127.0.0.101", "127.0.0.102"
+DOMAIN = "example.test"
+
+
+@dataclass
+class Dnsmasq:
+    host: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_dnsmasq(directory: Path, records: list[str]) -> Dnsmasq:
+    """dnsmasq answering only ``records`` (``--srv-host=...`` etc.) on DNS_HOST at a free port."""
+    binary = require_peer("dnsmasq")["dnsmasq"]
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port(DNS_HOST, socket.SOCK_DGRAM)
+    log_path = directory / "dnsmasq.log"
+    args = [
+        binary,
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        "--bind-interfaces",
+        f"--listen-address={DNS_HOST}",
+        f"--port={port}",
+        "--pid-file=",
+        "--log-queries",
+        f"--local=/{DOMAIN}/",
+        "--log-facility=-",
+        *records,
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 5
+    while "started, version" not in log_path.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("dnsmasq did not start:\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.02)
+    return Dnsmasq(DNS_HOST, port, proc, log_path)
+
+
+@dataclass
+class Lab:
+    tmp: Path
+    pki_dir: Path
+    ca_pem: bytes
+    certs: dict[str, tuple[Path, Path]]
+    peers: list[Kamailio | Dnsmasq]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, dict[str, tuple[Path, Path]]]:
+    d = tmp_path_factory.mktemp("failover-pki")
+    p = Pki("rsa")
+    ca = p.ca("Failover Lab CA")
+    certs = {
+        name: p.leaf(ca, f"{name}.{DOMAIN}", dns=(f"{name}.{DOMAIN}",), ips=()).write(d, name) for name in ("a", "b")
+    }
+    return d, ca.pem(), certs
+
+
+@pytest.fixture
+def lab(tmp_path: Path, pki: tuple[Path, bytes, dict[str, tuple[Path, Path]]]) -> Iterator[Lab]:
+    d, ca_pem, certs = pki
+    made = Lab(tmp_path, d, ca_pem, certs, [])
+    yield made
+    for peer in made.peers:
+        peer.stop()
+
+
+@pytest.fixture
+async def units(lab: Lab) -> AsyncIterator[list[Unit]]:  # stopped before the peers (lab) are
+    made: list[Unit] = []
+    yield made
+    for u in made:
+        await u.stop()
+
+
+def kamailio(lab: Lab, name: str, host: str, *, tls_only: bool = False, defines: tuple[str, ...] = ()) -> Kamailio:
+    crt, key = lab.certs[name]
+    k = start_kamailio(lab.tmp / f"kamailio-{name}", crt, key, USERS, tls_only=tls_only, defines=defines, host=host)
+    lab.peers.append(k)
+    return k
+
+
+def dns(lab: Lab, records: list[str]) -> Dnsmasq:
+    server = start_dnsmasq(
+        lab.tmp / "dnsmasq", [f"--host-record=a.{DOMAIN},{HOST_A}", f"--host-record=b.{DOMAIN},{HOST_B}", *records]
+    )
+    lab.peers.append(server)
+    return server
+
+
+async def make_unit(
+    units: list[Unit], lab: Lab, server: Dnsmasq, *, tls: bool, settings: dict[str, Any] | None = None
+) -> Unit:
+    """A unit whose registrar (and proxy) is the domain, asking ``server`` for it."""
+    host = f"127.0.0.{len(units) + 2}"
+    u = Unit(
+        name=f"u{len(units)}",
+        profile=get_profile("4102"),
+        state_dir=lab.tmp / f"u{len(units)}",
+        host=host,
+        ports=PortPolicy(mode="auto"),
+        fsync=False,
+        dns_port=server.port,
+    )
+    nlm = NlmEngine(u)
+    u.attach(nlm)
+    u.nlm = nlm
+    hoc = HocEngine(u, assume_synchronized=True)
+    u.attach(hoc)
+    u.hoc = hoc
+    cert = CertEngine(u, lab.pki_dir / "factory")
+    u.attach(cert)
+    u.cert = cert
+    u.attach(SipEpEngine(u, timers=FAST, poll_s=0.05))
+    c = u.config
+    c.set("SipEp.MinSeverity", "Info")
+    c.set("Hoc.DnsServersConfigSource", "Static")
+    c.set("Hoc.StaticDnsServers[1].IpAddress", server.host)
+    c.set("SipEp.TransportConfig[default].TlsEnable", "Enable" if tls else "Disable")
+    c.set("SipEp.InteropTlsCertificateValidation", "DnsSrvResponse")  # the certificates name the SRV targets
+    c.set("SipEp.DefaultStaticRegistrarServerHost", DOMAIN)
+    c.set("SipEp.DefaultStaticProxyHomeDomainHost", DOMAIN)
+    c.set("SipEp.DefaultRegistrationRetryTime", 1)
+    c.set("SipEp.UserAgent[Phone-Fax1].Username", "alice")
+    c.set("SipEp.UserAgent[Phone-Fax1].Register", "Enable")
+    c.add_row("SipEp.Authentication", {"Username": "alice", "Password": USERS["alice"]})
+    for name, value in (settings or {}).items():
+        c.set(name, value)
+    units.append(u)
+    await u.start()
+    cert.import_other(lab.ca_pem)
+    return u
+
+
+def registrar(u: Unit) -> str:
+    [row] = u.config.rows("SipEp.RegistrationStatus")
+    return str(row["Registrar"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+async def test_tls_registrar_by_srv_fails_over_when_a_stops(units: list[Unit], lab: Lab) -> None:
+    ka = kamailio(lab, "a", HOST_A, tls_only=True)
+    kb = kamailio(lab, "b", HOST_B, tls_only=True)
+    server = dns(
+        lab,
+        [
+            f"--srv-host=_sips._tcp.{DOMAIN},a.{DOMAIN},{ka.tls_port},10,0",
+            f"--srv-host=_sips._tcp.{DOMAIN},b.{DOMAIN},{kb.tls_port},20,0",
+        ],
+    )
+    u = await make_unit(units, lab, server, tls=True)
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
+    assert registrar(u) == f"{HOST_A}:{ka.tls_port}"
+    [link] = u.config.rows("SipEp.TlsPersistentConnectionStatus")
+    assert link["State"] == "Up" and link["RemoteHost"] == f"a.{DOMAIN}:{ka.tls_port}"
+    assert link["RemoteHostIpAddr"] == HOST_A and link["LocalPort"] == 16000
+    assert u.config.rows("Hoc.DnsServersInfo") == [{"Priority": 1, "IpAddress": DNS_HOST}]
+    # the query came from the unit's address, for the SIPS SRV name (TLS: no NAPTR unless forced)
+    assert f"query[SRV] _sips._tcp.{DOMAIN} from {u.host}" in server.log()
+    assert f"REQ REGISTER sip:{DOMAIN} from {u.host}:16000 proto=tls" in ka.log()
+
+    started = time.monotonic()
+    ka.stop()
+    await wait_for(
+        lambda: reg_state(u) == "Registered" and registrar(u) == f"{HOST_B}:{kb.tls_port}",
+        timeout=10,
+        what="Registered on B",
+    )
+    took = time.monotonic() - started
+    assert took < 8, took
+    links = {lk["RemoteHost"]: lk for lk in u.config.rows("SipEp.TlsPersistentConnectionStatus")}
+    assert links[f"b.{DOMAIN}:{kb.tls_port}"]["State"] == "Up"
+    assert links[f"b.{DOMAIN}:{kb.tls_port}"]["RemoteHostIpAddr"] == HOST_B
+    assert links[f"a.{DOMAIN}:{ka.tls_port}"]["State"] != "Up"
+    notes = sipep_notes(u)
+    assert (
+        9009,
+        f"SIP gateway default fails over from server {HOST_A}:{ka.tls_port} to {HOST_B}:{kb.tls_port} (no answer).",
+    ) in notes, notes
+    assert any(n == 303 and f"{HOST_B}:{kb.tls_port}" in m for n, m in notes)
+    assert u.config.rows("SipEp.GatewayStatus")[0]["State"] == "Ready"
+    assert f"REQ REGISTER sip:{DOMAIN} from {u.host}" in kb.log()
+    # calls follow: the gateway's next hop is B now
+    hop = sipep(u).gateways["default"].next_hop("TLS")
+    assert hop is not None and (hop.host, hop.port) == (HOST_B, kb.tls_port)
+
+
+async def test_udp_503_on_registration_fails_over(units: list[Unit], lab: Lab) -> None:
+    ka = kamailio(lab, "a", HOST_A, defines=("WITH_REGISTER_503",))
+    kb = kamailio(lab, "b", HOST_B)
+    server = dns(
+        lab,
+        [
+            f"--naptr-record={DOMAIN},10,10,s,SIP+D2U,,_sip._udp.{DOMAIN}",
+            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
+            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
+        ],
+    )
+    u = await make_unit(units, lab, server, tls=False)
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered on B")
+    assert registrar(u) == f"{HOST_B}:{kb.udp_port}"
+    log = server.log()
+    assert f"query[NAPTR] {DOMAIN} from {u.host}" in log and f"query[SRV] _sip._udp.{DOMAIN}" in log
+    assert "REQ REGISTER" in ka.log()
+    assert (
+        9009,
+        f"SIP gateway default fails over from server {HOST_A}:{ka.udp_port} to {HOST_B}:{kb.udp_port} "
+        "(503 Service Unavailable).",
+    ) in sipep_notes(u)
+
+
+async def test_udp_503_without_failover_condition_is_final(units: list[Unit], lab: Lab) -> None:
+    ka = kamailio(lab, "a", HOST_A, defines=("WITH_REGISTER_503",))
+    kb = kamailio(lab, "b", HOST_B)
+    server = dns(
+        lab,
+        [
+            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
+            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
+        ],
+    )
+    u = await make_unit(units, lab, server, tls=False, settings={"SipEp.DefaultSipFailoverConditions": ""})
+    await wait_for(lambda: reg_state(u) == "Rejected", what="Rejected by A")
+    assert registrar(u) == f"{HOST_A}:{ka.udp_port}"
+    assert not any(n == 9009 for n, _ in sipep_notes(u))
+    assert "REQ REGISTER" not in kb.log()
+
+
+async def test_udp_no_answer_fails_over(units: list[Unit], lab: Lab) -> None:
+    kb = kamailio(lab, "b", HOST_B)
+    dead = free_port(HOST_A, socket.SOCK_DGRAM)  # nothing listens there
+    server = dns(
+        lab,
+        [
+            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{dead},10,0",
+            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
+        ],
+    )
+    u = await make_unit(
+        units, lab, server, tls=False, settings={"SipEp.PenaltyBoxEnable": "Enable", "SipEp.PenaltyBoxTime": 60}
+    )
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered on B")
+    assert registrar(u) == f"{HOST_B}:{kb.udp_port}"
+    notes = sipep_notes(u)
+    assert (9001, f"Server {HOST_A}:{dead} is unreachable for SIP gateway default.") in notes
+    assert any(n == 9009 and "(no answer)" in m for n, m in notes)
+    # A sits in the penalty box: the next attempt goes straight to B
+    engine = sipep(u)
+    gw = engine.gateways["default"]
+    assert gw.registrar is not None
+    _, chosen = await engine.server_target(gw, gw.registrar)
+    assert chosen is not None and (chosen.address, chosen.port) == (HOST_B, kb.udp_port)
+
+
+def sipep(u: Unit) -> SipEpEngine:
+    engine = u.services["SipEp"].engine
+    assert isinstance(engine, SipEpEngine)
+    return engine
