@@ -786,7 +786,8 @@ class SipEpEngine:
             found = [t for t in found if self._same_family(t.address)]  # sockets bind the unit's address
             now = self._now()
             if found:
-                state.update(found, now, session.ttl or 0.0)
+                # no DNS question (an IP, a static host): look again in a minute (Hoc.StaticHosts may change)
+                state.update(found, now, session.ttl if session.ttl is not None else 60.0)
                 self._unresolved.discard(key)
                 return
             conceal = self._get("SipEp.DnsFailureConcealment", "None") == "OnNoResolution" and bool(state.targets)

@@ -12,7 +12,10 @@ tests need no root.
 * UDP: A answers every REGISTER "503 Service Unavailable" (``5xxOnRegistration``, the factory
   condition): the unit registers to B. With the conditions emptied, the 503 is final (Rejected).
 * UDP: A's SRV record names a port where nothing answers: the transaction times out and the unit
-  registers to B (no answer always fails over).
+  registers to B (no answer always fails over); A then sits in the penalty box.
+* The DNS server stops: with ``SipEp.DnsFailureConcealment`` = OnNoResolution the unit keeps the last
+  addresses and refreshes its registration; with None it has nowhere to send (Unreachable). 9010 both.
+* The dnspython glue itself against dnsmasq (record types, NXDOMAIN, a silent first server).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from typing import Any
 
 import pytest
 
+from emulator.dns import DnsClient
 from emulator.services.cert import CertEngine
 from emulator.services.hoc import HocEngine
 from emulator.services.nlm import NlmEngine
 from emulator.services.sipep import SipEpEngine
+from emulator.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
 from emulator.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import free_port, require_peer
@@ -134,9 +139,18 @@ async def units(lab: Lab) -> AsyncIterator[list[Unit]]:  # stopped before the pe
         await u.stop()
 
 
-def kamailio(lab: Lab, name: str, host: str, *, tls_only: bool = False, defines: tuple[str, ...] = ()) -> Kamailio:
+def kamailio(
+    lab: Lab,
+    name: str,
+    host: str,
+    *,
+    tls_only: bool = False,
+    defines: tuple[str, ...] = (),
+    tls_port: int | None = None,
+) -> Kamailio:
     crt, key = lab.certs[name]
-    k = start_kamailio(lab.tmp / f"kamailio-{name}", crt, key, USERS, tls_only=tls_only, defines=defines, host=host)
+    directory = lab.tmp / f"kamailio-{name}-{len(lab.peers)}"
+    k = start_kamailio(directory, crt, key, USERS, tls_only=tls_only, defines=defines, host=host, tls_port=tls_port)
     lab.peers.append(k)
     return k
 
@@ -172,7 +186,9 @@ async def make_unit(
     cert = CertEngine(u, lab.pki_dir / "factory")
     u.attach(cert)
     u.cert = cert
-    u.attach(SipEpEngine(u, timers=FAST, poll_s=0.05))
+    engine = SipEpEngine(u, timers=FAST, poll_s=0.05)
+    engine.dns.timeout = 0.3  # a stopped DNS server on loopback is silent: do not wait the 2 s of the default
+    u.attach(engine)
     c = u.config
     c.set("SipEp.MinSeverity", "Info")
     c.set("Hoc.DnsServersConfigSource", "Static")
@@ -209,7 +225,7 @@ async def test_tls_registrar_by_srv_fails_over_when_a_stops(units: list[Unit], l
             f"--srv-host=_sips._tcp.{DOMAIN},b.{DOMAIN},{kb.tls_port},20,0",
         ],
     )
-    u = await make_unit(units, lab, server, tls=True)
+    u = await make_unit(units, lab, server, tls=True, settings={"SipEp.TransportFailbackInterval": 5})
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
     assert registrar(u) == f"{HOST_A}:{ka.tls_port}"
     [link] = u.config.rows("SipEp.TlsPersistentConnectionStatus")
@@ -244,6 +260,18 @@ async def test_tls_registrar_by_srv_fails_over_when_a_stops(units: list[Unit], l
     # calls follow: the gateway's next hop is B now
     hop = sipep(u).gateways["default"].next_hop("TLS")
     assert hop is not None and (hop.host, hop.port) == (HOST_B, kb.tls_port)
+
+    # A comes back: its link is retried every TransportFailbackInterval (5 s) and the unit goes back to it
+    ka2 = kamailio(lab, "a", HOST_A, tls_only=True, tls_port=ka.tls_port)
+    await wait_for(
+        lambda: reg_state(u) == "Registered" and registrar(u) == f"{HOST_A}:{ka.tls_port}",
+        timeout=12,
+        what="Registered on A again",
+    )
+    assert f"REQ REGISTER sip:{DOMAIN} from {u.host}:16000 proto=tls" in ka2.log()
+    assert any(n == 9009 and "higher-priority server is reachable again" in m for n, m in sipep_notes(u))
+    hop = sipep(u).gateways["default"].next_hop("TLS")
+    assert hop is not None and (hop.host, hop.port) == (HOST_A, ka.tls_port)
 
 
 async def test_udp_503_on_registration_fails_over(units: list[Unit], lab: Lab) -> None:
@@ -317,3 +345,59 @@ def sipep(u: Unit) -> SipEpEngine:
     engine = u.services["SipEp"].engine
     assert isinstance(engine, SipEpEngine)
     return engine
+
+
+@pytest.mark.parametrize("concealment", ["OnNoResolution", "None"])
+async def test_dns_failure_concealment(units: list[Unit], lab: Lab, concealment: str) -> None:
+    ka = kamailio(lab, "a", HOST_A)
+    server = dns(lab, [f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0"])
+    u = await make_unit(units, lab, server, tls=False, settings={"SipEp.DnsFailureConcealment": concealment})
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
+    server.stop()  # the DNS is gone; the next attempt (woken now rather than at the refresh) resolves again
+    [reg] = sipep(u).registrations
+    cseq = reg.cseq
+    reg.wake.set()
+    await wait_for(lambda: any(n == 9010 for n, _ in sipep_notes(u)), what="9010")
+    [(_, message)] = [(n, m) for n, m in sipep_notes(u) if n == 9010]
+    assert message.startswith(f"Server {DOMAIN} cannot be resolved for SIP gateway default (no answer for ")
+    if concealment == "OnNoResolution":
+        assert message.endswith("; the last addresses are kept).")
+        await wait_for(lambda: reg.cseq > cseq and reg_state(u) == "Registered", what="refreshed on A")
+        assert registrar(u) == f"{HOST_A}:{ka.udp_port}"
+    else:
+        await wait_for(lambda: reg_state(u) == "Unreachable", what="Unreachable")
+        assert reg.cseq == cseq  # nothing was sent: no address to send to
+
+
+async def test_dns_client_against_dnsmasq(lab: Lab) -> None:
+    """The dnspython glue: record types, NXDOMAIN, the second server when the first does not answer,
+    the source address, static hosts before any query."""
+    server = dns(
+        lab,
+        [
+            f"--naptr-record={DOMAIN},10,20,s,SIP+D2U,,_sip._udp.{DOMAIN}",
+            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},5070,10,5",
+            "--dns-rr=aaaa.example.test,28,20010db8000000000000000000000001",
+        ],
+    )
+    silent = "127.0.0.61"  # no server there: the client moves on to the next one
+    client = DnsClient(
+        "127.0.0.9",
+        lambda: [silent, server.host],
+        port=server.port,
+        timeout=0.2,
+        hosts=lambda: {"pinned.test": ["192.0.2.7"]},
+    )
+    session = client.session()
+    assert await session.naptr(DOMAIN) == [NaptrRecord(10, 20, "s", "SIP+D2U", f"_sip._udp.{DOMAIN}")]
+    assert await session.srv(f"_sip._udp.{DOMAIN}") == [SrvRecord(10, 5, 5070, f"a.{DOMAIN}")]
+    assert await session.addresses(f"a.{DOMAIN}", (4, 6)) == [HOST_A]
+    assert await session.srv(f"_sip._tcp.{DOMAIN}") == []  # no such record
+    assert await session.addresses(f"nowhere.{DOMAIN}", (4,)) == []  # NXDOMAIN
+    asked = client.queries
+    assert session.pinned("pinned.test") and await session.addresses("pinned.test", (4,)) == ["192.0.2.7"]
+    assert client.queries == asked
+    assert f"query[SRV] _sip._udp.{DOMAIN} from 127.0.0.9" in server.log()
+    server.stop()
+    with pytest.raises(DnsFailure):
+        await session.srv(f"_sip._udp.{DOMAIN}")

@@ -8,13 +8,17 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from emulator.dns import dns_servers, static_hosts
+from emulator.services.hoc import HocEngine
 from emulator.sip.failover import PenaltyBox, ServerTargets, parse_conditions
 from emulator.sip.resolve import DnsFailure, NaptrRecord, Resolved, SrvRecord, order_naptr, order_srv, resolve
 from emulator.sip.transport import Target
+from emulator.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
 
 
 @dataclass
@@ -316,3 +320,17 @@ def test_static_hosts() -> None:
         {"Name": "", "IpAddresses": "192.0.2.9"},
     ]
     assert static_hosts(rows) == {"sip.example.com": ["192.0.2.1", "192.0.2.2"]}
+
+
+def test_hoc_dns_servers_info_static_and_dhcp(tmp_path: Path) -> None:
+    u = Unit(name="u", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
+    hoc = HocEngine(u)
+    assert u.config.rows("Hoc.DnsServersInfo") == []  # Automatic (factory) without a DHCP client: none
+    hoc.set_dhcp_dns_servers(["10.0.0.53", "10.0.0.54"])
+    assert u.config.rows("Hoc.DnsServersInfo") == [
+        {"Priority": 1, "IpAddress": "10.0.0.53"},
+        {"Priority": 2, "IpAddress": "10.0.0.54"},
+    ]
+    u.config.set("Hoc.DnsServersConfigSource", "Static")
+    u.config.set("Hoc.StaticDnsServers[2].IpAddress", "192.0.2.2")
+    assert u.config.rows("Hoc.DnsServersInfo") == [{"Priority": 1, "IpAddress": "192.0.2.2"}]
