@@ -53,7 +53,7 @@ from emulator.services.sipcalls import CallManager, OfferAnswer
 from emulator.sip.dialog import build_request, new_call_id, new_tag
 from emulator.sip.digest import DigestClient, DigestError
 from emulator.sip.failover import FailoverConditions, PenaltyBox, ServerTargets, parse_conditions
-from emulator.sip.headers import Address
+from emulator.sip.headers import Address, Via
 from emulator.sip.message import Request, Response, make_response
 from emulator.sip.resolve import DnsFailure, Resolved, resolve
 from emulator.sip.transaction import (
@@ -68,6 +68,7 @@ from emulator.sip.transaction import (
     TransactionLayer,
     Transmit,
     TransportFailed,
+    new_branch,
 )
 from emulator.sip.transport import DEFAULT_PORTS, Connection, PortCycle, SipTransport, Source, Target
 from emulator.sip.uri import Uri
@@ -616,7 +617,53 @@ class SipEpEngine:
     async def request(self, request: Request, target: Target, gateway: str | None = None, *,
                       on_provisional: Callable[[Response], None] | None = None,
                       on_transaction: Callable[[ClientInviteTransaction], None] | None = None) -> Response | None:
-        """Send ``request`` in a client transaction; the final response, or None (timeout, transport failure)."""
+        """Send ``request`` in a client transaction; the final response, or None (timeout, transport failure).
+
+        An initial INVITE sent to the gateway's server in use fails over like a REGISTER: on no answer
+        (or a status the failover conditions name, e.g. ``503OnInvite``) it is sent again, with a new
+        branch, to the next target, and the call (and the gateway's registrations) follow."""
+        response = await self._request_once(request, target, gateway, on_provisional=on_provisional,
+                                            on_transaction=on_transaction)
+        if gateway is None or request.method != "INVITE" or request.to.tag is not None:
+            return response
+        return await self._invite_failover(request, target, gateway, response, on_provisional, on_transaction)
+
+    async def _invite_failover(self, request: Request, target: Target, gateway: str, response: Response | None,
+                               on_provisional: Callable[[Response], None] | None,
+                               on_transaction: Callable[[ClientInviteTransaction], None] | None) -> Response | None:
+        gw = self.gateways.get(gateway)
+        server = gw.hop_server() if gw is not None else None
+        state = self.servers.get((gateway, server)) if server is not None else None
+        if gw is None or server is None or state is None:
+            return response
+        conditions = self.conditions(gateway)
+        tried: set[tuple[str, str, int]] = set()
+        while self._running and (response is None or response.status >= 300):
+            status = None if response is None else response.status
+            failed = next((t for t in state.targets if t.key == (target.transport, target.host, target.port)), None)
+            if failed is None or not conditions.fails_over("INVITE", status):
+                break
+            tried.add(failed.key)
+            if response is None:
+                self._set_reachable(gateway, target, False)
+            nxt = self._failover(gw, state, failed, "no answer" if response is None else f"{status} {response.reason}")
+            for reg in self.registrations:  # the registrations leave the failed server too
+                if reg.gateway == gateway and (gw.outbound or gw.registrar) == server:
+                    reg.wake.set()
+            call = next((c for c in self.calls.calls if c.call_id == request.call_id), None)
+            if nxt is None or nxt.key in tried or call is None or not call.active or call.cancel_requested:
+                break
+            target = nxt.target(server.host)
+            call.target = target  # CANCEL and in-dialog requests without a route set go there now
+            request = _with_new_branch(request)
+            self._server_link(gw, target)
+            response = await self._request_once(request, target, gateway, on_provisional=on_provisional,
+                                                on_transaction=on_transaction)
+        return response
+
+    async def _request_once(self, request: Request, target: Target, gateway: str | None, *,
+                            on_provisional: Callable[[Response], None] | None,
+                            on_transaction: Callable[[ClientInviteTransaction], None] | None) -> Response | None:
         if gateway is not None and target.transport in ("TLS", "TCP"):
             link = self._link_for(gateway, target)
             if link is not None:
@@ -990,3 +1037,12 @@ class SipEpEngine:
     def registration(self, endpoint: str) -> Registration | None:
         return next((r for r in self.registrations if r.endpoint == endpoint), None)
 
+
+def _with_new_branch(request: Request) -> Request:
+    """A copy of ``request`` for a new client transaction (§8.1.1.7: a new branch; the rest unchanged)."""
+    copy = Request(request.method, request.uri, request.headers.copy(), request.body)
+    top = copy.top_via
+    copy.headers.remove_first("Via")
+    params = {**top.params, "branch": new_branch()}
+    copy.headers.prepend("Via", str(Via(top.transport, top.host, top.port, params, top.protocol)))
+    return copy

@@ -401,3 +401,31 @@ async def test_dns_client_against_dnsmasq(lab: Lab) -> None:
     server.stop()
     with pytest.raises(DnsFailure):
         await session.srv(f"_sip._udp.{DOMAIN}")
+
+
+async def test_udp_invite_with_no_answer_fails_over_and_the_registration_follows(units: list[Unit], lab: Lab) -> None:
+    ka = kamailio(lab, "a", HOST_A)
+    kb = kamailio(lab, "b", HOST_B)
+    server = dns(
+        lab,
+        [
+            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
+            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
+        ],
+    )
+    u = await make_unit(units, lab, server, tls=False)
+    await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
+    assert registrar(u) == f"{HOST_A}:{ka.udp_port}"
+    ka.stop()  # over UDP nothing tells the unit until it sends something
+    call = await sipep(u).calls.dial("Phone-Fax1", "nobody")
+    await wait_for(lambda: call.state == "ended", what="the call ends at B")
+    assert call.status == 404  # B's answer: nobody is registered there as "nobody"
+    assert f"REQ INVITE sip:nobody@{DOMAIN}" in kb.log()
+    assert call.target is not None and (call.target.host, call.target.port) == (HOST_B, kb.udp_port)
+    assert (
+        9009,
+        f"SIP gateway default fails over from server {HOST_A}:{ka.udp_port} to {HOST_B}:{kb.udp_port} (no answer).",
+    ) in sipep_notes(u)
+    await wait_for(
+        lambda: reg_state(u) == "Registered" and registrar(u) == f"{HOST_B}:{kb.udp_port}", what="Registered on B"
+    )
