@@ -12,6 +12,16 @@ What it does, from the DGW parameters (fact sheet §1.1, DGW-BEHAVIOUR "SIP"):
   ``EnableConfig`` is Enable, else ``DefaultStaticRegistrarServerHost``; home-domain proxy
   ``GwSpecificProxy`` / ``DefaultStaticProxyHomeDomainHost``; outbound proxy
   ``…OutboundHost`` (requests go there when set). ``host:0`` = the transport's default port.
+* **Resolution and failover** — a server named by a host name is located as RFC 3263 says
+  (:mod:`emulator.sip.resolve`: ``SupportedDnsQueries`` NAPTR -> SRV -> A, ``DnsIpVersion``) through the
+  unit's DNS (:mod:`emulator.dns`: ``Hoc.StaticDnsServers`` or DHCP, ``Hoc.StaticHosts``), again when
+  the answers' TTL runs out. Registrations and calls use one target at a time
+  (:mod:`emulator.sip.failover`); a REGISTER or an initial INVITE that gets no answer, or a status
+  named by ``DefaultSipFailoverConditions`` / ``GwSpecificFailover``, goes at once to the next target
+  (SipEp 9009), failed targets sit in the penalty box (``PenaltyBoxEnable``/``Time``, trunk gateways),
+  ``DnsFailureConcealment`` OnNoResolution keeps the last addresses when the DNS fails (9010 either
+  way), and a persistent link to a higher-ranked target that comes back takes the gateway back.
+  ``RegistrationStatus.Registrar`` shows the address in use; TLS links show the SRV name.
 * **Persistent links** (TCP/TLS) from ``TransportPersistentBasePort`` (16000) on the unit's address,
   ``TransportPersistentPortInterval`` ports, re-established every ``TransportFailbackInterval``
   seconds; ``SipEp.TlsPersistentConnectionStatus`` rows (Up / Down / WaitingUp). When a TLS link comes
