@@ -42,6 +42,7 @@ from .services.cert import CertEngine
 from .services.cli import CliEngine
 from .services.cwmp import CwmpEngine
 from .services.dhcp_client import DhcpClientEngine
+from .services.epadm import EpAdmEngine
 from .services.hoc import HocEngine
 from .services.nlm import NlmEngine
 from .services.sipep import SipEpEngine
@@ -172,6 +173,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.attach(cert)
     unit.cert = cert
     unit.attach(SipEpEngine(unit, media=CallMedia.for_unit(unit)))
+    unit.attach(EpAdmEngine(unit))
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)

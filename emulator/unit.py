@@ -118,6 +118,7 @@ class Unit:
             "Scm.RestartRequiredServices": self._cmd_restart_required,
         }
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._service_listeners: list[Callable[[str, str], None]] = []
         self._notification_listeners: list[Callable[[NotificationEvent], None]] = []
         self.notifications: list[NotificationEvent] = []  # recent, for the API (bounded)
         self._install_status()
@@ -194,6 +195,15 @@ class Unit:
         ev: NotificationEvent | None = self.nlm.notify(service, msg_id, **fields)
         return ev
 
+    def on_service_state(self, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(service, state)`` after a service started or stopped (EpAdm follows SipEp so)."""
+        self._service_listeners.append(fn)
+        return lambda: self._service_listeners.remove(fn)
+
+    def _service_state_changed(self, st: ServiceState) -> None:
+        for fn in list(self._service_listeners):
+            fn(st.name, st.state)
+
     def on_notification(self, fn: Callable[[NotificationEvent], None]) -> Callable[[], None]:
         self._notification_listeners.append(fn)
         return lambda: self._notification_listeners.remove(fn)
@@ -267,6 +277,7 @@ class Unit:
             st.comment = str(e)[:255]
             self.log.error("service_start_failed", service=st.name, error=str(e))
         self.config.clear_restart(st.name)
+        self._service_state_changed(st)
 
     async def stop_service(self, name: str, notify: bool = True) -> None:
         st = self._canon(name)
@@ -278,6 +289,7 @@ class Unit:
                 await st.engine.stop()
         finally:
             st.state = "Stopped"
+            self._service_state_changed(st)
         if notify:
             self.notify("Scm", 9002, name=st.name)
 

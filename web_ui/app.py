@@ -414,6 +414,9 @@ class WebEngine:
         elif action.startswith("delete:"):
             sec_no, _, key = action[7:].partition(":")
             self._delete(model, int(sec_no), key, auth, session)
+        elif action.startswith("ep:"):
+            _, verb, ep = action.split(":", 2)
+            self._endpoint_command(verb, ep, session)
         elif action.startswith("svc:"):
             _, verb, name = action.split(":", 2)
             await self._service_command(verb, name, session)
@@ -474,6 +477,14 @@ class WebEngine:
                         cells.append(self._field(model, p, name, Field(name, lab), auth, submitted, errors)
                                      if p is not None else FieldView("", "", "", "", kind="none"))
                     view.rows.append(RowView(shown, "", cells))
+            elif sec.block == "unit_states":
+                view.columns = [("Administrative State", ""), ("Operational State", ""), ("Usage State", "")]
+                view.extra["unit"] = [cfg.get(f"EpAdm.Unit{n}State") for n in ("Admin", "Op", "Usage")]
+            elif sec.block == "endpoint_states":
+                names = ("EpId", "AdminState", "OpState", "UsageState")
+                table = cat.tables["EpAdm.Endpoint"]
+                view.columns = [(table.columns[n].title, table.columns[n].help) for n in names]
+                view.extra["endpoints"] = [[r.get(n) for n in names] for r in cfg.rows("EpAdm.Endpoint")]
             elif sec.block == "services":
                 view.columns = [(c.title, c.help) for c in cat.tables["Scm.ServicesInfo"].columns.values()]
                 view.extra["services"] = cfg.rows("Scm.ServicesInfo")
@@ -704,7 +715,19 @@ class WebEngine:
             self.sessions.drop_user(str(index[0]))
         session.flash.append("The row was deleted.")
 
-    # ------------------------------------------------------------------ services, reboot
+    # ------------------------------------------------------------------ endpoints, services, reboot
+    def _endpoint_command(self, verb: str, ep: str, session: Session) -> None:
+        """System/Endpoints: Lock, Force Lock, Unlock — the EpAdm.Endpoint row commands."""
+        eps = {str(r["EpId"]) for r in self.unit.config.rows("EpAdm.Endpoint")}
+        if verb not in ("Lock", "ForceLock", "Unlock") or ep not in eps:
+            raise web.HTTPBadRequest(text="unknown endpoint command")
+        try:
+            self.unit.config.set(f"EpAdm.Endpoint[{ep}].{verb}", verb, source="web")
+        except ConfigError as e:
+            session.flash.append(_reason(e))
+            return
+        session.flash.append(f"{ep}: {'force lock' if verb == 'ForceLock' else verb.lower()} requested.")
+
     async def _service_command(self, verb: str, name: str, session: Session) -> None:
         if verb not in ("Start", "Stop", "Restart") or name not in self.unit.services:
             raise web.HTTPBadRequest(text="unknown service command")

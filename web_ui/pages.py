@@ -143,6 +143,12 @@ PAGES: tuple[Page, ...] = (
         Section("Services Status", kind="custom", block="services", buttons=()),
         Section("Startup Configuration", kind="grid", table="Scm.ServicesConfig", fields=_f("StartupType")),
     )),
+    Page("System", "Endpoints", (
+        Section("Unit States", kind="custom", block="unit_states", buttons=()),
+        Section("Endpoints States", kind="custom", block="endpoint_states", buttons=()),
+        Section("Endpoints Configuration", kind="grid", table="EpAdm.Endpoint",
+                fields=(Field("InitialAdminStateConfig", "Initial Administrative State"),)),
+    )),
     Page("System", "Event Log", (
         Section("Notification Severity", kind="custom", block="severity"),
         Section("Notification Events", kind="grid", table="Nlm.Events", add=True, delete=True,

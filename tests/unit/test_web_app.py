@@ -507,3 +507,29 @@ async def test_two_units_in_one_process_share_nothing(tmp_path: Path) -> None:
     finally:
         for u in units:
             await u.stop()
+
+
+async def test_endpoints_page_locks_and_unlocks(env: Env) -> None:
+    """System/Endpoints: Unit States, the endpoints' states and Lock / Force Lock / Unlock per endpoint."""
+    from emulator.services.epadm import EpAdmEngine
+
+    engine = EpAdmEngine(env.unit)
+    env.unit.attach(engine)
+    await engine.start()
+    await env.login()
+    status, html = await env.get("/System/Endpoints")
+    assert status == 200
+    for label in ("Unit States", "Endpoints States", "Lock", "Force Lock", "Unlock", "Initial Administrative State"):
+        assert label in html, label
+    token = await env.csrf("/System/Endpoints")
+    status, html, _ = await env.post("/System/Endpoints", {"csrf": token, "action": "ep:Lock:Phone-Fax2"})
+    assert status == 200 and "Phone-Fax2: lock requested." in html
+    assert env.unit.config.get("EpAdm.Endpoint[Phone-Fax2].AdminState") == "Locked"
+    assert '<tr data-row="Phone-Fax2"><td>Phone-Fax2</td><td>Locked</td>' in html
+    token = await env.csrf("/System/Endpoints")
+    status, html, _ = await env.post("/System/Endpoints", {"csrf": token, "action": "ep:Unlock:Phone-Fax2"})
+    assert env.unit.config.get("EpAdm.Endpoint[Phone-Fax2].AdminState") == "Unlocked"
+    token = await env.csrf("/System/Endpoints")
+    status, _, _ = await env.post("/System/Endpoints", {"csrf": token, "action": "ep:Lock:<script>"})
+    assert status == 400
+    await engine.stop()
