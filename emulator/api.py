@@ -32,6 +32,8 @@ from firmware_model.config import Address, ConfigError, Index
 from firmware_model.notifications import SEVERITIES, NotificationEvent
 from firmware_model.schema import Param, Table, Value
 
+from .media.endpoint_audio import AudioError, parse_media_request
+from .media.stream import CallMedia
 from .openapi import API_VERSION, build_openapi
 from .services.cert import UNSECURE_TRANSFER_WINDOW_S
 from .services.sipcalls import CallError, CallManager, endpoint_action
@@ -140,6 +142,7 @@ class Route:
 
 
 P = "/api/v1"
+ADMIN_ACTIONS = {"lock": "Lock", "unlock": "Unlock", "force-lock": "ForceLock"}  # -> EpAdm.Endpoint commands
 ACTION_WAIT_S = 3.0  # longest an endpoint action's HTTP answer waits for SIP (then 202, still running)
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{P}/openapi.json", "openapi", "none"),
@@ -172,6 +175,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{P}/certificates/{{kind:host|other}}", "import_certificate", "write"),  # host: Admin (handler)
     Route("DELETE", f"{P}/certificates/{{kind:host|other}}/{{name}}", "delete_certificate", "admin"),
     Route("GET", f"{P}/calls", "list_calls", "read"),
+    Route("GET", f"{P}/endpoints", "list_endpoints", "read"),
+    Route("GET", f"{P}/endpoints/{{ep}}/media", "get_endpoint_media", "read"),
+    Route("PUT", f"{P}/endpoints/{{ep}}/media", "put_endpoint_media", "write"),
     Route("POST", f"{P}/endpoints/{{ep}}/{{action}}", "endpoint_action", "write"),
 )
 
@@ -1057,8 +1063,76 @@ class ApiServer:
             out.append(row)
         return _json({"calls": out})
 
+    def _endpoint(self, name: str) -> str:
+        """The EpId (any case) of an endpoint of this unit's profile; 404 otherwise."""
+        for row in self.unit.config.rows("EpAdm.Endpoint"):
+            if str(row["EpId"]).lower() == name.lower():
+                return str(row["EpId"])
+        raise ApiError(404, "not-found", f"unknown endpoint {name!r}")
+
+    def _media_hook(self) -> CallMedia:
+        hook = self._calls().media
+        if not isinstance(hook, CallMedia) or hook.audio_dir is None:
+            raise ApiError(503, "unavailable", "this unit's calls carry no media engine")
+        return hook
+
+    def _endpoint_json(self, row: dict[str, Any]) -> dict[str, Any]:
+        ep = str(row["EpId"])
+        calls = self._calls()
+        current = calls.current(ep)
+        hook = calls.media
+        return {
+            "endpoint": ep,
+            "admin_state": row.get("AdminState"),
+            "op_state": row.get("OpState"),
+            "usage_state": row.get("UsageState"),
+            "initial_admin_state": row.get("InitialAdminStateConfig"),
+            "call": self._call_json(current.row()) if current is not None else None,
+            "media": hook.audio_of(ep).to_json() if isinstance(hook, CallMedia) else None,
+        }
+
+    async def list_endpoints(self, request: web.Request) -> web.Response:
+        return _json({"endpoints": [self._endpoint_json(r) for r in self.unit.config.rows("EpAdm.Endpoint")]})
+
+    def _media_json(self, ep: str, hook: CallMedia) -> dict[str, Any]:
+        out: dict[str, Any] = {"endpoint": ep, **hook.audio_of(ep).to_json(), "audio_directory": str(hook.audio_dir),
+                               "stream": None}
+        current = self._calls().current(ep)
+        stream = getattr(getattr(current, "media", None), "stream", None)
+        if stream is not None:
+            out["stream"] = stream.stats()
+        return out
+
+    async def get_endpoint_media(self, request: web.Request) -> web.Response:
+        ep = self._endpoint(request.match_info["ep"])
+        return _json(self._media_json(ep, self._media_hook()))
+
+    async def put_endpoint_media(self, request: web.Request) -> web.Response:
+        ep = self._endpoint(request.match_info["ep"])
+        hook = self._media_hook()
+        body = await _json_body(request)
+        assert hook.audio_dir is not None  # _media_hook checked it
+        try:
+            audio = parse_media_request(body, hook.audio_of(ep), hook.audio_dir)
+        except AudioError as e:
+            raise ApiError(400, "invalid", f"{ep} media: {e}") from None
+        try:
+            hook.set_audio(ep, audio)
+        except (OSError, ValueError) as e:  # e.g. a WAV file that is not 8 kHz mono 16-bit
+            raise ApiError(400, "invalid", f"{ep} media: {e}") from None
+        return _json(self._media_json(ep, hook))
+
     async def endpoint_action(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
+        if action in ADMIN_ACTIONS:  # EpAdm row commands, as on System/Endpoints
+            ep = self._endpoint(request.match_info["ep"])
+            try:
+                self.unit.config.set(f"EpAdm.Endpoint[{ep}].{ADMIN_ACTIONS[action]}", ADMIN_ACTIONS[action],
+                                     source="api")
+            except ConfigError as e:
+                raise ApiError(409, "conflict", str(e)) from None
+            row = next(r for r in self.unit.config.rows("EpAdm.Endpoint") if r["EpId"] == ep)
+            return _json({"endpoint": ep, "action": action, **self._endpoint_json(row)})
         body = await _json_body(request) if action == "dial" and request.can_read_body else {}
         if not isinstance(body, dict):
             raise ApiError(400, "bad-request", "the body must be a JSON object")

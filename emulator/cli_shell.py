@@ -69,6 +69,12 @@ MASK = "****"
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
 _EXIT = {"exit", "quit", "logout"}
 CALL_KEYWORDS = ("calls", "offhook", "dial", "answer", "hangup", "hold", "resume")
+AUDIO_KEYWORDS = ("play", "record", "listen")
+_AUDIO_USAGE = {
+    "play": "play <EpId> tone <Hz> [<Hz>...] [level <dBm0>] | play <EpId> wav <name.wav> | play <EpId> silence",
+    "record": "record <EpId> <name.wav> | record <EpId> off",
+    "listen": "listen <EpId>",
+}
 CERT_IMPORT = "Cert.Import"
 CERT_ACTIVATE = "Cert.ActivateUnsecureTransfer"
 CERT_COMMANDS = (CERT_ACTIVATE, CERT_IMPORT)
@@ -233,6 +239,8 @@ class CliShell:
             return self._cert_command(cert_command, rest.strip())
         if keyword in CALL_KEYWORDS and self._call_manager() is not None:
             return self._call_command(keyword, rest.strip())
+        if keyword in AUDIO_KEYWORDS and self._call_manager() is not None:
+            return self._audio_command(keyword, rest.strip())
         if text.endswith("?") and "=" not in text:
             return self._list_matches(text[:-1].strip())
         try:
@@ -434,6 +442,64 @@ class CliShell:
 
         return Reply(pending=act)
 
+    def _audio_command(self, keyword: str, args: str) -> Reply:
+        """``play``/``record`` set what the endpoint's phone sends and records (the API's endpoint media);
+        ``listen`` shows what its current call receives: level and dominant frequency."""
+        from emulator.media.endpoint_audio import AudioError, parse_media_request
+        from emulator.media.stream import CallMedia
+
+        manager = self._call_manager()
+        hook = manager.media
+        parts = args.split()
+        usage = Reply.error(f"{keyword}: usage: {_AUDIO_USAGE[keyword]}")
+        if not parts:
+            return usage
+        ep = next((str(r["EpId"]) for r in self.unit.config.rows("EpAdm.Endpoint")
+                   if str(r["EpId"]).lower() == parts[0].lower()), None)
+        if ep is None:
+            return Reply.error(f"{keyword}: unknown endpoint {parts[0]!r}")
+        if not isinstance(hook, CallMedia) or hook.audio_dir is None:
+            return Reply.error(f"{keyword}: this unit's calls carry no media engine")
+        if keyword == "listen":
+            call = manager.current(ep)
+            stream = getattr(getattr(call, "media", None), "stream", None)
+            if stream is None or len(parts) != 1:
+                return Reply.error(f"{ep}: no call with media") if len(parts) == 1 else usage
+            st = stream.stats()
+            freq = st.get("frequency")
+            heard = f"{freq:.0f} Hz at {st.get('level_dbm0'):.1f} dBm0" if freq else "no tone"
+            return Reply(f"{ep}: call {call.id} receives {heard}; {st.get('packets_received')} packets, "
+                         f"{st.get('undecryptable')} undecryptable, srtp {'on' if st.get('srtp') else 'off'}\n")
+        if not self.user.can("write"):
+            return Reply.error(f"{keyword}: user {self.user.user} has read-only access")
+        body: dict[str, Any]
+        words = parts[1:]
+        if keyword == "record":
+            if len(words) != 1:
+                return usage
+            body = {"record": None if words[0].lower() == "off" else words[0]}
+        elif words == ["silence"]:
+            body = {"source": None}
+        elif len(words) == 2 and words[0] == "wav":
+            body = {"source": {"wav": words[1]}}
+        elif len(words) >= 2 and words[0] == "tone":
+            freqs, level = words[1:], None
+            if len(freqs) >= 2 and freqs[-2] == "level":
+                freqs, level = freqs[:-2], freqs[-1]
+            source: dict[str, Any] = {"tone": freqs}
+            if level is not None:
+                source["level_dbm0"] = level
+            body = {"source": source}
+        else:
+            return usage
+        try:
+            audio = parse_media_request(body, hook.audio_of(ep), hook.audio_dir)
+            hook.set_audio(ep, audio)
+        except (AudioError, OSError, ValueError) as e:
+            return Reply.error(f"{keyword}: {e}")
+        src = audio.source_json()
+        return Reply(f"{ep}: plays {src or 'silence'}; records {audio.record or 'nothing'}\n")
+
     def _cert_command_name(self, word: str) -> str | None:
         if self._cert_engine() is None:
             return None
@@ -548,6 +614,9 @@ class CliShell:
             ("dial <EpId> <number>", "the endpoint's phone goes off-hook and dials (emulator addition)"),
             ("offhook|answer|hangup|hold|resume <EpId>", "what the endpoint's user does on the phone"),
             ("calls", "the unit's calls and their states"),
+            ("play <EpId> tone <Hz>...|wav <f>|silence", "what the endpoint's phone sends (emulator addition)"),
+            ("record <EpId> <file.wav>|off", "record what the endpoint's calls receive (audio directory)"),
+            ("listen <EpId>", "level and frequency the endpoint's call receives"),
             ("help <Name>", "what a parameter, table or service is, its type and its default"),
             ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
             ("exit, quit, logout", "close the session"),

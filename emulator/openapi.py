@@ -127,6 +127,10 @@ def _op(
     return out
 
 
+_EP_PARAM = {"name": "ep", "in": "path", "required": True, "description": "the endpoint (EpId), e.g. Phone-Fax1",
+             "schema": {"type": "string"}}
+
+
 def _schemas() -> dict[str, Schema]:
     value: Schema = {
         "description": "A configuration value: enums by label, numbers as numbers, other values as strings; "
@@ -154,8 +158,41 @@ def _schemas() -> dict[str, Schema]:
         },
         "additionalProperties": True,
     }
+    media_settings: Schema = {
+        "type": "object",
+        "properties": {
+            "source": {"type": ["object", "null"], "description": "{tone: [Hz...], level_dbm0} | {wav: name} | null",
+                       "properties": {"tone": {"type": "array", "items": {"type": "number"}},
+                                      "level_dbm0": {"type": "number"}, "wav": {"type": "string"},
+                                      "silence": {"type": "boolean"}}},
+            "record": {"type": ["string", "null"]},
+            "initial_sequence": {"type": ["integer", "null"], "minimum": 0, "maximum": 65535},
+        },
+        "additionalProperties": False,
+    }
     return {
         "Call": call,
+        "EndpointMediaSettings": media_settings,
+        "EndpointMedia": {
+            "type": "object",
+            "properties": {"endpoint": {"type": "string"}, **media_settings["properties"],
+                           "audio_directory": {"type": "string"},
+                           "stream": {"type": ["object", "null"],
+                                      "description": "the current call's stream statistics and received tone"}},
+        },
+        "Endpoint": {
+            "type": "object",
+            "properties": {
+                "endpoint": {"type": "string"},
+                "admin_state": {"type": ["string", "null"], "enum": ["Unlocked", "ShuttingDown", "Locked", None]},
+                "op_state": {"type": ["string", "null"], "enum": ["Enable", "Disable", None]},
+                "usage_state": {"type": ["string", "null"],
+                                "enum": ["Idle", "Active", "Busy", "IdleUnusable", None]},
+                "initial_admin_state": {"type": ["string", "null"]},
+                "call": {"oneOf": [{"$ref": "#/components/schemas/Call"}, {"type": "null"}]},
+                "media": {"oneOf": [{"$ref": "#/components/schemas/EndpointMediaSettings"}, {"type": "null"}]},
+            },
+        },
         "EndpointActionResult": {
             "type": "object",
             "properties": {"endpoint": {"type": "string"}, "action": {"type": "string"}, "pending": {"type": "boolean"},
@@ -926,11 +963,43 @@ def _paths() -> dict[str, Any]:
                 "packets, received tone level and frequency) when the call has a media stream.",
             )
         },
+        f"{P}/endpoints": {
+            "get": _op(
+                "listEndpoints",
+                "calls",
+                "The unit's endpoints with their EpAdm states, current call and phone audio settings",
+                {"200": ok("the endpoints", {"type": "object", "properties": {"endpoints": {
+                    "type": "array", "items": _ref("Endpoint")}}})},
+            )
+        },
+        f"{P}/endpoints/{{ep}}/media": {
+            "get": _op(
+                "getEndpointMedia",
+                "calls",
+                "What the endpoint's phone plays and records (emulator addition), and its current stream",
+                {"200": ok("the settings and the stream's statistics", _ref("EndpointMedia")), "404": r("NotFound")},
+                parameters=[_EP_PARAM],
+            ),
+            "put": _op(
+                "putEndpointMedia",
+                "calls",
+                "Set what the endpoint's phone plays and records, and the first RTP sequence number of its streams",
+                {"200": ok("applied to the next calls and to the call in progress", _ref("EndpointMedia")),
+                 "400": r("BadRequest"), "404": r("NotFound")},
+                description="Fields absent keep their value; all or nothing. source: {\"tone\": [f...], "
+                "\"level_dbm0\": l} (1-4 frequencies, 20-3990 Hz, -60..+3 dBm0), {\"wav\": \"name.wav\"} (8 kHz mono "
+                "16-bit, from the unit's audio directory <state dir>/audio) or null (silence); record: a file name "
+                "in that directory or null; initial_sequence: 0..65535 or null (random).",
+                parameters=[_EP_PARAM],
+                body={"required": True, "content": _json_content(_ref("EndpointMediaSettings"))},
+            ),
+        },
         f"{P}/endpoints/{{ep}}/{{action}}": {
             "post": _op(
                 "endpointAction",
                 "calls",
-                "Act on an endpoint like a user on its phone: offhook, dial, answer, hangup, hold, resume",
+                "Act on an endpoint like a user on its phone (offhook, dial, answer, hangup, hold, resume) or "
+                "like an administrator on System/Endpoints (lock, unlock, force-lock)",
                 {
                     "200": ok("the action was taken", _ref("EndpointActionResult")),
                     "202": ok("still in progress after 3 s (SIP timers); the call row as it stands, pending true",
@@ -944,7 +1013,8 @@ def _paths() -> dict[str, Any]:
                     {"name": "ep", "in": "path", "required": True, "description": "the endpoint (EpId), e.g. "
                      "Phone-Fax1", "schema": {"type": "string"}},
                     {"name": "action", "in": "path", "required": True, "description": "what to do",
-                     "schema": {"type": "string", "enum": ["offhook", "dial", "answer", "hangup", "hold", "resume"]}},
+                     "schema": {"type": "string", "enum": ["offhook", "dial", "answer", "hangup", "hold", "resume",
+                                                           "lock", "unlock", "force-lock"]}},
                 ],
                 body={"required": False, "content": _json_content({
                     "type": "object", "description": "dial only: the number (a user part) or a sip: URI",

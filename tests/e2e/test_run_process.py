@@ -203,3 +203,22 @@ def test_ready_file_lists_every_face_and_calls_api_answers(tmp_path: Path, emula
     status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/hangup")
     assert status in (200, 202)
     assert [c["endpoint"] for c in api(unit, "GET", "/api/v1/calls")[1]["calls"]] == ["Phone-Fax1"]
+    # Endpoints: EpAdm states, lock/unlock, and the phone's audio settings (emulator addition).
+    status, body = api(unit, "GET", "/api/v1/endpoints")
+    eps = {e["endpoint"]: e for e in body["endpoints"]}
+    assert status == 200 and set(eps) == {"Phone-Fax1", "Phone-Fax2"}
+    assert eps["Phone-Fax2"]["admin_state"] == "Unlocked" and eps["Phone-Fax2"]["op_state"] == "Enable"
+    status, body = api(unit, "POST", "/api/v1/endpoints/phone-fax2/lock")
+    assert (status, body["admin_state"], body["usage_state"]) == (200, "Locked", "IdleUnusable")
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax2/dial", {"number": "1001"})
+    assert status == 409 and "locked" in body["error"]
+    assert api(unit, "POST", "/api/v1/endpoints/Phone-Fax2/unlock")[1]["admin_state"] == "Unlocked"
+    status, body = api(unit, "PUT", "/api/v1/endpoints/Phone-Fax2/media",
+                       {"source": {"tone": [697, 1209]}, "initial_sequence": 65500})
+    assert status == 200, body
+    assert body["source"] == {"tone": [697.0, 1209.0], "level_dbm0": -10.0} and body["initial_sequence"] == 65500
+    assert api(unit, "GET", "/api/v1/endpoints/Phone-Fax2/media")[1]["initial_sequence"] == 65500
+    status, body = api(unit, "PUT", "/api/v1/endpoints/Phone-Fax2/media", {"source": {"wav": "../secret.wav"}})
+    assert status == 400 and "no directory" in body["error"]
+    assert api(unit, "GET", "/api/v1/endpoints/Phone-Fax2/media")[1]["source"]["tone"] == [697.0, 1209.0]
+    assert api(unit, "GET", "/api/v1/endpoints/Nope/media")[0] == 404
