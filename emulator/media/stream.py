@@ -55,6 +55,7 @@ from typing import Any
 import structlog
 
 from emulator.media import g711
+from emulator.media.endpoint_audio import EndpointAudio
 from emulator.media.rtp import (
     Bye,
     ReceiverReport,
@@ -75,6 +76,7 @@ from emulator.media.session_setup import (
     MediaPlan,
     OfferState,
     Refusal,
+    RtpSecurityMode,
     SecuritySettings,
     SetupRefused,
     accept_answer,
@@ -495,6 +497,9 @@ class MediaStream:
         self._next_rtcp = 0.0
         self._sent_since_report = False
         self._mipt110_raised = False
+        # A re-offer of ours is out: the peer may already send under the key of its answer, which we cannot
+        # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
+        self.rekey_pending = False
         self.closed = False
         # counters
         self.packets_sent = 0
@@ -525,6 +530,7 @@ class MediaStream:
         the RTP sequence number and timestamp. `initial_sequence` lets a lab start near 65535.
         """
         first = self.plan is None
+        self.rekey_pending = False
         codec = plan.codec.upper()
         if codec not in ("PCMU", "PCMA"):
             raise ValueError(f"unsupported codec {plan.codec!r}")
@@ -558,12 +564,13 @@ class MediaStream:
                     rx_roc=plan.rx_roc,
                 )
             else:
-                old_rx, old_remote = self.srtp.rx, self.srtp.remote
+                old_rx = self.srtp.rx
                 upd = self.srtp.update(plan.local, plan.remote, behaviour)
                 if upd.tx_regenerated and initial_sequence is None:
                     self.sender.reset()
-                if upd.rx_regenerated and plan.remote != old_remote:
-                    # the peer's new key: packets it sent under the old one may still be on the way
+                if upd.rx_regenerated:
+                    # a new receive context (new key, or the same key at ROC 0): packets the peer sent under
+                    # the old one may still be on the way
                     self._prev_rx = old_rx
                     self._prev_rx_until = time.monotonic() + REKEY_GRACE
         else:
@@ -733,7 +740,9 @@ class MediaStream:
                 self._recorder.writeframesraw(g711.decode(self.codec, payload))
 
     def _unprotect_failed(self, exc: SrtpError) -> None:
-        if exc.crypto_error:
+        if exc.crypto_error and self.rekey_pending:
+            self.dropped += 1
+        elif exc.crypto_error:
             self.undecryptable += 1
             if not self._mipt110_raised:
                 self._mipt110_raised = True
@@ -820,6 +829,7 @@ class CallMediaState:
     stream: MediaStream
     settings: SecuritySettings
     session_id: int
+    endpoint: str = ""
     version: int = 0
     offer: OfferState | None = None
     answer: AnswerState | None = None
@@ -841,10 +851,14 @@ class CallMedia:
         settings_for: Callable[[str], SecuritySettings],
         *,
         clock: Callable[[], float] = time.time,
+        audio_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.settings_for = settings_for
         self.clock = clock
+        self.audio_dir = audio_dir
+        self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
+        self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
 
     @classmethod
     def for_unit(cls, unit: Any, engine: MediaEngine | None = None) -> CallMedia:
@@ -852,7 +866,33 @@ class CallMedia:
             engine or MediaEngine.for_unit(unit),
             lambda ep: SecuritySettings.from_config(unit.config, ep),
             clock=unit.clock.now,
+            audio_dir=Path(unit.state_dir) / "audio",
         )
+
+    # -- the endpoint's phone (emulator addition; see emulator.media.endpoint_audio)
+
+    def audio_of(self, endpoint: str) -> EndpointAudio:
+        return self.audio.get(endpoint) or EndpointAudio()
+
+    def set_audio(self, endpoint: str, audio: EndpointAudio) -> None:
+        """Keep `audio` for the endpoint's next calls and apply it to its calls in progress."""
+        self.audio[endpoint] = audio
+        for st in self._open.values():
+            if st.endpoint == endpoint:
+                self._apply_audio(st.stream, audio)
+
+    def _apply_audio(self, stream: MediaStream, audio: EndpointAudio) -> None:
+        if audio.tones:
+            stream.play_tone(*audio.tones, level_dbm0=audio.level_dbm0)
+        elif audio.wav and self.audio_dir is not None:
+            stream.play_wav(self.audio_dir / audio.wav)
+        else:
+            stream.set_source(None)
+        if audio.record and self.audio_dir is not None:
+            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            stream.record(self.audio_dir / audio.record)
+        else:
+            stream.record(None)
 
     def _state(self, call: Any) -> CallMediaState:
         st = getattr(call, "media", None)
@@ -860,10 +900,23 @@ class CallMedia:
             return st
         settings = self.settings_for(call.endpoint)
         stream = self.engine.open_stream(secure=settings.secure, call=call.id, endpoint=call.endpoint)
-        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1)
+        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1, endpoint=call.endpoint)
         call.media = st
         call.media_port = stream.port
+        self._open[call.id] = st
+        audio = self.audio.get(call.endpoint)
+        if audio is not None:
+            try:
+                self._apply_audio(stream, audio)
+            except (OSError, ValueError) as exc:  # a WAV file removed or spoilt since it was chosen: silence
+                log.warning("endpoint_audio_failed", endpoint=call.endpoint, error=str(exc))
         return st
+
+    def _start(self, st: CallMediaState, plan: MediaPlan) -> None:
+        first = st.stream.plan is None
+        audio = self.audio.get(st.endpoint)
+        initial = audio.initial_sequence if audio is not None and first else None
+        st.stream.apply(plan, behaviour=st.settings.context_behaviour, initial_sequence=initial)
 
     @staticmethod
     def _refused(status: int, reason: str) -> Exception:
@@ -873,6 +926,7 @@ class CallMedia:
 
     def offer(self, call: Any, hold: bool) -> bytes:
         st = self._state(call)
+        st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
         st.version += 1
         st.offer = build_offer(
             st.settings,
@@ -886,6 +940,24 @@ class CallMedia:
         )
         return bytes(st.offer.sdp)
 
+    def fallback_offer(self, call: Any) -> bytes | None:
+        """SecureWithFallback: a plain RTP offer to retry with after the peer refused our secure one (415/488);
+        None when the endpoint's mode does not fall back (Secure) or the refused offer was already plain."""
+        st = self._state(call)
+        if st.settings.mode is not RtpSecurityMode.SECURE_WITH_FALLBACK or st.offer is None or not st.offer.secure:
+            return None
+        st.version += 1
+        st.offer = build_offer(
+            st.settings,
+            address=self.engine.host,
+            port=st.stream.port,
+            session_id=st.session_id,
+            session_version=st.session_id + st.version - 1,
+            secure=False,
+            now=self.clock(),
+        )
+        return bytes(st.offer.sdp)
+
     def answered(self, call: Any, answer: bytes) -> None:
         st = self._state(call)
         if st.offer is None:
@@ -894,7 +966,7 @@ class CallMedia:
             plan = accept_answer(st.settings, st.offer, answer)
         except SetupRefused as exc:
             raise self._refused(exc.status_code, exc.refusal.detail) from None
-        st.stream.apply(plan, behaviour=st.settings.context_behaviour)
+        self._start(st, plan)
 
     def check(self, call: Any, offer: bytes) -> None:
         """Refuse an incoming offer before the phone rings (415/488 and the notification), as a unit
@@ -927,10 +999,11 @@ class CallMedia:
                 self.engine.notify(*result.notification, **result.fields)
             raise self._refused(result.status_code, result.reason)
         st.answer = result.state
-        st.stream.apply(result.plan, behaviour=st.settings.context_behaviour)
+        self._start(st, result.plan)
         return bytes(result.sdp)
 
     def ended(self, call: Any) -> None:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):
+            self._open.pop(call.id, None)
             st.stream.close()

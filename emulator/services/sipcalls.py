@@ -181,6 +181,8 @@ class CallManager:
         self.keep_ended = keep_ended
         self.off_hook: set[str] = set()
         self.listeners: list[Callable[[Call], None]] = []
+        # EpAdm's word on new calls: a reason when the endpoint may not take one (locked...), else None.
+        self.admission: Callable[[str], str | None] | None = None
         self._ids = itertools.count(1)
         engine.calls = self
         engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
@@ -214,6 +216,11 @@ class CallManager:
     def _contact(self, call: Call) -> tuple[str, str]:
         return ("Contact", str(Address(self.engine.contact_uri(call.gateway, self._username(call.endpoint)))))
 
+    def _admit(self, endpoint: str) -> None:
+        reason = self.admission(endpoint) if self.admission is not None else None
+        if reason is not None:
+            raise CallError(reason, 409)
+
     def _changed(self, call: Call) -> None:
         for fn in list(self.listeners):
             fn(call)
@@ -223,6 +230,9 @@ class CallManager:
             return
         call.state = "ended"
         call.end_reason = reason
+        # The emulated user puts the phone down when a call ends, however it ended (far-end BYE, refusal):
+        # otherwise the line would stay off-hook and answer every later call 486 Busy Here.
+        self.off_hook.discard(call.endpoint)
         call.status = status if status is not None else call.status
         if call.dialog is not None:
             call.dialog.terminate()
@@ -281,6 +291,7 @@ class CallManager:
         """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy."""
         if self.current(endpoint) is not None:
             raise CallError(f"endpoint {endpoint} already has a call")
+        self._admit(endpoint)
         eng = self.engine
         gateway = self._gateway_of(endpoint)
         gw = eng.gateways[gateway]
@@ -332,24 +343,43 @@ class CallManager:
         def on_txn(txn: ClientInviteTransaction) -> None:
             call.client_txn = txn
 
-        response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
-                                             on_transaction=on_txn)
-        if response is not None and response.status in (401, 407) and call.active and not call.cancel_requested:
-            # §22.2/§22.3: answer the challenge once (same Call-ID and From tag, CSeq + 1, new branch)
-            challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
-            realm = next((c.realm for c in challenges if c.realm), "") or ""
-            creds = self.engine.credentials_for(call.endpoint, call.gateway, self._username(call.endpoint), realm)
-            if creds is not None:
-                header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-                try:
-                    value = DigestClient(*creds).authorize(challenges, "INVITE", str(invite.uri))
-                except DigestError:
-                    value = None
-                if value is not None:
-                    invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
-                    call.invite = invite
-                    response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
-                                                         on_transaction=on_txn)
+        async def send(invite: Request) -> tuple[Request, Response | None]:
+            response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
+                                                 on_transaction=on_txn)
+            if response is not None and response.status in (401, 407) and call.active and not call.cancel_requested:
+                # §22.2/§22.3: answer the challenge once (same Call-ID and From tag, CSeq + 1, new branch)
+                challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
+                realm = next((c.realm for c in challenges if c.realm), "") or ""
+                creds = self.engine.credentials_for(call.endpoint, call.gateway, self._username(call.endpoint),
+                                                    realm)
+                if creds is not None:
+                    header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+                    try:
+                        value = DigestClient(*creds).authorize(challenges, "INVITE", str(invite.uri))
+                    except DigestError:
+                        value = None
+                    if value is not None:
+                        invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
+                        call.invite = invite
+                        response = await self.engine.request(invite, target, call.gateway,
+                                                             on_provisional=provisional, on_transaction=on_txn)
+            return invite, response
+
+        invite, response = await send(invite)
+        fallback = getattr(self.media, "fallback_offer", None)
+        if response is not None and response.status in (415, 488) and fallback is not None and call.active \
+                and not call.cancel_requested:
+            # SecureWithFallback: the peer refused our secure offer; offer plain RTP in a new INVITE
+            # (same Call-ID and From tag, CSeq + 1 — like a challenge answer; the refused INVITE made no dialog).
+            plain = fallback(call)
+            if plain is not None:
+                call.local_sdp = plain
+                call.dialog = None
+                call.state = "dialing"
+                invite = make_invite(invite.cseq.seq + 1, [])
+                call.invite = invite
+                self._changed(call)
+                invite, response = await send(invite)
         if response is None:
             self._end(call, "no answer from the network", 408)
             return
@@ -511,6 +541,8 @@ class CallManager:
         call = self.current(endpoint)
         if call is not None and call.state == "ringing":
             return await self.answer(endpoint)
+        if call is None:
+            self._admit(endpoint)
         self.off_hook.add(endpoint)
         return call
 
@@ -551,6 +583,9 @@ class CallManager:
             return
         if self.current(endpoint) is not None or endpoint in self.off_hook:
             eng.respond(txn, make_response(request, 486, to_tag=new_tag()))
+            return
+        if self.admission is not None and self.admission(endpoint) is not None:
+            eng.respond(txn, make_response(request, 480, to_tag=new_tag()))  # locked: see services/epadm.py
             return
         gateway = self._gateway_of(endpoint)
         call = Call(next(self._ids), endpoint, gateway, "incoming", str(request.to.uri), str(request.from_.uri),

@@ -11,6 +11,7 @@ import pytest
 
 from emulator.media.stream import CallMedia
 from emulator.services.cert import CertEngine
+from emulator.services.epadm import EpAdmEngine
 from emulator.services.nlm import NlmEngine
 from emulator.services.sipep import SipEpEngine
 from emulator.unit import PortPolicy, Unit
@@ -44,6 +45,7 @@ async def secure_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, profile:
     u.attach(cert)
     u.cert = cert
     u.attach(SipEpEngine(u, timers=FAST, poll_s=0.05, media=CallMedia.for_unit(u)))
+    u.attach(EpAdmEngine(u))
     c = u.config
     ep = EPS[profile]
     c.set("SipEp.TransportConfig[default].TlsEnable", "Enable")

@@ -27,7 +27,7 @@ from emulator.media.session_setup import (
     build_offer,
 )
 from emulator.media.srtp import ContextBehaviour, SrtpKeying, SrtpSuite
-from emulator.media.stream import MediaEngine, MediaStream
+from emulator.media.stream import REKEY_GRACE, MediaEngine, MediaStream
 from emulator.media.tones import ToneGenerator, measure
 
 HOST = "127.0.0.1"
@@ -132,7 +132,7 @@ async def test_keep_vs_regenerate_after_resume_gives_undecryptable_and_mipt110_o
         # resume from hold with the same keys: A keeps its context, B regenerates its own (ROC 0)
         sa.apply(pa, behaviour=ContextBehaviour.KEEP)
         sb.apply(pb, behaviour=ContextBehaviour.REGENERATE)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(REKEY_GRACE + 0.5)  # B's previous context decrypts during the grace, then nothing
         assert sb.undecryptable >= 10
         assert notes_b.events == [("Mipt", 110, {"call": 8, "endpoint": "Phone-Fax2"})]  # once, not per packet
         assert sb.measure().frequency is None  # nothing decodes: B hears nothing

@@ -1,0 +1,309 @@
+"""The DGW's secure-media failure modes, reproduced between two units through a real Kamailio over TLS, with
+the notifications checked where a trainee sees them: in a real rsyslog.
+
+* Crypto Context Behavior: a stream started near sequence 65535 (the lab knob ``initial_sequence``) wraps;
+  then the caller holds and resumes. When one side keeps its SRTP context (ROC 1) and the other regenerates
+  it (ROC 0), the regenerating side cannot decrypt any more and raises Mipt 110; with the same behaviour
+  on both sides the audio survives.
+* SDES offer to a MIKEY endpoint: 415 and the SdpTools line, in rsyslog.
+* SecureWithFallback calling a plain-RTP endpoint: the secure offer is refused (488), the unit offers plain
+  RTP again and the call carries audio; a Secure caller stays refused.
+* Bad input inside a call: malformed a=crypto / a=key-mgmt, unknown suites, wrong key lengths get the SIP
+  answer RFC 4568 / 3830 call for; garbage and truncated SRTP packets are dropped and the call goes on.
+* EpAdm: a locked endpoint refuses calls (480), a graceful lock waits for the call to end, ForceLock ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.media.endpoint_audio import EndpointAudio
+from emulator.services.epadm import EpAdmEngine
+from emulator.sip.message import Request
+from emulator.unit import Unit
+from tests.interop.rsyslog_fixture import Rsyslog, start_rsyslog, stop_rsyslog
+from tests.interop.test_secure_calls_kamailio import pair, stream
+from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
+    Kamailio,
+    Pkis,
+    kamailios,
+    pkis,
+    sipep,
+    units,
+    wait_for,
+)
+
+MIPT_110 = ("detected an SRTP cryptographic error. The secured RTP stream is not properly decoded.")
+SDPTOOLS = "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."
+
+
+@pytest.fixture(scope="module")
+def syslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
+    peer = start_rsyslog(tmp_path_factory.mktemp("rsyslog-media"))
+    try:
+        yield peer
+    finally:
+        stop_rsyslog(peer.proc)
+
+
+def to_syslog(syslog: Rsyslog, *us: Unit) -> None:
+    syslog.mark()
+    for u in us:
+        u.config.set("Nlm.SyslogRemoteHost", syslog.address("a"))
+
+
+def heard(s: Any, f: float) -> bool:
+    m = s.measure()
+    return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
+
+
+async def connected_call(a: Unit, b: Unit, ep_a: str = "Phone-Fax1", ep_b: str = "Bri1",
+                         number: str = "bob") -> tuple[Any, Any]:
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(ep_a, number)
+    await wait_for(lambda: (c := cb.current(ep_b)) is not None and c.state == "ringing",
+                   what=f"ringing (caller {call.row()}, callee {cb.rows()})")
+    incoming = cb.current(ep_b)
+    assert incoming is not None
+    await cb.answer(ep_b)
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    return call, incoming
+
+
+# ------------------------------------------------------------------------------------ rollover + hold
+
+
+@pytest.mark.parametrize(("caller", "callee", "keys", "desync"), [
+    # same keys in the re-offers, so only the contexts differ: the callee restarts at ROC 0, the caller at 1
+    ("Keep", "Regenerate", "Keep", True),
+    ("Keep", "Keep", "Keep", False),
+    # both regenerate, with new keys (the factory SessionUpdateCryptoMode): fresh contexts on both sides
+    ("Regenerate", "Regenerate", "Regenerate", False),
+])
+async def test_rollover_then_hold_desynchronises_differing_context_behaviours(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, syslog: Rsyslog,
+        caller: str, callee: str, keys: str, desync: bool) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    for u, behaviour in ((a, caller), (b, callee)):
+        u.config.set("Mipt.SessionUpdateCryptoMode", keys)
+        u.config.set("Mipt.SrtpCryptoContextBehavior", behaviour)
+    to_syslog(syslog, a, b)
+    # The lab knob: the caller's streams start 100 packets (2 s) before the sequence number wraps.
+    sipep(a).calls.media.set_audio("Phone-Fax1", EndpointAudio(tones=(1000.0,), initial_sequence=65436))
+    sipep(b).calls.media.set_audio("Bri1", EndpointAudio(tones=(440.0,)))
+    call, incoming = await connected_call(a, b)
+    sa, sb = stream(call), stream(incoming)
+    # Across the wrap the audio is intact on both sides (ROC 1 on the caller's stream, both agree).
+    await wait_for(lambda: sb.stats(measure=False)["rx_roc"] >= 1 and sb.stats(measure=False)["packets_received"] > 150,
+                   timeout=8, what="the caller's stream wrapped at the callee")
+    assert sb.stats(measure=False)["undecryptable"] == 0 and heard(sb, 1000.0)
+    await sipep(a).calls.hold("Phone-Fax1")
+    await wait_for(lambda: call.local_hold and incoming.remote_hold, what="on hold")
+    await sipep(a).calls.resume("Phone-Fax1")
+    await wait_for(lambda: not call.local_hold and not incoming.remote_hold, what="resumed")
+    before = sb.stats(measure=False)["packets_received"]
+    await asyncio.sleep(1.0)
+    st = sb.stats(measure=False)
+    fresh: list[Any] = []
+
+    def logged() -> bool:
+        fresh.extend(syslog.new_lines("a"))
+        return any(MIPT_110 in r.msg for r in fresh)
+
+    if desync:
+        assert st["undecryptable"] > 20, st
+        await wait_for(logged, timeout=5, what="Mipt 110 in rsyslog")
+        [line] = [r for r in fresh if MIPT_110 in r.msg]
+        assert f"110-The call {incoming.id} on endpoint Bri1 {MIPT_110}" in line.msg, line
+        assert line.msg.startswith(" Mipt: 1600-Media IP Transport:") or "1600-Media IP Transport" in line.raw
+        assert not heard(sb, 1000.0)  # nothing decodes: silence at the callee
+    else:
+        assert st["undecryptable"] == 0, st
+        assert st["packets_received"] > before + 30, f"{st} {sa.stats(measure=False)}"
+        await wait_for(lambda: heard(sb, 1000.0) and heard(sa, 440.0), timeout=4, what="audio after resume")
+        await asyncio.sleep(0.3)
+        assert not logged(), fresh
+    await sipep(a).calls.hangup("Phone-Fax1")
+
+
+# --------------------------------------------------------------------------- key management mismatch
+
+
+async def test_sdes_to_mikey_415_and_sdptools_line_in_rsyslog(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, syslog: Rsyslog) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Mikey")
+    to_syslog(syslog, b)
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: call.state == "ended", what="refused")
+    assert call.status == 415
+    assert sipep(b).calls.current("Bri1") is None  # refused before ringing
+    await wait_for(lambda: any(SDPTOOLS in r.msg for r in syslog.lines("a")), timeout=5, what="SdpTools line")
+    [line] = [r for r in syslog.lines("a") if SDPTOOLS in r.msg]
+    assert line.tag == "Mipt:" and line.pri == 8 * 16 + 4, line  # local0, Warning
+
+
+# ------------------------------------------------------------------------------- SecureWithFallback
+
+
+@pytest.mark.parametrize("mode", ["SecureWithFallback", "Secure"])
+async def test_fallback_caller_against_a_plain_callee(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, mode: str) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    a.config.set("Mipt.DefaultSecurityRtpMode", mode)
+    b.config.set("Mipt.DefaultSecurityRtpMode", "Unsecure")  # the plain-RTP callee refuses RTP/SAVP (488)
+    seen: list[bytes] = []
+    sipep(b).request_handlers["INVITE"] = _spy(sipep(b).request_handlers["INVITE"], seen)
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    if mode == "Secure":
+        await wait_for(lambda: call.state == "ended", what="refused")
+        assert call.status == 488 and len(seen) == 1
+        return
+    await wait_for(lambda: (c := sipep(b).calls.current("Bri1")) is not None and c.state == "ringing",
+                   what="the plain re-offer rings")
+    assert [b"RTP/SAVP" in s for s in seen] == [True, False], seen
+    assert b"a=crypto" not in seen[1]
+    incoming = sipep(b).calls.current("Bri1")
+    assert incoming is not None
+    await sipep(b).calls.answer("Bri1")
+    await wait_for(lambda: call.state == "connected", what="connected")
+    stream(incoming).play_tone(697.0)
+    await wait_for(lambda: heard(stream(call), 697.0), timeout=6, what="the caller hears plain audio")
+    assert not stream(call).stats(measure=False)["srtp"]
+    await sipep(a).calls.hangup("Phone-Fax1")
+
+
+def _spy(handler: Any, seen: list[bytes]) -> Any:
+    def spy(request: Request, txn: Any, source: Any) -> None:
+        if request.to.tag is None:
+            seen.append(request.body)
+        handler(request, txn, source)
+
+    return spy
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def _sdes_line(tag: int, suite: str, key: bytes, extra: str = "") -> str:
+    return f"a=crypto:{tag} {suite} inline:{base64.b64encode(key).decode()}{extra}"
+
+
+def _offer(host: str, port: int, profile: str, lines: list[str], session: list[str] | None = None) -> bytes:
+    text = ["v=0", f"o=lab 1 1 IN IP4 {host}", "s=-", f"c=IN IP4 {host}", "t=0 0", *(session or []),
+            f"m=audio {port} {profile} 0", "a=rtpmap:0 PCMU/8000", *lines, "a=sendrecv"]
+    return ("\r\n".join(text) + "\r\n").encode()
+
+
+BAD_OFFERS = {
+    # a=crypto with a key of the wrong length: no usable line -> 488
+    "short-key": (["RTP/SAVP"], [_sdes_line(1, "AES_CM_128_HMAC_SHA1_80", bytes(20))], None, 488),
+    # an unknown suite only
+    "unknown-suite": (["RTP/SAVP"], [_sdes_line(1, "F8_128_HMAC_SHA1_80", bytes(30))], None, 488),
+    # syntax: no inline key at all
+    "malformed-crypto": (["RTP/SAVP"], ["a=crypto:1 AES_CM_128_HMAC_SHA1_80"], None, 488),
+    # an unsupported session parameter (RFC 4568 §6.3: refuse the line)
+    "session-param": (["RTP/SAVP"], [_sdes_line(1, "AES_CM_128_HMAC_SHA1_80", bytes(30), " FEC_ORDER=SRTP_FEC")],
+                      None, 488),
+    # to the MIKEY endpoint: garbage base64, and a valid base64 that is not MIKEY
+    "key-mgmt-garbage": (["RTP/SAVP"], [], ["a=key-mgmt:mikey %%%not-base64%%%"], 488),
+    "key-mgmt-not-mikey": (["RTP/SAVP"], [], ["a=key-mgmt:mikey " + base64.b64encode(b"\x01\x00" * 20).decode()],
+                           488),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OFFERS))
+async def test_bad_key_management_lines_get_the_right_answer(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, case: str) -> None:
+    """An offer that carries bad keys is refused with the status the unit's own offer/answer logic names
+    (488 Not Acceptable Here), the callee never rings, and it then takes a good call."""
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes" if "mgmt" not in case else "Mikey")
+    (profile,), media_lines, session_lines, status = BAD_OFFERS[case]
+    media = sipep(a).calls.media
+    real_offer = media.offer
+
+    def forged(call: Any, hold: bool) -> bytes:
+        real_offer(call, hold)  # opens the stream; its port is used
+        return _offer(a.host, call.media.stream.port, profile, media_lines, session_lines)
+
+    media.offer = forged  # type: ignore[method-assign]
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: call.state == "ended", what="refused")
+    assert call.status == status, (case, call.end_reason)
+    assert all(c.state == "ended" for c in sipep(b).calls.calls)
+    media.offer = real_offer  # type: ignore[method-assign]
+    a.config.set("Mipt.DefaultSecurityKeyManagement", b.config.get("Mipt.DefaultSecurityKeyManagement"))
+    good, _incoming = await connected_call(a, b)
+    assert good.state == "connected"
+    await sipep(a).calls.hangup("Phone-Fax1")
+
+
+async def test_garbage_and_truncated_srtp_are_dropped_and_the_call_goes_on(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    sipep(a).calls.media.set_audio("Phone-Fax1", EndpointAudio(tones=(1000.0,)))
+    call, incoming = await connected_call(a, b)
+    sa, sb = stream(call), stream(incoming)
+    await wait_for(lambda: heard(sb, 1000.0), timeout=6, what="tone before the garbage")
+    junk = [b"", b"\x80", b"\x80\x00" + bytes(8), bytes(12), b"\x80\x00\x00\x01" + bytes(8) + b"short",
+            b"\x80\x00\xff\xff" + b"\x00\x00\x00\x00" + sb.sender.ssrc.to_bytes(4, "big") + bytes(200),
+            bytes(range(256)) * 4, b"\x90" + bytes(30)]
+    for _ in range(5):
+        for data in junk:
+            sa.send_raw(data)
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    st = sb.stats(measure=False)
+    assert st["undecryptable"] + st["dropped"] >= 5, st
+    got = st["packets_received"]
+    await asyncio.sleep(0.5)
+    assert sb.stats(measure=False)["packets_received"] > got + 15  # the call goes on
+    assert heard(sb, 1000.0) and call.state == "connected" and incoming.state == "connected"
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: incoming.state == "ended", what="BYE")
+
+
+# ---------------------------------------------------------------------------------------------- EpAdm
+
+
+def epadm(u: Unit) -> EpAdmEngine:
+    engine = u.services["EpAdm"].engine
+    assert isinstance(engine, EpAdmEngine)
+    return engine
+
+
+async def test_locked_endpoint_refuses_and_lock_waits_for_the_call(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    cb = b.config
+    assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Unlocked"
+    assert cb.get("EpAdm.Endpoint[Bri1].UsageState") == "Idle"
+    cb.set("EpAdm.Endpoint[Bri1].Lock", "Lock")
+    assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Locked"
+    assert cb.get("EpAdm.Endpoint[Bri1].UsageState") == "IdleUnusable"
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: call.state == "ended", what="refused")
+    assert call.status == 480, call.row()
+    from emulator.services.sipcalls import CallError
+
+    with pytest.raises(CallError, match="locked"):
+        await sipep(b).calls.dial("Bri1", "alice")
+    cb.set("EpAdm.Endpoint[Bri1].Unlock", "Unlock")
+    assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Unlocked", b.config.rows("EpAdm.Endpoint")
+    call, incoming = await connected_call(a, b)
+    assert cb.get("EpAdm.Endpoint[Bri1].UsageState") == "Busy"
+    cb.set("EpAdm.Endpoint[Bri1].Lock", "Lock")  # graceful: the call goes on
+    assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "ShuttingDown"
+    assert incoming.state == "connected"
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Locked", what="locked after the call")
+    cb.set("EpAdm.Endpoint[Bri1].Unlock", "Unlock")
+    call, incoming = await connected_call(a, b)
+    cb.set("EpAdm.Endpoint[Bri1].ForceLock", "ForceLock")
+    await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="force lock ends the call")
+    assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Locked"
