@@ -307,3 +307,45 @@ async def test_locked_endpoint_refuses_and_lock_waits_for_the_call(
     cb.set("EpAdm.Endpoint[Bri1].ForceLock", "ForceLock")
     await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="force lock ends the call")
     assert cb.get("EpAdm.Endpoint[Bri1].AdminState") == "Locked"
+
+
+# ------------------------------------------------------------------------------------ the phone's audio
+
+
+async def test_wav_source_and_recording_of_an_endpoint(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    """B's phone plays a WAV file (a 1,400 Hz tone written here), A's phone records what it receives: the
+    recording, read back from A's audio directory, holds B's tone — decrypted SRTP end to end."""
+    import math
+    import struct
+    import wave
+
+    from emulator.media.endpoint_audio import parse_media_request
+    from emulator.media.tones import ToneMeter
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    media_a, media_b = sipep(a).calls.media, sipep(b).calls.media
+    assert media_b.audio_dir is not None and media_a.audio_dir is not None
+    media_b.audio_dir.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(media_b.audio_dir / "prompt.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 1400 * n / 8000)))
+                               for n in range(8000)))
+    media_b.set_audio("Bri1", parse_media_request({"source": {"wav": "prompt.wav"}}, media_b.audio_of("Bri1"),
+                                                  media_b.audio_dir))
+    media_a.set_audio("Phone-Fax1", parse_media_request({"record": "heard.wav"}, media_a.audio_of("Phone-Fax1"),
+                                                        media_a.audio_dir))
+    call, _incoming = await connected_call(a, b)
+    await wait_for(lambda: stream(call).stats(measure=False)["packets_received"] > 60, what="1.2 s of audio")
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: call.state == "ended", what="ended")
+    with wave.open(str(media_a.audio_dir / "heard.wav"), "rb") as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+        pcm = w.readframes(w.getnframes())
+    assert len(pcm) >= 2 * 8000  # a second or more was written
+    meter = ToneMeter()
+    meter.feed(pcm[-2 * 1600:])
+    m = meter.measure()
+    assert m.frequency is not None and abs(m.frequency - 1400) < 15, m
