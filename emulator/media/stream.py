@@ -833,6 +833,7 @@ class CallMediaState:
     version: int = 0
     offer: OfferState | None = None
     answer: AnswerState | None = None
+    withdrawable: OfferState | None = None  # the offer before the one in flight (restored if it is refused)
 
 
 class CallMedia:
@@ -927,6 +928,7 @@ class CallMedia:
     def offer(self, call: Any, hold: bool) -> bytes:
         st = self._state(call)
         st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
+        st.withdrawable = st.offer
         st.version += 1
         st.offer = build_offer(
             st.settings,
@@ -939,6 +941,13 @@ class CallMedia:
             now=self.clock(),
         )
         return bytes(st.offer.sdp)
+
+    def offer_withdrawn(self, call: Any) -> None:
+        """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""
+        st = self._state(call)
+        st.stream.rekey_pending = False
+        if st.withdrawable is not None:
+            st.offer = st.withdrawable
 
     def fallback_offer(self, call: Any) -> bytes | None:
         """SecureWithFallback: a plain RTP offer to retry with after the peer refused our secure one (415/488);

@@ -452,6 +452,11 @@ class CallManager:
         request = dialog.create_request("INVITE", via=self.engine.via(call.gateway), body=sdp,
                                         headers=[("Content-Type", "application/sdp"), *self.engine._ua_header()])
         response = await self.engine.request(request, self._dialog_target(call), call.gateway)
+        if response is None or not 200 <= response.status < 300:
+            # RFC 3264 §8: a refused re-offer leaves the session as it was
+            withdrawn = getattr(self.media, "offer_withdrawn", None)
+            if withdrawn is not None:
+                withdrawn(call)
         if response is None:
             return None
         dialog.receive_response(request, response)
