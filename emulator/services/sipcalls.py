@@ -344,8 +344,9 @@ class CallManager:
             call.client_txn = txn
 
         async def send(invite: Request) -> tuple[Request, Response | None]:
-            response = await self.engine.request(invite, target, call.gateway, on_provisional=provisional,
-                                                 on_transaction=on_txn)
+            # call.target: the server in use after a failover (the engine moves it), not the first one
+            response = await self.engine.request(invite, call.target or target, call.gateway,
+                                                 on_provisional=provisional, on_transaction=on_txn)
             if response is not None and response.status in (401, 407) and call.active and not call.cancel_requested:
                 # §22.2/§22.3: answer the challenge once (same Call-ID and From tag, CSeq + 1, new branch)
                 challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
@@ -361,7 +362,7 @@ class CallManager:
                     if value is not None:
                         invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
                         call.invite = invite
-                        response = await self.engine.request(invite, target, call.gateway,
+                        response = await self.engine.request(invite, call.target or target, call.gateway,
                                                              on_provisional=provisional, on_transaction=on_txn)
             return invite, response
 
