@@ -134,7 +134,6 @@ _DEFS: tuple[NotificationDef, ...] = (
     # SipEp: gateway states
     _d("SipEp", 9001, "Warning", "Server {host}:{port} is unreachable for SIP gateway {gateway}."),
     _d("SipEp", 9002, "Warning", "SIP gateway {gateway} is waiting for time synchronization."),
-    _d("SipEp", 9003, "Error", "The number of registrations exceeds the limit of {limit}."),
     _d("SipEp", 9004, "Info",
        "Endpoint {endpoint} is registered as {username} with registrar {registrar} for SIP gateway {gateway}."),
     _d("SipEp", 9005, "Warning",
