@@ -925,10 +925,7 @@ class CallMedia:
 
         return MediaRefused(status, reason)
 
-    def offer(self, call: Any, hold: bool) -> bytes:
-        st = self._state(call)
-        st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
-        st.withdrawable = st.offer
+    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
         st.version += 1
         st.offer = build_offer(
             st.settings,
@@ -937,10 +934,17 @@ class CallMedia:
             session_id=st.session_id,
             session_version=st.session_id + st.version - 1,
             direction=Direction.SENDONLY if hold else Direction.SENDRECV,
-            previous=st.offer,
+            previous=st.offer if secure is None else None,
+            secure=secure,
             now=self.clock(),
         )
         return bytes(st.offer.sdp)
+
+    def offer(self, call: Any, hold: bool) -> bytes:
+        st = self._state(call)
+        st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
+        st.withdrawable = st.offer
+        return self._new_offer(st, hold=hold)
 
     def offer_withdrawn(self, call: Any) -> None:
         """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""
@@ -955,17 +959,7 @@ class CallMedia:
         st = self._state(call)
         if st.settings.mode is not RtpSecurityMode.SECURE_WITH_FALLBACK or st.offer is None or not st.offer.secure:
             return None
-        st.version += 1
-        st.offer = build_offer(
-            st.settings,
-            address=self.engine.host,
-            port=st.stream.port,
-            session_id=st.session_id,
-            session_version=st.session_id + st.version - 1,
-            secure=False,
-            now=self.clock(),
-        )
-        return bytes(st.offer.sdp)
+        return self._new_offer(st, hold=False, secure=False)
 
     def answered(self, call: Any, answer: bytes) -> None:
         st = self._state(call)
