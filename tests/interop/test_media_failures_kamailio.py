@@ -349,3 +349,32 @@ async def test_wav_source_and_recording_of_an_endpoint(
     meter.feed(pcm[-2 * 1600:])
     m = meter.measure()
     assert m.frequency is not None and abs(m.frequency - 1400) < 15, m
+
+
+async def test_cli_play_record_listen(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                      pkis: Pkis) -> None:
+    """The CLI's audio commands (emulator additions) set the same phone as the API: A plays 1,633 Hz,
+    B listens to it; bad arguments are refused with the usage and change nothing."""
+    from emulator.cli_shell import CliShell
+    from emulator.services.aaa import AuthResult
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    sa, sb = CliShell(a, AuthResult(True, "public", "Admin")), CliShell(b, AuthResult(True, "public", "Admin"))
+    out = sa.execute("play Phone-Fax1 tone 1633 level -12")
+    assert out.ok and "1633" in out.output, out.output
+    for bad, why in (("play Phone-Fax1 tone 9000", "outside 20..3990 Hz"), ("play Phone-Fax1", "usage"),
+                     ("record Phone-Fax1 ../x.wav", "no directory"), ("play Nope tone 400", "unknown endpoint")):
+        r = sa.execute(bad)
+        assert not r.ok and why in r.output, (bad, r.output)
+    assert sipep(a).calls.media.audio_of("Phone-Fax1").tones == (1633.0,)
+    assert "no call" in sb.execute("listen Bri1").output
+    assert not CliShell(a, AuthResult(True, "obs", "Observer")).execute("play Phone-Fax1 silence").ok
+    _call, incoming = await connected_call(a, b)
+    await wait_for(lambda: heard(stream(incoming), 1633.0), timeout=6, what="B hears A's tone")
+    heard_line = sb.execute("listen Bri1").output
+    assert "receives 163" in heard_line and "srtp on" in heard_line, heard_line
+    assert sb.execute("record Bri1 b.wav").ok
+    await asyncio.sleep(0.3)
+    assert sb.execute("record Bri1 off").ok
+    assert (sipep(b).calls.media.audio_dir / "b.wav").stat().st_size > 44 + 2 * 800  # type: ignore[operator]
+    await sipep(a).calls.hangup("Phone-Fax1")
