@@ -24,8 +24,12 @@ What this module offers:
   derivation is libsrtp's, and by labs to forge packets at an arbitrary ROC.
 
 The hot path calls libsrtp through pylibsrtp's own cffi binding with a preallocated buffer (pylibsrtp's
-``Session.protect`` allocates an ``int *`` per call). If a future pylibsrtp hides those internals, the context
-falls back to the public ``Session`` methods.
+``Session.protect`` allocates an ``int *`` per call). The media engine goes one step further with the in-place
+pair :meth:`SrtpContext.protect_in_place` / :meth:`SrtpContext.unprotect_in_place`: it writes the plain packet
+(``struct.pack_into``) or receives the datagram (``socket.recv_into``) straight into the context's
+:attr:`~SrtpContext.buffer`, so a packet crosses Python without a single ``bytes`` object being made. If a future
+pylibsrtp hides those internals, the context falls back to the public ``Session`` methods (and ``inplace`` is
+False).
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ import functools
 import hashlib
 import hmac
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pylibsrtp
 from pylibsrtp import Policy, Session
@@ -48,6 +54,9 @@ from emulator.media.rtp import RtpError, rtp_header_length
 try:  # pylibsrtp's cffi binding: the fast path (see module docstring)
     from pylibsrtp._binding import ffi as _ffi
     from pylibsrtp._binding import lib as _lib
+
+    _srtp_protect = _lib.srtp_protect
+    _srtp_unprotect = _lib.srtp_unprotect
 except ImportError:  # pragma: no cover - depends on the installed pylibsrtp
     _ffi = None
     _lib = None
@@ -76,6 +85,7 @@ __all__ = [
 
 MAX_RTP_PACKET = 1500  # largest plain RTP/RTCP packet accepted for protection
 _BUFFER_SIZE = 2048  # room for MAX_RTP_PACKET + trailer (tag, SRTCP index) + libsrtp's scratch
+_HDR = struct.Struct("!BBHII")  # RTP fixed header: V/P/X/CC, M/PT, sequence, timestamp, SSRC
 
 
 class SrtpSuite(enum.Enum):
@@ -275,7 +285,6 @@ class SrtpContext:
     """
 
     __slots__ = (
-        "_buf",
         "_cdata",
         "_lenp",
         "_rtcp_tag",
@@ -285,13 +294,16 @@ class SrtpContext:
         "_srtp",
         "allow_repeat_tx",
         "auth_failures",
+        "buffer",
         "initial_roc",
+        "inplace",
         "master",
         "mki",
         "outbound",
         "packets",
         "replay_failures",
         "roc",
+        "rtp_tag_length",
         "s_l",
         "ssrc",
         "suite",
@@ -325,6 +337,7 @@ class SrtpContext:
         self.window_size = window_size
         self.allow_repeat_tx = allow_repeat_tx
         self._rtp_tag = suite.rtp_tag_length
+        self.rtp_tag_length = self._rtp_tag  # octets the in-place pair adds/strips (no MKI there)
         self._rtcp_tag = suite.rtcp_tag_length
         self.roc = roc  # ROC as this wrapper tracks it (sender: exact; receiver: RFC 3711 §3.3.1 after auth)
         self.s_l = -1  # highest sequence number seen (receiver), last sent (sender); -1 = none yet
@@ -333,10 +346,12 @@ class SrtpContext:
         self.replay_failures = 0
         self._session: Session | None = None
         self._srtp = None
-        self._seen_ssrc = b""
+        self._seen_ssrc = -1  # SSRC of the packets being tracked (receiver); -1 = none yet
+        self.inplace = False  # protect_in_place / unprotect_in_place usable (set once libsrtp's stream exists)
+        self.buffer: Any = None  # the packet buffer of the in-place pair (a writable cffi buffer)
         if _ffi is not None:
             self._cdata = _ffi.new("unsigned char[]", _BUFFER_SIZE)
-            self._buf = _ffi.buffer(self._cdata)
+            self.buffer = _ffi.buffer(self._cdata)
             self._lenp = _ffi.new("int *")
         if ssrc is not None or roc == 0 or outbound:
             if outbound and roc and ssrc is None:
@@ -364,6 +379,7 @@ class SrtpContext:
             self._srtp = session._srtp[0] if _ffi is not None else None
         except (AttributeError, TypeError, IndexError):  # pragma: no cover - pylibsrtp internals changed
             self._srtp = None
+        self.inplace = self._srtp is not None and not self.mki
         if self.initial_roc:
             api = _roc_api()
             if api is None or self._srtp is None:  # pragma: no cover
@@ -398,13 +414,13 @@ class SrtpContext:
             raise SrtpParseError(f"protect: not an RTP packet ({n} bytes)")
         srtp = self._srtp
         if srtp is not None:
-            self._buf[0:n] = packet
+            self.buffer[0:n] = packet
             lenp = self._lenp
             lenp[0] = n
             status = _lib.srtp_protect(srtp, self._cdata, lenp)
             if status:
                 raise _status_error(status, "protect")
-            out = self._buf[0 : lenp[0]]
+            out = self.buffer[0 : lenp[0]]
         else:
             out = self._slow(packet, "protect")
         seq = (packet[2] << 8) | packet[3]
@@ -435,7 +451,7 @@ class SrtpContext:
             self._create(int.from_bytes(packet[8:12], "big"))
         srtp = self._srtp
         if srtp is not None:
-            self._buf[0:n] = packet
+            self.buffer[0:n] = packet
             lenp = self._lenp
             lenp[0] = n
             status = _lib.srtp_unprotect(srtp, self._cdata, lenp)
@@ -445,17 +461,21 @@ class SrtpContext:
                 elif status in (9, 10, 26):
                     self.replay_failures += 1
                 raise _status_error(status, "unprotect")
-            out = self._buf[0 : lenp[0]]
+            out = self.buffer[0 : lenp[0]]
         else:
             out = self._slow(packet, "unprotect")
         # RFC 3711 §3.3.1: update ROC and s_l only after authentication succeeded; a new SSRC is a new
         # stream (libsrtp clones its template for it), so the tracking restarts
-        seq = (packet[2] << 8) | packet[3]
-        if packet[8:12] != self._seen_ssrc:
-            if self._seen_ssrc:
+        self._track((packet[2] << 8) | packet[3], int.from_bytes(packet[8:12], "big"))
+        return out
+
+    def _track(self, seq: int, ssrc: int) -> None:
+        """Receiver ROC / s_l update of RFC 3711 §3.3.1 for an authenticated packet."""
+        if ssrc != self._seen_ssrc:
+            if self._seen_ssrc >= 0:
                 self.roc = self.initial_roc
                 self.s_l = -1
-            self._seen_ssrc = packet[8:12]
+            self._seen_ssrc = ssrc
         s_l = self.s_l
         if s_l < 0:
             self.s_l = seq
@@ -471,7 +491,63 @@ class SrtpContext:
             elif v == roc and seq > s_l:
                 self.s_l = seq
         self.packets += 1
-        return out
+
+    # -- RTP in place (the media engine's hot path)
+
+    def protect_in_place(self, n: int, seq: int) -> int:
+        """Protect the `n`-octet plain RTP packet (sequence number `seq`) the caller wrote at the start of
+        :attr:`buffer`; returns the SRTP length (the packet to send is ``buffer[:length]``).
+
+        Only when :attr:`inplace` (no MKI, pylibsrtp's binding reachable); same ROC tracking and errors as
+        :meth:`protect`. The caller guarantees a well-formed RTP header (it wrote it).
+        """
+        if n > MAX_RTP_PACKET:
+            raise SrtpParseError(f"protect: not an RTP packet ({n} bytes)")
+        lenp = self._lenp
+        lenp[0] = n
+        status = _srtp_protect(self._srtp, self._cdata, lenp)
+        if status:
+            raise _status_error(status, "protect")
+        last = self.s_l
+        if seq < last and last - seq > 0x8000:
+            self.roc = (self.roc + 1) & 0xFFFFFFFF
+        self.s_l = seq
+        self.packets += 1
+        return lenp[0]  # type: ignore[no-any-return]
+
+    def unprotect_in_place(self, n: int) -> tuple[int, int, int, int, int]:
+        """Unprotect the `n`-octet datagram the caller received into :attr:`buffer` (``sock.recv_into``).
+
+        Returns the plain packet's fixed header fields ``(b0, b1, sequence, timestamp, ssrc)``; the plain
+        packet is ``buffer[:n - tag]`` (tag = the suite's RTP tag length). Same checks, errors, counters and
+        ROC tracking as :meth:`unprotect` — garbage (too short/long, not version 2) is told from crypto
+        failure only once libsrtp refused it, the common case paying for nothing. After an error the buffer
+        still holds the datagram as received (libsrtp authenticates before it decrypts). Only when
+        :attr:`inplace`.
+        """
+        lenp = self._lenp
+        lenp[0] = n
+        status = _srtp_unprotect(self._srtp, self._cdata, lenp)
+        if status:
+            raise self._in_place_error(status, n)
+        hdr: tuple[int, int, int, int, int] = _HDR.unpack_from(self.buffer)
+        seq = hdr[2]
+        s_l = self.s_l
+        if hdr[4] == self._seen_ssrc and seq > s_l and seq - s_l < 32768:  # in order, no wrap: the common case
+            self.s_l = seq
+            self.packets += 1
+        else:
+            self._track(seq, hdr[4])
+        return hdr
+
+    def _in_place_error(self, status: int, n: int) -> SrtpError:
+        if n < 12 + self._rtp_tag or n > MAX_RTP_PACKET + 16 or self._cdata[0] & 0xC0 != 0x80:
+            return SrtpParseError(f"unprotect: not an SRTP packet ({n} bytes)")
+        if status == 7:
+            self.auth_failures += 1
+        elif status in (9, 10, 26):
+            self.replay_failures += 1
+        return _status_error(status, "unprotect")
 
     # -- RTCP
 
@@ -485,13 +561,13 @@ class SrtpContext:
             self._create(self.ssrc)
             srtp = self._srtp
         if srtp is not None:
-            self._buf[0:n] = packet
+            self.buffer[0:n] = packet
             lenp = self._lenp
             lenp[0] = n
             status = _lib.srtp_protect_rtcp(srtp, self._cdata, lenp)
             if status:
                 raise _status_error(status, "protect_rtcp")
-            out = self._buf[0 : lenp[0]]
+            out = self.buffer[0 : lenp[0]]
         else:
             out = self._slow(packet, "protect_rtcp")
         if self.mki:
@@ -518,7 +594,7 @@ class SrtpContext:
             self._create(int.from_bytes(packet[4:8], "big"))
         srtp = self._srtp
         if srtp is not None:
-            self._buf[0:n] = packet
+            self.buffer[0:n] = packet
             lenp = self._lenp
             lenp[0] = n
             status = _lib.srtp_unprotect_rtcp(srtp, self._cdata, lenp)
@@ -526,7 +602,7 @@ class SrtpContext:
                 if status == 7:
                     self.auth_failures += 1
                 raise _status_error(status, "unprotect_rtcp")
-            return self._buf[0 : lenp[0]]
+            return self.buffer[0 : lenp[0]]
         return self._slow(packet, "unprotect_rtcp")
 
     # -- helpers
@@ -558,8 +634,8 @@ class SrtpContext:
             return None
         if ssrc is None:
             ssrc = self.ssrc
-        if ssrc is None and self._seen_ssrc:
-            ssrc = int.from_bytes(self._seen_ssrc, "big")
+        if ssrc is None and self._seen_ssrc >= 0:
+            ssrc = self._seen_ssrc
         if ssrc is None:
             return None
         out = ctypes.c_uint32()

@@ -5,15 +5,25 @@ Shape (chosen for scale; task-per-stream and ``DatagramProtocol`` designs top ou
 
 * :class:`MediaEngine` — one per unit. A port allocator from ``Mipt.IpTransportRtpBasePort`` (plain
   streams) and ``Mipt.IpTransportSrtpBasePort`` (secure offers; 0 = the RTP base), even RTP / odd RTCP
-  (RFC 3550 §11), bound on ``unit.host``; a **single ticker** (``loop.call_at`` every 1 ms) that spreads
-  the streams' sends over the 20 slots of a 20 ms packet period; and one ``epoll`` of the engine's sockets
-  that the ticker polls (no wait) after each round of sends, with exactly one ``recv`` per ready socket.
-  No task, no timer, no asyncio reader per stream: the asyncio loop sees one timer per engine, receive work
-  is batched per millisecond (at most 1 ms of added latency) and sends keep priority under load. Where
-  ``select.epoll`` does not exist the sockets go to ``loop.add_reader`` instead (same one-recv callbacks).
+  (RFC 3550 §11), bound on ``unit.host``; its streams spread over the 20 slots of a 20 ms packet period.
+* one **media clock per event loop**, shared by every engine on it (all the units of a lab): a single
+  ticker (``loop.call_later`` every 1 ms) that has each engine send the streams of the current slot, and one
+  ``epoll`` of all their sockets that it polls (no wait) after each round of sends, with exactly one ``recv``
+  per ready socket. No task, no timer, no asyncio reader per stream, and one wake-up per millisecond for the
+  whole process rather than per unit (on a VM each wake-up costs tens of µs of CPU before any work); receive
+  work is batched per millisecond (at most 1 ms of added latency) and sends keep priority under load. Where
+  ``select.epoll`` does not exist the sockets go to ``loop.add_reader`` instead (same one-recv callbacks;
+  measured on Linux, that costs more CPU per packet than the polled epoll).
 * :class:`MediaStream` — one call leg: one *connected* UDP socket for RTP and one for RTCP (the kernel drops
   what does not come from the peer), G.711 PCMU/PCMA at 20 ms from a pre-encoded frame cycle, optional SRTP
   through :class:`~emulator.media.srtp.SrtpSession`.
+
+Packet path: a secure stream never makes a ``bytes`` object for its packet but the one it hands to
+``send``: the RTP header and payload are packed straight into the SRTP context's buffer, libsrtp protects
+them there (:meth:`~emulator.media.srtp.SrtpContext.protect_in_place`); a datagram is received into the
+receiving context's buffer (``recv_into``) and decrypted there. The per-packet work is two calls into
+the cores and a handful of attribute updates (``__slots__`` everywhere on that path; streams playing the same
+tone share one pre-encoded frame cycle, so hundreds of calls read a few kilobytes of frames).
 
 Receive path: SRTP unprotect -> :class:`SrtpAuthError` (or any ``crypto_error``) counts *undecryptable* and
 raises **Mipt 110** once per call with the call number and endpoint name the caller gave; parse errors and
@@ -23,13 +33,13 @@ The audio measure keeps the last 200 ms of *encoded* payloads and decodes them i
 nothing per packet. Optional WAV recording (decoded per packet, only while recording).
 
 Sources: :class:`~emulator.media.tones.ToneGenerator`, a WAV file (8 kHz mono 16-bit, stdlib ``wave``;
-looped) or silence — each turned once into a list of encoded 20 ms frames, so sending indexes a list.
+looped) or silence — each turned once into a list of encoded 20 ms frames, which sending cycles through.
 
 RTCP (RFC 3550 §6): SR when we sent since the last report, else RR, with a report block for the peer and an
 SDES CNAME; every 5 s randomised over [0.5, 1.5] x 5 s (§6.3.1 simplified: no bandwidth scaling; the
-engine's ticker checks due reports, no timer per stream). SRTCP when the stream is secure.
+stream checks at its send slot whether a report is due, no timer per stream). SRTCP when the stream is secure.
 
-Send timing: the ticker records, per slot, how late its last packet left against the ideal schedule; the
+Send timing: each engine records, per slot, how late its last packet left against the ideal schedule; the
 engine's lateness histogram (:meth:`MediaEngine.send_lateness`) is what the bench reports as send jitter
 (an upper bound: every packet of a slot is counted with the slot's last one).
 """
@@ -39,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import math
 import random
 import select
@@ -46,6 +57,7 @@ import socket
 import struct
 import time
 import wave
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,7 +112,7 @@ _CATCH_UP_LIMIT = 0.2  # a loop stalled longer than this skips the missed slots 
 
 Notify = Callable[..., Any]
 log = structlog.get_logger("dgw.media")
-_RTP_HEAD = struct.Struct("!BBHI")
+_RTP_HEAD = struct.Struct("!BBHII")
 _USE_EPOLL = hasattr(select, "epoll")
 
 
@@ -183,13 +195,13 @@ class WavSource:
         return enc[pos:] + enc[: end - n]
 
 
-def _read_one(sock: socket.socket, on_data: Callable[[bytes], None]) -> None:  # pragma: no cover - non-Linux
-    """``loop.add_reader`` callback where there is no epoll: one ``recv`` per wake-up."""
-    try:
-        data = sock.recv(_RECV_SIZE)
-    except OSError:
-        return
-    on_data(data)
+def _read_one(loop: asyncio.AbstractEventLoop, on_ready: Callable[[float], None]) -> None:  # pragma: no cover
+    """``loop.add_reader`` callback where there is no epoll (non-Linux): the stream's reader, one ``recv``."""
+    on_ready(time.monotonic())
+
+
+def _no_frame() -> bytes:
+    raise IndexError("no frame to send")
 
 
 class _Silence:
@@ -208,7 +220,32 @@ def _frame_cycle(source: Any, codec: str) -> list[bytes]:
 
     A tone cycle is the smallest whole number of frames covering whole periods (25 frames for 1 kHz); a
     WAV file is cut into its frames (the last one wrapping to the start); longer cycles are capped at 60 s.
+    Streams playing the same tone (or silence) from its start share one cycle: hundreds of calls then read
+    a few kilobytes of frames that stay in the CPU's cache rather than a copy each.
     """
+    if isinstance(source, _Silence):
+        return _shared_cycle(("silence",), codec, source)
+    if isinstance(source, ToneGenerator):
+        if source._pos == 0:  # not read yet: the cycle depends on the tone's parameters only
+            return _shared_cycle((source.frequencies, source.level_dbm0, source.sample_rate), codec, source)
+        return _read_cycle(source, codec)
+    return _read_cycle(source, codec)
+
+
+_shared_cycles: dict[tuple[Any, ...], list[bytes]] = {}  # immutable frames, keyed by what determines them
+
+
+def _shared_cycle(key: tuple[Any, ...], codec: str, source: Any) -> list[bytes]:
+    key = (*key, codec)
+    frames = _shared_cycles.get(key)
+    if frames is None:
+        if len(_shared_cycles) >= 64:  # a lab playing many distinct tones: forget the oldest
+            del _shared_cycles[next(iter(_shared_cycles))]
+        frames = _shared_cycles[key] = _read_cycle(source, codec)
+    return frames
+
+
+def _read_cycle(source: Any, codec: str) -> list[bytes]:
     if isinstance(source, _Silence):
         return [source.read_encoded(codec)]
     if isinstance(source, ToneGenerator):
@@ -221,11 +258,137 @@ def _frame_cycle(source: Any, codec: str) -> list[bytes]:
     return [source.read_encoded(codec) for _ in range(max(1, min(count, _MAX_FRAMES)))]
 
 
+# ------------------------------------------------------------------------------------------ clock
+
+
+class _MediaClock:
+    """The media ticker of one event loop, shared by every engine on it (a lab's units): one ``call_at``
+    timer every 1 ms and one ``epoll`` of all their media sockets.
+
+    Per tick: each active engine sends the streams of the current slot (:meth:`MediaEngine._send_slot`),
+    then one ``epoll.poll(0)`` and one ``recv`` per ready socket. A lab of many units wakes the process
+    1,000 times a second, not 1,000 times per unit; every wake-up costs (loop iteration, context switch,
+    caches refilled after the sleep) whatever work it brings.
+    """
+
+    __slots__ = ("closed", "engines", "epoll", "handlers", "loop", "next_tick", "slot", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.engines: list[MediaEngine] = []  # engines with streams in their slots
+        self.epoll = select.epoll() if _USE_EPOLL else None
+        self.handlers: dict[int, Callable[[float], None]] = {}  # fd -> a stream's reader (one recv)
+        self.slot = 0
+        self.next_tick = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False  # released: engines still holding it take the loop's current clock
+
+    @staticmethod
+    def of(loop: asyncio.AbstractEventLoop) -> _MediaClock:
+        clock = _clocks.get(loop)
+        if clock is None:
+            clock = _clocks[loop] = _MediaClock(loop)
+        return clock
+
+    def start(self, engine: MediaEngine) -> None:
+        if engine not in self.engines:
+            self.engines.append(engine)
+        if self.timer is None:
+            self.next_tick = time.monotonic() + SLOT
+            self.timer = self.loop.call_later(SLOT, self._tick)
+
+    def stop(self, engine: MediaEngine) -> None:
+        if engine in self.engines:
+            self.engines.remove(engine)
+        if not self.engines and self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self._release()
+
+    def watch(self, fd: int, on_ready: Callable[[float], None]) -> None:
+        if self.epoll is not None:
+            self.epoll.register(fd, select.EPOLLIN)
+            self.handlers[fd] = on_ready
+        else:  # pragma: no cover - non-Linux
+            self.loop.add_reader(fd, _read_one, self.loop, on_ready)
+
+    def unwatch(self, fd: int) -> None:
+        if self.epoll is not None:
+            if self.handlers.pop(fd, None) is not None:
+                self.epoll.unregister(fd)
+        else:  # pragma: no cover - non-Linux
+            self.loop.remove_reader(fd)
+        self._release()
+
+    def _release(self) -> None:
+        """Nothing left to tick or watch: close the epoll and forget this loop."""
+        if not self.engines and not self.handlers and self.timer is None:
+            self.closed = True
+            if self.epoll is not None:
+                self.epoll.close()
+                self.epoll = None
+            if _clocks.get(self.loop) is self:
+                del _clocks[self.loop]
+
+    def _tick(self) -> None:
+        loop = self.loop
+        now = time.monotonic()  # not loop.time(): uvloop's is the cached millisecond of the loop iteration
+        due = self.next_tick
+        engines = self.engines
+        if now - due > _CATCH_UP_LIMIT:  # the loop stalled: do not burst, realign
+            missed = int((now - due) / SLOT)
+            for e in engines:
+                e.skipped_slots += missed
+            due += missed * SLOT
+            self.slot = (self.slot + missed) % PERIOD_SLOTS
+        while due <= now + 0.0002:
+            slot = self.slot
+            for e in engines:
+                e._send_slot(slot, now, due)
+            self.slot = (slot + 1) % PERIOD_SLOTS
+            due += SLOT
+        self._receive(now)
+        self.next_tick = due
+        # a stream may have been closed (or another started) from a callback above: one timer, and none
+        # once no engine is active
+        if self.timer is not None:
+            self.timer.cancel()  # this very handle (harmless) or one start() made meanwhile
+        self.timer = loop.call_later(due - time.monotonic(), self._tick) if engines else None
+        if not engines:
+            self._release()
+
+    def _receive(self, now: float) -> None:
+        """One ``recv`` per ready socket (level-triggered epoll, no wait): the stream's reader receives
+        straight into its SRTP context's buffer and decrypts there."""
+        ep = self.epoll
+        if ep is None:
+            return
+        handlers = self.handlers
+        for fd, _ev in ep.poll(0):
+            h = handlers.get(fd)
+            if h is not None:
+                try:
+                    h(now)
+                except Exception as exc:  # a bug in one stream must not stop the other calls
+                    _reader_failed(h, exc)
+
+
+_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _MediaClock] = weakref.WeakKeyDictionary()
+
+
+def _reader_failed(reader: Callable[[float], None], exc: Exception) -> None:
+    stream = getattr(reader, "__self__", None)
+    if isinstance(stream, MediaStream):
+        stream.engine._failed(exc)
+    else:  # pragma: no cover - every reader is a stream's bound method
+        log.error("media_reader_error", error=repr(exc))
+
+
 # ----------------------------------------------------------------------------------------- engine
 
 
 class MediaEngine:
-    """All media streams of one unit, one ticker, one port allocator per base port."""
+    """All media streams of one unit, one port allocator per base port; ticked by its loop's media clock."""
 
     def __init__(
         self,
@@ -249,16 +412,12 @@ class MediaEngine:
         )
         self.streams: set[MediaStream] = set()
         self._slots: list[list[MediaStream]] = [[] for _ in range(PERIOD_SLOTS)]
-        self._slot = 0
-        self._next_tick = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._active = 0  # streams in the slots
+        self._clock: _MediaClock | None = None
         self.lateness_hist = [0] * _HIST_BINS
         self.interval_hist = [0] * _HIST_BINS
         self._slot_late = [0.0] * PERIOD_SLOTS
-        self._epoll = select.epoll() if _USE_EPOLL else None
-        self._handlers: dict[int, tuple[socket.socket, Callable[[bytes], None]]] = {}
-        self.ticks = 0
+        self.ticks = 0  # slots sent
         self.errors = 0  # exceptions caught in stream callbacks (bugs; counted, first ones logged)
         self.skipped_slots = 0
 
@@ -287,63 +446,36 @@ class MediaEngine:
         self.streams.add(stream)
         return stream
 
+    def _media_clock(self) -> _MediaClock:
+        clock = self._clock
+        loop = asyncio.get_running_loop()
+        if clock is None or clock.closed or clock.loop is not loop:
+            clock = self._clock = _MediaClock.of(loop)
+        return clock
+
     def _activate(self, stream: MediaStream) -> None:
         slot = min(range(PERIOD_SLOTS), key=lambda i: len(self._slots[i]))
         self._slots[slot].append(stream)
         stream._slot = slot
-        if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._loop = loop
-            self._next_tick = loop.time() + SLOT
-            self._timer = loop.call_at(self._next_tick, self._tick)
+        self._active += 1
+        self._media_clock().start(self)
 
     def _deactivate(self, stream: MediaStream) -> None:
         if stream._slot >= 0:
             with contextlib.suppress(ValueError):
                 self._slots[stream._slot].remove(stream)
+                self._active -= 1
             stream._slot = -1
-        if self._timer is not None and not any(self._slots):
-            self._timer.cancel()
-            self._timer = None
+        if not self._active and self._clock is not None:
+            self._clock.stop(self)
 
-    def _watch(self, sock: socket.socket, on_data: Callable[[bytes], None]) -> None:
-        fd = sock.fileno()
-        if self._epoll is not None:
-            self._epoll.register(fd, select.EPOLLIN)
-            self._handlers[fd] = (sock, on_data)
-        else:  # pragma: no cover - non-Linux
-            asyncio.get_running_loop().add_reader(fd, _read_one, sock, on_data)
+    def _watch(self, sock: socket.socket, on_ready: Callable[[float], None]) -> None:
+        """Call ``on_ready(now)`` when `sock` is readable; it does exactly one ``recv``."""
+        self._media_clock().watch(sock.fileno(), on_ready)
 
     def _unwatch(self, fd: int) -> None:
-        if self._epoll is not None:
-            if self._handlers.pop(fd, None) is not None:
-                self._epoll.unregister(fd)
-        else:  # pragma: no cover - non-Linux
-            asyncio.get_running_loop().remove_reader(fd)
-
-    def _receive(self) -> None:
-        """One ``recv`` per ready socket (level-triggered epoll, no wait); called at every tick.
-
-        Two phases — every ``recv`` first, then every packet's processing — so the kernel's code and the
-        decrypt/parse code each run while their instructions are in cache (measured: ~25 % less CPU per
-        packet than interleaving them)."""
-        ep = self._epoll
-        if ep is None or not self._handlers:
-            return
-        handlers = self._handlers
-        got = []
-        for fd, _ev in ep.poll(0):
-            h = handlers.get(fd)
-            if h is not None:
-                try:
-                    got.append((h[1], h[0].recv(_RECV_SIZE)))
-                except OSError:  # EAGAIN, ECONNREFUSED (ICMP from a peer not listening yet)
-                    pass
-        for on_data, data in got:
-            try:
-                on_data(data)
-            except Exception as exc:  # a bug in one stream must not stop the engine's other calls
-                self._failed(exc)
+        if self._clock is not None:
+            self._clock.unwatch(fd)
 
     def _failed(self, exc: Exception) -> None:
         self.errors += 1
@@ -355,69 +487,34 @@ class MediaEngine:
         self.streams.discard(stream)
 
     def close(self) -> None:
-        """Close every stream and stop the ticker."""
+        """Close every stream and stop ticking."""
         for s in list(self.streams):
             s.close()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._epoll is not None:
-            self._epoll.close()
-            self._epoll = None
-            self._handlers.clear()
+        if self._clock is not None:
+            self._clock.stop(self)
 
     # -- ticker
 
-    def _tick(self) -> None:
-        loop = self._loop
-        assert loop is not None
-        now = loop.time()
-        due = self._next_tick
-        if now - due > _CATCH_UP_LIMIT:  # the loop stalled: do not burst, realign
-            missed = int((now - due) / SLOT)
-            self.skipped_slots += missed
-            due += missed * SLOT
-            self._slot = (self._slot + missed) % PERIOD_SLOTS
-        slots = self._slots
-        hist = self.lateness_hist
-        clock = time.monotonic
-        while due <= now + 0.0002:
-            streams = slots[self._slot]
-            if streams:
-                out = []  # build and protect every packet of the slot, then send them (see _receive)
-                for s in streams:
-                    try:
-                        pkt = s._tick(now)
-                    except Exception as exc:  # see _receive
-                        self._failed(exc)
-                        continue
-                    if pkt is not None:
-                        out.append((s, pkt))
-                for s, pkt in out:
-                    try:
-                        s._sock.send(pkt)
-                        s.packets_sent += 1
-                    except OSError:
-                        s.send_errors += 1
-                late = clock() - due
-                b = int(late * 10000.0)
-                hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += len(streams)
-                # interval jitter: the change of this slot's lateness since its previous turn 20 ms ago,
-                # i.e. how far a stream's packet interval strayed from 20 ms
-                slot = self._slot
-                d = int(abs(late - self._slot_late[slot]) * 10000.0)
-                self._slot_late[slot] = late
-                self.interval_hist[d if d < _HIST_BINS else _HIST_BINS - 1] += len(streams)
-            self._slot = (self._slot + 1) % PERIOD_SLOTS
-            due += SLOT
-            self.ticks += 1
-        self._receive()
-        self._next_tick = due
-        # a stream may have been closed (or another started) from a callback above: one timer, and none
-        # once nothing is active
-        if self._timer is not None:
-            self._timer.cancel()  # this very handle (harmless) or one _activate made meanwhile
-        self._timer = loop.call_at(due, self._tick) if any(slots) else None
+    def _send_slot(self, slot: int, now: float, due: float) -> None:
+        """The media clock's turn for `slot` (ideally at `due`): every stream of the slot sends its packet."""
+        streams = self._slots[slot]
+        if not streams:
+            return
+        for s in streams:
+            try:
+                s._send(now)
+            except Exception as exc:  # a bug in one stream must not stop the engine's other calls
+                self._failed(exc)
+        self.ticks += 1
+        late = time.monotonic() - due
+        n = len(streams)
+        b = int(late * 10000.0)
+        self.lateness_hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += n
+        # interval jitter: the change of this slot's lateness since its previous turn 20 ms ago, i.e. how far
+        # a stream's packet interval strayed from 20 ms
+        d = int(abs(late - self._slot_late[slot]) * 10000.0)
+        self._slot_late[slot] = late
+        self.interval_hist[d if d < _HIST_BINS else _HIST_BINS - 1] += n
 
     def send_lateness(self, percentile: float) -> float:
         """Send lateness (seconds) against the ideal 20 ms schedule at `percentile` (0..100) over the packets
@@ -452,6 +549,60 @@ def _percentile(hist: list[int], percentile: float) -> float:
 class MediaStream:
     """One call leg's RTP/RTCP (and SRTP) on a bound port pair. Created by :meth:`MediaEngine.open_stream`."""
 
+    # slots: 46 attributes are past CPython's shared-keys limit (30), so without them every attribute read on
+    # the packet path would be a dict lookup in a per-stream dict
+    __slots__ = (
+        "_alloc",
+        "_frame_list",
+        "_last_audio",
+        "_mipt110_raised",
+        "_next_frame",
+        "_next_rtcp",
+        "_peer_ssrc",
+        "_prev_rx",
+        "_prev_rx_until",
+        "_receives",
+        "_recent",
+        "_recorder",
+        "_reported_sent",
+        "_rtcp_sock",
+        "_rx",
+        "_sends",
+        "_slot",
+        "_sock",
+        "_source",
+        "_tx",
+        "_watched",
+        "call",
+        "closed",
+        "codec",
+        "direction",
+        "dropped",
+        "endpoint",
+        "engine",
+        "key_management",
+        "last_peer_report",
+        "packets_received",
+        "packets_sent",
+        "payload_type",
+        "peer_bye",
+        "plan",
+        "port",
+        "reception",
+        "rekey_pending",
+        "remote",
+        "remote_rtcp",
+        "replayed",
+        "rtcp_dropped",
+        "rtcp_port",
+        "rtcp_received",
+        "rtcp_sent",
+        "send_errors",
+        "sender",
+        "srtp",
+        "undecryptable",
+    )
+
     def __init__(
         self,
         engine: MediaEngine,
@@ -482,8 +633,11 @@ class MediaStream:
         self.key_management: str | None = None
         self.plan: MediaPlan | None = None
         self._source: Any = _Silence()
-        self._frames: list[bytes] = _frame_cycle(self._source, codec)
-        self._frame = 0
+        self._frame_list: list[bytes] = []
+        self._next_frame: Callable[[], bytes] = _no_frame
+        self._frames = _frame_cycle(self._source, codec)
+        self._tx: SrtpContext | None = None  # srtp.tx when it protects in place (the fast send path), else None
+        self._rx: SrtpContext | None = None  # srtp.rx likewise (the fast receive path)
         self._sends = True
         self._receives = True
         self._recent: deque[bytes] = deque(maxlen=MEASURE_WINDOW_MS // 20)
@@ -492,10 +646,10 @@ class MediaStream:
         self._watched = False
         self._prev_rx: SrtpContext | None = None  # the peer's previous key, for REKEY_GRACE after a rekey
         self._prev_rx_until = 0.0
-        self._last_audio = 0.0
-        self._last_rtp = b""
+        self._last_audio = -1.0  # loop time of the last audio packet heard
+        self._peer_ssrc: int | None = None  # SSRC of the last RTP packet received (our report block's)
         self._next_rtcp = 0.0
-        self._sent_since_report = False
+        self._reported_sent = 0  # sender.packets_sent at the last RTCP report: SR if it moved, else RR
         self._mipt110_raised = False
         # A re-offer of ours is out: the peer may already send under the key of its answer, which we cannot
         # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
@@ -537,7 +691,6 @@ class MediaStream:
         if codec != self.codec:
             self.codec = codec
             self._frames = _frame_cycle(self._source, codec)
-            self._frame = 0
         self.payload_type = plan.payload_type
         self.sender.payload_type = plan.payload_type
         self.set_direction(plan.direction)
@@ -577,13 +730,30 @@ class MediaStream:
             self.srtp = None
         self.key_management = plan.key_management if self.srtp is not None else None
         self.plan = plan
+        self._fast_paths()
         if not self._watched:
-            self.engine._watch(self._sock, self._on_rtp)
-            self.engine._watch(self._rtcp_sock, self._on_rtcp)
+            self.engine._watch(self._sock, self._read_rtp)
+            self.engine._watch(self._rtcp_sock, self._read_rtcp)
             self._watched = True
             self._next_rtcp = time.monotonic() + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
         if self._slot < 0:
             self.engine._activate(self)
+
+    @property
+    def _frames(self) -> list[bytes]:
+        """The source's pre-encoded frame cycle; sending takes the next one from an endless iterator."""
+        return self._frame_list
+
+    @_frames.setter
+    def _frames(self, frames: list[bytes]) -> None:
+        self._frame_list = frames
+        self._next_frame = itertools.cycle(frames).__next__ if frames else _no_frame
+
+    def _fast_paths(self) -> None:
+        """The SRTP contexts the packet paths use in place (None: the general path), after any change."""
+        srtp = self.srtp
+        self._tx = srtp.tx if srtp is not None and srtp.tx.inplace else None
+        self._rx = srtp.rx if srtp is not None and srtp.rx.inplace else None
 
     def set_direction(self, direction: Direction) -> None:
         self.direction = direction
@@ -594,7 +764,6 @@ class MediaStream:
         """What we send: a tone, a WAV file, or silence (None)."""
         self._source = _Silence() if source is None else source
         self._frames = _frame_cycle(self._source, self.codec)
-        self._frame = 0
 
     def play_tone(self, *frequencies: float, level_dbm0: float = -10.0) -> None:
         self.set_source(ToneGenerator(tuple(frequencies), level_dbm0))
@@ -678,34 +847,76 @@ class MediaStream:
             out["frequency"] = None if m.frequency is None else round(m.frequency, 1)
         return out
 
-    # -- hot paths
+    # -- hot paths (one call each per packet from the engine; see the module docstring)
 
-    def _tick(self, now: float) -> bytes | None:
-        """Called by the engine's ticker once per 20 ms: the next (protected) packet to send, if sending;
-        the engine sends it. RTCP goes out here when due."""
-        if now >= self._next_rtcp and self.remote_rtcp is not None:
-            self._next_rtcp = now + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
-            with contextlib.suppress(OSError, SrtpError, RtcpError):
-                self._send_rtcp(now)
+    def _send(self, now: float) -> None:
+        """Called by the engine's ticker once per 20 ms: build, protect and send the next packet, if sending.
+        RTCP goes out here when due. A secure stream writes the packet into its SRTP context's buffer and
+        libsrtp protects it there (:meth:`SrtpContext.protect_in_place`): no intermediate ``bytes``."""
+        if now >= self._next_rtcp:
+            self._rtcp_due(now)
         if not self._sends:
             self.sender.skip(g711.SAMPLES_PER_FRAME)
-            return None
-        frames = self._frames
-        i = self._frame
-        payload = frames[i]
-        self._frame = i + 1 if i + 1 < len(frames) else 0
-        pkt = self.sender.next_packet(payload)
-        self._sent_since_report = True
-        srtp = self.srtp
-        if srtp is not None:
-            try:
-                return srtp.tx.protect(pkt)
-            except SrtpError:
-                self.send_errors += 1
-                return None
-        return pkt
+            return
+        payload = self._next_frame()
+        tx = self._tx
+        try:
+            if tx is not None:
+                sender = self.sender
+                buf = tx.buffer
+                seq = sender.sequence
+                pkt = buf[0 : tx.protect_in_place(sender.pack_next(buf, payload), seq)]
+            elif self.srtp is not None:
+                pkt = self.srtp.tx.protect(self.sender.next_packet(payload))
+            else:
+                pkt = self.sender.next_packet(payload)
+            self._sock.send(pkt)
+            self.packets_sent += 1
+        except (OSError, SrtpError):
+            self.send_errors += 1
 
-    def _on_rtp(self, data: bytes) -> None:
+    def _read_rtp(self, now: float) -> None:
+        """The RTP socket is readable: one ``recv`` (the engine calls this once per ready socket and tick).
+        A secure stream receives into its SRTP context's buffer and libsrtp decrypts there."""
+        rx = self._rx
+        if rx is None:
+            try:
+                data = self._sock.recv(_RECV_SIZE)
+            except OSError:  # EAGAIN, ECONNREFUSED (ICMP from a peer not listening yet)
+                return
+            self._on_rtp(data, now)
+            if self.srtp is not None and self.srtp.rx.inplace:  # libsrtp bound to the first SSRC (initial ROC)
+                self._fast_paths()
+            return
+        buf = rx.buffer
+        try:
+            n = self._sock.recv_into(buf)
+        except OSError:
+            return
+        try:
+            b0, b1, seq, ts, ssrc = rx.unprotect_in_place(n)
+        except SrtpError as exc:
+            plain = self._old_key(buf[0:n]) if exc.crypto_error and self._prev_rx is not None else b""
+            if plain:
+                self._on_plain(plain, now)
+            else:
+                self._unprotect_failed(exc)
+            return
+        if b0 & 0x3F:  # CSRCs, extension or padding: the full parse
+            self._on_plain(buf[0 : n - rx.rtp_tag_length], now)
+            return
+        self.packets_received += 1
+        self._peer_ssrc = ssrc
+        self.reception.update(seq, ts, now)
+        if b1 & 0x7F == self.payload_type and self._receives:
+            payload = buf[12 : n - rx.rtp_tag_length]
+            self._recent.append(payload)
+            self._last_audio = now
+            if self._recorder is not None:
+                self._recorder.writeframesraw(g711.decode(self.codec, payload))
+
+    def _on_rtp(self, data: bytes, now: float) -> None:
+        """A datagram received as ``bytes`` (plain RTP, or SRTP with an MKI / without the in-place pair)."""
         srtp = self.srtp
         if srtp is not None:
             try:
@@ -716,22 +927,25 @@ class MediaStream:
                     self._unprotect_failed(exc)
                     return
                 data = plain
+        self._on_plain(data, now)
+
+    def _on_plain(self, data: bytes, now: float) -> None:
+        """A plain RTP packet: parse (garbage dropped), account (RFC 3550 A.1/A.8), keep the audio."""
         if len(data) < 12 or data[0] & 0xC0 != 0x80:
             self.dropped += 1
             return
         if data[0] & 0x3F:  # CSRCs, extension or padding: the full parse
             try:
-                pt, _m, seq, ts, _ssrc, payload = rtp_fields(data)
+                pt, _m, seq, ts, ssrc, payload = rtp_fields(data)
             except RtpError:
                 self.dropped += 1
                 return
         else:
-            _b0, pt, seq, ts = _RTP_HEAD.unpack_from(data)
+            _b0, pt, seq, ts, ssrc = _RTP_HEAD.unpack_from(data)
             pt &= 0x7F
             payload = data[12:]
         self.packets_received += 1
-        self._last_rtp = data
-        now = time.monotonic()
+        self._peer_ssrc = ssrc
         self.reception.update(seq, ts, now)
         if pt == self.payload_type and self._receives:
             self._recent.append(payload)
@@ -771,20 +985,26 @@ class MediaStream:
 
     # -- RTCP
 
+    def _rtcp_due(self, now: float) -> None:
+        self._next_rtcp = now + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
+        if self.remote_rtcp is not None:
+            with contextlib.suppress(OSError, SrtpError, RtcpError):
+                self._send_rtcp(now)
+
     def _send_rtcp(self, now: float, *, bye: bool = False) -> None:
         wall = time.time()
         blocks: tuple[ReportBlock, ...] = ()
         if self.reception.received:
-            if len(self._last_rtp) >= 12:
-                self.reception.ssrc = int.from_bytes(self._last_rtp[8:12], "big")
+            if self._peer_ssrc is not None:
+                self.reception.ssrc = self._peer_ssrc
             blocks = (self.reception.report_block(now),)
         s = self.sender
         first: SenderReport | ReceiverReport
-        if self._sent_since_report:
+        if s.packets_sent != self._reported_sent:
             first = s.sender_report(ntp_from_unix(wall), s.timestamp, blocks)
         else:
             first = ReceiverReport(s.ssrc, blocks)
-        self._sent_since_report = False
+        self._reported_sent = s.packets_sent
         parts: list[Any] = [first, SourceDescription.cname(s.ssrc, self.engine.cname)]
         if bye:
             parts.append(Bye((s.ssrc,)))
@@ -794,7 +1014,14 @@ class MediaStream:
         self._rtcp_sock.send(pkt)
         self.rtcp_sent += 1
 
-    def _on_rtcp(self, data: bytes) -> None:
+    def _read_rtcp(self, now: float) -> None:
+        try:
+            data = self._rtcp_sock.recv(_RECV_SIZE)
+        except OSError:
+            return
+        self._on_rtcp(data, now)
+
+    def _on_rtcp(self, data: bytes, now: float) -> None:
         try:
             if self.srtp is not None:
                 data = self.srtp.rx.unprotect_rtcp(data)
@@ -803,7 +1030,6 @@ class MediaStream:
             self.rtcp_dropped += 1
             return
         self.rtcp_received += 1
-        now = time.monotonic()
         for p in packets:
             if isinstance(p, SenderReport):
                 self.reception.ssrc = p.ssrc
