@@ -33,7 +33,7 @@ The audio measure keeps the last 200 ms of *encoded* payloads and decodes them i
 nothing per packet. Optional WAV recording (decoded per packet, only while recording).
 
 Sources: :class:`~emulator.media.tones.ToneGenerator`, a WAV file (8 kHz mono 16-bit, stdlib ``wave``;
-looped) or silence — each turned once into a list of encoded 20 ms frames, which sending cycles through.
+looped) or silence — each turned once into a list of encoded 20 ms frames, so sending indexes a list.
 
 RTCP (RFC 3550 §6): SR when we sent since the last report, else RR, with a report block for the peer and an
 SDES CNAME; every 5 s randomised over [0.5, 1.5] x 5 s (§6.3.1 simplified: no bandwidth scaling; the
@@ -49,7 +49,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import itertools
 import math
 import random
 import select
@@ -198,10 +197,6 @@ class WavSource:
 def _read_one(loop: asyncio.AbstractEventLoop, on_ready: Callable[[float], None]) -> None:  # pragma: no cover
     """``loop.add_reader`` callback where there is no epoll (non-Linux): the stream's reader, one ``recv``."""
     on_ready(time.monotonic())
-
-
-def _no_frame() -> bytes:
-    raise IndexError("no frame to send")
 
 
 class _Silence:
@@ -553,10 +548,10 @@ class MediaStream:
     # the packet path would be a dict lookup in a per-stream dict
     __slots__ = (
         "_alloc",
-        "_frame_list",
+        "_frame",
+        "_frames",
         "_last_audio",
         "_mipt110_raised",
-        "_next_frame",
         "_next_rtcp",
         "_peer_ssrc",
         "_prev_rx",
@@ -633,9 +628,8 @@ class MediaStream:
         self.key_management: str | None = None
         self.plan: MediaPlan | None = None
         self._source: Any = _Silence()
-        self._frame_list: list[bytes] = []
-        self._next_frame: Callable[[], bytes] = _no_frame
-        self._frames = _frame_cycle(self._source, codec)
+        self._frames: list[bytes] = _frame_cycle(self._source, codec)
+        self._frame = 0
         self._tx: SrtpContext | None = None  # srtp.tx when it protects in place (the fast send path), else None
         self._rx: SrtpContext | None = None  # srtp.rx likewise (the fast receive path)
         self._sends = True
@@ -691,6 +685,7 @@ class MediaStream:
         if codec != self.codec:
             self.codec = codec
             self._frames = _frame_cycle(self._source, codec)
+            self._frame = 0
         self.payload_type = plan.payload_type
         self.sender.payload_type = plan.payload_type
         self.set_direction(plan.direction)
@@ -739,16 +734,6 @@ class MediaStream:
         if self._slot < 0:
             self.engine._activate(self)
 
-    @property
-    def _frames(self) -> list[bytes]:
-        """The source's pre-encoded frame cycle; sending takes the next one from an endless iterator."""
-        return self._frame_list
-
-    @_frames.setter
-    def _frames(self, frames: list[bytes]) -> None:
-        self._frame_list = frames
-        self._next_frame = itertools.cycle(frames).__next__ if frames else _no_frame
-
     def _fast_paths(self) -> None:
         """The SRTP contexts the packet paths use in place (None: the general path), after any change."""
         srtp = self.srtp
@@ -764,6 +749,7 @@ class MediaStream:
         """What we send: a tone, a WAV file, or silence (None)."""
         self._source = _Silence() if source is None else source
         self._frames = _frame_cycle(self._source, self.codec)
+        self._frame = 0
 
     def play_tone(self, *frequencies: float, level_dbm0: float = -10.0) -> None:
         self.set_source(ToneGenerator(tuple(frequencies), level_dbm0))
@@ -858,7 +844,11 @@ class MediaStream:
         if not self._sends:
             self.sender.skip(g711.SAMPLES_PER_FRAME)
             return
-        payload = self._next_frame()
+        frames = self._frames  # shared by the streams playing the same tone: stays in the CPU's cache
+        i = self._frame
+        payload = frames[i]
+        i += 1
+        self._frame = i if i < len(frames) else 0
         tx = self._tx
         try:
             if tx is not None:
