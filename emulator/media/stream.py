@@ -348,7 +348,11 @@ class _MediaClock:
         # once no engine is active
         if self.timer is not None:
             self.timer.cancel()  # this very handle (harmless) or one start() made meanwhile
-        self.timer = loop.call_later(due - time.monotonic(), self._tick) if engines else None
+        # a delay in whole milliseconds, rounded up: what asyncio's epoll wait does anyway, and uvloop (libuv
+        # timers in ms, rounded to nearest) would otherwise call a sub-millisecond delay at once, spinning
+        # through empty ticks until the slot is due
+        delay = math.ceil((due - time.monotonic()) * 1000.0) / 1000.0
+        self.timer = loop.call_later(delay if delay > 0.0 else 0.0, self._tick) if engines else None
         if not engines:
             self._release()
 
