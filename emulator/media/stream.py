@@ -338,7 +338,7 @@ class _MediaClock:
             self.slot = (self.slot + missed) % PERIOD_SLOTS
         while due <= now + 0.0002:
             slot = self.slot
-            for e in engines:
+            for e in tuple(engines):  # an engine whose last stream closes from a callback leaves the list
                 e._send_slot(slot, now, due)
             self.slot = (slot + 1) % PERIOD_SLOTS
             due += SLOT

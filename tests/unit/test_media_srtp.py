@@ -142,6 +142,54 @@ def test_new_ssrc_restarts_receiver_tracking() -> None:
     assert rx.roc == 0 and rx.s_l == 500 and rx.library_roc() == 0 and rx.library_roc(1) == 1
 
 
+@pytest.mark.parametrize("suite", SUITES)
+def test_in_place_pair_equals_the_bytes_api_across_the_wrap(suite: SrtpSuite) -> None:
+    """The engine's path (packet packed into the context's buffer, datagram received into it) gives the same
+    bytes, header fields and ROC tracking as protect/unprotect, across the sequence wrap."""
+    sender = RtpSender.create(0, ssrc=SSRC, initial_sequence=65530, initial_timestamp=0)
+    ref_sender = RtpSender.create(0, ssrc=SSRC, initial_sequence=65530, initial_timestamp=0)
+    tx = SrtpContext(suite, MASTER, outbound=True)
+    ref = SrtpContext(suite, MASTER, outbound=True)
+    rx = SrtpContext(suite, MASTER, outbound=False)
+    assert tx.inplace and rx.inplace
+    for i in range(12):
+        payload = bytes([i]) * 160
+        seq = sender.sequence
+        n = tx.protect_in_place(sender.pack_next(tx.buffer, payload), seq)
+        wire = tx.buffer[0:n]
+        plain = ref_sender.next_packet(payload)
+        assert wire == ref.protect(plain) and n == 172 + suite.rtp_tag_length
+        rx.buffer[0:n] = wire
+        b0, b1, rseq, ts, ssrc = rx.unprotect_in_place(n)
+        assert (b0, b1, rseq, ts, ssrc) == struct.unpack("!BBHII", plain[:12])
+        assert rx.buffer[0 : n - rx.rtp_tag_length] == plain
+    assert tx.roc == ref.roc == rx.roc == 1 and sender.wraps == 1
+    assert rx.library_roc() == 1 and rx.packet_index == (1 << 16) | 5
+
+
+def test_in_place_errors_are_classified_like_the_bytes_api() -> None:
+    suite = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+    tx = SrtpContext(suite, MASTER, outbound=True)
+    rx = SrtpContext(suite, MASTER, outbound=False)
+
+    def feed(data: bytes) -> tuple[int, int, int, int, int]:
+        rx.buffer[0 : len(data)] = data
+        return rx.unprotect_in_place(len(data))
+
+    good = tx.protect(rtp(10))
+    for junk in (b"", b"\x00\x01\x00\x00" + bytes(16), b"\xff" * 40, b"\x80" + bytes(20)):
+        with pytest.raises(SrtpParseError):  # garbage: dropped, never a crypto error
+            feed(junk)
+    with pytest.raises(SrtpAuthError):
+        feed(good[:-1] + bytes([good[-1] ^ 1]))
+    assert rx.buffer[0 : len(good)] == good[:-1] + bytes([good[-1] ^ 1])  # left as received (old-key retry)
+    assert feed(good)[2] == 10
+    with pytest.raises(SrtpReplayError):
+        feed(good)
+    assert rx.auth_failures == 1 and rx.replay_failures == 1
+    assert not SrtpContext(suite, MASTER, outbound=True, mki=b"\x01").inplace  # MKI: the bytes API only
+
+
 def test_outbound_roc_needs_ssrc() -> None:
     with pytest.raises(ValueError):
         SrtpContext(SrtpSuite.AES_CM_128_HMAC_SHA1_80, MASTER, outbound=True, roc=1)

@@ -327,6 +327,25 @@ async def test_a_failing_stream_does_not_stop_the_engine() -> None:
         b.close()
 
 
+async def test_engines_on_one_loop_share_one_media_clock() -> None:
+    """One ticker and one epoll for every engine (unit) on the loop; released when the last one closes."""
+    a, b = engines()
+    try:
+        sa, sb, pa, pb = keyed_call(a, b)
+        sa.apply(pa)
+        sb.apply(pb)
+        clock = a._clock
+        assert clock is not None and clock is b._clock and clock.timer is not None and len(clock.engines) == 2
+        await asyncio.sleep(0.3)
+        assert sa.packets_received >= 5 and sb.packets_received >= 5
+        sa.close()
+        assert clock.engines == [b] and clock.timer is not None
+    finally:
+        a.close()
+        b.close()
+    assert clock.closed and clock.epoll is None and clock.timer is None
+
+
 async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
     mikey = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, mikey_psk=b"lab")
     a, b = engines()
