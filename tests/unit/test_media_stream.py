@@ -198,6 +198,29 @@ async def test_garbage_and_truncated_packets_are_dropped_and_the_call_goes_on(
     assert not loop_errors
 
 
+async def test_a_burst_on_one_socket_drains_while_ticks_are_sparse() -> None:
+    """With one call the clock ticks every 20 ms (empty slots slept through): a burst of 100 datagrams on the
+    receiver's socket is drained within a few ticks, and the call's own packets keep being counted."""
+    a, b = engines()
+    try:
+        sa, sb, pa, pb = keyed_call(a, b)
+        sa.apply(pa)
+        sb.apply(pb)
+        sa.play_tone(1000.0)
+        await asyncio.sleep(0.2)
+        for _ in range(100):
+            sa.send_raw(b"\x80" + bytes(20))  # too short for a tag: dropped
+        await asyncio.sleep(0.3)
+        assert sb.dropped == 100
+        got = sb.packets_received
+        await asyncio.sleep(0.4)
+        assert sb.packets_received >= got + 15
+        assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
+    finally:
+        a.close()
+        b.close()
+
+
 async def test_plain_rtp_garbage_dropped() -> None:
     a, b = engines()
     plain = SecuritySettings()
