@@ -17,6 +17,9 @@ A lab file is TOML (or JSON with the same shape)::
                                      # network namespace only); its lease overrides the two keys above
     dns_port = 53                    # optional: the port of the DNS servers the unit asks (emulator addition)
     api_port = 8000                  # optional
+    [unit.phones.Phone-Fax1]         # optional: the endpoint's phone, as PUT /api/v1/endpoints/{EpId}/media
+    source = { tone = [1000] }       # or { wav = "name.wav" } (in <state dir>/audio)
+    initial_sequence = 65436         # its RTP streams start 100 packets before the rollover
     [unit.settings]                  # optional, applied at first boot only
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
 """
@@ -36,6 +39,7 @@ from web_ui.app import WebEngine
 
 from .api import ApiServer
 from .clock import UnitClock
+from .media.endpoint_audio import AudioError, EndpointAudio, parse_media_request
 from .media.stream import CallMedia
 from .services.aaa import Aaa
 from .services.cert import CertEngine
@@ -115,9 +119,33 @@ def specs_from_lab(
                 dhcp_acs_url=str(u["dhcp_acs_url"]) if u.get("dhcp_acs_url") else None,
                 dhcp_interface=dhcp_interface,
                 dns_port=int(u.get("dns_port", 53)),
+                phones=_phones(name, str(u.get("profile", "4102")), u.get("phones"),
+                               Path(u.get("state_dir") or root / name) / "audio"),
             )
         )
     return specs
+
+
+def _phones(unit: str, profile: str, raw: Any, audio_dir: Path) -> dict[str, dict[str, Any]]:
+    """Check a unit's ``[unit.phones.<EpId>]`` tables now, so a bad lab file is refused before anything runs."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise LabError(f"unit {unit}: phones must be a table of endpoints")
+    try:
+        endpoints = get_profile(profile).endpoints
+    except KeyError:
+        endpoints = ()
+    out: dict[str, dict[str, Any]] = {}
+    for ep, body in raw.items():
+        if ep not in endpoints:
+            raise LabError(f"unit {unit}: phones.{ep}: no such endpoint on a {profile} ({', '.join(endpoints)})")
+        try:
+            parse_media_request(body, EndpointAudio(), audio_dir)
+        except AudioError as e:
+            raise LabError(f"unit {unit}: phones.{ep}: {e}") from None
+        out[ep] = dict(body)
+    return out
 
 
 @dataclass(slots=True)
@@ -172,7 +200,11 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     cert = CertEngine(unit)
     unit.attach(cert)
     unit.cert = cert
-    unit.attach(SipEpEngine(unit, media=CallMedia.for_unit(unit)))
+    media = CallMedia.for_unit(unit)
+    for ep, body in spec.phones.items():
+        assert media.audio_dir is not None
+        media.set_audio(ep, parse_media_request(body, EndpointAudio(), media.audio_dir))
+    unit.attach(SipEpEngine(unit, media=media))
     unit.attach(EpAdmEngine(unit))
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))

@@ -34,5 +34,8 @@ class UnitSpec:
     dhcp_interface: str | None = None
     # Where the unit's DNS queries go: port 53 as on the hardware, or a test DNS server's unprivileged port.
     dns_port: int = 53
+    # The endpoints' phones (emulator addition): EpId -> {"source", "record", "initial_sequence"} as the API's
+    # PUT /api/v1/endpoints/{EpId}/media takes them; applied at every start.
+    phones: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -115,6 +115,25 @@ def test_lab_gives_each_unit_its_own_address_and_state(tmp_path: Path) -> None:
         specs_from_lab({"unit": [{"name": "x", "host": "10.0.0.1"}]}, tmp_path)
 
 
+def test_lab_phones_are_checked_before_anything_runs_and_applied(tmp_path: Path) -> None:
+    """``[unit.phones.<EpId>]``: the endpoint phone's settings, checked when the lab file is read."""
+    from emulator.lab import build_unit
+
+    doc = {"unit": [{"name": "fxs", "phones": {"Phone-Fax2": {"source": {"tone": [1000]}, "initial_sequence": 65436}}}]}
+    [spec] = specs_from_lab(doc, tmp_path, port_mode="auto")
+    assert spec.phones == {"Phone-Fax2": {"source": {"tone": [1000]}, "initial_sequence": 65436}}
+    running = build_unit(spec)
+    media = running.unit.services["SipEp"].engine.calls.media  # type: ignore[union-attr]
+    assert media.audio_of("Phone-Fax2").initial_sequence == 65436 and media.audio_of("Phone-Fax2").tones == (1000.0,)
+    for phones, why in (({"Bri1": {}}, "no such endpoint on a 4102"),
+                        ({"Phone-Fax1": {"initial_sequence": 70000}}, "phones.Phone-Fax1: initial_sequence"),
+                        ({"Phone-Fax1": {"source": {"wav": "none.wav"}}}, "no file none.wav"),
+                        ("loud", "phones must be a table")):
+        with pytest.raises(LabError, match=None) as exc:
+            specs_from_lab({"unit": [{"name": "x", "phones": phones}]}, tmp_path)
+        assert why in str(exc.value), exc.value
+
+
 def test_port_policy_maps_privileged_ports_when_not_permitted(monkeypatch: pytest.MonkeyPatch) -> None:
     import emulator.unit as unit_mod
 
