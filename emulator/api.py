@@ -32,8 +32,8 @@ from firmware_model.config import Address, ConfigError, Index
 from firmware_model.notifications import SEVERITIES, NotificationEvent
 from firmware_model.schema import Param, Table, Value
 
+from .media.call_media import CallMedia
 from .media.endpoint_audio import AudioError, parse_media_request
-from .media.stream import CallMedia
 from .openapi import API_VERSION, build_openapi
 from .services.cert import UNSECURE_TRANSFER_WINDOW_S
 from .services.sipcalls import CallError, CallManager, endpoint_action

@@ -445,8 +445,8 @@ class CliShell:
     def _audio_command(self, keyword: str, args: str) -> Reply:
         """``play``/``record`` set what the endpoint's phone sends and records (the API's endpoint media);
         ``listen`` shows what its current call receives: level and dominant frequency."""
+        from emulator.media.call_media import CallMedia
         from emulator.media.endpoint_audio import AudioError, parse_media_request
-        from emulator.media.stream import CallMedia
 
         manager = self._call_manager()
         hook = manager.media

@@ -39,8 +39,8 @@ from web_ui.app import WebEngine
 
 from .api import ApiServer
 from .clock import UnitClock
+from .media.call_media import CallMedia
 from .media.endpoint_audio import AudioError, EndpointAudio, parse_media_request
-from .media.stream import CallMedia
 from .services.aaa import Aaa
 from .services.cert import CertEngine
 from .services.cli import CliEngine

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulator.media.stream import CallMedia
+from emulator.media.call_media import CallMedia
 from emulator.services.cert import CertEngine
 from emulator.services.epadm import EpAdmEngine
 from emulator.services.nlm import NlmEngine

@@ -399,7 +399,7 @@ class FakeCall:
 
 
 async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
-    from emulator.media.stream import CallMedia
+    from emulator.media.call_media import CallMedia
     from emulator.services.sipcalls import MediaRefused
 
     notes_a, notes_b = Notes(), Notes()
