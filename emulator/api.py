@@ -33,6 +33,7 @@ from firmware_model.notifications import SEVERITIES, NotificationEvent
 from firmware_model.schema import Param, Table, Value
 
 from .media.call_media import CallMedia
+from .media.dtmf import DtmfError
 from .media.endpoint_audio import AudioError, parse_media_request
 from .openapi import API_VERSION, build_openapi
 from .services.cert import UNSECURE_TRANSFER_WINDOW_S
@@ -1122,8 +1123,27 @@ class ApiServer:
             raise ApiError(400, "invalid", f"{ep} media: {e}") from None
         return _json(self._media_json(ep, hook))
 
+    async def _send_dtmf(self, request: web.Request) -> web.Response:
+        """``POST /endpoints/{ep}/dtmf`` {"digits", "duration_ms"?, "gap_ms"?}: RFC 4733 events in the call."""
+        ep = self._endpoint(request.match_info["ep"])
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("digits"), str):
+            raise ApiError(400, "bad-request", 'dtmf needs {"digits": "123#"} (0-9, *, #, A-D)')
+        current = self._calls().current(ep)
+        stream = getattr(getattr(current, "media", None), "stream", None)
+        if current is None or current.state != "connected" or stream is None:
+            raise ApiError(409, "call", f"endpoint {ep} has no connected call")
+        try:
+            stream.send_dtmf(body["digits"], int(body.get("duration_ms", 100)), int(body.get("gap_ms", 60)))
+        except (DtmfError, TypeError, ValueError) as e:
+            raise ApiError(400, "invalid", f"dtmf: {e}") from None
+        return _json({"endpoint": ep, "action": "dtmf", "digits": body["digits"].strip().upper(),
+                      "call": self._call_json(current.row())})
+
     async def endpoint_action(self, request: web.Request) -> web.Response:
         action = request.match_info["action"]
+        if action == "dtmf":
+            return await self._send_dtmf(request)
         if action in ADMIN_ACTIONS:  # EpAdm row commands, as on System/Endpoints
             ep = self._endpoint(request.match_info["ep"])
             try:

@@ -69,11 +69,12 @@ MASK = "****"
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
 _EXIT = {"exit", "quit", "logout"}
 CALL_KEYWORDS = ("calls", "offhook", "dial", "answer", "hangup", "hold", "resume")
-AUDIO_KEYWORDS = ("play", "record", "listen")
+AUDIO_KEYWORDS = ("play", "record", "listen", "dtmf")
 _AUDIO_USAGE = {
     "play": "play <EpId> tone <Hz> [<Hz>...] [level <dBm0>] | play <EpId> wav <name.wav> | play <EpId> silence",
     "record": "record <EpId> <name.wav> | record <EpId> off",
     "listen": "listen <EpId>",
+    "dtmf": "dtmf <EpId> <digits>",
 }
 CERT_IMPORT = "Cert.Import"
 CERT_ACTIVATE = "Cert.ActivateUnsecureTransfer"
@@ -469,9 +470,22 @@ class CliShell:
             freq = st.get("frequency")
             heard = f"{freq:.0f} Hz at {st.get('level_dbm0'):.1f} dBm0" if freq else "no tone"
             return Reply(f"{ep}: call {call.id} receives {heard}; {st.get('packets_received')} packets, "
-                         f"{st.get('undecryptable')} undecryptable, srtp {'on' if st.get('srtp') else 'off'}\n")
+                         f"{st.get('undecryptable')} undecryptable, srtp {'on' if st.get('srtp') else 'off'}, "
+                         f"DTMF {st.get('dtmf_received') or 'none'}\n")
         if not self.user.can("write"):
             return Reply.error(f"{keyword}: user {self.user.user} has read-only access")
+        if keyword == "dtmf":
+            call = manager.current(ep)
+            stream = getattr(getattr(call, "media", None), "stream", None)
+            if len(parts) != 2:
+                return usage
+            if call is None or call.state != "connected" or stream is None:
+                return Reply.error(f"dtmf: endpoint {ep} has no connected call")
+            try:
+                stream.send_dtmf(parts[1])
+            except ValueError as e:
+                return Reply.error(f"dtmf: {e}")
+            return Reply(f"{ep}: sending {parts[1].upper()} (RFC 4733)\n")
         body: dict[str, Any]
         words = parts[1:]
         if keyword == "record":
@@ -616,7 +630,8 @@ class CliShell:
             ("calls", "the unit's calls and their states"),
             ("play <EpId> tone <Hz>...|wav <f>|silence", "what the endpoint's phone sends (emulator addition)"),
             ("record <EpId> <file.wav>|off", "record what the endpoint's calls receive (audio directory)"),
-            ("listen <EpId>", "level and frequency the endpoint's call receives"),
+            ("listen <EpId>", "level and frequency the endpoint's call receives, and DTMF digits"),
+            ("dtmf <EpId> <digits>", "send DTMF digits in the endpoint's call (RFC 4733 events)"),
             ("help <Name>", "what a parameter, table or service is, its type and its default"),
             ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
             ("exit, quit, logout", "close the session"),

@@ -244,6 +244,16 @@ class RtpSender:
         self.octets_sent += len(payload)
         return pkt + payload
 
+    def packet_at(self, payload_type: int, payload: bytes, *, marker: bool, timestamp: int) -> bytes:
+        """A packet of another payload type with its own timestamp (RFC 4733 events: every packet of an event
+        carries the event's start time); advances the sequence number only."""
+        seq = self.sequence
+        pkt = _HDR.pack(0x80, (payload_type & 0x7F) | (0x80 if marker else 0), seq, timestamp & 0xFFFFFFFF, self.ssrc)
+        self.sequence = seq + 1 if seq != 0xFFFF else self._wrap()
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        return pkt + payload
+
     def pack_next(self, buffer: Any, payload: bytes) -> int:
         """:meth:`next_packet` written into `buffer` (writable, e.g. an SRTP context's) instead of returned:
         the packet's length. No ``bytes`` object is made (the media engine's hot path)."""

@@ -65,6 +65,7 @@ from typing import Any
 import structlog
 
 from emulator.media import g711
+from emulator.media.dtmf import DtmfError, DtmfReceiver, DtmfSender
 from emulator.media.rtp import (
     Bye,
     ReceiverReport,
@@ -576,6 +577,8 @@ class MediaStream:
     # the packet path would be a dict lookup in a per-stream dict
     __slots__ = (
         "_alloc",
+        "_dtmf",
+        "_dtmf_rx",
         "_frame",
         "_frames",
         "_last_audio",
@@ -594,6 +597,7 @@ class MediaStream:
         "_slot",
         "_sock",
         "_source",
+        "_te_pt",
         "_tx",
         "_watched",
         "call",
@@ -676,6 +680,9 @@ class MediaStream:
         # A re-offer of ours is out: the peer may already send under the key of its answer, which we cannot
         # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
         self.rekey_pending = False
+        self._dtmf: DtmfSender | None = None  # digits being sent (RFC 4733), None otherwise
+        self._dtmf_rx = DtmfReceiver()
+        self._te_pt = -1  # the negotiated telephone-event payload type (-1: none)
         self.closed = False
         # counters
         self.packets_sent = 0
@@ -716,6 +723,7 @@ class MediaStream:
             self._frame = 0
         self.payload_type = plan.payload_type
         self.sender.payload_type = plan.payload_type
+        self._te_pt = -1 if plan.telephone_event_pt is None else plan.telephone_event_pt
         self.set_direction(plan.direction)
         if initial_sequence is not None:
             self.sender.sequence = initial_sequence & 0xFFFF
@@ -854,6 +862,7 @@ class MediaStream:
             "rx_roc": None if self.srtp is None else self.srtp.rx.roc,
             "rtcp_sent": self.rtcp_sent,
             "rtcp_received": self.rtcp_received,
+            "dtmf_received": self._dtmf_rx.digits,
         }
         if measure:
             m = self.measure()
@@ -871,6 +880,8 @@ class MediaStream:
             self._rtcp_due(now)
         if not self._sends:
             self.sender.skip(g711.SAMPLES_PER_FRAME)
+            return
+        if self._dtmf is not None and self._send_event():
             return
         frames = self._frames  # shared by the streams playing the same tone: stays in the CPU's cache
         i = self._frame
@@ -892,6 +903,38 @@ class MediaStream:
             self.packets_sent += 1
         except (OSError, SrtpError):
             self.send_errors += 1
+
+    def _send_event(self) -> bool:
+        """A DTMF tick: True when an RFC 4733 event packet went out in place of audio."""
+        dtmf = self._dtmf
+        assert dtmf is not None
+        sender = self.sender
+        ev = dtmf.step(sender.timestamp)
+        if not dtmf.busy:
+            self._dtmf = None
+        if ev is None:
+            return False
+        pkt = sender.packet_at(self._te_pt, ev.payload, marker=ev.marker, timestamp=ev.timestamp)
+        sender.skip(g711.SAMPLES_PER_FRAME)  # audio time runs on under the event
+        try:
+            self._sock.send(self.srtp.tx.protect(pkt) if self.srtp is not None else pkt)
+            self.packets_sent += 1
+        except (OSError, SrtpError):
+            self.send_errors += 1
+        return True
+
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> None:
+        """Queue DTMF digits (0-9 * # A-D) as RFC 4733 events; :class:`~emulator.media.dtmf.DtmfError` when
+        the digits or timings are invalid or the peer did not negotiate telephone-event (nothing queued)."""
+        if self._te_pt < 0:
+            raise DtmfError("the far end did not accept telephone-event (RFC 4733) in this call")
+        dtmf = self._dtmf or DtmfSender()
+        dtmf.queue(digits, duration_ms, gap_ms)
+        self._dtmf = dtmf
+
+    @property
+    def dtmf_received(self) -> str:
+        return self._dtmf_rx.digits
 
     def _read_rtp(self, now: float) -> None:
         """The RTP socket is readable: one ``recv`` (the engine calls this once per ready socket and tick).
@@ -932,6 +975,8 @@ class MediaStream:
             self._last_audio = now
             if self._recorder is not None:
                 self._recorder.writeframesraw(g711.decode(self.codec, payload))
+        elif b1 & 0x7F == self._te_pt:
+            self._dtmf_rx.feed(buf[12 : n - rx.rtp_tag_length], ts)
 
     def _on_rtp(self, data: bytes, now: float) -> None:
         """A datagram received as ``bytes`` (plain RTP, or SRTP with an MKI / without the in-place pair)."""
@@ -970,6 +1015,8 @@ class MediaStream:
             self._last_audio = now
             if self._recorder is not None:
                 self._recorder.writeframesraw(g711.decode(self.codec, payload))
+        elif pt == self._te_pt:
+            self._dtmf_rx.feed(payload, ts)
 
     def _unprotect_failed(self, exc: SrtpError) -> None:
         if exc.crypto_error and self.rekey_pending:

@@ -378,3 +378,50 @@ async def test_cli_play_record_listen(units: list[Unit], kamailios: list[Kamaili
     assert sb.execute("record Bri1 off").ok
     assert (sipep(b).calls.media.audio_dir / "b.wav").stat().st_size > 44 + 2 * 800  # type: ignore[operator]
     await sipep(a).calls.hangup("Phone-Fax1")
+
+
+async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                 pkis: Pkis) -> None:
+    """DTMF digits cross the SRTP call as telephone events (the payload type both SDPs agreed) and are read
+    back once each at the far end; the tone goes on around them. The API's dtmf action does the same."""
+    from emulator.cli_shell import CliShell
+    from emulator.services.aaa import AuthResult
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    sipep(a).calls.media.set_audio("Phone-Fax1", EndpointAudio(tones=(1000.0,)))
+    call, incoming = await connected_call(a, b)
+    assert b"telephone-event/8000" in call.local_sdp and b"telephone-event/8000" in incoming.local_sdp
+    sa = CliShell(a, AuthResult(True, "public", "Admin"))
+    out = sa.execute("dtmf Phone-Fax1 1234#")
+    assert out.ok, out.output
+    stream(incoming).send_dtmf("*0", duration_ms=60, gap_ms=40)
+    await wait_for(lambda: stream(incoming).dtmf_received == "1234#" and stream(call).dtmf_received == "*0",
+                   timeout=6, what="the digits at the far ends")
+    assert not sa.execute("dtmf Phone-Fax1 12x").ok
+    await asyncio.sleep(0.3)
+    assert heard(stream(incoming), 1000.0)  # audio after the digits
+    assert stream(incoming).stats(measure=False)["undecryptable"] == 0
+    assert "DTMF *0" in sa.execute("listen Phone-Fax1").output
+    # the automation contract: POST /api/v1/endpoints/{EpId}/dtmf
+    import aiohttp
+
+    from emulator.api import ApiServer
+    from emulator.services.aaa import Aaa
+
+    api = ApiServer(b, Aaa(b))
+    await api.start(0)
+    try:
+        headers = {"Authorization": "Basic " + base64.b64encode(b"public:").decode()}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            url = b.listening["api"] + "/api/v1/endpoints/Bri1/dtmf"
+            async with http.post(url, json={"digits": "9a", "duration_ms": 80}) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["digits"] == "9A"
+            async with http.post(url, json={"digits": "9", "duration_ms": 5}) as r:
+                assert r.status == 400 and "duration_ms" in (await r.json())["error"]
+            async with http.post(b.listening["api"] + "/api/v1/endpoints/Bri2/dtmf", json={"digits": "1"}) as r:
+                assert r.status == 409  # no call on Bri2
+        await wait_for(lambda: stream(call).dtmf_received == "*09A", timeout=5, what="API digits")
+    finally:
+        await api.stop()
+    await sipep(a).calls.hangup("Phone-Fax1")
