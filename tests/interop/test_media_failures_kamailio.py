@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from emulator.media.endpoint_audio import EndpointAudio
 from emulator.services.epadm import EpAdmEngine
 from emulator.sip.message import Request
 from emulator.unit import Unit
-from tests.interop.rsyslog_fixture import Rsyslog, start_rsyslog, stop_rsyslog
+from tests.interop.rsyslog_fixture import Rsyslog, rsyslog  # noqa: F401 - the fixture, used by name
 from tests.interop.test_secure_calls_kamailio import pair, stream
 from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
     Kamailio,
@@ -43,19 +42,10 @@ MIPT_110 = ("detected an SRTP cryptographic error. The secured RTP stream is not
 SDPTOOLS = "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."
 
 
-@pytest.fixture(scope="module")
-def syslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
-    peer = start_rsyslog(tmp_path_factory.mktemp("rsyslog-media"))
-    try:
-        yield peer
-    finally:
-        stop_rsyslog(peer.proc)
-
-
-def to_syslog(syslog: Rsyslog, *us: Unit) -> None:
-    syslog.mark()
+def to_syslog(rsyslog: Rsyslog, *us: Unit) -> None:
+    rsyslog.mark()
     for u in us:
-        u.config.set("Nlm.SyslogRemoteHost", syslog.address("a"))
+        u.config.set("Nlm.SyslogRemoteHost", rsyslog.address("a"))
 
 
 def heard(s: Any, f: float) -> bool:
@@ -87,13 +77,13 @@ async def connected_call(a: Unit, b: Unit, ep_a: str = "Phone-Fax1", ep_b: str =
     ("Regenerate", "Regenerate", "Regenerate", False),
 ])
 async def test_rollover_then_hold_desynchronises_differing_context_behaviours(
-        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, syslog: Rsyslog,
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, rsyslog: Rsyslog,
         caller: str, callee: str, keys: str, desync: bool) -> None:
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     for u, behaviour in ((a, caller), (b, callee)):
         u.config.set("Mipt.SessionUpdateCryptoMode", keys)
         u.config.set("Mipt.SrtpCryptoContextBehavior", behaviour)
-    to_syslog(syslog, a, b)
+    to_syslog(rsyslog, a, b)
     # The lab knob: the caller's streams start 100 packets (2 s) before the sequence number wraps.
     sipep(a).calls.media.set_audio("Phone-Fax1", EndpointAudio(tones=(1000.0,), initial_sequence=65436))
     sipep(b).calls.media.set_audio("Bri1", EndpointAudio(tones=(440.0,)))
@@ -113,7 +103,7 @@ async def test_rollover_then_hold_desynchronises_differing_context_behaviours(
     fresh: list[Any] = []
 
     def logged() -> bool:
-        fresh.extend(syslog.new_lines("a"))
+        fresh.extend(rsyslog.new_lines("a"))
         return any(MIPT_110 in r.msg for r in fresh)
 
     if desync:
@@ -136,15 +126,15 @@ async def test_rollover_then_hold_desynchronises_differing_context_behaviours(
 
 
 async def test_sdes_to_mikey_415_and_sdptools_line_in_rsyslog(
-        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, syslog: Rsyslog) -> None:
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, rsyslog: Rsyslog) -> None:
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Mikey")
-    to_syslog(syslog, b)
+    to_syslog(rsyslog, b)
     call = await sipep(a).calls.dial("Phone-Fax1", "bob")
     await wait_for(lambda: call.state == "ended", what="refused")
     assert call.status == 415
     assert sipep(b).calls.current("Bri1") is None  # refused before ringing
-    await wait_for(lambda: any(SDPTOOLS in r.msg for r in syslog.lines("a")), timeout=5, what="SdpTools line")
-    [line] = [r for r in syslog.lines("a") if SDPTOOLS in r.msg]
+    await wait_for(lambda: any(SDPTOOLS in r.msg for r in rsyslog.lines("a")), timeout=5, what="SdpTools line")
+    [line] = [r for r in rsyslog.lines("a") if SDPTOOLS in r.msg]
     assert line.tag == "Mipt:" and line.pri == 8 * 16 + 4, line  # local0, Warning
 
 
