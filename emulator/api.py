@@ -1134,10 +1134,10 @@ class ApiServer:
         if current is None or current.state != "connected" or stream is None:
             raise ApiError(409, "call", f"endpoint {ep} has no connected call")
         try:
-            stream.send_dtmf(body["digits"], int(body.get("duration_ms", 100)), int(body.get("gap_ms", 60)))
+            method = stream.send_dtmf(body["digits"], int(body.get("duration_ms", 100)), int(body.get("gap_ms", 60)))
         except (DtmfError, TypeError, ValueError) as e:
             raise ApiError(400, "invalid", f"dtmf: {e}") from None
-        return _json({"endpoint": ep, "action": "dtmf", "digits": body["digits"].strip().upper(),
+        return _json({"endpoint": ep, "action": "dtmf", "digits": body["digits"].strip().upper(), "method": method,
                       "call": self._call_json(current.row())})
 
     async def endpoint_action(self, request: web.Request) -> web.Response:

@@ -482,10 +482,11 @@ class CliShell:
             if call is None or call.state != "connected" or stream is None:
                 return Reply.error(f"dtmf: endpoint {ep} has no connected call")
             try:
-                stream.send_dtmf(parts[1])
+                method = stream.send_dtmf(parts[1])
             except ValueError as e:
                 return Reply.error(f"dtmf: {e}")
-            return Reply(f"{ep}: sending {parts[1].upper()} (RFC 4733)\n")
+            how = "RFC 4733 events" if method == "rfc4733" else "in band"
+            return Reply(f"{ep}: sending {parts[1].upper()} ({how})\n")
         body: dict[str, Any]
         words = parts[1:]
         if keyword == "record":

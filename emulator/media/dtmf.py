@@ -12,11 +12,28 @@ right time. Between digits, audio packets fill the inter-digit gap.
 
 from __future__ import annotations
 
+import array
+import math
 import struct
+import sys
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-__all__ = ["EVENTS", "DtmfError", "DtmfReceiver", "DtmfSender", "EventPacket", "parse_digits"]
+from emulator.media import g711
+from emulator.media.tones import amplitude_for_dbm0
+
+__all__ = [
+    "EVENTS",
+    "DtmfError",
+    "DtmfReceiver",
+    "DtmfSender",
+    "EventPacket",
+    "InbandDtmf",
+    "dtmf_frequencies",
+    "inband_frames",
+    "parse_digits",
+]
 
 EVENTS = "0123456789*#ABCD"  # event codes 0..15 (RFC 4733 §3.2)
 TICK_SAMPLES = 160  # 20 ms at 8 kHz
@@ -123,3 +140,65 @@ class DtmfReceiver:
         digit = EVENTS[event]
         self.digits = (self.digits + digit)[-self.limit:]
         return digit
+
+
+# In-band DTMF (Mipt.DefaultDtmfTransportMethod InBand, the factory setting): the digit's two tones in the audio.
+ROWS = (697.0, 770.0, 852.0, 941.0)
+COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
+KEYPAD = ("123A", "456B", "789C", "*0#D")
+
+
+def dtmf_frequencies(digit: str) -> tuple[float, float]:
+    """The (row, column) frequencies of a keypad digit (ITU-T Q.23)."""
+    for r, keys in enumerate(KEYPAD):
+        c = keys.find(digit.upper())
+        if c >= 0:
+            return ROWS[r], COLUMNS[c]
+    raise DtmfError(f"not a DTMF digit: {digit!r}")
+
+
+@lru_cache(maxsize=128)
+def inband_frames(digit: str, codec: str, ticks: int, level_dbm0: float = -7.0) -> tuple[bytes, ...]:
+    """`ticks` encoded 20 ms frames of a digit's two tones, `level_dbm0` each (cached: a digit string does
+    not stall the event loop; a whole-period tone generator would take ~20 ms per pair)."""
+    low, high = dtmf_frequencies(digit)
+    amp = amplitude_for_dbm0(level_dbm0)
+    n = ticks * TICK_SAMPLES
+    pcm = array.array("h", (
+        max(-32768, min(32767, round(amp * (math.sin(2 * math.pi * low * i / 8000)
+                                             + math.sin(2 * math.pi * high * i / 8000)))))
+        for i in range(n)))
+    if sys.byteorder == "big":  # pragma: no cover
+        pcm.byteswap()
+    encoded = g711.encode(codec, pcm.tobytes())
+    return tuple(encoded[k:k + TICK_SAMPLES] for k in range(0, n, TICK_SAMPLES))
+
+
+@dataclass
+class InbandDtmf:
+    """Queued digits as audio: ``step()`` -> the encoded 20 ms frame to send instead of the source's, or None
+    (the source's audio: gaps and after). `frames_for(digit)` gives a digit's encoded frames (the stream's
+    codec); built by the caller so this stays free of codecs."""
+
+    _queue: deque[tuple[tuple[bytes, ...], int]] = field(default_factory=deque)
+    _frames: list[bytes] = field(default_factory=list)
+    _gap_left: int = 0
+
+    def queue(self, frames_per_digit: list[tuple[bytes, ...]], gap_ticks: int) -> None:
+        for frames in frames_per_digit:
+            self._queue.append((frames, gap_ticks))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._frames) or self._gap_left > 0 or bool(self._queue)
+
+    def step(self) -> bytes | None:
+        if not self._frames:
+            if self._gap_left > 0:
+                self._gap_left -= 1
+                return None
+            if not self._queue:
+                return None
+            frames, self._gap_left = self._queue.popleft()
+            self._frames = list(reversed(frames))
+        return self._frames.pop()

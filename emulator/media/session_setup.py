@@ -149,6 +149,9 @@ class SecuritySettings:
     regenerate_keys_on_update: bool = True  # Mipt.SessionUpdateCryptoMode == Regenerate
     allow_unsecure_t38: bool = False
     mikey_psk: bytes = field(default=b"", repr=False)
+    # Media/Codecs and the DTMF transport (they shape the same offers and answers): the codecs we offer and
+    # accept, in preference order; telephone-event among them when DTMF goes out of band in RTP.
+    codecs: tuple[Codec, ...] = DEFAULT_CODECS
 
     @property
     def secure(self) -> bool:
@@ -192,7 +195,46 @@ class SecuritySettings:
             regenerate_keys_on_update=opt("Mipt.SessionUpdateCryptoMode", "Regenerate").lower() == "regenerate",
             allow_unsecure_t38=opt("Mipt.AllowUnsecureT38WithSrtp", "Disable") == "Enable",
             mikey_psk=psk,
+            codecs=codecs_from_config(config, endpoint),
         )
+
+
+# Media/Codecs: the voice codecs the media engine carries, with their Mipt parameter stem.
+_VOICE_CODECS: tuple[tuple[str, Codec], ...] = (("G711Mulaw", PCMU), ("G711Alaw", PCMA))
+DTMF_OVER_RTP = frozenset({"OutOfBandUsingRtp", "SignalingProtocolDependent"})
+
+
+def codecs_from_config(config: _ConfigReader, endpoint: str | None = None) -> tuple[Codec, ...]:
+    """The codecs an endpoint offers and accepts, from Media/Codecs and the DTMF transport settings.
+
+    Voice: G.711 u-law and A-law whose ``...VoiceEnable`` is Enable (the ``Mipt.EpSpecificCodecG711*`` row of
+    the endpoint when ``Mipt.EpSpecificCodec`` enables it, else the ``Mipt.DefaultCodec*`` scalars), the higher
+    ``...VoicePriority`` first (emulator choice: the direction of the scale is not documented; ties keep
+    u-law before A-law). Other codecs of the catalog (G.722, G.729...) are not carried by the media engine and
+    never offered. DTMF: ``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingRtp (or SignalingProtocolDependent,
+    which for SIP the emulator takes as RTP) adds telephone-event (RFC 4733) with payload type
+    ``Mipt.DefaultDtmfTransportPayloadType``; InBand (factory) sends digits as tones in the audio instead.
+    """
+    specific = False
+    if endpoint is not None:
+        specific = any(str(r.get("EpId")) == endpoint and str(r.get("EnableConfig")) == "Enable"
+                       for r in config.rows("Mipt.EpSpecificCodec"))
+    chosen: list[tuple[int, int, Codec]] = []
+    for order, (stem, codec) in enumerate(_VOICE_CODECS):
+        enable: object = config.get(f"Mipt.DefaultCodec{stem}VoiceEnable")
+        priority: object = config.get(f"Mipt.DefaultCodec{stem}VoicePriority")
+        if specific:
+            for row in config.rows(f"Mipt.EpSpecificCodec{stem}"):
+                if str(row.get("EpId")) == endpoint:
+                    enable, priority = row.get("VoiceEnable", enable), row.get("VoicePriority", priority)
+                    break
+        if str(enable) == "Enable":
+            chosen.append((-int(str(priority or 0)), order, codec))
+    out = [c for _, _, c in sorted(chosen)]
+    if str(config.get("Mipt.DefaultDtmfTransportMethod")) in DTMF_OVER_RTP:
+        pt = int(str(config.get("Mipt.DefaultDtmfTransportPayloadType") or 96))
+        out.append(Codec(pt, "telephone-event", 8000, fmtp=TELEPHONE_EVENT.fmtp))
+    return tuple(out)
 
 
 def t38_acceptable(settings: SecuritySettings, call_is_secure: bool) -> bool:
@@ -293,7 +335,7 @@ def build_offer(
     port: int,
     session_id: int,
     session_version: int | None = None,
-    codecs: Sequence[Codec] = DEFAULT_CODECS,
+    codecs: Sequence[Codec] | None = None,
     direction: Direction = Direction.SENDRECV,
     previous: OfferState | None = None,
     secure: bool | None = None,
@@ -307,7 +349,7 @@ def build_offer(
     sd = SessionDescription.new(address, session_id=session_id)
     if session_version is not None:
         sd.origin.session_version = session_version
-    md = audio_media(port, codecs, secure=want_secure, direction=direction)
+    md = audio_media(port, settings.codecs if codecs is None else codecs, secure=want_secure, direction=direction)
     sd.media.append(md)
     km = settings.key_management if want_secure else None
     state = OfferState(sd, want_secure, km)
@@ -392,7 +434,7 @@ def answer_offer(
     port: int,
     session_id: int,
     session_version: int | None = None,
-    codecs: Sequence[Codec] = DEFAULT_CODECS,
+    codecs: Sequence[Codec] | None = None,
     local_direction: Direction = Direction.SENDRECV,
     previous: AnswerState | None = None,
     now: float,
@@ -406,7 +448,7 @@ def answer_offer(
     md = _audio(sd)
     if md is None:
         return _refuse(488, "Not Acceptable Here", "no active audio stream in the offer")
-    common = negotiate_codecs(md, codecs)
+    common = negotiate_codecs(md, settings.codecs if codecs is None else codecs)
     try:
         r_host, r_port, r_rtcp, codec = _plan_base(sd, md, common)
     except SdpError as exc:

@@ -65,7 +65,7 @@ from typing import Any
 import structlog
 
 from emulator.media import g711
-from emulator.media.dtmf import DtmfError, DtmfReceiver, DtmfSender
+from emulator.media.dtmf import DtmfReceiver, DtmfSender, InbandDtmf, inband_frames, parse_digits
 from emulator.media.rtp import (
     Bye,
     ReceiverReport,
@@ -680,7 +680,7 @@ class MediaStream:
         # A re-offer of ours is out: the peer may already send under the key of its answer, which we cannot
         # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
         self.rekey_pending = False
-        self._dtmf: DtmfSender | None = None  # digits being sent (RFC 4733), None otherwise
+        self._dtmf: DtmfSender | InbandDtmf | None = None  # digits being sent, None otherwise
         self._dtmf_rx = DtmfReceiver()
         self._te_pt = -1  # the negotiated telephone-event payload type (-1: none)
         self.closed = False
@@ -881,13 +881,17 @@ class MediaStream:
         if not self._sends:
             self.sender.skip(g711.SAMPLES_PER_FRAME)
             return
-        if self._dtmf is not None and self._send_event():
-            return
         frames = self._frames  # shared by the streams playing the same tone: stays in the CPU's cache
         i = self._frame
         payload = frames[i]
         i += 1
         self._frame = i if i < len(frames) else 0
+        if self._dtmf is not None:
+            digit_frame = self._dtmf_tick()
+            if digit_frame is True:
+                return
+            if digit_frame:
+                payload = digit_frame
         tx = self._tx
         try:
             if tx is not None:
@@ -904,16 +908,22 @@ class MediaStream:
         except (OSError, SrtpError):
             self.send_errors += 1
 
-    def _send_event(self) -> bool:
-        """A DTMF tick: True when an RFC 4733 event packet went out in place of audio."""
+    def _dtmf_tick(self) -> bytes | bool | None:
+        """A tick while digits are queued: True when an RFC 4733 event packet went out in place of audio, the
+        encoded frame of an in-band digit to send instead of the source's, or None (the source's audio)."""
         dtmf = self._dtmf
         assert dtmf is not None
+        if isinstance(dtmf, InbandDtmf):
+            frame = dtmf.step()
+            if not dtmf.busy:
+                self._dtmf = None
+            return frame
         sender = self.sender
         ev = dtmf.step(sender.timestamp)
         if not dtmf.busy:
             self._dtmf = None
         if ev is None:
-            return False
+            return None
         pkt = sender.packet_at(self._te_pt, ev.payload, marker=ev.marker, timestamp=ev.timestamp)
         sender.skip(g711.SAMPLES_PER_FRAME)  # audio time runs on under the event
         try:
@@ -923,14 +933,23 @@ class MediaStream:
             self.send_errors += 1
         return True
 
-    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> None:
-        """Queue DTMF digits (0-9 * # A-D) as RFC 4733 events; :class:`~emulator.media.dtmf.DtmfError` when
-        the digits or timings are invalid or the peer did not negotiate telephone-event (nothing queued)."""
-        if self._te_pt < 0:
-            raise DtmfError("the far end did not accept telephone-event (RFC 4733) in this call")
-        dtmf = self._dtmf or DtmfSender()
-        dtmf.queue(digits, duration_ms, gap_ms)
-        self._dtmf = dtmf
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
+        """Queue DTMF digits (0-9 * # A-D): RFC 4733 events when the call negotiated telephone-event, else the
+        digits' tones in the audio (in band). Returns "rfc4733" or "inband"; raises
+        :class:`~emulator.media.dtmf.DtmfError` for invalid digits or timings (nothing queued)."""
+        if self._te_pt >= 0:
+            events = self._dtmf if isinstance(self._dtmf, DtmfSender) else DtmfSender()
+            events.queue(digits, duration_ms, gap_ms)
+            self._dtmf = events
+            return "rfc4733"
+        probe = DtmfSender()
+        probe.queue(digits, duration_ms, gap_ms)  # the same checks, nothing sent
+        ticks = max(1, round(duration_ms / 20))
+        frames = [inband_frames(d, self.codec, ticks) for d in parse_digits(digits)]
+        inband = self._dtmf if isinstance(self._dtmf, InbandDtmf) else InbandDtmf()
+        inband.queue(frames, max(1, round(gap_ms / 20)))
+        self._dtmf = inband
+        return "inband"
 
     @property
     def dtmf_received(self) -> str:

@@ -378,12 +378,16 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
     from emulator.services.aaa import AuthResult
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    for u in (a, b):  # Media/Codecs: DTMF out of band in RTP (the factory sends it in band)
+        u.config.set("Mipt.DefaultDtmfTransportMethod", "OutOfBandUsingRtp")
     sipep(a).calls.media.set_audio("Phone-Fax1", EndpointAudio(tones=(1000.0,)))
     call, incoming = await connected_call(a, b)
-    assert b"telephone-event/8000" in call.local_sdp and b"telephone-event/8000" in incoming.local_sdp
+    # Mipt.DefaultDtmfTransportPayloadType (96) in the offer, and the answer takes the offer's number
+    assert b"a=rtpmap:96 telephone-event/8000" in call.local_sdp
+    assert b"a=rtpmap:96 telephone-event/8000" in incoming.local_sdp
     sa = CliShell(a, AuthResult(True, "public", "Admin"))
     out = sa.execute("dtmf Phone-Fax1 1234#")
-    assert out.ok, out.output
+    assert out.ok and "RFC 4733" in out.output, out.output
     stream(incoming).send_dtmf("*0", duration_ms=60, gap_ms=40)
     await wait_for(lambda: stream(incoming).dtmf_received == "1234#" and stream(call).dtmf_received == "*0",
                    timeout=6, what="the digits at the far ends")
@@ -406,7 +410,7 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
             url = b.listening["api"] + "/api/v1/endpoints/Bri1/dtmf"
             async with http.post(url, json={"digits": "9a", "duration_ms": 80}) as r:
                 assert r.status == 200, await r.text()
-                assert (await r.json())["digits"] == "9A"
+                assert (await r.json())["digits"] == "9A" and (await r.json())["method"] == "rfc4733"
             async with http.post(url, json={"digits": "9", "duration_ms": 5}) as r:
                 assert r.status == 400 and "duration_ms" in (await r.json())["error"]
             async with http.post(b.listening["api"] + "/api/v1/endpoints/Bri2/dtmf", json={"digits": "1"}) as r:
@@ -415,3 +419,43 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
     finally:
         await api.stop()
     await sipep(a).calls.hangup("Phone-Fax1")
+
+
+async def test_inband_dtmf_by_default(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                      pkis: Pkis) -> None:
+    """Factory Media/Codecs: DTMF in band — no telephone-event in the SDP, the digit's two tones (Q.23) go in
+    the audio, and the far phone's recording holds them: 5 = 770 Hz + 1,336 Hz."""
+    import wave
+
+    from emulator.media.endpoint_audio import parse_media_request
+    from emulator.media.tones import ToneMeter
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    media_b = sipep(b).calls.media
+    assert media_b.audio_dir is not None
+    media_b.set_audio("Bri1", parse_media_request({"record": "digits.wav"}, media_b.audio_of("Bri1"),
+                                                  media_b.audio_dir))
+    call, _incoming = await connected_call(a, b)
+    assert b"telephone-event" not in call.local_sdp
+    await asyncio.sleep(0.3)
+    assert stream(call).send_dtmf("5", duration_ms=400, gap_ms=60) == "inband"
+    await asyncio.sleep(0.8)
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: call.state == "ended", what="ended")
+    with wave.open(str(media_b.audio_dir / "digits.wav"), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+
+    def strongest(chunk: bytes, candidates: tuple[float, ...]) -> float | None:
+        meter = ToneMeter()
+        meter.feed(chunk)
+        return meter.measure(candidates).frequency
+
+    # somewhere in the recording, 200 ms where the row tone is 770 Hz and the column tone 1,336 Hz
+    rows, cols = (697.0, 770.0, 852.0, 941.0), (1209.0, 1336.0, 1477.0, 1633.0)
+    found = False
+    for start in range(0, len(pcm) - 3200, 800):
+        chunk = pcm[start:start + 3200]
+        if strongest(chunk, rows) == 770.0 and strongest(chunk, cols) == 1336.0:
+            found = True
+            break
+    assert found, "the digit's tones were not in the far end's recording"

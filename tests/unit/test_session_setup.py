@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,3 +234,50 @@ def test_rfc2543_hold_address_means_do_not_send() -> None:
     ans = answer_to(SDES, sd.serialize())
     assert isinstance(ans, Answer)
     assert not ans.plan.direction.sends and ans.plan.direction.receives
+
+
+# ------------------------------------------------------------------ Media/Codecs and the DTMF transport
+
+
+def _codec_config(tmp_path: Any, **values: str) -> Any:
+    from emulator.unit import PortPolicy, Unit
+    from firmware_model.profiles import get_profile
+
+    u = Unit(name="c", profile=get_profile("4102"), state_dir=tmp_path, host="127.0.0.2",
+             ports=PortPolicy(mode="auto"), fsync=False)
+    for name, value in values.items():
+        u.config.set(name.replace("__", "."), value)
+    return u.config
+
+
+def test_codecs_follow_media_codecs_and_the_dtmf_method(tmp_path: Any) -> None:
+    from emulator.media.session_setup import codecs_from_config
+
+    c = _codec_config(tmp_path)
+    assert [x.name for x in codecs_from_config(c)] == ["PCMU", "PCMA"]  # factory: DTMF in band, no telephone-event
+    c.set("Mipt.DefaultCodecG711AlawVoicePriority", 5)
+    assert [x.name for x in codecs_from_config(c)] == ["PCMA", "PCMU"]  # the higher priority first
+    c.set("Mipt.DefaultCodecG711MulawVoiceEnable", "Disable")
+    c.set("Mipt.DefaultDtmfTransportMethod", "OutOfBandUsingRtp")
+    c.set("Mipt.DefaultDtmfTransportPayloadType", 101)
+    got = codecs_from_config(c)
+    assert [(x.name, x.payload_type) for x in got] == [("PCMA", 8), ("telephone-event", 101)]
+    # an endpoint's own codec settings, when Mipt.EpSpecificCodec enables them
+    c.set("Mipt.EpSpecificCodec[Phone-Fax2].EnableConfig", "Enable")
+    c.set("Mipt.EpSpecificCodecG711Mulaw[Phone-Fax2].VoiceEnable", "Enable")
+    c.set("Mipt.EpSpecificCodecG711Alaw[Phone-Fax2].VoiceEnable", "Disable")
+    assert [x.name for x in codecs_from_config(c, "Phone-Fax2")] == ["PCMU", "telephone-event"]
+    assert [x.name for x in codecs_from_config(c, "Phone-Fax1")] == ["PCMA", "telephone-event"]
+
+
+def test_offer_and_answer_use_the_endpoint_codecs(tmp_path: Any) -> None:
+    c = _codec_config(tmp_path, Mipt__DefaultCodecG711MulawVoiceEnable="Disable")
+    settings = SecuritySettings.from_config(c, "Phone-Fax1")
+    offer = build_offer(settings, address="127.0.0.2", port=5004, session_id=1, now=0.0)
+    assert offer.sdp.media[0].formats == ["8"]  # A-law only, no telephone-event (in-band DTMF)
+    # an offer of u-law only finds nothing in common: 488
+    plain = SecuritySettings()
+    u_only = build_offer(plain, address="127.0.0.3", port=5006, session_id=2, now=0.0,
+                         codecs=[c0 for c0 in plain.codecs if c0.name == "PCMU"])
+    refused = answer_offer(settings, u_only.sdp, address="127.0.0.2", port=5004, session_id=1, now=0.0)
+    assert isinstance(refused, Refusal) and refused.status_code == 488
