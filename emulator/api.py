@@ -1129,14 +1129,16 @@ class ApiServer:
         body = await _json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("digits"), str):
             raise ApiError(400, "bad-request", 'dtmf needs {"digits": "123#"} (0-9, *, #, A-D)')
-        current = self._calls().current(ep)
-        stream = getattr(getattr(current, "media", None), "stream", None)
-        if current is None or current.state != "connected" or stream is None:
-            raise ApiError(409, "call", f"endpoint {ep} has no connected call")
+        calls = self._calls()
+        current = calls.current(ep)
         try:
-            method = stream.send_dtmf(body["digits"], int(body.get("duration_ms", 100)), int(body.get("gap_ms", 60)))
+            method = await calls.dtmf(ep, body["digits"], int(body.get("duration_ms", 100)),
+                                      int(body.get("gap_ms", 60)))
+        except CallError as e:
+            raise ApiError(e.status, "call", str(e)) from None
         except (DtmfError, TypeError, ValueError) as e:
             raise ApiError(400, "invalid", f"dtmf: {e}") from None
+        assert current is not None  # dtmf() found it connected
         return _json({"endpoint": ep, "action": "dtmf", "digits": body["digits"].strip().upper(), "method": method,
                       "call": self._call_json(current.row())})
 

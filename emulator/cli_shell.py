@@ -475,18 +475,19 @@ class CliShell:
         if not self.user.can("write"):
             return Reply.error(f"{keyword}: user {self.user.user} has read-only access")
         if keyword == "dtmf":
-            call = manager.current(ep)
-            stream = getattr(getattr(call, "media", None), "stream", None)
             if len(parts) != 2:
                 return usage
-            if call is None or call.state != "connected" or stream is None:
-                return Reply.error(f"dtmf: endpoint {ep} has no connected call")
-            try:
-                method = stream.send_dtmf(parts[1])
-            except ValueError as e:
-                return Reply.error(f"dtmf: {e}")
-            how = "RFC 4733 events" if method == "rfc4733" else "in band"
-            return Reply(f"{ep}: sending {parts[1].upper()} ({how})\n")
+            from emulator.services.sipcalls import CallError
+
+            async def send() -> Reply:
+                try:
+                    method = await manager.dtmf(ep, parts[1])
+                except (CallError, ValueError) as e:
+                    return Reply.error(f"dtmf: {e}")
+                how = {"rfc4733": "RFC 4733 events", "info": "SIP INFO"}.get(method, "in band")
+                return Reply(f"{ep}: sending {parts[1].upper()} ({how})\n")
+
+            return Reply(pending=send)
         body: dict[str, Any]
         words = parts[1:]
         if keyword == "record":

@@ -221,6 +221,20 @@ class CallMedia:
         self._start(st, result.plan)
         return bytes(result.sdp)
 
+    # -- DTMF (the call layer's CallManager.dtmf decides between these and SIP INFO)
+
+    def dtmf_method(self, call: Any) -> str:
+        """"info" when ``Mipt.DefaultDtmfTransportMethod`` is OutOfBandUsingSignalingProtocol, else "rtp"."""
+        return "info" if self._state(call).settings.dtmf_transport == "OutOfBandUsingSignalingProtocol" else "rtp"
+
+    def send_dtmf(self, call: Any, digits: str, duration_ms: int, gap_ms: int) -> str:
+        """Digits in the call's stream: "rfc4733" when telephone-event was negotiated, else "inband"."""
+        return self._state(call).stream.send_dtmf(digits, duration_ms, gap_ms)
+
+    def dtmf_received(self, call: Any, digit: str) -> None:
+        """A digit that arrived by signalling (SIP INFO): counted with the stream's RFC 4733 digits."""
+        self._state(call).stream.note_dtmf(digit)
+
     def ended(self, call: Any) -> None:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):

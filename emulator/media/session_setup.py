@@ -152,6 +152,7 @@ class SecuritySettings:
     # Media/Codecs and the DTMF transport (they shape the same offers and answers): the codecs we offer and
     # accept, in preference order; telephone-event among them when DTMF goes out of band in RTP.
     codecs: tuple[Codec, ...] = DEFAULT_CODECS
+    dtmf_transport: str = "OutOfBandUsingRtp"  # Mipt.DefaultDtmfTransportMethod
 
     @property
     def secure(self) -> bool:
@@ -196,6 +197,7 @@ class SecuritySettings:
             allow_unsecure_t38=opt("Mipt.AllowUnsecureT38WithSrtp", "Disable") == "Enable",
             mikey_psk=psk,
             codecs=codecs_from_config(config, endpoint),
+            dtmf_transport=str(config.get("Mipt.DefaultDtmfTransportMethod") or "InBand"),
         )
 
 

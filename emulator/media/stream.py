@@ -955,6 +955,10 @@ class MediaStream:
     def dtmf_received(self) -> str:
         return self._dtmf_rx.digits
 
+    def note_dtmf(self, digit: str) -> None:
+        """A digit received outside RTP (SIP INFO)."""
+        self._dtmf_rx.digits = (self._dtmf_rx.digits + digit)[-self._dtmf_rx.limit :]
+
     def _read_rtp(self, now: float) -> None:
         """The RTP socket is readable: one ``recv`` (the engine calls this once per ready socket and tick).
         A secure stream receives into its SRTP context's buffer and libsrtp decrypts there."""

@@ -185,7 +185,8 @@ class CallManager:
         self.admission: Callable[[str], str | None] | None = None
         self._ids = itertools.count(1)
         engine.calls = self
-        engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
+        engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel,
+                                        "INFO": self._on_info})
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -663,6 +664,46 @@ class CallManager:
         self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
         self._end(call, "remote hangup")
 
+    def _on_info(self, request: Request, txn: Any, source: Source) -> None:
+        """INFO in a call (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
+        (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5"); anything else is accepted unread."""
+        call = self._find_dialog(request)
+        if call is None or call.dialog is None:
+            self.engine.respond(txn, make_response(request, 481))
+            return
+        try:
+            call.dialog.receive_request(request)
+        except DialogError as exc:
+            self.engine.respond(txn, make_response(request, exc.status_code or 500))
+            return
+        digit = info_dtmf_digit(request.headers.get("Content-Type") or "", request.body)
+        if digit is not None:
+            received = getattr(self.media, "dtmf_received", None)
+            if received is not None:
+                received(call, digit)
+        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
+
+    async def dtmf(self, endpoint: str, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
+        """Send DTMF in the endpoint's connected call as its Media settings say: "rfc4733" / "inband" (the
+        media hook) or "info" (one SIP INFO per digit, ``SipEp.InteropDtmfTransportMethod``'s body)."""
+        call = self._connected(endpoint)
+        method = getattr(self.media, "dtmf_method", lambda _call: "inband")(call)
+        if method != "info":
+            result: str = self.media.send_dtmf(call, digits, duration_ms, gap_ms)  # type: ignore[attr-defined]
+            return result
+        from emulator.media.dtmf import parse_digits
+
+        relay = str(self.engine.config.get("SipEp.InteropDtmfTransportMethod") or "") == "InfoDtmfRelay"
+        for d in parse_digits(digits):
+            if call.dialog is None or not call.active:
+                break
+            ctype, body = (("application/dtmf-relay", f"Signal={d}\r\nDuration={duration_ms}\r\n") if relay
+                           else ("application/dtmf", d))
+            request = call.dialog.create_request("INFO", via=self.engine.via(call.gateway), body=body.encode(),
+                                                 headers=[("Content-Type", ctype), *self.engine._ua_header()])
+            await self.engine.request(request, self._dialog_target(call), call.gateway)
+        return "info"
+
     def _on_cancel(self, request: Request, txn: Any, source: Source) -> None:
         target = self.engine.layer.find_cancel_target(request)
         if target is None:
@@ -683,7 +724,29 @@ class CallManager:
                     self._end(call, "no ACK", 408)
 
 
-_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"})
+_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"})
+
+
+def info_dtmf_digit(content_type: str, body: bytes) -> str | None:
+    """The digit a DTMF-relay INFO carries, or None: ``application/dtmf-relay`` with a ``Signal=`` line, or
+    ``application/dtmf`` whose body is the digit (an event number 0-15 is read as its digit too)."""
+    from emulator.media.dtmf import EVENTS
+
+    ctype = content_type.split(";")[0].strip().lower()
+    text = body.decode("utf-8", "replace").strip()
+    if ctype == "application/dtmf-relay":
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "signal":
+                text = value.strip()
+                break
+        else:
+            return None
+    elif ctype != "application/dtmf":
+        return None
+    if text.isdigit() and len(text) <= 2 and int(text) < len(EVENTS):
+        return EVENTS[int(text)]
+    return text.upper() if len(text) == 1 and text.upper() in EVENTS else None
 
 #: Endpoint actions of the automation contract (``POST /api/v1/endpoints/{EpId}/{action}``).
 ACTIONS = ("offhook", "dial", "answer", "hangup", "hold", "resume")

@@ -92,6 +92,9 @@ __all__ = ["GatewayRuntime", "Link", "Registration", "ServerAddr", "SipEpEngine"
 ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
 _PLACEHOLDERS = {"", "0.0.0.0", "0.0.0.0:0"}
 
+# Bodies the unit reads: SDP, and the DTMF relay bodies of SIP INFO (sipcalls.info_dtmf_digit).
+ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf"})
+
 
 def parse_host_port(text: str) -> tuple[str, int]:
     """``host[:port]`` (IPv6 in brackets) -> (host, port); port 0 when absent."""
@@ -369,8 +372,8 @@ class SipEpEngine:
         self._ports = PortCycle(int(self._get("SipEp.TransportPersistentBasePort", 16000)),
                                 int(self._get("SipEp.TransportPersistentPortInterval", 0)), self._ports.last)
         tls = tls_policy(self.unit, "SipEp") if self.transport_kind == "TLS" else None
-        methods = DGW_METHODS
-        self.transport = SipTransport(self.unit.host, self._on_message, tls=tls, policy=Policy(allowed_methods=methods),
+        policy = Policy(allowed_methods=DGW_METHODS, accepted_types=ACCEPTED_TYPES)
+        self.transport = SipTransport(self.unit.host, self._on_message, tls=tls, policy=policy,
                                       log=self.unit.log.bind(service="SipEp"),
                                       on_connection_closed=self._connection_closed,
                                       connect_timeout=float(self._get("SipEp.InteropTcpConnectTimeout", 10)))

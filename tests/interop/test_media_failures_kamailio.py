@@ -53,6 +53,12 @@ def heard(s: Any, f: float) -> bool:
     return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
 
 
+async def cli(shell: Any, line: str) -> Any:
+    """A CLI line, waited for when its answer is pending (commands that wait on SIP)."""
+    reply = shell.execute(line)
+    return await reply.pending() if reply.pending is not None else reply
+
+
 async def connected_call(a: Unit, b: Unit, ep_a: str = "Phone-Fax1", ep_b: str = "Bri1",
                          number: str = "bob") -> tuple[Any, Any]:
     ca, cb = sipep(a).calls, sipep(b).calls
@@ -386,12 +392,13 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
     assert b"a=rtpmap:96 telephone-event/8000" in call.local_sdp
     assert b"a=rtpmap:96 telephone-event/8000" in incoming.local_sdp
     sa = CliShell(a, AuthResult(True, "public", "Admin"))
-    out = sa.execute("dtmf Phone-Fax1 1234#")
+    out = await cli(sa, "dtmf Phone-Fax1 1234#")
     assert out.ok and "RFC 4733" in out.output, out.output
     stream(incoming).send_dtmf("*0", duration_ms=60, gap_ms=40)
     await wait_for(lambda: stream(incoming).dtmf_received == "1234#" and stream(call).dtmf_received == "*0",
                    timeout=6, what="the digits at the far ends")
-    assert not sa.execute("dtmf Phone-Fax1 12x").ok
+    bad = await cli(sa, "dtmf Phone-Fax1 12x")
+    assert not bad.ok and "not DTMF digits" in bad.output, bad.output
     await asyncio.sleep(0.3)
     assert heard(stream(incoming), 1000.0)  # audio after the digits
     assert stream(incoming).stats(measure=False)["undecryptable"] == 0
@@ -459,3 +466,32 @@ async def test_inband_dtmf_by_default(units: list[Unit], kamailios: list[Kamaili
             found = True
             break
     assert found, "the digit's tones were not in the far end's recording"
+
+
+@pytest.mark.parametrize("relay", ["InfoDtmfRelay", "DraftChoudhuriSipInfoDigit00"])
+async def test_dtmf_by_sip_info(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                                relay: str) -> None:
+    """Mipt.DefaultDtmfTransportMethod OutOfBandUsingSignalingProtocol: one INFO per digit through Kamailio,
+    with the body SipEp.InteropDtmfTransportMethod names; the far unit reads the digits and answers 200."""
+    from emulator.cli_shell import CliShell
+    from emulator.services.aaa import AuthResult
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    a.config.set("Mipt.DefaultDtmfTransportMethod", "OutOfBandUsingSignalingProtocol")
+    a.config.set("SipEp.InteropDtmfTransportMethod", relay)
+    seen: list[tuple[str, bytes]] = []
+    handler = sipep(b).request_handlers["INFO"]
+
+    def spy(request: Request, txn: Any, source: Any) -> None:
+        seen.append((request.headers.get("Content-Type") or "", request.body))
+        handler(request, txn, source)
+
+    sipep(b).request_handlers["INFO"] = spy
+    _call, incoming = await connected_call(a, b)
+    out = await cli(CliShell(a, AuthResult(True, "public", "Admin")), "dtmf Phone-Fax1 7*")
+    assert out.ok and "SIP INFO" in out.output, out.output
+    await wait_for(lambda: stream(incoming).dtmf_received == "7*", timeout=5, what=f"digits by INFO (seen: {seen})")
+    ctype = "application/dtmf-relay" if relay == "InfoDtmfRelay" else "application/dtmf"
+    assert [c for c, _ in seen] == [ctype, ctype]
+    assert seen[0][1] == (b"Signal=7\r\nDuration=100\r\n" if relay == "InfoDtmfRelay" else b"7")
+    await sipep(a).calls.hangup("Phone-Fax1")

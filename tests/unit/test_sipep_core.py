@@ -120,3 +120,15 @@ async def test_endpoint_action_errors(tmp_path: Path) -> None:
     assert await endpoint_action(eng.calls, "Phone-Fax1", "hangup") == {
         "endpoint": "Phone-Fax1", "action": "hangup", "call": None}
     eng._running = False
+
+
+def test_info_dtmf_bodies() -> None:
+    from emulator.services.sipcalls import info_dtmf_digit
+
+    assert info_dtmf_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n") == "5"
+    assert info_dtmf_digit("Application/DTMF-Relay; charset=x", b"signal= #\r\n") == "#"
+    assert info_dtmf_digit("application/dtmf", b"11") == "#"  # event code 11
+    assert info_dtmf_digit("application/dtmf", b"a") == "A"
+    assert info_dtmf_digit("application/dtmf-relay", b"Duration=160") is None
+    assert info_dtmf_digit("application/dtmf", b"X") is None
+    assert info_dtmf_digit("text/plain", b"5") is None
