@@ -68,7 +68,7 @@ __all__ = [
 MASK = "****"
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
 _EXIT = {"exit", "quit", "logout"}
-CALL_KEYWORDS = ("calls", "offhook", "dial", "answer", "hangup", "hold", "resume")
+CALL_KEYWORDS = ("calls", "offhook", "dial", "answer", "hangup", "hold", "resume", "transfer")
 AUDIO_KEYWORDS = ("play", "record", "listen", "dtmf")
 _AUDIO_USAGE = {
     "play": "play <EpId> tone <Hz> [<Hz>...] [level <dBm0>] | play <EpId> wav <name.wav> | play <EpId> silence",
@@ -426,10 +426,11 @@ class CliShell:
         if not self.user.can("write"):
             return Reply.error(f"{keyword}: user {self.user.user} has read-only access")
         parts = args.split()
-        if not parts or (keyword == "dial") != (len(parts) == 2) or len(parts) > 2:
-            usage = f"{keyword} <EpId> <number>" if keyword == "dial" else f"{keyword} <EpId>"
+        numbered = keyword in ("dial", "transfer")
+        if not parts or numbered != (len(parts) == 2) or len(parts) > 2:
+            usage = f"{keyword} <EpId> <number>" if numbered else f"{keyword} <EpId>"
             return Reply.error(f"{keyword}: usage: {usage}")
-        body = {"number": parts[1]} if keyword == "dial" else {}
+        body = {"number": parts[1]} if numbered else {}
 
         async def act() -> Reply:
             try:
@@ -629,6 +630,7 @@ class CliShell:
             ("sysinfo", "product, serial number, MAC address, firmware version, time and uptime"),
             ("dial <EpId> <number>", "the endpoint's phone goes off-hook and dials (emulator addition)"),
             ("offhook|answer|hangup|hold|resume <EpId>", "what the endpoint's user does on the phone"),
+            ("transfer <EpId> <number>", "blind transfer of the endpoint's call (REFER)"),
             ("calls", "the unit's calls and their states"),
             ("play <EpId> tone <Hz>...|wav <f>|silence", "what the endpoint's phone sends (emulator addition)"),
             ("record <EpId> <file.wav>|off", "record what the endpoint's calls receive (audio directory)"),

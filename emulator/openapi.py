@@ -1014,11 +1014,12 @@ def _paths() -> dict[str, Any]:
                      "Phone-Fax1", "schema": {"type": "string"}},
                     {"name": "action", "in": "path", "required": True, "description": "what to do",
                      "schema": {"type": "string", "enum": ["offhook", "dial", "answer", "hangup", "hold", "resume",
-                                                           "lock", "unlock", "force-lock", "dtmf"]}},
+                                                           "lock", "unlock", "force-lock", "dtmf",
+                                                           "transfer"]}},
                 ],
                 body={"required": False, "content": _json_content({
-                    "type": "object", "description": "dial: the number (a user part) or a sip: URI; dtmf: the digits "
-                    "(0-9 * # A-D, sent as RFC 4733 events in the connected call), duration and gap in ms (40-2000)",
+                    "type": "object", "description": "dial, transfer: the number (a user part) or a sip: URI; dtmf: "
+                    "the digits (0-9 * # A-D, in the connected call), duration and gap in ms (40-2000)",
                     "properties": {"number": {"type": "string"}, "uri": {"type": "string"},
                                    "digits": {"type": "string"}, "duration_ms": {"type": "integer"},
                                    "gap_ms": {"type": "integer"}}})},

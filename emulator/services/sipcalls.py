@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from emulator.sip.dialog import Dialog, DialogError, DialogState, build_request, new_call_id, new_tag, uas_dialog_id
 from emulator.sip.digest import DigestClient, DigestError
-from emulator.sip.headers import Address
+from emulator.sip.headers import Address, parse_address
 from emulator.sip.message import Request, Response, make_response
 from emulator.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction
 from emulator.sip.transport import DEFAULT_PORTS, Source, Target
@@ -151,6 +151,7 @@ class Call:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     last_ack: Request | None = None
     cancel_requested: bool = False
+    transfer: str = ""  # blind transfer (RFC 5589) as the transferor sees it: pending, done, failed <status>
     media: Any = None  # the offer/answer hook's own state for this call (offer state, media stream...)
 
     @property
@@ -162,7 +163,7 @@ class Call:
                 "state": "held" if self.state == "connected" and (self.local_hold or self.remote_hold) else self.state,
                 "local_hold": self.local_hold, "remote_hold": self.remote_hold, "local": self.local_uri,
                 "remote": self.remote_uri, "call_id": self.call_id, "end_reason": self.end_reason,
-                "status": self.status}
+                "status": self.status, "transfer": self.transfer}
 
 
 def _record_route(request: Request) -> list[tuple[str, str]]:
@@ -186,7 +187,7 @@ class CallManager:
         self._ids = itertools.count(1)
         engine.calls = self
         engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel,
-                                        "INFO": self._on_info})
+                                        "INFO": self._on_info, "REFER": self._on_refer, "NOTIFY": self._on_notify})
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -288,11 +289,13 @@ class CallManager:
         return hop, route
 
     # ------------------------------------------------------------------ UAC
-    async def dial(self, endpoint: str, number: str) -> Call:
-        """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy."""
-        if self.current(endpoint) is not None:
-            raise CallError(f"endpoint {endpoint} already has a call")
-        self._admit(endpoint)
+    async def dial(self, endpoint: str, number: str, *, transferred: bool = False) -> Call:
+        """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy.
+        `transferred`: the call a REFER asked for, placed while the referring call still exists."""
+        if not transferred:
+            if self.current(endpoint) is not None:
+                raise CallError(f"endpoint {endpoint} already has a call")
+            self._admit(endpoint)
         eng = self.engine
         gateway = self._gateway_of(endpoint)
         gw = eng.gateways[gateway]
@@ -704,6 +707,106 @@ class CallManager:
             await self.engine.request(request, self._dialog_target(call), call.gateway)
         return "info"
 
+    # ------------------------------------------------------------------ blind transfer (RFC 3515, RFC 5589)
+    async def transfer(self, endpoint: str, number: str) -> Call:
+        """Transferor: REFER the far end of the endpoint's connected call to ``number``; the call is released
+        (BYE) when the far end reports by NOTIFY that the new call was answered (``call.transfer``)."""
+        call = self._connected(endpoint)
+        dialog = call.dialog
+        assert dialog is not None
+        gw = self.engine.gateways[call.gateway]
+        target = Uri.parse(number) if number.startswith(("sip:", "sips:")) else Uri("sip", user=number, host=gw.domain)
+        request = dialog.create_request("REFER", via=self.engine.via(call.gateway), headers=[
+            ("Refer-To", f"<{target}>"), ("Referred-By", f"<{call.local_uri}>"), *self.engine._ua_header()])
+        call.transfer = "pending"
+        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
+        if response is not None:
+            dialog.receive_response(request, response)
+        if response is None or not 200 <= response.status < 300:
+            call.transfer = f"failed {response.status if response is not None else 408}"
+            self._changed(call)
+            raise CallError(f"the far end refused the transfer ({response.status if response else 'no answer'})")
+        self._changed(call)
+        return call
+
+    def _on_refer(self, request: Request, txn: Any, source: Source) -> None:
+        """Transferee: 202, then call the Refer-To target and report its progress by NOTIFY (message/sipfrag)."""
+        call = self._find_dialog(request)
+        if call is None or call.dialog is None:
+            self.engine.respond(txn, make_response(request, 481))
+            return
+        refer_to = request.headers.get("Refer-To") or request.headers.get("r")
+        try:
+            target = parse_address(refer_to.strip(), "Refer-To").uri if refer_to else None
+        except ValueError:  # SipParseError
+            target = None
+        if target is None or not target.is_sip:
+            self.engine.respond(txn, make_response(request, 400, "Bad Refer-To"))
+            return
+        try:
+            call.dialog.receive_request(request)
+        except DialogError as exc:
+            self.engine.respond(txn, make_response(request, exc.status_code or 500))
+            return
+        self.engine.respond(txn, make_response(request, 202, headers=self.engine._ua_header()))
+        self.engine._spawn(self._run_referred_call(call, str(target)))
+
+    async def _run_referred_call(self, call: Call, target: str) -> None:
+        await self._notify_refer(call, "SIP/2.0 100 Trying", final=False)
+        try:
+            new = await self.dial(call.endpoint, target, transferred=True)
+        except CallError as exc:
+            await self._notify_refer(call, f"SIP/2.0 {exc.status} Not Possible", final=True)
+            return
+        waits = [asyncio.ensure_future(new.acked.wait()), asyncio.ensure_future(new.done.wait())]
+        await asyncio.wait(waits, timeout=64 * self.engine.timers.t1 + 180, return_when=asyncio.FIRST_COMPLETED)
+        for w in waits:
+            w.cancel()
+        if new.state == "connected":
+            await self._notify_refer(call, "SIP/2.0 200 OK", final=True)
+        else:
+            status = new.status if new.status and new.status >= 300 else 487
+            await self._notify_refer(call, f"SIP/2.0 {status} {new.end_reason or 'Failed'}", final=True)
+
+    async def _notify_refer(self, call: Call, frag: str, *, final: bool) -> None:
+        dialog = call.dialog
+        if dialog is None or not call.active:
+            return
+        try:
+            request = dialog.create_request("NOTIFY", via=self.engine.via(call.gateway), body=(frag + "\r\n").encode(),
+                                            headers=[("Event", "refer"),
+                                                     ("Subscription-State",
+                                                      "terminated;reason=noresource" if final else "active;expires=60"),
+                                                     ("Content-Type", "message/sipfrag;version=2.0"),
+                                                     *self.engine._ua_header()])
+        except DialogError:
+            return
+        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
+        if response is not None and call.dialog is not None:
+            call.dialog.receive_response(request, response)
+
+    def _on_notify(self, request: Request, txn: Any, source: Source) -> None:
+        """Transferor: the transferee's report (RFC 3515 §2.4.5); a final 2xx sipfrag releases our call."""
+        call = self._find_dialog(request)
+        if call is None or call.dialog is None:
+            self.engine.respond(txn, make_response(request, 481))
+            return
+        try:
+            call.dialog.receive_request(request)
+        except DialogError as exc:
+            self.engine.respond(txn, make_response(request, exc.status_code or 500))
+            return
+        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
+        status = sipfrag_status(request.body)
+        if status is None or status < 200 or not call.transfer:
+            return
+        if status < 300:
+            call.transfer = "done"
+            self.engine._spawn(self._bye(call, "transferred"))
+        else:
+            call.transfer = f"failed {status}"
+        self._changed(call)
+
     def _on_cancel(self, request: Request, txn: Any, source: Source) -> None:
         target = self.engine.layer.find_cancel_target(request)
         if target is None:
@@ -724,7 +827,15 @@ class CallManager:
                     self._end(call, "no ACK", 408)
 
 
-_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"})
+_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY"})
+
+
+def sipfrag_status(body: bytes) -> int | None:
+    """The status code of a message/sipfrag status line (RFC 3420), e.g. b"SIP/2.0 200 OK" -> 200."""
+    parts = body.split(b"\r\n", 1)[0].split(b"\n", 1)[0].split()
+    if len(parts) >= 2 and parts[0].upper().startswith(b"SIP/") and parts[1].isdigit():
+        return int(parts[1])
+    return None
 
 
 def info_dtmf_digit(content_type: str, body: bytes) -> str | None:
@@ -749,7 +860,7 @@ def info_dtmf_digit(content_type: str, body: bytes) -> str | None:
     return text.upper() if len(text) == 1 and text.upper() in EVENTS else None
 
 #: Endpoint actions of the automation contract (``POST /api/v1/endpoints/{EpId}/{action}``).
-ACTIONS = ("offhook", "dial", "answer", "hangup", "hold", "resume")
+ACTIONS = ("offhook", "dial", "answer", "hangup", "hold", "resume", "transfer")
 
 
 async def endpoint_action(manager: CallManager, endpoint: str, action: str,
@@ -768,11 +879,11 @@ async def endpoint_action(manager: CallManager, endpoint: str, action: str,
     if not manager.engine.running:
         raise CallError("the SipEp service is not running", 503)
     call: Call | None
-    if action == "dial":
+    if action in ("dial", "transfer"):
         number = str((body or {}).get("number") or (body or {}).get("uri") or "")
         if not number:
-            raise CallError("dial needs a 'number' (a user part or a sip: URI)", 400)
-        call = await manager.dial(ep, number)
+            raise CallError(f"{action} needs a 'number' (a user part or a sip: URI)", 400)
+        call = await (manager.dial(ep, number) if action == "dial" else manager.transfer(ep, number))
     elif action == "offhook":
         call = await manager.offhook(ep)
     elif action == "answer":

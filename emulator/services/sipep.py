@@ -92,8 +92,8 @@ __all__ = ["GatewayRuntime", "Link", "Registration", "ServerAddr", "SipEpEngine"
 ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
 _PLACEHOLDERS = {"", "0.0.0.0", "0.0.0.0:0"}
 
-# Bodies the unit reads: SDP, and the DTMF relay bodies of SIP INFO (sipcalls.info_dtmf_digit).
-ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf"})
+# Bodies the unit reads: SDP, the DTMF relay bodies of SIP INFO, the sipfrag of a transfer's NOTIFY (sipcalls).
+ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag"})
 
 
 def parse_host_port(text: str) -> tuple[str, int]:

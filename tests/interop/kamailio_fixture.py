@@ -90,7 +90,7 @@ request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (!sanity_check("17895", "7")) {{ exit; }}
     force_rport();
-    if (is_method("INVITE|SUBSCRIBE|UPDATE|REFER") || (is_method("REGISTER") && proto!=UDP)) {{
+    if (is_method("INVITE|SUBSCRIBE|UPDATE|REFER|NOTIFY") || (is_method("REGISTER") && proto!=UDP)) {{
         if (proto!=UDP) {{ set_contact_alias(); }}
     }}
     if (has_totag()) {{ route(WITHINDLG); exit; }}

@@ -33,6 +33,7 @@ from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by
     Pkis,
     kamailios,
     pkis,
+    reg_state,
     sipep,
     units,
     wait_for,
@@ -494,4 +495,38 @@ async def test_dtmf_by_sip_info(units: list[Unit], kamailios: list[Kamailio], tm
     ctype = "application/dtmf-relay" if relay == "InfoDtmfRelay" else "application/dtmf"
     assert [c for c, _ in seen] == [ctype, ctype]
     assert seen[0][1] == (b"Signal=7\r\nDuration=100\r\n" if relay == "InfoDtmfRelay" else b"7")
+    await sipep(a).calls.hangup("Phone-Fax1")
+
+
+# ------------------------------------------------------------------------------------------- transfer
+
+
+async def test_blind_transfer_through_kamailio(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                               pkis: Pkis) -> None:
+    """Alice calls Bob; Bob transfers Alice to Carol (REFER); Alice calls Carol, reports by NOTIFY, Bob's call
+    is released on the 200 sipfrag, and Alice and Carol talk over SRTP."""
+    from emulator.cli_shell import CliShell
+    from emulator.services.aaa import AuthResult
+    from tests.interop.test_secure_calls_kamailio import secure_unit
+
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    registrar = a.config.get("SipEp.DefaultStaticRegistrarServerHost")
+    c = await secure_unit(units, tmp_path, pkis, profile="4102", user="carol", registrar=str(registrar),
+                          key_management="Sdes")
+    await wait_for(lambda: reg_state(c) == "Registered", what="carol registered")
+    call_ab, at_bob = await connected_call(a, b)
+    out = await cli(CliShell(b, AuthResult(True, "public", "Admin")), "transfer Bri1 carol")
+    assert out.ok, out.output
+    await wait_for(lambda: (x := sipep(c).calls.current("Phone-Fax1")) is not None and x.state == "ringing",
+                   what="carol rings")
+    await sipep(c).calls.answer("Phone-Fax1")
+    await wait_for(lambda: at_bob.state == "ended" and call_ab.state == "ended",
+                   what="bob's call released")
+    assert at_bob.transfer == "done" and at_bob.end_reason == "transferred"
+    to_carol = sipep(a).calls.current("Phone-Fax1")
+    assert to_carol is not None and to_carol.state == "connected" and "carol" in to_carol.remote_uri
+    stream(to_carol).play_tone(852.0)
+    at_carol = sipep(c).calls.current("Phone-Fax1")
+    assert at_carol is not None
+    await wait_for(lambda: heard(stream(at_carol), 852.0), timeout=6, what="carol hears alice")
     await sipep(a).calls.hangup("Phone-Fax1")

@@ -35,7 +35,7 @@ from tests.tls_pki import Issued, Pki
 pytestmark = pytest.mark.peer
 __all__ = ["rsyslog"]  # the fixture, re-exported for pytest
 
-USERS = {"alice": "alicepw", "bob": "bobpw"}
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
 FAST = TimerConfig(t1=0.02, t2=0.2, t4=0.2, d=0.2)
 
 

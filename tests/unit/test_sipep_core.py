@@ -132,3 +132,12 @@ def test_info_dtmf_bodies() -> None:
     assert info_dtmf_digit("application/dtmf-relay", b"Duration=160") is None
     assert info_dtmf_digit("application/dtmf", b"X") is None
     assert info_dtmf_digit("text/plain", b"5") is None
+
+
+def test_sipfrag_status_line() -> None:
+    from emulator.services.sipcalls import sipfrag_status
+
+    assert sipfrag_status(b"SIP/2.0 200 OK\r\n") == 200
+    assert sipfrag_status(b"SIP/2.0 100 Trying") == 100
+    assert sipfrag_status(b"SIP/2.0 486 Busy Here\nVia: x") == 486
+    assert sipfrag_status(b"") is None and sipfrag_status(b"INVITE sip:a@b SIP/2.0") is None
