@@ -667,17 +667,25 @@ class CallManager:
         self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
         self._end(call, "remote hangup")
 
-    def _on_info(self, request: Request, txn: Any, source: Source) -> None:
-        """INFO in a call (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
-        (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5"); anything else is accepted unread."""
+    def _in_dialog(self, request: Request, txn: Any) -> Call | None:
+        """The call whose dialog a mid-call request belongs to, accounted (§12.2.2); None once answered 481
+        (no such dialog) or 500 (CSeq out of order)."""
         call = self._find_dialog(request)
         if call is None or call.dialog is None:
             self.engine.respond(txn, make_response(request, 481))
-            return
+            return None
         try:
             call.dialog.receive_request(request)
         except DialogError as exc:
             self.engine.respond(txn, make_response(request, exc.status_code or 500))
+            return None
+        return call
+
+    def _on_info(self, request: Request, txn: Any, source: Source) -> None:
+        """INFO in a call (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
+        (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5"); anything else is accepted unread."""
+        call = self._in_dialog(request, txn)
+        if call is None:
             return
         digit = info_dtmf_digit(request.headers.get("Content-Type") or "", request.body)
         if digit is not None:
@@ -731,10 +739,6 @@ class CallManager:
 
     def _on_refer(self, request: Request, txn: Any, source: Source) -> None:
         """Transferee: 202, then call the Refer-To target and report its progress by NOTIFY (message/sipfrag)."""
-        call = self._find_dialog(request)
-        if call is None or call.dialog is None:
-            self.engine.respond(txn, make_response(request, 481))
-            return
         refer_to = request.headers.get("Refer-To") or request.headers.get("r")
         try:
             target = parse_address(refer_to.strip(), "Refer-To").uri if refer_to else None
@@ -743,10 +747,8 @@ class CallManager:
         if target is None or not target.is_sip:
             self.engine.respond(txn, make_response(request, 400, "Bad Refer-To"))
             return
-        try:
-            call.dialog.receive_request(request)
-        except DialogError as exc:
-            self.engine.respond(txn, make_response(request, exc.status_code or 500))
+        call = self._in_dialog(request, txn)
+        if call is None:
             return
         self.engine.respond(txn, make_response(request, 202, headers=self.engine._ua_header()))
         self.engine._spawn(self._run_referred_call(call, str(target)))
@@ -787,14 +789,8 @@ class CallManager:
 
     def _on_notify(self, request: Request, txn: Any, source: Source) -> None:
         """Transferor: the transferee's report (RFC 3515 §2.4.5); a final 2xx sipfrag releases our call."""
-        call = self._find_dialog(request)
-        if call is None or call.dialog is None:
-            self.engine.respond(txn, make_response(request, 481))
-            return
-        try:
-            call.dialog.receive_request(request)
-        except DialogError as exc:
-            self.engine.respond(txn, make_response(request, exc.status_code or 500))
+        call = self._in_dialog(request, txn)
+        if call is None:
             return
         self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
         status = sipfrag_status(request.body)
