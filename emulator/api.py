@@ -1155,7 +1155,7 @@ class ApiServer:
                 raise ApiError(409, "conflict", str(e)) from None
             row = next(r for r in self.unit.config.rows("EpAdm.Endpoint") if r["EpId"] == ep)
             return _json({"endpoint": ep, "action": action, **self._endpoint_json(row)})
-        body = await _json_body(request) if action == "dial" and request.can_read_body else {}
+        body = await _json_body(request) if action in ("dial", "transfer") and request.can_read_body else {}
         if not isinstance(body, dict):
             raise ApiError(400, "bad-request", "the body must be a JSON object")
         calls = self._calls()

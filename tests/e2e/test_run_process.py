@@ -222,3 +222,8 @@ def test_ready_file_lists_every_face_and_calls_api_answers(tmp_path: Path, emula
     assert status == 400 and "no directory" in body["error"]
     assert api(unit, "GET", "/api/v1/endpoints/Phone-Fax2/media")[1]["source"]["tone"] == [697.0, 1209.0]
     assert api(unit, "GET", "/api/v1/endpoints/Nope/media")[0] == 404
+    # transfer reads its number from the body: with one, the refusal is about the call, not the body
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/transfer", {"number": "carol"})
+    assert status == 409 and "no connected call" in body["error"], body
+    status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/transfer", {})
+    assert status == 400 and "number" in body["error"]
