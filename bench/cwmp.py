@@ -24,8 +24,8 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulator.services.cwmp import CwmpEngine  # noqa: E402
-from emulator.unit import PortPolicy, Unit  # noqa: E402
+from emulator.faces.cwmp import CwmpEngine  # noqa: E402
+from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.profiles import get_profile  # noqa: E402
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -1,6 +1,6 @@
 """Media bench: concurrent bidirectional G.711 SRTP calls between two units' media engines in one process.
 
-Two :class:`~emulator.media.stream.MediaEngine` on 127.0.0.2 and 127.0.0.3 (one per "unit"); each call is a
+Two :class:`~emulator.engines.mipt.stream.MediaEngine` on 127.0.0.2 and 127.0.0.3 (one per "unit"); each call is a
 pair of streams keyed by an SDES offer/answer (``session_setup``), 50 packets/s each way, so the process
 sends 100 and receives 100 packets/s per call. The call count ramps through the levels; at each level,
 after a settling second, it measures for `--seconds`:
@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pylibsrtp import Policy, Session
 
-from emulator.media.session_setup import (
+from emulator.engines.mipt.stream import MediaEngine, MediaStream
+from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
     RtpSecurityMode,
@@ -52,9 +53,8 @@ from emulator.media.session_setup import (
     answer_offer,
     build_offer,
 )
-from emulator.media.srtp import SrtpSuite, libsrtp_version
-from emulator.media.stream import MediaEngine, MediaStream
-from emulator.media.tones import ToneGenerator
+from emulator.protocols.media.srtp import SrtpSuite, libsrtp_version
+from emulator.protocols.media.tones import ToneGenerator
 
 LOSS_LIMIT = 0.1  # %
 JITTER_LIMIT = 5.0  # ms

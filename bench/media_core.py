@@ -17,10 +17,10 @@ from collections.abc import Callable
 
 from pylibsrtp import Policy, Session
 
-from emulator.media import g711, tones
-from emulator.media.rtp import ReceptionStats, RtpSender
-from emulator.media.srtp import SrtpContext, SrtpSuite, libsrtp_version
-from emulator.sdp import mikey, sdes
+from emulator.protocols.media import g711, tones
+from emulator.protocols.media.rtp import ReceptionStats, RtpSender
+from emulator.protocols.media.srtp import SrtpContext, SrtpSuite, libsrtp_version
+from emulator.protocols.sdp import mikey, sdes
 
 
 def per_item(fn: Callable[[], object], n: int, repeat: int = 3) -> float:

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulator.sip.message import parse_datagram  # noqa: E402
+from emulator.protocols.sip.message import parse_datagram  # noqa: E402
 from tests.unit.sip_vectors import MIX  # noqa: E402
 
 

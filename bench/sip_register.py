@@ -24,10 +24,10 @@ import structlog
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emulator.services.cert import CertEngine  # noqa: E402
-from emulator.services.nlm import NlmEngine  # noqa: E402
-from emulator.services.sipep import SipEpEngine  # noqa: E402
-from emulator.unit import PortPolicy, Unit  # noqa: E402
+from emulator.engines.cert.engine import CertEngine  # noqa: E402
+from emulator.engines.nlm import NlmEngine  # noqa: E402
+from emulator.engines.sipep.engine import SipEpEngine  # noqa: E402
+from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.profiles import get_profile  # noqa: E402
 from tests.interop.kamailio_fixture import start_kamailio  # noqa: E402
 from tests.tls_pki import Pki  # noqa: E402

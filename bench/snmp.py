@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 from pyasn1.codec.ber import decoder, encoder  # noqa: E402
 from pysnmp.proto.api import v1, v2c  # noqa: E402
 
-from emulator.services.snmp import SnmpEngine  # noqa: E402
-from emulator.unit import PortPolicy, Unit  # noqa: E402
+from emulator.faces.snmp import SnmpEngine  # noqa: E402
+from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.profiles import get_profile  # noqa: E402
 
 GET_OID = (1, 3, 6, 1, 4, 1, 4935, 1000, 100, 200, 100, 900, 1, 400, 0)  # Snmp.Port

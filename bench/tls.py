@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from emulator.services.cert import CertEngine  # noqa: E402
-from emulator.tls import tls_policy  # noqa: E402
-from emulator.unit import PortPolicy, Unit  # noqa: E402
+from emulator.engines.cert.engine import CertEngine  # noqa: E402
+from emulator.engines.cert.tls import tls_policy  # noqa: E402
+from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.certs import (  # noqa: E402
     build_ca_certificate,
     build_host_certificate,

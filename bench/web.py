@@ -20,9 +20,9 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emulator.services.aaa import Aaa
-from emulator.services.cert import CertEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.engines.cert.engine import CertEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from web_ui.app import WebEngine
 from web_ui.pages import PAGES

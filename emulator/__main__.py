@@ -25,10 +25,9 @@ from pathlib import Path
 
 import structlog
 
+from emulator.lab import DEFAULT_API_PORT, LabError, RunningUnit, UnitSpec, build_unit, load_lab, specs_from_lab
 from firmware_model.profiles import PROFILES
 from firmware_model.store import atomic_write
-
-from .lab import DEFAULT_API_PORT, LabError, RunningUnit, UnitSpec, build_unit, load_lab, specs_from_lab
 
 __all__ = ["main", "run_units"]
 

@@ -33,26 +33,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_model.dhcp import Lease
+from emulator.engines.aaa import Aaa
+from emulator.engines.bni import DhcpClientEngine
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.epadm import EpAdmEngine
+from emulator.engines.hoc.engine import HocEngine
+from emulator.engines.mipt.call_media import CallMedia
+from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.faces.api.server import ApiServer
+from emulator.faces.cli.server import CliEngine
+from emulator.faces.cwmp import CwmpEngine
+from emulator.faces.snmp import SnmpEngine
+from emulator.protocols.dhcp import Lease
+from emulator.runtime.clock import UnitClock
+from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from web_ui.app import WebEngine
-
-from .api import ApiServer
-from .clock import UnitClock
-from .media.call_media import CallMedia
-from .media.endpoint_audio import AudioError, EndpointAudio, parse_media_request
-from .services.aaa import Aaa
-from .services.cert import CertEngine
-from .services.cli import CliEngine
-from .services.cwmp import CwmpEngine
-from .services.dhcp_client import DhcpClientEngine
-from .services.epadm import EpAdmEngine
-from .services.hoc import HocEngine
-from .services.nlm import NlmEngine
-from .services.sipep import SipEpEngine
-from .services.snmp import SnmpEngine
-from .spec import DEFAULT_API_PORT, UnitSpec
-from .unit import PortPolicy, Unit
 
 __all__ = ["DEFAULT_API_PORT", "LabError", "RunningUnit", "UnitSpec", "build_unit", "load_lab", "specs_from_lab"]
 

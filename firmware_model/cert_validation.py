@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from .certs import display_name, is_ca
+from firmware_model.certs import display_name, is_ca
 
 __all__ = [
     "OCSP_CLOCK_SKEW",

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .schema import Catalog, Param, Table, Value
-from .validators import VALIDATORS
+from firmware_model.schema import Catalog, Param, Table, Value
+from firmware_model.validators import VALIDATORS
 
 __all__ = [
     "Address",

@@ -33,8 +33,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .notifications import LOCAL_LOG_SEVERITY, SEVERITIES, SYSLOG_SEVERITY, NotificationEvent
-from .schema import split_host_port
+from firmware_model.notifications import LOCAL_LOG_SEVERITY, SEVERITIES, SYSLOG_SEVERITY, NotificationEvent
+from firmware_model.schema import split_host_port
 
 __all__ = [
     "ACTIONS_SUPPORTED",

@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .config import Address, ChangeEvent, Config, Index
-from .schema import Catalog, Param, Table, Value
+from firmware_model.config import Address, ChangeEvent, Config, Index
+from firmware_model.schema import Catalog, Param, Table, Value
 
 __all__ = [
     "INTEGER",

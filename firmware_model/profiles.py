@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from .config import Factory, Row
-from .schema import Catalog
+from firmware_model.config import Factory, Row
+from firmware_model.schema import Catalog
 
 __all__ = ["PROFILES", "Identity", "Profile", "factory_for", "get_profile", "identity_for"]
 

@@ -43,8 +43,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Address, Config, ConfigError, Index, format_index
-from .schema import Catalog, Param, Service, Table, Value
+from firmware_model.config import Address, Config, ConfigError, Index, format_index
+from firmware_model.schema import Catalog, Param, Service, Table, Value
 
 __all__ = [
     "EXPORT_CONTENTS",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .schema import Value
-from .timezone import parse_tz
+from firmware_model.schema import Value
+from firmware_model.timezone import parse_tz
 
 __all__ = ["VALIDATORS"]
 

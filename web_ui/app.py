@@ -3,7 +3,7 @@
 ``WebEngine`` is the ``Web`` service: ``start()`` listens on the unit's address as
 ``Web.HttpMode`` says (``Unsecure``: HTTP on ``Web.ServerPort``; ``Secure``: HTTPS on
 ``Web.SecureServerPort`` with the unit's host certificate and the ``Web.TlsVersion`` /
-``Web.HttpsCipherSuite`` policy of ``emulator.tls``; ``Both``: the two), and records
+``Web.HttpsCipherSuite`` policy of ``emulator.engines.cert.tls``; ``Both``: the two), and records
 ``unit.listening["web"]`` / ``["web_secure"]``.
 
 It is a face: every value goes through ``Config.set`` / ``add_row`` / ``delete_row`` in one
@@ -31,13 +31,12 @@ from firmware_model import script as scripts
 from firmware_model.certs import MAX_UPLOAD_BYTES, CertError
 from firmware_model.config import ConfigError
 from firmware_model.schema import Param, Table, Value
-
-from .auth import COOKIE, LOGIN_COOKIE, Session, SessionStore, same_token
-from .pages import CODEC_COLUMNS, CODECS, MENU, PAGES, Choices, Field, Page, Section, page_by_path
+from web_ui.auth import COOKIE, LOGIN_COOKIE, Session, SessionStore, same_token
+from web_ui.pages import CODEC_COLUMNS, CODECS, MENU, PAGES, Choices, Field, Page, Section, page_by_path
 
 if TYPE_CHECKING:
-    from emulator.services.aaa import Aaa, AuthResult
-    from emulator.unit import Unit
+    from emulator.engines.aaa import Aaa, AuthResult
+    from emulator.runtime.unit import Unit
 
 __all__ = ["WebEngine"]
 
@@ -137,7 +136,7 @@ class WebEngine:
     def __init__(self, unit: Unit, aaa: Aaa, certs: Any = None, *, monotonic: Callable[[], float] = time.monotonic):
         self.unit = unit
         self.aaa = aaa
-        # emulator.services.cert.CertEngine: given, or the unit's own (assembly sets unit.cert)
+        # emulator.engines.cert.engine.CertEngine: given, or the unit's own (assembly sets unit.cert)
         self.certs = certs if certs is not None else getattr(unit, "cert", None)
         self.sessions = SessionStore()
         self._now = monotonic

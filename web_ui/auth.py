@@ -14,7 +14,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 
-from emulator.services.aaa import AuthResult
+from emulator.engines.aaa import AuthResult
 
 __all__ = ["COOKIE", "LOGIN_COOKIE", "SESSION_IDLE_S", "Session", "SessionStore", "same_token"]
 

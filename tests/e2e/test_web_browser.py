@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.sipep.engine import SipEpEngine
 from emulator.lab import UnitSpec, build_unit
-from emulator.services.cert import CertEngine
-from emulator.services.sipep import SipEpEngine
-from emulator.unit import Unit
+from emulator.runtime.unit import Unit
 from tests.conftest import REQUIRE_PEERS, require_peer
 from tests.interop.kamailio_fixture import Kamailio, start_kamailio
 from tests.tls_pki import Issued, Pki, pem

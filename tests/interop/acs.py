@@ -205,7 +205,7 @@ class TestAcs:
             return header == "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
         if not header.startswith("Digest "):
             return False
-        from emulator.cwmp.session import parse_challenge
+        from emulator.protocols.cwmp.session import parse_challenge
 
         _, p = parse_challenge(header)
         if p.get("nonce") != self._nonce or p.get("username") != user:

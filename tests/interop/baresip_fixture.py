@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.media.tones import ToneGenerator, ToneMeasurement, measure
+from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
 from tests.conftest import free_port, require_peer
 
 __all__ = ["Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_tone_wav"]

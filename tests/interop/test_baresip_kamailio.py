@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from emulator.media.tones import ToneMeasurement
-from emulator.services.sipcalls import Call, CallManager, endpoint_action
-from emulator.unit import Unit
+from emulator.engines.sipep.calls import Call, CallManager, endpoint_action
+from emulator.protocols.media.tones import ToneMeasurement
+from emulator.runtime.unit import Unit
 from tests.interop import test_sipep_kamailio as _sipep_tests
 from tests.interop.baresip_fixture import (
     Baresip,

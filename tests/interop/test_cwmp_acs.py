@@ -15,11 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.cli_shell import CliShell
-from emulator.cwmp.session import digest_authorization, parse_challenge
-from emulator.services.aaa import AuthResult
-from emulator.services.cwmp import CwmpEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import AuthResult
+from emulator.faces.cli.shell import CliShell
+from emulator.faces.cwmp import CwmpEngine
+from emulator.protocols.cwmp.session import digest_authorization, parse_challenge
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import REQUIRE_PEERS
 from tests.interop.acs import CwmpValidator, FileServer, TestAcs, load_validator
@@ -397,8 +397,8 @@ async def test_https_acs_and_https_config_download(tmp_path: Path, validator: Cw
     """HTTPS to the ACS and an HTTPS Download through the unit's TLS policy (Cert store, validation level)."""
     import ssl
 
-    from emulator.services.cert import CertEngine
-    from emulator.services.nlm import NlmEngine
+    from emulator.engines.cert.engine import CertEngine
+    from emulator.engines.nlm import NlmEngine
     from tests.tls_pki import Pki
 
     pki = Pki("rsa")

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from firmware_model.dhcp import DhcpError, DhcpMessage, MessageType, Opt
+from emulator.protocols.dhcp import DhcpError, DhcpMessage, MessageType, Opt
 from tests.conftest import REQUIRE_PEERS, require_peer
 from tests.interop.acs import AcsSession, TestAcs, load_validator
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from emulator.media.endpoint_audio import EndpointAudio
-from emulator.services.epadm import EpAdmEngine
-from emulator.sip.message import Request
-from emulator.unit import Unit
+from emulator.engines.epadm import EpAdmEngine
+from emulator.engines.mipt.endpoint_audio import EndpointAudio
+from emulator.protocols.sip.message import Request
+from emulator.runtime.unit import Unit
 from tests.interop.rsyslog_fixture import Rsyslog, rsyslog  # noqa: F401 - the fixture, used by name
 from tests.interop.test_secure_calls_kamailio import pair, stream
 from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
@@ -286,7 +286,7 @@ async def test_locked_endpoint_refuses_and_lock_waits_for_the_call(
     call = await sipep(a).calls.dial("Phone-Fax1", "bob")
     await wait_for(lambda: call.state == "ended", what="refused")
     assert call.status == 480, call.row()
-    from emulator.services.sipcalls import CallError
+    from emulator.engines.sipep.calls import CallError
 
     with pytest.raises(CallError, match="locked"):
         await sipep(b).calls.dial("Bri1", "alice")
@@ -317,8 +317,8 @@ async def test_wav_source_and_recording_of_an_endpoint(
     import struct
     import wave
 
-    from emulator.media.endpoint_audio import parse_media_request
-    from emulator.media.tones import ToneMeter
+    from emulator.engines.mipt.endpoint_audio import parse_media_request
+    from emulator.protocols.media.tones import ToneMeter
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     media_a, media_b = sipep(a).calls.media, sipep(b).calls.media
@@ -352,8 +352,8 @@ async def test_cli_play_record_listen(units: list[Unit], kamailios: list[Kamaili
                                       pkis: Pkis) -> None:
     """The CLI's audio commands (emulator additions) set the same phone as the API: A plays 1,633 Hz,
     B listens to it; bad arguments are refused with the usage and change nothing."""
-    from emulator.cli_shell import CliShell
-    from emulator.services.aaa import AuthResult
+    from emulator.engines.aaa import AuthResult
+    from emulator.faces.cli.shell import CliShell
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     sa, sb = CliShell(a, AuthResult(True, "public", "Admin")), CliShell(b, AuthResult(True, "public", "Admin"))
@@ -381,8 +381,8 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
                                                  pkis: Pkis) -> None:
     """DTMF digits cross the SRTP call as telephone events (the payload type both SDPs agreed) and are read
     back once each at the far end; the tone goes on around them. The API's dtmf action does the same."""
-    from emulator.cli_shell import CliShell
-    from emulator.services.aaa import AuthResult
+    from emulator.engines.aaa import AuthResult
+    from emulator.faces.cli.shell import CliShell
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     for u in (a, b):  # Media/Codecs: DTMF out of band in RTP (the factory sends it in band)
@@ -407,8 +407,8 @@ async def test_dtmf_as_rfc_4733_events_both_ways(units: list[Unit], kamailios: l
     # the automation contract: POST /api/v1/endpoints/{EpId}/dtmf
     import aiohttp
 
-    from emulator.api import ApiServer
-    from emulator.services.aaa import Aaa
+    from emulator.engines.aaa import Aaa
+    from emulator.faces.api.server import ApiServer
 
     api = ApiServer(b, Aaa(b))
     await api.start(0)
@@ -435,8 +435,8 @@ async def test_inband_dtmf_by_default(units: list[Unit], kamailios: list[Kamaili
     the audio, and the far phone's recording holds them: 5 = 770 Hz + 1,336 Hz."""
     import wave
 
-    from emulator.media.endpoint_audio import parse_media_request
-    from emulator.media.tones import ToneMeter
+    from emulator.engines.mipt.endpoint_audio import parse_media_request
+    from emulator.protocols.media.tones import ToneMeter
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     media_b = sipep(b).calls.media
@@ -474,8 +474,8 @@ async def test_dtmf_by_sip_info(units: list[Unit], kamailios: list[Kamailio], tm
                                 relay: str) -> None:
     """Mipt.DefaultDtmfTransportMethod OutOfBandUsingSignalingProtocol: one INFO per digit through Kamailio,
     with the body SipEp.InteropDtmfTransportMethod names; the far unit reads the digits and answers 200."""
-    from emulator.cli_shell import CliShell
-    from emulator.services.aaa import AuthResult
+    from emulator.engines.aaa import AuthResult
+    from emulator.faces.cli.shell import CliShell
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     a.config.set("Mipt.DefaultDtmfTransportMethod", "OutOfBandUsingSignalingProtocol")
@@ -505,8 +505,8 @@ async def test_blind_transfer_through_kamailio(units: list[Unit], kamailios: lis
                                                pkis: Pkis) -> None:
     """Alice calls Bob; Bob transfers Alice to Carol (REFER); Alice calls Carol, reports by NOTIFY, Bob's call
     is released on the 200 sipfrag, and Alice and Carol talk over SRTP."""
-    from emulator.cli_shell import CliShell
-    from emulator.services.aaa import AuthResult
+    from emulator.engines.aaa import AuthResult
+    from emulator.faces.cli.shell import CliShell
     from tests.interop.test_secure_calls_kamailio import secure_unit
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")

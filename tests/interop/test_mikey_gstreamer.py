@@ -40,7 +40,7 @@ from typing import Any
 import pylibsrtp
 import pytest
 
-from emulator.media.session_setup import (
+from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
     Refusal,
@@ -49,9 +49,9 @@ from emulator.media.session_setup import (
     answer_offer,
     build_offer,
 )
-from emulator.media.srtp import SrtpContext, SrtpSession, SrtpSuite
-from emulator.sdp import mikey, sdes
-from emulator.sdp.mikey import CryptoSession, KemacMode
+from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
+from emulator.protocols.sdp import mikey, sdes
+from emulator.protocols.sdp.mikey import CryptoSession, KemacMode
 from tests.conftest import REQUIRE_PEERS, require_peer
 
 pytestmark = pytest.mark.peer

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from emulator.media.call_media import CallMedia
-from emulator.services.cert import CertEngine
-from emulator.services.epadm import EpAdmEngine
-from emulator.services.nlm import NlmEngine
-from emulator.services.sipep import SipEpEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.epadm import EpAdmEngine
+from emulator.engines.mipt.call_media import CallMedia
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
     FAST,
@@ -126,8 +126,8 @@ async def test_sdes_offer_to_a_mikey_endpoint_gets_415(
 async def test_phone_actions_from_the_cli(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
                                           pkis: Pkis) -> None:
     """The CLI's phone commands (emulator additions) drive the same calls as the API."""
-    from emulator.cli_shell import CliShell
-    from emulator.services.aaa import AuthResult
+    from emulator.engines.aaa import AuthResult
+    from emulator.faces.cli.shell import CliShell
 
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     sa, sb = CliShell(a, AuthResult(True, "public", "Admin")), CliShell(b, AuthResult(True, "public", "Admin"))

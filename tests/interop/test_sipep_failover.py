@@ -30,13 +30,13 @@ from typing import Any
 
 import pytest
 
-from emulator.dns import DnsClient
-from emulator.services.cert import CertEngine
-from emulator.services.hoc import HocEngine
-from emulator.services.nlm import NlmEngine
-from emulator.services.sipep import SipEpEngine
-from emulator.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.hoc.dns import DnsClient
+from emulator.engines.hoc.engine import HocEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import free_port, require_peer
 from tests.interop.kamailio_fixture import Kamailio, start_kamailio

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from emulator.services.cert import CertEngine
-from emulator.services.nlm import NlmEngine
-from emulator.services.sipcalls import Call, MediaRefused, PlainAudio
-from emulator.services.sipep import SipEpEngine
-from emulator.sip.transaction import TimerConfig
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.calls import Call, MediaRefused, PlainAudio
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.protocols.sip.transaction import TimerConfig
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.interop.kamailio_fixture import Kamailio, start_kamailio
 from tests.interop.rsyslog_fixture import Rsyslog, rsyslog

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.nlm import NlmEngine
-from emulator.services.sipep import SipEpEngine
-from emulator.sip import Response, parse_datagram
-from emulator.sip.message import StreamParser
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.protocols.sip import Response, parse_datagram
+from emulator.protocols.sip.message import StreamParser
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.unit.sip_vectors import rfc4475
 from tests.unit.test_sip_rfc4475 import EXPECTED

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.nlm import NlmEngine
-from emulator.services.snmp import SnmpEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.nlm import NlmEngine
+from emulator.faces.snmp import SnmpEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.oidmap import format_oid
 from firmware_model.profiles import get_profile
 from tests.conftest import REQUIRE_PEERS, free_port, require_peer

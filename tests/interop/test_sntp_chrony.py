@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from emulator.clock import UnitClock
-from emulator.services.hoc import HocEngine
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.hoc.engine import HocEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.protocols.sntp import SntpError, SntpQuery
+from emulator.runtime.clock import UnitClock
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from firmware_model.sntp import SntpError, SntpQuery
 from tests.conftest import free_port, require_peer
 
 pytestmark = pytest.mark.peer

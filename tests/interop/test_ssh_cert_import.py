@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.aaa import Aaa
-from emulator.services.cert import FACTORY_CA_FILE, CertEngine
-from emulator.services.cli import CliEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.engines.cert.engine import FACTORY_CA_FILE, CertEngine
+from emulator.faces.cli.server import CliEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import require_peer
 from tests.interop.test_ssh_cli import SSH_OPTS, _wait_for

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.aaa import Aaa
-from emulator.services.cli import HOST_KEY_FILES, CliEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.faces.cli.server import HOST_KEY_FILES, CliEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import free_port, require_peer
 
@@ -84,7 +84,7 @@ async def _wait_for(stream: asyncio.StreamReader, marker: bytes, buf: bytearray,
 @pytest.fixture(scope="module")
 def host_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Host keys made once for the module (copied into each unit to keep tests fast)."""
-    from emulator.services.cli import load_host_keys
+    from emulator.faces.cli.server import load_host_keys
 
     d = tmp_path_factory.mktemp("keys")
     load_host_keys(d)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.nlm import NlmEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.interop.rsyslog_fixture import Received, Rsyslog, rsyslog
 

@@ -24,10 +24,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from structlog.testing import capture_logs
 
-from emulator.services.cert import CertEngine
-from emulator.services.nlm import NlmEngine
-from emulator.tls import PeerRefused, TlsHandshakeError, cipher_plan, tls_policy
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.cert.engine import CertEngine
+from emulator.engines.cert.tls import PeerRefused, TlsHandshakeError, cipher_plan, tls_policy
+from emulator.engines.nlm import NlmEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.cert_validation import Reason
 from firmware_model.certs import CertError
 from firmware_model.notifications import NotificationEvent

@@ -16,10 +16,10 @@ import pytest
 from structlog.testing import capture_logs
 from yarl import URL
 
-from emulator.api import ROUTES, ApiServer, basic_credentials, json_value
-from emulator.openapi import build_openapi
-from emulator.services.aaa import Aaa
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.faces.api.openapi import build_openapi
+from emulator.faces.api.server import ROUTES, ApiServer, basic_credentials, json_value
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import get_profile
 

@@ -19,12 +19,12 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
-from emulator.api import ApiServer
-from emulator.openapi import CERT_REASONS
-from emulator.services.aaa import Aaa
-from emulator.services.cert import FACTORY_CA_FILE, FACTORY_HOST_FILE, CertEngine
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.engines.cert.engine import FACTORY_CA_FILE, FACTORY_HOST_FILE, CertEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.faces.api.openapi import CERT_REASONS
+from emulator.faces.api.server import ApiServer
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.certs import MAX_UPLOAD_BYTES
 from firmware_model.profiles import get_profile
 from tests.conftest import free_port

@@ -1,4 +1,4 @@
-"""Certificates (firmware_model.certs) and the Cert engine's store (emulator.services.cert):
+"""Certificates (firmware_model.certs) and the Cert engine's store (emulator.engines.cert.engine):
 parsing and describing, precise refusals with the store unchanged, factory provisioning, tables,
 Delete, unsecure-transfer window, persistence. No sockets here."""
 
@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from structlog.testing import capture_logs
 
-from emulator.services.cert import (
+from emulator.engines.cert.engine import (
     FACTORY_CA_FILE,
     FACTORY_HOST_FILE,
     CertEngine,
     load_or_create_factory_ca,
     parse_transfer_url,
 )
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.nlm import NlmEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.certs import (
     MAX_UPLOAD_BYTES,
     CertError,
@@ -405,7 +405,7 @@ def test_transfer_urls() -> None:
 
 
 async def test_tls_users_may_wait_for_the_store_before_cert_starts(tmp_path: Path, factory_dir: Path) -> None:
-    from emulator.tls import TlsSetupError, tls_policy
+    from emulator.engines.cert.tls import TlsSetupError, tls_policy
 
     u, engine = make_unit(tmp_path / "u1", factory_dir)
     policy = tls_policy(u, "Web")  # Scm starts Web (and SipEp) before Cert

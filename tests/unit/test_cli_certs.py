@@ -1,4 +1,4 @@
-"""Certificate commands of the pure CLI interpreter (emulator.cli_shell): ``Cert.Import Other|Host <url>``,
+"""Certificate commands of the pure CLI interpreter (emulator.faces.cli.shell): ``Cert.Import Other|Host <url>``,
 ``Cert.ActivateUnsecureTransfer``, rights, help, and the Cert tables and Delete row command. The shell
 returns a transfer as ``Reply.pending``; these tests await it as the SSH session does."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli_shell import CERT_COMMANDS, CliShell, Reply
-from emulator.services.aaa import AuthResult
-from emulator.services.cert import FACTORY_CA_FILE, FACTORY_HOST_FILE, CertEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import AuthResult
+from emulator.engines.cert.engine import FACTORY_CA_FILE, FACTORY_HOST_FILE, CertEngine
+from emulator.faces.cli.shell import CERT_COMMANDS, CliShell, Reply
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.unit.test_api_certs import FileServer, Lab, factory_dir, file_server, lab
 

@@ -1,4 +1,4 @@
-"""The pure CLI interpreter (emulator.cli_shell): reads, sets, errors, rights, sysinfo, help, completion."""
+"""The pure CLI interpreter (emulator.faces.cli.shell): reads, sets, errors, rights, sysinfo, help, completion."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli_shell import MASK, CliShell, columns, decode_welcome, format_table
-from emulator.services.aaa import AuthResult
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import AuthResult
+from emulator.faces.cli.shell import MASK, CliShell, columns, decode_welcome, format_table
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import Config
 from firmware_model.profiles import get_profile
 from firmware_model.store import JsonStore

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.cwmp import CwmpEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.faces.cwmp import CwmpEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cwmp.datamodel import DataModel, ModelState
-from emulator.cwmp.rpc import RpcHandler
-from emulator.cwmp.soap import CWMP_NAMESPACES, CwmpFault, Envelope, parse_envelope
-from emulator.unit import PortPolicy, Unit
+from emulator.protocols.cwmp.datamodel import DataModel, ModelState
+from emulator.protocols.cwmp.rpc import RpcHandler
+from emulator.protocols.cwmp.soap import CWMP_NAMESPACES, CwmpFault, Envelope, parse_envelope
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from emulator.cwmp.session import (
+from emulator.protocols.cwmp.session import (
     CpeRequest,
     CwmpSession,
     DigestServer,
@@ -18,7 +18,7 @@ from emulator.cwmp.session import (
     parse_challenge,
     retry_wait,
 )
-from emulator.cwmp.soap import CWMP_NAMESPACES, Envelope, parse_envelope
+from emulator.protocols.cwmp.soap import CWMP_NAMESPACES, Envelope, parse_envelope
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 

@@ -6,16 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cwmp.datamodel import DataModel
-from emulator.cwmp.rpc import RpcHandler, inform_body, transfer_complete_body, transfer_fault
-from emulator.cwmp.soap import (
-    CWMP_NAMESPACES,
-    SoapError,
-    build_envelope,
-    fault_body,
-    parse_envelope,
-)
-from emulator.unit import PortPolicy, Unit
+from emulator.protocols.cwmp.datamodel import DataModel
+from emulator.protocols.cwmp.rpc import RpcHandler, inform_body, transfer_complete_body, transfer_fault
+from emulator.protocols.cwmp.soap import CWMP_NAMESPACES, SoapError, build_envelope, fault_body, parse_envelope
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from tests.conftest import REQUIRE_PEERS
 from tests.interop.acs import CwmpValidator, load_validator

@@ -1,4 +1,4 @@
-"""The pure DHCPv4 client core (firmware_model.dhcp): messages, options, the RFC 2131 state machine."""
+"""The pure DHCPv4 client core (emulator.protocols.dhcp): messages, options, the RFC 2131 state machine."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_model.dhcp import (
+from emulator.protocols.dhcp import (
     BROADCAST,
     DhcpClient,
     DhcpError,
@@ -294,9 +294,9 @@ def test_lease_times_from_options_and_infinite_lease() -> None:
 # ------------------------------------------------------------------------------------------- wiring (no sockets)
 def test_dhcp_client_only_on_a_named_interface(tmp_path: Path) -> None:
     from emulator.__main__ import _parser
+    from emulator.engines.bni import DhcpClientEngine
     from emulator.lab import LabError, build_unit, specs_from_lab
-    from emulator.services.dhcp_client import DhcpClientEngine
-    from emulator.spec import UnitSpec
+    from emulator.runtime.spec import UnitSpec
 
     assert _parser().parse_args(["run"]).dhcp_interface is None  # never by default
     assert _parser().parse_args(["run", "--dhcp-interface", "eth1"]).dhcp_interface == "eth1"

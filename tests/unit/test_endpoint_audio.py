@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.media.endpoint_audio import AudioError, EndpointAudio, parse_media_request
+from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
 
 
 def test_tone_wav_record_and_sequence(tmp_path: Path) -> None:

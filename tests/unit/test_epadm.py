@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.services.epadm import EndpointStates, EpAdmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.epadm import EndpointStates, EpAdmEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from emulator.media.dtmf import DtmfError, DtmfReceiver, DtmfSender, parse_digits
+from emulator.protocols.media.dtmf import DtmfError, DtmfReceiver, DtmfSender, parse_digits
 
 
 def run(sender: DtmfSender, ticks: int, ts0: int = 1000) -> list[tuple[int, object]]:

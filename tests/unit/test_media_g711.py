@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from emulator.media import g711
-from emulator.media.tones import ToneGenerator, pcm_samples
+from emulator.protocols.media import g711
+from emulator.protocols.media.tones import ToneGenerator, pcm_samples
 
 
 def _pcm(values: list[int]) -> bytes:

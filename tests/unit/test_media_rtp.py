@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.media import rtp
-from emulator.media.rtp import (
+from emulator.protocols.media import rtp
+from emulator.protocols.media.rtp import (
     Bye,
     ReceiverReport,
     ReceptionStats,

@@ -9,9 +9,9 @@ import struct
 
 import pytest
 
-from emulator.media import srtp
-from emulator.media.rtp import ReceiverReport, RtpExtension, RtpPacket, RtpSender, SourceDescription
-from emulator.media.srtp import (
+from emulator.protocols.media import srtp
+from emulator.protocols.media.rtp import ReceiverReport, RtpExtension, RtpPacket, RtpSender, SourceDescription
+from emulator.protocols.media.srtp import (
     ContextBehaviour,
     SrtpAuthError,
     SrtpContext,

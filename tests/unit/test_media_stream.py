@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from emulator.media import g711
-from emulator.media.session_setup import (
+from emulator.engines.mipt.stream import REKEY_GRACE, MediaEngine, MediaStream
+from emulator.protocols.media import g711
+from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
     MediaPlan,
@@ -26,9 +27,8 @@ from emulator.media.session_setup import (
     answer_offer,
     build_offer,
 )
-from emulator.media.srtp import ContextBehaviour, SrtpKeying, SrtpSuite
-from emulator.media.stream import REKEY_GRACE, MediaEngine, MediaStream
-from emulator.media.tones import ToneGenerator, measure
+from emulator.protocols.media.srtp import ContextBehaviour, SrtpKeying, SrtpSuite
+from emulator.protocols.media.tones import ToneGenerator, measure
 
 HOST = "127.0.0.1"
 SDES = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
@@ -304,7 +304,7 @@ async def test_srtcp_reports_flow_both_ways() -> None:
 
 
 async def test_engine_ports_follow_the_unit_configuration(tmp_path: Path) -> None:
-    from emulator.unit import Unit
+    from emulator.runtime.unit import Unit
     from firmware_model.profiles import get_profile
 
     unit = Unit("u1", get_profile("4102"), tmp_path, fsync=False)
@@ -326,7 +326,7 @@ async def test_engine_ports_follow_the_unit_configuration(tmp_path: Path) -> Non
 
 
 def test_g711_silence_source_codes() -> None:
-    from emulator.media.stream import _Silence
+    from emulator.engines.mipt.stream import _Silence
 
     assert _Silence.read_encoded("PCMU") == bytes([g711.ULAW_SILENCE]) * 160
     assert _Silence.read_encoded("PCMA") == bytes([g711.ALAW_SILENCE]) * 160
@@ -389,7 +389,7 @@ async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
 
 
 class FakeCall:
-    """The attributes of emulator.services.sipcalls.Call that the hook uses."""
+    """The attributes of emulator.engines.sipep.calls.Call that the hook uses."""
 
     def __init__(self, call_id: int, endpoint: str) -> None:
         self.id = call_id
@@ -399,8 +399,8 @@ class FakeCall:
 
 
 async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
-    from emulator.media.call_media import CallMedia
-    from emulator.services.sipcalls import MediaRefused
+    from emulator.engines.mipt.call_media import CallMedia
+    from emulator.engines.sipep.calls import MediaRefused
 
     notes_a, notes_b = Notes(), Notes()
     a, b = engines(notes_a, notes_b)

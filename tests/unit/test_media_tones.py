@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from emulator.media import g711, tones
-from emulator.media.tones import ToneGenerator, ToneMeter
+from emulator.protocols.media import g711, tones
+from emulator.protocols.media.tones import ToneGenerator, ToneMeter
 
 
 def _through(codec: str, gen: ToneGenerator, frames: int) -> bytes:

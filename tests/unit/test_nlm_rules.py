@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.nlm import NlmEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.nlm_rules import (
     Criteria,
     CriteriaError,

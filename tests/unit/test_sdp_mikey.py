@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.media.rtp import ntp_from_unix
-from emulator.media.srtp import SrtpContext, SrtpSession, SrtpSuite
-from emulator.sdp import mikey
-from emulator.sdp.mikey import (
+from emulator.protocols.media.rtp import ntp_from_unix
+from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
+from emulator.protocols.sdp import mikey
+from emulator.protocols.sdp.mikey import (
     CryptoSession,
     KemacMode,
     MikeyAuthError,
@@ -44,7 +44,7 @@ def rng_from(seed: int):  # type: ignore[no-untyped-def]
 
 
 def rfc3830_prf(inkey: bytes, label: bytes, outkey_len: int) -> bytes:
-    """Written straight from RFC 3830 §4.1.2, independently of emulator.sdp.mikey.prf."""
+    """Written straight from RFC 3830 §4.1.2, independently of emulator.protocols.sdp.mikey.prf."""
 
     def h(key: bytes, data: bytes) -> bytes:
         return hmac.new(key, data, hashlib.sha1).digest()
@@ -150,7 +150,7 @@ def test_psk_ciphertext_is_rfc_aes_cm_with_derived_iv() -> None:
 
 @pytest.mark.parametrize("suite", list(SrtpSuite))
 def test_psk_message_decoded_from_the_rfc_alone(suite: SrtpSuite) -> None:
-    """A PSK I_MESSAGE taken apart with nothing of emulator.sdp.mikey: octets walked by the §6 layouts, MAC
+    """A PSK I_MESSAGE taken apart with nothing of emulator.protocols.sdp.mikey: octets walked by the §6 layouts, MAC
     checked and key data decrypted with keys from the §4.1.2 PRF (`rfc3830_prf`) and the §4.1.4 labels, the
     IV of §4.2.3, then each crypto session's SRTP master key derived from the TGK with the §4.1.3 label.
     (GStreamer, the interop peer, has no MIKEY encryption, so this is the independent check of that mode.)"""

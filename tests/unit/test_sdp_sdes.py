@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.media.rtp import RtpSender
-from emulator.media.srtp import SrtpSession, SrtpSuite
-from emulator.sdp import sdes
-from emulator.sdp.sdes import (
+from emulator.protocols.media.rtp import RtpSender
+from emulator.protocols.media.srtp import SrtpSession, SrtpSuite
+from emulator.protocols.sdp import sdes
+from emulator.protocols.sdp.sdes import (
     AnswerCryptoMode,
     CryptoAttribute,
     KeyParam,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.sdp.sdp import (
+from emulator.protocols.sdp.sdp import (
     PCMA,
     PCMU,
     RTP_AVP,

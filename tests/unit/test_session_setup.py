@@ -1,4 +1,4 @@
-"""Media/Security settings applied to SDP offer/answer (emulator.media.session_setup): pure, no sockets."""
+"""Media/Security settings applied to SDP offer/answer (emulator.protocols.media.session_setup): pure, no sockets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emulator.media.session_setup import (
+from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
     Refusal,
@@ -20,8 +20,8 @@ from emulator.media.session_setup import (
     parse_psk,
     t38_acceptable,
 )
-from emulator.media.srtp import ContextBehaviour
-from emulator.sdp.sdp import Direction, SessionDescription
+from emulator.protocols.media.srtp import ContextBehaviour
+from emulator.protocols.sdp.sdp import Direction, SessionDescription
 
 NOW = 1_750_000_000.0
 SDES = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
@@ -170,7 +170,7 @@ def test_broken_sdp_is_400() -> None:
 
 
 def test_answer_mode_aes32_picks_the_32_bit_suite() -> None:
-    from emulator.sdp.sdes import AnswerCryptoMode
+    from emulator.protocols.sdp.sdes import AnswerCryptoMode
 
     settings = SecuritySettings(
         mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES, answer_crypto=AnswerCryptoMode.AES32
@@ -199,7 +199,7 @@ def test_session_update_crypto_mode_keys(regenerate: bool) -> None:
 
 
 def test_from_config_uses_the_endpoint_override_row(tmp_path: Path) -> None:
-    from emulator.unit import Unit
+    from emulator.runtime.unit import Unit
     from firmware_model.profiles import get_profile
 
     unit = Unit("u1", get_profile("4102"), tmp_path, fsync=False)
@@ -240,7 +240,7 @@ def test_rfc2543_hold_address_means_do_not_send() -> None:
 
 
 def _codec_config(tmp_path: Any, **values: str) -> Any:
-    from emulator.unit import PortPolicy, Unit
+    from emulator.runtime.unit import PortPolicy, Unit
     from firmware_model.profiles import get_profile
 
     u = Unit(name="c", profile=get_profile("4102"), state_dir=tmp_path, host="127.0.0.2",
@@ -251,7 +251,7 @@ def _codec_config(tmp_path: Any, **values: str) -> Any:
 
 
 def test_codecs_follow_media_codecs_and_the_dtmf_method(tmp_path: Any) -> None:
-    from emulator.media.session_setup import codecs_from_config
+    from emulator.protocols.media.session_setup import codecs_from_config
 
     c = _codec_config(tmp_path)
     assert [x.name for x in codecs_from_config(c)] == ["PCMU", "PCMA"]  # factory: DTMF in band, no telephone-event

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.sip import Request, Response, make_response, parse_message
-from emulator.sip.dialog import (
+from emulator.protocols.sip import Request, Response, make_response, parse_message
+from emulator.protocols.sip.dialog import (
     Dialog,
     DialogError,
     DialogId,
@@ -16,9 +16,8 @@ from emulator.sip.dialog import (
     uac_dialog_id,
     uas_dialog_id,
 )
-from emulator.sip.headers import parse_address
-
-from .sip_vectors import BYE, INVITE_SDP, OK_INVITE
+from emulator.protocols.sip.headers import parse_address
+from tests.unit.sip_vectors import BYE, INVITE_SDP, OK_INVITE
 
 VIA = "SIP/2.0/TLS 127.0.0.1:16000;rport"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.sip import Challenge, parse_message
-from emulator.sip.digest import (
+from emulator.protocols.sip import Challenge, parse_message
+from emulator.protocols.sip.digest import (
     ALGORITHMS,
     DigestClient,
     DigestError,
@@ -14,7 +14,7 @@ from emulator.sip.digest import (
     compute_ha1,
     compute_response,
 )
-from emulator.sip.headers import parse_auth
+from emulator.protocols.sip.headers import parse_auth
 
 
 def _challenge(text: str) -> Challenge:

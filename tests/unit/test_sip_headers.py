@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from emulator.sip import Address, HeaderError, Uri
-from emulator.sip.headers import (
+from emulator.protocols.sip import Address, HeaderError, Uri
+from emulator.protocols.sip.headers import (
     CSeq,
     canonical_name,
     parse_accept,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.sip import (
+from emulator.protocols.sip import (
     Headers,
     KeepAlive,
     MessageTooLarge,
@@ -19,9 +19,8 @@ from emulator.sip import (
     parse_datagram,
     parse_message,
 )
-from emulator.sip.validate import inspect_datagram
-
-from .sip_vectors import BYE, INVITE_SDP, MIX, OK_INVITE, REGISTER, rfc4475, rfc4475_names
+from emulator.protocols.sip.validate import inspect_datagram
+from tests.unit.sip_vectors import BYE, INVITE_SDP, MIX, OK_INVITE, REGISTER, rfc4475, rfc4475_names
 
 OPTIONS = (b"OPTIONS sip:bob@example.com SIP/2.0\r\n"
            b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa1\r\n"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from emulator.dns import dns_servers, static_hosts
-from emulator.services.hoc import HocEngine
-from emulator.sip.failover import PenaltyBox, ServerTargets, parse_conditions
-from emulator.sip.resolve import DnsFailure, NaptrRecord, Resolved, SrvRecord, order_naptr, order_srv, resolve
-from emulator.sip.transport import Target
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.hoc.dns import dns_servers, static_hosts
+from emulator.engines.hoc.engine import HocEngine
+from emulator.engines.sipep.transport import Target
+from emulator.protocols.sip.failover import PenaltyBox, ServerTargets, parse_conditions
+from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, Resolved, SrvRecord, order_naptr, order_srv, resolve
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
 

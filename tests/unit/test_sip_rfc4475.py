@@ -62,10 +62,9 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.sip import SipParseError, StreamParser, Uri, parse_datagram
-from emulator.sip.validate import DGW_METHODS, Policy, inspect_datagram
-
-from .sip_vectors import rfc4475, rfc4475_names
+from emulator.protocols.sip import SipParseError, StreamParser, Uri, parse_datagram
+from emulator.protocols.sip.validate import DGW_METHODS, Policy, inspect_datagram
+from tests.unit.sip_vectors import rfc4475, rfc4475_names
 
 ACCEPT = ("accept", None)
 DROP = ("drop", None)
@@ -313,7 +312,7 @@ def test_application_layer_messages_parse() -> None:
 
 
 def test_value_errors_are_typed_header_errors() -> None:
-    from emulator.sip import HeaderError
+    from emulator.protocols.sip import HeaderError
 
     for name, attribute in [("scalar02", "cseq"), ("scalar02", "max_forwards"), ("scalarlg", "cseq"),
                             ("quotbal", "to"), ("baddate", "date"), ("regbadct", "contact"), ("badaspec", "to"),

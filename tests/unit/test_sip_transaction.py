@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from emulator.sip import Request, Response, make_response, parse_message
-from emulator.sip.dialog import build_request
-from emulator.sip.headers import parse_address
-from emulator.sip.transaction import (
+from emulator.protocols.sip import Request, Response, make_response, parse_message
+from emulator.protocols.sip.dialog import build_request
+from emulator.protocols.sip.headers import parse_address
+from emulator.protocols.sip.transaction import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     Deliver,
@@ -30,8 +30,7 @@ from emulator.sip.transaction import (
     new_branch,
     server_key,
 )
-
-from .sip_vectors import rfc4475
+from tests.unit.sip_vectors import rfc4475
 
 T = TimerConfig()  # T1 0.5 s, T2 4 s, T4 5 s
 PEER = ("127.0.0.1", 5060)

@@ -13,10 +13,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.sip.message import Request, Response
-from emulator.sip.transport import Connection, SipTransport, Source
-
-from .sip_vectors import rfc4475, rfc4475_names
+from emulator.engines.sipep.transport import Connection, SipTransport, Source
+from emulator.protocols.sip.message import Request, Response
+from tests.unit.sip_vectors import rfc4475, rfc4475_names
 
 VECTORS = [rfc4475(n) for n in rfc4475_names()]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.sip import Uri, UriError
-from emulator.sip.uri import escape, unescape
+from emulator.protocols.sip import Uri, UriError
+from emulator.protocols.sip.uri import escape, unescape
 
 
 def test_components() -> None:

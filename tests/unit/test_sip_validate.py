@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.sip import Request, Response, SipParseError, parse_datagram, parse_message
-from emulator.sip.dialog import uas_dialog_id
-from emulator.sip.transaction import TransactionLayer, make_cancel
-from emulator.sip.validate import (
+from emulator.protocols.sip import Request, Response, SipParseError, parse_datagram, parse_message
+from emulator.protocols.sip.dialog import uas_dialog_id
+from emulator.protocols.sip.transaction import TransactionLayer, make_cancel
+from emulator.protocols.sip.validate import (
     DGW_METHODS,
     MergedRequests,
     Policy,
@@ -18,8 +18,7 @@ from emulator.sip.validate import (
     inspect_datagram,
     rejection_for_error,
 )
-
-from .sip_vectors import INVITE_SDP, OK_INVITE, REGISTER
+from tests.unit.sip_vectors import INVITE_SDP, OK_INVITE, REGISTER
 
 
 def invite(**replace: bytes) -> Request:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from emulator.services.sipep import ServerAddr, SipEpEngine, parse_host_port, user_agent
-from emulator.sip import parse_message
-from emulator.sip.message import Request, make_response
-from emulator.sip.transport import PortCycle, Target, response_target, stamp_via
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.sipep.engine import ServerAddr, SipEpEngine, parse_host_port, user_agent
+from emulator.engines.sipep.transport import PortCycle, Target, response_target, stamp_via
+from emulator.protocols.sip import parse_message
+from emulator.protocols.sip.message import Request, make_response
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
 REQ = (
@@ -100,7 +100,7 @@ def test_credentials_follow_the_authentication_table(tmp_path: Path) -> None:
 
 
 async def test_endpoint_action_errors(tmp_path: Path) -> None:
-    from emulator.services.sipcalls import CallError, endpoint_action
+    from emulator.engines.sipep.calls import CallError, endpoint_action
 
     u = Unit(name="u", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
     eng = SipEpEngine(u)
@@ -123,7 +123,7 @@ async def test_endpoint_action_errors(tmp_path: Path) -> None:
 
 
 def test_info_dtmf_bodies() -> None:
-    from emulator.services.sipcalls import info_dtmf_digit
+    from emulator.engines.sipep.calls import info_dtmf_digit
 
     assert info_dtmf_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n") == "5"
     assert info_dtmf_digit("Application/DTMF-Relay; charset=x", b"signal= #\r\n") == "#"
@@ -135,7 +135,7 @@ def test_info_dtmf_bodies() -> None:
 
 
 def test_sipfrag_status_line() -> None:
-    from emulator.services.sipcalls import sipfrag_status
+    from emulator.engines.sipep.calls import sipfrag_status
 
     assert sipfrag_status(b"SIP/2.0 200 OK\r\n") == 200
     assert sipfrag_status(b"SIP/2.0 100 Trying") == 100

@@ -1,4 +1,4 @@
-"""emulator.snmp_ber: the fast-path codec agrees with pysnmp/pyasn1 both ways (X.690 BER, RFC 3416)."""
+"""emulator.protocols.snmp_ber: the fast-path codec agrees with pysnmp/pyasn1 both ways (X.690 BER, RFC 3416)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.proto.api import v1, v2c
 
-from emulator.snmp_ber import (
+from emulator.protocols.snmp_ber import (
     GET,
     GETBULK,
     GETNEXT,

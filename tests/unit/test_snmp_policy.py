@@ -1,8 +1,8 @@
-"""emulator.services.snmp pure parts: who may do what (Snmp.* + Aaa.Users), engine ID, trap destinations."""
+"""emulator.faces.snmp pure parts: who may do what (Snmp.* + Aaa.Users), engine ID, trap destinations."""
 
 from __future__ import annotations
 
-from emulator.services.snmp import access_plan, engine_id_for, trap_destinations
+from emulator.faces.snmp import access_plan, engine_id_for, trap_destinations
 from firmware_model.config import Config
 from firmware_model.profiles import factory_for, get_profile
 from firmware_model.schema import load_catalog

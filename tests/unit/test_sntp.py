@@ -15,12 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.clock import UnitClock
-from emulator.services.hoc import HocEngine
-from emulator.services.nlm import NlmEngine
-from emulator.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
-from firmware_model.sntp import (
+from emulator.engines.hoc.engine import HocEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.protocols.sntp import (
     NTP_UNIX_DELTA,
     BogusReply,
     KissOfDeath,
@@ -36,6 +33,9 @@ from firmware_model.sntp import (
     sntp_servers,
     unix_to_ntp,
 )
+from emulator.runtime.clock import UnitClock
+from emulator.runtime.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
 
 ERA1_START = calendar.timegm((2036, 2, 7, 6, 28, 16))  # NTP seconds wrap to 0
 

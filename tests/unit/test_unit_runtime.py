@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from emulator.clock import UnitClock
 from emulator.lab import LabError, specs_from_lab
-from emulator.unit import PortPolicy, Unit
+from emulator.runtime.clock import UnitClock
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import PROFILES, get_profile
 
 
@@ -135,7 +135,7 @@ def test_lab_phones_are_checked_before_anything_runs_and_applied(tmp_path: Path)
 
 
 def test_port_policy_maps_privileged_ports_when_not_permitted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import emulator.unit as unit_mod
+    import emulator.runtime.unit as unit_mod
 
     monkeypatch.setattr(unit_mod, "_can_bind_privileged", lambda: False)
     hw = PortPolicy()

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.services.aaa import Aaa
-from emulator.services.cert import CertEngine
-from emulator.unit import PortPolicy, Unit
+from emulator.engines.aaa import Aaa
+from emulator.engines.cert.engine import CertEngine
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import Config
 from firmware_model.profiles import get_profile
 from firmware_model.store import JsonStore
@@ -511,7 +511,7 @@ async def test_two_units_in_one_process_share_nothing(tmp_path: Path) -> None:
 
 async def test_endpoints_page_locks_and_unlocks(env: Env) -> None:
     """System/Endpoints: Unit States, the endpoints' states and Lock / Force Lock / Unlock per endpoint."""
-    from emulator.services.epadm import EpAdmEngine
+    from emulator.engines.epadm import EpAdmEngine
 
     engine = EpAdmEngine(env.unit)
     env.unit.attach(engine)

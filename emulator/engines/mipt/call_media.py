@@ -1,0 +1,243 @@
+"""The SipEp offer/answer hook: each call's media stream keyed as the endpoint's Media/Security settings say.
+
+:class:`CallMedia` sits between the call layer (``emulator.engines.sipep.calls``, which calls ``offer``,
+``answer``, ``answered``, ``check``, ``fallback_offer``, ``offer_withdrawn`` and ``ended``) and the pure
+offer/answer logic (:mod:`emulator.protocols.media.session_setup`), and runs one
+:class:`~emulator.engines.mipt.stream.MediaStream` per call on the unit's
+:class:`~emulator.engines.mipt.stream.MediaEngine`. It also holds each endpoint's phone
+(:mod:`emulator.engines.mipt.endpoint_audio`): what it plays and records, and the first RTP sequence number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from emulator.engines.mipt.endpoint_audio import EndpointAudio
+from emulator.engines.mipt.stream import MediaEngine, MediaStream
+from emulator.protocols.media.session_setup import (
+    AnswerState,
+    MediaPlan,
+    OfferState,
+    Refusal,
+    RtpSecurityMode,
+    SecuritySettings,
+    SetupRefused,
+    accept_answer,
+    answer_offer,
+    build_offer,
+)
+from emulator.protocols.sdp.sdp import Direction
+
+__all__ = ["CallMedia", "CallMediaState"]
+
+log = structlog.get_logger("dgw.media")
+
+
+@dataclass(slots=True)
+class CallMediaState:
+    """What :class:`CallMedia` keeps per call (in ``Call.media``): the stream and the offer/answer state."""
+
+    stream: MediaStream
+    settings: SecuritySettings
+    session_id: int
+    endpoint: str = ""
+    version: int = 0
+    offer: OfferState | None = None
+    answer: AnswerState | None = None
+    withdrawable: OfferState | None = None  # the offer before the one in flight (restored if it is refused)
+
+
+class CallMedia:
+    """The SipEp offer/answer hook (``emulator.engines.sipep.calls.OfferAnswer``) over :mod:`session_setup` and
+    a :class:`MediaEngine`: secure or plain audio per the endpoint's Media/Security settings.
+
+    ``CallManager(engine, media=CallMedia.for_unit(unit, media_engine))``. A refused offer raises the call
+    layer's ``MediaRefused`` with the status (415/488) after raising the refusal's notification (Mipt 9001
+    for the wrong key management); a refused answer raises it too (the call layer then sends BYE). The
+    call's stream (``call.media.stream``) is where the API sets the source and reads the measure/stats.
+    """
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        settings_for: Callable[[str], SecuritySettings],
+        *,
+        clock: Callable[[], float] = time.time,
+        audio_dir: Path | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings_for = settings_for
+        self.clock = clock
+        self.audio_dir = audio_dir
+        self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
+        self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
+
+    @classmethod
+    def for_unit(cls, unit: Any, engine: MediaEngine | None = None) -> CallMedia:
+        return cls(
+            engine or MediaEngine.for_unit(unit),
+            lambda ep: SecuritySettings.from_config(unit.config, ep),
+            clock=unit.clock.now,
+            audio_dir=Path(unit.state_dir) / "audio",
+        )
+
+    # -- the endpoint's phone (emulator addition; see emulator.engines.mipt.endpoint_audio)
+
+    def audio_of(self, endpoint: str) -> EndpointAudio:
+        return self.audio.get(endpoint) or EndpointAudio()
+
+    def set_audio(self, endpoint: str, audio: EndpointAudio) -> None:
+        """Keep `audio` for the endpoint's next calls and apply it to its calls in progress."""
+        self.audio[endpoint] = audio
+        for st in self._open.values():
+            if st.endpoint == endpoint:
+                self._apply_audio(st.stream, audio)
+
+    def _apply_audio(self, stream: MediaStream, audio: EndpointAudio) -> None:
+        if audio.tones:
+            stream.play_tone(*audio.tones, level_dbm0=audio.level_dbm0)
+        elif audio.wav and self.audio_dir is not None:
+            stream.play_wav(self.audio_dir / audio.wav)
+        else:
+            stream.set_source(None)
+        if audio.record and self.audio_dir is not None:
+            self.audio_dir.mkdir(parents=True, exist_ok=True)
+            stream.record(self.audio_dir / audio.record)
+        else:
+            stream.record(None)
+
+    def _state(self, call: Any) -> CallMediaState:
+        st = getattr(call, "media", None)
+        if isinstance(st, CallMediaState):
+            return st
+        settings = self.settings_for(call.endpoint)
+        stream = self.engine.open_stream(secure=settings.secure, call=call.id, endpoint=call.endpoint)
+        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1, endpoint=call.endpoint)
+        call.media = st
+        call.media_port = stream.port
+        self._open[call.id] = st
+        audio = self.audio.get(call.endpoint)
+        if audio is not None:
+            try:
+                self._apply_audio(stream, audio)
+            except (OSError, ValueError) as exc:  # a WAV file removed or spoilt since it was chosen: silence
+                log.warning("endpoint_audio_failed", endpoint=call.endpoint, error=str(exc))
+        return st
+
+    def _start(self, st: CallMediaState, plan: MediaPlan) -> None:
+        first = st.stream.plan is None
+        audio = self.audio.get(st.endpoint)
+        initial = audio.initial_sequence if audio is not None and first else None
+        st.stream.apply(plan, behaviour=st.settings.context_behaviour, initial_sequence=initial)
+
+    @staticmethod
+    def _refused(status: int, reason: str) -> Exception:
+        from emulator.engines.sipep.calls import MediaRefused  # the call layer's exception (no import cycle)
+
+        return MediaRefused(status, reason)
+
+    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
+        st.version += 1
+        st.offer = build_offer(
+            st.settings,
+            address=self.engine.host,
+            port=st.stream.port,
+            session_id=st.session_id,
+            session_version=st.session_id + st.version - 1,
+            direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            previous=st.offer if secure is None else None,
+            secure=secure,
+            now=self.clock(),
+        )
+        return bytes(st.offer.sdp)
+
+    def offer(self, call: Any, hold: bool) -> bytes:
+        st = self._state(call)
+        st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
+        st.withdrawable = st.offer
+        return self._new_offer(st, hold=hold)
+
+    def offer_withdrawn(self, call: Any) -> None:
+        """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""
+        st = self._state(call)
+        st.stream.rekey_pending = False
+        if st.withdrawable is not None:
+            st.offer = st.withdrawable
+
+    def fallback_offer(self, call: Any) -> bytes | None:
+        """SecureWithFallback: a plain RTP offer to retry with after the peer refused our secure one (415/488);
+        None when the endpoint's mode does not fall back (Secure) or the refused offer was already plain."""
+        st = self._state(call)
+        if st.settings.mode is not RtpSecurityMode.SECURE_WITH_FALLBACK or st.offer is None or not st.offer.secure:
+            return None
+        return self._new_offer(st, hold=False, secure=False)
+
+    def answered(self, call: Any, answer: bytes) -> None:
+        st = self._state(call)
+        if st.offer is None:
+            raise self._refused(488, "no offer of ours to answer")
+        try:
+            plan = accept_answer(st.settings, st.offer, answer)
+        except SetupRefused as exc:
+            raise self._refused(exc.status_code, exc.refusal.detail) from None
+        self._start(st, plan)
+
+    def check(self, call: Any, offer: bytes) -> None:
+        """Refuse an incoming offer before the phone rings (415/488 and the notification), as a unit
+        does: it never alerts for a call whose media it cannot accept. Opens no stream."""
+        result = answer_offer(
+            self.settings_for(call.endpoint), offer, address=self.engine.host, port=9, session_id=1,
+            session_version=1, local_direction=Direction.SENDRECV, previous=None, now=self.clock(),
+        )
+        if isinstance(result, Refusal):
+            if result.notification is not None and self.engine.notify is not None:
+                self.engine.notify(*result.notification, **result.fields)
+            raise self._refused(result.status_code, result.reason)
+
+    def answer(self, call: Any, offer: bytes, hold: bool) -> bytes:
+        st = self._state(call)
+        st.version += 1
+        result = answer_offer(
+            st.settings,
+            offer,
+            address=self.engine.host,
+            port=st.stream.port,
+            session_id=st.session_id,
+            session_version=st.session_id + st.version - 1,
+            local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            previous=st.answer,
+            now=self.clock(),
+        )
+        if isinstance(result, Refusal):
+            if result.notification is not None and self.engine.notify is not None:
+                self.engine.notify(*result.notification, **result.fields)
+            raise self._refused(result.status_code, result.reason)
+        st.answer = result.state
+        self._start(st, result.plan)
+        return bytes(result.sdp)
+
+    # -- DTMF (the call layer's CallManager.dtmf decides between these and SIP INFO)
+
+    def dtmf_method(self, call: Any) -> str:
+        """"info" when ``Mipt.DefaultDtmfTransportMethod`` is OutOfBandUsingSignalingProtocol, else "rtp"."""
+        return "info" if self._state(call).settings.dtmf_transport == "OutOfBandUsingSignalingProtocol" else "rtp"
+
+    def send_dtmf(self, call: Any, digits: str, duration_ms: int, gap_ms: int) -> str:
+        """Digits in the call's stream: "rfc4733" when telephone-event was negotiated, else "inband"."""
+        return self._state(call).stream.send_dtmf(digits, duration_ms, gap_ms)
+
+    def dtmf_received(self, call: Any, digit: str) -> None:
+        """A digit that arrived by signalling (SIP INFO): counted with the stream's RFC 4733 digits."""
+        self._state(call).stream.note_dtmf(digit)
+
+    def ended(self, call: Any) -> None:
+        st = getattr(call, "media", None)
+        if isinstance(st, CallMediaState):
+            self._open.pop(call.id, None)
+            st.stream.close()

@@ -1,0 +1,546 @@
+"""SIP transports of one unit (RFC 3261 §18, RFC 3581): the only asyncio code of the SIP stack.
+
+* **Listeners** per gateway (``SipEp.Gateway.Port`` / ``SecurePort``): UDP and TCP on the port, TLS
+  on the secure port, all bound to the unit's address. Each datagram is parsed and checked with
+  :func:`emulator.protocols.sip.validate.inspect_datagram`; each stream connection has its own
+  :class:`~emulator.protocols.sip.message.StreamParser`. Malformed requests are answered (400, 413/513,
+  416, 420, 505...) or dropped per :mod:`emulator.protocols.sip.validate`; a stream whose framing is lost is
+  closed. Nothing a peer sends can stop a listener.
+* **Requests received** get ``received`` / ``rport`` stamped on their top Via (§18.2.1, RFC 3581 §4),
+  then go to the transaction user with their :class:`Source`.
+* **Responses sent** follow §18.2.2: over the connection the request came on while it is open,
+  else to ``received`` (or the sent-by host) at ``rport`` (or the sent-by port, or 5060/5061).
+* **Persistent client connections** (TCP/TLS) to the SIP servers open from the first free local
+  port of ``SipEp.TransportPersistentBasePort`` .. ``+ PortInterval`` on the unit's address, TLS
+  through the unit's TLS policy (:mod:`emulator.engines.cert.tls`: versions, cipher sets, certificate
+  validation on the unit's clock). Any open connection to a peer — outgoing or accepted — is
+  reused for later messages to that peer (RFC 5923 style connection reuse).
+* CRLF keep-alives (RFC 5626 §3.5.1): a double-CRLF ping is answered with a CRLF pong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from emulator.protocols.sip.errors import SipParseError
+from emulator.protocols.sip.headers import Via
+from emulator.protocols.sip.message import KeepAlive, Request, Response, StreamParser
+from emulator.protocols.sip.validate import (
+    DEFAULT_POLICY,
+    Policy,
+    inspect_datagram,
+    inspect_message,
+    rejection_for_error,
+)
+
+if TYPE_CHECKING:
+    from emulator.engines.cert.tls import TlsPolicy
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "Connection",
+    "PortCycle",
+    "SipTransport",
+    "Source",
+    "Target",
+    "response_target",
+    "stamp_via",
+]
+
+DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+_log = structlog.get_logger("dgw.sip.transport")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to send: transport (``UDP``/``TCP``/``TLS``), host (IP or name) and port."""
+
+    transport: str
+    host: str
+    port: int
+    # TLS: the name the server's certificate must carry when ``host`` is an address found through DNS
+    # (the configured server FQDN; "" = ``host``), and the DNS SRV target it was found under
+    # (``SipEp.InteropTlsCertificateValidation`` = DnsSrvResponse accepts that one too). Not part of
+    # equality: one connection per address, port and transport.
+    name: str = field(default="", compare=False)
+    srv_name: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.transport.lower()}:{self.host}:{self.port}"
+
+
+@dataclass(slots=True)
+class Source:
+    """Where a message came from: transport, remote address, the connection (streams) and local port."""
+
+    transport: str
+    host: str
+    port: int
+    local_port: int
+    connection: Connection | None = None
+
+    @property
+    def reliable(self) -> bool:
+        return self.transport != "UDP"
+
+
+class Connection:
+    """One TCP or TLS connection: its parser, its reader task, and where it goes."""
+
+    def __init__(self, transport: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 *, outgoing: bool, max_size: int) -> None:
+        self.transport = transport
+        self.reader = reader
+        self.writer = writer
+        self.outgoing = outgoing
+        self.parser = StreamParser(max_size=max_size)
+        peer = writer.get_extra_info("peername") or ("", 0)
+        local = writer.get_extra_info("sockname") or ("", 0)
+        self.remote: tuple[str, int] = (str(peer[0]), int(peer[1]))
+        self.local: tuple[str, int] = (str(local[0]), int(local[1]))
+        self.closed = asyncio.Event()
+        self.close_reason = ""
+        self.task: asyncio.Task[None] | None = None
+        self.target: Target | None = None  # the server it was opened to (outgoing)
+        self.pongs = 0  # CRLF pongs received (RFC 5626 §4.4.1 keep-alive answers)
+        self.pong = asyncio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed.is_set()
+
+    def send(self, data: bytes) -> None:
+        if not self.is_open or self.writer.is_closing():
+            raise ConnectionError(f"connection to {self.remote[0]}:{self.remote[1]} is closed")
+        self.writer.write(data)
+
+    def ping(self) -> None:
+        """Send a double-CRLF keep-alive (RFC 5626 §3.5.1); the pong sets :attr:`pong`."""
+        self.pong.clear()
+        self.parser.awaiting_pong = True
+        self.send(b"\r\n\r\n")
+
+    def tcp_keepalive(self, idle: int, count: int) -> None:
+        """Kernel TCP keep-alive on the socket: probes after ``idle`` s, every ``idle`` s, ``count`` of them."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is None:
+            return
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", idle), ("TCP_KEEPCNT", max(1, count))):
+            opt = getattr(socket, name, None)
+            if opt is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, opt, value)
+
+    def close(self, reason: str = "closed") -> None:
+        if not self.closed.is_set():
+            self.close_reason = reason
+            self.closed.set()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    def __repr__(self) -> str:
+        return (f"<Connection {self.transport} {self.local[0]}:{self.local[1]} -> {self.remote[0]}:{self.remote[1]}"
+                f"{' closed' if not self.is_open else ''}>")
+
+
+def stamp_via(request: Request, host: str, port: int) -> None:
+    """§18.2.1 and RFC 3581 §4: ``received`` when the sent-by host is not the source address,
+    ``received`` and ``rport`` when the client asked for rport."""
+    top = request.top_via
+    params = dict(top.params)
+    changed = False
+    if top.host.strip("[]") != host:
+        params["received"] = host
+        changed = True
+    if top.has_rport and top.rport is None:
+        params["received"] = host
+        params["rport"] = str(port)
+        changed = True
+    if changed:
+        request.headers.remove_first("Via")
+        request.headers.prepend("Via", str(Via(top.transport, top.host, top.port, params, top.protocol)))
+
+
+def response_target(response: Response) -> Target:
+    """§18.2.2 (with RFC 3581 §4): where a response goes when the request's connection is gone (or on UDP)."""
+    top = response.top_via
+    transport = top.transport.upper()
+    host = top.received or top.maddr or top.host
+    port = top.rport or top.port or DEFAULT_PORTS.get(transport, 5060)
+    return Target(transport, host.strip("[]"), port)
+
+
+MessageHandler = Callable[[Request | Response, Source], None]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class _Datagram(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        assert self.transport is not None
+        local_port = int(self.transport.get_extra_info("sockname")[1])
+        self.owner._datagram(data, (str(addr[0]), int(addr[1])), local_port, self.transport)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable and friends
+        self.owner.log.debug("sip_udp_error", error=str(exc))
+
+
+@dataclass(slots=True)
+class _Stats:
+    received: int = 0
+    sent: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    errors: int = 0
+
+
+class SipTransport:
+    """UDP, TCP and TLS for one unit's SIP stack (see the module docstring)."""
+
+    def __init__(self, host: str, on_message: MessageHandler, *, tls: TlsPolicy | None = None,
+                 policy: Policy = DEFAULT_POLICY, log: Any = None,
+                 on_connection_closed: Callable[[Connection], None] | None = None,
+                 connect_timeout: float = 10.0) -> None:
+        self.host = host
+        self.on_message = on_message
+        self.tls = tls
+        self.policy = policy
+        self.log = log or _log
+        self.on_connection_closed = on_connection_closed
+        self.connect_timeout = connect_timeout
+        self.stats = _Stats()
+        self.udp: dict[int, asyncio.DatagramTransport] = {}  # local port -> socket
+        self.servers: list[tuple[str, asyncio.Server]] = []
+        self.connections: list[Connection] = []
+        self._connecting: dict[Target, asyncio.Future[Connection]] = {}
+        #: local ports for a new outgoing TCP/TLS connection (SipEp sets the persistent port cycle)
+        self.local_ports: Callable[[], Iterable[int]] = lambda: (0,)
+
+    # ------------------------------------------------------------------ listeners
+    async def listen(self, transport: str, port: int) -> int:
+        """Start a listener (port 0: the kernel picks); returns the bound port."""
+        loop = asyncio.get_running_loop()
+        if transport == "UDP":
+            dt, _ = await loop.create_datagram_endpoint(lambda: _Datagram(self), local_addr=(self.host, port))
+            bound = int(dt.get_extra_info("sockname")[1])
+            self.udp[bound] = dt
+            return bound
+        if transport == "TCP":
+            server = await asyncio.start_server(self._accepted_tcp, self.host, port)
+        elif transport == "TLS":
+            if self.tls is None:
+                raise ValueError("TLS listener without a TLS policy")
+            server = await self.tls.serve(self._accepted_tls, port, host=self.host)
+        else:
+            raise ValueError(f"unknown transport {transport!r}")
+        self.servers.append((transport, server))
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _accepted_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve_connection(Connection("TCP", reader, writer, outgoing=False, max_size=self.policy.max_size))
+
+    async def _accepted_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve_connection(Connection("TLS", reader, writer, outgoing=False, max_size=self.policy.max_size))
+
+    async def close(self) -> None:
+        for dt in self.udp.values():
+            dt.close()
+        self.udp.clear()
+        for _, server in self.servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close("transport stopped")
+        tasks = [c.task for c in self.connections if c.task is not None and c.task is not asyncio.current_task()]
+        for _, server in self.servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self.servers.clear()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        for fut in self._connecting.values():
+            fut.cancel()
+        self._connecting.clear()
+
+    # ------------------------------------------------------------------ receiving
+    def _datagram(self, data: bytes, addr: tuple[str, int], local_port: int, dt: asyncio.DatagramTransport) -> None:
+        self.stats.received += 1
+        try:
+            outcome = inspect_datagram(data, self.policy)
+        except Exception as exc:  # a bug must not stop the listener
+            self.stats.errors += 1
+            self.log.warning("sip_inspect_failed", peer=f"{addr[0]}:{addr[1]}", error=repr(exc))
+            return
+        source = Source("UDP", addr[0], addr[1], local_port)
+        if outcome.action == "keepalive":
+            return
+        if outcome.action == "drop":
+            self.stats.dropped += 1
+            self.log.info("sip_dropped", peer=f"{addr[0]}:{addr[1]}", detail=outcome.detail)
+            return
+        if outcome.action == "reject":
+            self.stats.rejected += 1
+            assert outcome.response is not None
+            self.log.info("sip_rejected", peer=f"{addr[0]}:{addr[1]}", status=outcome.status, detail=outcome.detail)
+            self._reply_udp(outcome.response, source, dt)
+            return
+        self._accept(outcome.message, source)  # type: ignore[arg-type]
+
+    def _reply_udp(self, response: Response, source: Source, dt: asyncio.DatagramTransport) -> None:
+        """A transport-level rejection: to the packet's source (RFC 3581 behaviour, whatever the Via says)."""
+        try:
+            dt.sendto(response.to_bytes(), (source.host, source.port))
+            self.stats.sent += 1
+        except Exception as exc:
+            self.log.info("sip_send_failed", peer=f"{source.host}:{source.port}", error=str(exc))
+
+    def _accept(self, message: Request | Response, source: Source) -> None:
+        try:
+            if isinstance(message, Request):
+                stamp_via(message, source.host, source.port)
+            self.on_message(message, source)
+        except Exception as exc:
+            self.stats.errors += 1
+            self.log.exception("sip_handler_failed", error=repr(exc))
+
+    async def _serve_connection(self, conn: Connection) -> None:
+        self.connections.append(conn)
+        conn.task = asyncio.current_task()
+        try:
+            while conn.is_open:
+                data = await conn.reader.read(65536)
+                if not data:
+                    conn.close("closed by the peer")
+                    break
+                self.stats.received += 1
+                conn.parser.feed(data)
+                self._drain_parser(conn)
+        except (ConnectionError, OSError) as exc:
+            conn.close(f"connection error: {exc}")
+        except asyncio.CancelledError:
+            conn.close("cancelled")
+            raise
+        except Exception as exc:  # never let a peer kill the unit
+            self.stats.errors += 1
+            self.log.exception("sip_connection_failed", error=repr(exc))
+            conn.close("internal error")
+        finally:
+            conn.close(conn.close_reason or "closed")
+            if conn in self.connections:
+                self.connections.remove(conn)
+            if self.on_connection_closed is not None:
+                with contextlib.suppress(Exception):
+                    self.on_connection_closed(conn)
+
+    def _drain_parser(self, conn: Connection) -> None:
+        source = Source(conn.transport, conn.remote[0], conn.remote[1], conn.local[1], conn)
+        while conn.is_open:
+            try:
+                event = conn.parser.next_event()
+            except SipParseError as exc:
+                rejection = rejection_for_error(exc)
+                if rejection.status is not None and isinstance(exc.message, Request):
+                    self.stats.rejected += 1
+                    with contextlib.suppress(Exception):
+                        conn.send(rejection.response(exc.message).to_bytes())
+                else:
+                    self.stats.dropped += 1
+                self.log.info("sip_stream_error", peer=f"{conn.remote[0]}:{conn.remote[1]}", detail=exc.detail,
+                              status=rejection.status)
+                if exc.close_connection or conn.parser.closed:
+                    conn.close(f"framing lost: {exc.detail}")
+                    return
+                continue
+            if event is None:
+                return
+            if isinstance(event, KeepAlive):
+                if event.ping:
+                    with contextlib.suppress(Exception):
+                        conn.send(b"\r\n")
+                else:
+                    conn.pongs += 1
+                    conn.pong.set()
+                continue
+            outcome = inspect_message(event, self.policy)
+            if outcome.action == "drop":
+                self.stats.dropped += 1
+                continue
+            if outcome.action == "reject":
+                self.stats.rejected += 1
+                assert outcome.response is not None
+                with contextlib.suppress(Exception):
+                    conn.send(outcome.response.to_bytes())
+                continue
+            self._accept(event, source)
+
+    # ------------------------------------------------------------------ sending
+    def find_connection(self, target: Target) -> Connection | None:
+        """An open connection to ``target`` (by the server it was opened to, or its remote address)."""
+        for conn in self.connections:
+            if not conn.is_open or conn.transport != target.transport:
+                continue
+            if conn.target == target or conn.remote == (target.host, target.port):
+                return conn
+        return None
+
+    async def connect(self, target: Target, local_ports: Iterable[int] = (0,)) -> Connection:
+        """A persistent TCP/TLS connection to ``target`` from the first free port of ``local_ports``.
+
+        Concurrent callers share one attempt. Raises OSError (nothing free, refused), TimeoutError,
+        or the TLS policy's errors (PeerRefused after its notification, TlsHandshakeError)."""
+        existing = self.find_connection(target)
+        if existing is not None:
+            return existing
+        pending = self._connecting.get(target)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+        self._connecting[target] = fut
+        try:
+            conn = await self._open(target, list(local_ports))
+            fut.set_result(conn)
+            return conn
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+            raise
+        finally:
+            self._connecting.pop(target, None)
+
+    async def _socket(self, target: Target, port: int) -> socket.socket:
+        """A TCP socket bound to the unit's address and ``port`` (SO_REUSEADDR, as a gateway that
+        reconnects from the same source port must: its last connection may sit in TIME_WAIT) and
+        connected to ``target``."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        infos = await loop.getaddrinfo(target.host.strip("[]"), target.port, family=family, type=socket.SOCK_STREAM)
+        if not infos:
+            raise OSError(errno.EHOSTUNREACH, f"{target.host} has no address")
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            sock.bind((self.host, port))
+            await asyncio.wait_for(loop.sock_connect(sock, infos[0][4]), self.connect_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def _open(self, target: Target, local_ports: list[int]) -> Connection:
+        from emulator.engines.cert.tls import TlsHandshakeError
+
+        last: OSError | None = None
+        for port in local_ports or [0]:
+            try:
+                sock = await self._socket(target, port)
+            except OSError as exc:
+                if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL) and port:
+                    last = exc
+                    continue
+                raise
+            if target.transport == "TLS":
+                if self.tls is None:
+                    sock.close()
+                    raise ValueError("TLS connection without a TLS policy")
+                await self.tls.ready()
+                name = target.name or target.host
+                sni = name if not _is_ip(name) else None
+                try:
+                    reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                        sock=sock, ssl=self.tls.client_context(), server_hostname=sni or "",
+                        ssl_handshake_timeout=self.connect_timeout), self.connect_timeout + 1)
+                except ssl.SSLError as exc:
+                    sock.close()
+                    raise TlsHandshakeError(f"{target.host}:{target.port}", exc.reason or str(exc)) from exc
+                except BaseException:
+                    sock.close()
+                    raise
+                try:  # the unit's own validation: level, trust store, names, dates on the unit clock
+                    await self.tls.verify_server(writer.get_extra_info("ssl_object"), name, target.port,
+                                                 srv_names=[target.srv_name] if target.srv_name else ())
+                except BaseException:
+                    writer.close()
+                    raise
+            else:
+                reader, writer = await asyncio.open_connection(sock=sock)
+            conn = Connection(target.transport, reader, writer, outgoing=True, max_size=self.policy.max_size)
+            conn.target = target
+            self.connections.append(conn)
+            conn.task = asyncio.get_running_loop().create_task(self._serve_connection(conn),
+                                                               name=f"sip-conn-{target}")
+            return conn
+        raise last or OSError(errno.EADDRINUSE, "no free local port for the persistent connection")
+
+    async def send(self, message: Request | Response, target: Target | Source) -> None:
+        """Send ``message``: a response to the :class:`Source` of its request (§18.2.2), a request
+        (or a response) to a :class:`Target`. Streams reuse an open connection or open one."""
+        data = message.to_bytes()
+        if isinstance(target, Source):
+            if target.connection is not None and target.connection.is_open:
+                target.connection.send(data)
+                self.stats.sent += 1
+                return
+            if target.transport == "UDP" and target.local_port in self.udp:
+                dest = response_target(message) if isinstance(message, Response) else None
+                host, port = (dest.host, dest.port) if dest else (target.host, target.port)
+                self.udp[target.local_port].sendto(data, (host, port))
+                self.stats.sent += 1
+                return
+            target = response_target(message) if isinstance(message, Response) else \
+                Target(target.transport, target.host, target.port)
+        if target.transport == "UDP":
+            if not self.udp:
+                raise OSError(errno.ENETUNREACH, "no UDP socket on this unit")
+            sock = next(iter(self.udp.values()))
+            sock.sendto(data, (target.host, target.port))
+            self.stats.sent += 1
+            return
+        conn = self.find_connection(target) or await self.connect(target, self.local_ports())
+        conn.send(data)
+        self.stats.sent += 1
+
+    def udp_port(self) -> int | None:
+        return next(iter(self.udp), None)
+
+
+@dataclass(slots=True)
+class PortCycle:
+    """``SipEp.TransportPersistentBasePort`` / ``PortInterval``: the local ports to try, in order.
+
+    Interval 0: the base port, then the next ones (first free port from the base); interval > 0:
+    cycle through ``base .. base + interval`` starting after the last port used."""
+
+    base: int
+    interval: int = 0
+    last: int | None = None
+    _tries: int = field(default=100, repr=False)
+
+    def ports(self) -> list[int]:
+        if self.interval <= 0:
+            return [p for p in range(self.base, self.base + self._tries) if p <= 65535]
+        span = self.interval + 1
+        start = 0 if self.last is None else (self.last - self.base + 1) % span
+        return [self.base + (start + i) % span for i in range(span) if self.base + (start + i) % span <= 65535]

@@ -1,0 +1,640 @@
+"""Media session setup: the DGW's Media/Security settings applied to SDP offer/answer (pure, no I/O).
+
+The SIP call logic calls three functions and hands the outcome (:class:`MediaPlan`) to
+:meth:`emulator.engines.mipt.stream.MediaStream.apply`:
+
+* :func:`build_offer` — our offer (initial INVITE, re-INVITE, hold/resume). ``RTP/AVP`` when the endpoint is
+  Unsecure; ``RTP/SAVP`` when Secure or SecureWithFallback, with SDES ``a=crypto`` lines in the media section
+  (RFC 4568; suites from ``Mipt.SrtpOfferCryptoMode``) or a MIKEY I_MESSAGE in ``a=key-mgmt:mikey`` at session
+  level (RFC 3830/4567) as ``...KeyManagement`` says. Returns the SDP and an :class:`OfferState` to keep
+  until the answer arrives (and for the next re-offer).
+* :func:`accept_answer` — the peer's answer to our offer -> :class:`MediaPlan`, or :class:`SetupRefused`
+  (the call must be ended: e.g. Secure and the peer answered plain RTP).
+* :func:`answer_offer` — the peer's offer -> :class:`Answer` (SDP + plan + state for the next update) or
+  :class:`Refusal` (SIP status, reason phrase and the notification to raise).
+
+Decisions (DGW-BEHAVIOUR.md "Secure media", dgw-facts §8):
+
+* Effective settings: the ``Mipt.EpSpecificSecurity`` row of the endpoint when its ``EnableConfig`` is
+  Enable, else the ``Mipt.DefaultSecurity*`` scalars (:meth:`SecuritySettings.from_config`).
+* Unsecure: offers ``RTP/AVP``; refuses an ``RTP/SAVP`` offer with 488; ignores ``a=crypto`` in an
+  ``RTP/AVP`` offer (answers plain RTP).
+* Secure / SecureWithFallback with key management K: an offer carrying only the *other* key management
+  (SDES ``a=crypto`` for a MIKEY endpoint, ``a=key-mgmt`` for an SDES endpoint) -> **415 Unsupported Media**
+  and Mipt 9001 (the SdpTools line "Received the wrong key management protocol. Secure stream disabled.").
+  A plain ``RTP/AVP`` offer without keys: Secure -> 488, SecureWithFallback -> accepted unsecured. Keys we
+  cannot use (no acceptable crypto line, bad MIKEY MAC...): 488, except SecureWithFallback with an
+  ``RTP/AVP`` offer (best-effort SRTP), which falls back to plain RTP.
+* ``Mipt.DefaultSecurityRtpEncryption`` = Null is a debug setting the hardware ignores with SDES; the media
+  engine only implements AES_CM_128, so the emulator ignores it with MIKEY too (documented choice).
+* Session updates: ``Mipt.SessionUpdateCryptoMode`` decides whether a re-offer/re-answer carries *new keys*
+  (Regenerate, factory) or the same ones (Keep). ``Mipt.SrtpCryptoContextBehavior`` ("Crypto Context
+  Behavior") decides what happens to the *crypto contexts* (ROC, replay window) whose key did not change:
+  Keep goes on, Regenerate restarts them at ROC 0 — :attr:`SecuritySettings.context_behaviour`, passed to
+  :meth:`MediaStream.apply`. Two peers that differ there lose audio after a rollover or a resume (Mipt 110).
+* MIKEY pre-shared key: the emulator-addition parameter ``Mipt.MikeyPreSharedKey`` (secret; text, or hex
+  after ``0x``). Empty: our offers use the NULL KEMAC (key data in clear, RFC 3830 §4.2.3, acceptable only
+  because the DGW requires SIP over TLS for SRTP) — also GStreamer's form. Incoming NULL KEMACs are accepted.
+  Key use: one crypto session -> the same SRTP master both ways (distinct SSRCs); two crypto sessions ->
+  CS 1 protects initiator->responder, CS 2 responder->initiator.
+* T.38 is never encrypted: :func:`t38_acceptable` says whether an unsecure T.38 stream may replace/join a
+  secure call (SecureWithFallback + ``Mipt.AllowUnsecureT38WithSrtp``). Non-audio streams of an offer are
+  refused with port 0 here; the T.38 engine (not part of this module) owns them.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from emulator.protocols.media.srtp import ContextBehaviour, SrtpKeying
+from emulator.protocols.sdp import mikey, sdes
+from emulator.protocols.sdp.sdp import (
+    PCMA,
+    PCMU,
+    RTP_AVP,
+    TELEPHONE_EVENT,
+    Codec,
+    Direction,
+    MediaDescription,
+    SdpError,
+    SessionDescription,
+    answer_direction,
+    audio_media,
+    negotiate_codecs,
+    reject_media,
+)
+
+__all__ = [
+    "KEY_MANAGEMENT_MIKEY",
+    "KEY_MANAGEMENT_SDES",
+    "Answer",
+    "AnswerState",
+    "KeyManagement",
+    "MediaPlan",
+    "OfferState",
+    "Refusal",
+    "RtpSecurityMode",
+    "SecuritySettings",
+    "SetupRefused",
+    "accept_answer",
+    "answer_offer",
+    "build_offer",
+    "parse_psk",
+    "t38_acceptable",
+]
+
+KEY_MANAGEMENT_SDES = "SDES"
+KEY_MANAGEMENT_MIKEY = "MIKEY"
+DEFAULT_CODECS: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
+_AUDIO_CODECS = ("PCMU", "PCMA")
+
+WRONG_KEY_MANAGEMENT = ("Mipt", 9001)  # SdpTools: "Received the wrong key management protocol..."
+
+
+class RtpSecurityMode(enum.Enum):
+    """``Mipt.DefaultSecurityRtpMode`` / ``EpSpecificSecurity.RtpMode``."""
+
+    UNSECURE = "Unsecure"
+    SECURE = "Secure"
+    SECURE_WITH_FALLBACK = "SecureWithFallback"
+
+
+class KeyManagement(enum.Enum):
+    """``Mipt.DefaultSecurityKeyManagement`` / ``EpSpecificSecurity.KeyManagement``."""
+
+    MIKEY = "Mikey"
+    SDES = "Sdes"
+
+    @property
+    def label(self) -> str:
+        return KEY_MANAGEMENT_MIKEY if self is KeyManagement.MIKEY else KEY_MANAGEMENT_SDES
+
+
+def _enum(cls: type[Any], value: object) -> Any:
+    text = str(value).strip().lower()
+    for m in cls:
+        if m.value.lower() == text:
+            return m
+    raise ValueError(f"unknown {cls.__name__} {value!r}")
+
+
+def parse_psk(text: str) -> bytes:
+    """``Mipt.MikeyPreSharedKey`` -> key octets: ``0x`` + hex, else the UTF-8 octets of the text."""
+    t = text.strip()
+    if t[:2].lower() == "0x":
+        return bytes.fromhex(t[2:])
+    return t.encode()
+
+
+class _ConfigReader(Protocol):
+    def get(self, name: str) -> Any: ...
+
+    def rows(self, table_name: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """The Media/Security settings that apply to one endpoint."""
+
+    mode: RtpSecurityMode = RtpSecurityMode.UNSECURE
+    key_management: KeyManagement = KeyManagement.MIKEY
+    encryption: str = "AesCm128"  # Null is ignored (see module docstring)
+    offer_crypto: sdes.OfferCryptoMode = sdes.OfferCryptoMode.AES80_AND_32
+    answer_crypto: sdes.AnswerCryptoMode = sdes.AnswerCryptoMode.AS_OFFERED
+    context_behaviour: ContextBehaviour = ContextBehaviour.KEEP  # Mipt.SrtpCryptoContextBehavior
+    regenerate_keys_on_update: bool = True  # Mipt.SessionUpdateCryptoMode == Regenerate
+    allow_unsecure_t38: bool = False
+    mikey_psk: bytes = field(default=b"", repr=False)
+    # Media/Codecs and the DTMF transport (they shape the same offers and answers): the codecs we offer and
+    # accept, in preference order; telephone-event among them when DTMF goes out of band in RTP.
+    codecs: tuple[Codec, ...] = DEFAULT_CODECS
+    dtmf_transport: str = "OutOfBandUsingRtp"  # Mipt.DefaultDtmfTransportMethod
+
+    @property
+    def secure(self) -> bool:
+        return self.mode is not RtpSecurityMode.UNSECURE
+
+    @classmethod
+    def from_config(cls, config: _ConfigReader, endpoint: str | None = None) -> SecuritySettings:
+        """Read the settings of `endpoint` (an ``EpAdm`` EpId such as ``Phone-Fax1``; None = Default)."""
+        mode: object = config.get("Mipt.DefaultSecurityRtpMode")
+        km: object = config.get("Mipt.DefaultSecurityKeyManagement")
+        enc: object = config.get("Mipt.DefaultSecurityRtpEncryption")
+        if endpoint is not None:
+            for row in config.rows("Mipt.EpSpecificSecurity"):
+                if str(row.get("EpId")) == endpoint and str(row.get("EnableConfig")) == "Enable":
+                    mode, km, enc = (
+                        row.get("RtpMode", mode),
+                        row.get("KeyManagement", km),
+                        row.get("RtpEncryption", enc),
+                    )
+                    break
+
+        def opt(name: str, default: str) -> str:
+            try:
+                v = config.get(name)
+            except Exception:  # an emulator addition missing from an older catalog
+                return default
+            return default if v is None else str(v)
+
+        psk_text = opt("Mipt.MikeyPreSharedKey", "")
+        try:
+            psk = parse_psk(psk_text)
+        except ValueError:
+            psk = psk_text.encode()
+        return cls(
+            mode=_enum(RtpSecurityMode, mode),
+            key_management=_enum(KeyManagement, km),
+            encryption=str(enc),
+            offer_crypto=sdes.OfferCryptoMode.from_parameter(opt("Mipt.SrtpOfferCryptoMode", "Aes80And32")),
+            answer_crypto=sdes.AnswerCryptoMode.from_parameter(opt("Mipt.SrtpAnswerCryptoMode", "AsOffered")),
+            context_behaviour=ContextBehaviour.from_parameter(opt("Mipt.SrtpCryptoContextBehavior", "Keep")),
+            regenerate_keys_on_update=opt("Mipt.SessionUpdateCryptoMode", "Regenerate").lower() == "regenerate",
+            allow_unsecure_t38=opt("Mipt.AllowUnsecureT38WithSrtp", "Disable") == "Enable",
+            mikey_psk=psk,
+            codecs=codecs_from_config(config, endpoint),
+            dtmf_transport=str(config.get("Mipt.DefaultDtmfTransportMethod") or "InBand"),
+        )
+
+
+# Media/Codecs: the voice codecs the media engine carries, with their Mipt parameter stem.
+_VOICE_CODECS: tuple[tuple[str, Codec], ...] = (("G711Mulaw", PCMU), ("G711Alaw", PCMA))
+DTMF_OVER_RTP = frozenset({"OutOfBandUsingRtp", "SignalingProtocolDependent"})
+
+
+def codecs_from_config(config: _ConfigReader, endpoint: str | None = None) -> tuple[Codec, ...]:
+    """The codecs an endpoint offers and accepts, from Media/Codecs and the DTMF transport settings.
+
+    Voice: G.711 u-law and A-law whose ``...VoiceEnable`` is Enable (the ``Mipt.EpSpecificCodecG711*`` row of
+    the endpoint when ``Mipt.EpSpecificCodec`` enables it, else the ``Mipt.DefaultCodec*`` scalars), the higher
+    ``...VoicePriority`` first (emulator choice: the direction of the scale is not documented; ties keep
+    u-law before A-law). Other codecs of the catalog (G.722, G.729...) are not carried by the media engine and
+    never offered. DTMF: ``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingRtp (or SignalingProtocolDependent,
+    which for SIP the emulator takes as RTP) adds telephone-event (RFC 4733) with payload type
+    ``Mipt.DefaultDtmfTransportPayloadType``; InBand (factory) sends digits as tones in the audio instead.
+    """
+    specific = False
+    if endpoint is not None:
+        specific = any(str(r.get("EpId")) == endpoint and str(r.get("EnableConfig")) == "Enable"
+                       for r in config.rows("Mipt.EpSpecificCodec"))
+    chosen: list[tuple[int, int, Codec]] = []
+    for order, (stem, codec) in enumerate(_VOICE_CODECS):
+        enable: object = config.get(f"Mipt.DefaultCodec{stem}VoiceEnable")
+        priority: object = config.get(f"Mipt.DefaultCodec{stem}VoicePriority")
+        if specific:
+            for row in config.rows(f"Mipt.EpSpecificCodec{stem}"):
+                if str(row.get("EpId")) == endpoint:
+                    enable, priority = row.get("VoiceEnable", enable), row.get("VoicePriority", priority)
+                    break
+        if str(enable) == "Enable":
+            chosen.append((-int(str(priority or 0)), order, codec))
+    out = [c for _, _, c in sorted(chosen)]
+    if str(config.get("Mipt.DefaultDtmfTransportMethod")) in DTMF_OVER_RTP:
+        pt = int(str(config.get("Mipt.DefaultDtmfTransportPayloadType") or 96))
+        out.append(Codec(pt, "telephone-event", 8000, fmtp=TELEPHONE_EVENT.fmtp))
+    return tuple(out)
+
+
+def t38_acceptable(settings: SecuritySettings, call_is_secure: bool) -> bool:
+    """May an unsecure T.38 stream be used in this call? Always when the call is not secure; with SRTP only
+    in SecureWithFallback mode with ``Mipt.AllowUnsecureT38WithSrtp`` = Enable (dgw-facts §8)."""
+    if not call_is_secure:
+        return True
+    return settings.mode is RtpSecurityMode.SECURE_WITH_FALLBACK and settings.allow_unsecure_t38
+
+
+# ------------------------------------------------------------------------------------------ outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPlan:
+    """What the media stream must do after an offer/answer: where to send, which codec, which keys."""
+
+    remote_host: str
+    remote_port: int
+    remote_rtcp_port: int
+    payload_type: int
+    codec: str  # "PCMU" | "PCMA"
+    direction: Direction = Direction.SENDRECV
+    ptime: int = 20
+    secure: bool = False
+    key_management: str | None = None  # "SDES" | "MIKEY" | None
+    local: SrtpKeying | None = field(default=None, repr=False)  # protects what we send
+    remote: SrtpKeying | None = field(default=None, repr=False)  # unprotects what we receive
+    tx_roc: int = 0
+    rx_roc: int = 0
+    telephone_event_pt: int | None = None
+    fallback: bool = False  # SecureWithFallback settled on plain RTP
+
+    @property
+    def suite(self) -> str | None:
+        return None if self.local is None else self.local.suite.value
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused offer: answer `status_code` `reason`, and raise `notification` (service, msg_id) if set."""
+
+    status_code: int
+    reason: str
+    detail: str = ""
+    notification: tuple[str, int] | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class SetupRefused(Exception):
+    """An answer (or offer) we cannot use; `status_code` is the SIP code that describes it."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(f"{refusal.status_code} {refusal.reason}: {refusal.detail}")
+        self.refusal = refusal
+
+    @property
+    def status_code(self) -> int:
+        return self.refusal.status_code
+
+
+@dataclass(slots=True)
+class OfferState:
+    """Kept by the offerer between offer and answer, and across re-offers (Keep reuses the keys)."""
+
+    sdp: SessionDescription
+    secure: bool
+    key_management: KeyManagement | None
+    sdes_offered: list[sdes.CryptoAttribute] = field(default_factory=list)
+    mikey_message: bytes = b""
+    mikey_keys: mikey.MikeyKeys | None = None
+    plan: MediaPlan | None = None  # filled by accept_answer
+
+
+@dataclass(slots=True)
+class AnswerState:
+    """Kept by the answerer for the next offer of the same call (Keep reuses our key)."""
+
+    plan: MediaPlan
+    sdes_answer: sdes.CryptoAttribute | None = None
+    mikey_csb: tuple[int, bytes] | None = None  # (CSB ID, RAND) of the accepted I_MESSAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    sdp: SessionDescription
+    plan: MediaPlan
+    state: AnswerState
+
+
+# ------------------------------------------------------------------------------------------- offer
+
+
+def build_offer(
+    settings: SecuritySettings,
+    *,
+    address: str,
+    port: int,
+    session_id: int,
+    session_version: int | None = None,
+    codecs: Sequence[Codec] | None = None,
+    direction: Direction = Direction.SENDRECV,
+    previous: OfferState | None = None,
+    secure: bool | None = None,
+    now: float,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> OfferState:
+    """Our offer; ``state.sdp`` is the body to send. `previous` (a re-offer in the same call) keeps the keys
+    when ``SessionUpdateCryptoMode`` is Keep. `secure=False` forces a plain offer (e.g. SecureWithFallback
+    re-trying after a 488/415 to its secure offer)."""
+    want_secure = settings.secure if secure is None else secure and settings.secure
+    sd = SessionDescription.new(address, session_id=session_id)
+    if session_version is not None:
+        sd.origin.session_version = session_version
+    md = audio_media(port, settings.codecs if codecs is None else codecs, secure=want_secure, direction=direction)
+    sd.media.append(md)
+    km = settings.key_management if want_secure else None
+    state = OfferState(sd, want_secure, km)
+    reuse = previous is not None and not settings.regenerate_keys_on_update and previous.key_management is km
+    if km is KeyManagement.SDES:
+        if reuse and previous is not None and previous.sdes_offered:
+            state.sdes_offered = list(previous.sdes_offered)
+        else:
+            state.sdes_offered = sdes.build_offer(settings.offer_crypto, rng)
+        for attr in state.sdes_offered:
+            md.add_attribute("crypto", attr.serialize())
+    elif km is KeyManagement.MIKEY:
+        if reuse and previous is not None and previous.mikey_keys is not None:
+            state.mikey_message, state.mikey_keys = previous.mikey_message, previous.mikey_keys
+        else:
+            suite = settings.offer_crypto.suites[0]
+            psk = settings.mikey_psk
+            state.mikey_message, state.mikey_keys = mikey.build_initiation(
+                suite=suite,
+                mode=mikey.KemacMode.PSK if psk else mikey.KemacMode.NULL,
+                psk=psk or None,
+                now=now,
+                rng=rng,
+            )
+        sd.add_attribute("key-mgmt", mikey.key_mgmt_value(state.mikey_message))
+    return state
+
+
+def _refuse(status: int, reason: str, detail: str, notification: tuple[str, int] | None = None) -> Refusal:
+    return Refusal(status, reason, detail, notification)
+
+
+def _audio(sd: SessionDescription) -> MediaDescription | None:
+    for m in sd.media:
+        if m.media == "audio" and not m.rejected:
+            return m
+    return None
+
+
+def _plan_base(sd: SessionDescription, md: MediaDescription, codecs: Sequence[Codec]) -> tuple[str, int, int, Codec]:
+    conn = sd.media_connection(md)
+    if conn is None:
+        raise SdpError("no connection address for the audio stream", status_code=488)
+    audio = [c for c in codecs if c.name.upper() in _AUDIO_CODECS]
+    if not audio:
+        raise SdpError("no common audio codec (PCMU, PCMA)", status_code=488)
+    rtcp_port = md.port + 1
+    rtcp = md.attribute("rtcp")
+    if rtcp:
+        head = rtcp.split()[0]
+        if head.isdigit() and 0 < int(head) < 65536:
+            rtcp_port = int(head)
+    return conn.address, md.port, rtcp_port, audio[0]
+
+
+def _null_connection(sd: SessionDescription, md: MediaDescription) -> bool:
+    conn = sd.media_connection(md)
+    return conn is not None and conn.is_null
+
+
+def _key_mgmt_values(sd: SessionDescription, md: MediaDescription) -> list[str]:
+    return md.attribute_values("key-mgmt") + sd.attribute_values("key-mgmt")
+
+
+def _mikey_keying(keys: mikey.MikeyKeys, initiator: bool) -> tuple[SrtpKeying, SrtpKeying, int, int]:
+    """(local, remote, tx ROC, rx ROC): CS 1 = initiator -> responder, CS 2 = responder -> initiator; with a
+    single crypto session both directions share its master key (distinct SSRCs) and the reverse starts at 0."""
+    i2r = (keys.keying(0), keys.roc(0))
+    r2i = (keys.keying(1), keys.roc(1)) if len(keys.masters) > 1 else (keys.keying(0), 0)
+    tx, rx = (i2r, r2i) if initiator else (r2i, i2r)
+    return tx[0], rx[0], tx[1], rx[1]
+
+
+# ------------------------------------------------------------------------------------------ answer
+
+
+def answer_offer(
+    settings: SecuritySettings,
+    offer: SessionDescription | str | bytes,
+    *,
+    address: str,
+    port: int,
+    session_id: int,
+    session_version: int | None = None,
+    codecs: Sequence[Codec] | None = None,
+    local_direction: Direction = Direction.SENDRECV,
+    previous: AnswerState | None = None,
+    now: float,
+    rng: Callable[[int], bytes] = os.urandom,
+) -> Answer | Refusal:
+    """Process the peer's offer into our answer, or a refusal (see the module docstring for the rules)."""
+    try:
+        sd = offer if isinstance(offer, SessionDescription) else SessionDescription.parse(offer)
+    except SdpError as exc:
+        return _refuse(exc.status_code, "Bad Request" if exc.status_code == 400 else "Not Acceptable Here", str(exc))
+    md = _audio(sd)
+    if md is None:
+        return _refuse(488, "Not Acceptable Here", "no active audio stream in the offer")
+    common = negotiate_codecs(md, settings.codecs if codecs is None else codecs)
+    try:
+        r_host, r_port, r_rtcp, codec = _plan_base(sd, md, common)
+    except SdpError as exc:
+        return _refuse(488, "Not Acceptable Here", exc.reason)
+    crypto_lines = md.attribute_values("crypto")
+    key_mgmt = _key_mgmt_values(sd, md)
+    offered_secure = md.is_secure
+    te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
+    direction = answer_direction(sd.media_direction(md), local_direction)
+    if _null_connection(sd, md):  # RFC 2543 hold (c=0.0.0.0): nothing can be sent to the peer
+        direction = Direction.of(sends=False, receives=direction.receives)
+    plan = MediaPlan(
+        r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
+    )
+    state = AnswerState(plan)
+    mode = settings.mode
+
+    def plain() -> Answer:
+        return _answer(sd, md, address, port, session_id, session_version, common, direction, RTP_AVP, state, [])
+
+    if mode is RtpSecurityMode.UNSECURE:
+        if offered_secure:
+            return _refuse(488, "Not Acceptable Here", "RTP/SAVP offered to an endpoint in Unsecure mode")
+        return plain()
+    km = settings.key_management
+    has_sdes, has_mikey = bool(crypto_lines), bool(key_mgmt)
+    if (km is KeyManagement.MIKEY and has_sdes and not has_mikey) or (
+        km is KeyManagement.SDES and has_mikey and not has_sdes
+    ):
+        theirs = "SDES" if has_sdes else "MIKEY"
+        return Refusal(
+            415,
+            "Unsupported Media",
+            f"endpoint uses {km.label}, the offer {theirs}",
+            WRONG_KEY_MANAGEMENT,
+        )
+    fallback_ok = mode is RtpSecurityMode.SECURE_WITH_FALLBACK and not offered_secure
+    if not has_sdes and not has_mikey:
+        if fallback_ok:
+            state.plan = replace(plan, fallback=True)
+            return plain()
+        what = "plain RTP offer" if not offered_secure else "RTP/SAVP offer without keys"
+        return _refuse(488, "Not Acceptable Here", f"{what} to an endpoint in {mode.value} mode")
+    proto = md.proto if offered_secure else RTP_AVP  # best-effort SRTP (RTP/AVP + keys) answered in kind
+    try:
+        if km is KeyManagement.SDES:
+            mine = None
+            if previous is not None and not settings.regenerate_keys_on_update:
+                mine = previous.sdes_answer
+            sel = sdes.select_answer(crypto_lines, settings.answer_crypto, rng)
+            answer_attr = sel.answer
+            local = sel.local
+            if mine is not None and mine.tag == sel.answer.tag and mine.suite == sel.answer.suite:
+                answer_attr, local = mine, mine.keying()
+            state.sdes_answer = answer_attr
+            state.plan = replace(plan, secure=True, key_management=KEY_MANAGEMENT_SDES, local=local, remote=sel.remote)
+            return _answer(
+                sd,
+                md,
+                address,
+                port,
+                session_id,
+                session_version,
+                common,
+                direction,
+                proto,
+                state,
+                [("crypto", answer_attr.serialize())],
+            )
+        # MIKEY
+        message = mikey.parse_key_mgmt(key_mgmt[0])
+        keys = mikey.verify_initiation(message, psk=settings.mikey_psk or None, now=now)
+        local, remote, tx_roc, rx_roc = _mikey_keying(keys, initiator=False)
+        state.mikey_csb = (keys.csb_id, keys.rand)
+        state.plan = replace(
+            plan,
+            secure=True,
+            key_management=KEY_MANAGEMENT_MIKEY,
+            local=local,
+            remote=remote,
+            tx_roc=tx_roc,
+            rx_roc=rx_roc,
+        )
+        session_attrs = []
+        if keys.v_flag:
+            resp = mikey.build_response(keys, psk=settings.mikey_psk or None, now=now)
+            session_attrs.append(("key-mgmt", mikey.key_mgmt_value(resp)))
+        return _answer(
+            sd, md, address, port, session_id, session_version, common, direction, proto, state, [], session_attrs
+        )
+    except (sdes.SdesError, mikey.MikeyError, ValueError) as exc:
+        if fallback_ok:
+            state.plan = replace(plan, fallback=True)
+            return plain()
+        return _refuse(488, "Not Acceptable Here", str(exc))
+
+
+def _answer(
+    offer: SessionDescription,
+    md: MediaDescription,
+    address: str,
+    port: int,
+    session_id: int,
+    session_version: int | None,
+    common: Sequence[Codec],
+    direction: Direction,
+    proto: str,
+    state: AnswerState,
+    media_attrs: list[tuple[str, str]],
+    session_attrs: Sequence[tuple[str, str]] = (),
+) -> Answer:
+    sd = SessionDescription.new(address, session_id=session_id)
+    if session_version is not None:
+        sd.origin.session_version = session_version
+    for name, value in session_attrs:
+        sd.add_attribute(name, value)
+    for m in offer.media:
+        if m is md:
+            ours = audio_media(port, common, secure=False, ptime=md.ptime or 20, direction=direction)
+            ours.proto = proto
+            for name, value in media_attrs:
+                ours.add_attribute(name, value)
+            sd.media.append(ours)
+        else:
+            sd.media.append(reject_media(m))
+    return Answer(sd, state.plan, state)
+
+
+def accept_answer(settings: SecuritySettings, state: OfferState, answer: SessionDescription | str | bytes) -> MediaPlan:
+    """Offerer side: the peer's answer to `state` -> the plan for our stream. Raises :class:`SetupRefused`
+    when the answer is unusable (the call must then be released, e.g. with BYE)."""
+    try:
+        sd = answer if isinstance(answer, SessionDescription) else SessionDescription.parse(answer)
+    except SdpError as exc:
+        raise SetupRefused(_refuse(exc.status_code, "Bad Request", str(exc))) from None
+    md = _audio(sd)
+    if md is None:
+        raise SetupRefused(_refuse(488, "Not Acceptable Here", "the answer rejects the audio stream"))
+    offered = state.sdp.media[0]
+    common = [c for c in md.codecs() if any(c.same_format(o) for o in offered.codecs())]
+    try:
+        r_host, r_port, r_rtcp, codec = _plan_base(sd, md, common)
+    except SdpError as exc:
+        raise SetupRefused(_refuse(488, "Not Acceptable Here", exc.reason)) from None
+    te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
+    ours = offered.direction or Direction.SENDRECV
+    theirs = sd.media_direction(md)
+    sends = ours.sends and theirs.receives and not _null_connection(sd, md)
+    direction = Direction.of(sends=sends, receives=ours.receives and theirs.sends)
+    plan = MediaPlan(
+        r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
+    )
+    crypto_lines = md.attribute_values("crypto")
+    key_mgmt = _key_mgmt_values(sd, md)
+    if not state.secure:
+        state.plan = plan
+        return plan
+    if not md.is_secure and not crypto_lines:
+        if settings.mode is RtpSecurityMode.SECURE_WITH_FALLBACK:
+            state.plan = replace(plan, fallback=True)
+            return state.plan
+        raise SetupRefused(_refuse(488, "Not Acceptable Here", "plain RTP answer to a Secure offer"))
+    try:
+        if state.key_management is KeyManagement.SDES:
+            local, remote = sdes.accept_answer(state.sdes_offered, crypto_lines)
+            plan = replace(plan, secure=True, key_management=KEY_MANAGEMENT_SDES, local=local, remote=remote)
+        else:
+            keys = state.mikey_keys
+            assert keys is not None
+            if keys.v_flag:
+                if not key_mgmt:
+                    raise mikey.MikeyParseError("the answer carries no MIKEY verification message")
+                mikey.verify_response(mikey.parse_key_mgmt(key_mgmt[0]), keys, psk=settings.mikey_psk or None)
+            local, remote, tx_roc, rx_roc = _mikey_keying(keys, initiator=True)
+            plan = replace(
+                plan,
+                secure=True,
+                key_management=KEY_MANAGEMENT_MIKEY,
+                local=local,
+                remote=remote,
+                tx_roc=tx_roc,
+                rx_roc=rx_roc,
+            )
+    except (sdes.SdesError, mikey.MikeyError, ValueError) as exc:
+        raise SetupRefused(_refuse(488, "Not Acceptable Here", str(exc))) from None
+    state.plan = plan
+    return plan

@@ -1,0 +1,848 @@
+"""SIP messages: parse and serialise (RFC 3261 §7, ABNF §25), datagram and stream framing (§18.3).
+
+The reader does the least work that still frames a message correctly: it splits the header block,
+undoes folding (§7.3.1), maps compact names to their long form (§7.3.3) and checks every field name
+is a token; field *values* stay raw until an accessor is read (``msg.via``, ``msg.cseq``...), which
+parses once and caches (h11's "reader" and sipmessage's deferral, with the grammar of §25). The
+structured types live in :mod:`emulator.protocols.sip.headers`.
+
+Errors are typed and carry the response to answer with (:mod:`emulator.protocols.sip.errors`): a broken start
+line or header line is a 400, a SIP-Version other than 2.0 a 505, more than ``max_size`` octets
+(5,120 on the DGW) a 513; anything wrong in a response makes it dropped (``status_code is None``,
+§18.1.2). When enough was read to answer, the error's ``message`` holds it (see
+:func:`emulator.protocols.sip.validate.response_for_error`).
+
+Content-Length (§18.3, §20.14): on a datagram it may be absent (the body is the rest of the
+datagram); octets beyond it are discarded (RFC 4475 §3.1.1.8); a value larger than what arrived is a
+400 (§3.1.2.2). On a stream it is required; a negative, non-numeric or conflicting value loses the
+framing and asks for the connection to be closed (RFC 4475 §3.1.2.3, §3.3.9).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from emulator.protocols.sip.errors import HeaderError, MessageTooLarge, SipParseError, UriError, VersionNotSupported
+from emulator.protocols.sip.headers import (
+    _NAME_CACHE,
+    SINGLE_VALUED,
+    Address,
+    Challenge,
+    Credentials,
+    CSeq,
+    MediaType,
+    Via,
+    canonical_name,
+    display_name_of,
+    parse_accept,
+    parse_address,
+    parse_address_list,
+    parse_auth,
+    parse_call_id,
+    parse_cseq,
+    parse_date,
+    parse_int,
+    parse_media_type,
+    parse_token_list,
+    parse_via_list,
+)
+from emulator.protocols.sip.uri import Uri, parse_uri
+
+__all__ = [
+    "MAX_MESSAGE_SIZE",
+    "REASON_PHRASES",
+    "SIP_VERSION",
+    "Headers",
+    "KeepAlive",
+    "Message",
+    "Request",
+    "Response",
+    "StreamParser",
+    "make_response",
+    "parse_datagram",
+    "parse_message",
+]
+
+SIP_VERSION = "SIP/2.0"
+MAX_MESSAGE_SIZE = 5120  # octets; above it a request gets 513 Message Too Large (DGW limit)
+
+#: RFC 3261 §21 and the extension RFCs a gateway meets.
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued", 183: "Session Progress",
+    199: "Early Dialog Terminated", 200: "OK", 202: "Accepted", 204: "No Notification",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily", 305: "Use Proxy",
+    380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 410: "Gone", 412: "Conditional Request Failed",
+    413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme", 417: "Unknown Resource-Priority", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    428: "Use Identity Header", 429: "Provide Referrer Identity", 433: "Anonymity Disallowed",
+    436: "Bad Identity-Info", 437: "Unsupported Certificate", 438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support", 440: "Max-Breadth Exceeded", 469: "Bad Info Package",
+    470: "Consent Needed", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected", 483: "Too Many Hops", 484: "Address Incomplete", 485: "Ambiguous",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 489: "Bad Event",
+    491: "Request Pending", 493: "Undecipherable", 494: "Security Agreement Required",
+    500: "Server Internal Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+    504: "Server Time-out", 505: "Version Not Supported", 513: "Message Too Large",
+    580: "Precondition Failure", 600: "Busy Everywhere", 603: "Decline", 604: "Does Not Exist Anywhere",
+    606: "Not Acceptable", 607: "Unwanted", 608: "Rejected",
+}
+
+_FOLD_RE = re.compile(r"\r?\n[ \t]+")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
+_PLACEHOLDER_URI = "sip:invalid"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+class Headers:
+    """The header fields of a message, in order, with case-insensitive, compact-form-aware lookup.
+
+    Each field line is kept as ``(key, name, value)``: ``key`` the lower-case long name used for
+    lookups, ``name`` as written (serialised back as is), ``value`` the raw, unfolded, stripped
+    value. Lookups take any spelling (``"v"``, ``"VIA"``, ``"via"``). Values of list fields are not
+    split here (see :func:`emulator.protocols.sip.headers.split_commas`). Any change drops the parsed cache.
+    """
+
+    __slots__ = ("_cache", "_index", "_items")
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str, str]] = [(canonical_name(n), n, v) for n, v in items]
+        self._index: dict[str, list[str]] | None = None
+        self._cache: dict[str, object] = {}
+
+    @classmethod
+    def _raw(cls, items: list[tuple[str, str, str]]) -> Headers:
+        self = cls.__new__(cls)
+        self._items = items
+        self._index = None
+        self._cache = {}
+        return self
+
+    def _values(self, key: str) -> list[str]:
+        index = self._index
+        if index is None:
+            index = {}
+            for k, _, v in self._items:
+                lst = index.get(k)
+                if lst is None:
+                    index[k] = [v]
+                else:
+                    lst.append(v)
+            self._index = index
+        return index.get(key, _EMPTY)
+
+    def _changed(self) -> None:
+        self._index = None
+        self._cache.clear()
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def get_all(self, name: str) -> list[str]:
+        """The raw values of every field line called ``name``, in order (a copy)."""
+        return list(self._values(canonical_name(name)))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The raw value of the first field line called ``name``."""
+        values = self._values(canonical_name(name))
+        return values[0] if values else default
+
+    def __getitem__(self, name: str) -> str:
+        values = self._values(canonical_name(name))
+        if not values:
+            raise KeyError(name)
+        return values[0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self._values(canonical_name(name)))
+
+    def count(self, name: str) -> int:
+        """How many field lines are called ``name``."""
+        return len(self._values(canonical_name(name)))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for _, name, value in self._items:
+            yield name, value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({[(n, v) for _, n, v in self._items]!r})"
+
+    # -- changing --------------------------------------------------------------------------------------------
+    def add(self, name: str, value: str) -> None:
+        """Append a field line."""
+        self._items.append((canonical_name(name), name, str(value)))
+        self._changed()
+
+    def prepend(self, name: str, value: str) -> None:
+        """Insert a field line before the first one with that name (or first of all): a new top Via (§8.1.1.7)."""
+        key = canonical_name(name)
+        pos = next((i for i, item in enumerate(self._items) if item[0] == key), 0)
+        self._items.insert(pos, (key, name, str(value)))
+        self._changed()
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field line called ``name`` by one, where the first was (or at the end)."""
+        key = canonical_name(name)
+        pos = next((i for i, item in enumerate(self._items) if item[0] == key), len(self._items))
+        self._items = [item for item in self._items if item[0] != key]
+        self._items.insert(pos, (key, name, str(value)))
+        self._changed()
+
+    def remove(self, name: str) -> int:
+        """Remove every field line called ``name``; return how many were removed."""
+        key = canonical_name(name)
+        before = len(self._items)
+        self._items = [item for item in self._items if item[0] != key]
+        self._changed()
+        return before - len(self._items)
+
+    def remove_first(self, name: str) -> str | None:
+        """Remove the first *value* of a list field (the top Via a proxy strips); return it."""
+        from emulator.protocols.sip.headers import split_commas
+
+        key = canonical_name(name)
+        for i, (k, n, v) in enumerate(self._items):
+            if k == key:
+                parts = split_commas(v)
+                if len(parts) > 1:
+                    self._items[i] = (k, n, ", ".join(parts[1:]))
+                else:
+                    del self._items[i]
+                self._changed()
+                return parts[0]
+        return None
+
+    def copy(self) -> Headers:
+        return Headers._raw(list(self._items))
+
+
+_EMPTY: list[str] = []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+class Message:
+    """What requests and responses share: headers, body and the structured, cached accessors (§20).
+
+    Accessors of single-valued fields raise :class:`HeaderError` (400) when the field is missing,
+    repeated (RFC 4475 §3.3.8) or malformed; optional ones return ``None`` when absent.
+    """
+
+    __slots__ = ("body", "headers", "version")
+
+    headers: Headers
+    body: bytes
+    version: str
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _single(self, key: str) -> str:
+        values = self.headers._values(key)
+        if len(values) != 1:
+            raise HeaderError(display_name_of(key), "missing" if not values else "more than one value")
+        return values[0]
+
+    def _optional(self, key: str) -> str | None:
+        values = self.headers._values(key)
+        if not values:
+            return None
+        if len(values) > 1 and key in SINGLE_VALUED:
+            raise HeaderError(display_name_of(key), "more than one value")
+        return values[0]
+
+    # -- structured accessors (cached) -----------------------------------------------------------------------
+    @property
+    def via(self) -> list[Via]:
+        """Every Via value, top first (§20.42)."""
+        cache = self.headers._cache
+        value = cache.get("via")
+        if value is None:
+            value = cache["via"] = parse_via_list(self.headers._values("via"))
+        return value  # type: ignore[return-value]
+
+    @property
+    def top_via(self) -> Via:
+        """The first Via value; raises :class:`HeaderError` when there is none."""
+        vias = self.via
+        if not vias:
+            raise HeaderError("Via", "missing")
+        return vias[0]
+
+    @property
+    def from_(self) -> Address:
+        """The From address (§20.20)."""
+        cache = self.headers._cache
+        value = cache.get("from")
+        if value is None:
+            value = cache["from"] = parse_address(self._single("from"), "From")
+        return value  # type: ignore[return-value]
+
+    @property
+    def to(self) -> Address:
+        """The To address (§20.39)."""
+        cache = self.headers._cache
+        value = cache.get("to")
+        if value is None:
+            value = cache["to"] = parse_address(self._single("to"), "To")
+        return value  # type: ignore[return-value]
+
+    @property
+    def call_id(self) -> str:
+        """The Call-ID (§20.8)."""
+        cache = self.headers._cache
+        value = cache.get("call-id")
+        if value is None:
+            value = cache["call-id"] = parse_call_id(self._single("call-id"))
+        return value  # type: ignore[return-value]
+
+    @property
+    def cseq(self) -> CSeq:
+        """The CSeq (§20.16)."""
+        cache = self.headers._cache
+        value = cache.get("cseq")
+        if value is None:
+            value = cache["cseq"] = parse_cseq(self._single("cseq"))
+        return value  # type: ignore[return-value]
+
+    @property
+    def contact(self) -> list[Address]:
+        """Every Contact value (§20.10); ``Contact: *`` is one wildcard :class:`Address`."""
+        cache = self.headers._cache
+        value = cache.get("contact")
+        if value is None:
+            value = cache["contact"] = parse_address_list(self.headers._values("contact"), "Contact",
+                                                          allow_wildcard=True)
+        return value  # type: ignore[return-value]
+
+    @property
+    def route(self) -> list[Address]:
+        """Every Route value, in order (§20.34)."""
+        return self._address_list("route", "Route")
+
+    @property
+    def record_route(self) -> list[Address]:
+        """Every Record-Route value, in order (§20.30)."""
+        return self._address_list("record-route", "Record-Route")
+
+    def _address_list(self, key: str, header: str) -> list[Address]:
+        cache = self.headers._cache
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = parse_address_list(self.headers._values(key), header)
+        return value  # type: ignore[return-value]
+
+    @property
+    def content_length(self) -> int | None:
+        """The Content-Length field as received (``None`` when absent); ``len(body)`` is what is sent."""
+        cache = self.headers._cache
+        if "content-length" not in cache:
+            raw = self._optional("content-length")
+            cache["content-length"] = None if raw is None else parse_int(raw, "Content-Length", 0xFFFFFFFF)
+        return cache["content-length"]  # type: ignore[return-value]
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards, 0-255 (§20.22); ``None`` when absent (RFC 2543 peers, RFC 4475 §3.4.1)."""
+        return self._int("max-forwards", "Max-Forwards", 255)
+
+    @property
+    def expires(self) -> int | None:
+        """Expires in seconds, up to 2**32-1 (§20.19)."""
+        return self._int("expires", "Expires", 0xFFFFFFFF)
+
+    @property
+    def min_expires(self) -> int | None:
+        """Min-Expires of a 423 (§20.23)."""
+        return self._int("min-expires", "Min-Expires", 0xFFFFFFFF)
+
+    def _int(self, key: str, header: str, maximum: int) -> int | None:
+        cache = self.headers._cache
+        if key not in cache:
+            raw = self._optional(key)
+            cache[key] = None if raw is None else parse_int(raw, header, maximum)
+        return cache[key]  # type: ignore[return-value]
+
+    @property
+    def content_type(self) -> MediaType | None:
+        """Content-Type (§20.15)."""
+        cache = self.headers._cache
+        if "content-type" not in cache:
+            raw = self._optional("content-type")
+            cache["content-type"] = None if raw is None else parse_media_type(raw)
+        return cache["content-type"]  # type: ignore[return-value]
+
+    @property
+    def accept(self) -> list[MediaType] | None:
+        """Accept media ranges (§20.1); ``None`` when absent (which means ``application/sdp``)."""
+        cache = self.headers._cache
+        if "accept" not in cache:
+            values = self.headers._values("accept")
+            cache["accept"] = parse_accept(values) if values else None
+        return cache["accept"]  # type: ignore[return-value]
+
+    @property
+    def require(self) -> list[str]:
+        """Require option tags (§20.32)."""
+        return self._tokens("require", "Require")
+
+    @property
+    def proxy_require(self) -> list[str]:
+        """Proxy-Require option tags (§20.29)."""
+        return self._tokens("proxy-require", "Proxy-Require")
+
+    @property
+    def supported(self) -> list[str]:
+        """Supported option tags (§20.37)."""
+        return self._tokens("supported", "Supported")
+
+    @property
+    def unsupported(self) -> list[str]:
+        """Unsupported option tags of a 420 (§20.40)."""
+        return self._tokens("unsupported", "Unsupported")
+
+    @property
+    def allow(self) -> list[str]:
+        """Allow methods (§20.5)."""
+        return self._tokens("allow", "Allow")
+
+    def _tokens(self, key: str, header: str) -> list[str]:
+        cache = self.headers._cache
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = parse_token_list(self.headers._values(key), header)
+        return value  # type: ignore[return-value]
+
+    @property
+    def www_authenticate(self) -> list[Challenge]:
+        """Every WWW-Authenticate challenge (§20.44), never comma-split as a list field."""
+        return [Challenge(s, p) for s, p in self._auth("www-authenticate", "WWW-Authenticate")]
+
+    @property
+    def proxy_authenticate(self) -> list[Challenge]:
+        """Every Proxy-Authenticate challenge (§20.27)."""
+        return [Challenge(s, p) for s, p in self._auth("proxy-authenticate", "Proxy-Authenticate")]
+
+    @property
+    def authorization(self) -> list[Credentials]:
+        """Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7)."""
+        return [Credentials(s, p) for s, p in self._auth("authorization", "Authorization")]
+
+    @property
+    def proxy_authorization(self) -> list[Credentials]:
+        """Every Proxy-Authorization value (§20.28)."""
+        return [Credentials(s, p) for s, p in self._auth("proxy-authorization", "Proxy-Authorization")]
+
+    def _auth(self, key: str, header: str) -> list[tuple[str, dict[str, str]]]:
+        cache = self.headers._cache
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = [c for v in self.headers._values(key) for c in parse_auth(v, header)]
+        return value  # type: ignore[return-value]
+
+    @property
+    def date(self) -> datetime.datetime | None:
+        """Date (§20.17), which must be GMT (RFC 4475 §3.1.2.12)."""
+        raw = self._optional("date")
+        return None if raw is None else parse_date(raw)
+
+    # -- output ----------------------------------------------------------------------------------------------
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """The message on the wire; Content-Length is always ``len(body)`` (added when absent, §20.14)."""
+        body = self.body
+        items = self.headers._items
+        lines = [f"{name}: {value}" for key, name, value in items if key != "content-length"]
+        lines.insert(0, self.start_line())
+        length = f"{len(body)}"
+        for i, (key, name, _) in enumerate(items):  # Content-Length where it was, once, with the true length
+            if key == "content-length":
+                lines.insert(i + 1, f"{name}: {length}")
+                break
+        else:
+            lines.append(f"Content-Length: {length}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+
+    __bytes__ = to_bytes
+
+
+class Request(Message):
+    """A SIP request: ``method``, Request-URI ``uri``, headers and body (§7.1)."""
+
+    __slots__ = ("method", "uri")
+
+    def __init__(self, method: str, uri: Uri | str, headers: Headers | Iterable[tuple[str, str]] = (),
+                 body: bytes = b"", version: str = SIP_VERSION) -> None:
+        self.method = method
+        self.uri = uri if isinstance(uri, Uri) else parse_uri(uri)
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = body
+        self.version = version
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(Message):
+    """A SIP response: ``status`` (100-699), ``reason`` phrase, headers and body (§7.2)."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: int, reason: str | None = None,
+                 headers: Headers | Iterable[tuple[str, str]] = (), body: bytes = b"",
+                 version: str = SIP_VERSION) -> None:
+        self.status = status
+        self.reason = REASON_PHRASES.get(status, "") if reason is None else reason
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = body
+        self.version = version
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.status < 200
+
+    @property
+    def is_final(self) -> bool:
+        return self.status >= 200
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    """A CRLF keep-alive (RFC 5626 §3.5.1): ``ping`` for a double CRLF (answer with one CRLF), else a pong."""
+
+    ping: bool
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def _request_line(start: str) -> tuple[str, Uri]:
+    parts = start.split(" ")
+    if len(parts) != 3:
+        if parts and _VERSION_RE.fullmatch(parts[-1]) and parts[-1].upper() != SIP_VERSION:
+            raise VersionNotSupported(f"unsupported version {parts[-1]!r}")
+        raise SipParseError(f"bad Request-Line {start[:80]!r}", 400, "Bad Request-Line")
+    method, uri_text, version = parts
+    if version != SIP_VERSION and version.upper() != SIP_VERSION:
+        if _VERSION_RE.fullmatch(version):
+            raise VersionNotSupported(f"unsupported version {version!r}")
+        raise SipParseError(f"bad SIP-Version in {start[:80]!r}", 400, "Bad Request-Line")
+    if not _TOKEN_RE.fullmatch(method):
+        raise SipParseError(f"bad method {method[:40]!r}", 400, "Bad Request-Line")
+    try:
+        return method, parse_uri(uri_text)
+    except UriError as exc:
+        raise SipParseError(f"bad Request-URI: {exc.detail}", 400, "Bad Request-URI") from None
+
+
+def _status_line(start: str) -> tuple[int, str]:
+    version, _, rest = start.partition(" ")
+    if version.upper() != SIP_VERSION:
+        raise VersionNotSupported(f"unsupported version {version!r}", None)
+    code, _, reason = rest.partition(" ")
+    if len(code) != 3 or not code.isdigit() or not code.isascii() or code[0] not in "123456":
+        raise SipParseError(f"bad Status-Code {code[:20]!r}", None)
+    return int(code), reason
+
+
+def _parse_head(head: str) -> Request | Response:
+    """Parse a start line and header block (without the empty line); raise with the partial message."""
+    if "\n " in head or "\n\t" in head:
+        head = _FOLD_RE.sub(" ", head)
+    if "\r\n" not in head and "\n" in head:
+        head = head.replace("\n", "\r\n")  # tolerate bare-LF line ends
+    lines = iter(head.split("\r\n"))
+    start = next(lines)
+    items: list[tuple[str, str, str]] = []
+    index: dict[str, list[str]] = {}
+    header_error: SipParseError | None = None
+    cache_get = _NAME_CACHE.get
+    index_get = index.get
+    append = items.append
+    for line in lines:
+        name, colon, value = line.partition(":")
+        key = cache_get(name)
+        if key is None or not colon:
+            if not colon:
+                if header_error is None:
+                    header_error = SipParseError(f"header line without ':' {line[:40]!r}")
+                continue
+            try:
+                key = canonical_name(name)
+            except HeaderError as exc:
+                if header_error is None:
+                    header_error = SipParseError(exc.detail)
+                continue
+        value = value.strip()
+        append((key, name, value))
+        values = index_get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    headers = Headers._raw(items)
+    headers._index = index
+    is_response = start[:4].upper() == "SIP/"
+    msg: Request | Response
+    try:
+        if is_response:
+            status, reason = _status_line(start)
+            msg = Response.__new__(Response)
+            msg.status, msg.reason = status, reason
+        else:
+            method, uri = _request_line(start)
+            msg = Request.__new__(Request)
+            msg.method, msg.uri = method, uri
+    except SipParseError as exc:
+        if is_response:
+            exc.status_code = None
+        else:
+            exc.message = _partial_request(start, headers)
+        raise
+    msg.headers = headers
+    msg.body = b""
+    msg.version = SIP_VERSION
+    if header_error is not None:
+        if is_response:
+            header_error.status_code = None
+        header_error.message = msg
+        raise header_error
+    return msg
+
+
+def _partial_request(start: str, headers: Headers) -> Request:
+    """The request as far as it could be read, to answer a start-line error (placeholders for the rest)."""
+    method = start.split(" ", 1)[0]
+    msg = Request.__new__(Request)
+    msg.method = method if _TOKEN_RE.fullmatch(method) else "UNKNOWN"
+    msg.uri = parse_uri(_PLACEHOLDER_URI)
+    msg.headers = headers
+    msg.body = b""
+    msg.version = SIP_VERSION
+    return msg
+
+
+def _content_length(msg: Request | Response, *, stream: bool) -> int | None:
+    """The framing length: ``None`` when absent (datagram: rest of it); raises for bad or conflicting values."""
+    values = msg.headers._values("content-length")
+    if not values:
+        if stream:
+            raise SipParseError("Content-Length is required on a stream transport (§18.3)",
+                                None if isinstance(msg, Response) else 400, message=msg)
+        return None
+    if len(values) > 1 and any(v != values[0] for v in values):
+        raise SipParseError("conflicting Content-Length values", None if isinstance(msg, Response) else 400,
+                            message=msg, close_connection=True)
+    text = values[0]
+    if not text.isdigit() or not text.isascii() or len(text) > 10:
+        raise SipParseError(f"bad Content-Length {text[:20]!r}", None if isinstance(msg, Response) else 400,
+                            message=msg, close_connection=True)
+    return int(text)
+
+
+def _too_large(msg: Request | Response, size: int, max_size: int) -> MessageTooLarge:
+    return MessageTooLarge(f"message of {size} octets is above {max_size}",
+                           None if isinstance(msg, Response) else 513, message=msg)
+
+
+def parse_datagram(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response | KeepAlive:
+    """Parse one datagram (UDP) carrying one message (§18.3).
+
+    Leading CRLFs are skipped (§7.5); a datagram of CRLFs only is a :class:`KeepAlive`. Octets after
+    the body are discarded (RFC 4475 §3.1.1.8).
+    """
+    start = 0
+    n = len(data)
+    while data.startswith(b"\r\n", start):
+        start += 2
+    if start >= n:
+        return KeepAlive(ping=start >= 4)
+    end = data.find(b"\r\n\r\n", start)
+    if end >= 0:
+        body_start = end + 4
+    else:
+        end = data.find(b"\n\n", start)
+        if end >= 0:
+            body_start = end + 2
+        else:  # no empty line: all headers, no body
+            end = body_start = n
+    msg = _parse_head(data[start:end].decode("utf-8", "surrogateescape"))
+    length = _content_length(msg, stream=False)
+    available = n - body_start
+    if length is None:
+        length = available
+    elif length > available:
+        raise SipParseError(f"Content-Length {length} is larger than the {available} octets received",
+                            None if isinstance(msg, Response) else 400, message=msg)
+    size = body_start - start + length
+    if size > max_size:
+        raise _too_large(msg, size, max_size)
+    if length:
+        msg.body = data[body_start:body_start + length]
+    return msg
+
+
+def parse_message(data: bytes, *, max_size: int = MAX_MESSAGE_SIZE) -> Request | Response:
+    """Parse one complete message (a datagram, a test vector); a keep-alive is a :class:`SipParseError`."""
+    msg = parse_datagram(data, max_size=max_size)
+    if isinstance(msg, KeepAlive):
+        raise SipParseError("keep-alive, not a message", None)
+    return msg
+
+
+class StreamParser:
+    """Frames messages out of a byte stream (TCP, TLS) by Content-Length (§18.3), h11 style.
+
+    ``feed(data)`` then call ``next_event()`` until it returns ``None``. Errors are raised from
+    ``next_event()``; when ``close_connection`` is false the bad message has been consumed and the
+    stream stays usable. CRLF keep-alives between messages are reported as :class:`KeepAlive`
+    (RFC 5626 §3.5.1); a lone CRLF at the end of the buffer is held back until it is known whether a
+    second one follows, unless ``awaiting_pong`` is set (we sent a ping).
+    """
+
+    __slots__ = ("_buf", "_discard", "_pending", "_scan", "awaiting_pong", "closed", "max_size")
+
+    def __init__(self, *, max_size: int = MAX_MESSAGE_SIZE) -> None:
+        self._buf = bytearray()
+        self._discard = 0
+        self._scan = 0
+        self._pending: tuple[Request | Response, int, int] | None = None
+        self.max_size = max_size
+        self.awaiting_pong = False
+        self.closed = False
+
+    def feed(self, data: bytes) -> None:
+        """Append received octets."""
+        if self._discard:
+            skip = min(self._discard, len(data))
+            self._discard -= skip
+            data = data[skip:]
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Octets received and not yet framed."""
+        return len(self._buf)
+
+    def next_event(self) -> Request | Response | KeepAlive | None:
+        """The next complete message or keep-alive, or ``None`` when more data is needed."""
+        if self.closed:
+            return None
+        buf = self._buf
+        if self._pending is not None:
+            msg, body_start, length = self._pending
+            if len(buf) < body_start + length:
+                return None
+            self._pending = None
+            msg.body = bytes(buf[body_start:body_start + length])
+            del buf[:body_start + length]
+            self._scan = 0
+            return msg
+        if buf[:2] == b"\r\n":
+            if buf[:4] == b"\r\n\r\n":
+                del buf[:4]
+                self._scan = 0
+                return KeepAlive(ping=True)
+            if len(buf) < 4 and b"\r\n\r\n".startswith(buf) and not self.awaiting_pong:
+                return None  # may still become a double-CRLF ping
+            del buf[:2]
+            self._scan = 0
+            self.awaiting_pong = False
+            return KeepAlive(ping=False)
+        end = buf.find(b"\r\n\r\n", self._scan)
+        if end < 0:
+            self._scan = max(0, len(buf) - 3)
+            if len(buf) > self.max_size:
+                self.closed = True
+                raise MessageTooLarge(f"no end of headers within {self.max_size} octets", 513,
+                                      close_connection=True)
+            return None
+        self._scan = 0
+        head = bytes(buf[:end])
+        body_start = end + 4
+        try:
+            msg = _parse_head(head.decode("utf-8", "surrogateescape"))
+        except SipParseError as exc:
+            # the header block is consumed; its body cannot be skipped reliably unless the length is readable
+            del buf[:body_start]
+            partial = exc.message
+            skip: int | None = None
+            if partial is not None:
+                try:
+                    skip = _content_length(partial, stream=True)
+                except SipParseError:
+                    skip = None
+            if skip is None:
+                exc.close_connection = True
+                self.closed = True
+            else:
+                self._skip(skip)
+            raise
+        try:
+            framed = _content_length(msg, stream=True)
+        except SipParseError as exc:
+            del buf[:body_start]
+            if exc.close_connection:
+                self.closed = True
+            raise
+        assert framed is not None  # required on streams: absent raised above
+        length = framed
+        if body_start + length > self.max_size:
+            del buf[:body_start]
+            self._skip(length)
+            raise _too_large(msg, body_start + length, self.max_size)
+        if len(buf) < body_start + length:
+            self._pending = (msg, body_start, length)
+            return None
+        if length:
+            msg.body = bytes(buf[body_start:body_start + length])
+        del buf[:body_start + length]
+        return msg
+
+    def _skip(self, length: int) -> None:
+        buf = self._buf
+        skip = min(length, len(buf))
+        del buf[:skip]
+        self._discard = length - skip
+
+
+# ---------------------------------------------------------------------------------------------------------------
+def make_response(request: Request, status: int, reason: str | None = None, *, to_tag: str | None = None,
+                  headers: Iterable[tuple[str, str]] = (), body: bytes = b"") -> Response:
+    """A response to ``request`` per RFC 3261 §8.2.6: Via (all, in order), From, To, Call-ID and CSeq copied.
+
+    ``to_tag`` is added to To when it has none and ``status`` is not 100 (§8.2.6.2); a 100 copies
+    Timestamp (§8.2.6.1). Raw values are copied, so this works for requests whose other fields
+    are malformed (answering with a 400).
+    """
+    items: list[tuple[str, str, str]] = []
+    src = request.headers
+    for key, name in (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq")):
+        for value in src._values(key):
+            if key == "to" and to_tag is not None and status != 100:
+                try:
+                    if parse_address(value, "To").tag is None:
+                        value = f"{value};tag={to_tag}"
+                except HeaderError:
+                    pass
+            items.append((key, name, value))
+    if status == 100:
+        for value in src._values("timestamp"):
+            items.append(("timestamp", "Timestamp", value))
+    for name, value in headers:
+        items.append((canonical_name(name), name, str(value)))
+    return Response(status, reason, Headers._raw(items), body)

@@ -1,0 +1,333 @@
+"""One emulated unit: its configuration, clock, identity, notifications and service engines.
+
+The Unit owns no global state: its configuration file lives in its own state directory, its
+sockets bind to its own address, and its clock is its own. Many units can live in one process.
+
+Service lifecycle (the Scm service): every DGW service of the catalog appears in
+``Scm.ServicesInfo``; those with an engine (``ServiceEngine``) really start and stop, the others
+are configuration-only and are "Started" once the unit is up. A parameter flagged "restart" marks
+its service in ``<Svc>.NeedRestartInfo``; ``Scm.RestartRequiredServices`` restarts them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from emulator.runtime.clock import UnitClock
+from firmware_model.config import ChangeEvent, Config, Index
+from firmware_model.notifications import NotificationEvent
+from firmware_model.profiles import FIRMWARE_VERSION, Identity, Profile, factory_for, identity_for
+from firmware_model.schema import Catalog, load_catalog
+from firmware_model.script import ScriptResult, run_script
+from firmware_model.store import JsonStore
+from firmware_model.timezone import format_local_time
+
+__all__ = ["PortPolicy", "ServiceEngine", "Unit"]
+
+log = structlog.get_logger("dgw.unit")
+
+
+class ServiceEngine(Protocol):
+    """A running engine behind a DGW service (Cli, Nlm, Hoc...)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(slots=True)
+class PortPolicy:
+    """Where a face really binds, given the port its parameter holds (documented in README).
+
+    mode "hardware": the parameter's port; a privileged port (< 1024) that the process may not
+    bind becomes ``privileged_offset + port`` (22 -> 10022, 161 -> 10161, 443 -> 10443).
+    mode "auto": the kernel picks a free port (tests; many units on one address).
+    """
+
+    mode: str = "hardware"
+    privileged_offset: int = 10000
+
+    def real_port(self, configured: int) -> int:
+        if self.mode == "auto":
+            return 0
+        if configured < 1024 and not _can_bind_privileged():
+            return self.privileged_offset + configured
+        return configured
+
+
+def _can_bind_privileged() -> bool:
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            return int(f.read().strip()) == 0
+    except OSError:
+        return False
+
+
+@dataclass(slots=True)
+class ServiceState:
+    name: str
+    engine: ServiceEngine | None = None
+    state: str = "Stopped"  # Started | Starting | Stopped | Stopping | NotResponding
+    comment: str = ""
+
+
+@dataclass
+class Unit:
+    name: str
+    profile: Profile
+    state_dir: Path
+    host: str = "127.0.0.1"
+    ports: PortPolicy = field(default_factory=PortPolicy)
+    clock: UnitClock = field(default_factory=UnitClock)
+    catalog: Catalog = field(default_factory=load_catalog)
+    fsync: bool = True
+    # Emulator addition: the port the unit's DNS queries go to (53 on the hardware); a lab's ``dns_port``
+    # lets tests run their DNS server on an unprivileged port.
+    dns_port: int = 53
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.identity: Identity = identity_for(self.profile, self.name)
+        self.version = FIRMWARE_VERSION
+        self.config = Config(
+            self.catalog,
+            factory_for(self.catalog, self.profile),
+            JsonStore(self.state_dir / "config.json", fsync=self.fsync),
+        )
+        self.log = log.bind(unit=self.name)
+        self.listening: dict[str, str] = {}  # face -> "host:port" or URL (ready file)
+        self.services: dict[str, ServiceState] = {
+            s: ServiceState(s) for s in self.catalog.services if s != "Hardware"
+        }
+        self.started_at = 0.0
+        self.commands: dict[str, Callable[[], Any]] = {
+            "Scm.RestartRequiredServices": self._cmd_restart_required,
+        }
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._service_listeners: list[Callable[[str, str], None]] = []
+        self._notification_listeners: list[Callable[[NotificationEvent], None]] = []
+        self.notifications: list[NotificationEvent] = []  # recent, for the API (bounded)
+        self._install_status()
+        self.config.subscribe(self._on_change)
+        # Engines are attached by emulator.lab.build_unit (keeps this module free of face imports).
+        self.nlm: Any = None
+        self.hoc: Any = None
+        self.cert: Any = None
+
+    # ------------------------------------------------------------------ identity & status
+    def macros(self) -> dict[str, str]:
+        """Values of the DGW %macros% (%mac%, %serial%, %version%, %product%, %profile%...)."""
+        return {
+            "mac": self.identity.mac,
+            "serial": self.identity.serial,
+            "version": self.version,
+            "product": self.profile.product,
+            "productseries": self.profile.series,
+            "profile": self.profile.key,
+            "mfpname": f"DGW {self.version}",
+        }
+
+    def local_time(self, utc: float | None = None) -> str:
+        tz = str(self.config.get("Hoc.StaticTimeZone") or "")
+        return format_local_time(self.clock.now() if utc is None else utc, tz)
+
+    def _install_status(self) -> None:
+        c = self.config
+        c.provide("Hoc.SystemTime", lambda: self.local_time())
+        c.provide("Hoc.SystemUptime", self._uptime_text)
+        c.provide("Dcm.UnitInfoProductName", lambda: self.profile.product)
+        c.provide("Dcm.UnitInfoSerialNumber", lambda: self.identity.serial)
+        c.provide("Dcm.UnitInfoMacAddress", lambda: self.identity.mac)
+        c.provide("Dcm.UnitInfoHardwareRevision", lambda: self.profile.hardware_revision)
+        for svc in self.catalog.services.values():
+            p = svc.params.get("NeedRestartInfo")
+            if p is not None:
+                c.provide(p.name, self._need_restart_info(svc.name))
+        c.provide_rows("Scm.ServicesInfo", self._services_info_rows)
+        c.on_command("Scm.ServiceCommands.Restart", lambda idx: self._spawn(self.restart_service(str(idx[0]))))
+        c.on_command("Scm.ServiceCommands.Stop", lambda idx: self._spawn(self.stop_service(str(idx[0]))))
+        c.on_command("Scm.ServiceCommands.Start", lambda idx: self._spawn(self.start_service(str(idx[0]))))
+
+    def _need_restart_info(self, service: str) -> Callable[[], str]:
+        return lambda: "Yes" if self.config.needs_restart(service) else "No"
+
+    def _uptime_text(self) -> str:
+        s = int(self.clock.uptime())
+        d, s = divmod(s, 86400)
+        h, s = divmod(s, 3600)
+        m, s = divmod(s, 60)
+        return f"{d}:{h:02d}:{m:02d}:{s:02d}"
+
+    def _services_info_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for st in self.services.values():
+            svc = self.catalog.services[st.name]
+            startup = self.config.get(f"Scm.ServicesConfig[{st.name}].StartupType")
+            rows.append({
+                "Name": st.name,
+                "Id": svc.numkey,
+                "Class": "System" if st.name in ("Scm", "Conf", "Nlm", "Aaa", "Hoc", "Bni", "Pcm") else "User",
+                "StartupType": startup or "Auto",
+                "ExecState": st.state,
+                "Comment": st.comment,
+            })
+        return rows
+
+    # ------------------------------------------------------------------ notifications
+    def notify(self, service: str, msg_id: int, /, **fields: Any) -> NotificationEvent | None:
+        """Raise a numbered notification (catalog in firmware_model.notifications)."""
+        if self.nlm is None:
+            return None
+        ev: NotificationEvent | None = self.nlm.notify(service, msg_id, **fields)
+        return ev
+
+    def on_service_state(self, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(service, state)`` after a service started or stopped (EpAdm follows SipEp so)."""
+        self._service_listeners.append(fn)
+        return lambda: self._service_listeners.remove(fn)
+
+    def _service_state_changed(self, st: ServiceState) -> None:
+        for fn in list(self._service_listeners):
+            fn(st.name, st.state)
+
+    def on_notification(self, fn: Callable[[NotificationEvent], None]) -> Callable[[], None]:
+        self._notification_listeners.append(fn)
+        return lambda: self._notification_listeners.remove(fn)
+
+    def _published(self, ev: NotificationEvent) -> None:
+        """Called by the Nlm engine for every notification that passed MinSeverity."""
+        self.notifications.append(ev)
+        if len(self.notifications) > 1000:
+            del self.notifications[:100]
+        for fn in list(self._notification_listeners):
+            fn(ev)
+
+    def _on_change(self, ev: ChangeEvent) -> None:
+        self.log.info("config_changed", **ev.redacted())
+
+    # ------------------------------------------------------------------ lifecycle
+    def attach(self, engine: ServiceEngine) -> None:
+        self.services[engine.name].engine = engine
+
+    # Services the others rely on start first: notifications, users, time, certificates.
+    BOOT_FIRST = ("Nlm", "Aaa", "Hoc", "Cert")
+
+    def _boot_order(self) -> list[ServiceState]:
+        first = [self.services[n] for n in self.BOOT_FIRST if n in self.services]
+        return first + [st for st in self.services.values() if st.name not in self.BOOT_FIRST]
+
+    async def start(self) -> None:
+        self.started_at = time.monotonic()
+        for st in self._boot_order():
+            startup = self.config.get(f"Scm.ServicesConfig[{st.name}].StartupType")
+            if startup == "Manual":
+                continue
+            await self.start_service(st.name, boot=True)
+        self.config._restart.clear()  # a fresh boot applies everything
+
+    async def stop(self) -> None:
+        for st in reversed(self._boot_order()):
+            if st.state == "Started":
+                await self.stop_service(st.name, notify=False)
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def reboot(self) -> None:
+        """A warm restart of the unit: every service stops and starts again; uptime starts from zero."""
+        await self.stop()
+        self.clock.boot_monotonic = time.monotonic()
+        await self.start()
+
+    def _canon(self, name: str) -> ServiceState:
+        for k, st in self.services.items():
+            if k.lower() == name.lower():
+                return st
+        raise KeyError(f"unknown service {name}")
+
+    async def start_service(self, name: str, boot: bool = False) -> None:
+        st = self._canon(name)
+        if st.state == "Started":
+            return
+        st.state = "Starting"
+        try:
+            if st.engine is not None:
+                await st.engine.start()
+            st.state = "Started"
+            st.comment = ""
+            if not boot:
+                self.notify("Scm", 9001, name=st.name)
+        except Exception as e:
+            st.state = "Stopped"
+            st.comment = str(e)[:255]
+            self.log.error("service_start_failed", service=st.name, error=str(e))
+        self.config.clear_restart(st.name)
+        self._service_state_changed(st)
+
+    async def stop_service(self, name: str, notify: bool = True) -> None:
+        st = self._canon(name)
+        if st.state != "Started":
+            return
+        st.state = "Stopping"
+        try:
+            if st.engine is not None:
+                await st.engine.stop()
+        finally:
+            st.state = "Stopped"
+            self._service_state_changed(st)
+        if notify:
+            self.notify("Scm", 9002, name=st.name)
+
+    async def restart_service(self, name: str) -> None:
+        st = self._canon(name)
+        await self.stop_service(st.name, notify=False)
+        await self.start_service(st.name, boot=True)
+        self.notify("Scm", 9003, name=st.name)
+
+    def run_script(self, text: str, source: str = "api") -> ScriptResult:
+        """Run a configuration script (all or nothing) with the unit's commands; notify the outcome."""
+        result = run_script(self.config, text, commands=self.commands, source=source)
+        if result.ok:
+            self.notify("Conf", 9001, source=source, applied=result.applied, total=len(result.lines))
+        else:
+            self.notify("Conf", 9002, source=source, failed=len(result.errors), total=len(result.lines))
+        return result
+
+    def factory_reset(self, source: str = "api") -> None:
+        """Back to the model's factory configuration; every running service then needs a restart."""
+        self.config.factory_reset(source=source)
+        for name in self.config.restart_required():
+            if name not in self.services:  # catalog-only (Hardware): nothing runs it
+                self.config.clear_restart(name)
+        self.notify("Conf", 9003)
+
+    async def restart_required_services(self) -> list[str]:
+        names = [n for n in self.config.restart_required() if n in self.services]
+        for n in names:
+            await self.restart_service(n)
+        return names
+
+    def _cmd_restart_required(self) -> None:
+        self._spawn(self.restart_required_services())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def run_row_command(self, fn: Callable[[Index], None], index: Index) -> None:
+        fn(index)
