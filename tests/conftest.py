@@ -6,9 +6,12 @@ missing peer skips its tests with the reason; with DGW_REQUIRE_PEERS=1 (CI) it f
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -35,3 +38,22 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------------- event loops
+# `make run` installs uvloop, so every asynchronous test runs on both event loops: asyncio's and uvloop's
+# (ids `[asyncio]` and `[uvloop]`). uvloop is part of the test extras; without it (a user's bare checkout)
+# the uvloop half fails under DGW_REQUIRE_PEERS=1 and is skipped otherwise, saying why.
+def _uvloop_factory() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - the test extras install it
+        msg = "uvloop is not installed (pip install -e '.[speed,test]')"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return uvloop.new_event_loop()
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    return {"asyncio": asyncio.new_event_loop, "uvloop": _uvloop_factory}

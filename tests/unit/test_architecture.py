@@ -183,6 +183,23 @@ def test_no_import_cycle() -> None:
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
+def group_of(module: str) -> str:
+    """The package a module belongs to for the package-level rule: ``emulator.<layer>.<package>``
+    (``emulator.protocols.sip``, ``emulator.engines.sipep``, ``emulator.engines.aaa``), or the top package."""
+    parts = module.split(".")
+    return ".".join(parts[:3]) if parts[0] == "emulator" else parts[0]
+
+
+def test_no_cycle_between_packages() -> None:
+    """Packages import each other one way only (sdp <-> media, sipep <-> mipt, cert <-> tls are cycles too)."""
+    graph: dict[str, set[str]] = {}
+    for m in MODULES.values():
+        here = group_of(m.name)
+        graph.setdefault(here, set()).update(group_of(t) for t in (*m.imports, *m.lazy) if group_of(t) != here)
+    cycles = _cycles(graph)
+    assert not cycles, "package cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
 def test_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []

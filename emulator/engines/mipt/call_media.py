@@ -20,6 +20,7 @@ import structlog
 
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.stream import MediaEngine, MediaStream
+from emulator.engines.sipep.offer_answer import MediaRefused
 from emulator.protocols.media.session_setup import (
     AnswerState,
     MediaPlan,
@@ -54,7 +55,7 @@ class CallMediaState:
 
 
 class CallMedia:
-    """The SipEp offer/answer hook (``emulator.engines.sipep.calls.OfferAnswer``) over :mod:`session_setup` and
+    """The SipEp offer/answer hook (``emulator.engines.sipep.offer_answer.OfferAnswer``) over :mod:`session_setup` and
     a :class:`MediaEngine`: secure or plain audio per the endpoint's Media/Security settings.
 
     ``CallManager(engine, media=CallMedia.for_unit(unit, media_engine))``. A refused offer raises the call
@@ -138,8 +139,6 @@ class CallMedia:
 
     @staticmethod
     def _refused(status: int, reason: str) -> Exception:
-        from emulator.engines.sipep.calls import MediaRefused  # the call layer's exception (no import cycle)
-
         return MediaRefused(status, reason)
 
     def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:

@@ -23,8 +23,9 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from emulator.engines.sipep.offer_answer import CallError, CallView, MediaRefused, OfferAnswer
 from emulator.engines.sipep.transport import DEFAULT_PORTS, Source, Target
 from emulator.protocols.sip.dialog import (
     Dialog,
@@ -49,35 +50,6 @@ __all__ = [
 ]
 
 
-class CallError(Exception):
-    """An endpoint action that the endpoint's state does not allow (HTTP 409 in the API)."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class MediaRefused(Exception):
-    """Raised by an offer/answer hook: answer the INVITE with ``status`` (488 Not Acceptable Here, 415...)."""
-
-    def __init__(self, status: int = 488, reason: str | None = None) -> None:
-        super().__init__(reason or str(status))
-        self.status = status
-        self.reason = reason
-
-
-class OfferAnswer(Protocol):
-    """The media layer's side of a call (RFC 3264)."""
-
-    def offer(self, call: Call, hold: bool) -> bytes: ...
-
-    def answer(self, call: Call, offer: bytes, hold: bool) -> bytes: ...
-
-    def answered(self, call: Call, answer: bytes) -> None: ...
-
-    def ended(self, call: Call) -> None: ...
-
-
 def sdp_direction(body: bytes) -> str:
     """The audio stream's direction in an SDP body: sendrecv, sendonly, recvonly or inactive."""
     text = body.decode("utf-8", "replace")
@@ -100,12 +72,12 @@ class PlainAudio:
     _next: Any = field(default=None, repr=False)
     versions: dict[int, int] = field(default_factory=dict)
 
-    def _port(self, call: Call) -> int:
+    def _port(self, call: CallView) -> int:
         if call.media_port == 0:
             call.media_port = self.base_port + 2 * ((call.id - 1) % 500)
         return call.media_port
 
-    def _sdp(self, call: Call, direction: str) -> bytes:
+    def _sdp(self, call: CallView, direction: str) -> bytes:
         version = self.versions.get(call.id, 0) + 1
         self.versions[call.id] = version
         lines = ["v=0", f"o=- {call.id} {version} IN IP4 {self.host}", "s=-", f"c=IN IP4 {self.host}", "t=0 0",
@@ -113,10 +85,10 @@ class PlainAudio:
                  "a=ptime:20", f"a={direction}"]
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    def offer(self, call: Call, hold: bool) -> bytes:
+    def offer(self, call: CallView, hold: bool) -> bytes:
         return self._sdp(call, "sendonly" if hold else "sendrecv")
 
-    def answer(self, call: Call, offer: bytes, hold: bool) -> bytes:
+    def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         if b"m=audio" not in offer:
             raise MediaRefused(488)
         remote = sdp_direction(offer)
@@ -125,10 +97,28 @@ class PlainAudio:
             answer = "sendonly"
         return self._sdp(call, answer)
 
-    def answered(self, call: Call, answer: bytes) -> None:
+    def answered(self, call: CallView, answer: bytes) -> None:
         pass
 
-    def ended(self, call: Call) -> None:
+    def check(self, call: CallView, offer: bytes) -> None:
+        pass  # anything with an audio line is answered (see answer)
+
+    def fallback_offer(self, call: CallView) -> bytes | None:
+        return None  # plain already: nothing to fall back to
+
+    def offer_withdrawn(self, call: CallView) -> None:
+        pass
+
+    def dtmf_method(self, call: CallView) -> str:
+        return "inband"
+
+    def send_dtmf(self, call: CallView, digits: str, duration_ms: int, gap_ms: int) -> str:
+        raise CallError("this endpoint has no media engine to send digits in band", 409)
+
+    def dtmf_received(self, call: CallView, digit: str) -> None:
+        pass
+
+    def ended(self, call: CallView) -> None:
         self.versions.pop(call.id, None)
 
 
