@@ -14,9 +14,9 @@ import pytest
 
 from emulator.engines.hoc.dns import dns_servers, static_hosts
 from emulator.engines.hoc.engine import HocEngine
-from emulator.engines.sipep.transport import Target
 from emulator.protocols.sip.failover import PenaltyBox, ServerTargets, parse_conditions
 from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, Resolved, SrvRecord, order_naptr, order_srv, resolve
+from emulator.protocols.sip.target import Target
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.sipep.engine import ServerAddr, SipEpEngine, parse_host_port, user_agent
-from emulator.engines.sipep.transport import PortCycle, Target, response_target, stamp_via
+from emulator.engines.sipep.transport import PortCycle
 from emulator.protocols.sip import parse_message
 from emulator.protocols.sip.message import Request, make_response
+from emulator.protocols.sip.target import Target, response_target, stamp_via
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 

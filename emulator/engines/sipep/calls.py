@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from emulator.engines.sipep.offer_answer import CallError, CallView, MediaRefused, OfferAnswer
-from emulator.engines.sipep.transport import DEFAULT_PORTS, Source, Target
+from emulator.engines.sipep.transport import Source
+from emulator.protocols.media.dtmf import EVENTS, parse_digits
 from emulator.protocols.sip.dialog import (
     Dialog,
     DialogError,
@@ -39,6 +40,7 @@ from emulator.protocols.sip.dialog import (
 from emulator.protocols.sip.digest import DigestClient, DigestError
 from emulator.protocols.sip.headers import Address, parse_address
 from emulator.protocols.sip.message import Request, Response, make_response
+from emulator.protocols.sip.target import DEFAULT_PORTS, Target
 from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction
 from emulator.protocols.sip.uri import Uri
 
@@ -700,8 +702,6 @@ class CallManager:
         if method != "info":
             result: str = self.media.send_dtmf(call, digits, duration_ms, gap_ms)  # type: ignore[attr-defined]
             return result
-        from emulator.protocols.media.dtmf import parse_digits
-
         relay = str(self.engine.config.get("SipEp.InteropDtmfTransportMethod") or "") == "InfoDtmfRelay"
         for d in parse_digits(digits):
             if call.dialog is None or not call.active:
@@ -835,8 +835,6 @@ def sipfrag_status(body: bytes) -> int | None:
 def info_dtmf_digit(content_type: str, body: bytes) -> str | None:
     """The digit a DTMF-relay INFO carries, or None: ``application/dtmf-relay`` with a ``Signal=`` line, or
     ``application/dtmf`` whose body is the digit (an event number 0-15 is read as its digit too)."""
-    from emulator.protocols.media.dtmf import EVENTS
-
     ctype = content_type.split(";")[0].strip().lower()
     text = body.decode("utf-8", "replace").strip()
     if ctype == "application/dtmf-relay":

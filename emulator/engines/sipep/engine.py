@@ -58,15 +58,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from emulator.engines.cert.tls import PeerRefused, TlsError, tls_policy
 from emulator.engines.hoc.dns import DnsClient, dns_servers, static_hosts
 from emulator.engines.sipep.calls import CallManager, OfferAnswer
-from emulator.engines.sipep.transport import DEFAULT_PORTS, Connection, PortCycle, SipTransport, Source, Target
+from emulator.engines.sipep.transport import Connection, PortCycle, SipTransport, Source
 from emulator.protocols.sip.dialog import build_request, new_call_id, new_tag
 from emulator.protocols.sip.digest import DigestClient, DigestError
 from emulator.protocols.sip.failover import FailoverConditions, PenaltyBox, ServerTargets, parse_conditions
 from emulator.protocols.sip.headers import Address, Via
 from emulator.protocols.sip.message import Request, Response, make_response
 from emulator.protocols.sip.resolve import DnsFailure, Resolved, resolve
+from emulator.protocols.sip.target import DEFAULT_PORTS, Target
 from emulator.protocols.sip.transaction import (
     DEFAULT_TIMERS,
     ClientInviteTransaction,
@@ -364,8 +366,6 @@ class SipEpEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        from emulator.engines.cert.tls import tls_policy  # needs the Cert engine only when TLS is used
-
         self.layer = TransactionLayer(self.timers)
         self.transport_kind = self._transport_kind()
         self.gateways = self._read_gateways()
@@ -482,8 +482,6 @@ class SipEpEngine:
 
     # ------------------------------------------------------------------ persistent links
     async def _maintain_link(self, link: Link) -> None:
-        from emulator.engines.cert.tls import PeerRefused, TlsError
-
         failback = float(self._get("SipEp.TransportFailbackInterval", 15))
         while self._running:
             try:

@@ -28,13 +28,14 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
+from emulator.engines.cert.tls import TlsHandshakeError, TlsPolicy
 from emulator.protocols.sip.errors import SipParseError
-from emulator.protocols.sip.headers import Via
 from emulator.protocols.sip.message import KeepAlive, Request, Response, StreamParser
+from emulator.protocols.sip.target import Target, response_target, stamp_via
 from emulator.protocols.sip.validate import (
     DEFAULT_POLICY,
     Policy,
@@ -43,40 +44,9 @@ from emulator.protocols.sip.validate import (
     rejection_for_error,
 )
 
-if TYPE_CHECKING:
-    from emulator.engines.cert.tls import TlsPolicy
+__all__ = ["Connection", "PortCycle", "SipTransport", "Source"]
 
-__all__ = [
-    "DEFAULT_PORTS",
-    "Connection",
-    "PortCycle",
-    "SipTransport",
-    "Source",
-    "Target",
-    "response_target",
-    "stamp_via",
-]
-
-DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 _log = structlog.get_logger("dgw.sip.transport")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where to send: transport (``UDP``/``TCP``/``TLS``), host (IP or name) and port."""
-
-    transport: str
-    host: str
-    port: int
-    # TLS: the name the server's certificate must carry when ``host`` is an address found through DNS
-    # (the configured server FQDN; "" = ``host``), and the DNS SRV target it was found under
-    # (``SipEp.InteropTlsCertificateValidation`` = DnsSrvResponse accepts that one too). Not part of
-    # equality: one connection per address, port and transport.
-    name: str = field(default="", compare=False)
-    srv_name: str = field(default="", compare=False)
-
-    def __str__(self) -> str:
-        return f"{self.transport.lower()}:{self.host}:{self.port}"
 
 
 @dataclass(slots=True)
@@ -151,33 +121,6 @@ class Connection:
     def __repr__(self) -> str:
         return (f"<Connection {self.transport} {self.local[0]}:{self.local[1]} -> {self.remote[0]}:{self.remote[1]}"
                 f"{' closed' if not self.is_open else ''}>")
-
-
-def stamp_via(request: Request, host: str, port: int) -> None:
-    """§18.2.1 and RFC 3581 §4: ``received`` when the sent-by host is not the source address,
-    ``received`` and ``rport`` when the client asked for rport."""
-    top = request.top_via
-    params = dict(top.params)
-    changed = False
-    if top.host.strip("[]") != host:
-        params["received"] = host
-        changed = True
-    if top.has_rport and top.rport is None:
-        params["received"] = host
-        params["rport"] = str(port)
-        changed = True
-    if changed:
-        request.headers.remove_first("Via")
-        request.headers.prepend("Via", str(Via(top.transport, top.host, top.port, params, top.protocol)))
-
-
-def response_target(response: Response) -> Target:
-    """§18.2.2 (with RFC 3581 §4): where a response goes when the request's connection is gone (or on UDP)."""
-    top = response.top_via
-    transport = top.transport.upper()
-    host = top.received or top.maddr or top.host
-    port = top.rport or top.port or DEFAULT_PORTS.get(transport, 5060)
-    return Target(transport, host.strip("[]"), port)
 
 
 MessageHandler = Callable[[Request | Response, Source], None]
@@ -450,8 +393,6 @@ class SipTransport:
         return sock
 
     async def _open(self, target: Target, local_ports: list[int]) -> Connection:
-        from emulator.engines.cert.tls import TlsHandshakeError
-
         last: OSError | None = None
         for port in local_ports or [0]:
             try:

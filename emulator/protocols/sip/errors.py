@@ -9,11 +9,6 @@ Call-ID and CSeq). ``close_connection`` tells a stream transport that framing is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from emulator.protocols.sip.message import Request, Response
-
 __all__ = ["HeaderError", "MessageTooLarge", "SipError", "SipParseError", "UriError", "VersionNotSupported"]
 
 _REASONS = {400: "Bad Request", 413: "Request Entity Too Large", 416: "Unsupported URI Scheme",
@@ -40,12 +35,14 @@ class SipError(Exception):
 class SipParseError(SipError, ValueError):
     """A message that cannot be framed or whose grammar is violated (RFC 3261 §7, §25).
 
-    ``message`` is what could be parsed (start line and raw headers) when there is enough of it to
-    build a response from; ``close_connection`` is set when a stream can no longer be framed.
+    ``message`` is what could be parsed (start line and raw headers, a
+    :class:`~emulator.protocols.sip.message.Request` or ``Response``) when there is enough of it to build a
+    response from; ``close_connection`` is set when a stream can no longer be framed. It is typed ``object``
+    because this module sits below the message module (readers narrow it with ``isinstance``).
     """
 
     def __init__(self, detail: str, status_code: int | None = -1, reason: str | None = None, *,
-                 message: Request | Response | None = None, close_connection: bool = False) -> None:
+                 message: object = None, close_connection: bool = False) -> None:
         super().__init__(detail, status_code, reason)
         self.message = message
         self.close_connection = close_connection

@@ -48,6 +48,7 @@ from emulator.protocols.sip.headers import (
     parse_media_type,
     parse_token_list,
     parse_via_list,
+    split_commas,
 )
 from emulator.protocols.sip.uri import Uri, parse_uri
 
@@ -205,8 +206,6 @@ class Headers:
 
     def remove_first(self, name: str) -> str | None:
         """Remove the first *value* of a list field (the top Via a proxy strips); return it."""
-        from emulator.protocols.sip.headers import split_commas
-
         key = canonical_name(name)
         for i, (k, n, v) in enumerate(self._items):
             if k == key:
@@ -781,7 +780,7 @@ class StreamParser:
             del buf[:body_start]
             partial = exc.message
             skip: int | None = None
-            if partial is not None:
+            if isinstance(partial, Request | Response):
                 try:
                     skip = _content_length(partial, stream=True)
                 except SipParseError:

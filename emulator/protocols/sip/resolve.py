@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.engines.sipep.transport import DEFAULT_PORTS, Target
+from emulator.protocols.sip.target import DEFAULT_PORTS, Target
 
 __all__ = [
     "NAPTR_SERVICES",

@@ -314,9 +314,10 @@ def inspect_datagram(data: bytes, policy: Policy = DEFAULT_POLICY, *,
         message = parse_datagram(data, max_size=policy.max_size)
     except SipParseError as exc:
         rejection = rejection_for_error(exc)
-        if rejection.status is None or not isinstance(exc.message, Request):
-            return Outcome("drop", exc.message, detail=rejection.detail)
-        return Outcome("reject", exc.message, rejection.status, rejection.reason, rejection.response(exc.message),
+        partial = exc.message
+        if rejection.status is None or not isinstance(partial, Request):
+            return Outcome("drop", partial if isinstance(partial, Response) else None, detail=rejection.detail)
+        return Outcome("reject", partial, rejection.status, rejection.reason, rejection.response(partial),
                        rejection.detail)
     if isinstance(message, KeepAlive):
         return Outcome("keepalive", message)
