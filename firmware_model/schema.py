@@ -33,6 +33,22 @@ Access = str  # "read-write" | "read-only"
 CATALOG_DIR = Path(__file__).with_name("catalog")
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_MAX_DIGITS = 40  # longer than any whole number a parameter holds (uint64 has 20 digits)
+
+
+def _is_unicode(text: str) -> bool:
+    """Text that UTF-8 can carry: no lone surrogate (a JSON ``"\\ud800"`` escape decodes to one), so
+    every face (JSON, XML, SNMP, the configuration file, logs) can write it back out."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """A refused value as error messages quote it: at most 60 characters of it."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + f"... ({len(text)} characters)"
 
 
 def _valid_hostname(text: str) -> bool:
@@ -150,18 +166,22 @@ class ValueType:
             for label, _num in self.values:
                 if label.lower() == text.lower():
                     return label
-            if re.fullmatch(r"-?\d+", text):
+            if re.fullmatch(rf"-?\d{{1,{_MAX_DIGITS}}}", text):
                 return self.parse(int(text))
-            raise ValueError(f"{text!r} is not {self.describe()}")
+            raise ValueError(f"{_shown(text)} is not {self.describe()}")
         if k in ("uint", "int", "uint64"):
             if isinstance(raw, bool):
                 raise ValueError(f"{raw!r} is not {self.describe()}")
             if isinstance(raw, int):
+                if raw.bit_length() > 4 * _MAX_DIGITS:  # not even shown: str() refuses past 4300 digits
+                    raise ValueError(f"a number of {raw.bit_length()} bits is not {self.describe()}")
                 n = raw
             else:
                 text = str(raw).strip()
                 if not re.fullmatch(r"[+-]?\d+", text):
-                    raise ValueError(f"{text!r} is not {self.describe()}")
+                    raise ValueError(f"{_shown(text)} is not {self.describe()}")
+                if len(text) > _MAX_DIGITS:  # no parameter holds more; int() would refuse past 4300 digits
+                    raise ValueError(f"a number of {len(text)} digits is not {self.describe()}")
                 n = int(text)
             if k == "uint64":
                 if not 0 <= n <= 2**64 - 1:
@@ -171,6 +191,8 @@ class ValueType:
                 raise ValueError(f"{n} is not {self.describe()}")
             return n
         text = raw if isinstance(raw, str) else str(raw)
+        if not _is_unicode(text):
+            raise ValueError("not valid Unicode text (a lone surrogate code point cannot be stored or shown)")
         if k == "string":
             if not self.min <= len(text) <= self.max:
                 raise ValueError(f"length {len(text)} is not within {self.min}..{self.max} characters")
