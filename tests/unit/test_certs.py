@@ -18,13 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from structlog.testing import capture_logs
 
-from emulator.engines.cert.engine import (
-    FACTORY_CA_FILE,
-    FACTORY_HOST_FILE,
-    CertEngine,
-    load_or_create_factory_ca,
-    parse_transfer_url,
-)
+from emulator.engines.cert.engine import FACTORY_CA_FILE, FACTORY_HOST_FILE, CertEngine
+from emulator.engines.cert.factory import load_or_create_factory_ca
+from emulator.engines.cert.tls import TlsSetupError, tls_policy
+from emulator.engines.cert.transfer import parse_transfer_url
 from emulator.engines.nlm import NlmEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.certs import (
@@ -405,8 +402,6 @@ def test_transfer_urls() -> None:
 
 
 async def test_tls_users_may_wait_for_the_store_before_cert_starts(tmp_path: Path, factory_dir: Path) -> None:
-    from emulator.engines.cert.tls import TlsSetupError, tls_policy
-
     u, engine = make_unit(tmp_path / "u1", factory_dir)
     policy = tls_policy(u, "Web")  # Scm starts Web (and SipEp) before Cert
     with pytest.raises(TlsSetupError, match="no host certificate"):

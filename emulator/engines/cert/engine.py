@@ -37,34 +37,26 @@ of the key is fetched. Other certificates (no private key) may always cross plai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import fcntl
-import multiprocessing as mp
 import os
 import re
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Hashable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
-from emulator.engines.cert.tls import FFDHE2048_PEM, PeerRefused, TlsError, TlsPolicy
-from emulator.runtime.keygen import new_rsa_key_pem
+from emulator.engines.cert.context import FFDHE2048_PEM
+from emulator.engines.cert.factory import FACTORY_CA_FILE, generate_rsa_key, load_or_create_factory_ca, utc_now
+from emulator.engines.cert.tls import TlsPolicy
+from emulator.engines.cert.transfer import fetch, parse_transfer_url
 from firmware_model.certs import (
-    MAX_UPLOAD_BYTES,
     CertError,
     CertInfo,
-    PrivateKey,
-    build_ca_certificate,
     build_host_certificate,
     certificate_pem,
     describe,
@@ -86,13 +78,8 @@ __all__ = [
     "UNSECURE_TRANSFER_WINDOW_S",
     "CertEngine",
     "StoredCert",
-    "generate_rsa_key",
-    "load_or_create_factory_ca",
-    "parse_transfer_url",
 ]
 
-FACTORY_CA_FILE = "factory-ca.pem"
-FACTORY_CA_KEY = "factory-ca.key"
 FACTORY_HOST_FILE = "factory-host.pem"
 UNSECURE_TRANSFER_WINDOW_S = 300.0
 KEYLOG_PARAM = "Cert.TlsKeyLogEnable"  # proposed emulator addition (Enable/Disable, default Disable)
@@ -112,120 +99,6 @@ class StoredCert:
     chain: tuple[x509.Certificate, ...]  # host: the issuers that follow the certificate in its file
     info: CertInfo
     factory: bool = False
-
-
-# ------------------------------------------------------------------ keys and the factory CA
-def _new_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
-
-
-_pending_keys = 0
-_key_pool: ProcessPoolExecutor | None = None
-
-
-async def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
-    """An RSA key (about 80 ms of CPU for 2048 bits, with the GIL held).
-
-    One key is made in a worker thread. When several units boot at once (a lab's first start),
-    keys are made in a small process pool so that every core works on them: 100 units' keys take
-    about a second per core instead of eight seconds on one."""
-    global _pending_keys, _key_pool
-    _pending_keys += 1
-    try:
-        if _pending_keys < 3 and _key_pool is None:
-            return await asyncio.to_thread(_new_rsa_key, bits)
-        if _key_pool is None:
-            _key_pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=mp.get_context("spawn"))
-        pem = await asyncio.get_running_loop().run_in_executor(_key_pool, new_rsa_key_pem, bits)
-        # Our own freshly made key: the (costly) RSA consistency check adds nothing here.
-        key = serialization.load_pem_private_key(pem, None, unsafe_skip_rsa_key_validation=True)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
-    finally:
-        _pending_keys -= 1
-        if _pending_keys == 0 and _key_pool is not None:
-            _key_pool.shutdown(wait=False)
-            _key_pool = None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-_FACTORY_CA_CACHE: dict[str, tuple[tuple[bytes, bytes], tuple[x509.Certificate, PrivateKey]]] = {}
-
-
-def load_or_create_factory_ca(directory: Path, bits: int = 2048) -> tuple[x509.Certificate, PrivateKey]:
-    """The installation's factory CA, created once. Race-safe across threads and processes: the
-    creator holds an exclusive flock on ``factory-ca.lock``; the key is written before the
-    certificate, whose presence means "complete"."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / FACTORY_CA_FILE, directory / FACTORY_CA_KEY
-
-    def load() -> tuple[x509.Certificate, PrivateKey] | None:
-        if not cert_path.exists():
-            return None
-        cert_bytes, key_bytes = cert_path.read_bytes(), key_path.read_bytes()
-        cached = _FACTORY_CA_CACHE.get(str(directory))
-        if cached is not None and cached[0] == (cert_bytes, key_bytes):
-            return cached[1]  # loading (and checking) an RSA key costs ~40 ms; 100 units share one CA
-        cert = x509.load_pem_x509_certificate(cert_bytes)
-        key = serialization.load_pem_private_key(key_bytes, None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        _FACTORY_CA_CACHE[str(directory)] = ((cert_bytes, key_bytes), (cert, key))
-        return cert, key
-
-    got = load()
-    if got is not None:
-        return got
-    fd = os.open(directory / "factory-ca.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        got = load()
-        if got is not None:
-            return got
-        key = _new_rsa_key(bits)
-        cert = build_ca_certificate(key, "dgw-emulator factory CA", _now())
-        atomic_write(key_path, key_pem(key), 0o600)
-        atomic_write(cert_path, certificate_pem([cert]), 0o644)
-        return cert, key
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-# ------------------------------------------------------------------ transfers (pure helpers)
-def parse_transfer_url(url: str) -> tuple[str, str, int, str]:
-    """``(scheme, host, port, target)`` of an http/https URL; CertError when it is not one."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CertError("transfer", f"{url!r} is not an http:// or https:// URL")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as e:
-        raise CertError("transfer", f"{url!r}: {e}") from None
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port, target
-
-
-def _http_request(host: str, port: int, target: str, default_port: int, agent: str) -> bytes:
-    h = f"[{host}]" if ":" in host else host
-    host_header = h if port == default_port else f"{h}:{port}"
-    return (f"GET {target} HTTP/1.0\r\nHost: {host_header}\r\nUser-Agent: {agent}\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n").encode()
-
-
-def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    m = re.match(r"HTTP/\d\.\d\s+(\d{3})\s*(.*)", lines[0])
-    if m is None:
-        raise CertError("transfer", "the server did not answer with HTTP")
-    headers = {}
-    for line in lines[1:]:
-        k, sep, v = line.partition(":")
-        if sep:
-            headers[k.strip().lower()] = v.strip()
-    return int(m.group(1)), m.group(2), headers
 
 
 # ------------------------------------------------------------------ the engine
@@ -293,7 +166,7 @@ class CertEngine:
         host_key = await generate_rsa_key()
         u = self.unit
         dns = [u.name] if _HOSTNAME.match(u.name) else []
-        cert = build_host_certificate(ca_cert, ca_key, host_key, u.name, [u.host], dns, _now())
+        cert = build_host_certificate(ca_cert, ca_key, host_key, u.name, [u.host], dns, utc_now())
         tmp = self.dir.with_name(f".certs.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
         atomic_write(tmp / "host" / f"{FACTORY_HOST_FILE}.key", key_pem(host_key), 0o600)
         atomic_write(tmp / "host" / FACTORY_HOST_FILE, certificate_pem([cert, ca_cert]), 0o644)
@@ -515,7 +388,8 @@ class CertEngine:
         ``Cert.TransferHttpsTlsVersion``/``CipherSuite`` (and validates the server: HostName,
         LocallyTrusted — the Cert service has no parameter of its own for that). A host certificate
         over plain HTTP needs the unsecure-transfer window, checked before anything is fetched."""
-        scheme, host, port, target = parse_transfer_url(url)
+        parts = parse_transfer_url(url)
+        scheme, _host, _port, target = parts
         plain = scheme == "http"
         if kind == "host" and plain:
             try:
@@ -523,53 +397,15 @@ class CertEngine:
             except CertError as e:
                 self._refused("host", e)
                 raise
-        data = await self._fetch(scheme, host, port, target)
+        data = await fetch(parts, open_tls=self._open_tls, local_host=self.unit.host, agent=f"DGW/{self.unit.version}",
+                           timeout=self.transfer_timeout)
         name = file_name or target.rsplit("/", 1)[-1].split("?", 1)[0] or None
         if kind == "host":
             return self.import_host(data, password, file_name=name, over_plain_http=plain)
         return self.import_other(data, file_name=name)
 
-    async def _fetch(self, scheme: str, host: str, port: int, target: str) -> bytes:
-        agent = f"DGW/{self.unit.version}"
-        try:
-            if scheme == "https":
-                reader, writer = await self.policy("Cert").connect(host, port, timeout=self.transfer_timeout)
-            else:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(host, port, local_addr=(self.unit.host, 0)), self.transfer_timeout
-                )
-        except PeerRefused as e:
-            raise CertError("transfer", f"the certificate of {e.peer} was refused ({e.reason})") from None
-        except (TlsError, OSError, TimeoutError) as e:
-            raise CertError("transfer", f"cannot reach {host}:{port}: {e}") from None
-        try:
-            writer.write(_http_request(host, port, target, 443 if scheme == "https" else 80, agent))
-            await writer.drain()
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.transfer_timeout)
-            status, reason, headers = _parse_head(head[:-4])
-            if status != 200:
-                raise CertError("transfer", f"the server answered {status} {reason}".rstrip())
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                raise CertError("transfer", "the server answered with a chunked body to an HTTP/1.0 request")
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
-                raise CertError("too-large", f"the file is too large: {length} bytes, the most a certificate "
-                                             f"file may hold is {MAX_UPLOAD_BYTES} bytes")
-            body = b""
-            while len(body) <= MAX_UPLOAD_BYTES:
-                chunk = await asyncio.wait_for(reader.read(65536), self.transfer_timeout)
-                if not chunk:
-                    break
-                body += chunk
-            if len(body) > MAX_UPLOAD_BYTES:
-                raise CertError("too-large", f"the file is too large: more than {MAX_UPLOAD_BYTES} bytes")
-            return body
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError, TimeoutError) as e:
-            raise CertError("transfer", f"transfer from {host}:{port} failed: {e.__class__.__name__}") from None
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _open_tls(self, host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await self.policy("Cert").connect(host, port, timeout=self.transfer_timeout)
 
     # -- table rows -----------------------------------------------------------------------------------
     def _table(self, kind: str) -> dict[str, StoredCert]:
