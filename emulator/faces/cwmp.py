@@ -22,6 +22,7 @@ notification attributes, instance numbers, the URL the bootstrap was done with, 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from emulator.engines.cert.tls import tls_policy
 from emulator.protocols.cwmp.datamodel import DataModel, ModelState, iso_time
 from emulator.protocols.cwmp.rpc import Action, RpcHandler, inform_body, transfer_complete_body, transfer_fault
 from emulator.protocols.cwmp.session import (
@@ -47,6 +49,7 @@ from emulator.protocols.cwmp.session import (
     retry_wait,
 )
 from emulator.protocols.cwmp.soap import DEFAULT_NS, MAX_BODY
+from emulator.runtime.http import app_runner, bound_port
 from firmware_model.config import ChangeEvent
 from firmware_model.script import export_script
 from firmware_model.store import JsonStore
@@ -181,14 +184,16 @@ class CwmpEngine:
         path = f"/{self.unit.identity.serial}"
         app.router.add_route("GET", path, self._connection_request)
         app.router.add_route("POST", path, self._connection_request)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = app_runner(app, self.unit.log.bind(server="cwmp"))
         await runner.setup()
         site = web.TCPSite(runner, self.unit.host, self.unit.ports.real_port(port_param), reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        port = sockets[0].getsockname()[1] if sockets else port_param
+        port = bound_port(site)
         host = f"[{self.unit.host}]" if ":" in self.unit.host else self.unit.host
         self._cr_url = f"http://{host}:{port}{path}"
         self.unit.listening["cwmp"] = self._cr_url
@@ -308,8 +313,6 @@ class CwmpEngine:
     # ------------------------------------------------------------------ one session
     def _connector(self, url: str, service: str = "Cwmp") -> aiohttp.TCPConnector:
         if url.lower().startswith("https:"):
-            from emulator.engines.cert.tls import tls_policy
-
             return tls_policy(self.unit, service).aiohttp_connector(local_addr=(self.unit.host, 0), limit=1)
         return aiohttp.TCPConnector(local_addr=(self.unit.host, 0), limit=1)
 
@@ -554,8 +557,6 @@ class _TransferError(Exception):
 
 
 def _auth_header(challenges: list[str], method: str, url: str, user: str, password: str) -> str:
-    import base64
-
     parsed = [parse_challenge(c) for c in challenges]
     digest = next((p for s, p in parsed if s == "digest"), None)
     if digest is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from emulator.faces.cwmp import CwmpEngine
 from emulator.runtime.unit import PortPolicy, Unit
@@ -63,3 +66,27 @@ def test_value_change_is_recorded_for_notified_parameters_only(unit: Unit) -> No
     assert e.queue.changed == []
     unit.factory_reset()
     assert ("0 BOOTSTRAP", "") in e.queue.events and e.model_state.notifications == {}
+
+
+async def test_malformed_connection_requests_get_400_and_one_line(unit: Unit,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A scan of the connection-request port (TR-069 §3.2.2) is refused with 400 and one log line each,
+    without the traceback aiohttp writes by default."""
+    caplog.set_level(logging.DEBUG)
+    e = CwmpEngine(unit)
+    with capture_logs() as events:
+        await e.start()
+        try:
+            port = int(unit.listening["cwmp"].rsplit(":", 1)[1].split("/")[0])
+            for data in (b"GET /x HTTP/1.1\r\n\r\n", b"\x00\x01garbage\r\n\r\n", b"GET / HTTP/1.1\r\nHost\r\n\r\n"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(data)
+                answer = await asyncio.wait_for(reader.read(4096), 5.0)
+                writer.close()
+                assert answer.split(b" ", 2)[1] == b"400", answer[:60]
+        finally:
+            await e.stop()
+    bad = [ev for ev in events if ev["event"] == "http_bad_request"]
+    assert len(bad) == 3 and all(ev["server"] == "cwmp" and ev["unit"] == "u1" for ev in bad)
+    assert not [ev for ev in events if "exc_info" in ev or ev.get("log_level") == "error"]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

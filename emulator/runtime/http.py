@@ -1,0 +1,73 @@
+"""aiohttp servers of a unit that refuse malformed requests quietly: a 400 answer and one structured log line.
+
+aiohttp already answers a request it cannot parse (garbage request line, no Host header where HTTP/1.1
+needs one, header line too long...) with 400 Bad Request (RFC 9112 §3, §3.2), but it writes the parser's
+exception WITH its traceback through its ``aiohttp.server`` logger: one scan of a unit's port filled the log
+with tracebacks that diagnose nothing. :class:`HttpErrorLogger` replaces that logger for one server: a parse
+error becomes the single line ``http_bad_request`` (peer, status, reason); an exception escaping a request
+handler (a defect of ours) keeps its traceback, rendered into the JSON line by the structlog chain of
+:mod:`emulator.runtime.logging`.
+
+How a server adopts it (the TR-069 connection-request server does; the API and the web interface can)::
+
+    runner = app_runner(app, unit.log.bind(server="api"), shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    port = bound_port(site)  # the port the kernel gave when ``port`` was 0
+
+``app_runner`` passes ``access_log=None`` and ``handle_signals=False`` as every unit server does; other
+keyword arguments go to :class:`aiohttp.web.AppRunner` unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+__all__ = ["HttpErrorLogger", "app_runner", "bound_port"]
+
+
+class HttpErrorLogger(logging.Logger):
+    """The ``logger`` of aiohttp's request handler for one server, writing to a structlog logger.
+
+    aiohttp calls ``logger.exception("Error handling request from %s", remote, exc_info=exc)`` for a
+    request it could not parse (``logger.debug`` for a non-HTTP first line); every call ends in
+    :meth:`handle`, which sorts the records: parse errors -> one ``http_bad_request`` warning without
+    traceback; debug chatter -> dropped; anything else -> ``http_server_error`` with the exception.
+    """
+
+    def __init__(self, log: Any, name: str = "dgw.http") -> None:
+        super().__init__(name, logging.DEBUG)
+        self.sink = log  # not "log": logging.Logger.log is a method
+        self.propagate = False  # nothing reaches the root logger's handlers, hence no second, raw copy
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            args = record.args if isinstance(record.args, tuple) else ()
+            peer = str(args[0]) if args else None  # "Error handling request from %s" % request.remote
+            self.sink.warning("http_bad_request", peer=peer, status=exc.code or 400,
+                             reason=exc.message or type(exc).__name__)
+        elif record.levelno > logging.DEBUG:
+            self.sink.error("http_server_error", message=record.getMessage(), exc_info=record.exc_info or False)
+
+
+def app_runner(app: web.Application, log: Any, **kwargs: Any) -> web.AppRunner:
+    """An AppRunner for a unit server: no access log, no signal handlers, malformed requests logged by
+    :class:`HttpErrorLogger` on ``log`` (a structlog logger, e.g. ``unit.log``)."""
+    kwargs.setdefault("access_log", None)
+    kwargs.setdefault("handle_signals", False)
+    return web.AppRunner(app, logger=HttpErrorLogger(log), **kwargs)
+
+
+def bound_port(site: web.TCPSite) -> int:
+    """The port a started site listens on (the kernel's choice when it was given port 0)."""
+    server = site._server  # aiohttp keeps the asyncio server private; its sockets are the truth
+    sockets = getattr(server, "sockets", None) or []
+    if not sockets:
+        raise RuntimeError("the site is not listening")
+    return int(sockets[0].getsockname()[1])
