@@ -26,7 +26,6 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import math
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,7 @@ from emulator.protocols.cwmp.session import (
 )
 from emulator.protocols.cwmp.soap import DEFAULT_NS, MAX_BODY
 from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.timers import Periodic, sleep_until
 from firmware_model.config import ChangeEvent
 from firmware_model.script import export_script
 from firmware_model.store import JsonStore
@@ -255,7 +255,10 @@ class CwmpEngine:
             return True
         return any(code != "4 VALUE CHANGE" for code, _ in self.queue.events)
 
-    def _next_periodic(self, now: float) -> float | None:
+    def periodic_grid(self) -> tuple[float, float] | None:
+        """(interval, reference time) of the periodic Informs (TR-069 §3.2.1.1: ``PeriodicInformInterval``
+        seconds, in phase with ``PeriodicInformTime``; an unknown time, 0001-01-01, counts from the start of
+        the engine); None when ``Cwmp.PeriodicInformEnable`` is off."""
         c = self.unit.config
         if c.get("Cwmp.PeriodicInformEnable") != "Enable":
             return None
@@ -265,31 +268,34 @@ class CwmpEngine:
         if ref_text and not ref_text.startswith("0001-"):
             with contextlib.suppress(ValueError):
                 ref = dt.datetime.fromisoformat(ref_text.replace("Z", "+00:00")).timestamp()
-        k = math.floor((now - ref) / interval) + 1
-        return ref + k * interval
+        return float(interval), ref
+
+    def _periodic_schedule(self, schedule: Periodic | None, now: float) -> Periodic | None:
+        """The schedule after a possible change of the periodic parameters (the same values keep it)."""
+        grid = self.periodic_grid()
+        if grid is None:
+            return None
+        if schedule is None:
+            return Periodic.start(*grid, now)
+        schedule.reconfigure(*grid, now)
+        return schedule
 
     async def _run(self) -> None:
+        clock = self.unit.clock
         next_attempt = 0.0  # unit-clock time before which no retry happens
-        periodic_at = self._next_periodic(self.unit.clock.now())
+        periodic = self._periodic_schedule(None, clock.now())
         while True:
-            now = self.unit.clock.now()
-            waits = []
-            if periodic_at is not None:
-                waits.append(periodic_at - now)
-            if self.retry_count and self.queue.events:
-                waits.append(next_attempt - now)
-            timeout = max(0.0, min(waits)) if waits else None
-            if not self._wake.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+            dues = [periodic.due] if periodic is not None else []
+            if self.retry_count and self.queue.events and next_attempt > clock.now():
+                dues.append(next_attempt)  # a retry time already passed is no reason to wake (it spun)
+            # An early wake-up of the event loop goes back to sleep inside sleep_until, and the schedule fires
+            # each due time once: a wake-up 0.7 ms early used to start a second periodic session at once.
+            await sleep_until(clock.now, min(dues, default=None), self._wake)
             self._wake.clear()
-            now = self.unit.clock.now()
-            new_periodic = self._next_periodic(now)
-            if periodic_at is not None and now >= periodic_at - 0.001:
+            now = clock.now()
+            if periodic is not None and periodic.poll(now):
                 self.queue.add("2 PERIODIC")
-                periodic_at = self._next_periodic(now)
-            elif new_periodic is None or periodic_at is None or new_periodic < periodic_at:
-                periodic_at = new_periodic
+            periodic = self._periodic_schedule(periodic, now)
             url = self.acs_url()
             if not url:
                 self.acs_status = "NoUrl"
@@ -307,7 +313,7 @@ class CwmpEngine:
                     self._wake.set()
             else:
                 self.retry_count += 1
-                next_attempt = self.unit.clock.now() + retry_wait(self.retry_count, self.retry_minimum, rnd=self.rnd)
+                next_attempt = clock.now() + retry_wait(self.retry_count, self.retry_minimum, rnd=self.rnd)
             self.save()
 
     # ------------------------------------------------------------------ one session
