@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from emulator.engines.aaa import AuthResult
 
-__all__ = ["COOKIE", "LOGIN_COOKIE", "SESSION_IDLE_S", "Session", "SessionStore", "same_token"]
+__all__ = ["COOKIE", "LOGIN_COOKIE", "SESSION_IDLE_S", "Flash", "Session", "SessionStore", "same_token"]
 
 COOKIE = "DGWSESSION"
 LOGIN_COOKIE = "DGWLOGIN"
@@ -37,11 +37,14 @@ class Session:
     auth: AuthResult
     csrf: str
     last_seen: float
-    flash: list[str] = field(default_factory=list)
+    flash: list[Flash] = field(default_factory=list)
 
     @property
     def user(self) -> str:
         return self.auth.user
+
+    def tell(self, text: str, ok: bool = True) -> None:
+        self.flash.append(Flash(text, ok))
 
 
 @dataclass
@@ -82,3 +85,11 @@ class SessionStore:
     def expire(self, now: float) -> None:
         for sid in [k for k, s in self.sessions.items() if now - s.last_seen > self.idle_s]:
             del self.sessions[sid]
+
+
+@dataclass(frozen=True, slots=True)
+class Flash:
+    """A message shown once at the top of the next page: a result, or a refusal (``ok`` False, in red)."""
+
+    text: str
+    ok: bool = True

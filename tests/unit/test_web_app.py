@@ -7,81 +7,28 @@ import re
 import ssl
 import warnings
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from emulator.engines.aaa import Aaa
-from emulator.engines.cert.engine import CertEngine
+from emulator.engines.epadm import EpAdmEngine
+from emulator.ops.policy import MASK
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import Config
 from firmware_model.profiles import get_profile
 from firmware_model.store import JsonStore
-from tests.tls_pki import Pki, pem
+from testkit.peers import free_port
+from testkit.pki import Pki, pem
+from tests.unit.web_env import Env, web_env
 from web_ui.app import WebEngine, cell_address
 from web_ui.pages import PAGES
 
 
-@dataclass
-class Env:
-    unit: Unit
-    aaa: Aaa
-    certs: CertEngine
-    web: WebEngine
-    base: str
-    http: aiohttp.ClientSession
-
-    async def get(self, path: str, **kw: Any) -> tuple[int, str]:
-        if self.base.startswith("https"):
-            kw.setdefault("ssl", False)
-        async with self.http.get(self.base + path, allow_redirects=True, **kw) as r:
-            return r.status, await r.text()
-
-    async def post(self, path: str, data: Any, **kw: Any) -> tuple[int, str, str]:
-        if self.base.startswith("https"):
-            kw.setdefault("ssl", False)
-        async with self.http.post(self.base + path, data=data, allow_redirects=True, **kw) as r:
-            return r.status, await r.text(), str(r.url.path)
-
-    async def login(self, user: str = "public", password: str = "") -> tuple[int, str, str]:
-        _, html = await self.get("/login")
-        token = re.search(r'name="token" value="([^"]+)"', html)
-        assert token is not None
-        return await self.post("/login", {"token": token.group(1), "username": user, "password": password, "next": ""})
-
-    async def csrf(self, path: str) -> str:
-        _, html = await self.get(path)
-        m = re.search(r'name="csrf" value="([^"]+)"', html)
-        assert m is not None, html[:500]
-        return m.group(1)
-
-
-async def _env(tmp_path: Path, mode: str = "Unsecure", **settings: Any) -> AsyncIterator[Env]:
-    unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path / "u1", ports=PortPolicy(mode="auto"),
-                fsync=False)
-    unit.config.set("Web.HttpMode", mode)
-    for name, value in settings.items():
-        unit.config.set(name.replace("_", "."), value)
-    aaa = Aaa(unit)
-    unit.attach(aaa)
-    certs = CertEngine(unit, factory_dir=tmp_path)
-    unit.attach(certs)
-    web = WebEngine(unit, aaa, certs)
-    unit.attach(web)
-    await unit.start()
-    base = unit.listening["web"] if mode != "Secure" else unit.listening["web_secure"]
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as http:
-        yield Env(unit, aaa, certs, web, base, http)
-    await unit.stop()
-
-
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    async for e in _env(tmp_path):
+    async for e in web_env(tmp_path):
         yield e
 
 
@@ -278,7 +225,9 @@ async def test_observer_reads_but_cannot_change(env: Env) -> None:
     assert status == 403
     token = await env.csrf("/Management/SNMP")
     status, html, _ = await env.post("/Management/SNMP", {"csrf": token, "action": "apply", "Snmp.Port": "1161"})
-    assert env.unit.config.get("Snmp.Port") == 161 and "do not allow" in html
+    assert env.unit.config.get("Snmp.Port") == 161
+    # the access policy's words, as the API and the CLI say them
+    assert status == 403 and "user obs (Observer rights) may not change the configuration" in html
 
 
 async def test_secrets_never_displayed(env: Env) -> None:
@@ -320,7 +269,7 @@ async def test_services_page_restarts_a_service(env: Env) -> None:
 async def test_https_serves_the_unit_host_certificate(tmp_path: Path) -> None:
     """Both: HTTP and HTTPS; the HTTPS peer is the unit's factory host certificate (SAN = its address),
     validated here against the factory CA; the cookies get Secure. CS3: the set a modern client shares."""
-    async for e in _env(tmp_path, mode="Both", Web_HttpsCipherSuite="CS3", Web_TlsVersion="TLSv1_2"):
+    async for e in web_env(tmp_path, mode="Both", Web_HttpsCipherSuite="CS3", Web_TlsVersion="TLSv1_2"):
         assert e.unit.listening["web"].startswith("http://127.0.0.1:")
         base = e.unit.listening["web_secure"]
         assert base.startswith("https://127.0.0.1:")
@@ -339,7 +288,7 @@ async def test_https_serves_the_unit_host_certificate(tmp_path: Path) -> None:
 
 
 async def test_secure_mode_serves_https_only(tmp_path: Path) -> None:
-    async for e in _env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS3"):
+    async for e in web_env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS3"):
         assert "web" not in e.unit.listening and "web_secure" in e.unit.listening
         status, _html, path = await e.login()  # over HTTPS (certificate checked in the test above)
         assert status == 200 and path == "/System/Services"
@@ -347,9 +296,7 @@ async def test_secure_mode_serves_https_only(tmp_path: Path) -> None:
 
 async def test_web_port_change_restarts_the_web_server_from_its_own_banner(tmp_path: Path) -> None:
     """Changing Web.ServerPort marks Web; the banner's link answers first, then the server moves."""
-    from tests.conftest import free_port
-
-    async for e in _env(tmp_path):
+    async for e in web_env(tmp_path):
         e.unit.ports = PortPolicy(mode="hardware")
         await e.login()
         new_port = free_port()
@@ -446,7 +393,7 @@ async def test_user_rights_cannot_write_secrets_even_with_a_forged_field(env: En
     env.unit.config.add_row("Aaa.Users", {"UserName": "op", "Password": "p", "AccessRights": "User"})
     await env.login("op", "p")
     _, html = await env.get("/Management/SNMP")
-    assert 'name="Snmp.PrivPassword"' not in html and "********" in html
+    assert 'name="Snmp.PrivPassword"' not in html and f'<span class="ro">{MASK}</span>' in html
     token = await env.csrf("/Management/SNMP")
     await env.post("/Management/SNMP", {"csrf": token, "action": "apply", "Snmp.PrivPassword": "forged",
                                         "Snmp.Community": "ops"})
@@ -469,7 +416,7 @@ def _tls11_client() -> ssl.SSLContext:
 @pytest.mark.parametrize(("floor", "accepted"), [("TLSv1", True), ("TLSv1_2", False)])
 async def test_https_honours_the_web_tls_version_floor(tmp_path: Path, floor: str, accepted: bool) -> None:
     """A TLS 1.1 client with CS2 (CBC suites that TLS 1.1 can use): served with the TLSv1 floor only."""
-    async for e in _env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS2", Web_TlsVersion=floor):
+    async for e in web_env(tmp_path, mode="Secure", Web_HttpsCipherSuite="CS2", Web_TlsVersion=floor):
         host, port = e.unit.listening["web_secure"].removeprefix("https://").rsplit(":", 1)
         if accepted:
             _r, w = await asyncio.open_connection(host, int(port), ssl=_tls11_client())
@@ -511,8 +458,6 @@ async def test_two_units_in_one_process_share_nothing(tmp_path: Path) -> None:
 
 async def test_endpoints_page_locks_and_unlocks(env: Env) -> None:
     """System/Endpoints: Unit States, the endpoints' states and Lock / Force Lock / Unlock per endpoint."""
-    from emulator.engines.epadm import EpAdmEngine
-
     engine = EpAdmEngine(env.unit)
     env.unit.attach(engine)
     await engine.start()
