@@ -45,12 +45,12 @@ peers:
 	else echo "not root: install the peers yourself: $(PEER_PACKAGES)"; fi
 
 lint: venv-test
-	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
+	$(VENV)/bin/ruff check firmware_model emulator web_ui tests testkit bench tools
 	$(VENV)/bin/mypy
 
 ## Whole suite: unit tests, interop tests against real peers, lint.
 test: venv-test peers .venv-sslyze/.stamp
-	$(VENV)/bin/ruff check firmware_model emulator web_ui tests bench tools
+	$(VENV)/bin/ruff check firmware_model emulator web_ui tests testkit bench tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from emulator.protocols.sip.message import parse_datagram  # noqa: E402
-from tests.unit.sip_vectors import MIX  # noqa: E402
+from testkit.sip_vectors import MIX  # noqa: E402
 
 
 def ours(data: bytes) -> bytes:

@@ -29,8 +29,8 @@ from emulator.engines.nlm import NlmEngine  # noqa: E402
 from emulator.engines.sipep.engine import SipEpEngine  # noqa: E402
 from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.profiles import get_profile  # noqa: E402
-from tests.interop.kamailio_fixture import start_kamailio  # noqa: E402
-from tests.tls_pki import Pki  # noqa: E402
+from testkit.kamailio import start_kamailio  # noqa: E402
+from testkit.pki import Pki  # noqa: E402
 
 
 async def run(endpoints: int, rounds: int, work: Path) -> None:

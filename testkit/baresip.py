@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
-from tests.conftest import free_port, require_peer
+from testkit.peers import free_port, require_peer
 
 __all__ = ["Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_tone_wav"]
 
@@ -48,7 +48,7 @@ _MODULES = "/usr/lib/baresip/modules"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # reginfo colours its status
 
 _CONFIG = """\
-# baresip {version} headless, loopback only, no sound card (written by tests/interop/baresip_fixture.py)
+# baresip {version} headless, loopback only, no sound card (written by testkit/baresip.py)
 poll_method		epoll
 sip_listen		{host}:{sip_port}
 sip_certificate		{certificate}

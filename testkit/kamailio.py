@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port, require_peer
+from testkit.peers import free_port, require_peer
 
 __all__ = ["Kamailio", "start_kamailio"]
 

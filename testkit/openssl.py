@@ -22,17 +22,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from testkit.peers import free_port, require_peer
 
-from tests.conftest import REQUIRE_PEERS, free_port, require_peer
+__all__ = ["OcspResponder", "SServer", "Sslyze", "openssl_bin", "s_client", "sslyze_python"]
 
-__all__ = ["OcspResponder", "SServer", "Sslyze", "openssl_bin", "s_client", "sslyze"]
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SSLYZE_VENV = ROOT / ".venv-sslyze"
 
 
@@ -207,7 +205,7 @@ class Sslyze:
         return {int(k): v for k, v in json.loads(out).items()}
 
 
-def _sslyze_python() -> Path | None:
+def sslyze_python() -> Path | None:
     py = SSLYZE_VENV / "bin" / "python"
     if py.exists() and subprocess.run([str(py), "-c", "import sslyze"], capture_output=True).returncode == 0:
         return py
@@ -219,14 +217,3 @@ def _sslyze_python() -> Path | None:
     except (subprocess.SubprocessError, OSError):
         return None
     return py if py.exists() else None
-
-
-@pytest.fixture(scope="session")
-def sslyze() -> Iterator[Sslyze]:
-    py = _sslyze_python()
-    if py is None:
-        msg = f"real peer sslyze is not installed in {SSLYZE_VENV} and could not be installed there"
-        if REQUIRE_PEERS:
-            pytest.fail(msg)
-        pytest.skip(msg + " [DGW_REQUIRE_PEERS unset]")
-    yield Sslyze(py)

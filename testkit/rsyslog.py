@@ -18,15 +18,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from testkit.peers import free_port, require_peer
 
-from tests.conftest import free_port, require_peer
-
-__all__ = ["Received", "Rsyslog", "rsyslog"]
+__all__ = ["Received", "Rsyslog", "start_rsyslog", "stop_rsyslog"]
 
 _CONF = """\
 global(workDirectory="{work}" maxMessageSize="64k")
@@ -131,12 +128,3 @@ def stop_rsyslog(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
-    peer = start_rsyslog(tmp_path_factory.mktemp("rsyslog"))
-    try:
-        yield peer
-    finally:
-        stop_rsyslog(peer.proc)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_peer
+from testkit.peers import require_peer
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = "Basic " + base64.b64encode(b"public:").decode()

@@ -31,9 +31,9 @@ from emulator.engines.cert.engine import CertEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.lab import UnitSpec, build_unit
 from emulator.runtime.unit import Unit
-from tests.conftest import REQUIRE_PEERS, require_peer
-from tests.interop.kamailio_fixture import Kamailio, start_kamailio
-from tests.tls_pki import Issued, Pki, pem
+from testkit.kamailio import Kamailio, start_kamailio
+from testkit.peers import REQUIRE_PEERS, require_peer
+from testkit.pki import Issued, Pki, pem
 from web_ui.app import WebEngine
 from web_ui.pages import PAGES
 

@@ -24,8 +24,7 @@ import pytest
 from emulator.engines.sipep.calls import Call, CallManager, endpoint_action
 from emulator.protocols.media.tones import ToneMeasurement
 from emulator.runtime.unit import Unit
-from tests.interop import test_sipep_kamailio as _sipep_tests
-from tests.interop.baresip_fixture import (
+from testkit.baresip import (
     Baresip,
     BaresipCtrl,
     read_wav_pcm,
@@ -34,16 +33,11 @@ from tests.interop.baresip_fixture import (
     wait_registered,
     write_tone_wav,
 )
-from tests.interop.kamailio_fixture import Kamailio, start_kamailio
-from tests.interop.test_secure_calls_kamailio import secure_unit, stream
-from tests.interop.test_sipep_kamailio import USERS, Pkis, reg_state, sipep, wait_for
-from tests.tls_pki import Pki
+from testkit.kamailio import Kamailio, start_kamailio
+from testkit.pki import Pki
+from tests.interop.siplab import USERS, Pkis, reg_state, secure_unit, sipep, stream, wait_for
 
 pytestmark = pytest.mark.peer
-
-# the fixtures of the SipEp interop tests, used here by name
-kamailios = _sipep_tests.kamailios
-units = _sipep_tests.units
 
 EP = "Phone-Fax1"
 BARESIP_USER, BARESIP_PASSWORD = "baresip", "baresippw"

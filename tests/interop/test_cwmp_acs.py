@@ -21,7 +21,7 @@ from emulator.faces.cwmp import CwmpEngine
 from emulator.protocols.cwmp.session import digest_authorization, parse_challenge
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import REQUIRE_PEERS
+from testkit.peers import REQUIRE_PEERS
 from tests.interop.acs import CwmpValidator, FileServer, TestAcs, load_validator
 
 NS = "urn:dslforum-org:cwmp-1-0"
@@ -399,7 +399,7 @@ async def test_https_acs_and_https_config_download(tmp_path: Path, validator: Cw
 
     from emulator.engines.cert.engine import CertEngine
     from emulator.engines.nlm import NlmEngine
-    from tests.tls_pki import Pki
+    from testkit.pki import Pki
 
     pki = Pki("rsa")
     ca = pki.ca("Lab Root CA")

@@ -36,7 +36,7 @@ import pytest
 from aiohttp import web
 
 from emulator.protocols.dhcp import DhcpError, DhcpMessage, MessageType, Opt
-from tests.conftest import REQUIRE_PEERS, require_peer
+from testkit.peers import REQUIRE_PEERS, require_peer
 from tests.interop.acs import AcsSession, TestAcs, load_validator
 
 REPO = Path(__file__).resolve().parents[2]

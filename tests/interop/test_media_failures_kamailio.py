@@ -26,18 +26,9 @@ from emulator.engines.epadm import EpAdmEngine
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.protocols.sip.message import Request
 from emulator.runtime.unit import Unit
-from tests.interop.rsyslog_fixture import Rsyslog, rsyslog  # noqa: F401 - the fixture, used by name
-from tests.interop.test_secure_calls_kamailio import pair, stream
-from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
-    Kamailio,
-    Pkis,
-    kamailios,
-    pkis,
-    reg_state,
-    sipep,
-    units,
-    wait_for,
-)
+from testkit.kamailio import Kamailio
+from testkit.rsyslog import Rsyslog
+from tests.interop.siplab import Pkis, pair, reg_state, secure_unit, sipep, stream, wait_for
 
 MIPT_110 = ("detected an SRTP cryptographic error. The secured RTP stream is not properly decoded.")
 SDPTOOLS = "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."
@@ -507,8 +498,6 @@ async def test_blind_transfer_through_kamailio(units: list[Unit], kamailios: lis
     is released on the 200 sipfrag, and Alice and Carol talk over SRTP."""
     from emulator.engines.aaa import AuthResult
     from emulator.faces.cli.shell import CliShell
-    from tests.interop.test_secure_calls_kamailio import secure_unit
-
     a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
     registrar = a.config.get("SipEp.DefaultStaticRegistrarServerHost")
     c = await secure_unit(units, tmp_path, pkis, profile="4102", user="carol", registrar=str(registrar),

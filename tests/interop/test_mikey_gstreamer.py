@@ -52,7 +52,7 @@ from emulator.protocols.media.session_setup import (
 from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
 from emulator.protocols.sdp import mikey, sdes
 from emulator.protocols.sdp.mikey import CryptoSession, KemacMode
-from tests.conftest import REQUIRE_PEERS, require_peer
+from testkit.peers import REQUIRE_PEERS, require_peer
 
 pytestmark = pytest.mark.peer
 

@@ -9,74 +9,9 @@ from typing import Any
 
 import pytest
 
-from emulator.engines.cert.engine import CertEngine
-from emulator.engines.epadm import EpAdmEngine
-from emulator.engines.mipt.call_media import CallMedia
-from emulator.engines.nlm import NlmEngine
-from emulator.engines.sipep.engine import SipEpEngine
-from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
-from tests.interop.test_sipep_kamailio import (  # noqa: F401 - fixtures used by name
-    FAST,
-    USERS,
-    Kamailio,
-    Pkis,
-    kamailio,
-    kamailios,
-    pkis,
-    reg_state,
-    sipep,
-    units,
-    wait_for,
-)
-
-EPS = {"4102": "Phone-Fax1", "C740": "Bri1"}
-
-
-async def secure_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, profile: str, user: str, registrar: str,
-                      key_management: str) -> Unit:
-    host = f"127.0.0.{len(units) + 2}"
-    u = Unit(name=f"s{len(units)}", profile=get_profile(profile), state_dir=tmp_path / f"s{len(units)}", host=host,
-             ports=PortPolicy(mode="auto"), fsync=False)
-    nlm = NlmEngine(u)
-    u.attach(nlm)
-    u.nlm = nlm
-    cert = CertEngine(u, pkis.dir / "factory")
-    u.attach(cert)
-    u.cert = cert
-    u.attach(SipEpEngine(u, timers=FAST, poll_s=0.05, media=CallMedia.for_unit(u)))
-    u.attach(EpAdmEngine(u))
-    c = u.config
-    ep = EPS[profile]
-    c.set("SipEp.TransportConfig[default].TlsEnable", "Enable")
-    c.set("SipEp.DefaultStaticRegistrarServerHost", registrar)
-    c.set("SipEp.DefaultStaticProxyHomeDomainHost", registrar)
-    c.set(f"SipEp.UserAgent[{ep}].Username", user)
-    c.set(f"SipEp.UserAgent[{ep}].Register", "Enable")
-    c.add_row("SipEp.Authentication", {"Username": user, "Password": USERS[user]})
-    c.set("Mipt.DefaultSecurityRtpMode", "Secure")  # Media/Security: Mode Secure
-    c.set("Mipt.DefaultSecurityKeyManagement", key_management)
-    c.set("Mipt.MinSeverity", "Info")
-    units.append(u)
-    await u.start()
-    cert.import_other(pkis.ca.pem())
-    u.clock.synchronized = True
-    return u
-
-
-async def pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, km_a: str,
-               km_b: str) -> tuple[Unit, Unit]:
-    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
-    a = await secure_unit(units, tmp_path, pkis, profile="4102", user="alice", registrar=k.tls_address,
-                          key_management=km_a)
-    b = await secure_unit(units, tmp_path, pkis, profile="C740", user="bob", registrar=k.tls_address,
-                          key_management=km_b)
-    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
-    return a, b
-
-
-def stream(call: Any) -> Any:
-    return call.media.stream
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio
+from tests.interop.siplab import Pkis, pair, sipep, stream, wait_for
 
 
 @pytest.mark.parametrize("km", ["Sdes", "Mikey"])

@@ -38,10 +38,10 @@ from emulator.engines.sipep.engine import SipEpEngine
 from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import free_port, require_peer
-from tests.interop.kamailio_fixture import Kamailio, start_kamailio
-from tests.interop.test_sipep_kamailio import FAST, USERS, reg_state, sipep_notes, wait_for
-from tests.tls_pki import Pki
+from testkit.kamailio import Kamailio, start_kamailio
+from testkit.peers import free_port, require_peer
+from testkit.pki import Pki
+from tests.interop.siplab import FAST, USERS, reg_state, sipep_notes, wait_for
 
 pytestmark = pytest.mark.peer
 

@@ -13,130 +13,17 @@ Units live on 127.0.0.2, 127.0.0.3... so that each can use port 16000 as on the 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from emulator.engines.cert.engine import CertEngine
-from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.calls import Call, MediaRefused, PlainAudio
-from emulator.engines.sipep.engine import SipEpEngine
-from emulator.protocols.sip.transaction import TimerConfig
-from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
-from tests.interop.kamailio_fixture import Kamailio, start_kamailio
-from tests.interop.rsyslog_fixture import Rsyslog, rsyslog
-from tests.tls_pki import Issued, Pki
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio
+from testkit.rsyslog import Rsyslog
+from tests.interop.siplab import Pkis, kamailio, make_unit, reg_state, sipep, sipep_notes, wait_for
 
 pytestmark = pytest.mark.peer
-__all__ = ["rsyslog"]  # the fixture, re-exported for pytest
-
-USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
-FAST = TimerConfig(t1=0.02, t2=0.2, t4=0.2, d=0.2)
-
-
-@dataclass
-class Pkis:
-    dir: Path
-    ca: Issued
-    server: tuple[Path, Path]
-    wrong_name: tuple[Path, Path]
-
-
-@pytest.fixture(scope="module")
-def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
-    d = tmp_path_factory.mktemp("sip-pki")
-    pki = Pki("rsa")
-    ca = pki.ca("SIP Lab CA")
-    server = pki.leaf(ca, "127.0.0.1", dns=("localhost",), ips=("127.0.0.1",)).write(d, "server")
-    wrong = pki.leaf(ca, "proxy.example", dns=("proxy.example",), ips=()).write(d, "wrong")
-    return Pkis(d, ca, server, wrong)
-
-
-@pytest.fixture
-def kamailios(tmp_path: Path) -> Iterator[list[Kamailio]]:
-    started: list[Kamailio] = []
-    yield started
-    for k in started:
-        k.stop()
-
-
-def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str = "server", tls_only: bool = False,
-             defines: tuple[str, ...] = (), tls_port: int | None = None) -> Kamailio:
-    crt, key = pkis.server if cert == "server" else pkis.wrong_name
-    k = start_kamailio(tmp_path / f"kamailio{len(kamailios)}", crt, key, USERS, tls_only=tls_only, defines=defines,
-                       tls_port=tls_port)
-    kamailios.append(k)
-    return k
-
-
-@pytest.fixture
-async def units(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncIterator[list[Unit]]:
-    # depends on kamailios: the units stop (and unregister) before the proxies do
-    made: list[Unit] = []
-    yield made
-    for u in made:
-        await u.stop()
-
-
-async def make_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, registrar: str, tls: bool = True,
-                    settings: dict[str, Any] | None = None, synchronized: bool = True,
-                    timers: TimerConfig = FAST) -> Unit:
-    host = f"127.0.0.{len(units) + 2}"
-    u = Unit(name=f"u{len(units)}", profile=get_profile("4102"), state_dir=tmp_path / f"u{len(units)}", host=host,
-             ports=PortPolicy(mode="auto"), fsync=False)
-    nlm = NlmEngine(u)
-    u.attach(nlm)
-    u.nlm = nlm
-    cert = CertEngine(u, pkis.dir / "factory")
-    u.attach(cert)
-    u.cert = cert
-    sip = SipEpEngine(u, timers=timers, poll_s=0.05)
-    u.attach(sip)
-    c = u.config
-    c.set("SipEp.MinSeverity", "Info")
-    c.set("SipEp.TransportConfig[default].TlsEnable", "Enable" if tls else "Disable")
-    c.set("SipEp.DefaultStaticRegistrarServerHost", registrar)
-    c.set("SipEp.DefaultStaticProxyHomeDomainHost", registrar)
-    c.set("SipEp.UserAgent[Phone-Fax1].Username", user)
-    c.set("SipEp.UserAgent[Phone-Fax1].Register", "Enable")
-    c.add_row("SipEp.Authentication", {"Username": user, "Password": USERS.get(user, "wrong")})
-    for name, value in (settings or {}).items():
-        c.set(name, value)
-    units.append(u)
-    await u.start()
-    cert.import_other(pkis.ca.pem())
-    u.clock.synchronized = synchronized
-    return u
-
-
-def sipep(u: Unit) -> SipEpEngine:
-    engine = u.services["SipEp"].engine
-    assert isinstance(engine, SipEpEngine)
-    return engine
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 8.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.02)
-
-
-def reg_state(u: Unit, index: int = 1) -> str:
-    rows = {r["Index"]: r for r in u.config.rows("SipEp.RegistrationStatus")}
-    return str(rows[index]["State"]) if index in rows else ""
-
-
-def sipep_notes(u: Unit) -> list[tuple[int, str]]:
-    return [(e.msg_id, e.message) for e in u.notifications if e.service == "SipEp"]
-
 
 # ---------------------------------------------------------------------------------------------------------------
 async def test_registers_over_tls_from_16000_with_digest(units: list[Unit], kamailios: list[Kamailio],

@@ -20,7 +20,7 @@ from emulator.protocols.sip import Response, parse_datagram
 from emulator.protocols.sip.message import StreamParser
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.sip_vectors import rfc4475
+from testkit.sip_vectors import rfc4475
 from tests.unit.test_sip_rfc4475 import EXPECTED
 
 OPTIONS = (

@@ -24,7 +24,7 @@ from emulator.faces.snmp import SnmpEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.oidmap import format_oid
 from firmware_model.profiles import get_profile
-from tests.conftest import REQUIRE_PEERS, free_port, require_peer
+from testkit.peers import REQUIRE_PEERS, free_port, require_peer
 from tests.interop.snmp_base_mibs import write_base_mibs
 
 pytestmark = pytest.mark.peer

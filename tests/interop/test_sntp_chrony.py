@@ -26,7 +26,7 @@ from emulator.protocols.sntp import SntpError, SntpQuery
 from emulator.runtime.clock import UnitClock
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import free_port, require_peer
+from testkit.peers import free_port, require_peer
 
 pytestmark = pytest.mark.peer
 

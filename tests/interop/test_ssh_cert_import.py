@@ -14,7 +14,7 @@ from emulator.engines.cert.engine import FACTORY_CA_FILE, CertEngine
 from emulator.faces.cli.server import CliEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import require_peer
+from testkit.peers import require_peer
 from tests.interop.test_ssh_cli import SSH_OPTS, _wait_for
 from tests.unit.test_api_certs import FileServer, Lab, factory_dir, file_server, lab
 

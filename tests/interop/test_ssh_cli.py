@@ -16,7 +16,7 @@ from emulator.engines.aaa import Aaa
 from emulator.faces.cli.server import HOST_KEY_FILES, CliEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import free_port, require_peer
+from testkit.peers import free_port, require_peer
 
 pytestmark = pytest.mark.peer
 

@@ -16,9 +16,7 @@ import pytest
 from emulator.engines.nlm import NlmEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.interop.rsyslog_fixture import Received, Rsyslog, rsyslog
-
-__all__ = ["rsyslog"]  # the fixture, re-exported for pytest
+from testkit.rsyslog import Received, Rsyslog
 
 pytestmark = pytest.mark.peer
 

@@ -32,11 +32,9 @@ from firmware_model.cert_validation import Reason
 from firmware_model.certs import CertError
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import get_profile
-from tests.conftest import free_port
-from tests.interop.openssl_peers import OcspResponder, SServer, Sslyze, s_client, sslyze
-from tests.tls_pki import DAY, Issued, Pki, utcnow
-
-__all__ = ["sslyze"]  # the fixture, re-exported for pytest
+from testkit.openssl import OcspResponder, SServer, Sslyze, s_client
+from testkit.peers import free_port
+from testkit.pki import DAY, Issued, Pki, utcnow
 
 pytestmark = pytest.mark.peer
 

@@ -1,7 +1,7 @@
 """Certificates through the HTTP control API (issue 3, build item 1): listing, factory CA download, import
 of Other and Host certificates from the request body, the unsecure-transfer rule over plain HTTP, precise
 refusals with the store unchanged, delete, rights, and transfer from an https:// URL served by a local
-aiohttp server whose certificate comes from tests/tls_pki.py."""
+aiohttp server whose certificate comes from testkit/pki.py."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from emulator.faces.api.server import ApiServer
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.certs import MAX_UPLOAD_BYTES
 from firmware_model.profiles import get_profile
-from tests.conftest import free_port
-from tests.tls_pki import Issued, Pki, der
+from testkit.peers import free_port
+from testkit.pki import Issued, Pki, der
 
 ADMIN = ("public", "")
 USER = ("bob", "bobpass")

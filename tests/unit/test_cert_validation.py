@@ -24,7 +24,7 @@ from firmware_model.cert_validation import (
     ocsp_url,
     validate,
 )
-from tests.tls_pki import DAY, Issued, Pki, utcnow
+from testkit.pki import DAY, Issued, Pki, utcnow
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from firmware_model.certs import (
     usage_of,
 )
 from firmware_model.profiles import get_profile
-from tests.tls_pki import Issued, Pki, der, pem
+from testkit.pki import Issued, Pki, der, pem
 
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 

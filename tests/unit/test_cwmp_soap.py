@@ -11,7 +11,7 @@ from emulator.protocols.cwmp.rpc import RpcHandler, inform_body, transfer_comple
 from emulator.protocols.cwmp.soap import CWMP_NAMESPACES, SoapError, build_envelope, fault_body, parse_envelope
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.conftest import REQUIRE_PEERS
+from testkit.peers import REQUIRE_PEERS
 from tests.interop.acs import CwmpValidator, load_validator
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -17,7 +17,7 @@ from emulator.protocols.sip.dialog import (
     uas_dialog_id,
 )
 from emulator.protocols.sip.headers import parse_address
-from tests.unit.sip_vectors import BYE, INVITE_SDP, OK_INVITE
+from testkit.sip_vectors import BYE, INVITE_SDP, OK_INVITE
 
 VIA = "SIP/2.0/TLS 127.0.0.1:16000;rport"
 

@@ -20,7 +20,7 @@ from emulator.protocols.sip import (
     parse_message,
 )
 from emulator.protocols.sip.validate import inspect_datagram
-from tests.unit.sip_vectors import BYE, INVITE_SDP, MIX, OK_INVITE, REGISTER, rfc4475, rfc4475_names
+from testkit.sip_vectors import BYE, INVITE_SDP, MIX, OK_INVITE, REGISTER, rfc4475, rfc4475_names
 
 OPTIONS = (b"OPTIONS sip:bob@example.com SIP/2.0\r\n"
            b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKa1\r\n"

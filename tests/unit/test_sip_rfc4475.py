@@ -64,7 +64,7 @@ import pytest
 
 from emulator.protocols.sip import SipParseError, StreamParser, Uri, parse_datagram
 from emulator.protocols.sip.validate import DGW_METHODS, Policy, inspect_datagram
-from tests.unit.sip_vectors import rfc4475, rfc4475_names
+from testkit.sip_vectors import rfc4475, rfc4475_names
 
 ACCEPT = ("accept", None)
 DROP = ("drop", None)

@@ -30,7 +30,7 @@ from emulator.protocols.sip.transaction import (
     new_branch,
     server_key,
 )
-from tests.unit.sip_vectors import rfc4475
+from testkit.sip_vectors import rfc4475
 
 T = TimerConfig()  # T1 0.5 s, T2 4 s, T4 5 s
 PEER = ("127.0.0.1", 5060)

@@ -1,7 +1,7 @@
 """The SIP transport's receive paths never let an exception out, whatever arrives (hypothesis).
 
-Datagrams go through ``SipTransport._datagram`` and stream chunks through a connection's parser
-drain, with stand-ins for the sockets (no I/O): every input is answered, dropped or passed on,
+Datagrams go through ``SipTransport._datagram`` and stream chunks through a connection's framing
+(``SipTransport.frame``), with stand-ins for the sockets (no I/O): every input is answered, dropped or passed on,
 and answers go back to the sender only. Inputs are random bytes and mutated RFC 4475 vectors.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from emulator.engines.sipep.transport import Connection, SipTransport, Source
 from emulator.protocols.sip.message import Request, Response
-from tests.unit.sip_vectors import rfc4475, rfc4475_names
+from testkit.sip_vectors import rfc4475, rfc4475_names
 
 VECTORS = [rfc4475(n) for n in rfc4475_names()]
 
@@ -36,8 +36,8 @@ class FakeWriter:
         self.data = bytearray()
         self.closed = False
 
-    def get_extra_info(self, name: str) -> Any:
-        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.2", 5060)}.get(name)
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.2", 5060)}.get(name, default)
 
     def write(self, data: bytes) -> None:
         self.data += data
@@ -86,11 +86,11 @@ def test_stream_chunks_never_raise(chunks: list[bytes], size: int) -> None:
         got: list[Request | Response] = []
         transport = SipTransport("127.0.0.2", lambda m, s: got.append(m))
         writer = FakeWriter()
-        conn = Connection("TCP", asyncio.StreamReader(), writer, outgoing=False, max_size=5120)  # type: ignore[arg-type]
+        conn = Connection("TCP", writer, outgoing=False, max_size=5120)
         stream = b"".join(chunks)
         for i in range(0, len(stream), size):
             conn.parser.feed(stream[i:i + size])
-            transport._drain_parser(conn)
+            transport.frame(conn)
         assert transport.stats.errors == 0
         if not conn.is_open:
             assert conn.close_reason.startswith("framing lost")

@@ -18,7 +18,7 @@ from emulator.protocols.sip.validate import (
     inspect_datagram,
     rejection_for_error,
 )
-from tests.unit.sip_vectors import INVITE_SDP, OK_INVITE, REGISTER
+from testkit.sip_vectors import INVITE_SDP, OK_INVITE, REGISTER
 
 
 def invite(**replace: bytes) -> Request:
