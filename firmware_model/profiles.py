@@ -38,40 +38,30 @@ class Profile:
     extra_rows: dict[str, list[Row]] = field(default_factory=dict)
 
 
+def _profile(key: str, series: str, oid: str, endpoints: tuple[str, ...], kind: str) -> Profile:
+    """A unit model: the product name and serial prefix follow from its model number."""
+    return Profile(
+        key=key,
+        product=f"Mediatrix {key}",
+        series=series,
+        sys_object_id=f"{PRODUCTS_OID}.{oid}",
+        endpoints=endpoints,
+        endpoint_kind=kind,
+        ports=endpoints,
+        links=("eth1", "eth2"),
+        serial_prefix=key,
+    )
+
+
+# sysObjectID: the series branch is the vendor's (MX-PRODUCTS2-MIB: 4100 = .300, C7 = .600, 3000 = .100); the
+# leaf (after the branch) is an emulator choice. Endpoint names are emulator choices too (README).
 PROFILES: dict[str, Profile] = {
-    "4102": Profile(
-        key="4102",
-        product="Mediatrix 4102",
-        series="4100",
-        sys_object_id=f"{PRODUCTS_OID}.300.102",  # series 300 = 4100 [C]; leaf 102 emulator choice
-        endpoints=("Phone-Fax1", "Phone-Fax2"),
-        endpoint_kind="fxs",
-        ports=("Phone-Fax1", "Phone-Fax2"),
-        links=("eth1", "eth2"),
-        serial_prefix="4102",
-    ),
-    "C740": Profile(
-        key="C740",
-        product="Mediatrix C740",
-        series="C7",
-        sys_object_id=f"{PRODUCTS_OID}.600.740",  # series 600 = C7 [C]; leaf emulator choice
-        endpoints=("Bri1", "Bri2"),
-        endpoint_kind="bri",
-        ports=("Bri1", "Bri2"),
-        links=("eth1", "eth2"),
-        serial_prefix="C740",
-    ),
-    "3621": Profile(
-        key="3621",
-        product="Mediatrix 3621",
-        series="3000",
-        sys_object_id=f"{PRODUCTS_OID}.100.3621",  # series 100 = 3000 [C]; leaf emulator choice
-        endpoints=("Slot2/E1T1", "Slot3/E1T1"),
-        endpoint_kind="pri",
-        ports=("Slot2/E1T1", "Slot3/E1T1"),
-        links=("eth1", "eth2"),
-        serial_prefix="3621",
-    ),
+    p.key: p
+    for p in (
+        _profile("4102", "4100", "300.102", ("Phone-Fax1", "Phone-Fax2"), "fxs"),
+        _profile("C740", "C7", "600.740", ("Bri1", "Bri2"), "bri"),
+        _profile("3621", "3000", "100.3621", ("Slot2/E1T1", "Slot3/E1T1"), "pri"),
+    )
 }
 
 

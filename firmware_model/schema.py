@@ -374,7 +374,9 @@ class Catalog:
         types: dict[str, ValueType] = {}
         for sd in data["services"]:
             svc = Service(sd["name"], sd["numkey"], sd["display"], sd["mib"], sd.get("oid"))
-            for td in sd["tables"]:
+            tds = [(td, False) for td in sd["tables"]]
+            tds += [(td, True) for td in extra_tables if td["service"] == svc.name]
+            for td, addition in tds:
                 svc.tables[td["name"]] = Table(
                     name=f"{svc.name}.{td['name']}",
                     service=svc.name,
@@ -382,18 +384,8 @@ class Catalog:
                     index=tuple(td["index"]),
                     entry_oid=td["entry_oid"],
                     dynamic=bool(td["dynamic"]),
+                    addition=addition,
                 )
-            for td in extra_tables:
-                if td["service"] == svc.name:
-                    svc.tables[td["name"]] = Table(
-                        name=f"{svc.name}.{td['name']}",
-                        service=svc.name,
-                        short=td["name"],
-                        index=tuple(td["index"]),
-                        entry_oid=td["entry_oid"],
-                        dynamic=bool(td["dynamic"]),
-                        addition=True,
-                    )
             pds = [dict(pd) for pd in sd["params"]]
             pds += [dict(pd, addition=True) for pd in extra_params if pd["name"].split(".")[0] == svc.name]
             for pd in pds:

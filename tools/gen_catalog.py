@@ -134,6 +134,16 @@ def _default(raw: str | None, typ: dict[str, Any]) -> Any:
     return raw
 
 
+_KIND_HELP = {
+    "hostport": "Host name or IP address, optionally followed by :port (0 = protocol default).",
+    "hostname": "Host name (FQDN) or IP address.",
+    "ipaddress": "IPv4 or IPv6 address.",
+    "ipv4": "IPv4 address in dotted form.",
+    "ipmask": "IP address with its prefix length, as a.b.c.d/nn.",
+    "uint64": "Counter (64-bit).",
+}
+
+
 def help_text(title: str, typ: dict[str, Any], access: str, table: str | None) -> str:
     """A short description written by us from the parameter's type (never vendor prose)."""
     kind = typ["kind"]
@@ -144,20 +154,8 @@ def help_text(title: str, typ: dict[str, Any], access: str, table: str | None) -
         what = f"Whole number, {spans}."
     elif kind == "string":
         what = f"Text of up to {typ['max']} characters."
-    elif kind == "hostport":
-        what = "Host name or IP address, optionally followed by :port (0 = protocol default)."
-    elif kind == "hostname":
-        what = "Host name (FQDN) or IP address."
-    elif kind == "ipaddress":
-        what = "IPv4 or IPv6 address."
-    elif kind == "ipv4":
-        what = "IPv4 address in dotted form."
-    elif kind == "ipmask":
-        what = "IP address with its prefix length, as a.b.c.d/nn."
-    elif kind == "uint64":
-        what = "Counter (64-bit)."
     else:
-        what = ""
+        what = _KIND_HELP.get(kind, "")
     where = f" Column of the {table} table." if table else ""
     ro = " Status value, read-only." if access == "read-only" else ""
     return f"{title}.{where} {what}{ro}".replace("..", ".").strip()
