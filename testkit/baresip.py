@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -41,6 +40,7 @@ from typing import Any
 
 from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
 from testkit.peers import free_port, require_peer
+from testkit.process import stop_process
 
 __all__ = ["Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_tone_wav"]
 
@@ -257,14 +257,7 @@ class Baresip:
 
     def stop(self) -> None:
         """SIGTERM (graceful: un-REGISTER, BYE), a second SIGTERM (forced), then SIGKILL."""
-        for _ in range(2):
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    self.proc.wait(2)
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc, terms=2, grace=2)
 
 
 def _free_port_pair(host: str) -> int:

@@ -19,7 +19,6 @@ directory (``-Y``; ``runtime_dir`` is not a 5.6 cfg keyword), and is stopped by 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
+from testkit.process import stop_process
 
 __all__ = ["Kamailio", "start_kamailio"]
 
@@ -196,13 +196,7 @@ class Kamailio:
         return (self.directory / "kamailio.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:

@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from testkit.peers import free_port, require_peer
+from testkit.process import spawn, stop_process, wait_for_marker
 
 __all__ = ["OcspResponder", "SServer", "Sslyze", "openssl_bin", "s_client", "sslyze_python"]
 
@@ -38,15 +39,24 @@ def openssl_bin() -> str:
     return require_peer("openssl")["openssl"]
 
 
-def _wait_for(path: Path, marker: str, proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and marker in path.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(f"peer exited ({proc.returncode}): {path.read_text(errors='replace')}")
-        time.sleep(0.01)
-    raise TimeoutError(f"peer not ready: {path.read_text(errors='replace') if path.exists() else ''}")
+class _Stoppable(Protocol):
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None: ...
+
+
+_P = TypeVar("_P", bound=_Stoppable)
+
+
+def _started(peer: _P, marker: str) -> _P:
+    """The peer once its log says ``marker``; stopped again if it never does."""
+    try:
+        wait_for_marker(peer.log, marker, peer.proc)
+    except BaseException:
+        peer.stop()
+        raise
+    return peer
 
 
 @dataclass
@@ -61,19 +71,11 @@ class SServer:
     def start(cls, directory: Path, cert: Path, key: Path, *args: str, cwd: Path | None = None) -> SServer:
         port = free_port()
         log = directory / f"s_server-{port}.log"
-        out = log.open("wb")
-        proc = subprocess.Popen(
+        proc = spawn(
             [openssl_bin(), "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key), *args],
-            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or directory,
+            log, stdin=subprocess.PIPE, cwd=cwd or directory,
         )
-        out.close()
-        server = cls(port, proc, log)
-        try:
-            _wait_for(log, "ACCEPT", proc)
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return _started(cls(port, proc, log), "ACCEPT")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -87,15 +89,7 @@ class SServer:
         return text
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdin:
-            self.proc.stdin.close()
+        stop_process(self.proc)
 
 
 async def s_client(port: int, *args: str, stdin: bytes = b"", timeout: float = 10) -> tuple[int, str]:
@@ -135,29 +129,15 @@ class OcspResponder:
         index.write_text("".join(lines))
         port = free_port()
         log = directory / f"ocsp-{port}.log"
-        out = log.open("wb")
-        proc = subprocess.Popen(
+        proc = spawn(
             [openssl_bin(), "ocsp", "-index", str(index), "-port", str(port), "-rsigner", str(ca_cert),
              "-rkey", str(ca_key), "-CA", str(ca_cert), "-ignore_err", "-nmin", "5"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=directory,
+            log, cwd=directory,
         )
-        out.close()
-        responder = cls(port, proc, log)
-        try:
-            _wait_for(log, "aiting for OCSP client connections", proc)
-        except BaseException:
-            responder.stop()
-            raise
-        return responder
+        return _started(cls(port, proc, log), "aiting for OCSP client connections")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 _SSLYZE_SCRIPT = r"""

@@ -12,9 +12,7 @@ a datagram went. Each line written holds the fields rsyslog parsed and the raw d
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -22,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
+from testkit.process import stop_process
 
 __all__ = ["Received", "Rsyslog", "start_rsyslog", "stop_rsyslog"]
 
@@ -121,10 +120,4 @@ def start_rsyslog(directory: Path) -> Rsyslog:
 
 
 def stop_rsyslog(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+    stop_process(proc)

@@ -41,6 +41,7 @@ from firmware_model.profiles import get_profile
 from testkit.kamailio import Kamailio, start_kamailio
 from testkit.peers import free_port, require_peer
 from testkit.pki import Pki
+from testkit.process import stop_process
 from tests.interop.siplab import FAST, USERS, reg_state, sipep_notes, wait_for
 
 pytestmark = pytest.mark.peer
@@ -61,13 +62,7 @@ class Dnsmasq:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def start_dnsmasq(directory: Path, records: list[str]) -> Dnsmasq:

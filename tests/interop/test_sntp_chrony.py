@@ -27,6 +27,7 @@ from emulator.runtime.clock import UnitClock
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.peers import free_port, require_peer
+from testkit.process import stop_process
 
 pytestmark = pytest.mark.peer
 
@@ -66,13 +67,7 @@ def start_chrony(directory: Path, port: int) -> Chrony:
 
 
 def stop_chrony(peer: Chrony) -> None:
-    if peer.proc.poll() is None:
-        peer.proc.terminate()
-        try:
-            peer.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            peer.proc.kill()
-            peer.proc.wait()
+    stop_process(peer.proc)
 
 
 def answers(port: int) -> bool:
