@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from emulator.ops.errors import ErrorKind
 from firmware_model.config import Config, ConfigError
 from firmware_model.schema import Param, Value
 from firmware_model.script import parse_script, split_assignment, strip_comment
@@ -79,7 +80,7 @@ class Forbidden(Exception):
     """A refusal by the access policy. ``kind`` is ``forbidden`` on every face (HTTP 403)."""
 
     message: str
-    kind: str = "forbidden"
+    kind: ErrorKind = ErrorKind.FORBIDDEN
 
     def __str__(self) -> str:
         return self.message

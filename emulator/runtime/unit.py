@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -26,13 +26,14 @@ from firmware_model.config import ChangeEvent, Config, Index
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import FIRMWARE_VERSION, Identity, Profile, factory_for, identity_for
 from firmware_model.schema import Catalog, load_catalog
-from firmware_model.script import ScriptResult, run_script
+from firmware_model.script import ScriptResult, run_script, strip_comment
 from firmware_model.store import JsonStore
 from firmware_model.timezone import format_local_time
 
 __all__ = ["PortPolicy", "ServiceEngine", "Unit"]
 
 log = structlog.get_logger("dgw.unit")
+T = TypeVar("T")
 
 
 class ServiceEngine(Protocol):
@@ -299,13 +300,59 @@ class Unit:
         self.notify("Scm", 9003, name=st.name)
 
     def run_script(self, text: str, source: str = "api") -> ScriptResult:
-        """Run a configuration script (all or nothing) with the unit's commands; notify the outcome."""
+        """Run a configuration script (all or nothing) with the unit's commands; notify the outcome.
+
+        Service commands (``Scm.RestartRequiredServices``) are started, not waited for: a face that reports
+        their outcome uses :meth:`run_script_waiting`."""
         result = run_script(self.config, text, commands=self.commands, source=source)
+        self._script_notification(result, source)
+        return result
+
+    async def run_script_waiting(self, text: str, source: str = "api") -> tuple[ScriptResult, list[str]]:
+        """Run a configuration script and wait for the service restarts it asked for; returns the result
+        and the services restarted. A service that did not start again fails the command's line
+        ("command failed after the configuration was applied: ..."), as ``POST /services/restart-required``
+        reports it (the service's ``Comment`` in ``Scm.ServicesInfo`` says why)."""
+        started: list[tuple[str, asyncio.Task[Any]]] = []
+
+        def waited(name: str, fn: Callable[[], Any]) -> Callable[[], Any]:
+            def run() -> Any:
+                out = fn()
+                if isinstance(out, asyncio.Task):
+                    started.append((name, out))
+                return out
+
+            return run
+
+        commands = {name: waited(name, fn) for name, fn in self.commands.items()}
+        result = run_script(self.config, text, commands=commands, source=source)
+        lines = iter([ln for ln in result.lines if ln.ok and strip_comment(ln.text).strip().lower() in
+                      {name.lower() for name, _ in started}])
+        restarted: list[str] = []
+        for _name, task in started:
+            line = next(lines, None)
+            try:
+                names = await asyncio.shield(task)  # the restart goes on if the face's request is cancelled
+            except Exception as e:
+                names, error = [], f"{type(e).__name__}: {e}"
+            else:
+                failed = [f"{n} ({self.services[n].comment or self.services[n].state})" for n in names
+                          if self.services[n].state != "Started"]
+                error = f"did not start again: {', '.join(failed)}" if failed else ""
+            restarted += [n for n in names if self.services[n].state == "Started"]
+            if error and line is not None:
+                line.ok, line.error = False, f"command failed after the configuration was applied: {error}"
+        if started:
+            result.ok = all(ln.ok for ln in result.lines)
+            result.applied = sum(1 for ln in result.lines if ln.ok)
+        self._script_notification(result, source)
+        return result, restarted
+
+    def _script_notification(self, result: ScriptResult, source: str) -> None:
         if result.ok:
             self.notify("Conf", 9001, source=source, applied=result.applied, total=len(result.lines))
         else:
             self.notify("Conf", 9002, source=source, failed=len(result.errors), total=len(result.lines))
-        return result
 
     def factory_reset(self, source: str = "api") -> None:
         """Back to the model's factory configuration; every running service then needs a restart."""
@@ -321,13 +368,20 @@ class Unit:
             await self.restart_service(n)
         return names
 
-    def _cmd_restart_required(self) -> None:
-        self._spawn(self.restart_required_services())
+    def _cmd_restart_required(self) -> asyncio.Task[list[str]]:
+        """``Scm.RestartRequiredServices`` as a command (scripts, the CLI): the restarts run in a task of the
+        unit, so a face that restarts itself does not cancel them; a caller reporting the outcome awaits it."""
+        return self._task(self.restart_required_services())
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._task(coro)
+
+    def _task(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A task of the unit (cancelled when the unit stops)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def run_row_command(self, fn: Callable[[Index], None], index: Index) -> None:
         fn(index)

@@ -250,7 +250,7 @@ async def test_host_import_over_http_refused_until_activated(env: Env, lab: Lab)
     refused(r, 400, "unsecure-transfer", "cannot be transferred over plain HTTP: activate unsecure certificate")
     assert env.snapshot() == before
     r = await env.call("POST", f"{C}/activate-unsecure-transfer", user=USER)
-    assert r.status == 403 and "Admin rights are needed" in r.body["error"]
+    assert r.status == 403 and "only an Admin user may activate the unsecure certificate transfer" in r.body["error"]
     r = await env.call("POST", f"{C}/activate-unsecure-transfer")
     assert r.status == 200 and r.body["unsecure_transfer_active"] is True and r.body["seconds"] == 300
     assert (await env.call("GET", C)).body["unsecure_transfer_active"] is True
@@ -280,13 +280,7 @@ async def test_rights(env: Env, lab: Lab) -> None:
     r = await env.call("POST", f"{C}/other", user=OBSERVER, data=lab.ca.pem())
     assert r.status == 403 and r.body["kind"] == "forbidden"
     r = await env.call("POST", f"{C}/host", user=USER, data=lab.host.pem() + lab.host.key_pem())
-    assert r.status == 403 and "Admin rights are needed to import a host certificate" in r.body["error"]
-    r = await env.call("DELETE", f"{C}/other/{FACTORY_CA_FILE}", user=USER)
-    assert r.status == 403
-    # the generic row command cannot bypass the Admin-only delete
-    r = await env.call("PUT", f"/api/v1/parameters/Cert.OthersCertificatesInfo.Delete%5BFileName={FACTORY_CA_FILE}%5D",
-                       user=USER, body={"value": "Delete"})
-    assert r.status == 403 and "only Admin users may delete certificates" in r.body["error"], r.body
+    assert r.status == 403 and "only an Admin user may import a host certificate" in r.body["error"]
     r = await env.call("POST", f"{C}/transfer", user=USER, body={"url": "https://127.0.0.1:1/x.pem", "kind": "host"})
     assert r.status == 403
     assert env.snapshot() == before
@@ -294,6 +288,27 @@ async def test_rights(env: Env, lab: Lab) -> None:
     assert r.status == 400 and r.body["kind"] == "bad-request" and "host certificates" in r.body["error"]
     r = await env.call("POST", f"{C}/bogus", data=lab.ca.pem())
     assert r.status == 404 and r.body["kind"] == "not-found"
+
+
+async def test_user_cannot_delete_the_factory_ca_by_any_route(env: Env) -> None:
+    """The Admin-only deletion is one policy: the certificate route, the Delete row command written as a
+    parameter, as a table row and as a script line are all refused (403 forbidden, the same message), and
+    the factory CA is still there."""
+    before = env.snapshot()
+    cell = f"Cert.OthersCertificatesInfo.Delete%5BFileName={FACTORY_CA_FILE}%5D"
+    for method, path, kw in (
+        ("DELETE", f"{C}/other/{FACTORY_CA_FILE}", {}),
+        ("PUT", f"/api/v1/parameters/{cell}", {"body": {"value": "Delete"}}),
+        ("PUT", f"/api/v1/tables/Cert.OthersCertificatesInfo/rows/{FACTORY_CA_FILE}", {"body": {"Delete": "Delete"}}),
+        ("DELETE", f"/api/v1/tables/Cert.OthersCertificatesInfo/rows/{FACTORY_CA_FILE}", {}),
+        ("POST", "/api/v1/scripts", {"data": f"Cert.OthersCertificatesInfo.Delete[FileName={FACTORY_CA_FILE}] = "
+                                             "Delete\n", "headers": {"Content-Type": "text/plain"}}),
+    ):
+        r = await env.call(method, path, user=USER, **kw)
+        assert (r.status, r.body["kind"]) == (403, "forbidden"), (method, path, r.body)
+        assert "only an Admin user may delete certificates" in r.body["error"], (method, path, r.body)
+    assert env.snapshot() == before
+    assert FACTORY_CA_FILE in {s.file_name for s in env.cert.other_certificates()}
 
 
 # ---------------------------------------------------------------------------------------------- bad input
