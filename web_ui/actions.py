@@ -23,9 +23,10 @@ from firmware_model.config import ConfigError
 from web_ui.auth import Flash
 from web_ui.forms import BadForm, reason
 
-__all__ = ["ENDPOINT_VERBS", "SERVICE_VERBS", "PageActions", "ScriptResult"]
+__all__ = ["ENDPOINT_BUTTONS", "SERVICE_VERBS", "PageActions", "ScriptResult"]
 
-ENDPOINT_VERBS = ("Lock", "ForceLock", "Unlock")  # EpAdm.Endpoint row commands (System/Endpoints)
+# System/Endpoints: (EpAdm.Endpoint row command, the button's text)
+ENDPOINT_BUTTONS = (("Lock", "Lock"), ("ForceLock", "Force Lock"), ("Unlock", "Unlock"))
 SERVICE_VERBS = ("Start", "Stop", "Restart")  # System/Services, Services Status
 CERT_KINDS = ("host", "other")  # the two stores: Host Certificates, Other Certificates
 
@@ -96,7 +97,8 @@ class PageActions:
     def endpoint_command(self, verb: str, ep: str, caller: Caller) -> Flash:
         """System/Endpoints: Lock, Force Lock, Unlock — the EpAdm.Endpoint row commands."""
         cfg = self.unit.config
-        if verb not in ENDPOINT_VERBS or ep not in {str(r["EpId"]) for r in cfg.rows("EpAdm.Endpoint")}:
+        label = dict(ENDPOINT_BUTTONS).get(verb)
+        if label is None or ep not in {str(r["EpId"]) for r in cfg.rows("EpAdm.Endpoint")}:
             raise BadForm("unknown endpoint command")
         address = f"EpAdm.Endpoint[{ep}].{verb}"
         try:
@@ -104,7 +106,7 @@ class PageActions:
             cfg.set(address, verb, source="web")
         except ConfigError as e:
             return Flash(reason(e), ok=False)
-        return Flash(f"{ep}: {'force lock' if verb == 'ForceLock' else verb.lower()} requested.")
+        return Flash(f"{ep}: {label.lower()} requested.")
 
     def reboot(self, caller: Caller) -> None:
         check_command(caller, "Reboot")

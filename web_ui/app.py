@@ -32,7 +32,7 @@ from emulator.runtime.http import app_runner, bound_port
 from emulator.runtime.unit import Unit
 from firmware_model.certs import MAX_UPLOAD_BYTES
 from firmware_model.config import ConfigError
-from web_ui.actions import PageActions
+from web_ui.actions import ENDPOINT_BUTTONS, SERVICE_VERBS, PageActions
 from web_ui.auth import COOKIE, LOGIN_COOKIE, Flash, Session, SessionStore, same_token
 from web_ui.forms import BadForm, add_row, apply_fields, delete_row, reason
 from web_ui.pages import MENU, PAGES, Page, page_by_path
@@ -54,6 +54,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS)
 
 SESSION = web.RequestKey("session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
