@@ -15,7 +15,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.ops.policy import Caller, check_command, check_right, check_script, check_write, export_without_secrets
+from emulator.ops import scripts as ops_scripts
+from emulator.ops.errors import OpError
+from emulator.ops.policy import Caller, check_command, check_script, check_write
 from emulator.runtime.unit import Unit
 from firmware_model import script as scripts
 from firmware_model.certs import MAX_UPLOAD_BYTES, CertError
@@ -157,11 +159,10 @@ class PageActions:
     # ------------------------------------------------------------------ configuration scripts
     def export_script(self, content: str, caller: Caller) -> str:
         """Management/Configuration Scripts, Export: secrets left out for a caller who may not read them."""
-        check_right(caller, "write", "export the configuration")
-        if content not in scripts.EXPORT_CONTENTS:
-            raise BadForm("unknown content")
-        text = scripts.export_script(self.unit.config, content=content)
-        return export_without_secrets(caller, self.unit.config, text)
+        try:
+            return ops_scripts.export(self.unit, caller, content, service="All")  # the page has no service list
+        except OpError as e:
+            raise BadForm(str(e)) from None
 
     def import_script(self, form: Any, caller: Caller) -> ScriptResult:
         """Import (a file) or Execute (the text box): all or nothing, refused whole by the access policy."""
@@ -176,6 +177,8 @@ class PageActions:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             return ScriptResult("Refused: the script must be UTF-8 text.", False, 400)
+        # Not ops.scripts.run, which answers once a script's restarts are over: a restart of Web itself
+        # would stop this server while the request waits, and the browser would get no answer at all.
         check_script(caller, self.unit.config, text)
         result = self.unit.run_script(text, source="web")
         if result.ok:
