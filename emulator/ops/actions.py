@@ -35,9 +35,11 @@ __all__ = [
     "Arg",
     "CliForm",
     "Invocation",
+    "Result",
     "actions",
     "find",
     "invoke",
+    "prepare",
     "register",
     "unregister",
 ]
@@ -219,14 +221,20 @@ def find_route(method: str, path: str) -> Action | None:
     return next((a for a in ACTIONS.values() if a.method == method and a.route == path), None)
 
 
-def invoke(unit: Unit, caller: policy.Caller, action: Action, endpoint: str, body: Any,
-           source: str = "api") -> Result | Awaitable[Result]:
-    """Run ``action`` for ``caller`` on the endpoint named ``endpoint`` (any case) with a JSON ``body``:
-    the policy first (:class:`~emulator.ops.policy.Forbidden`), then the endpoint (404 ``call``), the
-    arguments (400), then the runner. A coroutine is returned un-awaited: the face decides how long to wait."""
+def prepare(unit: Unit, caller: policy.Caller, action: Action, endpoint: str, body: Any,
+            source: str = "api") -> Invocation:
+    """Everything before running ``action`` for ``caller``: the policy
+    (:class:`~emulator.ops.policy.Forbidden`), the endpoint named ``endpoint`` in any case (404 ``call``),
+    the arguments from a JSON-like ``body`` (400)."""
     policy.check_right(caller, action.right, action.what)
     ep = snapshots.endpoint_id(unit, endpoint)
-    return action.run(Invocation(unit, ep, action.arguments(body), source))
+    return Invocation(unit, ep, action.arguments(body), source)
+
+
+def invoke(unit: Unit, caller: policy.Caller, action: Action, endpoint: str, body: Any,
+           source: str = "api") -> Result | Awaitable[Result]:
+    """:func:`prepare`, then run: a coroutine is returned un-awaited, the face decides how long to wait."""
+    return action.run(prepare(unit, caller, action, endpoint, body, source))
 
 
 # ---------------------------------------------------------------------------------------------- runners

@@ -81,7 +81,7 @@ async def test_phone_actions_from_the_cli(units: list[Unit], kamailios: list[Kam
     call = sipep(a).calls.current("Phone-Fax1")
     await wait_for(lambda: call is not None and call.state == "connected", what="connected")
     observer = CliShell(a, AuthResult(True, "obs", "Observer")).execute("hangup Phone-Fax1")
-    assert not observer.ok and "read-only" in observer.output
+    assert not observer.ok and "user obs (Observer rights) may not use the endpoint's phone" in observer.output
     assert "ended" in await run(sa, "hangup Phone-Fax1")
     bad = sa.execute("dial Phone-Fax1")
     assert not bad.ok and "usage" in bad.output

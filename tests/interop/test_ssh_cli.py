@@ -149,7 +149,7 @@ async def test_wrong_password_is_refused(lab: Lab) -> None:
     rc, out, err = await lab.ssh("Cli.SshPort", user="eve", password="obs-pw")
     assert (rc, out) == (0, "22\n"), err
     rc, _, err = await lab.ssh("Cli.SshPort = 2222", user="eve", password="obs-pw")
-    assert rc == 1 and "eve has read-only access" in err
+    assert rc == 1 and "user eve (Observer rights) may not change the configuration" in err
     assert lab.unit.config.get("Cli.SshPort") == 22
 
 

@@ -130,7 +130,7 @@ async def test_refusals_and_rights(unit: Unit, lab: Lab, www: FileServer) -> Non
     for sh, line, words in [
         (user, f"Cert.Import Host {url} s3cret", "only an Admin user may import a host certificate"),
         (user, "Cert.ActivateUnsecureTransfer", "only an Admin user may activate"),
-        (observer, f"Cert.Import Other {url}", "user olga has read-only access (Observer rights)"),
+        (observer, f"Cert.Import Other {url}", "user olga (Observer rights) may not import certificates"),
         (user, f"Cert.OthersCertificatesInfo.Delete[FileName={FACTORY_CA_FILE}]", "only an Admin user may delete"),
     ]:
         reply = sh.execute(line)

@@ -147,16 +147,17 @@ def test_observer_cannot_set_or_run_commands(unit: Unit) -> None:
     unit.commands["Scm.RestartRequiredServices"] = lambda: ran.append("restart")
     unit.config.on_command("Scm.ServiceCommands.Restart", lambda idx: ran.append(str(idx[0])))
     sh = shell(unit, "Observer", "eve")
-    assert "eve has read-only access" in err(sh, "Cli.SshPort = 2222")
-    assert "read-only access" in err(sh, "Scm.RestartRequiredServices")
-    assert "read-only access" in err(sh, "Scm.ServiceCommands.Restart[Name=Cli]")
+    refused = "user eve (Observer rights) may not change the configuration"
+    assert refused in err(sh, "Cli.SshPort = 2222")
+    assert refused in err(sh, "Scm.RestartRequiredServices")
+    assert refused in err(sh, "Scm.ServiceCommands.Restart[Name=Cli]")
     assert unit.config.get("Cli.SshPort") == 22 and ran == []
     assert ok(sh, "Cli.SshPort") == "22\n"  # reading is fine
 
 
 def test_user_rights_cannot_touch_secrets_or_accounts(unit: Unit) -> None:
     sh = shell(unit, "User", "bob")
-    assert "only an Admin user may change a secret" in err(sh, "Cwmp.Password = x")
+    assert "Cwmp.Password: a secret; only an Admin user may read or change it" in err(sh, "Cwmp.Password = x")
     assert "only an Admin user may change user accounts" in err(sh, "Aaa.Users[public].AccessRights = Observer")
     ok(sh, "Cli.InactivityTimeOut = 20")
     assert unit.config.get("Cwmp.Password") == unit.catalog.params["Cwmp.Password"].default
