@@ -17,10 +17,9 @@ validation (like the hardware) waits for a synchronised clock ("Waiting for time
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,12 @@ from typing import Any
 import pytest
 
 from emulator.engines.cert.engine import CertEngine
-from emulator.engines.sipep.engine import SipEpEngine
 from emulator.lab import UnitSpec, build_unit
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio, start_kamailio
 from testkit.peers import REQUIRE_PEERS, require_peer
 from testkit.pki import Issued, Pki, pem
+from tests.interop.siplab import sipep, wait_for
 from web_ui.app import WebEngine
 from web_ui.pages import PAGES
 
@@ -87,6 +86,7 @@ async def _unit(tmp_path: Path, *, synchronized: bool = False, **settings: Any) 
 
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
+WAIT_S = 10.0  # registration over TLS, the INVITE at Kamailio, the call's states
 
 
 @dataclass
@@ -115,21 +115,6 @@ async def lab(tmp_path: Path, proxy: Proxy) -> AsyncIterator[Lab]:
         yield lab
 
 
-async def _wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.05)
-
-
-def _sipep(unit: Unit) -> SipEpEngine:
-    engine = unit.services["SipEp"].engine
-    assert isinstance(engine, SipEpEngine)
-    return engine
-
-
 def _reg_states(unit: Unit) -> dict[str, str]:
     return {str(r["Endpoint"]): str(r["State"]) for r in unit.config.rows("SipEp.RegistrationStatus")}
 
@@ -148,6 +133,16 @@ async def _login(page: Any, base: str, user: str = "public", password: str = "")
 
 def _section(page: Any, title: str) -> Any:
     return page.locator("section", has=page.locator(f'h2:text-is("{title}")'))
+
+
+async def _enter(scope: Any, values: dict[str, str]) -> None:
+    """Type or choose each value in the field of that label, in order, as a user does."""
+    for label, value in values.items():
+        field = scope.get_by_label(label, exact=True)
+        if await field.evaluate("e => e.tagName") == "SELECT":
+            await field.select_option(value)
+        else:
+            await field.fill(value)
 
 
 async def _open(page: Any, menu: str, name: str) -> None:
@@ -193,11 +188,8 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
         gw = _section(page, "Gateway Configuration")
         for header in ("Name", "Type", "Signaling Network", "Port", "Secure Port"):
             assert await gw.locator(f'th:text-is("{header}")').count() == 1, header
-        await gw.get_by_label("New Name").fill("OpenSIPS")
-        await gw.get_by_label("New Type").select_option("Trunk")
-        await gw.get_by_label("New Signaling Network").fill("Uplink")
-        await gw.get_by_label("New Port").fill("5062")
-        await gw.get_by_label("New Secure Port").fill("5061")
+        await _enter(gw, {"New Name": "OpenSIPS", "New Type": "Trunk", "New Signaling Network": "Uplink",
+                          "New Port": "5062", "New Secure Port": "5061"})
         await gw.get_by_role("button", name="Add").click()
         await page.wait_for_selector('tr[data-row="OpenSIPS"]')
         assert cfg.get('SipEp.Gateway["OpenSIPS"].Type') == "TrunkGateway"
@@ -228,9 +220,7 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
         regs = _section(page, "Endpoints Registration")
         for ep, user in (("Phone-Fax1", "alice"), ("Phone-Fax2", "bob")):
             row = regs.locator(f'tr[data-row="{ep}"]')
-            await row.get_by_label(f"Username {ep}", exact=True).fill(user)
-            await row.get_by_label(f"Register {ep}", exact=True).select_option("Yes")
-            await row.get_by_label(f"Gateway Name {ep}", exact=True).fill("OpenSIPS")
+            await _enter(row, {f"Username {ep}": user, f"Register {ep}": "Yes", f"Gateway Name {ep}": "OpenSIPS"})
         await regs.get_by_role("button", name="Apply").click()
         await page.wait_for_selector("text=The changes were applied")
         assert cfg.get('SipEp.UserAgent["Phone-Fax1"].Username') == "alice"
@@ -240,10 +230,8 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
         for ep, user in (("Phone-Fax1", "alice"), ("Phone-Fax2", "bob")):
             await _open(page, "SIP", "Authentications")
             auth = _section(page, "Authentication")
-            await auth.get_by_label("New Criteria").select_option("Endpoint")
-            await auth.get_by_label("New Endpoint").fill(ep)
-            await auth.get_by_label("New Username").fill(user)
-            await auth.get_by_label("New Password").fill(USERS[user])
+            await _enter(auth, {"New Criteria": "Endpoint", "New Endpoint": ep, "New Username": user,
+                                "New Password": USERS[user]})
             await auth.get_by_role("button", name="Add").click()
             await page.wait_for_selector(f'td:has-text("{ep}"), input[value="{ep}"]')
         creds = {str(r["EpId"]): (r["Username"], r["Password"]) for r in cfg.rows("SipEp.Authentication")}
@@ -276,8 +264,8 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
 
         # 5b. registered over TLS: 303 then 310 with Kamailio's host:port, the link Up, both Registered
         unit = lab.unit
-        await _wait_for(lambda: _reg_states(unit) == {"Phone-Fax1": "Registered", "Phone-Fax2": "Registered"},
-                        what=f"both endpoints Registered: {_reg_states(unit)}")
+        await wait_for(lambda: _reg_states(unit) == {"Phone-Fax1": "Registered", "Phone-Fax2": "Registered"},
+                        timeout=WAIT_S, what=f"both endpoints Registered: {_reg_states(unit)}")
         notes = [(e.msg_id, e.message) for e in unit.notifications if e.service == "SipEp"]
         ready = (303, f"TLS connection with remote host {k.tls_address} is now ready to be used for SIP gateway "
                       "OpenSIPS.")
@@ -302,9 +290,7 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
         sec = _section(page, "Security")
         options = await sec.get_by_label("Select Endpoint").locator("option").all_inner_texts()
         assert options == ["Default", "Phone-Fax1", "Phone-Fax2"]
-        await sec.get_by_label("Mode", exact=True).select_option("Secure")
-        await sec.get_by_label("Key Management Protocol").select_option("SDES")
-        await sec.get_by_label("Encryption").select_option("AES_CM_128")
+        await _enter(sec, {"Mode": "Secure", "Key Management Protocol": "SDES", "Encryption": "AES_CM_128"})
         await sec.get_by_role("button", name="Apply").click()
         await page.wait_for_selector("text=The changes were applied")
         assert cfg.get("Mipt.DefaultSecurityRtpMode") == "Secure"
@@ -317,7 +303,7 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
 
         # 6b. a call from Phone-Fax1 (alice) to bob (Phone-Fax2, registered through the same Kamailio):
         # the INVITE's SDP offers SRTP keyed by SDES with AES_CM_128
-        calls = _sipep(unit).calls
+        calls = sipep(unit).calls
         call = await calls.dial("Phone-Fax1", "bob")
         sdp = call.local_sdp.decode()
         assert "RTP/SAVP" in sdp, sdp
@@ -325,11 +311,11 @@ async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path:
         # Encryption AES_CM_128: every offered suite is AES_CM_128 (tag lengths 80 and 32), 80 first
         assert crypto and crypto[0].startswith("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), sdp
         assert all(line.split()[1].startswith("AES_CM_128_HMAC_SHA1_") for line in crypto), sdp
-        await _wait_for(lambda: "REQ INVITE sip:bob@" in k.log(), what="Kamailio saw the INVITE")
-        await _wait_for(lambda: (c := calls.current("Phone-Fax2")) is not None and c.state == "ringing",
-                        what="bob rings")
+        await wait_for(lambda: "REQ INVITE sip:bob@" in k.log(), timeout=WAIT_S, what="Kamailio saw the INVITE")
+        await wait_for(lambda: (c := calls.current("Phone-Fax2")) is not None and c.state == "ringing",
+                        timeout=WAIT_S, what="bob rings")
         await calls.hangup("Phone-Fax1")
-        await _wait_for(lambda: call.state == "ended", what="call ended")
+        await wait_for(lambda: call.state == "ended", timeout=WAIT_S, what="call ended")
 
         # 7. Show Help: helped fields turn green, description on hover
         await _open(page, "Network", "Host")
