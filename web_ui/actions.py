@@ -159,6 +159,8 @@ class PageActions:
     # ------------------------------------------------------------------ configuration scripts
     def export_script(self, content: str, caller: Caller) -> str:
         """Management/Configuration Scripts, Export: secrets left out for a caller who may not read them."""
+        if content not in scripts.EXPORT_CONTENTS:  # it names the downloaded file: the page's list only
+            raise BadForm("unknown content")
         try:
             return ops_scripts.export(self.unit, caller, content, service="All")  # the page has no service list
         except OpError as e:

@@ -334,10 +334,12 @@ class WebEngine:
         elif kind == "delete":
             number, _, key = arg.partition(":")
             session.flash.append(self._delete(model, _number(number), key, session))
-        elif kind in ("ep", "svc"):
-            verb, _, target = arg.partition(":")
-            session.flash.append(self.actions.endpoint_command(verb, target, auth) if kind == "ep"
-                                 else await self.actions.service_command(verb, target, auth))
+        elif kind == "ep":
+            verb, _, ep = arg.partition(":")
+            session.flash.append(self.actions.endpoint_command(verb, ep, auth))
+        elif kind == "svc":
+            verb, _, service = arg.partition(":")
+            session.flash.append(await self.actions.service_command(verb, service, auth))
         elif action.startswith("cert-"):
             session.flash.append(self.actions.certificate(action, form, request.secure, auth))
         elif action == "script-import":
