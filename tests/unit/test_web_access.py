@@ -14,9 +14,16 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
+from emulator.engines.aaa import AuthResult
 from emulator.engines.cert.engine import FACTORY_CA_FILE
+from emulator.ops.policy import Forbidden
+from emulator.runtime.unit import PortPolicy, Unit
+from firmware_model.profiles import get_profile
 from testkit.pki import Pki, pem
 from tests.unit.web_env import Env, web_env
+from web_ui.forms import add_row, delete_row
+from web_ui.pages import page_by_path
+from web_ui.views import PageBuilder
 
 CA = FACTORY_CA_FILE  # the factory CA every unit trusts, in the Others store
 REFUSED = "only an Admin user may delete certificates"
@@ -153,3 +160,26 @@ async def test_a_malformed_request_gets_400_and_one_log_line(
     assert len(bad) == len(BAD_REQUESTS) and all(ev["server"] == "web" and ev["unit"] == "u1" for ev in bad)
     assert not [ev for ev in events if "exc_info" in ev or ev.get("log_level") == "error"]
     assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------------------------------- forms, no HTTP
+def test_forms_ask_the_policy_before_touching_an_admin_table(tmp_path: Path) -> None:
+    """Users are an Admin table: a User's add or delete of a row is refused whole, whatever page sent it."""
+    unit = Unit(name="f1", profile=get_profile("4102"), state_dir=tmp_path / "f1", ports=PortPolicy(mode="auto"),
+                fsync=False)
+    page = page_by_path("/Management/Access_Control")
+    assert page is not None
+    user = AuthResult(True, "op", "User")
+    builder = PageBuilder(unit, None)
+    model = builder.build(page, user)
+    assert not [name for name in model.editable if name.startswith("Aaa.Users")]  # read-only text for a User
+    assert not model.sections[0].add and not model.sections[0].extra["deletable"]
+    form = {"add.UserName": "mallory", "add.Password": "x", "add.AccessRights": "Admin"}
+    with pytest.raises(Forbidden, match="only an Admin user may change user accounts"):
+        add_row(unit, model, 0, form, user)
+    with pytest.raises(Forbidden, match="only an Admin user may change user accounts"):
+        delete_row(unit, model, 0, '["public"]', user)
+    assert [r["UserName"] for r in unit.config.rows("Aaa.Users")] == ["public"]
+    admin = AuthResult(True, "public", "Admin")
+    assert add_row(unit, builder.build(page, admin), 0, form, admin) == {}
+    assert ("mallory",) in unit.config.indexes("Aaa.Users")
