@@ -288,7 +288,7 @@ def _epadm(name: str, command: str, summary: str) -> Action:
         return {"endpoint": inv.endpoint, "action": name, **snapshots.endpoint(inv.unit, inv.endpoint)}
 
     return Action(name, summary, run, what="lock or unlock endpoints", answer="endpoint",
-                  errors=(ErrorKind.CALL, ErrorKind.CONFLICT, ErrorKind.UNAVAILABLE),
+                  errors=(ErrorKind.CALL, ErrorKind.CONFLICT),
                   cli=(_form(name, _EPADM_HELP, show=_show_state),))
 
 

@@ -141,6 +141,21 @@ async def test_refusals_and_rights(unit: Unit, lab: Lab, www: FileServer) -> Non
     assert names(unit, "other") == []
 
 
+def test_user_cannot_delete_the_factory_ca_in_any_form(unit: Unit) -> None:
+    """The Admin-only deletion is the policy's, in every way the CLI writes the Delete row command: the same
+    message as the API's, and the factory CA is still there."""
+    user = shell(unit, "User", "bob")
+    for line in (
+        f"Cert.OthersCertificatesInfo.Delete[FileName={FACTORY_CA_FILE}] = Delete",
+        f"Cert.OthersCertificatesInfo.Delete[FileName={FACTORY_CA_FILE}]",
+        f"cert.otherscertificatesinfo[{FACTORY_CA_FILE}].delete",
+        f'Cert.OthersCertificatesInfo[{FACTORY_CA_FILE}].Delete = "Delete"',
+    ):
+        reply = user.execute(line)
+        assert reply.output == "Error: only an Admin user may delete certificates\n", (line, reply.output)
+    assert names(unit, "other") == [FACTORY_CA_FILE]
+
+
 def test_help_and_listing(unit: Unit) -> None:
     sh = shell(unit)
     assert "Cert.Import Other|Host <url> [<pw>]" in sh.execute("help").output
