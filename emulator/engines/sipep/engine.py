@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.engines.cert.tls import PeerRefused, TlsError, tls_policy
 from emulator.engines.hoc.dns import DnsClient, dns_servers, static_hosts
 from emulator.engines.sipep.calls import CallManager, OfferAnswer
+from emulator.engines.sipep.connection import DEFAULT_LIMITS, StreamLimits
 from emulator.engines.sipep.transport import Connection, PortCycle, SipTransport, Source
 from emulator.protocols.sip.dialog import build_request, new_call_id, new_tag
 from emulator.protocols.sip.digest import DigestClient, DigestError
@@ -202,8 +203,10 @@ class SipEpEngine:
     name = "SipEp"
 
     def __init__(self, unit: Unit, *, timers: TimerConfig = DEFAULT_TIMERS, poll_s: float = 0.2,
-                 unregister_timeout: float = 2.0, media: OfferAnswer | None = None) -> None:
+                 unregister_timeout: float = 2.0, media: OfferAnswer | None = None,
+                 limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self.unit = unit
+        self.limits = limits
         self.config = unit.config
         self.timers = timers
         self.poll_s = poll_s
@@ -216,7 +219,8 @@ class SipEpEngine:
         self.transport_kind = "UDP"
         self._pending: dict[int, asyncio.Future[Response | None]] = {}  # id(client txn) -> final response
         self._provisional: dict[int, Callable[[Response], None]] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._timer_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ports = PortCycle(16000)
         self._running = False
@@ -376,7 +380,8 @@ class SipEpEngine:
         self.transport = SipTransport(self.unit.host, self._on_message, tls=tls, policy=policy,
                                       log=self.unit.log.bind(service="SipEp"),
                                       on_connection_closed=self._connection_closed,
-                                      connect_timeout=float(self._get("SipEp.InteropTcpConnectTimeout", 10)))
+                                      connect_timeout=float(self._get("SipEp.InteropTcpConnectTimeout", 10)),
+                                      limits=self.limits)
         self.transport.local_ports = self._ports.ports
         self._running = True
         await self._start_listeners()
@@ -731,15 +736,18 @@ class SipEpEngine:
                 self._run(self.layer.transport_error(txn, self._now()))
 
     def _schedule(self) -> None:
+        """One loop timer at the transaction layer's next deadline. The deadline is kept beside the handle:
+        uvloop returns a plain ``Handle`` (no ``when()``) for a deadline already past."""
         if not self._running:
             return
         deadline = self.layer.next_deadline()
         if self._timer is not None:
-            if deadline is not None and abs(self._timer.when() - deadline) < 1e-6:
+            if deadline is not None and abs(self._timer_at - deadline) < 1e-6:
                 return
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
+            self._timer_at = deadline
             self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:

@@ -2,10 +2,12 @@
 
 * **Listeners** per gateway (``SipEp.Gateway.Port`` / ``SecurePort``): UDP and TCP on the port, TLS
   on the secure port, all bound to the unit's address. Each datagram is parsed and checked with
-  :func:`emulator.protocols.sip.validate.inspect_datagram`; each stream connection has its own
-  :class:`~emulator.protocols.sip.message.StreamParser`. Malformed requests are answered (400, 413/513,
-  416, 420, 505...) or dropped per :mod:`emulator.protocols.sip.validate`; a stream whose framing is lost is
-  closed. Nothing a peer sends can stop a listener.
+  :func:`emulator.protocols.sip.validate.inspect_datagram`; each stream connection
+  (:mod:`emulator.engines.sipep.connection`) has its own :class:`~emulator.protocols.sip.message.StreamParser`.
+  Malformed requests are answered (400, 413/513, 416, 420, 505...) or dropped per
+  :mod:`emulator.protocols.sip.validate`; a stream whose framing is lost is closed. Nothing a peer sends can
+  stop a listener, and idle or slow peers cannot hold its connections (:class:`StreamLimits`). A TLS
+  listener speaks TLS from the first octet of each connection.
 * **Requests received** get ``received`` / ``rport`` stamped on their top Via (§18.2.1, RFC 3581 §4),
   then go to the transaction user with their :class:`Source`.
 * **Responses sent** follow §18.2.2: over the connection the request came on while it is open,
@@ -33,8 +35,9 @@ from typing import Any
 import structlog
 
 from emulator.engines.cert.tls import TlsHandshakeError, TlsPolicy
+from emulator.engines.sipep.connection import DEFAULT_LIMITS, Connection, Listener, StreamLimits, StreamProtocol
 from emulator.protocols.sip.errors import SipParseError
-from emulator.protocols.sip.message import KeepAlive, Request, Response, StreamParser
+from emulator.protocols.sip.message import KeepAlive, Request, Response
 from emulator.protocols.sip.target import Target, response_target, stamp_via
 from emulator.protocols.sip.validate import (
     DEFAULT_POLICY,
@@ -44,7 +47,7 @@ from emulator.protocols.sip.validate import (
     rejection_for_error,
 )
 
-__all__ = ["Connection", "PortCycle", "SipTransport", "Source"]
+__all__ = ["Connection", "PortCycle", "SipTransport", "Source", "StreamLimits"]
 
 _log = structlog.get_logger("dgw.sip.transport")
 
@@ -62,65 +65,6 @@ class Source:
     @property
     def reliable(self) -> bool:
         return self.transport != "UDP"
-
-
-class Connection:
-    """One TCP or TLS connection: its parser, its reader task, and where it goes."""
-
-    def __init__(self, transport: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 *, outgoing: bool, max_size: int) -> None:
-        self.transport = transport
-        self.reader = reader
-        self.writer = writer
-        self.outgoing = outgoing
-        self.parser = StreamParser(max_size=max_size)
-        peer = writer.get_extra_info("peername") or ("", 0)
-        local = writer.get_extra_info("sockname") or ("", 0)
-        self.remote: tuple[str, int] = (str(peer[0]), int(peer[1]))
-        self.local: tuple[str, int] = (str(local[0]), int(local[1]))
-        self.closed = asyncio.Event()
-        self.close_reason = ""
-        self.task: asyncio.Task[None] | None = None
-        self.target: Target | None = None  # the server it was opened to (outgoing)
-        self.pongs = 0  # CRLF pongs received (RFC 5626 §4.4.1 keep-alive answers)
-        self.pong = asyncio.Event()
-
-    @property
-    def is_open(self) -> bool:
-        return not self.closed.is_set()
-
-    def send(self, data: bytes) -> None:
-        if not self.is_open or self.writer.is_closing():
-            raise ConnectionError(f"connection to {self.remote[0]}:{self.remote[1]} is closed")
-        self.writer.write(data)
-
-    def ping(self) -> None:
-        """Send a double-CRLF keep-alive (RFC 5626 §3.5.1); the pong sets :attr:`pong`."""
-        self.pong.clear()
-        self.parser.awaiting_pong = True
-        self.send(b"\r\n\r\n")
-
-    def tcp_keepalive(self, idle: int, count: int) -> None:
-        """Kernel TCP keep-alive on the socket: probes after ``idle`` s, every ``idle`` s, ``count`` of them."""
-        sock = self.writer.get_extra_info("socket")
-        if sock is None:
-            return
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", idle), ("TCP_KEEPCNT", max(1, count))):
-            opt = getattr(socket, name, None)
-            if opt is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, opt, value)
-
-    def close(self, reason: str = "closed") -> None:
-        if not self.closed.is_set():
-            self.close_reason = reason
-            self.closed.set()
-        with contextlib.suppress(Exception):
-            self.writer.close()
-
-    def __repr__(self) -> str:
-        return (f"<Connection {self.transport} {self.local[0]}:{self.local[1]} -> {self.remote[0]}:{self.remote[1]}"
-                f"{' closed' if not self.is_open else ''}>")
 
 
 MessageHandler = Callable[[Request | Response, Source], None]
@@ -166,7 +110,7 @@ class SipTransport:
     def __init__(self, host: str, on_message: MessageHandler, *, tls: TlsPolicy | None = None,
                  policy: Policy = DEFAULT_POLICY, log: Any = None,
                  on_connection_closed: Callable[[Connection], None] | None = None,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, limits: StreamLimits = DEFAULT_LIMITS) -> None:
         self.host = host
         self.on_message = on_message
         self.tls = tls
@@ -174,10 +118,13 @@ class SipTransport:
         self.log = log or _log
         self.on_connection_closed = on_connection_closed
         self.connect_timeout = connect_timeout
+        self.limits = limits
         self.stats = _Stats()
         self.udp: dict[int, asyncio.DatagramTransport] = {}  # local port -> socket
-        self.servers: list[tuple[str, asyncio.Server]] = []
-        self.connections: list[Connection] = []
+        self.servers: list[tuple[Listener, asyncio.Server]] = []
+        self.connections: list[Connection] = []  # open and active, accepted or outgoing
+        self._streams: set[StreamProtocol] = set()  # every stream, also those not active yet
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._connecting: dict[Target, asyncio.Future[Connection]] = {}
         #: local ports for a new outgoing TCP/TLS connection (SipEp sets the persistent port cycle)
         self.local_ports: Callable[[], Iterable[int]] = lambda: (0,)
@@ -191,22 +138,22 @@ class SipTransport:
             bound = int(dt.get_extra_info("sockname")[1])
             self.udp[bound] = dt
             return bound
-        if transport == "TCP":
-            server = await asyncio.start_server(self._accepted_tcp, self.host, port)
-        elif transport == "TLS":
+        if transport not in ("TCP", "TLS"):
+            raise ValueError(f"unknown transport {transport!r}")
+        if transport == "TLS":
             if self.tls is None:
                 raise ValueError("TLS listener without a TLS policy")
-            server = await self.tls.serve(self._accepted_tls, port, host=self.host)
-        else:
-            raise ValueError(f"unknown transport {transport!r}")
-        self.servers.append((transport, server))
+            await self.tls.ready()
+            self.tls.server_context()  # fails now, not per connection, when there is no host certificate
+        listener = Listener(transport, self.limits, self.policy.max_size)
+        server = await loop.create_server(lambda: self._stream(transport, listener), self.host, port)
+        self.servers.append((listener, server))
         return int(server.sockets[0].getsockname()[1])
 
-    async def _accepted_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve_connection(Connection("TCP", reader, writer, outgoing=False, max_size=self.policy.max_size))
-
-    async def _accepted_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve_connection(Connection("TLS", reader, writer, outgoing=False, max_size=self.policy.max_size))
+    def _stream(self, transport: str, listener: Listener | None = None) -> StreamProtocol:
+        proto = StreamProtocol(self, transport, max_size=self.policy.max_size, listener=listener)
+        self._streams.add(proto)
+        return proto
 
     async def close(self) -> None:
         for dt in self.udp.values():
@@ -214,18 +161,38 @@ class SipTransport:
         self.udp.clear()
         for _, server in self.servers:
             server.close()
-        for conn in list(self.connections):
-            conn.close("transport stopped")
-        tasks = [c.task for c in self.connections if c.task is not None and c.task is not asyncio.current_task()]
+        for task in list(self._tasks):
+            task.cancel()
+        for proto in list(self._streams):
+            if proto.conn is not None:
+                proto.conn.close("transport stopped")
+            elif proto.transport is not None:
+                proto.transport.abort()
         for _, server in self.servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
         self.servers.clear()
-        if tasks:
-            await asyncio.wait(tasks, timeout=1.0)
         for fut in self._connecting.values():
             fut.cancel()
         self._connecting.clear()
+
+    # ------------------------------------------------------------------ what the stream protocols report
+    def accepted(self, conn: Connection) -> None:
+        self.connections.append(conn)
+
+    def lost(self, conn: Connection) -> None:
+        self._streams = {p for p in self._streams if p.conn is not conn}
+        if conn in self.connections:
+            self.connections.remove(conn)
+        if self.on_connection_closed is not None:
+            with contextlib.suppress(Exception):
+                self.on_connection_closed(conn)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # ------------------------------------------------------------------ receiving
     def _datagram(self, data: bytes, addr: tuple[str, int], local_port: int, dt: asyncio.DatagramTransport) -> None:
@@ -268,41 +235,23 @@ class SipTransport:
             self.stats.errors += 1
             self.log.exception("sip_handler_failed", error=repr(exc))
 
-    async def _serve_connection(self, conn: Connection) -> None:
-        self.connections.append(conn)
-        conn.task = asyncio.current_task()
+    def frame(self, conn: Connection) -> None:
+        """Frame what ``conn`` received: messages go to the transaction user, pings get a pong, bad
+        messages are answered or dropped, and a stream whose framing is lost is closed."""
         try:
-            while conn.is_open:
-                data = await conn.reader.read(65536)
-                if not data:
-                    conn.close("closed by the peer")
-                    break
-                self.stats.received += 1
-                conn.parser.feed(data)
-                self._drain_parser(conn)
-        except (ConnectionError, OSError) as exc:
-            conn.close(f"connection error: {exc}")
-        except asyncio.CancelledError:
-            conn.close("cancelled")
-            raise
+            self._frame(conn)
         except Exception as exc:  # never let a peer kill the unit
             self.stats.errors += 1
             self.log.exception("sip_connection_failed", error=repr(exc))
             conn.close("internal error")
-        finally:
-            conn.close(conn.close_reason or "closed")
-            if conn in self.connections:
-                self.connections.remove(conn)
-            if self.on_connection_closed is not None:
-                with contextlib.suppress(Exception):
-                    self.on_connection_closed(conn)
 
-    def _drain_parser(self, conn: Connection) -> None:
+    def _frame(self, conn: Connection) -> None:
         source = Source(conn.transport, conn.remote[0], conn.remote[1], conn.local[1], conn)
         while conn.is_open:
             try:
                 event = conn.parser.next_event()
             except SipParseError as exc:
+                conn.framed += 1
                 rejection = rejection_for_error(exc)
                 if rejection.status is not None and isinstance(exc.message, Request):
                     self.stats.rejected += 1
@@ -318,14 +267,15 @@ class SipTransport:
                 continue
             if event is None:
                 return
+            conn.framed += 1
             if isinstance(event, KeepAlive):
                 if event.ping:
                     with contextlib.suppress(Exception):
                         conn.send(b"\r\n")
                 else:
-                    conn.pongs += 1
-                    conn.pong.set()
+                    conn.pong_received()
                 continue
+            self.stats.received += 1
             outcome = inspect_message(event, self.policy)
             if outcome.action == "drop":
                 self.stats.dropped += 1
@@ -402,38 +352,47 @@ class SipTransport:
                     last = exc
                     continue
                 raise
-            if target.transport == "TLS":
-                if self.tls is None:
-                    sock.close()
-                    raise ValueError("TLS connection without a TLS policy")
-                await self.tls.ready()
-                name = target.name or target.host
-                sni = name if not _is_ip(name) else None
-                try:
-                    reader, writer = await asyncio.wait_for(asyncio.open_connection(
-                        sock=sock, ssl=self.tls.client_context(), server_hostname=sni or "",
-                        ssl_handshake_timeout=self.connect_timeout), self.connect_timeout + 1)
-                except ssl.SSLError as exc:
-                    sock.close()
-                    raise TlsHandshakeError(f"{target.host}:{target.port}", exc.reason or str(exc)) from exc
-                except BaseException:
-                    sock.close()
-                    raise
-                try:  # the unit's own validation: level, trust store, names, dates on the unit clock
-                    await self.tls.verify_server(writer.get_extra_info("ssl_object"), name, target.port,
-                                                 srv_names=[target.srv_name] if target.srv_name else ())
-                except BaseException:
-                    writer.close()
-                    raise
-            else:
-                reader, writer = await asyncio.open_connection(sock=sock)
-            conn = Connection(target.transport, reader, writer, outgoing=True, max_size=self.policy.max_size)
+            proto = await (self._open_tls(sock, target) if target.transport == "TLS" else self._open_tcp(sock))
+            conn = proto.conn
+            assert conn is not None
             conn.target = target
             self.connections.append(conn)
-            conn.task = asyncio.get_running_loop().create_task(self._serve_connection(conn),
-                                                               name=f"sip-conn-{target}")
+            proto.activate()
             return conn
         raise last or OSError(errno.EADDRINUSE, "no free local port for the persistent connection")
+
+    async def _open_tcp(self, sock: socket.socket) -> StreamProtocol:
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_connection(lambda: self._stream("TCP"), sock=sock)
+        return proto
+
+    async def _open_tls(self, sock: socket.socket, target: Target) -> StreamProtocol:
+        """TLS as the unit's client: the handshake by the loop, then the unit's own validation (level, trust
+        store, names, dates on the unit clock) before the first message."""
+        if self.tls is None:
+            sock.close()
+            raise ValueError("TLS connection without a TLS policy")
+        await self.tls.ready()
+        name = target.name or target.host
+        sni = name if not _is_ip(name) else None
+        loop = asyncio.get_running_loop()
+        try:
+            transport, proto = await asyncio.wait_for(loop.create_connection(
+                lambda: self._stream("TLS"), sock=sock, ssl=self.tls.client_context(), server_hostname=sni or "",
+                ssl_handshake_timeout=self.connect_timeout), self.connect_timeout + 1)
+        except ssl.SSLError as exc:
+            sock.close()
+            raise TlsHandshakeError(f"{target.host}:{target.port}", exc.reason or str(exc)) from exc
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            await self.tls.verify_server(transport.get_extra_info("ssl_object"), name, target.port,
+                                         srv_names=[target.srv_name] if target.srv_name else ())
+        except BaseException:
+            transport.close()
+            raise
+        return proto
 
     async def send(self, message: Request | Response, target: Target | Source) -> None:
         """Send ``message``: a response to the :class:`Source` of its request (§18.2.2), a request

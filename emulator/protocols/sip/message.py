@@ -737,6 +737,12 @@ class StreamParser:
         """Octets received and not yet framed."""
         return len(self._buf)
 
+    @property
+    def in_message(self) -> bool:
+        """True while a message has begun and is not complete yet (its headers or its body are awaited, or
+        the body of a refused message is being skipped): a stream transport times that out (slow senders)."""
+        return bool(self._buf) or self._discard > 0
+
     def next_event(self) -> Request | Response | KeepAlive | None:
         """The next complete message or keep-alive, or ``None`` when more data is needed."""
         if self.closed:
