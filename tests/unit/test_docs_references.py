@@ -20,7 +20,7 @@ SOURCES = [
     ROOT / "README.md",
     *(ROOT / "docs").glob("*.md"),
 ]
-SLASH = re.compile(r"(?<![\w./-])((?:%s)/[\w./-]*[\w])" % "|".join(TOPS))
+SLASH = re.compile(r"(?<![\w./-])((?:{})/[\w./-]*[\w])".format("|".join(TOPS)))
 # A relative file path such as ``services/epadm.py`` or ``sip/transport.py`` (found from the repository root, the
 # product packages or the citing file's own folder).
 RELATIVE = re.compile(r"(?<![\w./-])((?:[A-Za-z_][\w-]*/)+[A-Za-z_]\w*\.py)\b")
