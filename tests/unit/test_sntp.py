@@ -10,6 +10,7 @@ import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -348,3 +349,26 @@ async def test_config_change_resyncs_at_once_and_failures_start_a_new_streak(tmp
     assert "refused" in unit.notifications[-1].message.lower()
     assert unit.clock.synchronized and unit.config.get("Hoc.SntpCurrentSource") == addr  # time keeps running
     await unit.stop()
+
+
+async def test_sync_period_counts_on_uptime_once_per_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hoc.SntpSynchronizationPeriodOnError is a delay after each attempt: timed waits ending 0.7 ms early
+    and a wall clock stepped a day forward (a lab skew) still give one attempt per period."""
+    real_wait_for = asyncio.wait_for
+
+    async def early(aw: Any, timeout: float | None) -> Any:
+        return await real_wait_for(aw, timeout if timeout is None or timeout < 0.002 else timeout - 0.0007)
+
+    monkeypatch.setattr(asyncio, "wait_for", early)
+    unit, hoc = await make_unit(tmp_path, minute_s=0.1)
+    unit.config.set("Hoc.SntpSynchronizationPeriodOnError", 1)  # one "minute" = 0.1 s here
+    # factory source Automatic without a DHCP client: no server, every attempt fails at once
+    await unit.start()
+    await wait_for(lambda: hoc.attempts >= 1)
+    t0, first = time.monotonic(), hoc.attempts
+    unit.clock.skew(86400.0)
+    await asyncio.sleep(0.55)
+    elapsed, made = time.monotonic() - t0, hoc.attempts - first
+    await unit.stop()
+    assert made <= int(elapsed / 0.1) + 1  # no extra attempt for the early wake-ups or the stepped clock
+    assert made >= int(elapsed / 0.1) // 2  # and the loop keeps going (a loaded machine is slower)

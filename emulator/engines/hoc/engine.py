@@ -54,6 +54,7 @@ from emulator.protocols.sntp import (
     parse_server,
     sntp_servers,
 )
+from emulator.runtime.timers import sleep_until
 from firmware_model.config import ChangeEvent
 
 if TYPE_CHECKING:
@@ -123,14 +124,14 @@ class HocEngine:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
+        # The period is a delay after each attempt, so it is kept on the unit's uptime: an SNTP correction or
+        # a lab skew steps the wall clock, never the time to the next sync.
+        uptime = self.clock.uptime
         while True:
             self._wake.clear()
             ok = await self.sync_now()
             minutes = self.config.get("Hoc.SntpSynchronizationPeriod" if ok else "Hoc.SntpSynchronizationPeriodOnError")
-            try:
-                await asyncio.wait_for(self._wake.wait(), float(minutes or 1) * self.minute_s)
-            except TimeoutError:
-                pass
+            await sleep_until(uptime, uptime() + float(minutes or 1) * self.minute_s, self._wake)
 
     def resync(self) -> None:
         """Synchronise as soon as possible (the running loop wakes up)."""
