@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import signal
 import sys
 import time
@@ -26,26 +25,13 @@ from pathlib import Path
 import structlog
 
 from emulator.lab import DEFAULT_API_PORT, LabError, RunningUnit, UnitSpec, build_unit, load_lab, specs_from_lab
+from emulator.runtime.logging import configure_logging
 from firmware_model.profiles import PROFILES
 from firmware_model.store import atomic_write
 
 __all__ = ["main", "run_units"]
 
 T0 = time.monotonic()
-
-
-def configure_logging(level: str = "info") -> None:
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
-    )
 
 
 async def run_units(specs: list[UnitSpec], ready_file: Path | None, stop: asyncio.Event) -> int:
