@@ -119,3 +119,17 @@ async def test_malformed_http_is_a_400_and_one_log_line(env: Env, request_bytes:
     assert len(bad) == 1 and "exc_info" not in bad[0], logs
     assert not [e for e in logs if e.get("log_level") in ("error", "critical")], logs
     assert (await env.c.get("/api/v1/status")).status == 200
+
+
+@pytest.mark.parametrize("user", [ADMIN, None])
+async def test_a_body_that_cannot_be_decompressed_is_a_400_and_no_traceback(env: Env, user: object) -> None:
+    headers = {**_auth(ADMIN if user else None), "Content-Type": "text/plain", "Content-Encoding": "gzip"}
+    with capture_logs() as logs:
+        async with env.c.session.post(env.c.url("/api/v1/scripts"), data=b"Cli.SshPort = 2200\n",
+                                      headers=headers) as r:
+            status = r.status
+            answer = json.loads(await r.read())
+        await asyncio.sleep(0.05)  # aiohttp reads what is left of the body after the answer
+    assert (status, answer["kind"]) == ((400, "bad-request") if user else (401, "unauthorized")), answer
+    assert not [e for e in logs if e.get("log_level") in ("error", "critical")], logs
+    assert env.unit.config.get("Cli.SshPort") == 22

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.faces.api import certificates, endpoints, notifications, parameters, scripts, services
 from emulator.faces.api.openapi import build_openapi
@@ -38,7 +40,7 @@ from emulator.faces.api.routing import (
 )
 from emulator.ops import policy
 from emulator.ops.errors import ErrorKind, OpError
-from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.http import HttpErrorLogger, bound_port
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 
@@ -52,6 +54,20 @@ COMPONENTS: dict[str, dict[str, Any]] = {
            for k, v in m.COMPONENTS.get(part, {}).items()}
     for part in ("schemas", "parameters")
 }
+
+
+class _QuietPayloadLogger(HttpErrorLogger):
+    """:class:`~emulator.runtime.http.HttpErrorLogger`, also quiet about a request body aiohttp cannot decode
+    (a Content-Encoding that is not what it says): aiohttp meets it after the answer, reading the rest of the
+    body, and reports it as an unhandled ``RequestPayloadError`` caused by the parser's error. It is logged
+    as that parse error: one ``http_bad_request`` line, no traceback."""
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = exc.__cause__ if isinstance(exc, web.RequestPayloadError) else None
+        if isinstance(cause, HttpProcessingError):
+            record.exc_info = (type(cause), cause, cause.__traceback__)
+        super().handle(record)
 
 
 def basic_credentials(header: str) -> tuple[str, str]:
@@ -112,7 +128,8 @@ class ApiServer:
         """Listen on (unit.host, port); port 0 lets the kernel choose. Sets ``unit.listening["api"]``."""
         if self._runner is not None:
             return
-        runner = app_runner(self.app, self.unit.log.bind(server="api"), shutdown_timeout=2.0)
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                               logger=_QuietPayloadLogger(self.unit.log.bind(server="api")))
         await runner.setup()
         host = self.unit.host
         site = web.TCPSite(runner, host, port)
@@ -164,6 +181,8 @@ class ApiServer:
             resp = ApiError(kind, e.message).response()
         except web.HTTPException as e:
             resp = self._http_error(request, e)
+        except web.RequestPayloadError as e:  # a body aiohttp cannot read (a Content-Encoding it is not in)
+            resp = error_response(400, ErrorKind.BAD_REQUEST, f"the request body cannot be read: {e}".strip())
         except Exception as e:  # a bug behind the API: still a JSON answer, and a log line with the cause
             self.unit.log.exception("api_internal_error", method=request.method, path=request.path)
             resp = error_response(500, ErrorKind.INTERNAL, f"internal error: {type(e).__name__}")
