@@ -17,7 +17,8 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from emulator.engines.aaa import Aaa
-from emulator.faces.api.server import ApiServer, basic_credentials, json_value
+from emulator.faces.api.routing import json_value
+from emulator.faces.api.server import ApiServer, basic_credentials
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import get_profile

@@ -158,14 +158,10 @@ class Env:
 async def env(tmp_path: Path, factory_dir: Path) -> AsyncIterator[Env]:
     unit = Unit(name="gw", profile=get_profile("4102"), state_dir=tmp_path / "gw", ports=PortPolicy(mode="auto"),
                 fsync=False)
-    aaa = Aaa(unit)
-    unit.attach(aaa)
-    nlm = NlmEngine(unit)
-    unit.attach(nlm)
-    unit.nlm = nlm
-    cert = CertEngine(unit, factory_dir)
-    unit.attach(cert)
-    unit.cert = cert
+    aaa, nlm, cert = Aaa(unit), NlmEngine(unit), CertEngine(unit, factory_dir)
+    for engine in (aaa, nlm, cert):
+        unit.attach(engine)
+    unit.nlm, unit.cert = nlm, cert
     await unit.start()
     for (name, password), rights in ((USER, "User"), (OBSERVER, "Observer")):
         unit.config.add_row("Aaa.Users", {"UserName": name, "Password": password, "AccessRights": rights})

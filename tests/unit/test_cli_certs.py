@@ -14,9 +14,9 @@ from emulator.engines.cert.engine import FACTORY_CA_FILE, FACTORY_HOST_FILE, Cer
 from emulator.faces.cli.shell import CERT_COMMANDS, CliShell, Reply
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.test_api_certs import FileServer, Lab, factory_dir, file_server, lab
+from tests.unit.test_api_certs import FileServer, Lab, factory_dir, lab, www
 
-__all__ = ["factory_dir", "lab"]  # fixtures, re-exported for pytest
+__all__ = ["factory_dir", "lab", "www"]  # fixtures, re-exported for pytest
 
 
 @pytest.fixture
@@ -30,13 +30,6 @@ async def unit(tmp_path: Path, factory_dir: Path) -> AsyncIterator[Unit]:
     u.clock.synchronized = True
     yield u
     await u.stop()
-
-
-@pytest.fixture
-async def www(lab: Lab, tmp_path: Path) -> AsyncIterator[FileServer]:
-    fs = await file_server(lab, tmp_path)
-    yield fs
-    await fs.stop()
 
 
 def shell(unit: Unit, rights: str = "Admin", user: str = "public") -> CliShell:

@@ -27,17 +27,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.faces.api import certificates, endpoints, notifications, parameters, scripts, services
 from emulator.faces.api.openapi import build_openapi
-from emulator.faces.api.routing import (
-    CALLER,
-    CLIENT_MAX_SIZE,
-    PREFIX,
-    ApiError,
-    Route,
-    error_response,
-    json_response,
-    json_value,
-    ok,
-)
+from emulator.faces.api.routing import CALLER, CLIENT_MAX_SIZE, PREFIX, ApiError, Route, json_response, ok
 from emulator.ops import policy
 from emulator.ops.errors import ErrorKind, OpError
 from emulator.runtime.http import HttpErrorLogger, bound_port
@@ -47,7 +37,7 @@ from firmware_model.config import ConfigError
 if TYPE_CHECKING:
     from emulator.engines.aaa import Aaa, AuthResult
 
-__all__ = ["CLIENT_MAX_SIZE", "COMPONENTS", "ApiError", "ApiServer", "basic_credentials", "json_value"]
+__all__ = ["COMPONENTS", "ApiServer", "basic_credentials"]
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     part: {k: v for m in (parameters, services, scripts, certificates, notifications, endpoints)
@@ -132,15 +122,14 @@ class ApiServer:
                                logger=_QuietPayloadLogger(self.unit.log.bind(server="api")))
         await runner.setup()
         host = self.unit.host
-        site = web.TCPSite(runner, host, port)
         try:
+            site = web.TCPSite(runner, host, port)
             await site.start()
+            self.url = "http://{}:{}".format(f"[{host}]" if ":" in host else host, bound_port(site))
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{bound_port(site)}"
         self.unit.listening["api"] = self.url
         self.unit.log.info("api_listening", url=self.url)
 
@@ -173,7 +162,7 @@ class ApiServer:
         except ApiError as e:
             resp = e.response()
         except policy.Forbidden as e:
-            resp = error_response(403, e.kind, e.message)
+            resp = ApiError(e.kind, e.message).response()
         except OpError as e:
             resp = ApiError.of(e).response()
         except ConfigError as e:
@@ -182,10 +171,10 @@ class ApiServer:
         except web.HTTPException as e:
             resp = self._http_error(request, e)
         except web.RequestPayloadError as e:  # a body aiohttp cannot read (a Content-Encoding it is not in)
-            resp = error_response(400, ErrorKind.BAD_REQUEST, f"the request body cannot be read: {e}".strip())
+            resp = ApiError(ErrorKind.BAD_REQUEST, f"the request body cannot be read: {e}".strip()).response()
         except Exception as e:  # a bug behind the API: still a JSON answer, and a log line with the cause
             self.unit.log.exception("api_internal_error", method=request.method, path=request.path)
-            resp = error_response(500, ErrorKind.INTERNAL, f"internal error: {type(e).__name__}")
+            resp = ApiError(ErrorKind.INTERNAL, f"internal error: {type(e).__name__}").response()
         self._log(request, resp.status, user, t0)
         return resp
 
@@ -202,7 +191,7 @@ class ApiServer:
             kind, msg = ErrorKind.TOO_LARGE, f"the request body is larger than {CLIENT_MAX_SIZE} bytes"
         else:
             kind, msg = ErrorKind.HTTP, e.reason or "HTTP error"
-        return error_response(e.status, kind, msg, headers)
+        return ApiError(kind, msg, e.status, headers).response()
 
     def _log(self, request: web.Request, status: int, user: str, t0: float) -> None:
         # Never the body, the query nor the Authorization header: values written may be secrets.

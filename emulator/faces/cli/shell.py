@@ -123,10 +123,9 @@ class CliShell:
         if command is not None:
             return self._run_unit_command(command)
         if "[" not in name:
-            svc = self.catalog.service(name)
+            svc, table = self.catalog.service(name), self.catalog.table(name)
             if svc is not None:
                 return Reply(self._service_text(svc))
-            table = self.catalog.table(name)
             if table is not None:
                 return Reply(self._table_text(table))
             p = self.catalog.param(name)
