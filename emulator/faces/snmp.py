@@ -54,6 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pyasn1.codec.ber import encoder
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config as pconfig
 from pysnmp.entity import engine as pengine
@@ -64,7 +65,13 @@ from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
 from emulator.protocols import snmp_ber as ber
-from emulator.protocols.snmp_ber import decode_request, encode_response, encode_value, encode_varbind
+from emulator.protocols.snmp_ber import (
+    decode_request,
+    encode_response,
+    encode_value,
+    encode_varbind,
+    message_error,
+)
 from firmware_model.config import Address, ChangeEvent, Config, ConfigError
 from firmware_model.notifications import NotificationEvent
 from firmware_model.oidmap import (
@@ -88,6 +95,14 @@ MEDIA5 = 4935
 SERVICES_OID = (1, 3, 6, 1, 4, 1, 4935, 1000, 100, 200, 100)
 SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 SNMP_ENGINE = (1, 3, 6, 1, 6, 3, 10, 2, 1)
+SNMP_GROUP = (1, 3, 6, 1, 2, 1, 11)  # MIB-II snmp group (RFC 3418)
+# The counters of the snmp group this agent keeps: column -> (our key, pysnmp's SNMPv2-MIB symbol or "").
+SNMP_COUNTERS: dict[int, tuple[str, str]] = {
+    1: ("in_pkts", ""),  # snmpInPkts: every datagram reaches our socket first (pysnmp's count would double)
+    3: ("bad_versions", "snmpInBadVersions"),
+    4: ("bad_community_names", "snmpInBadCommunityNames"),
+    6: ("asn_parse_errs", "snmpInASNParseErrs"),
+}
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 SYS_UPTIME = (*SYSTEM, 3, 0)
 ALL = (1, 3, 6, 1)
@@ -238,6 +253,8 @@ def _pysnmp(value: Neutral) -> Any:
         return _PROTO_UNSIGNED.clone(v)
     if kind == "ticks":
         return rfc1902.TimeTicks(v)
+    if kind == "counter":
+        return rfc1902.Counter32(v)
     if kind == "oid":
         return rfc1902.ObjectIdentifier(v)
     return _EXCEPTIONS[kind]
@@ -411,7 +428,14 @@ class _BulkResponder(cmdrsp.BulkCommandResponder):
 
 
 class _PysnmpTransport(udp.UdpAsyncioTransport):
-    """pysnmp's UDP transport, fed by :class:`_AgentProtocol` instead of owning a socket."""
+    """pysnmp's UDP transport, fed by :class:`_AgentProtocol` instead of owning a socket.
+
+    A datagram is handed to the dispatcher at once, not through ``loop.call_soon`` as pysnmp does: an
+    exception then reaches :meth:`_AgentProtocol.datagram_received` (which logs it once, with the
+    datagram's peer) instead of the event loop's exception handler."""
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        self._callback_function(self, transportAddress, datagram)
 
 
 class _AgentProtocol(asyncio.DatagramProtocol):
@@ -431,14 +455,20 @@ class _AgentProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         agent = self.agent
+        agent.counters["in_pkts"] += 1
+        if message_error(data) is not None:
+            # RFC 3412 §7.2.2 (and RFC 3584 §4 for v1/v2c): a datagram that is not the serialization of a
+            # message is counted in snmpInASNParseErrs and discarded, without an answer or a log line.
+            agent.counters["asn_parse_errs"] += 1
+            return
         try:
             reply = agent._fast(data)
             if reply is None:
                 agent._ensure_engine().datagram_received(data, addr)
             elif reply and self.transport is not None:
                 self.transport.sendto(reply, addr)
-        except Exception as e:  # one bad datagram never stops the agent
-            agent.unit.log.warning("snmp_request_failed", error=repr(e)[:200])
+        except Exception:  # a well-formed message that breaks the agent is a defect: logged with its traceback
+            agent.unit.log.error("snmp_request_failed", peer=str(addr[0]), exc_info=True)
 
 
 class SnmpEngine:
@@ -449,6 +479,7 @@ class SnmpEngine:
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
         self.stats = {"get": 0, "next": 0, "set": 0, "traps": 0}
+        self.counters = {key: 0 for key, _ in SNMP_COUNTERS.values()}  # ours; pysnmp's are added when read
         self.port = 0
         self.tree: OidTree | None = None
         self._engine: pengine.SnmpEngine | None = None
@@ -546,6 +577,8 @@ class SnmpEngine:
             await asyncio.wait_for(asyncio.shield(self._protocol.closed), 2.0)
             self._protocol = None
         if self._engine is not None:
+            for key, symbol in SNMP_COUNTERS.values():  # the engine goes; its counts stay in ours
+                self.counters[key] += self._pysnmp_count(symbol)
             self._engine.close_dispatcher()
             self._engine = None
             self._pysnmp_transport = None
@@ -635,8 +668,12 @@ class SnmpEngine:
         req = decode_request(data)
         if req is None:
             return None
-        if not (plan.v1 if req.version == 0 else plan.v2c) or req.community != self._community:
-            return b""  # dropped unanswered, as pysnmp would (disabled version, unknown community)
+        if not (plan.v1 if req.version == 0 else plan.v2c):
+            self.counters["bad_versions"] += 1
+            return b""  # dropped unanswered, as pysnmp would (its message processing model is removed)
+        if req.community != self._community:
+            self.counters["bad_community_names"] += 1
+            return b""  # dropped unanswered, as pysnmp would (RFC 3584 §5.2.1)
         if req.version != 1 or req.pdu_type == ber.SET:
             return None
         rights = self.rights_of(plan.community_user)
@@ -679,7 +716,19 @@ class SnmpEngine:
                     break
         return encode_response(1, req.community, req.request_id, 0, 0, varbinds)
 
-    # ---------------------------------------------------------------- MIB-II system, snmpEngine
+    # ---------------------------------------------------------------- MIB-II system, snmp, snmpEngine
+    def _pysnmp_count(self, symbol: str) -> int:
+        """A counter of pysnmp's own SNMPv2-MIB instrumentation (0 without an engine or a symbol)."""
+        if self._engine is None or not symbol:
+            return 0
+        (obj,) = self._engine.get_mib_builder().import_symbols("__SNMPv2-MIB", symbol)
+        return int(obj.syntax)
+
+    def counter(self, column: int) -> int:
+        """MIB-II snmp group counter ``1.3.6.1.2.1.11.<column>.0`` (RFC 3418): ours plus pysnmp's."""
+        key, symbol = SNMP_COUNTERS[column]
+        return (self.counters[key] + self._pysnmp_count(symbol)) % 2**32
+
     def _extras(self) -> dict[OID, _Extra]:
         unit = self.unit
         cfg = unit.config
@@ -705,7 +754,11 @@ class SnmpEngine:
             (*SNMP_ENGINE, 2, 0): _Extra(lambda: ("int", 1)),
             (*SNMP_ENGINE, 3, 0): _Extra(lambda: ("int", int(time.monotonic() - self._started))),
             (*SNMP_ENGINE, 4, 0): _Extra(lambda: ("int", 65507)),
+            **{(*SNMP_GROUP, column, 0): _Extra(self._counter_getter(column)) for column in SNMP_COUNTERS},
         }
+
+    def _counter_getter(self, column: int) -> Callable[[], Neutral]:
+        return lambda: ("counter", self.counter(column))
 
     # ---------------------------------------------------------------- traps
     def _on_notification(self, ev: NotificationEvent) -> None:
@@ -719,8 +772,6 @@ class SnmpEngine:
             self._send_trap(data, host, port)
 
     def _trap_pdu(self, ev: NotificationEvent) -> bytes:
-        from pyasn1.codec.ber import encoder
-
         trap_oid = (*SERVICES_OID, ev.numkey, 0, ev.msg_id)
         pdu = v2c.TrapPDU()
         v2c.apiTrapPDU.set_defaults(pdu)
