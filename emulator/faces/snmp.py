@@ -50,7 +50,7 @@ import ipaddress
 import socket
 import time
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -243,21 +243,20 @@ def _neutral(param: Any, value: Any) -> Neutral:
     return "int", max(-(2**31), min(v, 2**31 - 1))
 
 
+_PROTOTYPES: dict[str, Any] = {
+    "octets": _PROTO_OCTETS,
+    "int": _PROTO_INT,
+    "uint": _PROTO_UNSIGNED,
+    "ticks": rfc1902.TimeTicks(),
+    "counter": rfc1902.Counter32(),
+    "oid": rfc1902.ObjectIdentifier(),
+}
+
+
 def _pysnmp(value: Neutral) -> Any:
     kind, v = value
-    if kind == "octets":
-        return _PROTO_OCTETS.clone(v)
-    if kind == "int":
-        return _PROTO_INT.clone(v)
-    if kind == "uint":
-        return _PROTO_UNSIGNED.clone(v)
-    if kind == "ticks":
-        return rfc1902.TimeTicks(v)
-    if kind == "counter":
-        return rfc1902.Counter32(v)
-    if kind == "oid":
-        return rfc1902.ObjectIdentifier(v)
-    return _EXCEPTIONS[kind]
+    proto = _PROTOTYPES.get(kind)
+    return _EXCEPTIONS[kind] if proto is None else proto.clone(v)
 
 
 @dataclass(slots=True)
@@ -337,14 +336,25 @@ class _Instrumentation(AbstractMibInstrumController):
         return None
 
     # ---------------------------------------------------------------- pysnmp API
-    def read_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
+    def _begin(self, ctx: dict[str, Any], counter: str | None) -> tuple[Callable[..., Any], bool]:
+        """Start of a PDU: a fresh view of the tree, the PDU counted (``Snmp.Stats*``), and pysnmp's access
+        check with whether the requester has Admin rights."""
         self.tree.new_request()
-        self.agent.stats["get"] += 1
-        ac = ctx["acFun"]
-        admin = self._rights(ctx) == "Admin"
-        out = []
-        for idx, (name, _val) in enumerate(varBinds):
+        if counter is not None:
+            self.agent.stats[counter] += 1
+        return ctx["acFun"], self._rights(ctx) == "Admin"
+
+    @staticmethod
+    def _each(varbinds: tuple[Any, ...], ctx: dict[str, Any]) -> Iterator[tuple[int, Any, Any]]:
+        """(index, name, value) of each varbind, with ``ctx["idx"]`` set as pysnmp's access check wants."""
+        for idx, (name, val) in enumerate(varbinds):
             ctx["idx"] = idx
+            yield idx, name, val
+
+    def read_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
+        ac, admin = self._begin(ctx, "get")
+        out = []
+        for _idx, name, _val in self._each(varBinds, ctx):
             if ac("read", (name, None), **ctx):
                 out.append((name, rfc1905.noSuchObject))
                 continue
@@ -352,14 +362,10 @@ class _Instrumentation(AbstractMibInstrumController):
         return out
 
     def read_next_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
-        self.tree.new_request()
-        if self._is_getnext(ctx):  # Snmp.StatsGetNextRequest counts GETNEXT PDUs (not GETBULK repetitions)
-            self.agent.stats["next"] += 1
-        ac = ctx["acFun"]
-        admin = self._rights(ctx) == "Admin"
+        # Snmp.StatsGetNextRequest counts GETNEXT PDUs (not GETBULK repetitions)
+        ac, admin = self._begin(ctx, "next" if self._is_getnext(ctx) else None)
         out = []
-        for idx, (name, _val) in enumerate(varBinds):
-            ctx["idx"] = idx
+        for _idx, name, _val in self._each(varBinds, ctx):
             oid = tuple(name)
             while True:
                 hit = self._next_one(oid)
@@ -376,13 +382,9 @@ class _Instrumentation(AbstractMibInstrumController):
         return out
 
     def write_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
-        self.tree.new_request()
-        self.agent.stats["set"] += 1
-        ac = ctx["acFun"]
-        admin = self._rights(ctx) == "Admin"
+        ac, admin = self._begin(ctx, "set")
         plan: list[tuple[int, Any, Address, Any]] = []
-        for idx, (name, val) in enumerate(varBinds):
-            ctx["idx"] = idx
+        for idx, name, val in self._each(varBinds, ctx):
             oid = tuple(name)
             if ac("write", (name, val), **ctx):
                 raise smi_error.NotWritableError(name=name, idx=idx)
