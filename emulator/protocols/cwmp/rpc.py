@@ -9,6 +9,7 @@ queued in ``RpcHandler.actions`` for the engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -59,6 +60,19 @@ class Action:
     args: dict[str, Any] = field(default_factory=dict)
 
 
+def _required(el: Element, tag: str) -> Element:
+    """The child ``tag`` of an RPC element; its absence is fault 9003 Invalid arguments (TR-069 A.5.1)."""
+    found = child(el, tag)
+    if found is None:
+        raise CwmpFault(9003, f"{tag} missing")
+    return found
+
+
+def _array_response(method: str, item_type: str, items: Iterable[str], count: int, tag: str = "ParameterList") -> str:
+    """``<cwmp:{method}Response>`` holding one SOAP-encoded array (TR-069 A.3.2)."""
+    return f"<cwmp:{method}Response>{array(item_type, items, count, tag)}</cwmp:{method}Response>"
+
+
 def _key(text: str | None) -> str:
     if text is not None and len(text) > 32:
         raise CwmpFault(9003, "ParameterKey/CommandKey longer than 32 characters")
@@ -96,13 +110,10 @@ class RpcHandler:
     # ------------------------------------------------------------------ methods
     def _GetRPCMethods(self, el: Element) -> str:
         items = (f"<string>{m}</string>" for m in CPE_METHODS)
-        return f"<cwmp:GetRPCMethodsResponse>{array('xsd:string', items, len(CPE_METHODS), 'MethodList')}" \
-               "</cwmp:GetRPCMethodsResponse>"
+        return _array_response("GetRPCMethods", "xsd:string", items, len(CPE_METHODS), "MethodList")
 
     def _names_list(self, el: Element, tag: str) -> list[str]:
-        lst = child(el, tag)
-        if lst is None:
-            raise CwmpFault(9003, f"{tag} missing")
+        lst = _required(el, tag)
         names = [(s.text or "").strip() for s in children(lst, "string")]
         if len(names) > MAX_NAMES:
             raise CwmpFault(9004, f"more than {MAX_NAMES} names")
@@ -116,9 +127,7 @@ class RpcHandler:
             "</ParameterValueStruct>"
             for n, t, v in values
         )
-        return "<cwmp:GetParameterValuesResponse>" + array(
-            "cwmp:ParameterValueStruct", items, len(values), "ParameterList"
-        ) + "</cwmp:GetParameterValuesResponse>"
+        return _array_response("GetParameterValues", "cwmp:ParameterValueStruct", items, len(values))
 
     def _GetParameterNames(self, el: Element) -> str:
         path = child_text(el, "ParameterPath", "") or ""
@@ -131,14 +140,10 @@ class RpcHandler:
             "</ParameterInfoStruct>"
             for n, w in names
         )
-        return "<cwmp:GetParameterNamesResponse>" + array(
-            "cwmp:ParameterInfoStruct", items, len(names), "ParameterList"
-        ) + "</cwmp:GetParameterNamesResponse>"
+        return _array_response("GetParameterNames", "cwmp:ParameterInfoStruct", items, len(names))
 
     def _SetParameterValues(self, el: Element) -> str:
-        lst = child(el, "ParameterList")
-        if lst is None:
-            raise CwmpFault(9003, "ParameterList missing")
+        lst = _required(el, "ParameterList")
         pkey = _key(child_text(el, "ParameterKey", ""))
         entries: list[tuple[str, str, str | None]] = []
         for s in children(lst, "ParameterValueStruct"):
@@ -199,14 +204,10 @@ class RpcHandler:
                     f"<ParameterAttributeStruct><Name>{esc(lf.path)}</Name><Notification>{note}</Notification>"
                     f"{acc_xml}</ParameterAttributeStruct>"
                 )
-        return "<cwmp:GetParameterAttributesResponse>" + array(
-            "cwmp:ParameterAttributeStruct", out, len(out), "ParameterList"
-        ) + "</cwmp:GetParameterAttributesResponse>"
+        return _array_response("GetParameterAttributes", "cwmp:ParameterAttributeStruct", out, len(out))
 
     def _SetParameterAttributes(self, el: Element) -> str:
-        lst = child(el, "ParameterList")
-        if lst is None:
-            raise CwmpFault(9003, "ParameterList missing")
+        lst = _required(el, "ParameterList")
         plan: list[tuple[str, int | None, list[str] | None]] = []
         for s in children(lst, "SetParameterAttributesStruct"):
             name = child_text(s, "Name", "") or ""

@@ -317,12 +317,15 @@ class CwmpSession:
         return self._request(body, now, True)
 
     def timeout_expired(self, now: float) -> SessionEnd:
-        self.state = "done"
-        return SessionEnd(False, "timeout")
+        return self._failed("timeout")
 
     def transport_error(self, reason: str) -> SessionEnd:
+        return self._failed(reason)
+
+    def _failed(self, reason: str, *, auth_failed: bool = False, http_status: int | None = None) -> SessionEnd:
+        """The session ends without success."""
         self.state = "done"
-        return SessionEnd(False, reason)
+        return SessionEnd(False, reason, auth_failed, http_status)
 
     # -------------------------------------------------------------- input
     def receive(self, status: int, headers: Sequence[tuple[str, str]], body: bytes,
@@ -339,11 +342,9 @@ class CwmpSession:
             return self._auth_challenge(headers, now)
         self._auth_tries = 0
         if status not in (200, 204):
-            self.state = "done"
-            return SessionEnd(False, f"HTTP {status}", http_status=status)
+            return self._failed(f"HTTP {status}", http_status=status)
         if self.messages > self.MAX_MESSAGES:
-            self.state = "done"
-            return SessionEnd(False, "too many messages")
+            return self._failed("too many messages")
         empty = not body.strip()
         if self.state == "inform":
             return self._after_inform(empty, body, now)
@@ -357,8 +358,7 @@ class CwmpSession:
         self._auth_tries += 1
         stale = chosen is not None and chosen[1].get("stale", "").lower() == "true"
         if chosen is None or not self.username or (self._auth_tries > 1 and not stale) or self._auth_tries > 3:
-            self.state = "done"
-            return SessionEnd(False, "authentication failed", auth_failed=True, http_status=401)
+            return self._failed("authentication failed", auth_failed=True, http_status=401)
         self._challenge = chosen
         self._nc = 0
         assert self._last is not None
@@ -370,19 +370,16 @@ class CwmpSession:
         try:
             return parse_envelope(body)
         except SoapError as e:
-            self.state = "done"
-            return SessionEnd(False, f"bad envelope from ACS: {e}")
+            return self._failed(f"bad envelope from ACS: {e}")
 
     def _after_inform(self, empty: bool, body: bytes, now: float) -> HttpRequest | SessionEnd:
         if empty:
-            self.state = "done"
-            return SessionEnd(False, "empty answer to Inform")
+            return self._failed("empty answer to Inform")
         env = self._parse(body)
         if isinstance(env, SessionEnd):
             return env
         if env.method != "InformResponse":
-            self.state = "done"
-            return SessionEnd(False, f"ACS answered Inform with {env.method} {env.fault_code or ''}".strip())
+            return self._failed(f"ACS answered Inform with {env.method} {env.fault_code or ''}".strip())
         self.ns = env.ns
         self.hold = env.hold_requests
         self.inform_acknowledged = True
@@ -400,8 +397,7 @@ class CwmpSession:
 
     def _after_cpe_request(self, empty: bool, body: bytes, now: float) -> HttpRequest | SessionEnd:
         if empty:
-            self.state = "done"
-            return SessionEnd(False, "empty answer to a CPE request")
+            return self._failed("empty answer to a CPE request")
         env = self._parse(body)
         if isinstance(env, SessionEnd):
             return env
@@ -413,8 +409,7 @@ class CwmpSession:
             self._pending = None
             return self._next_cpe_step(now)
         if env.method == "Fault":
-            self.state = "done"
-            return SessionEnd(False, f"ACS fault {env.fault_code} to {self._pending.method}")
+            return self._failed(f"ACS fault {env.fault_code} to {self._pending.method}")
         # The ACS may send a request instead of the answer while HoldRequests... treat it as a request.
         self.cpe_requests.insert(0, self._pending)
         self._pending = None
