@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.aaa import Aaa
-from emulator.faces.cli.server import HOST_KEY_FILES, CliEngine
+from emulator.faces.cli.server import HOST_KEY_FILES, CliEngine, load_host_keys
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.peers import free_port, require_peer
@@ -84,8 +84,6 @@ async def _wait_for(stream: asyncio.StreamReader, marker: bytes, buf: bytearray,
 @pytest.fixture(scope="module")
 def host_keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Host keys made once for the module (copied into each unit to keep tests fast)."""
-    from emulator.faces.cli.server import load_host_keys
-
     d = tmp_path_factory.mktemp("keys")
     load_host_keys(d)
     return d

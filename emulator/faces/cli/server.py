@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
+from asyncssh.encryption import get_encryption_algs
+from asyncssh.kex import get_kex_algs
+from asyncssh.mac import get_mac_algs
 
 from emulator.faces.cli.shell import CliShell, Reply, columns
 
@@ -85,10 +88,6 @@ SECURITY_LEVELS: dict[str, dict[str, list[str]]] = {
 
 def algorithms_for(level: str) -> dict[str, list[str]]:
     """The algorithm lists of a ``Cli.SshSecurityLevel``, keeping those this asyncssh supports."""
-    from asyncssh.encryption import get_encryption_algs
-    from asyncssh.kex import get_kex_algs
-    from asyncssh.mac import get_mac_algs
-
     want = SECURITY_LEVELS.get(level, SECURITY_LEVELS["Standard"])
     have = {
         "kex": {a.decode() for a in get_kex_algs()},
@@ -233,7 +232,7 @@ class CliEngine:
         host = self.unit.host
         self._acceptor = await asyncssh.listen(
             host,
-            self.unit.ports.real_port(int(cfg.get("Cli.SshPort") or 22)),
+            self.unit.ports.real_port(int(cfg.get("Cli.SshPort") or 22), "ssh"),
             server_factory=lambda: _Server(self),
             server_host_keys=_host_keypairs(keys, algs["hostkey"]),
             process_factory=self._session,
