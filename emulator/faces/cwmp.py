@@ -22,7 +22,6 @@ notification attributes, instance numbers, the URL the bootstrap was done with, 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime as dt
 import json
@@ -43,8 +42,7 @@ from emulator.protocols.cwmp.session import (
     EventQueue,
     HttpRequest,
     SessionEnd,
-    digest_authorization,
-    parse_challenge,
+    answer_challenges,
     retry_wait,
 )
 from emulator.protocols.cwmp.soap import DEFAULT_NS, MAX_BODY
@@ -186,7 +184,7 @@ class CwmpEngine:
         app.router.add_route("POST", path, self._connection_request)
         runner = app_runner(app, self.unit.log.bind(server="cwmp"))
         await runner.setup()
-        site = web.TCPSite(runner, self.unit.host, self.unit.ports.real_port(port_param), reuse_address=True)
+        site = web.TCPSite(runner, self.unit.host, self.unit.ports.real_port(port_param, "cwmp"), reuse_address=True)
         try:
             await site.start()
         except BaseException:
@@ -450,8 +448,8 @@ class CwmpEngine:
                 for _ in range(2):
                     async with http.get(url, headers=headers) as resp:
                         if resp.status == 401 and user and "Authorization" not in headers:
-                            headers["Authorization"] = _auth_header(resp.headers.getall("WWW-Authenticate", []),
-                                                                    "GET", url, user, pw)
+                            challenges = resp.headers.getall("WWW-Authenticate", [])
+                            headers["Authorization"] = answer_challenges(challenges, "GET", url, user, pw)
                             continue
                         if resp.status == 401:
                             raise _TransferError(9012, "the file server refused the credentials")
@@ -527,8 +525,8 @@ class CwmpEngine:
                 for _ in range(2):
                     async with http.put(url, data=data, headers=headers) as resp:
                         if resp.status == 401 and user and "Authorization" not in headers:
-                            headers["Authorization"] = _auth_header(resp.headers.getall("WWW-Authenticate", []),
-                                                                    "PUT", url, user, pw)
+                            challenges = resp.headers.getall("WWW-Authenticate", [])
+                            headers["Authorization"] = answer_challenges(challenges, "PUT", url, user, pw)
                             continue
                         if resp.status == 401:
                             code, message = 9012, "the file server refused the credentials"
@@ -560,16 +558,6 @@ class _TransferError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def _auth_header(challenges: list[str], method: str, url: str, user: str, password: str) -> str:
-    parsed = [parse_challenge(c) for c in challenges]
-    digest = next((p for s, p in parsed if s == "digest"), None)
-    if digest is not None:
-        rest = url.split("://", 1)[-1]
-        path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-        return digest_authorization(digest, method, path, user, password, 1)
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

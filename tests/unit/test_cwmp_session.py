@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ from emulator.protocols.cwmp.session import (
     EventQueue,
     HttpRequest,
     SessionEnd,
+    answer_challenges,
     digest_authorization,
     parse_challenge,
     retry_wait,
@@ -182,6 +184,16 @@ def test_digest_server() -> None:
     assert not srv.verify(forged, "GET", "admin", "pw", now=1001.0)
     assert not srv.verify(None, "GET", "admin", "pw")
     assert not srv.verify("Basic YWRtaW46cHc=", "GET", "admin", "pw")
+
+
+def test_file_server_challenges_are_answered() -> None:
+    """A Download/Upload file server's 401: Digest when offered (for the URL's path), else Basic."""
+    srv = DigestServer("files", lifetime=60, secret=b"k")
+    offered = ['Basic realm="files"', srv.challenge(time.time())]
+    answer = answer_challenges(offered, "GET", "http://127.0.0.1:8080/conf/unit.cfg", "admin", "pw")
+    assert 'uri="/conf/unit.cfg"' in answer and srv.verify(answer, "GET", "admin", "pw")
+    assert answer_challenges(['Basic realm="x"'], "PUT", "http://h/x", "admin", "pw") == "Basic YWRtaW46cHc="
+    assert 'uri="/"' in answer_challenges([srv.challenge(time.time())], "GET", "http://h", "admin", "pw")
 
 
 @pytest.mark.parametrize("status", [301, 404])

@@ -47,6 +47,8 @@ __all__ = [
     "EventQueue",
     "HttpRequest",
     "SessionEnd",
+    "answer_challenges",
+    "authorization",
     "digest_authorization",
     "parse_challenge",
     "retry_wait",
@@ -195,6 +197,25 @@ def digest_authorization(ch: dict[str, str], method: str, uri: str, username: st
     return "Digest " + ", ".join(parts)
 
 
+def authorization(challenge: tuple[str, dict[str, str]], method: str, url: str, username: str, password: str,
+                  nc: int = 1) -> str:
+    """The ``Authorization`` answering a parsed challenge (:func:`parse_challenge`): Basic (RFC 7617), or
+    Digest (RFC 2617) for the path of ``url`` with nonce count ``nc``."""
+    scheme, params = challenge
+    if scheme == "basic":
+        return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+    rest = url.split("://", 1)[-1]
+    path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return digest_authorization(params, method, path, username, password, nc)
+
+
+def answer_challenges(challenges: Sequence[str], method: str, url: str, username: str, password: str) -> str:
+    """The ``Authorization`` for a 401's ``WWW-Authenticate`` headers: Digest when offered, else Basic."""
+    parsed = [parse_challenge(c) for c in challenges]
+    digest = next((p for p in parsed if p[0] == "digest"), None)
+    return authorization(digest or ("basic", {}), method, url, username, password)
+
+
 class DigestServer:
     """Digest authentication of connection requests (TR-069 §3.2.2): stateless nonces (HMAC of their
     time), valid ``lifetime`` seconds; ``qop=auth``; the password is never logged."""
@@ -288,12 +309,8 @@ class CwmpSession:
     def _authorization(self) -> str | None:
         if self._challenge is None or not self.username:
             return None
-        scheme, params = self._challenge
-        if scheme == "basic":
-            return "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         self._nc += 1
-        path = "/" + self.url.split("://", 1)[-1].split("/", 1)[1] if "/" in self.url.split("://", 1)[-1] else "/"
-        return digest_authorization(params, "POST", path, self.username, self.password, self._nc)
+        return authorization(self._challenge, "POST", self.url, self.username, self.password, self._nc)
 
     def _request(self, body: bytes, now: float, is_request: bool) -> HttpRequest:
         headers = {"User-Agent": USER_AGENT}
@@ -366,16 +383,17 @@ class CwmpSession:
         self.state = state
         return self._request(body, now, self._last_is_request)
 
-    def _parse(self, body: bytes) -> Envelope | SessionEnd:
+    def _answer(self, empty: bool, body: bytes, to: str) -> Envelope | SessionEnd:
+        """The ACS's envelope answering ``to``; an empty answer or a bad envelope ends the session."""
+        if empty:
+            return self._failed(f"empty answer to {to}")
         try:
             return parse_envelope(body)
         except SoapError as e:
             return self._failed(f"bad envelope from ACS: {e}")
 
     def _after_inform(self, empty: bool, body: bytes, now: float) -> HttpRequest | SessionEnd:
-        if empty:
-            return self._failed("empty answer to Inform")
-        env = self._parse(body)
+        env = self._answer(empty, body, "Inform")
         if isinstance(env, SessionEnd):
             return env
         if env.method != "InformResponse":
@@ -396,9 +414,7 @@ class CwmpSession:
         return self._request(b"", now, False)
 
     def _after_cpe_request(self, empty: bool, body: bytes, now: float) -> HttpRequest | SessionEnd:
-        if empty:
-            return self._failed("empty answer to a CPE request")
-        env = self._parse(body)
+        env = self._answer(empty, body, "a CPE request")
         if isinstance(env, SessionEnd):
             return env
         assert self._pending is not None
