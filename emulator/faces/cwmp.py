@@ -33,19 +33,25 @@ import aiohttp
 from aiohttp import web
 
 from emulator.engines.cert.tls import tls_policy
-from emulator.protocols.cwmp.datamodel import DataModel, ModelState, iso_time
-from emulator.protocols.cwmp.rpc import Action, RpcHandler, inform_body, transfer_complete_body, transfer_fault
-from emulator.protocols.cwmp.session import (
-    CpeRequest,
+from emulator.protocols.cwmp import (
+    DEFAULT_NS,
+    MAX_BODY,
+    Action,
     CwmpSession,
+    DataModel,
     DigestServer,
     EventQueue,
     HttpRequest,
+    ModelState,
+    RpcHandler,
     SessionEnd,
-    answer_challenges,
+    inform_body,
+    iso_time,
     retry_wait,
+    transfer_complete_body,
+    transfer_fault,
 )
-from emulator.protocols.cwmp.soap import DEFAULT_NS, MAX_BODY
+from emulator.protocols.cwmp.session import CpeRequest, answer_challenges
 from emulator.runtime.http import app_runner, bound_port
 from emulator.runtime.timers import Periodic, sleep_until
 from firmware_model.config import ChangeEvent

@@ -5,14 +5,32 @@ Pure code (no sockets, no event loop): ``emulator.faces.cwmp`` is the asyncio gl
 
 from __future__ import annotations
 
-from emulator.protocols.cwmp.datamodel import OUI, VENDOR, DataModel, ModelState
-from emulator.protocols.cwmp.rpc import CPE_METHODS, Action, RpcHandler
+from emulator.protocols.cwmp.datamodel import OUI, VENDOR, DataModel, ModelState, iso_time
+from emulator.protocols.cwmp.rpc import (
+    CPE_METHODS,
+    Action,
+    RpcHandler,
+    inform_body,
+    transfer_complete_body,
+    transfer_fault,
+)
 from emulator.protocols.cwmp.session import CwmpSession, DigestServer, EventQueue, HttpRequest, SessionEnd, retry_wait
-from emulator.protocols.cwmp.soap import CWMP_NAMESPACES, CwmpFault, Envelope, SoapError, build_envelope, parse_envelope
+from emulator.protocols.cwmp.soap import (
+    CWMP_NAMESPACES,
+    DEFAULT_NS,
+    MAX_BODY,
+    CwmpFault,
+    Envelope,
+    SoapError,
+    build_envelope,
+    parse_envelope,
+)
 
 __all__ = [
     "CPE_METHODS",
     "CWMP_NAMESPACES",
+    "DEFAULT_NS",
+    "MAX_BODY",
     "OUI",
     "VENDOR",
     "Action",
@@ -28,6 +46,10 @@ __all__ = [
     "SessionEnd",
     "SoapError",
     "build_envelope",
+    "inform_body",
+    "iso_time",
     "parse_envelope",
     "retry_wait",
+    "transfer_complete_body",
+    "transfer_fault",
 ]
