@@ -26,6 +26,8 @@ from xml.etree.ElementTree import Element
 import defusedxml.ElementTree as DET
 from aiohttp import web
 
+from emulator.runtime.http import bound_port
+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,6 +129,15 @@ def _text(el: Element | None, name: str) -> str:
     return ""
 
 
+async def serve(app: web.Application, host: str, ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on a kernel-chosen port of ``host``: the runner and the base URL."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, f"{'https' if ssl_context else 'http'}://{host}:{bound_port(site)}"
+
+
 class TestAcs:
     """Scripted ACS on 127.0.0.1. ``queue(body)`` adds an RPC (body XML with the ``cwmp:`` prefix)."""
 
@@ -158,12 +169,8 @@ class TestAcs:
     async def start(self) -> str:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_post("/acs", self._post)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"{'https' if self.ssl_context else 'http'}://{self.host}:{port}/acs"
+        self._runner, base = await serve(app, self.host, self.ssl_context)
+        self.url = f"{base}/acs"
         return self.url
 
     async def stop(self) -> None:
@@ -314,12 +321,7 @@ class FileServer:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_get("/{name}", self._get)
         app.router.add_put("/{name}", self._put)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0, ssl_context=self.ssl_context)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base = f"{'https' if self.ssl_context else 'http'}://{self.host}:{port}"
+        self._runner, self.base = await serve(app, self.host, self.ssl_context)
         return self.base
 
     async def stop(self) -> None:
