@@ -129,6 +129,24 @@ def _text(el: Element | None, name: str) -> str:
     return ""
 
 
+def gpv(*names: str) -> str:
+    """A GetParameterValues RPC body."""
+    items = "".join(f"<string>{n}</string>" for n in names)
+    return f'<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[{len(names)}]">{items}' \
+           "</ParameterNames></cwmp:GetParameterValues>"
+
+
+def values(el: Any) -> dict[str, str]:
+    """Name -> Value of the ParameterValueStructs in a GetParameterValuesResponse."""
+    out = {}
+    for s in el.iter():
+        if s.tag.endswith("ParameterValueStruct"):
+            name = next(c.text for c in s if c.tag.endswith("Name"))
+            val = next(c.text or "" for c in s if c.tag.endswith("Value"))
+            out[name] = val
+    return out
+
+
 async def serve(app: web.Application, host: str, ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on a kernel-chosen port of ``host``: the runner and the base URL."""
     runner = web.AppRunner(app, access_log=None)

@@ -22,7 +22,7 @@ from emulator.protocols.cwmp.session import digest_authorization, parse_challeng
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.peers import REQUIRE_PEERS
-from tests.interop.acs import CwmpValidator, FileServer, TestAcs, load_validator
+from tests.interop.acs import CwmpValidator, FileServer, TestAcs, gpv, load_validator, values
 
 NS = "urn:dslforum-org:cwmp-1-0"
 
@@ -62,27 +62,11 @@ async def lab(tmp_path: Path, validator: CwmpValidator) -> AsyncIterator[Lab]:
     assert not acs.protocol_errors
 
 
-def gpv(*names: str) -> str:
-    items = "".join(f"<string>{n}</string>" for n in names)
-    return f'<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[{len(names)}]">{items}' \
-           "</ParameterNames></cwmp:GetParameterValues>"
-
-
 def spv(key: str, *items: tuple[str, str, str]) -> str:
     x = "".join(f'<ParameterValueStruct><Name>{n}</Name><Value xsi:type="xsd:{t}">{v}</Value>'
                 "</ParameterValueStruct>" for n, v, t in items)
     return f'<cwmp:SetParameterValues><ParameterList soap-enc:arrayType="cwmp:ParameterValueStruct[{len(items)}]">' \
            f"{x}</ParameterList><ParameterKey>{key}</ParameterKey></cwmp:SetParameterValues>"
-
-
-def values(el: Any) -> dict[str, str]:
-    out = {}
-    for s in el.iter():
-        if s.tag.endswith("ParameterValueStruct"):
-            name = next(c.text for c in s if c.tag.endswith("Name"))
-            val = next(c.text or "" for c in s if c.tag.endswith("Value"))
-            out[name] = val
-    return out
 
 
 async def eventually(check: Any, timeout: float = 5.0) -> None:

@@ -37,7 +37,7 @@ from aiohttp import web
 
 from emulator.protocols.dhcp import DhcpError, DhcpMessage, MessageType, Opt
 from testkit.peers import REQUIRE_PEERS, require_peer
-from tests.interop.acs import AcsSession, TestAcs, load_validator
+from tests.interop.acs import AcsSession, TestAcs, gpv, load_validator, values
 
 REPO = Path(__file__).resolve().parents[2]
 CLONE_NEWNET = 0x40000000
@@ -271,18 +271,10 @@ async def acs(netns: NetnsPair) -> AsyncIterator[TestAcs]:
     assert not server.protocol_errors
 
 
-def gpv(*names: str) -> str:
-    items = "".join(f"<string>{n}</string>" for n in names)
-    return f'<cwmp:GetParameterValues><ParameterNames soap-enc:arrayType="xsd:string[{len(names)}]">{items}' \
-           "</ParameterNames></cwmp:GetParameterValues>"
-
-
 def gpv_values(session: AcsSession) -> dict[str, str]:
     out: dict[str, str] = {}
     for el in session.responses:
-        names = [e.text or "" for e in el.iter() if e.tag.rsplit("}", 1)[-1] == "Name"]
-        values = [e.text or "" for e in el.iter() if e.tag.rsplit("}", 1)[-1] == "Value"]
-        out.update(zip(names, values, strict=False))
+        out.update(values(el))
     return out
 
 

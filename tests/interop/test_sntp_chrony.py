@@ -21,13 +21,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from emulator.engines.hoc.engine import HocEngine
-from emulator.engines.nlm import NlmEngine
 from emulator.protocols.sntp import SntpError, SntpQuery
-from emulator.runtime.clock import UnitClock
-from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
+from emulator.runtime.unit import Unit
 from testkit.peers import free_port, require_peer
 from testkit.process import stop_process
+from tests.unit.test_sntp import hoc_unit
 
 pytestmark = pytest.mark.peer
 
@@ -98,17 +96,10 @@ async def make_unit(tmp_path: Path) -> AsyncIterator[Callable[..., Unit]]:
     units: list[Unit] = []
 
     def make(offset: float = 0.0, servers: tuple[str, ...] = (), **kw: object) -> Unit:
-        unit = Unit(name=f"u{len(units) + 1}", profile=get_profile("4102"), state_dir=tmp_path / f"u{len(units)}",
-                    ports=PortPolicy(mode="auto"), clock=UnitClock(offset=offset), fsync=False)
-        nlm = NlmEngine(unit)
-        unit.attach(nlm)
-        unit.nlm = nlm
         kw.setdefault("timeout", 0.5)
-        hoc = HocEngine(unit, **kw)  # type: ignore[arg-type]
-        unit.attach(hoc)
+        unit, hoc = hoc_unit(tmp_path / f"u{len(units)}", name=f"u{len(units) + 1}", offset=offset, **kw)
         unit.hoc = hoc  # type: ignore[attr-defined]
         c = unit.config
-        c.set("Hoc.MinSeverity", "Info")  # 9001 is Info; the factory Warning would filter it
         c.set("Hoc.SntpConfigSource", "Static")
         for prio, server in enumerate(servers):
             if prio == 0:

@@ -238,8 +238,9 @@ async def fake_server(behave: Callable[[NtpPacket], list[bytes]]) -> tuple[FakeN
     return proto, f"127.0.0.1:{port}"
 
 
-async def make_unit(tmp_path: Path, *, offset: float = 0.0, **kw: object) -> tuple[Unit, HocEngine]:
-    unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
+def hoc_unit(state_dir: Path, *, name: str = "u1", offset: float = 0.0, **kw: object) -> tuple[Unit, HocEngine]:
+    """A unit with its Nlm and Hoc engines only, showing Hoc's notifications from Info up (9001 is Info)."""
+    unit = Unit(name=name, profile=get_profile("4102"), state_dir=state_dir, ports=PortPolicy(mode="auto"),
                 clock=UnitClock(offset=offset), fsync=False)
     nlm = NlmEngine(unit)
     unit.attach(nlm)
@@ -264,7 +265,7 @@ async def wait_for(cond: Callable[[], bool], timeout: float = 3.0) -> None:
 
 
 async def test_factory_unit_boots_unsynchronised_automatic_has_no_server(tmp_path: Path) -> None:
-    unit, hoc = await make_unit(tmp_path)
+    unit, hoc = hoc_unit(tmp_path)
     await unit.start()
     await wait_for(lambda: hoc.attempts >= 1)
     assert unit.clock.synchronized is False and hoc.servers() == []
@@ -278,7 +279,7 @@ async def test_factory_unit_boots_unsynchronised_automatic_has_no_server(tmp_pat
 
 
 async def test_factory_static_server_unreachable_fails_quietly_and_retries(tmp_path: Path) -> None:
-    unit, hoc = await make_unit(tmp_path, minute_s=0.05)
+    unit, hoc = hoc_unit(tmp_path, minute_s=0.05)
     unit.config.set("Hoc.SntpConfigSource", "Static")  # 192.168.10.10:123, not reachable from 127.0.0.1
     unit.config.set("Hoc.SntpSynchronizationPeriodOnError", 1)  # one "minute" = 0.05 s here
     await unit.start()
@@ -290,7 +291,7 @@ async def test_factory_static_server_unreachable_fails_quietly_and_retries(tmp_p
 
 
 async def test_assume_synchronized_boots_with_time(tmp_path: Path) -> None:
-    unit, hoc = await make_unit(tmp_path, assume_synchronized=True)
+    unit, hoc = hoc_unit(tmp_path, assume_synchronized=True)
     await unit.start()
     assert unit.clock.synchronized and hoc.require_time() is True
     await wait_for(lambda: hoc.attempts >= 1)
@@ -305,7 +306,7 @@ async def test_sync_skew_kiss_and_bogus(tmp_path: Path) -> None:
     tricky, tricky_addr = await fake_server(lambda req: [
         NtpPacket(mode=4, stratum=2, originate=req.transmit ^ 1, transmit=unix_to_ntp(time.time())).pack(),
         *good(offset=5.0)(req)])
-    unit, hoc = await make_unit(tmp_path, offset=-1000.0)  # lab skew: 1000 s late
+    unit, hoc = hoc_unit(tmp_path, offset=-1000.0)  # lab skew: 1000 s late
     c = unit.config
     c.set("Hoc.SntpConfigSource", "Static")
     c.set("Hoc.StaticSntpServerHost", deny_addr)
@@ -334,7 +335,7 @@ async def test_sync_skew_kiss_and_bogus(tmp_path: Path) -> None:
 
 async def test_config_change_resyncs_at_once_and_failures_start_a_new_streak(tmp_path: Path) -> None:
     server, addr = await fake_server(good())
-    unit, hoc = await make_unit(tmp_path)
+    unit, hoc = hoc_unit(tmp_path)
     await unit.start()
     await wait_for(lambda: hoc.attempts >= 1)  # Automatic: nothing, next try in 60 minutes
     assert hoc_ids(unit) == [9002]
@@ -360,7 +361,7 @@ async def test_sync_period_counts_on_uptime_once_per_period(tmp_path: Path, monk
         return await real_wait_for(aw, timeout if timeout is None or timeout < 0.002 else timeout - 0.0007)
 
     monkeypatch.setattr(asyncio, "wait_for", early)
-    unit, hoc = await make_unit(tmp_path, minute_s=0.1)
+    unit, hoc = hoc_unit(tmp_path, minute_s=0.1)
     unit.config.set("Hoc.SntpSynchronizationPeriodOnError", 1)  # one "minute" = 0.1 s here
     # factory source Automatic without a DHCP client: no server, every attempt fails at once
     await unit.start()
