@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.protocols.media import kdf
+from emulator.protocols.keying import kdf
 
 # RFC 3711 Appendix B.3
 MASTER_KEY = bytes.fromhex("E1F97A0D3E018BE0D64FA32C06DE4139")

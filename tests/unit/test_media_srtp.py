@@ -8,6 +8,7 @@ import random
 import struct
 
 import pytest
+from pylibsrtp import Policy
 
 from emulator.protocols.media import srtp
 from emulator.protocols.media.rtp import ReceiverReport, RtpExtension, RtpPacket, RtpSender, SourceDescription
@@ -352,6 +353,34 @@ def test_public_api_fallback_maps_errors_the_same() -> None:
     bad[-1] ^= 0xFF
     with pytest.raises(SrtpAuthError):
         rx.unprotect(bytes(bad))
+
+
+@pytest.mark.parametrize("public_api", [False, True], ids=["binding", "public-api"])
+def test_srtcp_failures_are_counted_like_srtp_ones(public_api: bool) -> None:
+    """A replayed or forged SRTCP packet counts among the context's replay / authentication failures, on
+    libsrtp's binding as on pylibsrtp's public API (the binding path used to count neither replays)."""
+    suite = SrtpSuite.AES_CM_128_HMAC_SHA1_80
+    tx = SrtpContext(suite, MASTER, outbound=True)
+    rx = SrtpContext(suite, MASTER, outbound=False)
+    if public_api:
+        tx._srtp = None
+        rx._srtp = None
+    report = ReceiverReport(SSRC).serialize()
+    protected = tx.protect_rtcp(report)
+    assert rx.unprotect_rtcp(protected) == report
+    with pytest.raises(SrtpReplayError):
+        rx.unprotect_rtcp(protected)
+    forged = bytearray(tx.protect_rtcp(report))
+    forged[-1] ^= 0xFF
+    with pytest.raises(SrtpAuthError):
+        rx.unprotect_rtcp(bytes(forged))
+    assert (rx.replay_failures, rx.auth_failures) == (1, 1)
+
+
+def test_suite_profiles_are_libsrtp_ones() -> None:
+    """The keying package names libsrtp's profiles without importing pylibsrtp: the numbers must agree."""
+    assert SrtpSuite.AES_CM_128_HMAC_SHA1_80.profile == Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    assert SrtpSuite.AES_CM_128_HMAC_SHA1_32.profile == Policy.SRTP_PROFILE_AES128_CM_SHA1_32
 
 
 # ----------------------------------------------------------------------------------- MKI

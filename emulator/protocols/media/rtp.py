@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.protocols.sntp import NTP_UNIX_DELTA, ntp_to_unix, unix_to_ntp
+
 __all__ = [
     "NTP_UNIX_OFFSET",
     "RTCP_BYE",
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 RTP_VERSION = 2
-NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
+NTP_UNIX_OFFSET = NTP_UNIX_DELTA  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
 
 RTCP_SR = 200
 RTCP_RR = 201
@@ -469,15 +471,9 @@ class ReceptionStats:
 # ---------------------------------------------------------------------------------------- RTCP
 
 
-def ntp_from_unix(t: float) -> int:
-    """64-bit NTP timestamp (RFC 3550 §4) of a Unix time in seconds."""
-    secs = int(t)
-    frac = int((t - secs) * (1 << 32)) & 0xFFFFFFFF
-    return (((secs + NTP_UNIX_OFFSET) & 0xFFFFFFFF) << 32) | frac
-
-
-def unix_from_ntp(ntp: int) -> float:
-    return (ntp >> 32) - NTP_UNIX_OFFSET + (ntp & 0xFFFFFFFF) / (1 << 32)
+# RFC 3550 §4 names for the NTP timestamp conversions (one implementation, with the era rule: sntp).
+ntp_from_unix = unix_to_ntp
+unix_from_ntp = ntp_to_unix
 
 
 def ntp_middle32(ntp: int) -> int:

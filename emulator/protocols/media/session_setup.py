@@ -50,7 +50,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from emulator.protocols.media.srtp import ContextBehaviour, SrtpKeying
+from emulator.protocols.keying.suites import SrtpKeying
+from emulator.protocols.media.srtp import ContextBehaviour
 from emulator.protocols.sdp import mikey, sdes
 from emulator.protocols.sdp.sdp import (
     PCMA,

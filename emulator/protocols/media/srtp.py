@@ -20,8 +20,8 @@ What this module offers:
   DGW's keep/regenerate behaviour on a session update (``Mipt.SessionUpdateCryptoMode``,
   ``Mipt.SrtpCryptoContextBehavior``).
 * ``reference_protect_rtp`` / ``reference_unprotect_rtp`` / ``reference_protect_rtcp`` — a slow pure-Python
-  RFC 3711 transform keyed by :mod:`emulator.protocols.media.kdf`, used by the tests to prove byte-for-byte that our key
-  derivation is libsrtp's, and by labs to forge packets at an arbitrary ROC.
+  RFC 3711 transform keyed by :mod:`emulator.protocols.keying.kdf`, used by the tests to prove byte-for-byte that
+  our key derivation is libsrtp's, and by labs to forge packets at an arbitrary ROC.
 
 The hot path calls libsrtp through pylibsrtp's own cffi binding with a preallocated buffer (pylibsrtp's
 ``Session.protect`` allocates an ``int *`` per call). The media engine goes one step further with the in-place
@@ -39,27 +39,38 @@ import enum
 import functools
 import hashlib
 import hmac
-import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pylibsrtp
 from pylibsrtp import Policy, Session
 
-from emulator.protocols.media.kdf import aes_cm_keystream, derive_session_keys, srtp_iv
+from emulator.protocols.keying.kdf import aes_cm_keystream, derive_session_keys, srtp_iv
+from emulator.protocols.keying.suites import SrtpKeying, SrtpSuite, generate_master
 from emulator.protocols.media.rtp import RtpError, rtp_header_length
 
 try:  # pylibsrtp's cffi binding: the fast path (see module docstring)
+    from pylibsrtp import _binding
     from pylibsrtp._binding import ffi as _ffi
     from pylibsrtp._binding import lib as _lib
 
+    _BINDING_FILE: str | None = _binding.__file__
+
     _srtp_protect = _lib.srtp_protect
     _srtp_unprotect = _lib.srtp_unprotect
+    _LIB_OPS: dict[str, Callable[..., int]] = {
+        "protect": _srtp_protect,
+        "unprotect": _srtp_unprotect,
+        "protect_rtcp": _lib.srtp_protect_rtcp,
+        "unprotect_rtcp": _lib.srtp_unprotect_rtcp,
+    }
 except ImportError:  # pragma: no cover - depends on the installed pylibsrtp
     _ffi = None
     _lib = None
+    _LIB_OPS = {}
+    _BINDING_FILE = None
 
 __all__ = [
     "MAX_RTP_PACKET",
@@ -86,69 +97,6 @@ __all__ = [
 MAX_RTP_PACKET = 1500  # largest plain RTP/RTCP packet accepted for protection
 _BUFFER_SIZE = 2048  # room for MAX_RTP_PACKET + trailer (tag, SRTCP index) + libsrtp's scratch
 _HDR = struct.Struct("!BBHII")  # RTP fixed header: V/P/X/CC, M/PT, sequence, timestamp, SSRC
-
-
-class SrtpSuite(enum.Enum):
-    """The SDES crypto suites of RFC 4568 §6.2 that the DGW offers (AES_CM_128 with a 80- or 32-bit tag)."""
-
-    AES_CM_128_HMAC_SHA1_80 = "AES_CM_128_HMAC_SHA1_80"
-    AES_CM_128_HMAC_SHA1_32 = "AES_CM_128_HMAC_SHA1_32"
-
-    @property
-    def key_length(self) -> int:
-        """Master key length in bytes (RFC 4568 §6.2.1)."""
-        return 16
-
-    @property
-    def salt_length(self) -> int:
-        """Master salt length in bytes (112 bits)."""
-        return 14
-
-    @property
-    def master_length(self) -> int:
-        """Length of key || salt, the SDES inline value."""
-        return 30
-
-    @property
-    def rtp_tag_length(self) -> int:
-        """SRTP authentication tag length in bytes: 80 or 32 bits."""
-        return 10 if self is SrtpSuite.AES_CM_128_HMAC_SHA1_80 else 4
-
-    @property
-    def rtcp_tag_length(self) -> int:
-        """SRTCP authentication tag length: 80 bits for both suites (RFC 4568 §6.2.2)."""
-        return 10
-
-    @property
-    def profile(self) -> int:
-        """The pylibsrtp / libsrtp profile number."""
-        if self is SrtpSuite.AES_CM_128_HMAC_SHA1_80:
-            return int(Policy.SRTP_PROFILE_AES128_CM_SHA1_80)
-        return int(Policy.SRTP_PROFILE_AES128_CM_SHA1_32)
-
-
-def generate_master(
-    suite: SrtpSuite = SrtpSuite.AES_CM_128_HMAC_SHA1_80, rng: Callable[[int], bytes] = os.urandom
-) -> bytes:
-    """A fresh master key || master salt for `suite` (RFC 3711 §8.1: random, never reused)."""
-    return rng(suite.master_length)
-
-
-@dataclass(frozen=True, slots=True)
-class SrtpKeying:
-    """What key management (SDES, MIKEY) hands to media for one direction: suite, key||salt and MKI."""
-
-    suite: SrtpSuite
-    master: bytes = field(repr=False)
-    mki: bytes = b""  # RFC 3711 §3.1 MKI carried in each packet; empty = none
-
-    def __post_init__(self) -> None:
-        if len(self.master) != self.suite.master_length:
-            raise ValueError(
-                f"{self.suite.value} needs {self.suite.master_length} bytes of key||salt, got {len(self.master)}"
-            )
-        if len(self.mki) > 128:
-            raise ValueError("MKI longer than 128 bytes")
 
 
 # --------------------------------------------------------------------------------------------- errors
@@ -240,32 +188,44 @@ def estimate_roc(roc: int, s_l: int, seq: int) -> int:
 
 
 @functools.cache
-def _roc_api() -> tuple[Callable[..., int], Callable[..., int]] | None:
-    """libsrtp's srtp_set_stream_roc / srtp_get_stream_roc, exported by pylibsrtp's extension module."""
+def _shared_library() -> ctypes.CDLL | None:
+    """pylibsrtp's extension module opened as a shared library: the libsrtp functions its cffi binding does
+    not declare (ROC access, version string) are exported there."""
+    if _BINDING_FILE is None:  # pragma: no cover - depends on the wheel
+        return None
     try:
-        from pylibsrtp import _binding
+        return ctypes.CDLL(_BINDING_FILE)
+    except OSError:  # pragma: no cover
+        return None
 
-        so = ctypes.CDLL(_binding.__file__)
+
+@functools.cache
+def _roc_api() -> tuple[Callable[..., int], Callable[..., int]] | None:
+    """libsrtp's srtp_set_stream_roc / srtp_get_stream_roc."""
+    so = _shared_library()
+    if so is None:  # pragma: no cover - depends on the wheel
+        return None
+    try:
         set_roc = so.srtp_set_stream_roc
         set_roc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
         set_roc.restype = ctypes.c_int
         get_roc = so.srtp_get_stream_roc
         get_roc.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.POINTER(ctypes.c_uint32)]
         get_roc.restype = ctypes.c_int
-    except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the wheel
+    except AttributeError:  # pragma: no cover - depends on the wheel
         return None
     return set_roc, get_roc
 
 
 def libsrtp_version() -> str:
     """The bundled libsrtp version string, e.g. 'libsrtp2 2.7.0' (for reports and bug triage)."""
+    so = _shared_library()
+    if so is None:  # pragma: no cover
+        return "unknown"
     try:
-        from pylibsrtp import _binding
-
-        so = ctypes.CDLL(_binding.__file__)
         so.srtp_get_version_string.restype = ctypes.c_char_p
         return str(so.srtp_get_version_string().decode())
-    except (ImportError, OSError, AttributeError):  # pragma: no cover
+    except AttributeError:  # pragma: no cover
         return "unknown"
 
 
@@ -412,27 +372,14 @@ class SrtpContext:
         n = len(packet)
         if n < 12 or n > MAX_RTP_PACKET or packet[0] & 0xC0 != 0x80:
             raise SrtpParseError(f"protect: not an RTP packet ({n} bytes)")
-        srtp = self._srtp
-        if srtp is not None:
-            self.buffer[0:n] = packet
-            lenp = self._lenp
-            lenp[0] = n
-            status = _lib.srtp_protect(srtp, self._cdata, lenp)
-            if status:
-                raise _status_error(status, "protect")
-            out = self.buffer[0 : lenp[0]]
-        else:
-            out = self._slow(packet, "protect")
+        out = self._transform(packet, "protect")
         seq = (packet[2] << 8) | packet[3]
         last = self.s_l
         if last >= 0 and seq < last and last - seq > 0x8000:
             self.roc = (self.roc + 1) & 0xFFFFFFFF
         self.s_l = seq
         self.packets += 1
-        if self.mki:
-            tag = self._rtp_tag
-            return out[:-tag] + self.mki + out[-tag:]
-        return out
+        return self._add_mki(out, self._rtp_tag)
 
     def unprotect(self, packet: bytes) -> bytes:
         """SRTP -> plain RTP (RFC 3711 §3.3). Raises SrtpAuthError / SrtpReplayError / SrtpParseError."""
@@ -441,29 +388,10 @@ class SrtpContext:
         mki = self.mki
         if n < 12 + tag + len(mki) or n > MAX_RTP_PACKET + 16 + len(mki) or packet[0] & 0xC0 != 0x80:
             raise SrtpParseError(f"unprotect: not an SRTP packet ({n} bytes)")
-        if mki:
-            m = len(mki)
-            if packet[n - tag - m : n - tag] != mki:
-                raise SrtpParseError("unprotect: unknown MKI")
-            packet = packet[: n - tag - m] + packet[n - tag :]
-            n -= m
+        packet = self._strip_mki(packet, tag, "unprotect")
         if self._session is None:  # inbound with an initial ROC: bind to the first packet's SSRC
             self._create(int.from_bytes(packet[8:12], "big"))
-        srtp = self._srtp
-        if srtp is not None:
-            self.buffer[0:n] = packet
-            lenp = self._lenp
-            lenp[0] = n
-            status = _lib.srtp_unprotect(srtp, self._cdata, lenp)
-            if status:
-                if status == 7:
-                    self.auth_failures += 1
-                elif status in (9, 10, 26):
-                    self.replay_failures += 1
-                raise _status_error(status, "unprotect")
-            out = self.buffer[0 : lenp[0]]
-        else:
-            out = self._slow(packet, "unprotect")
+        out = self._transform(packet, "unprotect")
         # RFC 3711 §3.3.1: update ROC and s_l only after authentication succeeded; a new SSRC is a new
         # stream (libsrtp clones its template for it), so the tracking restarts
         self._track((packet[2] << 8) | packet[3], int.from_bytes(packet[8:12], "big"))
@@ -543,11 +471,7 @@ class SrtpContext:
     def _in_place_error(self, status: int, n: int) -> SrtpError:
         if n < 12 + self._rtp_tag or n > MAX_RTP_PACKET + 16 or self._cdata[0] & 0xC0 != 0x80:
             return SrtpParseError(f"unprotect: not an SRTP packet ({n} bytes)")
-        if status == 7:
-            self.auth_failures += 1
-        elif status in (9, 10, 26):
-            self.replay_failures += 1
-        return _status_error(status, "unprotect")
+        return self._counted(_status_error(status, "unprotect"))
 
     # -- RTCP
 
@@ -556,56 +480,39 @@ class SrtpContext:
         n = len(packet)
         if n < 8 or n > MAX_RTP_PACKET or packet[0] & 0xC0 != 0x80:
             raise SrtpParseError(f"protect_rtcp: not an RTCP packet ({n} bytes)")
-        srtp = self._srtp
-        if srtp is None and self._session is None:
+        if self._srtp is None and self._session is None:
             self._create(self.ssrc)
-            srtp = self._srtp
-        if srtp is not None:
-            self.buffer[0:n] = packet
-            lenp = self._lenp
-            lenp[0] = n
-            status = _lib.srtp_protect_rtcp(srtp, self._cdata, lenp)
-            if status:
-                raise _status_error(status, "protect_rtcp")
-            out = self.buffer[0 : lenp[0]]
-        else:
-            out = self._slow(packet, "protect_rtcp")
-        if self.mki:
-            tag = self._rtcp_tag
-            return out[:-tag] + self.mki + out[-tag:]
-        return out
+        return self._add_mki(self._transform(packet, "protect_rtcp"), self._rtcp_tag)
 
     def unprotect_rtcp(self, packet: bytes) -> bytes:
         """SRTCP -> plain compound RTCP (RFC 3711 §3.4)."""
         n = len(packet)
         tag = self._rtcp_tag
-        mki = self.mki
-        if n < 8 + 4 + tag + len(mki) or n > MAX_RTP_PACKET + 32 or packet[0] & 0xC0 != 0x80:
+        if n < 8 + 4 + tag + len(self.mki) or n > MAX_RTP_PACKET + 32 or packet[0] & 0xC0 != 0x80:
             raise SrtpParseError(f"unprotect_rtcp: not an SRTCP packet ({n} bytes)")
         if not 200 <= packet[1] <= 204:  # RFC 3550 §6.1: a compound packet starts with SR/RR (SDES/BYE/APP tolerated)
             raise SrtpParseError(f"unprotect_rtcp: packet type {packet[1]} is not RTCP")
-        if mki:
-            m = len(mki)
-            if packet[n - tag - m : n - tag] != mki:
-                raise SrtpParseError("unprotect_rtcp: unknown MKI")
-            packet = packet[: n - tag - m] + packet[n - tag :]
-            n -= m
+        packet = self._strip_mki(packet, tag, "unprotect_rtcp")
         if self._session is None:
             self._create(int.from_bytes(packet[4:8], "big"))
-        srtp = self._srtp
-        if srtp is not None:
-            self.buffer[0:n] = packet
-            lenp = self._lenp
-            lenp[0] = n
-            status = _lib.srtp_unprotect_rtcp(srtp, self._cdata, lenp)
-            if status:
-                if status == 7:
-                    self.auth_failures += 1
-                raise _status_error(status, "unprotect_rtcp")
-            return self.buffer[0 : lenp[0]]
-        return self._slow(packet, "unprotect_rtcp")
+        return self._transform(packet, "unprotect_rtcp")
 
-    # -- helpers
+    # -- helpers (the general path: one ``bytes`` in, one out)
+
+    def _transform(self, packet: bytes, op: str) -> bytes:
+        """libsrtp's `op` on `packet` in the context's buffer (pylibsrtp's public API when its binding is out of
+        reach); a failure is counted and raised as its typed error."""
+        srtp = self._srtp
+        if srtp is None:
+            return self._slow(packet, op)
+        n = len(packet)
+        self.buffer[0:n] = packet
+        lenp = self._lenp
+        lenp[0] = n
+        status = _LIB_OPS[op](srtp, self._cdata, lenp)
+        if status:
+            raise self._counted(_status_error(status, op))
+        return self.buffer[0 : lenp[0]]  # type: ignore[no-any-return]
 
     def _slow(self, packet: bytes, op: str) -> bytes:
         """pylibsrtp's public API (used when its cffi internals are unavailable)."""
@@ -613,14 +520,31 @@ class SrtpContext:
         try:
             return bytes(getattr(self._session, op)(packet))
         except pylibsrtp.Error as exc:
-            err = _message_error(exc, op)
-            if isinstance(err, SrtpAuthError):
-                self.auth_failures += 1
-            elif isinstance(err, SrtpReplayError):
-                self.replay_failures += 1
-            raise err from None
+            raise self._counted(_message_error(exc, op)) from None
         except ValueError as exc:
             raise SrtpParseError(f"{op}: {exc}") from None
+
+    def _counted(self, err: SrtpError) -> SrtpError:
+        """`err`, after counting it among the authentication or replay failures."""
+        if isinstance(err, SrtpAuthError):
+            self.auth_failures += 1
+        elif isinstance(err, SrtpReplayError):
+            self.replay_failures += 1
+        return err
+
+    def _add_mki(self, out: bytes, tag: int) -> bytes:
+        """The MKI goes between the encrypted portion and the tag (RFC 3711 §3.1); libsrtp never sees it."""
+        mki = self.mki
+        return out[:-tag] + mki + out[-tag:] if mki else out
+
+    def _strip_mki(self, packet: bytes, tag: int, op: str) -> bytes:
+        mki = self.mki
+        if not mki:
+            return packet
+        n, m = len(packet), len(mki)
+        if packet[n - tag - m : n - tag] != mki:
+            raise SrtpParseError(f"{op}: unknown MKI")
+        return packet[: n - tag - m] + packet[n - tag :]
 
     def library_roc(self, ssrc: int | None = None) -> int | None:
         """The ROC libsrtp holds for `ssrc` (default: the bound SSRC, else the last one received), or None if

@@ -40,9 +40,9 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from emulator.protocols.media.kdf import aes_cm_keystream
-from emulator.protocols.media.rtp import ntp_from_unix, unix_from_ntp
-from emulator.protocols.media.srtp import SrtpKeying, SrtpSuite
+from emulator.protocols.keying.kdf import aes_cm_keystream
+from emulator.protocols.keying.suites import SrtpKeying, SrtpSuite
+from emulator.protocols.sntp import ntp_to_unix, unix_to_ntp
 
 __all__ = [
     "CONST_AUTH_FROM_PSK",
@@ -324,7 +324,7 @@ class Timestamp:
         return bytes((next_payload, self.ts_type)) + self.value_bytes
 
     def unix(self) -> float | None:
-        return unix_from_ntp(self.value) if self.ts_type in (TS_NTP_UTC, TS_NTP) else None
+        return ntp_to_unix(self.value) if self.ts_type in (TS_NTP_UTC, TS_NTP) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -767,7 +767,7 @@ def build_initiation(
         v_flag = mode is KemacMode.PSK
     csb = int.from_bytes(rng(4), "big") if csb_id is None else csb_id & 0xFFFFFFFF
     header = Header(DT_PSK_INIT, csb, tuple(crypto_sessions), v_flag)
-    ts = Timestamp(TS_NTP_UTC, ntp_from_unix(now))
+    ts = Timestamp(TS_NTP_UTC, unix_to_ntp(now))
     rand = rng(16)
     # key material and the SRTP keys it yields
     if key_type in (KD_TGK, KD_TGK_SALT):
@@ -892,7 +892,7 @@ def build_response(initiation: MikeyKeys, *, psk: bytes | None, now: float) -> b
     PSK mode: V with HMAC-SHA-1-160 under the PSK-derived authentication key; NULL mode: V with NULL MAC.
     """
     header = Header(DT_PSK_RESP, initiation.csb_id, initiation.crypto_sessions, False)
-    ts = Timestamp(TS_NTP_UTC, ntp_from_unix(now))
+    ts = Timestamp(TS_NTP_UTC, unix_to_ntp(now))
     if initiation.mode is KemacMode.PSK:
         if not psk:
             raise ValueError("PSK mode needs the pre-shared key")

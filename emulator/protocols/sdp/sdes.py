@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from emulator.protocols.media.srtp import SrtpKeying, SrtpSuite
+from emulator.protocols.keying.suites import SrtpKeying, SrtpSuite
 
 __all__ = [
     "AnswerCryptoMode",
