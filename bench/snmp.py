@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -37,29 +38,21 @@ BULK_FROM = (1, 3, 6, 1, 4, 1, 4935)
 
 
 def build(kind: str, repetitions: int = 50) -> bytes:
-    if kind == "get-v1":
-        pdu = v1.GetRequestPDU()
-        v1.apiPDU.set_defaults(pdu)
-        v1.apiPDU.set_varbinds(pdu, [(GET_OID, v1.null)])
-        msg = v1.Message()
-        v1.apiMessage.set_defaults(msg)
-        v1.apiMessage.set_community(msg, "public")
-        v1.apiMessage.set_pdu(msg, pdu)
-        return bytes(encoder.encode(msg))
-    if kind == "get":
-        pdu = v2c.GetRequestPDU()
-        v2c.apiPDU.set_defaults(pdu)
-        v2c.apiPDU.set_varbinds(pdu, [(GET_OID, v2c.null)])
-    else:
+    api: Any = v1 if kind == "get-v1" else v2c
+    if kind == "bulk":
         pdu = v2c.GetBulkRequestPDU()
         v2c.apiBulkPDU.set_defaults(pdu)
         v2c.apiBulkPDU.set_non_repeaters(pdu, 0)
         v2c.apiBulkPDU.set_max_repetitions(pdu, repetitions)
         v2c.apiBulkPDU.set_varbinds(pdu, [(BULK_FROM, v2c.null)])
-    msg = v2c.Message()
-    v2c.apiMessage.set_defaults(msg)
-    v2c.apiMessage.set_community(msg, "public")
-    v2c.apiMessage.set_pdu(msg, pdu)
+    else:
+        pdu = api.GetRequestPDU()
+        api.apiPDU.set_defaults(pdu)
+        api.apiPDU.set_varbinds(pdu, [(GET_OID, api.null)])
+    msg = api.Message()
+    api.apiMessage.set_defaults(msg)
+    api.apiMessage.set_community(msg, "public")
+    api.apiMessage.set_pdu(msg, pdu)
     return bytes(encoder.encode(msg))
 
 
