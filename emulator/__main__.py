@@ -1,57 +1,56 @@
-"""``dgw-emulator`` command: run one unit or a lab of units in one process.
+"""``dgw-emulator`` command: run one unit, or a lab of units in one process or in worker processes.
 
     dgw-emulator run [--profile 4102|C740|3621] [--state-dir DIR] [--ready-file FILE] [--lab FILE]
-                     [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto] [--api-port 8000]
-                     [--dhcp-interface IFACE]
+                     [--workers N] [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto]
+                     [--api-port 8000] [--dhcp-interface IFACE]
 
 ``--dhcp-interface`` runs a DHCP client on that interface only (a container's or a network namespace's; none
 runs by default): its lease gives TR-069 the ACS URL of option 43 and "Automatic" SNTP the servers of option 42.
 
+A lab runs in ``--workers`` processes (default: one per core, never more than its units) under a supervisor:
+shared-nothing, each worker runs its share of the units exactly as a one-process lab does
+(:mod:`emulator.fleet`). ``--workers 1`` keeps every unit in this process.
+
 Once every face listens, FILE (if given) is written atomically with
-``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted).
-SIGTERM or SIGINT stops every unit cleanly.
+``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted), and written again
+whenever a face opens, moves or closes. SIGTERM or SIGINT stops every unit cleanly, at any moment (a second
+one ends the process at once).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import signal
+import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 import structlog
 
-from emulator.lab import DEFAULT_API_PORT, LabError, RunningUnit, UnitSpec, build_unit, load_lab, specs_from_lab
-from emulator.runtime.logging import configure_logging
+from emulator.fleet.run import install_stop_signals, run_units
+from emulator.labfile import LabError, load_lab, specs_from_lab
+from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import PROFILES
-from firmware_model.store import atomic_write
 
 __all__ = ["main", "run_units"]
 
 T0 = time.monotonic()
 
 
-async def run_units(specs: list[UnitSpec], ready_file: Path | None, stop: asyncio.Event) -> int:
-    units: list[RunningUnit] = [build_unit(s) for s in specs]
-    log = structlog.get_logger("dgw")
-    try:
-        # Units start concurrently; each binds only its own address.
-        await asyncio.gather(*(u.start() for u in units))
-        entries = [u.ready_entry() for u in units]
-        if ready_file is not None:
-            atomic_write(Path(ready_file), json.dumps({"units": entries}, indent=1).encode(), mode=0o644)
-        for e in entries:
-            faces = ", ".join(f"{k} {v}" for k, v in e.items() if k not in ("name", "profile"))
-            print(f"unit {e['name']} ({e['profile']}): {faces}", file=sys.stderr, flush=True)
-        log.info("ready", units=len(units), seconds=round(time.monotonic() - T0, 3))
-        await stop.wait()
-    finally:
-        await asyncio.gather(*(u.stop() for u in units), return_exceptions=True)
-        log.info("stopped", units=len(units))
-    return 0
+def configure_logging(level: str = "info") -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,38 +78,44 @@ def _parser() -> argparse.ArgumentParser:
              "option 43 gives the TR-069 ACS URL, option 42 the SNTP servers",
     )
     run.add_argument("--no-fsync", action="store_true", help="skip fsync on configuration writes (faster, less safe)")
+    run.add_argument(
+        "--workers", type=int, metavar="N",
+        help="worker processes for a lab (default: one per core, at most one per unit; 1: every unit in this "
+             "process)",
+    )
     run.add_argument("--log-level", default="info")
+    worker = sub.add_parser("worker", help="(internal) one worker process of a lab, started by the supervisor")
+    worker.add_argument("--control-fd", type=int, required=True, help="pipe to tell the supervisor about units")
+    worker.add_argument("--log-level", default="info")
     return ap
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    configure_logging(args.log_level)
-    try:
-        if args.lab:
-            specs = specs_from_lab(load_lab(args.lab), args.state_dir, args.port_mode, fsync=not args.no_fsync)
-            if args.assume_time_synchronized:
-                for s in specs:
-                    s.assume_time_synchronized = True
-            if args.dhcp_interface:
-                if len(specs) != 1:
-                    raise LabError("--dhcp-interface names one unit's interface; set dhcp_interface per unit "
-                                   "in the lab file")
-                specs[0].dhcp_interface = args.dhcp_interface
-        else:
-            if args.profile.upper() not in {p.upper() for p in PROFILES}:
-                raise LabError(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
-            specs = [
-                UnitSpec(
-                    name=args.name, profile=args.profile, host=args.host, state_dir=args.state_dir / args.name,
-                    api_port=args.api_port, port_mode=args.port_mode, fsync=not args.no_fsync,
-                    assume_time_synchronized=args.assume_time_synchronized,
-                    dhcp_interface=args.dhcp_interface or None,
-                )
-            ]
-    except (LabError, OSError) as e:
-        print(f"dgw-emulator: {e}", file=sys.stderr)
-        return 2
+def _specs(args: argparse.Namespace) -> list[UnitSpec]:
+    if args.lab:
+        specs = specs_from_lab(load_lab(args.lab), args.state_dir, args.port_mode, fsync=not args.no_fsync,
+                               base_dir=Path(args.lab).parent)
+        if args.assume_time_synchronized:
+            for s in specs:
+                s.assume_time_synchronized = True
+        if args.dhcp_interface:
+            if len(specs) != 1:
+                raise LabError("--dhcp-interface names one unit's interface; set dhcp_interface per unit "
+                               "in the lab file")
+            specs[0].dhcp_interface = args.dhcp_interface
+        return specs
+    if args.profile.upper() not in {p.upper() for p in PROFILES}:
+        raise LabError(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
+    return [
+        UnitSpec(
+            name=args.name, profile=args.profile, host=args.host, state_dir=args.state_dir / args.name,
+            api_port=args.api_port, port_mode=args.port_mode, fsync=not args.no_fsync,
+            assume_time_synchronized=args.assume_time_synchronized,
+            dhcp_interface=args.dhcp_interface or None,
+        )
+    ]
+
+
+def _install_uvloop() -> None:
     try:
         import uvloop  # optional speed-up
 
@@ -118,14 +123,53 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        if args.cmd == "worker":
+            return _worker(args)
+        return _run(args)
+    except KeyboardInterrupt:  # Ctrl-C before the event loop took over the signal
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        specs = _specs(args)
+    except (LabError, OSError) as e:
+        print(f"dgw-emulator: {e}", file=sys.stderr)
+        return 2
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1)
+    if workers < 1:
+        print("dgw-emulator: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if min(workers, len(specs)) > 1:
+        from emulator.fleet.supervisor import Supervisor
+
+        worker_args = ["--log-level", args.log_level]
+
+        async def _supervise() -> int:
+            stop = asyncio.Event()
+            return await Supervisor(specs, workers, args.ready_file, worker_args, T0).run(stop)
+
+        return asyncio.run(_supervise())
+    _install_uvloop()
+
     async def _main() -> int:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await run_units(specs, args.ready_file, stop)
+        install_stop_signals(stop)
+        return await run_units(specs, args.ready_file, stop, T0)
 
     return asyncio.run(_main())
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from emulator.fleet.worker import run_worker
+
+    _install_uvloop()
+    return asyncio.run(run_worker(args.control_fd, T0))
 
 
 if __name__ == "__main__":

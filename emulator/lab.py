@@ -1,35 +1,26 @@
-"""Building units and labs: a unit with every engine and face, and several units in one process,
-each with its own address, ports, state and clock. This is the one module that knows every engine,
-so ``unit.py`` stays free of them and each engine stays free of the others.
+"""Building units: a unit with every engine and face, from its spec. This is the one module that knows
+every engine, so ``unit.py`` stays free of them and each engine stays free of the others. Lab files (many
+units, ``[defaults]``, certificates) are read by :mod:`emulator.labfile`; running one or many processes of
+units is :mod:`emulator.fleet`.
 
-A lab file is TOML (or JSON with the same shape)::
+What a unit's spec adds to the factory unit, in this order at start:
 
-    state_dir = "state/lab"          # optional; each unit gets <state_dir>/<name>
-    [[unit]]
-    name = "fxs"
-    profile = "4102"
-    host = "127.0.0.2"               # optional: units get 127.0.0.2, .3, ... in order
-    clock_offset = 0                 # optional, seconds added to the host clock (kept across SNTP syncs)
-    assume_time_synchronized = false # optional: count the host clock as synchronised from boot
-    dhcp_sntp_servers = []           # optional: what "Automatic" SNTP would get from DHCP
-    dhcp_acs_url = "http://127.0.0.1:7547/acs"  # optional: what DHCP option 43 would give TR-069
-    dhcp_interface = "eth1"          # optional: run a real DHCP client on this interface (container or
-                                     # network namespace only); its lease overrides the two keys above
-    dns_port = 53                    # optional: the port of the DNS servers the unit asks (emulator addition)
-    api_port = 8000                  # optional
-    [unit.phones.Phone-Fax1]         # optional: the endpoint's phone, as PUT /api/v1/endpoints/{EpId}/media
-    source = { tone = [1000] }       # or { wav = "name.wav" } (in <state dir>/audio)
-    initial_sequence = 65436         # its RTP streams start 100 packets before the rollover
-    [unit.settings]                  # optional, applied at first boot only
-    "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
+1. the lab's certificates (``other_certificates``, ``host_certificate``) are installed in the Cert store when
+   missing, once the store exists (so a fleet validates its proxy and presents its identity from the first
+   TLS handshake; a file already installed is remembered in ``<state_dir>/lab-certificates.json``);
+2. at first boot only (no ``config.json`` yet), the settings run as one configuration script, all or
+   nothing: a refused line stops the start with a LabError naming the unit, the line and the reason, and
+   nothing is stored. ``Scm.RestartRequiredServices`` is moot before the boot; other commands run once
+   the unit has started;
+3. the unit boots; the endpoints' phones are set at every start.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import hashlib
 import json
-import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,112 +30,96 @@ from emulator.engines.cert.engine import CertEngine
 from emulator.engines.epadm import EpAdmEngine
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.mipt.call_media import CallMedia
-from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
+from emulator.engines.mipt.endpoint_audio import EndpointAudio, parse_media_request
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.faces.api.server import ApiServer
 from emulator.faces.cli.server import CliEngine
 from emulator.faces.cwmp import CwmpEngine
 from emulator.faces.snmp import SnmpEngine
+from emulator.labfile import LabError, load_lab, settings_script, specs_from_lab
 from emulator.protocols.dhcp import Lease
 from emulator.runtime.clock import UnitClock
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from emulator.runtime.unit import PortPolicy, Unit
+from firmware_model.certs import CertError, load_certificates, load_host_bundle
 from firmware_model.profiles import get_profile
+from firmware_model.script import run_script
+from firmware_model.store import atomic_write
 from web_ui.app import WebEngine
 
 __all__ = ["DEFAULT_API_PORT", "LabError", "RunningUnit", "UnitSpec", "build_unit", "load_lab", "specs_from_lab"]
 
+RESTART_COMMAND = "Scm.RestartRequiredServices"
+CERTIFICATES_MARK = "lab-certificates.json"
 
-class LabError(ValueError):
-    pass
+
+@dataclass(slots=True)
+class LabCertificates:
+    """The certificate files a spec names, read and checked (CertError -> LabError naming unit and file)."""
+
+    others: list[tuple[Path, bytes]]
+    host: tuple[Path, bytes] | None
+    password: str | None
+    digest: str
+
+    @classmethod
+    def read(cls, spec: UnitSpec) -> LabCertificates | None:
+        """None when the spec names none, or when the same files are already installed."""
+        if not spec.other_certificates and spec.host_certificate is None:
+            return None
+        h = hashlib.sha256()
+        others = []
+        for path in spec.other_certificates:
+            data = _read(spec, "other_certificates", path)
+            others.append((path, data))
+            h.update(b"other\0" + data)
+        host = None
+        if spec.host_certificate is not None:
+            data = _read(spec, "host_certificate", spec.host_certificate)
+            if spec.host_key is not None:
+                data += b"\n" + _read(spec, "host_key", spec.host_key)
+            host = (spec.host_certificate, data)
+            h.update(b"host\0" + data + (spec.host_certificate_password or "").encode())
+        digest = h.hexdigest()
+        if _installed_digest(spec) == digest:
+            return None
+        for path, data in others:
+            _check(spec, "other_certificates", path, load_certificates, data)
+        if host is not None:
+            _check(spec, "host_certificate", host[0], load_host_bundle, host[1], spec.host_certificate_password)
+        return cls(others, host, spec.host_certificate_password, digest)
+
+    def install(self, cert: CertEngine, spec: UnitSpec) -> None:
+        """Import into the unit's stores (its Cert engine ready); a certificate already there is kept."""
+        for path, data in self.others:
+            _check(spec, "other_certificates", path, cert.import_other, data, file_name=path.name)
+        if self.host is not None:
+            path, data = self.host
+            _check(spec, "host_certificate", path, cert.import_host, data, self.password, file_name=path.name)
+        atomic_write(spec.state_dir / CERTIFICATES_MARK, json.dumps({"sha256": self.digest}).encode(), mode=0o644)
 
 
-def load_lab(path: Path) -> dict[str, Any]:
-    text = Path(path).read_text()
+def _read(spec: UnitSpec, key: str, path: Path) -> bytes:
     try:
-        doc: dict[str, Any] = json.loads(text) if str(path).endswith(".json") else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise LabError(f"{path}: {e}") from None
-    return doc
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise LabError(f"unit {spec.name}: {key} {path}: {e.strerror or e}") from None
 
 
-def specs_from_lab(
-    doc: dict[str, Any], state_root: Path, port_mode: str = "hardware", fsync: bool = True
-) -> list[UnitSpec]:
-    units = doc.get("unit") or doc.get("units") or []
-    if not isinstance(units, list) or not units:
-        raise LabError("a lab needs at least one [[unit]]")
-    root = Path(doc.get("state_dir") or state_root)
-    specs: list[UnitSpec] = []
-    names: set[str] = set()
-    hosts: set[tuple[str, int, str]] = set()
-    dhcp_interfaces: dict[str, str] = {}
-    next_host = ipaddress.ip_address("127.0.0.2")
-    for i, u in enumerate(units):
-        name = str(u.get("name") or f"unit{i + 1}")
-        if name in names or "/" in name or name.startswith("."):
-            raise LabError(f"unit name {name!r} is duplicated or not a valid folder name")
-        names.add(name)
-        host = str(u.get("host") or next_host)
-        addr = ipaddress.ip_address(host)
-        if not addr.is_loopback and not u.get("allow_non_loopback"):
-            raise LabError(f"unit {name}: {host} is not a loopback address (set allow_non_loopback = true)")
-        next_host = max(next_host, addr) + 1 if addr.version == 4 else next_host
-        api_port = int(u.get("api_port", DEFAULT_API_PORT))
-        key = (host, api_port, port_mode)
-        if port_mode != "auto" and key in hosts:
-            raise LabError(f"unit {name}: {host}:{api_port} is already used by another unit")
-        hosts.add(key)
-        dhcp_interface = str(u.get("dhcp_interface") or "") or None
-        if dhcp_interface is not None:
-            if dhcp_interface in dhcp_interfaces:  # same MAC, same lease: two units cannot share it
-                raise LabError(f"unit {name}: dhcp_interface {dhcp_interface} is already used by unit "
-                               f"{dhcp_interfaces[dhcp_interface]}")
-            dhcp_interfaces[dhcp_interface] = name
-        specs.append(
-            UnitSpec(
-                name=name,
-                profile=str(u.get("profile", "4102")),
-                host=host,
-                state_dir=Path(u.get("state_dir") or root / name),
-                clock_offset=float(u.get("clock_offset", 0)),
-                api_port=api_port,
-                port_mode=port_mode,
-                fsync=fsync,
-                settings=dict(u.get("settings") or {}),
-                assume_time_synchronized=bool(u.get("assume_time_synchronized", False)),
-                dhcp_sntp_servers=[str(x) for x in (u.get("dhcp_sntp_servers") or [])],
-                dhcp_acs_url=str(u["dhcp_acs_url"]) if u.get("dhcp_acs_url") else None,
-                dhcp_interface=dhcp_interface,
-                dns_port=int(u.get("dns_port", 53)),
-                phones=_phones(name, str(u.get("profile", "4102")), u.get("phones"),
-                               Path(u.get("state_dir") or root / name) / "audio"),
-            )
-        )
-    return specs
-
-
-def _phones(unit: str, profile: str, raw: Any, audio_dir: Path) -> dict[str, dict[str, Any]]:
-    """Check a unit's ``[unit.phones.<EpId>]`` tables now, so a bad lab file is refused before anything runs."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise LabError(f"unit {unit}: phones must be a table of endpoints")
+def _check(spec: UnitSpec, key: str, path: Path, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
     try:
-        endpoints = get_profile(profile).endpoints
-    except KeyError:
-        endpoints = ()
-    out: dict[str, dict[str, Any]] = {}
-    for ep, body in raw.items():
-        if ep not in endpoints:
-            raise LabError(f"unit {unit}: phones.{ep}: no such endpoint on a {profile} ({', '.join(endpoints)})")
-        try:
-            parse_media_request(body, EndpointAudio(), audio_dir)
-        except AudioError as e:
-            raise LabError(f"unit {unit}: phones.{ep}: {e}") from None
-        out[ep] = dict(body)
-    return out
+        fn(*args, **kw)
+    except CertError as e:
+        if e.kind != "duplicate":  # installed before: nothing to do
+            raise LabError(f"unit {spec.name}: {key} {path}: {e.message}") from None
+
+
+def _installed_digest(spec: UnitSpec) -> str | None:
+    try:
+        return str(json.loads((spec.state_dir / CERTIFICATES_MARK).read_bytes()).get("sha256"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @dataclass(slots=True)
@@ -153,10 +128,44 @@ class RunningUnit:
     aaa: Aaa
     api: ApiServer
     spec: UnitSpec
+    cert: CertEngine | None = None
+    first_boot: bool = False
+    certificates: LabCertificates | None = None
+    pending_commands: list[str] = field(default_factory=list)
 
     async def start(self) -> None:
+        if self.cert is not None and (self.certificates is not None or self._has_settings):
+            await self.cert.ready()  # the store exists (first boot: provisioned) before anything goes in it
+            if self.certificates is not None:
+                self.certificates.install(self.cert, self.spec)
+        if self._has_settings:
+            self._apply_settings()
         await self.unit.start()
-        await self.api.start(self.unit.ports.real_port(self.spec.api_port) if self.spec.api_port else 0)
+        await self.api.start(self.unit.ports.real_port(self.spec.api_port, "api") if self.spec.api_port else 0)
+        for name in self.pending_commands:
+            self.unit.commands[name]()
+        self.pending_commands.clear()
+
+    @property
+    def _has_settings(self) -> bool:
+        return self.first_boot and bool(self.spec.settings or self.spec.script)
+
+    def _apply_settings(self) -> None:
+        """The first boot's settings, one configuration script, all or nothing (see the module docstring)."""
+        u, spec = self.unit, self.spec
+        text = settings_script(spec.settings, spec.script, unit=spec.name)
+
+        def later(name: str) -> Callable[[], None]:
+            return lambda: None if name == RESTART_COMMAND else self.pending_commands.append(name)
+
+        result = run_script(u.config, text, commands={n: later(n) for n in u.commands}, source="lab")
+        if not result.ok:
+            self.pending_commands.clear()
+            why = "; ".join(f"{ln.text!r}: {ln.error}" for ln in result.errors)
+            raise LabError(f"unit {spec.name}: settings refused, nothing applied: {why}")
+        for name in u.config.restart_required():  # the boot that follows applies everything
+            u.config.clear_restart(name)
+        self.first_boot = False
 
     async def stop(self) -> None:
         await self.api.stop()
@@ -172,22 +181,20 @@ class RunningUnit:
 
 
 def build_unit(spec: UnitSpec) -> RunningUnit:
+    """A unit with every engine attached, not started. Reads and checks the spec's certificate files
+    (LabError naming the unit); its first-boot settings run at :meth:`RunningUnit.start`."""
     unit = Unit(
         name=spec.name,
         profile=get_profile(spec.profile),
         state_dir=spec.state_dir,
         host=spec.host,
-        ports=PortPolicy(mode=spec.port_mode),
+        ports=PortPolicy(mode=spec.port_mode, remembered=dict(spec.face_ports)),
         clock=UnitClock(offset=spec.clock_offset),
         fsync=spec.fsync,
         dns_port=spec.dns_port,
     )
     first_boot = not (Path(spec.state_dir) / "config.json").exists()
-    if first_boot and spec.settings:
-        with unit.config.batch():
-            for name, value in spec.settings.items():
-                unit.config.set(name, value, source="lab")
-        unit.config._restart.clear()
+    certificates = LabCertificates.read(spec)
     aaa = Aaa(unit)
     unit.attach(aaa)
     nlm = NlmEngine(unit)
@@ -219,4 +226,4 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))
     api = ApiServer(unit, aaa)
-    return RunningUnit(unit, aaa, api, spec)
+    return RunningUnit(unit, aaa, api, spec, cert=cert, first_boot=first_boot, certificates=certificates)

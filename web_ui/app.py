@@ -109,7 +109,7 @@ class WebEngine:
         shown = f"[{host}]" if ":" in host else host
         try:
             if mode in ("Unsecure", "Both"):
-                site = web.TCPSite(runner, host, self.unit.ports.real_port(int(cfg.get("Web.ServerPort") or 80)))
+                site = web.TCPSite(runner, host, self.unit.ports.real_port(int(cfg.get("Web.ServerPort") or 80), "web"))
                 await site.start()
                 self.unit.listening["web"] = f"http://{shown}:{bound_port(site)}"
             if mode in ("Secure", "Both"):
@@ -120,7 +120,7 @@ class WebEngine:
                         raise RuntimeError(f"HTTPS not available: {e}") from e
                     self.unit.log.warning("web_https_unavailable", error=str(e))
                 else:
-                    port = self.unit.ports.real_port(int(cfg.get("Web.SecureServerPort") or 443))
+                    port = self.unit.ports.real_port(int(cfg.get("Web.SecureServerPort") or 443), "web_secure")
                     site = web.TCPSite(runner, host, port, ssl_context=ctx)
                     await site.start()
                     self.unit.listening["web_secure"] = f"https://{shown}:{bound_port(site)}"

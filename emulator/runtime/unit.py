@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -30,7 +30,7 @@ from firmware_model.script import ScriptResult, run_script, strip_comment
 from firmware_model.store import JsonStore
 from firmware_model.timezone import format_local_time
 
-__all__ = ["PortPolicy", "ServiceEngine", "Unit"]
+__all__ = ["Listening", "PortPolicy", "ServiceEngine", "Unit", "port_of"]
 
 log = structlog.get_logger("dgw.unit")
 T = TypeVar("T")
@@ -52,18 +52,66 @@ class PortPolicy:
 
     mode "hardware": the parameter's port; a privileged port (< 1024) that the process may not
     bind becomes ``privileged_offset + port`` (22 -> 10022, 161 -> 10161, 443 -> 10443).
-    mode "auto": the kernel picks a free port (tests; many units on one address).
+    mode "auto": the kernel picks a free port (tests; many units on one address) the first time a face
+    listens; the face gets that port again when its service restarts (or its worker process is restarted
+    with ``remembered`` from before), so a unit's addresses stay put. A face names itself to be remembered
+    (``real_port(configured, "cwmp")``); the unit's :class:`Listening` map records the port it got.
     """
 
     mode: str = "hardware"
     privileged_offset: int = 10000
+    remembered: dict[str, int] = field(default_factory=dict)  # face -> port it got (auto mode)
 
-    def real_port(self, configured: int) -> int:
+    def real_port(self, configured: int, face: str | None = None) -> int:
         if self.mode == "auto":
-            return 0
+            return self.remembered.get(face, 0) if face else 0
         if configured < 1024 and not _can_bind_privileged():
             return self.privileged_offset + configured
         return configured
+
+    def remember(self, face: str, port: int) -> None:
+        if self.mode == "auto" and port:
+            self.remembered[face] = port
+
+
+def port_of(address: str) -> int | None:
+    """The port of a face's address as the ready file shows it (``host:port`` or a URL)."""
+    rest = address.split("://", 1)[1].split("/", 1)[0] if "://" in address else address
+    head, _, port = rest.rpartition(":")
+    return int(port) if head and port.isdigit() else None
+
+
+class Listening(MutableMapping[str, str]):
+    """A unit's faces and where they listen (face -> ``host:port`` or URL), as the ready file lists them.
+
+    Faces set and pop their entry as they open and close; every change remembers the face's port in the
+    unit's :class:`PortPolicy` and calls the unit's ``on_listening`` subscribers (the ready file is
+    rewritten), so a face opened by a service restart is listed without a process restart."""
+
+    def __init__(self, changed: Callable[[str, str | None], None]) -> None:
+        self._faces: dict[str, str] = {}
+        self._changed = changed
+
+    def __getitem__(self, face: str) -> str:
+        return self._faces[face]
+
+    def __setitem__(self, face: str, address: str) -> None:
+        if self._faces.get(face) != address:
+            self._faces[face] = address
+            self._changed(face, address)
+
+    def __delitem__(self, face: str) -> None:
+        del self._faces[face]
+        self._changed(face, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._faces)
+
+    def __len__(self) -> int:
+        return len(self._faces)
+
+    def __repr__(self) -> str:
+        return f"Listening({self._faces!r})"
 
 
 def _can_bind_privileged() -> bool:
@@ -109,7 +157,8 @@ class Unit:
             JsonStore(self.state_dir / "config.json", fsync=self.fsync),
         )
         self.log = log.bind(unit=self.name)
-        self.listening: dict[str, str] = {}  # face -> "host:port" or URL (ready file)
+        self.listening = Listening(self._listening_changed)  # face -> "host:port" or URL (ready file)
+        self._listening_listeners: list[Callable[[str, str | None], None]] = []
         self.services: dict[str, ServiceState] = {
             s: ServiceState(s) for s in self.catalog.services if s != "Hardware"
         }
@@ -203,6 +252,18 @@ class Unit:
     def _service_state_changed(self, st: ServiceState) -> None:
         for fn in list(self._service_listeners):
             fn(st.name, st.state)
+
+    def on_listening(self, fn: Callable[[str, str | None], None]) -> Callable[[], None]:
+        """Call ``fn(face, address or None)`` when a face opens, moves or closes (the ready file follows)."""
+        self._listening_listeners.append(fn)
+        return lambda: self._listening_listeners.remove(fn)
+
+    def _listening_changed(self, face: str, address: str | None) -> None:
+        port = port_of(address) if address else None
+        if port:
+            self.ports.remember(face, port)
+        for fn in list(self._listening_listeners):
+            fn(face, address)
 
     def on_notification(self, fn: Callable[[NotificationEvent], None]) -> Callable[[], None]:
         self._notification_listeners.append(fn)

@@ -227,3 +227,39 @@ def test_ready_file_lists_every_face_and_calls_api_answers(tmp_path: Path, emula
     assert status == 409 and "no connected call" in body["error"], body
     status, body = api(unit, "POST", "/api/v1/endpoints/Phone-Fax1/transfer", {})
     assert status == 400 and "number" in body["error"]
+
+
+def _ready_until(emu: Emulator, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
+    """The ready file once ``predicate(document)`` holds (it is rewritten while the process runs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        doc: dict[str, Any] = json.loads(emu.ready.read_text())
+        if predicate(doc):
+            return doc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"ready file never matched: {doc}")
+        time.sleep(0.05)
+
+
+def test_ready_file_follows_faces_and_ports_stay_put(tmp_path: Path, emulators: list[Emulator]) -> None:
+    """A face opened by a service restart is listed without a process restart, one closed is dropped, and in
+    --port-mode auto a restarted service listens where it did (TR-069 connection requests, SSH, web)."""
+    emu = Emulator(tmp_path, "--state-dir", str(tmp_path / "s"), "--port-mode", "auto",
+                   "--assume-time-synchronized")
+    emulators.append(emu)
+    unit = emu.units[0]
+    assert "sip_tls" not in unit
+    tls = "/api/v1/parameters/SipEp.TransportConfig[default].TlsEnable"
+    assert api(unit, "PUT", tls, {"value": "Enable"})[0] == 200
+    assert api(unit, "POST", "/api/v1/services/restart-required")[0] == 200
+    doc = _ready_until(emu, lambda d: "sip_tls" in d["units"][0])
+    assert doc["units"][0]["sip_tls"].startswith("127.0.0.1:") and doc["pid"] == emu.proc.pid
+    for service in ("Cwmp", "Cli", "Web"):
+        assert api(unit, "POST", f"/api/v1/services/{service}/restart")[0] == 200
+    time.sleep(0.5)
+    after = _ready_until(emu, lambda d: all(f in d["units"][0] for f in ("cwmp", "ssh", "web", "web_secure")))
+    for face in ("cwmp", "ssh", "web", "web_secure", "api"):
+        assert after["units"][0][face] == unit[face], face
+    assert api(unit, "POST", "/api/v1/services/Snmp/stop")[0] == 200
+    _ready_until(emu, lambda d: "snmp" not in d["units"][0])
+    assert emu.stop() == 0

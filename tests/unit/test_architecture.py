@@ -30,6 +30,8 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("emulator.faces", 5),
     ("web_ui", 5),
     ("emulator.lab", 6),
+    ("emulator.labfile", 6),
+    ("emulator.fleet", 6),
     ("emulator.__main__", 6),
     ("emulator", 0),  # the bare package (empty __init__)
 )

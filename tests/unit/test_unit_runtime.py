@@ -10,7 +10,7 @@ import pytest
 
 from emulator.lab import LabError, specs_from_lab
 from emulator.runtime.clock import UnitClock
-from emulator.runtime.unit import PortPolicy, Unit
+from emulator.runtime.unit import PortPolicy, Unit, port_of
 from firmware_model.profiles import PROFILES, get_profile
 
 
@@ -143,3 +143,33 @@ def test_port_policy_maps_privileged_ports_when_not_permitted(monkeypatch: pytes
     monkeypatch.setattr(unit_mod, "_can_bind_privileged", lambda: True)
     assert hw.real_port(22) == 22
     assert PortPolicy(mode="auto").real_port(22) == 0
+
+
+def test_auto_ports_are_remembered_per_face() -> None:
+    """``--port-mode auto``: a face gets the port it had before when its service restarts."""
+    auto = PortPolicy(mode="auto")
+    assert auto.real_port(7547, "cwmp") == 0  # first time: the kernel chooses
+    auto.remember("cwmp", 41234)
+    assert (auto.real_port(7547, "cwmp"), auto.real_port(7547), auto.real_port(22, "ssh")) == (41234, 0, 0)
+    hw = PortPolicy(remembered={"cwmp": 41234})
+    hw.remember("ssh", 40000)
+    assert hw.real_port(7547, "cwmp") == 7547 and hw.remembered == {"cwmp": 41234}  # the parameter decides
+
+
+def test_listening_tells_subscribers_and_remembers_ports(tmp_path: Path) -> None:
+    unit = make_unit(tmp_path)
+    seen: list[tuple[str, str | None]] = []
+    off = unit.on_listening(lambda face, address: seen.append((face, address)))
+    unit.listening["cwmp"] = "http://127.0.0.1:41000/serial"
+    unit.listening["cwmp"] = "http://127.0.0.1:41000/serial"  # no change, no event
+    unit.listening["sip_tls"] = "127.0.0.1:45061"
+    unit.listening.pop("sip_tls", None)
+    unit.listening.pop("sip_tls", None)
+    assert seen == [("cwmp", "http://127.0.0.1:41000/serial"), ("sip_tls", "127.0.0.1:45061"), ("sip_tls", None)]
+    assert unit.ports.remembered == {"cwmp": 41000, "sip_tls": 45061}
+    assert dict(unit.listening) == {"cwmp": "http://127.0.0.1:41000/serial"}
+    off()
+    unit.listening["ssh"] = "127.0.0.1:2222"
+    assert len(seen) == 3
+    assert [port_of(a) for a in ("[::1]:5061", "https://[::1]:443", "http://h:8000/x", "nope", "h:")] == [
+        5061, 443, 8000, None, None]

@@ -1,0 +1,199 @@
+"""Units in this process: build and start them, report where their faces listen, stop them cleanly.
+
+A stop (SIGTERM, SIGINT, or the supervisor going away) is honoured at any moment: while units are being
+built, while they start, and after. Units are built one by one with a yield to the event loop between
+them, so a signal is seen within one unit's build time; starts run concurrently and are cancelled by a
+stop; every unit built is then stopped, within :data:`STOP_TIMEOUT_S` (a wedged stop does not keep the
+process alive; a second signal ends it at once).
+
+Where faces listen is published through a callback whenever it changes (a face opened by a service
+restart, a face closed): the single-process command rewrites the ready file, a worker tells its
+supervisor. Changes within one turn of the event loop are published together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from emulator.fleet.ready import FACES, Entry, ReadyFile
+from emulator.runtime.spec import UnitSpec
+
+if TYPE_CHECKING:
+    from emulator.lab import RunningUnit
+
+__all__ = ["STOP_TIMEOUT_S", "Runner", "install_stop_signals", "print_faces", "run_units"]
+
+STOP_TIMEOUT_S = 20.0
+PER_UNIT_LINES = 20  # beyond this many units, one summary line instead of a line per unit (a terminal stays readable)
+
+Publish = Callable[[list[Entry], bool], None]  # (changed entries, every unit is ready)
+
+
+class StartFailed(Exception):
+    """A unit could not start (its lab settings refused, a port taken): the process exits with ``code``."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Runner:
+    """The units of this process (a lab, or a worker's share of one)."""
+
+    def __init__(self, specs: Sequence[UnitSpec], publish: Publish, *, worker: int | None = None) -> None:
+        self.specs = list(specs)
+        self.publish = publish
+        self.worker = worker
+        self.units: list[RunningUnit] = []
+        self.ready = False
+        self.log = structlog.get_logger("dgw")
+        self._dirty: set[int] = set()
+        self._flush_scheduled = False
+
+    def entry(self, i: int) -> Entry:
+        ru = self.units[i]
+        u = ru.unit
+        entry: Entry = {"name": u.name, "profile": u.profile.key}
+        for face in FACES:
+            if face in u.listening:
+                entry[face] = u.listening[face]
+        if self.worker is not None:
+            entry["worker"] = self.worker
+        return entry
+
+    async def run(self, stop: asyncio.Event, started_at: float) -> int:
+        """Run until ``stop``; 0 after a clean stop, else the exit code of a failed start (message printed)."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await self._start(stop, tasks)
+            if stop.is_set():
+                self.log.info("stopped_while_starting", units=len(self.units), of=len(self.specs))
+                return 0
+            self.ready = True
+            for i, ru in enumerate(self.units):
+                ru.unit.on_listening(self._listener(i))
+            self.publish([self.entry(i) for i in range(len(self.units))], True)
+            self.log.info("ready", units=len(self.units), seconds=round(time.monotonic() - started_at, 3))
+            await stop.wait()
+            return 0
+        except StartFailed as e:
+            print(f"dgw-emulator: {e}", file=sys.stderr, flush=True)
+            self.log.error("start_failed", error=str(e))
+            return e.code
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._stop_all()
+
+    async def _start(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+        from emulator.lab import LabError, build_unit  # composition: the engines load once the command is parsed
+
+        for spec in self.specs:
+            if stop.is_set():
+                return
+            try:
+                ru = build_unit(spec)
+            except LabError as e:
+                raise StartFailed(str(e), 2) from None
+            self.units.append(ru)
+            tasks.append(asyncio.ensure_future(ru.start()))
+            await asyncio.sleep(0)  # a signal, and the starts begun, run between two builds
+        if not tasks:
+            return
+        every: asyncio.Future[Any] = asyncio.gather(*tasks)
+        stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({every, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if stop.is_set():
+            every.cancel()
+            with contextlib.suppress(BaseException):
+                await every
+            return
+        try:
+            every.result()
+        except LabError as e:
+            raise StartFailed(str(e), 2) from None
+        except OSError as e:  # the API port taken, an unreadable state folder
+            raise StartFailed(str(e), 1) from None
+
+    def _listener(self, i: int) -> Callable[[str, str | None], None]:
+        return lambda _face, _address: self._changed(i)
+
+    def _changed(self, i: int) -> None:
+        self._dirty.add(i)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        dirty, self._dirty = sorted(self._dirty), set()
+        if dirty and self.ready:
+            self.publish([self.entry(i) for i in dirty], True)
+
+    async def _stop_all(self) -> None:
+        if not self.units:
+            return
+        self.ready = False
+        stopping = asyncio.gather(*(u.stop() for u in self.units), return_exceptions=True)
+        try:
+            await asyncio.wait_for(stopping, STOP_TIMEOUT_S)
+        except TimeoutError:
+            self.log.error("stop_timeout", units=len(self.units), seconds=STOP_TIMEOUT_S)
+        self.log.info("stopped", units=len(self.units))
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``; a second one ends the process at once (a stop that hangs)."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: int) -> None:
+        if stop.is_set():
+            structlog.get_logger("dgw").warning("stop_forced", signal=signal.Signals(sig).name)
+            os._exit(128 + sig)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+
+def print_faces(entries: Sequence[Entry], ready_file: Path | None, seconds: float) -> None:
+    """Where each unit listens, for a person (stderr): a line per unit, or one line for a big lab."""
+    if len(entries) > PER_UNIT_LINES:
+        where = f"; where each listens: {ready_file}" if ready_file else ""
+        print(f"{len(entries)} units ready in {seconds:.1f} s{where}", file=sys.stderr, flush=True)
+        return
+    for e in entries:
+        faces = ", ".join(f"{k} {e[k]}" for k in FACES if k in e)
+        print(f"unit {e['name']} ({e.get('profile', '?')}): {faces}", file=sys.stderr, flush=True)
+
+
+async def run_units(specs: list[UnitSpec], ready_file: Path | None, stop: asyncio.Event,
+                    started_at: float | None = None) -> int:
+    """A lab in this process: the ready file is written once every unit is up, and again on every change."""
+    t0 = time.monotonic() if started_at is None else started_at
+    ready = ReadyFile(ready_file, [s.name for s in specs])
+    first = True
+
+    def publish(entries: list[Entry], _all_ready: bool) -> None:
+        nonlocal first
+        ready.update(entries)
+        ready.write()
+        if first:
+            first = False
+            print_faces(list(ready.entries.values()), ready_file, time.monotonic() - t0)
+
+    return await Runner(specs, publish).run(stop, t0)
