@@ -51,6 +51,7 @@ from emulator.protocols.media.session_setup import (
 )
 from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
 from emulator.protocols.sdp import mikey, sdes
+from emulator.protocols.sdp import mikey_payloads as wire
 from emulator.protocols.sdp.mikey import CryptoSession, KemacMode
 from testkit.peers import REQUIRE_PEERS, require_peer
 
@@ -137,16 +138,16 @@ def assert_gst_sees(result: dict[str, Any], message: bytes, keys: mikey.MikeyKey
         {"policy": cs.policy_no, "ssrc": cs.ssrc, "roc": cs.roc} for cs in keys.crypto_sessions
     ]
     t, rand, sp, kemac = result["payloads"]
-    assert [p["type"] for p in (t, rand, sp, kemac)] == [mikey.PT_T, mikey.PT_RAND, mikey.PT_SP, mikey.PT_KEMAC]
-    assert (t["ts_type"], t["ts_value"]) == (mikey.TS_NTP_UTC, keys.timestamp.value_bytes.hex())
+    assert [p["type"] for p in (t, rand, sp, kemac)] == [wire.PT_T, wire.PT_RAND, wire.PT_SP, wire.PT_KEMAC]
+    assert (t["ts_type"], t["ts_value"]) == (wire.TS_NTP_UTC, keys.timestamp.value_bytes.hex())
     assert rand["rand"] == keys.rand.hex()
-    assert (sp["policy"], sp["proto"]) == (0, mikey.PROTO_SRTP)
+    assert (sp["policy"], sp["proto"]) == (0, wire.PROTO_SRTP)
     params = {ptype: int(value, 16) for ptype, value in sp["params"]}
-    assert params[mikey.SP_ENC_ALG] == 1 and params[mikey.SP_ENC_KEY_LEN] == 16
-    assert params[mikey.SP_AUTH_KEY_LEN] == keys.suite.rtp_tag_length  # GStreamer's reading of type 3
-    assert (kemac["enc_alg"], kemac["mac_alg"]) == (mikey.ENC_NULL, mikey.MAC_NULL)
+    assert params[wire.SP_ENC_ALG] == 1 and params[wire.SP_ENC_KEY_LEN] == 16
+    assert params[wire.SP_AUTH_KEY_LEN] == keys.suite.rtp_tag_length  # GStreamer's reading of type 3
+    assert (kemac["enc_alg"], kemac["mac_alg"]) == (wire.ENC_NULL, wire.MAC_NULL)
     assert kemac["subpayloads"] == [
-        {"type": mikey.PT_KEY_DATA, "key_type": mikey.KD_TEK, "key": keys.masters[0].hex(), "salt": "", "kv_type": 0}
+        {"type": wire.PT_KEY_DATA, "key_type": wire.KD_TEK, "key": keys.masters[0].hex(), "salt": "", "kv_type": 0}
     ]
     # libgstsdp serializes what it read back to the very same octets
     assert base64.b64decode(result["reencoded"]) == message
@@ -188,7 +189,7 @@ def test_gstreamer_needs_the_tag_length_in_auth_key_length(gst: None) -> None:
     assert gst_parse(compat)["caps"]["srtp-auth"] == "hmac-sha1-32"
 
 
-@pytest.mark.parametrize("key_type", [mikey.KD_TEK_SALT, mikey.KD_TGK, mikey.KD_TGK_SALT])
+@pytest.mark.parametrize("key_type", [wire.KD_TEK_SALT, wire.KD_TGK, wire.KD_TGK_SALT])
 def test_gstreamer_needs_key_and_salt_in_one_tek(gst: None, key_type: int) -> None:
     """libgstsdp's to_caps takes the key data's key field as the whole SRTP key: with the RFC-valid TEK+SALT
     it drops the salt, and a TGK it uses as is (no §4.1.3 TEK derivation). Hence our NULL mode sends one TEK
@@ -212,10 +213,10 @@ def test_gstreamer_reads_a_psk_message_but_yields_no_keys(gst: None) -> None:
     result = gst_parse(message)
     assert result["parsed"] and result["to_caps"] is False and "srtp-key" not in result["caps"]
     assert result["csb_id"] == keys.csb_id and result["v_flag"] is True
-    assert [p["type"] for p in result["payloads"]] == [mikey.PT_T, mikey.PT_RAND, mikey.PT_SP, mikey.PT_KEMAC]
+    assert [p["type"] for p in result["payloads"]] == [wire.PT_T, wire.PT_RAND, wire.PT_SP, wire.PT_KEMAC]
     assert result["payloads"][1]["rand"] == keys.rand.hex()
     kemac = result["payloads"][3]
-    assert (kemac["enc_alg"], kemac["mac_alg"]) == (mikey.ENC_AES_CM_128, mikey.MAC_HMAC_SHA1_160)
+    assert (kemac["enc_alg"], kemac["mac_alg"]) == (wire.ENC_AES_CM_128, wire.MAC_HMAC_SHA1_160)
     assert keys.masters[0].hex() not in json.dumps(result)
 
 
@@ -234,7 +235,7 @@ def test_gstreamer_message_is_read_by_ours(gst: None, suite: SrtpSuite) -> None:
     message = gst_build(key, salt, suite)
     keys = mikey.verify_initiation(message, psk=None, now=time.time(), accept_null=True)
     assert keys.mode is KemacMode.NULL and keys.suite is suite
-    assert keys.masters == (key + salt,) and keys.key_type == mikey.KD_TEK
+    assert keys.masters == (key + salt,) and keys.key_type == wire.KD_TEK
     assert keys.crypto_sessions == () and keys.roc() == 0 and keys.v_flag is False
     assert len(keys.rand) == 16
     ts = keys.timestamp.unix()
@@ -313,7 +314,7 @@ def test_gstreamer_suites_we_lack_are_refused(
     message = gst_build(os.urandom(key_len), os.urandom(salt_len), suite)
     with pytest.raises(mikey.MikeyUnsupportedError) as err:
         mikey.verify_initiation(message, psk=None, now=time.time())
-    assert fragment in str(err.value) and err.value.error_code == mikey.ERR_INVALID_SPPAR
+    assert fragment in str(err.value) and err.value.error_code == wire.ERR_INVALID_SPPAR
     offer = (
         "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
         "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from emulator.protocols.media.rtp import ntp_from_unix
 from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
 from emulator.protocols.sdp import mikey
+from emulator.protocols.sdp import mikey_payloads as wire
 from emulator.protocols.sdp.mikey import (
     CryptoSession,
     KemacMode,
@@ -117,24 +118,24 @@ def test_build_parse_round_trip(mode: KemacMode, suite: SrtpSuite) -> None:
     assert got.csb_id == sent.csb_id and got.rand == sent.rand
     assert got.timestamp == sent.timestamp and got.timestamp.unix() == pytest.approx(NOW)
     assert got.v_flag is (mode is KemacMode.PSK)
-    assert got.key_type == (mikey.KD_TGK_SALT if mode is KemacMode.PSK else mikey.KD_TEK)
-    msg = mikey.parse_message(message)
+    assert got.key_type == (wire.KD_TGK_SALT if mode is KemacMode.PSK else wire.KD_TEK)
+    msg = wire.parse_message(message)
     assert [type(p).__name__ for p in msg.payloads] == ["Timestamp", "RandPayload", "SecurityPolicy", "Kemac"]
-    kemac = msg.find(mikey.Kemac)
-    assert isinstance(kemac, mikey.Kemac)
+    kemac = msg.find(wire.Kemac)
+    assert isinstance(kemac, wire.Kemac)
     if mode is KemacMode.PSK:
-        assert (kemac.enc_alg, kemac.mac_alg, len(kemac.mac)) == (mikey.ENC_AES_CM_128, mikey.MAC_HMAC_SHA1_160, 20)
+        assert (kemac.enc_alg, kemac.mac_alg, len(kemac.mac)) == (wire.ENC_AES_CM_128, wire.MAC_HMAC_SHA1_160, 20)
         assert sent.masters[0] not in message  # the key material travels encrypted
     else:
-        assert (kemac.enc_alg, kemac.mac_alg, kemac.mac) == (mikey.ENC_NULL, mikey.MAC_NULL, b"")
+        assert (kemac.enc_alg, kemac.mac_alg, kemac.mac) == (wire.ENC_NULL, wire.MAC_NULL, b"")
         assert sent.masters[0] in message
 
 
 def test_psk_ciphertext_is_rfc_aes_cm_with_derived_iv() -> None:
     message, sent = mikey.build_initiation(psk=PSK, now=NOW, rng=rng_from(2))
-    msg = mikey.parse_message(message)
-    kemac = msg.find(mikey.Kemac)
-    assert isinstance(kemac, mikey.Kemac)
+    msg = wire.parse_message(message)
+    kemac = msg.find(wire.Kemac)
+    assert isinstance(kemac, wire.Kemac)
     encr_key, _, salt_key = mikey.derive_psk_keys(PSK, sent.csb_id, sent.rand)
     # IV = (S XOR (0x0000 || CSB ID || T)) || 0x0000 (§4.2.3)
     block = b"\x00\x00" + sent.csb_id.to_bytes(4, "big") + ntp_from_unix(NOW).to_bytes(8, "big")
@@ -223,7 +224,7 @@ def test_r_message_round_trip_and_wrong_psk() -> None:
     got = mikey.verify_initiation(message, psk=PSK, now=NOW)
     response = mikey.build_response(got, psk=PSK, now=NOW + 1)
     msg = mikey.verify_response(response, sent, psk=PSK)
-    assert msg.header.data_type == mikey.DT_PSK_RESP and msg.header.csb_id == sent.csb_id
+    assert msg.header.data_type == wire.DT_PSK_RESP and msg.header.csb_id == sent.csb_id
     assert mikey.key_mgmt_value(response).startswith("mikey AQE")  # version 1, data type 1
     with pytest.raises(MikeyAuthError):
         mikey.verify_response(response, sent, psk=b"other")
@@ -240,15 +241,15 @@ def test_r_message_round_trip_and_wrong_psk() -> None:
 def test_error_message_is_reported() -> None:
     _, sent = mikey.build_initiation(psk=PSK, now=NOW)
     with pytest.raises(MikeyError) as err:
-        mikey.verify_response(mikey.build_error(sent.csb_id, mikey.ERR_INVALID_MAC), sent, psk=PSK)
-    assert err.value.error_code == mikey.ERR_INVALID_MAC
+        mikey.verify_response(wire.build_error(sent.csb_id, wire.ERR_INVALID_MAC), sent, psk=PSK)
+    assert err.value.error_code == wire.ERR_INVALID_MAC
 
 
 def test_wrong_psk_is_a_mac_failure() -> None:
     message, _ = mikey.build_initiation(psk=PSK, now=NOW)
     with pytest.raises(MikeyAuthError) as err:
         mikey.verify_initiation(message, psk=b"not-the-same-key")
-    assert "pre-shared keys differ" in str(err.value) and err.value.error_code == mikey.ERR_INVALID_MAC
+    assert "pre-shared keys differ" in str(err.value) and err.value.error_code == wire.ERR_INVALID_MAC
     with pytest.raises(MikeyAuthError, match="none is configured"):
         mikey.verify_initiation(message, psk=None)
 
@@ -269,7 +270,7 @@ def test_truncated_messages_are_parse_errors() -> None:
             with pytest.raises(MikeyParseError):
                 mikey.verify_initiation(message[:cut], psk=PSK)
         with pytest.raises(MikeyParseError, match="trailing"):
-            mikey.parse_message(message + b"\x00")
+            wire.parse_message(message + b"\x00")
 
 
 def test_timestamp_skew() -> None:
@@ -277,7 +278,7 @@ def test_timestamp_skew() -> None:
     mikey.verify_initiation(message, psk=PSK, now=NOW + 3599)
     with pytest.raises(MikeyTimestampError) as err:
         mikey.verify_initiation(message, psk=PSK, now=NOW + 7200)
-    assert err.value.error_code == mikey.ERR_INVALID_TS
+    assert err.value.error_code == wire.ERR_INVALID_TS
     with pytest.raises(MikeyTimestampError):
         mikey.verify_initiation(message, psk=PSK, now=NOW - 120, max_skew=60)
 
@@ -318,11 +319,11 @@ def test_gstreamer_shaped_message() -> None:
     HDR with no CS map, T, RAND(16), SP whose 'auth key length' (type 3) holds the tag length, NULL
     KEMAC with one TEK key data of 30 octets (key||salt), NULL MAC."""
     key = bytes(range(30))
-    hdr = bytes((1, 0, mikey.PT_T, 0)) + (0x12345678).to_bytes(4, "big") + bytes((0, 0))
-    t = bytes((mikey.PT_RAND, 0)) + ntp_from_unix(NOW).to_bytes(8, "big")
-    rand = bytes((mikey.PT_SP, 16)) + bytes(range(16))
+    hdr = bytes((1, 0, wire.PT_T, 0)) + (0x12345678).to_bytes(4, "big") + bytes((0, 0))
+    t = bytes((wire.PT_RAND, 0)) + ntp_from_unix(NOW).to_bytes(8, "big")
+    rand = bytes((wire.PT_SP, 16)) + bytes(range(16))
     params = bytes((0, 1, 1, 1, 1, 16, 2, 1, 1, 3, 1, 4, 7, 1, 1, 8, 1, 1, 10, 1, 1))
-    sp = bytes((mikey.PT_KEMAC, 0, 0)) + len(params).to_bytes(2, "big") + params
+    sp = bytes((wire.PT_KEMAC, 0, 0)) + len(params).to_bytes(2, "big") + params
     kd = bytes((0, 0x20)) + (30).to_bytes(2, "big") + key
     kemac = bytes((0, 0)) + len(kd).to_bytes(2, "big") + kd + b"\x00"
     got = mikey.verify_initiation(hdr + t + rand + sp + kemac, psk=None, now=NOW)
@@ -331,11 +332,11 @@ def test_gstreamer_shaped_message() -> None:
     assert got.crypto_sessions == () and got.roc() == 0
     # and what we build in NULL mode uses the same convention and key layout
     ours, _ = mikey.build_initiation(suite=SrtpSuite.AES_CM_128_HMAC_SHA1_32, mode=KemacMode.NULL, now=NOW)
-    sp_ours = mikey.parse_message(ours).find(mikey.SecurityPolicy)
-    assert isinstance(sp_ours, mikey.SecurityPolicy)
-    assert sp_ours.get(mikey.SP_AUTH_KEY_LEN) == 4 and sp_ours.get(mikey.SP_TAG_LEN) == 4
-    kemac_ours = mikey.parse_message(ours).find(mikey.Kemac)
-    assert isinstance(kemac_ours, mikey.Kemac) and kemac_ours.encr_data[1] == 0x20  # TEK, KV null
+    sp_ours = wire.parse_message(ours).find(wire.SecurityPolicy)
+    assert isinstance(sp_ours, wire.SecurityPolicy)
+    assert sp_ours.get(wire.SP_AUTH_KEY_LEN) == 4 and sp_ours.get(wire.SP_TAG_LEN) == 4
+    kemac_ours = wire.parse_message(ours).find(wire.Kemac)
+    assert isinstance(kemac_ours, wire.Kemac) and kemac_ours.encr_data[1] == 0x20  # TEK, KV null
 
 
 @pytest.mark.parametrize(
@@ -368,12 +369,12 @@ def test_precise_errors(mutate, error: type[MikeyError], fragment: str) -> None:
     ],
 )
 def test_unsupported_srtp_policies(params: bytes, fragment: str) -> None:
-    sp = mikey.SecurityPolicy(
-        0, mikey.PROTO_SRTP, tuple((params[i], params[i + 2 : i + 3]) for i in range(0, len(params), 3))
+    sp = wire.SecurityPolicy(
+        0, wire.PROTO_SRTP, tuple((params[i], params[i + 2 : i + 3]) for i in range(0, len(params), 3))
     )
     with pytest.raises(MikeyUnsupportedError, match=fragment) as err:
-        mikey.SrtpPolicy.from_payload(sp)
-    assert err.value.error_code == mikey.ERR_INVALID_SPPAR
+        wire.SrtpPolicy.from_payload(sp)
+    assert err.value.error_code == wire.ERR_INVALID_SPPAR
 
 
 def test_key_mgmt_attribute_errors() -> None:
