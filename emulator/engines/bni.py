@@ -38,6 +38,7 @@ from emulator.protocols.dhcp import (
     Transmit,
     client_identifier,
 )
+from emulator.runtime.logging import report_crash
 
 if TYPE_CHECKING:
     from emulator.runtime.unit import Unit
@@ -103,12 +104,7 @@ class DhcpClientEngine:
         self._sock = sock
         self.unit.log.info("dhcp_client_started", interface=self.interface, mac=mac.hex(":"))
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"dhcp-{self.unit.name}")
-        self._task.add_done_callback(self._ended)
-
-    def _ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            self.unit.log.error("dhcp_client_crashed", interface=self.interface, error=f"{type(exc).__name__}: {exc}")
+        self._task.add_done_callback(report_crash(self.unit.log, "dhcp_client_crashed", interface=self.interface))
 
     async def stop(self) -> None:
         task, self._task = self._task, None

@@ -53,6 +53,7 @@ from emulator.protocols.cwmp import (
 )
 from emulator.protocols.cwmp.session import CpeRequest, answer_challenges
 from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.logging import report_crash
 from emulator.runtime.timers import Periodic, sleep_until
 from firmware_model.config import ChangeEvent
 from firmware_model.script import export_script
@@ -158,6 +159,7 @@ class CwmpEngine:
         self._unsubscribe = self.unit.config.subscribe(self._on_change)
         self.save()
         self._loop_task = asyncio.get_running_loop().create_task(self._run())
+        self._loop_task.add_done_callback(report_crash(self.unit.log, "cwmp_engine_crashed"))
         self._wake.set()
 
     async def stop(self) -> None:
@@ -180,6 +182,7 @@ class CwmpEngine:
         task = asyncio.get_running_loop().create_task(coro)
         self._aux.add(task)
         task.add_done_callback(self._aux.discard)
+        task.add_done_callback(report_crash(self.unit.log, "cwmp_action_failed"))
 
     # ------------------------------------------------------------------ connection requests
     async def _start_cr_server(self) -> None:

@@ -14,13 +14,15 @@ Configured once, at the edge (``dgw-emulator`` calls :func:`configure_logging`; 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["configure_logging", "level_number"]
+__all__ = ["configure_logging", "level_number", "report_crash"]
 
 
 def level_number(level: str | int) -> int:
@@ -68,3 +70,15 @@ def configure_logging(level: str | int = "info", *, library_level: str | int = "
     root.setLevel(theirs)
     logging.captureWarnings(True)  # warnings.warn(...) of a library: a JSON line too, not raw stderr text
     return handler
+
+
+def report_crash(log: Any, event: str, **fields: Any) -> Callable[[asyncio.Task[Any]], None]:
+    """A done-callback for an engine's long-lived task: an exception that ended it (never a cancellation)
+    becomes one ``event`` at error level carrying the traceback, when it happens rather than when the task
+    is collected (asyncio's "Task exception was never retrieved", if ever)."""
+
+    def done(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(event, **fields, exc_info=exc)
+
+    return done

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -10,8 +11,9 @@ from typing import Any
 
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
-from emulator.runtime.logging import configure_logging, level_number
+from emulator.runtime.logging import configure_logging, level_number, report_crash
 
 
 @pytest.fixture
@@ -77,3 +79,22 @@ def test_levels(out: io.StringIO) -> None:
     logging.getLogger("aiohttp").info("hidden too")  # never more verbose than our own level
     assert [line["event"] for line in lines(out)] == ["shown"]
     assert level_number("debug") == logging.DEBUG and level_number(30) == 30 and level_number("nonsense") == 20
+
+
+async def test_a_crashed_task_is_reported_with_its_traceback() -> None:
+    async def crash() -> None:
+        fail()
+
+    with capture_logs() as events:
+        log = structlog.get_logger("dgw.test").bind(unit="u1")
+        task = asyncio.get_running_loop().create_task(crash())
+        task.add_done_callback(report_crash(log, "engine_crashed", service="Hoc"))
+        await asyncio.gather(task, return_exceptions=True)
+        waiting = asyncio.get_running_loop().create_task(asyncio.sleep(30))
+        waiting.add_done_callback(report_crash(log, "engine_crashed"))
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        await asyncio.sleep(0)  # done-callbacks run on the next turn of the loop
+    [event] = events
+    assert event["event"] == "engine_crashed" and event["service"] == "Hoc" and event["unit"] == "u1"
+    assert event["log_level"] == "error" and isinstance(event["exc_info"], ValueError)

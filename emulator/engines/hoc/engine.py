@@ -54,6 +54,7 @@ from emulator.protocols.sntp import (
     parse_server,
     sntp_servers,
 )
+from emulator.runtime.logging import report_crash
 from emulator.runtime.timers import sleep_until
 from firmware_model.config import ChangeEvent
 
@@ -112,6 +113,7 @@ class HocEngine:
     async def start(self) -> None:
         self._wake.clear()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sntp-{self.unit.name}")
+        self._task.add_done_callback(report_crash(self.unit.log, "sntp_client_crashed"))
 
     async def stop(self) -> None:
         task, self._task = self._task, None
