@@ -1,6 +1,6 @@
 """Media bench: concurrent bidirectional G.711 SRTP calls between two units' media engines in one process.
 
-Two :class:`~emulator.engines.mipt.stream.MediaEngine` on 127.0.0.2 and 127.0.0.3 (one per "unit"); each call is a
+Two :class:`~emulator.engines.mipt.engine.MediaEngine` on 127.0.0.2 and 127.0.0.3 (one per "unit"); each call is a
 pair of streams keyed by an SDES offer/answer (``session_setup``), 50 packets/s each way, so the process
 sends 100 and receives 100 packets/s per call. The call count ramps through the levels; at each level,
 after a settling second, it measures for `--seconds`:
@@ -43,7 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pylibsrtp import Policy, Session
 
-from emulator.engines.mipt.stream import MediaEngine, MediaStream
+from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.stream import MediaStream
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,

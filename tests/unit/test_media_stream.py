@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from emulator.engines.mipt.stream import REKEY_GRACE, MediaEngine, MediaStream
+from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.sources import Silence
+from emulator.engines.mipt.stream import REKEY_GRACE, MediaStream
 from emulator.protocols.media import g711
 from emulator.protocols.media.session_setup import (
     Answer,
@@ -326,10 +328,8 @@ async def test_engine_ports_follow_the_unit_configuration(tmp_path: Path) -> Non
 
 
 def test_g711_silence_source_codes() -> None:
-    from emulator.engines.mipt.stream import _Silence
-
-    assert _Silence.read_encoded("PCMU") == bytes([g711.ULAW_SILENCE]) * 160
-    assert _Silence.read_encoded("PCMA") == bytes([g711.ALAW_SILENCE]) * 160
+    assert Silence.read_encoded("PCMU") == bytes([g711.ULAW_SILENCE]) * 160
+    assert Silence.read_encoded("PCMA") == bytes([g711.ALAW_SILENCE]) * 160
 
 
 async def test_a_failing_stream_does_not_stop_the_engine() -> None:

@@ -4,7 +4,7 @@
 ``answer``, ``answered``, ``check``, ``fallback_offer``, ``offer_withdrawn`` and ``ended``) and the pure
 offer/answer logic (:mod:`emulator.protocols.media.session_setup`), and runs one
 :class:`~emulator.engines.mipt.stream.MediaStream` per call on the unit's
-:class:`~emulator.engines.mipt.stream.MediaEngine`. It also holds each endpoint's phone
+:class:`~emulator.engines.mipt.engine.MediaEngine`. It also holds each endpoint's phone
 (:mod:`emulator.engines.mipt.endpoint_audio`): what it plays and records, and the first RTP sequence number.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 import structlog
 
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
-from emulator.engines.mipt.stream import MediaEngine, MediaStream
+from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import MediaRefused
 from emulator.protocols.media.session_setup import (
     AnswerState,

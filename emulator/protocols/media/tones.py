@@ -109,6 +109,11 @@ class ToneGenerator:
         """Length of the stored (whole-period) signal in samples."""
         return self._period
 
+    @property
+    def position(self) -> int:
+        """The sample the next read starts at, within the stored signal (0: from the start)."""
+        return self._pos
+
     def _slice(self, data: bytes, width: int, samples: int) -> bytes:
         period = self._period
         pos = self._pos

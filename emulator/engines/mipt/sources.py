@@ -1,0 +1,132 @@
+"""What a media stream sends, and the recording of what it receives.
+
+Sources: a :class:`~emulator.protocols.media.tones.ToneGenerator`, a WAV file (8 kHz mono 16-bit, stdlib
+``wave``; looped) or silence — each turned once into a list of encoded 20 ms frames
+(:func:`frame_cycle`), so sending indexes a list. Streams playing the same tone (or silence) from its
+start share one cycle: hundreds of calls read a few kilobytes of frames that stay in the CPU's cache.
+
+:class:`WavRecorder`: the received audio decoded into a WAV file, per packet, only while recording.
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from pathlib import Path
+from typing import Any
+
+from emulator.protocols.media import g711
+from emulator.protocols.media.tones import ToneGenerator
+
+__all__ = ["Silence", "Source", "WavRecorder", "WavSource", "frame_cycle"]
+
+
+class WavSource:
+    """A WAV file (8 kHz, mono, 16-bit PCM) played in a loop; encoded once per codec."""
+
+    __slots__ = ("_encoded", "_pos", "path", "pcm")
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with wave.open(str(self.path), "rb") as w:
+            if w.getframerate() != g711.SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise ValueError(
+                    f"{self.path}: need 8000 Hz mono 16-bit PCM, got {w.getframerate()} Hz "
+                    f"{w.getnchannels()} ch {8 * w.getsampwidth()}-bit"
+                )
+            pcm = w.readframes(w.getnframes())
+        if len(pcm) < 2 * g711.SAMPLES_PER_FRAME:
+            raise ValueError(f"{self.path}: shorter than one 20 ms frame")
+        self.pcm = pcm
+        self._encoded: dict[str, bytes] = {}
+        self._pos = 0
+
+    def read_encoded(self, codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        enc = self._encoded.get(codec)
+        if enc is None:
+            enc = self._encoded[codec] = g711.encode(codec, self.pcm)
+        n = len(enc)
+        pos = self._pos
+        end = pos + samples
+        if end <= n:
+            self._pos = end % n
+            return enc[pos:end]
+        self._pos = end - n
+        return enc[pos:] + enc[: end - n]
+
+
+class Silence:
+    """The G.711 code of silence, for a stream that plays nothing."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def read_encoded(codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        return bytes((g711.ULAW_SILENCE if codec == "PCMU" else g711.ALAW_SILENCE,)) * samples
+
+
+Source = ToneGenerator | WavSource | Silence
+
+_MAX_FRAMES = 3000  # 60 s of 20 ms frames
+
+
+def frame_cycle(source: Source, codec: str) -> list[bytes]:
+    """The source's 20 ms frames for one full cycle, pre-encoded: the send path then indexes a list.
+
+    A tone cycle is the smallest whole number of frames covering whole periods (25 frames for 1 kHz); a
+    WAV file is cut into its frames (the last one wrapping to the start); longer cycles are capped at 60 s.
+    Streams playing the same tone (or silence) from its start share one cycle: hundreds of calls then read
+    a few kilobytes of frames that stay in the CPU's cache rather than a copy each.
+    """
+    if isinstance(source, Silence):
+        return _shared_cycle(("silence",), codec, source)
+    if isinstance(source, ToneGenerator):
+        if source.position == 0:  # not read yet: the cycle depends on the tone's parameters only
+            return _shared_cycle((source.frequencies, source.level_dbm0, source.sample_rate), codec, source)
+        return _read_cycle(source, codec)
+    return _read_cycle(source, codec)
+
+
+_shared_cycles: dict[tuple[Any, ...], list[bytes]] = {}  # immutable frames, keyed by what determines them
+
+
+def _shared_cycle(key: tuple[Any, ...], codec: str, source: Source) -> list[bytes]:
+    key = (*key, codec)
+    frames = _shared_cycles.get(key)
+    if frames is None:
+        if len(_shared_cycles) >= 64:  # a lab playing many distinct tones: forget the oldest
+            del _shared_cycles[next(iter(_shared_cycles))]
+        frames = _shared_cycles[key] = _read_cycle(source, codec)
+    return frames
+
+
+def _read_cycle(source: Source, codec: str) -> list[bytes]:
+    if isinstance(source, Silence):
+        return [source.read_encoded(codec)]
+    if isinstance(source, ToneGenerator):
+        period = source.period_samples
+        count = period // math.gcd(period, g711.SAMPLES_PER_FRAME)
+    elif isinstance(source, WavSource):
+        count = -(-len(source.pcm) // (2 * g711.SAMPLES_PER_FRAME))
+    else:
+        count = 1
+    return [source.read_encoded(codec) for _ in range(max(1, min(count, _MAX_FRAMES)))]
+
+
+class WavRecorder:
+    """Received audio to a WAV file (8 kHz mono 16-bit PCM), decoded from G.711 packet by packet."""
+
+    __slots__ = ("_wave",)
+
+    def __init__(self, path: str | Path) -> None:
+        w = wave.open(str(path), "wb")
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(g711.SAMPLE_RATE)
+        self._wave = w
+
+    def write(self, codec: str, payload: bytes) -> None:
+        self._wave.writeframesraw(g711.decode(codec, payload))
+
+    def close(self) -> None:
+        self._wave.close()
