@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.sipep.engine import ServerAddr, SipEpEngine, parse_host_port, user_agent
-from emulator.engines.sipep.transport import PortCycle
+from emulator.engines.sipep.transport import PortCycle, SipTransport
 from emulator.protocols.sip import parse_message
 from emulator.protocols.sip.message import Request, make_response
 from emulator.protocols.sip.target import Target, response_target, stamp_via
@@ -87,13 +87,12 @@ def test_credentials_follow_the_authentication_table(tmp_path: Path) -> None:
     c.add_row("SipEp.Authentication", {"CriteriaSelection": "Endpoint", "EpId": "Phone-Fax2", "Username": "fax2",
                                        "Password": "p2"})
     c.add_row("SipEp.Authentication", {"CriteriaSelection": "Unit", "Realm": "lab", "Username": "", "Password": "pu"})
-    eng.gateways = eng._read_gateways()
-    regs = eng._read_registrations()
+    regs = eng.regs.read(eng.settings.gateways())
     assert [(r.endpoint, r.username, r.gateway) for r in regs] == [("Phone-Fax1", "5551001", "default"),
                                                                    ("Phone-Fax2", "5551002", "default")]
-    assert eng.credentials(regs[1], "lab") == ("fax2", "p2")
-    assert eng.credentials(regs[0], "lab") == ("5551001", "pu")  # empty user name: the registration's own
-    assert eng.credentials(regs[0], "other") is None  # ValidateRealm (factory Enable) with a realm set
+    assert eng.regs.credentials(regs[1], "lab") == ("fax2", "p2")
+    assert eng.regs.credentials(regs[0], "lab") == ("5551001", "pu")  # empty user name: the registration's own
+    assert eng.regs.credentials(regs[0], "other") is None  # ValidateRealm (factory Enable) with a realm set
     assert eng.user_agent() == "Mediatrix 4102/v49.12.2941 4102"
     c.set("SipEp.InteropSendUaHeaderEnable", "Disable")
     assert eng.user_agent() is None
@@ -110,7 +109,7 @@ async def test_endpoint_action_errors(tmp_path: Path) -> None:
         with pytest.raises(CallError) as err:
             await endpoint_action(eng.calls, ep, action, body)
         assert err.value.status == status
-    eng._running = True  # as if started: the state checks come next
+    eng.ua.start(SipTransport(u.host, eng.ua.receive), eng.settings.gateways(), "UDP")  # as if started (no socket)
     with pytest.raises(CallError) as err:
         await endpoint_action(eng.calls, "phone-fax1", "dial", {})
     assert err.value.status == 400
@@ -120,7 +119,7 @@ async def test_endpoint_action_errors(tmp_path: Path) -> None:
         assert err.value.status == 409
     assert await endpoint_action(eng.calls, "Phone-Fax1", "hangup") == {
         "endpoint": "Phone-Fax1", "action": "hangup", "call": None}
-    eng._running = False
+    await eng.ua.stop()
 
 
 def test_info_dtmf_bodies() -> None:

@@ -1,20 +1,23 @@
 """Calls of the SipEp service: INVITE / 100 / 180 / 200 / ACK / BYE / CANCEL as UAC and UAS, re-INVITE
 hold and resume, per endpoint (RFC 3261 §13-15, RFC 3264 §8.4 for hold).
 
-The signalling is the sans-IO core (transactions, :class:`~emulator.protocols.sip.dialog.Dialog`); this module
-is the UA's call logic over :class:`~emulator.engines.sipep.engine.SipEpEngine`. The SDP comes from an
-**offer/answer hook** (:class:`OfferAnswer`) the media layer plugs in (``CallManager(engine,
-media=...)`` or ``manager.media = ...``): ``offer(call, hold)`` builds an offer, ``answer(call, offer,
-hold)`` an answer (or raises :class:`MediaRefused` with the SIP status, e.g. 488 or 415), ``answered``
-takes the peer's answer (raising :class:`MediaRefused` there ends the call with a BYE), ``ended`` releases
-the media; ``Call.media`` is the hook's own per-call state. :class:`PlainAudio` is the default: one
-PCMU/PCMA audio stream on a port of its own, sendrecv / sendonly (hold) / recvonly (held).
+The signalling is the sans-IO core (transactions, :class:`~emulator.protocols.sip.dialog.Dialog`) run by the
+user agent, which the call layer reaches through :class:`~emulator.engines.sipep.call_ua.CallUA` only. A
+call's state moves through the table of :mod:`~emulator.engines.sipep.call_state`. The SDP comes from an
+**offer/answer hook** (:class:`~emulator.engines.sipep.offer_answer.OfferAnswer`) the media layer plugs in
+(``CallManager(ua, media=...)`` or ``manager.media = ...``): ``offer(call, hold)`` builds an offer,
+``answer(call, offer, hold)`` an answer (or raises :class:`MediaRefused` with the SIP status, e.g. 488 or
+415), ``answered`` takes the peer's answer (raising :class:`MediaRefused` there ends the call with a BYE),
+``ended`` releases the media; ``Call.media`` is the hook's own per-call state. :class:`PlainAudio` is the
+default. INFO, REFER and NOTIFY are handled by :mod:`~emulator.engines.sipep.in_dialog`.
 
 Endpoint actions (what the CLI and ``/api/v1/endpoints/{EpId}/...`` call): :meth:`CallManager.dial`,
 :meth:`answer`, :meth:`hangup` (BYE, CANCEL or 486/603 as the call's state wants), :meth:`hold`,
-:meth:`resume`, :meth:`offhook` (answers a ringing call, else marks the line off-hook). Calls are
-listed by :meth:`CallManager.rows`. An incoming INVITE is for the endpoint whose ``SipEp.UserAgent``
-Username is the Request-URI user (or whose EpId is); a busy endpoint answers 486.
+:meth:`resume`, :meth:`offhook` (answers a ringing call, else marks the line off-hook), :meth:`dtmf`,
+:meth:`transfer`. Calls are listed by :meth:`CallManager.rows`. An incoming INVITE is for the endpoint whose
+``SipEp.UserAgent`` Username is the Request-URI user (or whose EpId is); a busy endpoint answers 486.
+A SecureWithFallback caller whose secure offer is refused (415, 488) retries once with a plain offer in a
+new INVITE; an initial INVITE whose server fails is sent again to the gateway's next server.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from emulator.engines.sipep.offer_answer import CallError, CallView, MediaRefused, OfferAnswer
+from emulator.engines.sipep.call import ALLOW, Call
+from emulator.engines.sipep.call_state import CallEvent, CallState
+from emulator.engines.sipep.call_ua import CallUA
+from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
+from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
+from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
 from emulator.engines.sipep.transport import Source
-from emulator.protocols.media.dtmf import EVENTS, parse_digits
 from emulator.protocols.sip.dialog import (
     Dialog,
     DialogError,
@@ -38,132 +44,19 @@ from emulator.protocols.sip.dialog import (
     uas_dialog_id,
 )
 from emulator.protocols.sip.digest import DigestClient, DigestError
-from emulator.protocols.sip.headers import Address, parse_address
+from emulator.protocols.sip.headers import Address, Via
 from emulator.protocols.sip.message import Request, Response, make_response
 from emulator.protocols.sip.target import DEFAULT_PORTS, Target
-from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction
+from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction, new_branch
 from emulator.protocols.sip.uri import Uri
-
-if TYPE_CHECKING:
-    from emulator.engines.sipep.engine import SipEpEngine
 
 __all__ = [
     "ACTIONS", "Call", "CallError", "CallManager", "MediaRefused", "OfferAnswer", "PlainAudio", "endpoint_action",
+    "info_dtmf_digit", "sdp_direction", "sipfrag_status",
 ]
 
-
-def sdp_direction(body: bytes) -> str:
-    """The audio stream's direction in an SDP body: sendrecv, sendonly, recvonly or inactive."""
-    text = body.decode("utf-8", "replace")
-    direction = "sendrecv"
-    for line in text.splitlines():
-        line = line.strip()
-        if line in ("a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv"):
-            direction = line[2:]
-        if line.startswith("c=") and line.endswith(" 0.0.0.0"):
-            direction = "inactive"  # RFC 2543 hold
-    return direction
-
-
-@dataclass
-class PlainAudio:
-    """A default hook: plain RTP audio, PCMU and PCMA, one even port per call from ``base_port``."""
-
-    host: str
-    base_port: int = 5004
-    _next: Any = field(default=None, repr=False)
-    versions: dict[int, int] = field(default_factory=dict)
-
-    def _port(self, call: CallView) -> int:
-        if call.media_port == 0:
-            call.media_port = self.base_port + 2 * ((call.id - 1) % 500)
-        return call.media_port
-
-    def _sdp(self, call: CallView, direction: str) -> bytes:
-        version = self.versions.get(call.id, 0) + 1
-        self.versions[call.id] = version
-        lines = ["v=0", f"o=- {call.id} {version} IN IP4 {self.host}", "s=-", f"c=IN IP4 {self.host}", "t=0 0",
-                 f"m=audio {self._port(call)} RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
-                 "a=ptime:20", f"a={direction}"]
-        return ("\r\n".join(lines) + "\r\n").encode()
-
-    def offer(self, call: CallView, hold: bool) -> bytes:
-        return self._sdp(call, "sendonly" if hold else "sendrecv")
-
-    def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
-        if b"m=audio" not in offer:
-            raise MediaRefused(488)
-        remote = sdp_direction(offer)
-        answer = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(remote, "sendrecv")
-        if hold and answer == "sendrecv":
-            answer = "sendonly"
-        return self._sdp(call, answer)
-
-    def answered(self, call: CallView, answer: bytes) -> None:
-        pass
-
-    def check(self, call: CallView, offer: bytes) -> None:
-        pass  # anything with an audio line is answered (see answer)
-
-    def fallback_offer(self, call: CallView) -> bytes | None:
-        return None  # plain already: nothing to fall back to
-
-    def offer_withdrawn(self, call: CallView) -> None:
-        pass
-
-    def dtmf_method(self, call: CallView) -> str:
-        return "inband"
-
-    def send_dtmf(self, call: CallView, digits: str, duration_ms: int, gap_ms: int) -> str:
-        raise CallError("this endpoint has no media engine to send digits in band", 409)
-
-    def dtmf_received(self, call: CallView, digit: str) -> None:
-        pass
-
-    def ended(self, call: CallView) -> None:
-        self.versions.pop(call.id, None)
-
-
-@dataclass(eq=False)
-class Call:
-    id: int
-    endpoint: str
-    gateway: str
-    direction: str  # outgoing | incoming
-    local_uri: str
-    remote_uri: str
-    call_id: str
-    state: str = "dialing"  # dialing | proceeding | alerting | ringing | connected | ended
-    local_hold: bool = False
-    remote_hold: bool = False
-    end_reason: str = ""
-    status: int | None = None
-    dialog: Dialog | None = None
-    invite: Request | None = None  # the initial INVITE (ours or theirs)
-    server_txn: ServerInviteTransaction | None = None
-    client_txn: ClientInviteTransaction | None = None
-    source: Source | None = None
-    target: Target | None = None  # first hop of out-of-dialog requests
-    local_sdp: bytes = b""
-    remote_sdp: bytes = b""
-    media_port: int = 0
-    acked: asyncio.Event = field(default_factory=asyncio.Event)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    last_ack: Request | None = None
-    cancel_requested: bool = False
-    transfer: str = ""  # blind transfer (RFC 5589) as the transferor sees it: pending, done, failed <status>
-    media: Any = None  # the offer/answer hook's own state for this call (offer state, media stream...)
-
-    @property
-    def active(self) -> bool:
-        return self.state != "ended"
-
-    def row(self) -> dict[str, Any]:
-        return {"id": self.id, "endpoint": self.endpoint, "gateway": self.gateway, "direction": self.direction,
-                "state": "held" if self.state == "connected" and (self.local_hold or self.remote_hold) else self.state,
-                "local_hold": self.local_hold, "remote_hold": self.remote_hold, "local": self.local_uri,
-                "remote": self.remote_uri, "call_id": self.call_id, "end_reason": self.end_reason,
-                "status": self.status, "transfer": self.transfer}
+MakeInvite = Callable[[int, list[tuple[str, str]]], Request]
+_CALLING = (CallState.DIALING, CallState.PROCEEDING, CallState.ALERTING)  # our INVITE awaits its final response
 
 
 def _record_route(request: Request) -> list[tuple[str, str]]:
@@ -171,13 +64,22 @@ def _record_route(request: Request) -> list[tuple[str, str]]:
     return [("Record-Route", value) for value in request.headers.get_all("Record-Route")]
 
 
-class CallManager:
-    """Calls of one unit's SipEp engine (see the module docstring)."""
+def _with_new_branch(request: Request) -> Request:
+    """A copy of ``request`` for a new client transaction (§8.1.1.7: a new branch; the rest unchanged)."""
+    copy = Request(request.method, request.uri, request.headers.copy(), request.body)
+    top = copy.top_via
+    copy.headers.remove_first("Via")
+    params = {**top.params, "branch": new_branch()}
+    copy.headers.prepend("Via", str(Via(top.transport, top.host, top.port, params, top.protocol)))
+    return copy
 
-    def __init__(self, engine: SipEpEngine, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
-        self.engine = engine
-        self.unit = engine.unit
-        self.media: OfferAnswer = media or PlainAudio(engine.unit.host)
+
+class CallManager:
+    """Calls of one unit's SipEp service (see the module docstring)."""
+
+    def __init__(self, ua: CallUA, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
+        self.ua = ua
+        self.media: OfferAnswer = media or PlainAudio(ua.host)
         self.calls: list[Call] = []
         self.keep_ended = keep_ended
         self.off_hook: set[str] = set()
@@ -185,9 +87,8 @@ class CallManager:
         # EpAdm's word on new calls: a reason when the endpoint may not take one (locked...), else None.
         self.admission: Callable[[str], str | None] | None = None
         self._ids = itertools.count(1)
-        engine.calls = self
-        engine.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel,
-                                        "INFO": self._on_info, "REFER": self._on_refer, "NOTIFY": self._on_notify})
+        ua.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
+        self.in_dialogs = InDialog(self, ua)
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -196,41 +97,48 @@ class CallManager:
     def current(self, endpoint: str) -> Call | None:
         return next((c for c in reversed(self.calls) if c.endpoint == endpoint and c.active), None)
 
+    def connected(self, endpoint: str) -> Call:
+        """The endpoint's connected call (CallError 409 when it has none)."""
+        call = self.current(endpoint)
+        if call is None or call.state is not CallState.CONNECTED:
+            raise CallError(f"endpoint {endpoint} has no connected call")
+        return call
+
     def _endpoint_for(self, user: str | None) -> str | None:
-        rows = self.engine.config.rows("SipEp.UserAgent")
-        for row in rows:
+        for row in self.ua.settings.endpoint_rows():
             if user and (row.get("Username") == user or row.get("EpId") == user):
                 return str(row["EpId"])
         return None
 
     def _username(self, endpoint: str) -> str:
-        for row in self.engine.config.rows("SipEp.UserAgent"):
+        for row in self.ua.settings.endpoint_rows():
             if row.get("EpId") == endpoint:
                 return str(row.get("Username") or endpoint)
         raise CallError(f"no endpoint {endpoint}", 404)
 
     def _gateway_of(self, endpoint: str) -> str:
-        for row in self.engine.config.rows("SipEp.UserAgent"):
-            if row.get("EpId") == endpoint and row.get("GatewayName") in self.engine.gateways:
+        for row in self.ua.settings.endpoint_rows():
+            if row.get("EpId") == endpoint and row.get("GatewayName") in self.ua.gateways:
                 return str(row["GatewayName"])
-        return next(iter(self.engine.gateways))
+        return next(iter(self.ua.gateways))
 
     def _contact(self, call: Call) -> tuple[str, str]:
-        return ("Contact", str(Address(self.engine.contact_uri(call.gateway, self._username(call.endpoint)))))
+        return ("Contact", str(Address(self.ua.contact_uri(call.gateway, self._username(call.endpoint)))))
 
     def _admit(self, endpoint: str) -> None:
         reason = self.admission(endpoint) if self.admission is not None else None
         if reason is not None:
             raise CallError(reason, 409)
 
-    def _changed(self, call: Call) -> None:
+    def changed(self, call: Call) -> None:
+        """Tell the listeners (EpAdm, faces) that ``call`` changed."""
         for fn in list(self.listeners):
             fn(call)
 
     def _end(self, call: Call, reason: str, status: int | None = None) -> None:
         if not call.active:
             return
-        call.state = "ended"
+        call.fire(CallEvent.END)
         call.end_reason = reason
         # The emulated user puts the phone down when a call ends, however it ended (far-end BYE, refusal):
         # otherwise the line would stay off-hook and answer every later call 486 Busy Here.
@@ -242,11 +150,11 @@ class CallManager:
         try:
             self.media.ended(call)
         except Exception as exc:
-            self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+            self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
         ended = [c for c in self.calls if not c.active]
         for old in ended[: max(0, len(ended) - self.keep_ended)]:
             self.calls.remove(old)
-        self._changed(call)
+        self.changed(call)
 
     def stop(self) -> None:
         for call in list(self.calls):
@@ -254,13 +162,13 @@ class CallManager:
 
     # ------------------------------------------------------------------ routing helpers
     def _uri_target(self, uri: Uri) -> Target:
-        kind = self.engine.transport_kind
+        kind = self.ua.transport_kind
         transport = (uri.transport or kind.lower()).upper()
         if uri.secure:
             transport = "TLS"
         return Target(transport, uri.maddr or uri.host.strip("[]"), uri.port or DEFAULT_PORTS.get(transport, 5060))
 
-    def _dialog_target(self, call: Call) -> Target:
+    def dialog_target(self, call: Call) -> Target:
         """Where an in-dialog request goes (§12.2.1.1 then §8.1.2): the first route, else the remote target."""
         dialog = call.dialog
         assert dialog is not None
@@ -274,13 +182,13 @@ class CallManager:
         return self._uri_target(dialog.remote_target)
 
     def _outbound_route(self, gateway: str) -> tuple[Target, list[Address]]:
-        gw = self.engine.gateways[gateway]
-        kind = self.engine.transport_kind
+        gw = self.ua.gateways[gateway]
+        kind = self.ua.transport_kind
         hop = gw.next_hop(kind)
         if hop is None:
             raise CallError("no proxy or registrar configured for the gateway", 503)
         route: list[Address] = []
-        outbound_type = str(self.engine.config.get("SipEp.DefaultProxyOutboundType") or "LooseRouter")
+        outbound_type = str(self.ua.settings.get("SipEp.DefaultProxyOutboundType", "") or "LooseRouter")
         if gw.outbound is not None and outbound_type == "LooseRouter":
             params: dict[str, str | None] = {"lr": None}
             if kind != "UDP":
@@ -296,15 +204,15 @@ class CallManager:
             if self.current(endpoint) is not None:
                 raise CallError(f"endpoint {endpoint} already has a call")
             self._admit(endpoint)
-        eng = self.engine
+        ua = self.ua
         gateway = self._gateway_of(endpoint)
-        gw = eng.gateways[gateway]
+        gw = ua.gateways[gateway]
         user = self._username(endpoint)
         target, route = self._outbound_route(gateway)
         to_uri = Uri.parse(number) if number.startswith(("sip:", "sips:")) else Uri("sip", user=number, host=gw.domain)
         from_uri = Uri("sip", user=user, host=gw.domain)
         call = Call(next(self._ids), endpoint, gateway, "outgoing", str(from_uri), str(to_uri),
-                    new_call_id(eng.unit.host), target=target)
+                    new_call_id(ua.host), target=target)
         self.calls.append(call)
         self.off_hook.add(endpoint)
         try:
@@ -313,78 +221,90 @@ class CallManager:
             self._end(call, f"media refused ({exc.status})", exc.status)
             return call
         from_addr = Address(from_uri).with_tag(new_tag())
-        max_forwards = int(eng.config.get("SipEp.InteropMaxForwardsValue") or 70)
+        max_forwards = ua.settings.max_forwards()
 
         def make_invite(cseq: int, auth: list[tuple[str, str]]) -> Request:
             return build_request(
                 "INVITE", to_uri.copy(), from_=from_addr, to=Address(to_uri), call_id=call.call_id, cseq=cseq,
-                via=eng.via(gateway), contact=Address(eng.contact_uri(gateway, user)), route=route,
+                via=ua.via(gateway), contact=Address(ua.contact_uri(gateway, user)), route=route,
                 max_forwards=max_forwards,
-                headers=[*auth, ("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"),
-                         *eng._ua_header()],
+                headers=[*auth, ("Allow", ALLOW), ("Content-Type", "application/sdp"), *ua.ua_headers()],
                 body=call.local_sdp)
 
         invite = make_invite(1, [])
         call.invite = invite
-        eng._spawn(self._run_invite(call, invite, target, make_invite))
+        ua.spawn(self._run_invite(call, invite, make_invite))
         return call
 
-    async def _run_invite(self, call: Call, invite: Request, target: Target,
-                          make_invite: Callable[[int, list[tuple[str, str]]], Request]) -> None:
-        def provisional(resp: Response) -> None:
-            if not call.active:
-                return
-            if resp.status in (180, 183):
-                call.state = "alerting"
-            elif call.state == "dialing":
-                call.state = "proceeding"
-            if resp.to.tag and call.dialog is None and resp.status > 100 and call.invite is not None:
-                call.dialog = Dialog.as_uac(call.invite, resp)
-            self._changed(call)
-            if call.cancel_requested:
-                self._send_cancel(call)
+    def _provisional(self, call: Call, resp: Response) -> None:
+        if call.state not in _CALLING:  # ended (cancelled, refused) meanwhile: a late 1xx changes nothing
+            return
+        call.fire(CallEvent.ALERTING if resp.status in (180, 183) else CallEvent.PROCEEDING)
+        if resp.to.tag and call.dialog is None and resp.status > 100 and call.invite is not None:
+            call.dialog = Dialog.as_uac(call.invite, resp)
+        self.changed(call)
+        if call.cancel_requested:
+            self._send_cancel(call)
+
+    async def _send_invite(self, call: Call, invite: Request) -> Response | None:
+        """One INVITE; when its server fails (no answer, a failover status of the gateway), the same INVITE
+        with a new branch to the gateway's next server, and the call follows it (``call.target``)."""
+        assert call.target is not None
 
         def on_txn(txn: ClientInviteTransaction) -> None:
             call.client_txn = txn
 
-        async def send(invite: Request) -> tuple[Request, Response | None]:
-            # call.target: the server in use after a failover (the engine moves it), not the first one
-            response = await self.engine.request(invite, call.target or target, call.gateway,
-                                                 on_provisional=provisional, on_transaction=on_txn)
-            if response is not None and response.status in (401, 407) and call.active and not call.cancel_requested:
-                # §22.2/§22.3: answer the challenge once (same Call-ID and From tag, CSeq + 1, new branch)
-                challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
-                realm = next((c.realm for c in challenges if c.realm), "") or ""
-                creds = self.engine.credentials_for(call.endpoint, call.gateway, self._username(call.endpoint),
-                                                    realm)
-                if creds is not None:
-                    header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-                    try:
-                        value = DigestClient(*creds).authorize(challenges, "INVITE", str(invite.uri))
-                    except DigestError:
-                        value = None
-                    if value is not None:
-                        invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
-                        call.invite = invite
-                        response = await self.engine.request(invite, call.target or target, call.gateway,
-                                                             on_provisional=provisional, on_transaction=on_txn)
-            return invite, response
+        def provisional(resp: Response) -> None:
+            self._provisional(call, resp)
 
-        invite, response = await send(invite)
-        fallback = getattr(self.media, "fallback_offer", None)
-        if response is not None and response.status in (415, 488) and fallback is not None and call.active \
-                and not call.cancel_requested:
+        target = call.target
+        response = await self.ua.request(invite, target, call.gateway, on_provisional=provisional,
+                                         on_transaction=on_txn)
+        tried: set[tuple[str, str, int]] = set()
+        while response is None or response.status >= 300:
+            nxt = self.ua.invite_failover(call.gateway, target, response, tried)
+            if nxt is None or not call.active or call.cancel_requested:
+                break
+            call.target = target = nxt  # CANCEL and in-dialog requests without a route set go there now
+            invite = _with_new_branch(invite)
+            response = await self.ua.request(invite, target, call.gateway, on_provisional=provisional,
+                                             on_transaction=on_txn)
+        return response
+
+    async def _authorized(self, call: Call, invite: Request, response: Response | None,
+                          make_invite: MakeInvite) -> tuple[Request, Response | None]:
+        """§22.2/§22.3: a 401/407 is answered once (same Call-ID and From tag, CSeq + 1, new branch)."""
+        if response is None or response.status not in (401, 407) or not call.active or call.cancel_requested:
+            return invite, response
+        challenges = response.www_authenticate if response.status == 401 else response.proxy_authenticate
+        realm = next((c.realm for c in challenges if c.realm), "") or ""
+        creds = self.ua.settings.credentials_for(call.endpoint, call.gateway, self._username(call.endpoint), realm)
+        if creds is None:
+            return invite, response
+        try:
+            value = DigestClient(*creds).authorize(challenges, "INVITE", str(invite.uri))
+        except DigestError:
+            return invite, response
+        header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        invite = make_invite(invite.cseq.seq + 1, [(header, str(value))])
+        call.invite = invite
+        return invite, await self._send_invite(call, invite)
+
+    async def _run_invite(self, call: Call, invite: Request, make_invite: MakeInvite) -> None:
+        invite, response = await self._authorized(call, invite, await self._send_invite(call, invite), make_invite)
+        if response is not None and response.status in (415, 488) and call.active and not call.cancel_requested:
             # SecureWithFallback: the peer refused our secure offer; offer plain RTP in a new INVITE
             # (same Call-ID and From tag, CSeq + 1 — like a challenge answer; the refused INVITE made no dialog).
-            plain = fallback(call)
+            plain = self.media.fallback_offer(call)
             if plain is not None:
                 call.local_sdp = plain
                 call.dialog = None
-                call.state = "dialing"
+                call.fire(CallEvent.RETRY)
                 invite = make_invite(invite.cseq.seq + 1, [])
                 call.invite = invite
-                self._changed(call)
-                invite, response = await send(invite)
+                self.changed(call)
+                invite, response = await self._authorized(call, invite, await self._send_invite(call, invite),
+                                                          make_invite)
         if response is None:
             self._end(call, "no answer from the network", 408)
             return
@@ -400,26 +320,26 @@ class CallManager:
             call.dialog = Dialog.as_uac(invite, response)
         else:
             call.dialog.receive_response(invite, response)
-        ack = call.dialog.create_ack(invite, via=self.engine.via(call.gateway))
+        ack = call.dialog.create_ack(invite, via=self.ua.via(call.gateway))
         call.last_ack = ack
-        self.engine.send_stateless(ack, self._dialog_target(call))
+        self.ua.send_stateless(ack, self.dialog_target(call))
         if not call.active:  # cancelled too late: the 2xx won the race (§9.1): confirm, then BYE
-            self.engine._spawn(self._bye(call))
+            self.ua.spawn(self.bye(call))
             return
         call.remote_sdp = response.body
-        call.state = "connected"
+        call.fire(CallEvent.ANSWERED)
         try:
             self.media.answered(call, response.body)
         except MediaRefused as exc:  # the answer is unusable (e.g. Secure and a plain RTP answer): hang up
             call.acked.set()
-            self.engine._spawn(self._bye(call, f"media refused ({exc.status})"))
+            self.ua.spawn(self.bye(call, f"media refused ({exc.status})"))
             return
         except Exception as exc:
-            self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+            self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
         call.acked.set()
-        self._changed(call)
+        self.changed(call)
         if call.cancel_requested:
-            self.engine._spawn(self._bye(call))
+            self.ua.spawn(self.bye(call))
 
     def stray_response(self, response: Response) -> None:
         """A 2xx retransmission to an INVITE already answered (RFC 6026): send the ACK again."""
@@ -427,84 +347,84 @@ class CallManager:
             return
         for call in self.calls:
             if call.call_id == response.call_id and call.last_ack is not None and call.dialog is not None:
-                self.engine.send_stateless(call.last_ack, self._dialog_target(call))
+                self.ua.send_stateless(call.last_ack, self.dialog_target(call))
                 return
 
     def _send_cancel(self, call: Call) -> None:
         txn = call.client_txn
         if txn is None or not txn.can_cancel or call.target is None:
             return
-        self.engine._spawn(self.engine.request(txn.make_cancel(), call.target, call.gateway))
+        self.ua.spawn(self.ua.request(txn.make_cancel(), call.target, call.gateway))
 
-    async def _bye(self, call: Call, reason: str = "local hangup") -> None:
+    async def bye(self, call: Call, reason: str = "local hangup") -> None:
+        """End the call with a BYE (§15.1.1)."""
         dialog = call.dialog
         if dialog is None or dialog.state is DialogState.TERMINATED:
             return
-        target = self._dialog_target(call)
+        target = self.dialog_target(call)
         try:
-            bye = dialog.create_request("BYE", via=self.engine.via(call.gateway), headers=self.engine._ua_header())
+            bye = dialog.create_request("BYE", via=self.ua.via(call.gateway), headers=self.ua.ua_headers())
         except DialogError:
             return
         dialog.terminate()
         self._end(call, reason)
-        await self.engine.request(bye, target, call.gateway)
+        await self.ua.request(bye, target, call.gateway)
 
     async def _reinvite(self, call: Call, hold: bool) -> Response | None:
         dialog = call.dialog
-        if dialog is None or call.state != "connected":
+        if dialog is None or call.state is not CallState.CONNECTED:
             raise CallError("no connected call")
         sdp = self.media.offer(call, hold)
-        request = dialog.create_request("INVITE", via=self.engine.via(call.gateway), body=sdp,
-                                        headers=[("Content-Type", "application/sdp"), *self.engine._ua_header()])
-        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
+        request = dialog.create_request("INVITE", via=self.ua.via(call.gateway), body=sdp,
+                                        headers=[("Content-Type", "application/sdp"), *self.ua.ua_headers()])
+        response = await self.ua.request(request, self.dialog_target(call), call.gateway)
         if response is None or not 200 <= response.status < 300:
-            # RFC 3264 §8: a refused re-offer leaves the session as it was
-            withdrawn = getattr(self.media, "offer_withdrawn", None)
-            if withdrawn is not None:
-                withdrawn(call)
+            self.media.offer_withdrawn(call)  # RFC 3264 §8: a refused re-offer leaves the session as it was
         if response is None:
             return None
         dialog.receive_response(request, response)
         if 200 <= response.status < 300:
-            ack = dialog.create_ack(request, via=self.engine.via(call.gateway))
+            ack = dialog.create_ack(request, via=self.ua.via(call.gateway))
             call.last_ack = ack
-            self.engine.send_stateless(ack, self._dialog_target(call))
+            self.ua.send_stateless(ack, self.dialog_target(call))
             call.local_sdp = sdp
             call.remote_sdp = response.body
             call.local_hold = hold
             try:
                 self.media.answered(call, response.body)
             except MediaRefused as exc:
-                await self._bye(call, f"media refused ({exc.status})")
+                await self.bye(call, f"media refused ({exc.status})")
                 return response
             except Exception as exc:
-                self.unit.log.warning("media_hook_failed", call=call.id, error=repr(exc))
-            self._changed(call)
+                self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
+            self.changed(call)
         elif response.status in (408, 481):
             self._end(call, f"{response.status} {response.reason}", response.status)
         return response
 
     # ------------------------------------------------------------------ endpoint actions
     async def hold(self, endpoint: str) -> Call:
-        call = self._connected(endpoint)
+        call = self.connected(endpoint)
         await self._reinvite(call, True)
         return call
 
     async def resume(self, endpoint: str) -> Call:
-        call = self._connected(endpoint)
+        call = self.connected(endpoint)
         await self._reinvite(call, False)
         return call
 
-    def _connected(self, endpoint: str) -> Call:
-        call = self.current(endpoint)
-        if call is None or call.state != "connected":
-            raise CallError(f"endpoint {endpoint} has no connected call")
-        return call
+    async def dtmf(self, endpoint: str, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
+        """Send DTMF in the endpoint's connected call (:meth:`InDialog.dtmf`); the method used."""
+        return await self.in_dialogs.dtmf(endpoint, digits, duration_ms, gap_ms)
+
+    async def transfer(self, endpoint: str, number: str) -> Call:
+        """Blind transfer of the endpoint's connected call to ``number`` (:meth:`InDialog.transfer`)."""
+        return await self.in_dialogs.transfer(endpoint, number)
 
     async def answer(self, endpoint: str) -> Call:
         """Answer the ringing incoming call: 200 OK with the SDP answer."""
         call = self.current(endpoint)
-        if call is None or call.state != "ringing" or call.server_txn is None or call.invite is None:
+        if call is None or call.state is not CallState.RINGING or call.server_txn is None or call.invite is None:
             raise CallError(f"endpoint {endpoint} has no ringing call")
         self.off_hook.add(endpoint)
         try:
@@ -513,22 +433,21 @@ class CallManager:
             self._reject(call, exc.status, exc.reason)
             return call
         ok = make_response(call.invite, 200, to_tag=call.dialog.local_tag if call.dialog else new_tag(),
-                           headers=[*_record_route(call.invite), self._contact(call),
-                                    ("Allow", ", ".join(sorted(_ALLOW))), ("Content-Type", "application/sdp"),
-                                    *self.engine._ua_header()],
+                           headers=[*_record_route(call.invite), self._contact(call), ("Allow", ALLOW),
+                                    ("Content-Type", "application/sdp"), *self.ua.ua_headers()],
                            body=call.local_sdp)
         call.dialog = Dialog.as_uas(call.invite, ok)
-        call.state = "connected"
-        self.engine.respond(call.server_txn, ok)
+        call.fire(CallEvent.ACCEPT)
+        self.ua.respond(call.server_txn, ok)
         if call.source is not None and not call.source.reliable:
-            self.engine._spawn(self._retransmit_2xx(call, call.server_txn, ok))
-        self._changed(call)
+            self.ua.spawn(self._retransmit_2xx(call, call.server_txn, ok))
+        self.changed(call)
         return call
 
     async def _retransmit_2xx(self, call: Call, txn: ServerInviteTransaction, ok: Response) -> None:
         """§13.3.1.4: over UDP the UAS core re-sends its 2xx (T1, doubling to T2) until the ACK; none
         after 64*T1: the call is ended with a BYE."""
-        timers = self.engine.timers
+        timers = self.ua.timers
         loop = asyncio.get_running_loop()
         give_up = loop.time() + timers.b
         interval = timers.t1
@@ -539,17 +458,17 @@ class CallManager:
             except TimeoutError:
                 pass
             if loop.time() >= give_up:
-                await self._bye(call)
+                await self.bye(call)
                 call.end_reason = "no ACK"
                 return
             if not txn.terminated:
-                self.engine.respond(txn, ok)
+                self.ua.respond(txn, ok)
             interval = min(interval * 2, timers.t2)
 
     async def offhook(self, endpoint: str) -> Call | None:
         """Lift the handset: answers a ringing call, otherwise the line is off-hook (dial tone)."""
         call = self.current(endpoint)
-        if call is not None and call.state == "ringing":
+        if call is not None and call.state is CallState.RINGING:
             return await self.answer(endpoint)
         if call is None:
             self._admit(endpoint)
@@ -562,13 +481,13 @@ class CallManager:
         call = self.current(endpoint)
         if call is None:
             return None
-        if call.state == "connected":
-            await self._bye(call)
+        if call.state is CallState.CONNECTED:
+            await self.bye(call)
         elif call.direction == "outgoing":
             call.cancel_requested = True
             self._send_cancel(call)  # after a provisional response; otherwise sent when one arrives
             try:
-                await asyncio.wait_for(call.done.wait(), self.engine.timers.b + 1)
+                await asyncio.wait_for(call.done.wait(), self.ua.timers.b + 1)
             except TimeoutError:
                 self._end(call, "cancelled without answer")
         else:
@@ -578,43 +497,43 @@ class CallManager:
     def _reject(self, call: Call, status: int, reason: str | None) -> None:
         if call.server_txn is not None and call.invite is not None and call.server_txn.can_cancel:
             tag = call.dialog.local_tag if call.dialog else new_tag()
-            self.engine.respond(call.server_txn, make_response(call.invite, status, reason, to_tag=tag))
+            self.ua.respond(call.server_txn, make_response(call.invite, status, reason, to_tag=tag))
         self._end(call, "rejected" if status == 486 else f"{status}", status)
 
     # ------------------------------------------------------------------ UAS
     def _on_invite(self, request: Request, txn: Any, source: Source) -> None:
-        eng = self.engine
+        ua = self.ua
         if request.to.tag is not None:
             self._on_reinvite(request, txn, source)
             return
         endpoint = self._endpoint_for(request.uri.user)
         if endpoint is None:
-            eng.respond(txn, make_response(request, 404, to_tag=new_tag()))
+            ua.respond(txn, make_response(request, 404, to_tag=new_tag()))
             return
         if self.current(endpoint) is not None or endpoint in self.off_hook:
-            eng.respond(txn, make_response(request, 486, to_tag=new_tag()))
+            ua.respond(txn, make_response(request, 486, to_tag=new_tag()))
             return
         if self.admission is not None and self.admission(endpoint) is not None:
-            eng.respond(txn, make_response(request, 480, to_tag=new_tag()))  # locked: see services/epadm.py
+            ua.respond(txn, make_response(request, 480, to_tag=new_tag()))  # locked: see engines/epadm.py
             return
         gateway = self._gateway_of(endpoint)
         call = Call(next(self._ids), endpoint, gateway, "incoming", str(request.to.uri), str(request.from_.uri),
-                    request.call_id, invite=request, server_txn=txn, source=source, remote_sdp=request.body)
+                    request.call_id, state=CallState.INCOMING, invite=request, server_txn=txn, source=source,
+                    remote_sdp=request.body)
         self.calls.append(call)
-        check = getattr(self.media, "check", None)
-        if check is not None and request.body:
+        if request.body:
             try:
-                check(call, request.body)  # an unacceptable offer is refused before ringing
+                self.media.check(call, request.body)  # an unacceptable offer is refused before ringing
             except MediaRefused as exc:
-                eng.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
+                ua.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
                 self._end(call, str(exc.status), exc.status)
                 return
         ringing = make_response(request, 180, to_tag=new_tag(),
-                                headers=[*_record_route(request), self._contact(call), *eng._ua_header()])
+                                headers=[*_record_route(request), self._contact(call), *ua.ua_headers()])
         call.dialog = Dialog.as_uas(request, ringing)
-        call.state = "ringing"
-        eng.respond(txn, ringing)
-        self._changed(call)
+        call.fire(CallEvent.RING)
+        ua.respond(txn, ringing)
+        self.changed(call)
 
     def _find_dialog(self, request: Request) -> Call | None:
         ident = uas_dialog_id(request)
@@ -625,31 +544,38 @@ class CallManager:
                 return call
         return None
 
-    def _on_reinvite(self, request: Request, txn: Any, source: Source) -> None:
-        eng = self.engine
+    def in_dialog(self, request: Request, txn: Any) -> Call | None:
+        """The call whose dialog a mid-call request belongs to, accounted (§12.2.2); None once answered 481
+        (no such dialog) or 500 (CSeq out of order)."""
         call = self._find_dialog(request)
         if call is None or call.dialog is None:
-            eng.respond(txn, make_response(request, 481))
-            return
+            self.ua.respond(txn, make_response(request, 481))
+            return None
         try:
             call.dialog.receive_request(request)
         except DialogError as exc:
-            eng.respond(txn, make_response(request, exc.status_code or 500))
+            self.ua.respond(txn, make_response(request, exc.status_code or 500))
+            return None
+        return call
+
+    def _on_reinvite(self, request: Request, txn: Any, source: Source) -> None:
+        call = self.in_dialog(request, txn)
+        if call is None:
             return
         remote_hold = sdp_direction(request.body) in ("sendonly", "inactive") if request.body else call.remote_hold
         try:
             sdp = self.media.answer(call, request.body, call.local_hold) if request.body else \
                 self.media.offer(call, call.local_hold)
         except MediaRefused as exc:
-            eng.respond(txn, make_response(request, exc.status, exc.reason))
+            self.ua.respond(txn, make_response(request, exc.status, exc.reason))
             return
         call.remote_hold = remote_hold
         call.remote_sdp = request.body or call.remote_sdp
         call.local_sdp = sdp
-        eng.respond(txn, make_response(request, 200, headers=[
+        self.ua.respond(txn, make_response(request, 200, headers=[
             *_record_route(request), self._contact(call), ("Content-Type", "application/sdp"),
-            *eng._ua_header()], body=sdp))
-        self._changed(call)
+            *self.ua.ua_headers()], body=sdp))
+        self.changed(call)
 
     def ack_received(self, ack: Request) -> None:
         call = self._find_dialog(ack)
@@ -659,158 +585,24 @@ class CallManager:
     def _on_bye(self, request: Request, txn: Any, source: Source) -> None:
         call = self._find_dialog(request)
         if call is None:
-            self.engine.respond(txn, make_response(request, 481))
+            self.ua.respond(txn, make_response(request, 481))
             return
         with_dialog = call.dialog
         if with_dialog is not None:
             with_dialog.receive_request(request)
-        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
+        self.ua.respond(txn, make_response(request, 200, headers=self.ua.ua_headers()))
         self._end(call, "remote hangup")
 
-    def _in_dialog(self, request: Request, txn: Any) -> Call | None:
-        """The call whose dialog a mid-call request belongs to, accounted (§12.2.2); None once answered 481
-        (no such dialog) or 500 (CSeq out of order)."""
-        call = self._find_dialog(request)
-        if call is None or call.dialog is None:
-            self.engine.respond(txn, make_response(request, 481))
-            return None
-        try:
-            call.dialog.receive_request(request)
-        except DialogError as exc:
-            self.engine.respond(txn, make_response(request, exc.status_code or 500))
-            return None
-        return call
-
-    def _on_info(self, request: Request, txn: Any, source: Source) -> None:
-        """INFO in a call (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
-        (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5"); anything else is accepted unread."""
-        call = self._in_dialog(request, txn)
-        if call is None:
-            return
-        digit = info_dtmf_digit(request.headers.get("Content-Type") or "", request.body)
-        if digit is not None:
-            received = getattr(self.media, "dtmf_received", None)
-            if received is not None:
-                received(call, digit)
-        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
-
-    async def dtmf(self, endpoint: str, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
-        """Send DTMF in the endpoint's connected call as its Media settings say: "rfc4733" / "inband" (the
-        media hook) or "info" (one SIP INFO per digit, ``SipEp.InteropDtmfTransportMethod``'s body)."""
-        call = self._connected(endpoint)
-        method = getattr(self.media, "dtmf_method", lambda _call: "inband")(call)
-        if method != "info":
-            result: str = self.media.send_dtmf(call, digits, duration_ms, gap_ms)  # type: ignore[attr-defined]
-            return result
-        relay = str(self.engine.config.get("SipEp.InteropDtmfTransportMethod") or "") == "InfoDtmfRelay"
-        for d in parse_digits(digits):
-            if call.dialog is None or not call.active:
-                break
-            ctype, body = (("application/dtmf-relay", f"Signal={d}\r\nDuration={duration_ms}\r\n") if relay
-                           else ("application/dtmf", d))
-            request = call.dialog.create_request("INFO", via=self.engine.via(call.gateway), body=body.encode(),
-                                                 headers=[("Content-Type", ctype), *self.engine._ua_header()])
-            await self.engine.request(request, self._dialog_target(call), call.gateway)
-        return "info"
-
-    # ------------------------------------------------------------------ blind transfer (RFC 3515, RFC 5589)
-    async def transfer(self, endpoint: str, number: str) -> Call:
-        """Transferor: REFER the far end of the endpoint's connected call to ``number``; the call is released
-        (BYE) when the far end reports by NOTIFY that the new call was answered (``call.transfer``)."""
-        call = self._connected(endpoint)
-        dialog = call.dialog
-        assert dialog is not None
-        gw = self.engine.gateways[call.gateway]
-        target = Uri.parse(number) if number.startswith(("sip:", "sips:")) else Uri("sip", user=number, host=gw.domain)
-        request = dialog.create_request("REFER", via=self.engine.via(call.gateway), headers=[
-            ("Refer-To", f"<{target}>"), ("Referred-By", f"<{call.local_uri}>"), *self.engine._ua_header()])
-        call.transfer = "pending"
-        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
-        if response is not None:
-            dialog.receive_response(request, response)
-        if response is None or not 200 <= response.status < 300:
-            call.transfer = f"failed {response.status if response is not None else 408}"
-            self._changed(call)
-            raise CallError(f"the far end refused the transfer ({response.status if response else 'no answer'})")
-        self._changed(call)
-        return call
-
-    def _on_refer(self, request: Request, txn: Any, source: Source) -> None:
-        """Transferee: 202, then call the Refer-To target and report its progress by NOTIFY (message/sipfrag)."""
-        refer_to = request.headers.get("Refer-To") or request.headers.get("r")
-        try:
-            target = parse_address(refer_to.strip(), "Refer-To").uri if refer_to else None
-        except ValueError:  # SipParseError
-            target = None
-        if target is None or not target.is_sip:
-            self.engine.respond(txn, make_response(request, 400, "Bad Refer-To"))
-            return
-        call = self._in_dialog(request, txn)
-        if call is None:
-            return
-        self.engine.respond(txn, make_response(request, 202, headers=self.engine._ua_header()))
-        self.engine._spawn(self._run_referred_call(call, str(target)))
-
-    async def _run_referred_call(self, call: Call, target: str) -> None:
-        await self._notify_refer(call, "SIP/2.0 100 Trying", final=False)
-        try:
-            new = await self.dial(call.endpoint, target, transferred=True)
-        except CallError as exc:
-            await self._notify_refer(call, f"SIP/2.0 {exc.status} Not Possible", final=True)
-            return
-        waits = [asyncio.ensure_future(new.acked.wait()), asyncio.ensure_future(new.done.wait())]
-        await asyncio.wait(waits, timeout=64 * self.engine.timers.t1 + 180, return_when=asyncio.FIRST_COMPLETED)
-        for w in waits:
-            w.cancel()
-        if new.state == "connected":
-            await self._notify_refer(call, "SIP/2.0 200 OK", final=True)
-        else:
-            status = new.status if new.status and new.status >= 300 else 487
-            await self._notify_refer(call, f"SIP/2.0 {status} {new.end_reason or 'Failed'}", final=True)
-
-    async def _notify_refer(self, call: Call, frag: str, *, final: bool) -> None:
-        dialog = call.dialog
-        if dialog is None or not call.active:
-            return
-        try:
-            request = dialog.create_request("NOTIFY", via=self.engine.via(call.gateway), body=(frag + "\r\n").encode(),
-                                            headers=[("Event", "refer"),
-                                                     ("Subscription-State",
-                                                      "terminated;reason=noresource" if final else "active;expires=60"),
-                                                     ("Content-Type", "message/sipfrag;version=2.0"),
-                                                     *self.engine._ua_header()])
-        except DialogError:
-            return
-        response = await self.engine.request(request, self._dialog_target(call), call.gateway)
-        if response is not None and call.dialog is not None:
-            call.dialog.receive_response(request, response)
-
-    def _on_notify(self, request: Request, txn: Any, source: Source) -> None:
-        """Transferor: the transferee's report (RFC 3515 §2.4.5); a final 2xx sipfrag releases our call."""
-        call = self._in_dialog(request, txn)
-        if call is None:
-            return
-        self.engine.respond(txn, make_response(request, 200, headers=self.engine._ua_header()))
-        status = sipfrag_status(request.body)
-        if status is None or status < 200 or not call.transfer:
-            return
-        if status < 300:
-            call.transfer = "done"
-            self.engine._spawn(self._bye(call, "transferred"))
-        else:
-            call.transfer = f"failed {status}"
-        self._changed(call)
-
     def _on_cancel(self, request: Request, txn: Any, source: Source) -> None:
-        target = self.engine.layer.find_cancel_target(request)
+        target = self.ua.find_cancel_target(request)
         if target is None:
-            self.engine.respond(txn, make_response(request, 481, to_tag=new_tag()))
+            self.ua.respond(txn, make_response(request, 481, to_tag=new_tag()))
             return
-        self.engine.respond(txn, make_response(request, 200, to_tag=new_tag()))
+        self.ua.respond(txn, make_response(request, 200, to_tag=new_tag()))
         call = next((c for c in self.calls if c.server_txn is target and c.active), None)
         if call is not None and target.can_cancel and call.invite is not None:
             tag = call.dialog.local_tag if call.dialog else new_tag()
-            self.engine.respond(target, make_response(call.invite, 487, to_tag=tag))
+            self.ua.respond(target, make_response(call.invite, 487, to_tag=tag))
             self._end(call, "cancelled by the caller", 487)
 
     def timed_out(self, txn: Transaction, timer: str) -> None:
@@ -820,36 +612,6 @@ class CallManager:
                 if call.server_txn is txn and call.active:
                     self._end(call, "no ACK", 408)
 
-
-_ALLOW = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY"})
-
-
-def sipfrag_status(body: bytes) -> int | None:
-    """The status code of a message/sipfrag status line (RFC 3420), e.g. b"SIP/2.0 200 OK" -> 200."""
-    parts = body.split(b"\r\n", 1)[0].split(b"\n", 1)[0].split()
-    if len(parts) >= 2 and parts[0].upper().startswith(b"SIP/") and parts[1].isdigit():
-        return int(parts[1])
-    return None
-
-
-def info_dtmf_digit(content_type: str, body: bytes) -> str | None:
-    """The digit a DTMF-relay INFO carries, or None: ``application/dtmf-relay`` with a ``Signal=`` line, or
-    ``application/dtmf`` whose body is the digit (an event number 0-15 is read as its digit too)."""
-    ctype = content_type.split(";")[0].strip().lower()
-    text = body.decode("utf-8", "replace").strip()
-    if ctype == "application/dtmf-relay":
-        for line in text.splitlines():
-            key, _, value = line.partition("=")
-            if key.strip().lower() == "signal":
-                text = value.strip()
-                break
-        else:
-            return None
-    elif ctype != "application/dtmf":
-        return None
-    if text.isdigit() and len(text) <= 2 and int(text) < len(EVENTS):
-        return EVENTS[int(text)]
-    return text.upper() if len(text) == 1 and text.upper() in EVENTS else None
 
 #: Endpoint actions of the automation contract (``POST /api/v1/endpoints/{EpId}/{action}``).
 ACTIONS = ("offhook", "dial", "answer", "hangup", "hold", "resume", "transfer")
@@ -864,11 +626,11 @@ async def endpoint_action(manager: CallManager, endpoint: str, action: str,
     is not running or has no server to call through."""
     if action not in ACTIONS:
         raise CallError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})", 404)
-    known = {str(r["EpId"]).lower(): str(r["EpId"]) for r in manager.engine.config.rows("SipEp.UserAgent")}
+    known = {str(r["EpId"]).lower(): str(r["EpId"]) for r in manager.ua.settings.endpoint_rows()}
     ep = known.get(endpoint.lower())
     if ep is None:
         raise CallError(f"unknown endpoint {endpoint!r}", 404)
-    if not manager.engine.running:
+    if not manager.ua.running:
         raise CallError("the SipEp service is not running", 503)
     call: Call | None
     if action in ("dial", "transfer"):

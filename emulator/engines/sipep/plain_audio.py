@@ -1,0 +1,88 @@
+"""The default offer/answer hook of the call layer: plain RTP audio (RFC 3264), no media engine behind it.
+
+:class:`PlainAudio` implements the whole :class:`~emulator.engines.sipep.offer_answer.OfferAnswer` contract:
+one PCMU/PCMA audio stream on an even port of its own per call, sendrecv / sendonly (hold) / recvonly (held,
+RFC 3264 §8.4). The Mipt engine's ``CallMedia`` replaces it on a real unit; tests use it where media do not
+matter. :func:`sdp_direction` reads the direction of an SDP body's audio stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from emulator.engines.sipep.offer_answer import CallError, CallView, MediaRefused
+
+__all__ = ["PlainAudio", "sdp_direction"]
+
+
+def sdp_direction(body: bytes) -> str:
+    """The audio stream's direction in an SDP body: sendrecv, sendonly, recvonly or inactive."""
+    text = body.decode("utf-8", "replace")
+    direction = "sendrecv"
+    for line in text.splitlines():
+        line = line.strip()
+        if line in ("a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv"):
+            direction = line[2:]
+        if line.startswith("c=") and line.endswith(" 0.0.0.0"):
+            direction = "inactive"  # RFC 2543 hold
+    return direction
+
+
+@dataclass
+class PlainAudio:
+    """A default hook: plain RTP audio, PCMU and PCMA, one even port per call from ``base_port``."""
+
+    host: str
+    base_port: int = 5004
+    _next: Any = field(default=None, repr=False)
+    versions: dict[int, int] = field(default_factory=dict)
+
+    def _port(self, call: CallView) -> int:
+        if call.media_port == 0:
+            call.media_port = self.base_port + 2 * ((call.id - 1) % 500)
+        return call.media_port
+
+    def _sdp(self, call: CallView, direction: str) -> bytes:
+        version = self.versions.get(call.id, 0) + 1
+        self.versions[call.id] = version
+        lines = ["v=0", f"o=- {call.id} {version} IN IP4 {self.host}", "s=-", f"c=IN IP4 {self.host}", "t=0 0",
+                 f"m=audio {self._port(call)} RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
+                 "a=ptime:20", f"a={direction}"]
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    def offer(self, call: CallView, hold: bool) -> bytes:
+        return self._sdp(call, "sendonly" if hold else "sendrecv")
+
+    def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
+        if b"m=audio" not in offer:
+            raise MediaRefused(488)
+        remote = sdp_direction(offer)
+        answer = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(remote, "sendrecv")
+        if hold and answer == "sendrecv":
+            answer = "sendonly"
+        return self._sdp(call, answer)
+
+    def answered(self, call: CallView, answer: bytes) -> None:
+        pass
+
+    def check(self, call: CallView, offer: bytes) -> None:
+        pass  # anything with an audio line is answered (see answer)
+
+    def fallback_offer(self, call: CallView) -> bytes | None:
+        return None  # plain already: nothing to fall back to
+
+    def offer_withdrawn(self, call: CallView) -> None:
+        pass
+
+    def dtmf_method(self, call: CallView) -> str:
+        return "inband"
+
+    def send_dtmf(self, call: CallView, digits: str, duration_ms: int, gap_ms: int) -> str:
+        raise CallError("this endpoint has no media engine to send digits in band", 409)
+
+    def dtmf_received(self, call: CallView, digit: str) -> None:
+        pass
+
+    def ended(self, call: CallView) -> None:
+        self.versions.pop(call.id, None)
