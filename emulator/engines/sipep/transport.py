@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import socket
 import ssl
 from collections.abc import Callable, Iterable
@@ -38,7 +37,7 @@ from emulator.engines.cert.tls import TlsHandshakeError, TlsPolicy
 from emulator.engines.sipep.connection import DEFAULT_LIMITS, Connection, Listener, StreamLimits, StreamProtocol
 from emulator.protocols.sip.errors import SipParseError
 from emulator.protocols.sip.message import KeepAlive, Request, Response
-from emulator.protocols.sip.target import Target, response_target, stamp_via
+from emulator.protocols.sip.target import Target, is_ip, response_target, stamp_via
 from emulator.protocols.sip.validate import (
     DEFAULT_POLICY,
     Policy,
@@ -68,14 +67,6 @@ class Source:
 
 
 MessageHandler = Callable[[Request | Response, Source], None]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 class _Datagram(asyncio.DatagramProtocol):
@@ -374,7 +365,7 @@ class SipTransport:
             raise ValueError("TLS connection without a TLS policy")
         await self.tls.ready()
         name = target.name or target.host
-        sni = name if not _is_ip(name) else None
+        sni = name if not is_ip(name) else None
         loop = asyncio.get_running_loop()
         try:
             transport, proto = await asyncio.wait_for(loop.create_connection(

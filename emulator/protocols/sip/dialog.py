@@ -135,42 +135,35 @@ class Dialog:
     @classmethod
     def as_uac(cls, request: Request, response: Response, *, secure: bool = False) -> Dialog:
         """The UAC's dialog from a 101-199 with a To tag or a 2xx to ``request`` (§12.1.2)."""
-        contacts = response.contact
-        remote_target = contacts[0].uri if contacts else request.uri.copy()
-        dialog = cls(
-            call_id=request.call_id,
-            local_tag=request.from_.tag or "",
-            remote_tag=response.to.tag,
-            local_uri=_strip_tag(request.from_),
-            remote_uri=_strip_tag(request.to),
-            remote_target=remote_target,
-            route_set=list(reversed(response.record_route)),
-            local_seq=request.cseq.seq,
-            remote_seq=None,
-            secure=secure and request.uri.secure,
-            state=DialogState.CONFIRMED if 200 <= response.status < 300 else DialogState.EARLY,
-            local_contact=request.contact[0] if request.contact else None,
-        )
-        return dialog
+        return cls._created(request, response, uac=True, secure=secure)
 
     @classmethod
     def as_uas(cls, request: Request, response: Response, *, secure: bool = False) -> Dialog:
         """The UAS's dialog from the request and the 1xx/2xx it sends (carrying its To tag and Contact, §12.1.1)."""
-        contacts = request.contact
-        remote_target = contacts[0].uri if contacts else request.from_.uri.copy()
+        return cls._created(request, response, uac=False, secure=secure)
+
+    @classmethod
+    def _created(cls, request: Request, response: Response, *, uac: bool, secure: bool) -> Dialog:
+        """§12.1: the same fields seen from either side. The remote target is the peer's Contact (else the
+        Request-URI, UAC, or the From URI, UAS); the route set is the Record-Route of the response, reversed
+        for the UAC (§12.1.2), as received for the UAS (§12.1.1); the sequence number is ours (UAC) or theirs."""
+        ours, theirs = (request.from_, request.to) if uac else (request.to, request.from_)
+        peer_message, own_message = (response, request) if uac else (request, response)
+        contacts = peer_message.contact
+        fallback = request.uri.copy() if uac else request.from_.uri.copy()
         return cls(
             call_id=request.call_id,
-            local_tag=response.to.tag or "",
-            remote_tag=request.from_.tag,
-            local_uri=_strip_tag(request.to),
-            remote_uri=_strip_tag(request.from_),
-            remote_target=remote_target,
-            route_set=list(request.record_route),
-            local_seq=None,
-            remote_seq=request.cseq.seq,
+            local_tag=(request.from_.tag if uac else response.to.tag) or "",
+            remote_tag=response.to.tag if uac else request.from_.tag,
+            local_uri=_strip_tag(ours),
+            remote_uri=_strip_tag(theirs),
+            remote_target=contacts[0].uri if contacts else fallback,
+            route_set=list(reversed(response.record_route)) if uac else list(request.record_route),
+            local_seq=request.cseq.seq if uac else None,
+            remote_seq=None if uac else request.cseq.seq,
             secure=secure and request.uri.secure,
             state=DialogState.CONFIRMED if 200 <= response.status < 300 else DialogState.EARLY,
-            local_contact=response.contact[0] if response.contact else None,
+            local_contact=own_message.contact[0] if own_message.contact else None,
         )
 
     # -- requests within the dialog (§12.2.1.1) ----------------------------------------------------------

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from emulator.protocols.sip.errors import HeaderError, UriError
-from emulator.protocols.sip.uri import _PARAM_CH, _PASSWORD_CH, _USER_CH, Uri, parse_uri
+from emulator.protocols.sip.uri import PARAM_CHARS, PASSWORD_CHARS, USER_CHARS, Uri, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
     "MULTI_VALUED",
+    "NAME_CACHE",
     "SINGLE_VALUED",
     "Address",
     "CSeq",
@@ -94,7 +95,7 @@ MULTI_VALUED = frozenset({"via", "contact", "route", "record-route", "path", "se
                           "in-reply-to", "alert-info", "call-info", "error-info", "warning",
                           "p-asserted-identity"})
 
-_NAME_CACHE: dict[str, str] = {}
+NAME_CACHE: dict[str, str] = {}  # spelling -> canonical key; the parser reads it inline (hot path)
 _NAME_CACHE_MAX = 4096
 
 
@@ -103,7 +104,7 @@ def canonical_name(name: str) -> str:
 
     Raises :class:`HeaderError` when ``name`` is not a token (RFC 3261 §7.3.1 ``header-name``).
     """
-    key = _NAME_CACHE.get(name)
+    key = NAME_CACHE.get(name)
     if key is not None:
         return key
     stripped = name.rstrip(" \t")
@@ -112,8 +113,8 @@ def canonical_name(name: str) -> str:
     lowered = stripped.lower()
     long_form = COMPACT_FORMS.get(lowered)
     key = long_form.lower() if long_form is not None else lowered
-    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
-        _NAME_CACHE[name] = key
+    if len(NAME_CACHE) < _NAME_CACHE_MAX:
+        NAME_CACHE[name] = key
     return key
 
 
@@ -328,9 +329,9 @@ _ADDR_FAST_RE = re.compile(rf'(?:"((?:[^"\\]|\\.)*)" ?)?<([^<>\s"]+)>((?:;[{TOKE
 # the common `["Display" ]<sip:user@host:port;uri-params>;params` in one match (no escapes, no IPv6)
 _ADDR_SIP_RE = re.compile(
     r'(?:"((?:[^"\\]|\\.)*)" ?)?<(sips?):'
-    rf"(?:([{_USER_CH.replace('%', '')}]+)(?::([{_PASSWORD_CH.replace('%', '')}]*))?@)?"
+    rf"(?:([{USER_CHARS.replace('%', '')}]+)(?::([{PASSWORD_CHARS.replace('%', '')}]*))?@)?"
     r"([A-Za-z0-9_][A-Za-z0-9_.\-]*)(?::([0-9]{1,5}))?"
-    rf"((?:;[{_PARAM_CH.replace('%', '')}]+(?:=[{_PARAM_CH.replace('%', '')}]+)?)*)"
+    rf"((?:;[{PARAM_CHARS.replace('%', '')}]+(?:=[{PARAM_CHARS.replace('%', '')}]+)?)*)"
     rf">((?:;[{TOKEN}]+(?:=[{TOKEN}:\[\]]+)?)*)",
     re.S,
 )

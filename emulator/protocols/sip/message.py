@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from emulator.protocols.sip.errors import HeaderError, MessageTooLarge, SipParseError, UriError, VersionNotSupported
 from emulator.protocols.sip.headers import (
-    _NAME_CACHE,
+    NAME_CACHE,
     SINGLE_VALUED,
     Address,
     Challenge,
@@ -118,14 +118,16 @@ class Headers:
         self._cache: dict[str, object] = {}
 
     @classmethod
-    def _raw(cls, items: list[tuple[str, str, str]]) -> Headers:
+    def from_items(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Headers over ``(key, name, value)`` lines whose keys are already canonical (taken as they are)."""
         self = cls.__new__(cls)
         self._items = items
         self._index = None
         self._cache = {}
         return self
 
-    def _values(self, key: str) -> list[str]:
+    def values_of(self, key: str) -> list[str]:
+        """The values of a canonical key (``"via"``, ``"call-id"``), in order; the list is shared: read only."""
         index = self._index
         if index is None:
             index = {}
@@ -145,25 +147,25 @@ class Headers:
     # -- reading ---------------------------------------------------------------------------------------------
     def get_all(self, name: str) -> list[str]:
         """The raw values of every field line called ``name``, in order (a copy)."""
-        return list(self._values(canonical_name(name)))
+        return list(self.values_of(canonical_name(name)))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The raw value of the first field line called ``name``."""
-        values = self._values(canonical_name(name))
+        values = self.values_of(canonical_name(name))
         return values[0] if values else default
 
     def __getitem__(self, name: str) -> str:
-        values = self._values(canonical_name(name))
+        values = self.values_of(canonical_name(name))
         if not values:
             raise KeyError(name)
         return values[0]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and bool(self._values(canonical_name(name)))
+        return isinstance(name, str) and bool(self.values_of(canonical_name(name)))
 
     def count(self, name: str) -> int:
         """How many field lines are called ``name``."""
-        return len(self._values(canonical_name(name)))
+        return len(self.values_of(canonical_name(name)))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for _, name, value in self._items:
@@ -219,7 +221,7 @@ class Headers:
         return None
 
     def copy(self) -> Headers:
-        return Headers._raw(list(self._items))
+        return Headers.from_items(list(self._items))
 
 
 _EMPTY: list[str] = []
@@ -241,13 +243,13 @@ class Message:
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _single(self, key: str) -> str:
-        values = self.headers._values(key)
+        values = self.headers.values_of(key)
         if len(values) != 1:
             raise HeaderError(display_name_of(key), "missing" if not values else "more than one value")
         return values[0]
 
     def _optional(self, key: str) -> str | None:
-        values = self.headers._values(key)
+        values = self.headers.values_of(key)
         if not values:
             return None
         if len(values) > 1 and key in SINGLE_VALUED:
@@ -261,7 +263,7 @@ class Message:
         cache = self.headers._cache
         value = cache.get("via")
         if value is None:
-            value = cache["via"] = parse_via_list(self.headers._values("via"))
+            value = cache["via"] = parse_via_list(self.headers.values_of("via"))
         return value  # type: ignore[return-value]
 
     @property
@@ -314,7 +316,7 @@ class Message:
         cache = self.headers._cache
         value = cache.get("contact")
         if value is None:
-            value = cache["contact"] = parse_address_list(self.headers._values("contact"), "Contact",
+            value = cache["contact"] = parse_address_list(self.headers.values_of("contact"), "Contact",
                                                           allow_wildcard=True)
         return value  # type: ignore[return-value]
 
@@ -332,7 +334,7 @@ class Message:
         cache = self.headers._cache
         value = cache.get(key)
         if value is None:
-            value = cache[key] = parse_address_list(self.headers._values(key), header)
+            value = cache[key] = parse_address_list(self.headers.values_of(key), header)
         return value  # type: ignore[return-value]
 
     @property
@@ -380,7 +382,7 @@ class Message:
         """Accept media ranges (§20.1); ``None`` when absent (which means ``application/sdp``)."""
         cache = self.headers._cache
         if "accept" not in cache:
-            values = self.headers._values("accept")
+            values = self.headers.values_of("accept")
             cache["accept"] = parse_accept(values) if values else None
         return cache["accept"]  # type: ignore[return-value]
 
@@ -413,7 +415,7 @@ class Message:
         cache = self.headers._cache
         value = cache.get(key)
         if value is None:
-            value = cache[key] = parse_token_list(self.headers._values(key), header)
+            value = cache[key] = parse_token_list(self.headers.values_of(key), header)
         return value  # type: ignore[return-value]
 
     @property
@@ -440,7 +442,7 @@ class Message:
         cache = self.headers._cache
         value = cache.get(key)
         if value is None:
-            value = cache[key] = [c for v in self.headers._values(key) for c in parse_auth(v, header)]
+            value = cache[key] = [c for v in self.headers.values_of(key) for c in parse_auth(v, header)]
         return value  # type: ignore[return-value]
 
     @property
@@ -569,7 +571,7 @@ def _parse_head(head: str) -> Request | Response:
     items: list[tuple[str, str, str]] = []
     index: dict[str, list[str]] = {}
     header_error: SipParseError | None = None
-    cache_get = _NAME_CACHE.get
+    cache_get = NAME_CACHE.get
     index_get = index.get
     append = items.append
     for line in lines:
@@ -593,7 +595,7 @@ def _parse_head(head: str) -> Request | Response:
             index[key] = [value]
         else:
             values.append(value)
-    headers = Headers._raw(items)
+    headers = Headers.from_items(items)
     headers._index = index
     is_response = start[:4].upper() == "SIP/"
     msg: Request | Response
@@ -637,7 +639,7 @@ def _partial_request(start: str, headers: Headers) -> Request:
 
 def _content_length(msg: Request | Response, *, stream: bool) -> int | None:
     """The framing length: ``None`` when absent (datagram: rest of it); raises for bad or conflicting values."""
-    values = msg.headers._values("content-length")
+    values = msg.headers.values_of("content-length")
     if not values:
         if stream:
             raise SipParseError("Content-Length is required on a stream transport (§18.3)",
@@ -837,7 +839,7 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
     items: list[tuple[str, str, str]] = []
     src = request.headers
     for key, name in (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq")):
-        for value in src._values(key):
+        for value in src.values_of(key):
             if key == "to" and to_tag is not None and status != 100:
                 try:
                     if parse_address(value, "To").tag is None:
@@ -846,8 +848,8 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
                     pass
             items.append((key, name, value))
     if status == 100:
-        for value in src._values("timestamp"):
+        for value in src.values_of("timestamp"):
             items.append(("timestamp", "Timestamp", value))
     for name, value in headers:
         items.append((canonical_name(name), name, str(value)))
-    return Response(status, reason, Headers._raw(items), body)
+    return Response(status, reason, Headers.from_items(items), body)

@@ -25,13 +25,12 @@ was found under (the SRV target, else the configured host; TLS checks the certif
 
 from __future__ import annotations
 
-import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from emulator.protocols.sip.target import DEFAULT_PORTS, Target
+from emulator.protocols.sip.target import DEFAULT_PORTS, Target, is_ip
 
 __all__ = [
     "NAPTR_SERVICES",
@@ -111,14 +110,6 @@ class Resolved:
     def target(self, configured: str) -> Target:
         """The transport target; ``configured`` is the host the user entered (the name TLS validates)."""
         return Target(self.transport, self.address, self.port, name=configured, srv_name=self.name if self.srv else "")
-
-
-def is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def order_srv(records: Sequence[SrvRecord], rnd: random.Random) -> list[SrvRecord]:

@@ -10,12 +10,13 @@ the transport glue (:mod:`emulator.engines.sipep.transport`), which both sit abo
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from emulator.protocols.sip.headers import Via
 from emulator.protocols.sip.message import Request, Response
 
-__all__ = ["DEFAULT_PORTS", "TRANSPORTS", "Target", "response_target", "stamp_via"]
+__all__ = ["DEFAULT_PORTS", "TRANSPORTS", "Target", "is_ip", "response_target", "stamp_via"]
 
 TRANSPORTS = ("UDP", "TCP", "TLS")
 DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
@@ -37,6 +38,15 @@ class Target:
 
     def __str__(self) -> str:
         return f"{self.transport.lower()}:{self.host}:{self.port}"
+
+
+def is_ip(host: str) -> bool:
+    """An IPv4 or IPv6 address (brackets allowed), not a host name."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def stamp_via(request: Request, host: str, port: int) -> None:

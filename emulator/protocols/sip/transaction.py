@@ -160,7 +160,7 @@ Effect = Transmit | Deliver | TimedOut | TransportFailed | Terminated
 
 # -- helpers ----------------------------------------------------------------------------------------------------
 def _top_via_value(request: Request) -> str:
-    return split_commas(request.headers._values("via")[0])[0]
+    return split_commas(request.headers.values_of("via")[0])[0]
 
 
 def make_ack(request: Request, response: Response) -> Request:
@@ -171,30 +171,30 @@ def make_ack(request: Request, response: Response) -> Request:
     """
     src = request.headers
     items: list[tuple[str, str, str]] = [("via", "Via", _top_via_value(request))]
-    for value in src._values("max-forwards")[:1]:
+    for value in src.values_of("max-forwards")[:1]:
         items.append(("max-forwards", "Max-Forwards", value))
     for key, name, source in (("from", "From", src), ("to", "To", response.headers), ("call-id", "Call-ID", src)):
-        for value in source._values(key)[:1]:
+        for value in source.values_of(key)[:1]:
             items.append((key, name, value))
     items.append(("cseq", "CSeq", f"{request.cseq.seq} ACK"))
-    for value in src._values("route"):
+    for value in src.values_of("route"):
         items.append(("route", "Route", value))
-    return Request("ACK", request.uri.copy(), Headers._raw(items))
+    return Request("ACK", request.uri.copy(), Headers.from_items(items))
 
 
 def make_cancel(request: Request) -> Request:
     """The CANCEL for a pending request (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via, Route."""
     src = request.headers
     items: list[tuple[str, str, str]] = [("via", "Via", _top_via_value(request))]
-    for value in src._values("max-forwards")[:1]:
+    for value in src.values_of("max-forwards")[:1]:
         items.append(("max-forwards", "Max-Forwards", value))
     for key, name in (("from", "From"), ("to", "To"), ("call-id", "Call-ID")):
-        for value in src._values(key)[:1]:
+        for value in src.values_of(key)[:1]:
             items.append((key, name, value))
     items.append(("cseq", "CSeq", f"{request.cseq.seq} CANCEL"))
-    for value in src._values("route"):
+    for value in src.values_of("route"):
         items.append(("route", "Route", value))
-    return Request("CANCEL", request.uri.copy(), Headers._raw(items))
+    return Request("CANCEL", request.uri.copy(), Headers.from_items(items))
 
 
 def server_key(request: Request) -> tuple[Any, ...]:
@@ -222,9 +222,10 @@ def _ack_key_2543(request: Request) -> tuple[Any, ...]:
 class Transaction:
     """What the four transaction kinds share: the request, the peer, transport reliability, state and timers."""
 
-    __slots__ = ("_intervals", "_timers", "key", "peer", "reliable", "request", "state", "timers")
+    __slots__ = ("_intervals", "_timers", "key", "last_response", "peer", "reliable", "request", "state", "timers")
 
     kind = "transaction"
+    initial: State  # the state :meth:`start` enters
 
     def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
                  timers: TimerConfig = DEFAULT_TIMERS) -> None:
@@ -236,6 +237,17 @@ class Transaction:
         self._timers: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
         self.key: tuple[Any, ...] | None = None
+        self.last_response: Response | None = None
+
+    def start(self, now: float) -> list[Effect]:
+        """Enter the first state (:attr:`initial`); what to send or deliver first."""
+        if self.state is not None:
+            raise TransactionError("already started")
+        self.state = self.initial
+        return self._enter(now)
+
+    def _enter(self, now: float) -> list[Effect]:
+        raise NotImplementedError
 
     @property
     def terminated(self) -> bool:
@@ -282,21 +294,18 @@ class Transaction:
 class ClientInviteTransaction(Transaction):
     """§17.1.1: Calling -> Proceeding -> Completed (3xx-6xx, ACK sent here) or Accepted (2xx, RFC 6026)."""
 
-    __slots__ = ("ack", "last_response")
+    __slots__ = ("ack",)
 
     kind = "client-invite"
+    initial = State.CALLING
 
     def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
                  timers: TimerConfig = DEFAULT_TIMERS) -> None:
         super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.ack: Request | None = None
-        self.last_response: Response | None = None
 
-    def start(self, now: float) -> list[Effect]:
+    def _enter(self, now: float) -> list[Effect]:
         """Send the INVITE; Timer A (unreliable) and Timer B start."""
-        if self.state is not None:
-            raise TransactionError("already started")
-        self.state = State.CALLING
         if not self.reliable:
             self._start_timer("A", now, self.timers.t1)
         self._start_timer("B", now, self.timers.b)
@@ -358,20 +367,13 @@ class ClientInviteTransaction(Transaction):
 class ClientNonInviteTransaction(Transaction):
     """§17.1.2: Trying -> Proceeding -> Completed -> Terminated."""
 
-    __slots__ = ("last_response",)
+    __slots__ = ()
 
     kind = "client-non-invite"
+    initial = State.TRYING
 
-    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
-        self.last_response: Response | None = None
-
-    def start(self, now: float) -> list[Effect]:
+    def _enter(self, now: float) -> list[Effect]:
         """Send the request; Timer E (unreliable) and Timer F start."""
-        if self.state is not None:
-            raise TransactionError("already started")
-        self.state = State.TRYING
         if not self.reliable:
             self._start_timer("E", now, self.timers.t1)
         self._start_timer("F", now, self.timers.b)
@@ -412,22 +414,19 @@ class ClientNonInviteTransaction(Transaction):
 class ServerInviteTransaction(Transaction):
     """§17.2.1: Proceeding -> Completed -> Confirmed, or Accepted on 2xx (RFC 6026 §7.1)."""
 
-    __slots__ = ("last_response", "response_to_tag", "send_trying")
+    __slots__ = ("response_to_tag", "send_trying")
 
     kind = "server-invite"
+    initial = State.PROCEEDING
 
     def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
                  timers: TimerConfig = DEFAULT_TIMERS, send_trying: bool = True) -> None:
         super().__init__(request, peer=peer, reliable=reliable, timers=timers)
         self.send_trying = send_trying
-        self.last_response: Response | None = None
         self.response_to_tag: str | None = None
 
-    def start(self, now: float) -> list[Effect]:
-        """Enter Proceeding: answer 100 Trying (unless the TU answers within 200 ms) and pass the INVITE up."""
-        if self.state is not None:
-            raise TransactionError("already started")
-        self.state = State.PROCEEDING
+    def _enter(self, now: float) -> list[Effect]:
+        """Answer 100 Trying (unless the TU answers within 200 ms) and pass the INVITE up."""
         effects: list[Effect] = []
         if self.send_trying:
             self.last_response = make_response(self.request, 100)
@@ -503,20 +502,13 @@ class ServerInviteTransaction(Transaction):
 class ServerNonInviteTransaction(Transaction):
     """§17.2.2: Trying -> Proceeding -> Completed -> Terminated."""
 
-    __slots__ = ("last_response",)
+    __slots__ = ()
 
     kind = "server-non-invite"
+    initial = State.TRYING
 
-    def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
-                 timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        super().__init__(request, peer=peer, reliable=reliable, timers=timers)
-        self.last_response: Response | None = None
-
-    def start(self, now: float) -> list[Effect]:
-        """Enter Trying and pass the request up."""
-        if self.state is not None:
-            raise TransactionError("already started")
-        self.state = State.TRYING
+    def _enter(self, now: float) -> list[Effect]:
+        """Pass the request up."""
         return [Deliver(self.request, self)]
 
     def receive(self, request: Request, now: float) -> list[Effect]:

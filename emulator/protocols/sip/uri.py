@@ -22,31 +22,31 @@ from urllib.parse import quote, unquote
 
 from emulator.protocols.sip.errors import UriError
 
-__all__ = ["Uri", "UriError", "escape", "parse_uri", "unescape"]
+__all__ = ["PARAM_CHARS", "PASSWORD_CHARS", "USER_CHARS", "Uri", "UriError", "escape", "parse_uri", "unescape"]
 
 # RFC 3261 §25.1 character classes (regex-escaped)
 _UNRESERVED = r"A-Za-z0-9\-_.!~*'()"
-_USER_CH = _UNRESERVED + r"%&=+$,;?/"  # user-unreserved plus escaped
-_PASSWORD_CH = _UNRESERVED + r"%&=+$,"
-_PARAM_CH = _UNRESERVED + r"%\[\]/:&+$"  # paramchar = param-unreserved / unreserved / escaped
+USER_CHARS = _UNRESERVED + r"%&=+$,;?/"  # user-unreserved plus escaped
+PASSWORD_CHARS = _UNRESERVED + r"%&=+$,"
+PARAM_CHARS = _UNRESERVED + r"%\[\]/:&+$"  # paramchar = param-unreserved / unreserved / escaped
 _HNV_CH = _UNRESERVED + r"%\[\]/?:+$"  # hnv-unreserved / unreserved / escaped
 
-_USER_RE = re.compile(rf"[{_USER_CH}]+")
-_PASSWORD_RE = re.compile(rf"[{_PASSWORD_CH}]*")
+_USER_RE = re.compile(rf"[{USER_CHARS}]+")
+_PASSWORD_RE = re.compile(rf"[{PASSWORD_CHARS}]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # hostport uri-parameters [headers]; hostname is lenient about "_" (seen in the field)
 _HOSTPORT_RE = re.compile(
     r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*))"
     r"(?::([0-9]{1,5}))?"
-    rf"((?:;[{_PARAM_CH}]+(?:=[{_PARAM_CH}]+)?)*)"
+    rf"((?:;[{PARAM_CHARS}]+(?:=[{PARAM_CHARS}]+)?)*)"
     rf"(?:\?([{_HNV_CH}]+=[{_HNV_CH}]*(?:&[{_HNV_CH}]+=[{_HNV_CH}]*)*))?"
 )
 # the whole of a SIP URI after "sip:" when it holds no escape (the common case)
 _SIP_FAST_RE = re.compile(
-    rf"(?:([{_USER_CH}]+)(?::([{_PASSWORD_CH}]*))?@)?"
+    rf"(?:([{USER_CHARS}]+)(?::([{PASSWORD_CHARS}]*))?@)?"
     r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*))"
     r"(?::([0-9]{1,5}))?"
-    rf"((?:;[{_PARAM_CH}]+(?:=[{_PARAM_CH}]+)?)*)"
+    rf"((?:;[{PARAM_CHARS}]+(?:=[{PARAM_CHARS}]+)?)*)"
     rf"(?:\?([{_HNV_CH}]+=[{_HNV_CH}]*(?:&[{_HNV_CH}]+=[{_HNV_CH}]*)*))?"
 )
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")

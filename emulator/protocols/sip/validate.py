@@ -132,7 +132,7 @@ def check_request(request: Request, policy: Policy = DEFAULT_POLICY) -> Rejectio
 
 def _check_request(request: Request, policy: Policy) -> Rejection | None:
     headers = request.headers
-    if not headers._values("via"):
+    if not headers.values_of("via"):
         return _drop("no Via: a response cannot be routed (§8.2.6)")
     # 1. structure
     try:
@@ -178,7 +178,7 @@ def _check_request(request: Request, policy: Policy) -> Rejection | None:
     if request.body:
         if content_type is None:
             return _reject(400, "Missing Content-Type header", "a body needs a Content-Type (§20.15)")
-        encodings = [e.strip().lower() for v in headers._values("content-encoding") for e in v.split(",")]
+        encodings = [e.strip().lower() for v in headers.values_of("content-encoding") for e in v.split(",")]
         if any(e and e != "identity" for e in encodings):
             return _reject(415, detail=f"Content-Encoding {encodings}", headers=[("Accept-Encoding", "identity")])
         if content_type.mime not in policy.accepted_types:
@@ -224,7 +224,7 @@ def rejection_for_error(exc: SipParseError) -> Rejection:
         return _drop(exc.detail)
     if msg.method == "ACK":
         return _drop(f"ACK not processed: {exc.detail}")
-    if not msg.headers._values("via"):
+    if not msg.headers.values_of("via"):
         return _drop(f"{exc.detail}; no Via to answer to")
     return Rejection(exc.status_code, exc.reason, (), exc.detail)
 
