@@ -146,8 +146,8 @@ class StreamOwner(Protocol):
     def frame(self, conn: Connection) -> None:
         """Octets arrived on an active connection: frame and deliver what is complete."""
 
-    def lost(self, conn: Connection) -> None:
-        """The connection is closed, whoever closed it."""
+    def lost(self, stream: StreamProtocol) -> None:
+        """The stream is closed, whoever closed it (its ``conn`` is None when it never got that far)."""
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a coroutine for a connection (validating a TLS client); cancelled when the transport closes."""
@@ -232,7 +232,7 @@ class StreamProtocol(asyncio.Protocol):
         conn = self.conn
         if conn is not None:
             conn.close(f"connection error: {exc}" if exc is not None else "closed by the peer")
-            self.owner.lost(conn)
+        self.owner.lost(self)
 
     # ------------------------------------------------------------------ data
     def _open(self, stream: ByteStream) -> Connection:

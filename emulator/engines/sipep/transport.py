@@ -171,8 +171,11 @@ class SipTransport:
     def accepted(self, conn: Connection) -> None:
         self.connections.append(conn)
 
-    def lost(self, conn: Connection) -> None:
-        self._streams = {p for p in self._streams if p.conn is not conn}
+    def lost(self, stream: StreamProtocol) -> None:
+        self._streams.discard(stream)
+        conn = stream.conn
+        if conn is None:
+            return
         if conn in self.connections:
             self.connections.remove(conn)
         if self.on_connection_closed is not None:
