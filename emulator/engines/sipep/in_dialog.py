@@ -19,6 +19,7 @@ import asyncio
 from typing import Any, Protocol
 
 from emulator.engines.sipep.call import Call
+from emulator.engines.sipep.call_state import CallState
 from emulator.engines.sipep.call_ua import CallUA
 from emulator.engines.sipep.offer_answer import CallError, OfferAnswer
 from emulator.engines.sipep.transport import Source
@@ -152,7 +153,7 @@ class InDialog:
         await asyncio.wait(waits, timeout=64 * self.ua.timers.t1 + 180, return_when=asyncio.FIRST_COMPLETED)
         for w in waits:
             w.cancel()
-        if new.state == "connected":
+        if new.state is CallState.CONNECTED:
             await self._notify(call, "SIP/2.0 200 OK", final=True)
         else:
             status = new.status if new.status and new.status >= 300 else 487
