@@ -286,6 +286,15 @@ class Transaction:
     def _on_timer(self, name: str, now: float) -> list[Effect]:
         raise NotImplementedError
 
+    def _retransmit(self, name: str, now: float, message: Request | Response, interval: float) -> list[Effect]:
+        """A retransmission timer fired: send ``message`` again and restart the timer for ``interval``."""
+        self._start_timer(name, now, interval)
+        return [Transmit(message, self.peer, self)]
+
+    def _time_out(self, name: str) -> list[Effect]:
+        """A timeout timer (B, F, H) fired: tell the TU, then terminate."""
+        return [TimedOut(self, name), *self._terminate()]
+
     def __repr__(self) -> str:
         state = self.state.value if self.state else "new"
         return f"<{type(self).__name__} {self.request.method} {state}>"
@@ -354,11 +363,9 @@ class ClientInviteTransaction(Transaction):
 
     def _on_timer(self, name: str, now: float) -> list[Effect]:
         if name == "A" and self.state is State.CALLING:
-            interval = self._intervals["A"] * 2
-            self._start_timer("A", now, interval)
-            return [Transmit(self.request, self.peer, self)]
+            return self._retransmit("A", now, self.request, self._intervals["A"] * 2)
         if name == "B" and self.state is State.CALLING:
-            return [TimedOut(self, "B"), *self._terminate()]
+            return self._time_out("B")
         if name in ("D", "M"):
             return self._terminate()
         return []
@@ -398,14 +405,10 @@ class ClientNonInviteTransaction(Transaction):
 
     def _on_timer(self, name: str, now: float) -> list[Effect]:
         if name == "E" and self.state in (State.TRYING, State.PROCEEDING):
-            if self.state is State.TRYING:
-                interval = min(self._intervals["E"] * 2, self.timers.t2)
-            else:
-                interval = self.timers.t2
-            self._start_timer("E", now, interval)
-            return [Transmit(self.request, self.peer, self)]
+            doubled = min(self._intervals["E"] * 2, self.timers.t2)
+            return self._retransmit("E", now, self.request, doubled if self.state is State.TRYING else self.timers.t2)
         if name == "F" and self.state in (State.TRYING, State.PROCEEDING):
-            return [TimedOut(self, "F"), *self._terminate()]
+            return self._time_out("F")
         if name == "K":
             return self._terminate()
         return []
@@ -489,11 +492,9 @@ class ServerInviteTransaction(Transaction):
 
     def _on_timer(self, name: str, now: float) -> list[Effect]:
         if name == "G" and self.state is State.COMPLETED and self.last_response is not None:
-            interval = min(self._intervals["G"] * 2, self.timers.t2)
-            self._start_timer("G", now, interval)
-            return [Transmit(self.last_response, self.peer, self)]
+            return self._retransmit("G", now, self.last_response, min(self._intervals["G"] * 2, self.timers.t2))
         if name == "H" and self.state is State.COMPLETED:
-            return [TimedOut(self, "H"), *self._terminate()]
+            return self._time_out("H")
         if name in ("I", "L"):
             return self._terminate()
         return []
