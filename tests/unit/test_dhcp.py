@@ -9,6 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from emulator.command import _parser
+from emulator.engines.bni import DhcpClientEngine
+from emulator.lab import LabError, build_unit, specs_from_lab
 from emulator.protocols.dhcp import (
     BROADCAST,
     DhcpClient,
@@ -27,6 +30,7 @@ from emulator.protocols.dhcp import (
     ip_list,
     parse_suboptions,
 )
+from emulator.runtime.spec import UnitSpec
 
 MAC = bytes.fromhex("0090f80d5b4a")
 SERVER = "10.254.7.1"
@@ -293,11 +297,6 @@ def test_lease_times_from_options_and_infinite_lease() -> None:
 
 # ------------------------------------------------------------------------------------------- wiring (no sockets)
 def test_dhcp_client_only_on_a_named_interface(tmp_path: Path) -> None:
-    from emulator.__main__ import _parser
-    from emulator.engines.bni import DhcpClientEngine
-    from emulator.lab import LabError, build_unit, specs_from_lab
-    from emulator.runtime.spec import UnitSpec
-
     assert _parser().parse_args(["run"]).dhcp_interface is None  # never by default
     assert _parser().parse_args(["run", "--dhcp-interface", "eth1"]).dhcp_interface == "eth1"
     plain = build_unit(UnitSpec(state_dir=tmp_path / "a", port_mode="auto", fsync=False))
