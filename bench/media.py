@@ -48,6 +48,7 @@ from emulator.engines.mipt.stream import MediaStream
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
+    LocalMedia,
     RtpSecurityMode,
     SecuritySettings,
     accept_answer,
@@ -118,8 +119,8 @@ def open_call(a: MediaEngine, b: MediaEngine, settings: SecuritySettings, i: int
     sa = a.open_stream(secure=True, call=i, endpoint="Phone-Fax1")
     sb = b.open_stream(secure=True, call=i, endpoint="Phone-Fax1")
     now = time.time()
-    offer = build_offer(settings, address=a.host, port=sa.port, session_id=i + 1, now=now)
-    ans = answer_offer(settings, offer.sdp, address=b.host, port=sb.port, session_id=i + 1, now=now)
+    offer = build_offer(settings, LocalMedia(a.host, sa.port, i + 1), now=now)
+    ans = answer_offer(settings, offer.sdp, LocalMedia(b.host, sb.port, i + 1), now=now)
     assert isinstance(ans, Answer), ans
     sa.apply(accept_answer(settings, offer, ans.sdp))
     sb.apply(ans.plan)

@@ -43,6 +43,7 @@ import pytest
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
+    LocalMedia,
     Refusal,
     RtpSecurityMode,
     SecuritySettings,
@@ -169,7 +170,7 @@ def test_our_sdp_offer_is_read_by_gstreamer(gst: None, offer_mode: sdes.OfferCry
     settings = SecuritySettings(
         mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, offer_crypto=offer_mode
     )
-    state = build_offer(settings, address="192.0.2.10", port=40000, session_id=1, now=time.time())
+    state = build_offer(settings, LocalMedia("192.0.2.10", 40000, 1), now=time.time())
     assert state.mikey_keys is not None and state.mikey_keys.mode is KemacMode.NULL
     values = [v for line in state.sdp.serialize().splitlines() if (v := line.removeprefix("a=key-mgmt:")) != line]
     assert len(values) == 1
@@ -279,7 +280,7 @@ def test_gstreamer_offer_is_answered_and_decrypted(gst: None, suite: SrtpSuite) 
         f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
     )
     settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
-    answer = answer_offer(settings, offer, address="192.0.2.10", port=40000, session_id=2, now=time.time())
+    answer = answer_offer(settings, offer, LocalMedia("192.0.2.10", 40000, 2), now=time.time())
     assert isinstance(answer, Answer), answer
     plan = answer.plan
     assert plan.secure and plan.key_management == "MIKEY" and plan.suite == suite.value
@@ -321,5 +322,5 @@ def test_gstreamer_suites_we_lack_are_refused(
         f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
     )
     settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
-    refusal = answer_offer(settings, offer, address="192.0.2.10", port=40000, session_id=3, now=time.time())
+    refusal = answer_offer(settings, offer, LocalMedia("192.0.2.10", 40000, 3), now=time.time())
     assert isinstance(refusal, Refusal) and refusal.status_code == 488, refusal

@@ -22,6 +22,7 @@ from emulator.protocols.media import g711
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
+    LocalMedia,
     MediaPlan,
     RtpSecurityMode,
     SecuritySettings,
@@ -68,8 +69,8 @@ def keyed_call(
     """Open a stream on each engine, key them with an offer/answer (SDES by default); return the plans unapplied."""
     sa = a.open_stream(secure=settings.secure, call=call, endpoint="Phone-Fax1")
     sb = b.open_stream(secure=settings.secure, call=call + 1, endpoint="Phone-Fax2")
-    offer = build_offer(settings, address=HOST, port=sa.port, session_id=1, now=0.0)
-    ans = answer_offer(settings, offer.sdp.serialize(), address=HOST, port=sb.port, session_id=2, now=0.0)
+    offer = build_offer(settings, LocalMedia(HOST, sa.port, 1), now=0.0)
+    ans = answer_offer(settings, offer.sdp.serialize(), LocalMedia(HOST, sb.port, 2), now=0.0)
     assert isinstance(ans, Answer), ans
     return sa, sb, accept_answer(settings, offer, ans.sdp.serialize()), ans.plan
 

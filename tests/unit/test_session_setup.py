@@ -10,6 +10,7 @@ import pytest
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
+    LocalMedia,
     Refusal,
     RtpSecurityMode,
     SecuritySettings,
@@ -32,11 +33,11 @@ FALLBACK_SDES = SecuritySettings(mode=RtpSecurityMode.SECURE_WITH_FALLBACK, key_
 
 
 def offer_of(settings: SecuritySettings, **kw: object):  # type: ignore[no-untyped-def]
-    return build_offer(settings, address="127.0.0.1", port=5004, session_id=11, now=NOW, **kw)  # type: ignore[arg-type]
+    return build_offer(settings, LocalMedia("127.0.0.1", 5004, 11), now=NOW, **kw)  # type: ignore[arg-type]
 
 
 def answer_to(settings: SecuritySettings, offer: SessionDescription | str, **kw: object) -> Answer | Refusal:
-    return answer_offer(settings, offer, address="127.0.0.2", port=5006, session_id=22, now=NOW, **kw)  # type: ignore[arg-type]
+    return answer_offer(settings, offer, LocalMedia("127.0.0.2", 5006, 22), now=NOW, **kw)  # type: ignore[arg-type]
 
 
 def test_unsecure_offer_is_plain_rtp() -> None:
@@ -273,11 +274,11 @@ def test_codecs_follow_media_codecs_and_the_dtmf_method(tmp_path: Any) -> None:
 def test_offer_and_answer_use_the_endpoint_codecs(tmp_path: Any) -> None:
     c = _codec_config(tmp_path, Mipt__DefaultCodecG711MulawVoiceEnable="Disable")
     settings = SecuritySettings.from_config(c, "Phone-Fax1")
-    offer = build_offer(settings, address="127.0.0.2", port=5004, session_id=1, now=0.0)
+    offer = build_offer(settings, LocalMedia("127.0.0.2", 5004, 1), now=0.0)
     assert offer.sdp.media[0].formats == ["8"]  # A-law only, no telephone-event (in-band DTMF)
     # an offer of u-law only finds nothing in common: 488
     plain = SecuritySettings()
-    u_only = build_offer(plain, address="127.0.0.3", port=5006, session_id=2, now=0.0,
-                         codecs=[c0 for c0 in plain.codecs if c0.name == "PCMU"])
-    refused = answer_offer(settings, u_only.sdp, address="127.0.0.2", port=5004, session_id=1, now=0.0)
+    pcmu = [c0 for c0 in plain.codecs if c0.name == "PCMU"]
+    u_only = build_offer(plain, LocalMedia("127.0.0.3", 5006, 2, codecs=pcmu), now=0.0)
+    refused = answer_offer(settings, u_only.sdp, LocalMedia("127.0.0.2", 5004, 1), now=0.0)
     assert isinstance(refused, Refusal) and refused.status_code == 488

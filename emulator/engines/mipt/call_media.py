@@ -21,9 +21,10 @@ import structlog
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
 from emulator.engines.mipt.stream import MediaStream
-from emulator.engines.sipep.offer_answer import MediaRefused
+from emulator.engines.sipep.offer_answer import CallView, MediaRefused
 from emulator.protocols.media.session_setup import (
     AnswerState,
+    LocalMedia,
     MediaPlan,
     OfferState,
     Refusal,
@@ -114,7 +115,7 @@ class CallMedia:
         else:
             stream.record(None)
 
-    def _state(self, call: Any) -> CallMediaState:
+    def _state(self, call: CallView) -> CallMediaState:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):
             return st
@@ -142,14 +143,21 @@ class CallMedia:
     def _refused(status: int, reason: str) -> Exception:
         return MediaRefused(status, reason)
 
-    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
+    def _next_version(self, st: CallMediaState) -> LocalMedia:
+        """Our side of the call's next offer or answer: its stream's port, the next version of our SDP."""
         st.version += 1
+        return LocalMedia(self.engine.host, st.stream.port, st.session_id, st.session_id + st.version - 1)
+
+    def _refuse_offer(self, refusal: Refusal) -> Exception:
+        """The call layer's MediaRefused for a refused offer, after the refusal's notification (Mipt 9001...)."""
+        if refusal.notification is not None and self.engine.notify is not None:
+            self.engine.notify(*refusal.notification, **refusal.fields)
+        return self._refused(refusal.status_code, refusal.reason)
+
+    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
         st.offer = build_offer(
             st.settings,
-            address=self.engine.host,
-            port=st.stream.port,
-            session_id=st.session_id,
-            session_version=st.session_id + st.version - 1,
+            self._next_version(st),
             direction=Direction.SENDONLY if hold else Direction.SENDRECV,
             previous=st.offer if secure is None else None,
             secure=secure,
@@ -157,20 +165,20 @@ class CallMedia:
         )
         return bytes(st.offer.sdp)
 
-    def offer(self, call: Any, hold: bool) -> bytes:
+    def offer(self, call: CallView, hold: bool) -> bytes:
         st = self._state(call)
         st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
         st.withdrawable = st.offer
         return self._new_offer(st, hold=hold)
 
-    def offer_withdrawn(self, call: Any) -> None:
+    def offer_withdrawn(self, call: CallView) -> None:
         """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""
         st = self._state(call)
         st.stream.rekey_pending = False
         if st.withdrawable is not None:
             st.offer = st.withdrawable
 
-    def fallback_offer(self, call: Any) -> bytes | None:
+    def fallback_offer(self, call: CallView) -> bytes | None:
         """SecureWithFallback: a plain RTP offer to retry with after the peer refused our secure one (415/488);
         None when the endpoint's mode does not fall back (Secure) or the refused offer was already plain."""
         st = self._state(call)
@@ -178,7 +186,7 @@ class CallMedia:
             return None
         return self._new_offer(st, hold=False, secure=False)
 
-    def answered(self, call: Any, answer: bytes) -> None:
+    def answered(self, call: CallView, answer: bytes) -> None:
         st = self._state(call)
         if st.offer is None:
             raise self._refused(488, "no offer of ours to answer")
@@ -188,55 +196,45 @@ class CallMedia:
             raise self._refused(exc.status_code, exc.refusal.detail) from None
         self._start(st, plan)
 
-    def check(self, call: Any, offer: bytes) -> None:
+    def check(self, call: CallView, offer: bytes) -> None:
         """Refuse an incoming offer before the phone rings (415/488 and the notification), as a unit
         does: it never alerts for a call whose media it cannot accept. Opens no stream."""
-        result = answer_offer(
-            self.settings_for(call.endpoint), offer, address=self.engine.host, port=9, session_id=1,
-            session_version=1, local_direction=Direction.SENDRECV, previous=None, now=self.clock(),
-        )
+        result = answer_offer(self.settings_for(call.endpoint), offer, LocalMedia(self.engine.host, 9, 1),
+                              now=self.clock())
         if isinstance(result, Refusal):
-            if result.notification is not None and self.engine.notify is not None:
-                self.engine.notify(*result.notification, **result.fields)
-            raise self._refused(result.status_code, result.reason)
+            raise self._refuse_offer(result)
 
-    def answer(self, call: Any, offer: bytes, hold: bool) -> bytes:
+    def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
-        st.version += 1
         result = answer_offer(
             st.settings,
             offer,
-            address=self.engine.host,
-            port=st.stream.port,
-            session_id=st.session_id,
-            session_version=st.session_id + st.version - 1,
+            self._next_version(st),
             local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
             previous=st.answer,
             now=self.clock(),
         )
         if isinstance(result, Refusal):
-            if result.notification is not None and self.engine.notify is not None:
-                self.engine.notify(*result.notification, **result.fields)
-            raise self._refused(result.status_code, result.reason)
+            raise self._refuse_offer(result)
         st.answer = result.state
         self._start(st, result.plan)
         return bytes(result.sdp)
 
     # -- DTMF (the call layer's CallManager.dtmf decides between these and SIP INFO)
 
-    def dtmf_method(self, call: Any) -> str:
+    def dtmf_method(self, call: CallView) -> str:
         """"info" when ``Mipt.DefaultDtmfTransportMethod`` is OutOfBandUsingSignalingProtocol, else "rtp"."""
         return "info" if self._state(call).settings.dtmf_transport == "OutOfBandUsingSignalingProtocol" else "rtp"
 
-    def send_dtmf(self, call: Any, digits: str, duration_ms: int, gap_ms: int) -> str:
+    def send_dtmf(self, call: CallView, digits: str, duration_ms: int, gap_ms: int) -> str:
         """Digits in the call's stream: "rfc4733" when telephone-event was negotiated, else "inband"."""
         return self._state(call).stream.send_dtmf(digits, duration_ms, gap_ms)
 
-    def dtmf_received(self, call: Any, digit: str) -> None:
+    def dtmf_received(self, call: CallView, digit: str) -> None:
         """A digit that arrived by signalling (SIP INFO): counted with the stream's RFC 4733 digits."""
         self._state(call).stream.note_dtmf(digit)
 
-    def ended(self, call: Any) -> None:
+    def ended(self, call: CallView) -> None:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):
             self._open.pop(call.id, None)

@@ -28,6 +28,7 @@ __all__ = [
     "alaw_decode_sample",
     "alaw_encode",
     "alaw_encode_sample",
+    "codec_name",
     "decode",
     "encode",
     "ulaw_decode",
@@ -184,19 +185,20 @@ def alaw_decode(data: bytes) -> bytes:
     return _decode(data, _ALAW_LO, _ALAW_HI)
 
 
-def encode(codec: str | int, pcm: bytes) -> bytes:
-    """Encode with 'PCMU'/'PCMA' (rtpmap encoding names, any case) or payload type 0/8."""
+def codec_name(codec: str | int) -> str:
+    """'PCMU' or 'PCMA' for an rtpmap encoding name ('PCMU'/'pcmu', 'PCMA'/'pcma') or payload type 0/8."""
     if codec in (PT_PCMU, "PCMU", "pcmu"):
-        return ulaw_encode(pcm)
+        return "PCMU"
     if codec in (PT_PCMA, "PCMA", "pcma"):
-        return alaw_encode(pcm)
+        return "PCMA"
     raise ValueError(f"not a G.711 codec: {codec!r}")
+
+
+def encode(codec: str | int, pcm: bytes) -> bytes:
+    """Encode with 'PCMU'/'PCMA' (rtpmap encoding names) or payload type 0/8."""
+    return ulaw_encode(pcm) if codec_name(codec) == "PCMU" else alaw_encode(pcm)
 
 
 def decode(codec: str | int, data: bytes) -> bytes:
     """Decode with 'PCMU'/'PCMA' or payload type 0/8."""
-    if codec in (PT_PCMU, "PCMU", "pcmu"):
-        return ulaw_decode(data)
-    if codec in (PT_PCMA, "PCMA", "pcma"):
-        return alaw_decode(data)
-    raise ValueError(f"not a G.711 codec: {codec!r}")
+    return ulaw_decode(data) if codec_name(codec) == "PCMU" else alaw_decode(data)

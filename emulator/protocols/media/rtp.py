@@ -354,22 +354,28 @@ class ReceptionStats:
             self.max_seq = seq
             self._next_seq = seq + 1 if seq != 0xFFFF else -1
             self.received += 1
-            transit = arrival * self.clock_rate - rtp_timestamp  # A.8, as _jitter (inlined)
-            prev = self.transit
-            self.transit = transit
-            if prev is not None:
-                d = transit - prev
-                if d > 2**31:
-                    d -= 2**32
-                elif d < -(2**31):
-                    d += 2**32
-                self.jitter += (abs(d) - self.jitter) / 16.0
-            return True
-        ok = self._update(seq, rtp_timestamp, arrival)
-        self._next_seq = self.max_seq + 1 if self._started and not self.probation and 0 <= self.max_seq < 0xFFFF else -1
-        return ok
+        else:
+            ok = self._validate(seq)
+            in_run = self._started and not self.probation and 0 <= self.max_seq < 0xFFFF
+            self._next_seq = self.max_seq + 1 if in_run else -1
+            if not ok:
+                return False
+        # interarrival jitter, RFC 3550 §6.4.1 and A.8: J += (|D| - J) / 16 (inline: once per packet)
+        transit = arrival * self.clock_rate - rtp_timestamp
+        prev = self.transit
+        self.transit = transit
+        if prev is not None:
+            d = transit - prev
+            # timestamps are modulo 2^32: fold a wrap into the small difference it really is
+            if d > 2**31:
+                d -= 2**32
+            elif d < -(2**31):
+                d += 2**32
+            self.jitter += (abs(d) - self.jitter) / 16.0
+        return True
 
-    def _update(self, seq: int, rtp_timestamp: int, arrival: float) -> bool:
+    def _validate(self, seq: int) -> bool:
+        """RFC 3550 A.1 update_seq for a packet out of the in-order run: True (and counted) when it is valid."""
         if not self._started:
             self._started = True
             self._init_seq(seq)
@@ -377,7 +383,6 @@ class ReceptionStats:
                 self.max_seq = (seq - 1) & 0xFFFF
             else:
                 self.received = 1
-                self._jitter(rtp_timestamp, arrival)
                 return True
         udelta = (seq - self.max_seq) & 0xFFFF
         if self.probation:
@@ -387,7 +392,6 @@ class ReceptionStats:
                 if self.probation == 0:
                     self._init_seq(seq)
                     self.received += 1
-                    self._jitter(rtp_timestamp, arrival)
                     return True
             else:
                 self.probation = _MIN_SEQUENTIAL - 1
@@ -408,22 +412,7 @@ class ReceptionStats:
         else:
             self.duplicates_or_reordered += 1
         self.received += 1
-        self._jitter(rtp_timestamp, arrival)
         return True
-
-    def _jitter(self, rtp_timestamp: int, arrival: float) -> None:
-        """Interarrival jitter, RFC 3550 §6.4.1 and A.8: J += (|D| - J) / 16."""
-        transit = arrival * self.clock_rate - rtp_timestamp
-        prev = self.transit
-        self.transit = transit
-        if prev is not None:
-            d = transit - prev
-            # timestamps are modulo 2^32: fold a wrap into the small difference it really is
-            if d > 2**31:
-                d -= 2**32
-            elif d < -(2**31):
-                d += 2**32
-            self.jitter += (abs(d) - self.jitter) / 16.0
 
     @property
     def extended_highest(self) -> int:

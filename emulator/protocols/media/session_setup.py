@@ -75,6 +75,7 @@ __all__ = [
     "Answer",
     "AnswerState",
     "KeyManagement",
+    "LocalMedia",
     "MediaPlan",
     "OfferState",
     "Refusal",
@@ -328,17 +329,34 @@ class Answer:
     state: AnswerState
 
 
+@dataclass(frozen=True, slots=True)
+class LocalMedia:
+    """Our side of an offer or answer: where our stream listens, and the origin of our SDP (RFC 4566 §5.2)."""
+
+    address: str
+    port: int
+    session_id: int
+    session_version: int | None = None  # None: the session id (a first offer or answer)
+    codecs: Sequence[Codec] | None = None  # what we offer/accept; None: the endpoint's (SecuritySettings.codecs)
+
+    def codecs_for(self, settings: SecuritySettings) -> Sequence[Codec]:
+        return settings.codecs if self.codecs is None else self.codecs
+
+    def description(self) -> SessionDescription:
+        """An empty session description from us (origin and connection), to add the media to."""
+        sd = SessionDescription.new(self.address, session_id=self.session_id)
+        if self.session_version is not None:
+            sd.origin.session_version = self.session_version
+        return sd
+
+
 # ------------------------------------------------------------------------------------------- offer
 
 
 def build_offer(
     settings: SecuritySettings,
+    local: LocalMedia,
     *,
-    address: str,
-    port: int,
-    session_id: int,
-    session_version: int | None = None,
-    codecs: Sequence[Codec] | None = None,
     direction: Direction = Direction.SENDRECV,
     previous: OfferState | None = None,
     secure: bool | None = None,
@@ -349,10 +367,8 @@ def build_offer(
     when ``SessionUpdateCryptoMode`` is Keep. `secure=False` forces a plain offer (e.g. SecureWithFallback
     re-trying after a 488/415 to its secure offer)."""
     want_secure = settings.secure if secure is None else secure and settings.secure
-    sd = SessionDescription.new(address, session_id=session_id)
-    if session_version is not None:
-        sd.origin.session_version = session_version
-    md = audio_media(port, settings.codecs if codecs is None else codecs, secure=want_secure, direction=direction)
+    sd = local.description()
+    md = audio_media(local.port, local.codecs_for(settings), secure=want_secure, direction=direction)
     sd.media.append(md)
     km = settings.key_management if want_secure else None
     state = OfferState(sd, want_secure, km)
@@ -392,7 +408,11 @@ def _audio(sd: SessionDescription) -> MediaDescription | None:
     return None
 
 
-def _plan_base(sd: SessionDescription, md: MediaDescription, codecs: Sequence[Codec]) -> tuple[str, int, int, Codec]:
+def _base_plan(
+    sd: SessionDescription, md: MediaDescription, codecs: Sequence[Codec], direction: Direction
+) -> MediaPlan:
+    """The plain plan of the peer's audio stream `md`: its address and ports, the first common audio codec,
+    telephone-event if common. SdpError (488) when there is no address or no common audio codec."""
     conn = sd.media_connection(md)
     if conn is None:
         raise SdpError("no connection address for the audio stream", status_code=488)
@@ -405,7 +425,10 @@ def _plan_base(sd: SessionDescription, md: MediaDescription, codecs: Sequence[Co
         head = rtcp.split()[0]
         if head.isdigit() and 0 < int(head) < 65536:
             rtcp_port = int(head)
-    return conn.address, md.port, rtcp_port, audio[0]
+    te = next((c.payload_type for c in codecs if c.name.lower() == "telephone-event"), None)
+    codec = audio[0]
+    return MediaPlan(conn.address, md.port, rtcp_port, codec.payload_type, codec.name.upper(), direction,
+                     md.ptime or 20, telephone_event_pt=te)
 
 
 def _null_connection(sd: SessionDescription, md: MediaDescription) -> bool:
@@ -417,13 +440,15 @@ def _key_mgmt_values(sd: SessionDescription, md: MediaDescription) -> list[str]:
     return md.attribute_values("key-mgmt") + sd.attribute_values("key-mgmt")
 
 
-def _mikey_keying(keys: mikey.MikeyKeys, initiator: bool) -> tuple[SrtpKeying, SrtpKeying, int, int]:
-    """(local, remote, tx ROC, rx ROC): CS 1 = initiator -> responder, CS 2 = responder -> initiator; with a
-    single crypto session both directions share its master key (distinct SSRCs) and the reverse starts at 0."""
+def _mikey_plan(plan: MediaPlan, keys: mikey.MikeyKeys, *, initiator: bool) -> MediaPlan:
+    """`plan` keyed by MIKEY: CS 1 = initiator -> responder, CS 2 = responder -> initiator, each with the ROC its
+    CS ID map gives; with a single crypto session both directions share its master key (distinct SSRCs) and
+    the reverse starts at 0."""
     i2r = (keys.keying(0), keys.roc(0))
     r2i = (keys.keying(1), keys.roc(1)) if len(keys.masters) > 1 else (keys.keying(0), 0)
     tx, rx = (i2r, r2i) if initiator else (r2i, i2r)
-    return tx[0], rx[0], tx[1], rx[1]
+    return replace(plan, secure=True, key_management=KEY_MANAGEMENT_MIKEY, local=tx[0], remote=rx[0],
+                   tx_roc=tx[1], rx_roc=rx[1])
 
 
 # ------------------------------------------------------------------------------------------ answer
@@ -432,12 +457,8 @@ def _mikey_keying(keys: mikey.MikeyKeys, initiator: bool) -> tuple[SrtpKeying, S
 def answer_offer(
     settings: SecuritySettings,
     offer: SessionDescription | str | bytes,
+    local: LocalMedia,
     *,
-    address: str,
-    port: int,
-    session_id: int,
-    session_version: int | None = None,
-    codecs: Sequence[Codec] | None = None,
     local_direction: Direction = Direction.SENDRECV,
     previous: AnswerState | None = None,
     now: float,
@@ -451,26 +472,22 @@ def answer_offer(
     md = _audio(sd)
     if md is None:
         return _refuse(488, "Not Acceptable Here", "no active audio stream in the offer")
-    common = negotiate_codecs(md, settings.codecs if codecs is None else codecs)
+    common = negotiate_codecs(md, local.codecs_for(settings))
+    direction = answer_direction(sd.media_direction(md), local_direction)
+    if _null_connection(sd, md):  # RFC 2543 hold (c=0.0.0.0): nothing can be sent to the peer
+        direction = Direction.of(sends=False, receives=direction.receives)
     try:
-        r_host, r_port, r_rtcp, codec = _plan_base(sd, md, common)
+        plan = _base_plan(sd, md, common, direction)
     except SdpError as exc:
         return _refuse(488, "Not Acceptable Here", exc.reason)
     crypto_lines = md.attribute_values("crypto")
     key_mgmt = _key_mgmt_values(sd, md)
     offered_secure = md.is_secure
-    te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
-    direction = answer_direction(sd.media_direction(md), local_direction)
-    if _null_connection(sd, md):  # RFC 2543 hold (c=0.0.0.0): nothing can be sent to the peer
-        direction = Direction.of(sends=False, receives=direction.receives)
-    plan = MediaPlan(
-        r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
-    )
     state = AnswerState(plan)
     mode = settings.mode
 
     def plain() -> Answer:
-        return _answer(sd, md, address, port, session_id, session_version, common, direction, RTP_AVP, state, [])
+        return _answer(sd, md, local, common, direction, RTP_AVP, state, [])
 
     if mode is RtpSecurityMode.UNSECURE:
         if offered_secure:
@@ -502,46 +519,22 @@ def answer_offer(
             if previous is not None and not settings.regenerate_keys_on_update:
                 mine = previous.sdes_answer
             sel = sdes.select_answer(crypto_lines, settings.answer_crypto, rng)
-            answer_attr = sel.answer
-            local = sel.local
+            answer_attr, ours = sel.answer, sel.local
             if mine is not None and mine.tag == sel.answer.tag and mine.suite == sel.answer.suite:
-                answer_attr, local = mine, mine.keying()
+                answer_attr, ours = mine, mine.keying()
             state.sdes_answer = answer_attr
-            state.plan = replace(plan, secure=True, key_management=KEY_MANAGEMENT_SDES, local=local, remote=sel.remote)
-            return _answer(
-                sd,
-                md,
-                address,
-                port,
-                session_id,
-                session_version,
-                common,
-                direction,
-                proto,
-                state,
-                [("crypto", answer_attr.serialize())],
-            )
+            state.plan = replace(plan, secure=True, key_management=KEY_MANAGEMENT_SDES, local=ours, remote=sel.remote)
+            return _answer(sd, md, local, common, direction, proto, state, [("crypto", answer_attr.serialize())])
         # MIKEY
         message = mikey.parse_key_mgmt(key_mgmt[0])
         keys = mikey.verify_initiation(message, psk=settings.mikey_psk or None, now=now)
-        local, remote, tx_roc, rx_roc = _mikey_keying(keys, initiator=False)
         state.mikey_csb = (keys.csb_id, keys.rand)
-        state.plan = replace(
-            plan,
-            secure=True,
-            key_management=KEY_MANAGEMENT_MIKEY,
-            local=local,
-            remote=remote,
-            tx_roc=tx_roc,
-            rx_roc=rx_roc,
-        )
+        state.plan = _mikey_plan(plan, keys, initiator=False)
         session_attrs = []
         if keys.v_flag:
             resp = mikey.build_response(keys, psk=settings.mikey_psk or None, now=now)
             session_attrs.append(("key-mgmt", mikey.key_mgmt_value(resp)))
-        return _answer(
-            sd, md, address, port, session_id, session_version, common, direction, proto, state, [], session_attrs
-        )
+        return _answer(sd, md, local, common, direction, proto, state, [], session_attrs)
     except (sdes.SdesError, mikey.MikeyError, ValueError) as exc:
         if fallback_ok:
             state.plan = replace(plan, fallback=True)
@@ -552,10 +545,7 @@ def answer_offer(
 def _answer(
     offer: SessionDescription,
     md: MediaDescription,
-    address: str,
-    port: int,
-    session_id: int,
-    session_version: int | None,
+    local: LocalMedia,
     common: Sequence[Codec],
     direction: Direction,
     proto: str,
@@ -563,14 +553,12 @@ def _answer(
     media_attrs: list[tuple[str, str]],
     session_attrs: Sequence[tuple[str, str]] = (),
 ) -> Answer:
-    sd = SessionDescription.new(address, session_id=session_id)
-    if session_version is not None:
-        sd.origin.session_version = session_version
+    sd = local.description()
     for name, value in session_attrs:
         sd.add_attribute(name, value)
     for m in offer.media:
         if m is md:
-            ours = audio_media(port, common, secure=False, ptime=md.ptime or 20, direction=direction)
+            ours = audio_media(local.port, common, secure=False, ptime=md.ptime or 20, direction=direction)
             ours.proto = proto
             for name, value in media_attrs:
                 ours.add_attribute(name, value)
@@ -592,18 +580,14 @@ def accept_answer(settings: SecuritySettings, state: OfferState, answer: Session
         raise SetupRefused(_refuse(488, "Not Acceptable Here", "the answer rejects the audio stream"))
     offered = state.sdp.media[0]
     common = [c for c in md.codecs() if any(c.same_format(o) for o in offered.codecs())]
-    try:
-        r_host, r_port, r_rtcp, codec = _plan_base(sd, md, common)
-    except SdpError as exc:
-        raise SetupRefused(_refuse(488, "Not Acceptable Here", exc.reason)) from None
-    te = next((c.payload_type for c in common if c.name.lower() == "telephone-event"), None)
     ours = offered.direction or Direction.SENDRECV
     theirs = sd.media_direction(md)
     sends = ours.sends and theirs.receives and not _null_connection(sd, md)
     direction = Direction.of(sends=sends, receives=ours.receives and theirs.sends)
-    plan = MediaPlan(
-        r_host, r_port, r_rtcp, codec.payload_type, codec.name.upper(), direction, md.ptime or 20, telephone_event_pt=te
-    )
+    try:
+        plan = _base_plan(sd, md, common, direction)
+    except SdpError as exc:
+        raise SetupRefused(_refuse(488, "Not Acceptable Here", exc.reason)) from None
     crypto_lines = md.attribute_values("crypto")
     key_mgmt = _key_mgmt_values(sd, md)
     if not state.secure:
@@ -625,16 +609,7 @@ def accept_answer(settings: SecuritySettings, state: OfferState, answer: Session
                 if not key_mgmt:
                     raise mikey.MikeyParseError("the answer carries no MIKEY verification message")
                 mikey.verify_response(mikey.parse_key_mgmt(key_mgmt[0]), keys, psk=settings.mikey_psk or None)
-            local, remote, tx_roc, rx_roc = _mikey_keying(keys, initiator=True)
-            plan = replace(
-                plan,
-                secure=True,
-                key_management=KEY_MANAGEMENT_MIKEY,
-                local=local,
-                remote=remote,
-                tx_roc=tx_roc,
-                rx_roc=rx_roc,
-            )
+            plan = _mikey_plan(plan, keys, initiator=True)
     except (sdes.SdesError, mikey.MikeyError, ValueError) as exc:
         raise SetupRefused(_refuse(488, "Not Acceptable Here", str(exc))) from None
     state.plan = plan

@@ -132,9 +132,7 @@ class ToneGenerator:
 
     def read_encoded(self, codec: str | int, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
         """The next `samples` samples already G.711-encoded ('PCMU'/'PCMA' or 0/8)."""
-        key = "PCMU" if codec in (0, "PCMU", "pcmu") else "PCMA" if codec in (8, "PCMA", "pcma") else ""
-        if not key:
-            raise ValueError(f"not a G.711 codec: {codec!r}")
+        key = g711.codec_name(codec)
         enc = self._encoded.get(key)
         if enc is None:
             enc = self._encoded[key] = g711.encode(key, self._pcm)
