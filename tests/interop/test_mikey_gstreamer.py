@@ -28,6 +28,7 @@ to it — our answer to a GStreamer offer carries none.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import struct
@@ -40,16 +41,7 @@ from typing import Any
 import pylibsrtp
 import pytest
 
-from emulator.protocols.media.session_setup import (
-    Answer,
-    KeyManagement,
-    LocalMedia,
-    Refusal,
-    RtpSecurityMode,
-    SecuritySettings,
-    answer_offer,
-    build_offer,
-)
+from emulator.protocols.media import session_setup as setup
 from emulator.protocols.media.srtp import SrtpContext, SrtpSession, SrtpSuite
 from emulator.protocols.sdp import mikey, sdes
 from emulator.protocols.sdp import mikey_payloads as wire
@@ -67,6 +59,8 @@ CAPS_NAMES = {
 }
 SUITES = list(SrtpSuite)
 SUITE_IDS = ["80", "32"]
+US = "192.0.2.10"
+MIKEY_ENDPOINT = setup.SecuritySettings(mode=setup.RtpSecurityMode.SECURE, key_management=setup.KeyManagement.MIKEY)
 
 
 def _missing(reason: str) -> None:
@@ -118,6 +112,16 @@ def gst_build(
     return base64.b64decode(gst_run(*args), validate=True)
 
 
+def answer_gstreamer(message: bytes, session_id: int) -> setup.Answer | setup.Refusal:
+    """What a Secure/MIKEY endpoint (no PSK: SIP over TLS) answers to an SDP offer carrying `message`."""
+    offer = (
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
+        "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
+    )
+    return setup.answer_offer(MIKEY_ENDPOINT, offer, setup.LocalMedia(US, 40000, session_id), now=time.time())
+
+
 def rtp(seq: int, ssrc: int, payload: bytes = b"\xd5" * 160) -> bytes:
     return struct.pack("!BBHII", 0x80, 8, seq, seq * 160, ssrc) + payload
 
@@ -167,10 +171,8 @@ def test_our_null_kemac_is_read_by_gstreamer(gst: None, suite: SrtpSuite) -> Non
 @pytest.mark.parametrize("offer_mode", [sdes.OfferCryptoMode.AES80, sdes.OfferCryptoMode.AES32])
 def test_our_sdp_offer_is_read_by_gstreamer(gst: None, offer_mode: sdes.OfferCryptoMode) -> None:
     """The a=key-mgmt:mikey of the offer a Secure/MIKEY endpoint without a PSK sends (SIP over TLS)."""
-    settings = SecuritySettings(
-        mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, offer_crypto=offer_mode
-    )
-    state = build_offer(settings, LocalMedia("192.0.2.10", 40000, 1), now=time.time())
+    settings = dataclasses.replace(MIKEY_ENDPOINT, offer_crypto=offer_mode)
+    state = setup.build_offer(settings, setup.LocalMedia(US, 40000, 1), now=time.time())
     assert state.mikey_keys is not None and state.mikey_keys.mode is KemacMode.NULL
     values = [v for line in state.sdp.serialize().splitlines() if (v := line.removeprefix("a=key-mgmt:")) != line]
     assert len(values) == 1
@@ -273,15 +275,8 @@ def test_gstreamer_offer_is_answered_and_decrypted(gst: None, suite: SrtpSuite) 
     answer_offer: plan keyed with GStreamer's key at its ROC; no R_MESSAGE in the answer (V flag clear)."""
     key, salt = os.urandom(16), os.urandom(14)
     ssrc, roc = 0x47535452, 5
-    message = gst_build(key, salt, suite, ssrc=ssrc, roc=roc)
-    offer = (
-        "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
-        "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-        f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
-    )
-    settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
-    answer = answer_offer(settings, offer, LocalMedia("192.0.2.10", 40000, 2), now=time.time())
-    assert isinstance(answer, Answer), answer
+    answer = answer_gstreamer(gst_build(key, salt, suite, ssrc=ssrc, roc=roc), session_id=2)
+    assert isinstance(answer, setup.Answer), answer
     plan = answer.plan
     assert plan.secure and plan.key_management == "MIKEY" and plan.suite == suite.value
     assert plan.remote is not None and plan.local is not None
@@ -316,11 +311,5 @@ def test_gstreamer_suites_we_lack_are_refused(
     with pytest.raises(mikey.MikeyUnsupportedError) as err:
         mikey.verify_initiation(message, psk=None, now=time.time())
     assert fragment in str(err.value) and err.value.error_code == wire.ERR_INVALID_SPPAR
-    offer = (
-        "v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n"
-        "m=audio 50000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
-        f"a=key-mgmt:{mikey.key_mgmt_value(message)}\r\n"
-    )
-    settings = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY)
-    refusal = answer_offer(settings, offer, LocalMedia("192.0.2.10", 40000, 3), now=time.time())
-    assert isinstance(refusal, Refusal) and refusal.status_code == 488, refusal
+    refusal = answer_gstreamer(message, session_id=3)
+    assert isinstance(refusal, setup.Refusal) and refusal.status_code == 488, refusal

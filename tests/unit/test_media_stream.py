@@ -75,6 +75,27 @@ def keyed_call(
     return sa, sb, accept_answer(settings, offer, ans.sdp.serialize()), ans.plan
 
 
+def started_call(
+    a: MediaEngine,
+    b: MediaEngine,
+    settings: SecuritySettings = SDES,
+    *,
+    seq_a: int | None = None,
+    seq_b: int | None = None,
+    tone_a: float | None = 1000.0,
+    tone_b: float | None = 440.0,
+) -> tuple[MediaStream, MediaStream, MediaPlan, MediaPlan]:
+    """A keyed call with both plans applied (A's first sequence number `seq_a`, B's `seq_b`), A playing
+    `tone_a` and B `tone_b` (None: silence)."""
+    sa, sb, pa, pb = keyed_call(a, b, settings)
+    sa.apply(pa, initial_sequence=seq_a)
+    sb.apply(pb, initial_sequence=seq_b)
+    for stream, tone in ((sa, tone_a), (sb, tone_b)):
+        if tone is not None:
+            stream.play_tone(tone)
+    return sa, sb, pa, pb
+
+
 async def test_srtp_tone_both_ways_measured_decrypted(loop_errors: list[dict[str, Any]]) -> None:
     a, b = engines()
     try:
@@ -124,11 +145,7 @@ async def test_keep_vs_regenerate_after_resume_gives_undecryptable_and_mipt110_o
     notes_a, notes_b = Notes(), Notes()
     a, b = engines(notes_a, notes_b)
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa, initial_sequence=65530)  # A wraps after 6 packets: its sending ROC becomes 1
-        sb.apply(pb)
-        sa.play_tone(1000.0)
-        sb.play_tone(440.0)
+        sa, sb, pa, pb = started_call(a, b, seq_a=65530)  # A wraps after 6 packets: its sending ROC becomes 1
         await asyncio.sleep(0.4)
         assert sa.srtp is not None and sa.srtp.tx.roc == 1
         assert sb.undecryptable == 0 and sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
@@ -149,11 +166,7 @@ async def test_sequence_wrap_with_both_sides_keeping_context() -> None:
     notes_a, notes_b = Notes(), Notes()
     a, b = engines(notes_a, notes_b)
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa, initial_sequence=65520)
-        sb.apply(pb, initial_sequence=65525)
-        sa.play_tone(1000.0)
-        sb.play_tone(440.0)
+        sa, sb, pa, pb = started_call(a, b, seq_a=65520, seq_b=65525)
         await asyncio.sleep(0.5)  # both wrapped
         sa.apply(pa, behaviour=ContextBehaviour.KEEP)  # resume: both keep
         sb.apply(pb, behaviour=ContextBehaviour.KEEP)
@@ -177,10 +190,7 @@ async def test_garbage_and_truncated_packets_are_dropped_and_the_call_goes_on(
     notes_b = Notes()
     a, b = engines(None, notes_b)
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa)
-        sb.apply(pb)
-        sa.play_tone(1000.0)
+        sa, sb, _pa, _pb = started_call(a, b, tone_b=None)
         await asyncio.sleep(0.2)
         for junk in (b"", b"\x00", b"\x00\x01\x00\x00" + bytes(16), b"\xff" * 40, b"\x80\x00\x00", b"\x80" + bytes(20)):
             sa.send_raw(junk)  # empty, STUN-like, version 3, truncated header, too short for a tag
@@ -206,10 +216,7 @@ async def test_a_burst_on_one_socket_drains_while_ticks_are_sparse() -> None:
     receiver's socket is drained within a few ticks, and the call's own packets keep being counted."""
     a, b = engines()
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa)
-        sb.apply(pb)
-        sa.play_tone(1000.0)
+        sa, sb, _pa, _pb = started_call(a, b, tone_b=None)
         await asyncio.sleep(0.2)
         for _ in range(100):
             sa.send_raw(b"\x80" + bytes(20))  # too short for a tag: dropped
@@ -291,9 +298,7 @@ async def test_wav_source_and_recording(tmp_path: Path) -> None:
 async def test_srtcp_reports_flow_both_ways() -> None:
     a, b = engines(rtcp_interval=0.1)
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa)
-        sb.apply(pb)
+        sa, sb, _pa, _pb = started_call(a, b, tone_a=None, tone_b=None)
         await asyncio.sleep(0.6)
         assert sa.rtcp_sent >= 1 and sb.rtcp_received >= 1 and sb.rtcp_dropped == 0
         assert sa.last_peer_report is not None and sb.last_peer_report is not None
@@ -355,9 +360,7 @@ async def test_engines_on_one_loop_share_one_media_clock() -> None:
     """One ticker and one epoll for every engine (unit) on the loop; released when the last one closes."""
     a, b = engines()
     try:
-        sa, sb, pa, pb = keyed_call(a, b)
-        sa.apply(pa)
-        sb.apply(pb)
+        sa, sb, _pa, _pb = started_call(a, b, tone_a=None, tone_b=None)
         clock = a._clock
         assert clock is not None and clock is b._clock and clock.timer is not None and len(clock.engines) == 2
         await asyncio.sleep(0.3)
@@ -374,12 +377,8 @@ async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
     mikey = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, mikey_psk=b"lab")
     a, b = engines()
     try:
-        sa, sb, pa, pb = keyed_call(a, b, mikey)
+        sa, sb, pa, pb = started_call(a, b, mikey)
         assert pa.key_management == pb.key_management == "MIKEY"
-        sa.apply(pa)
-        sb.apply(pb)
-        sa.play_tone(1000.0)
-        sb.play_tone(440.0)
         await asyncio.sleep(0.5)
         assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
         assert sa.measure().frequency == pytest.approx(440.0, abs=3.0)

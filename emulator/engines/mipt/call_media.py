@@ -22,6 +22,7 @@ from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import CallView, MediaRefused
+from emulator.protocols.media import session_setup
 from emulator.protocols.media.session_setup import (
     AnswerState,
     LocalMedia,
@@ -31,9 +32,6 @@ from emulator.protocols.media.session_setup import (
     RtpSecurityMode,
     SecuritySettings,
     SetupRefused,
-    accept_answer,
-    answer_offer,
-    build_offer,
 )
 from emulator.protocols.sdp.sdp import Direction
 
@@ -155,7 +153,7 @@ class CallMedia:
         return self._refused(refusal.status_code, refusal.reason)
 
     def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
-        st.offer = build_offer(
+        st.offer = session_setup.build_offer(
             st.settings,
             self._next_version(st),
             direction=Direction.SENDONLY if hold else Direction.SENDRECV,
@@ -191,7 +189,7 @@ class CallMedia:
         if st.offer is None:
             raise self._refused(488, "no offer of ours to answer")
         try:
-            plan = accept_answer(st.settings, st.offer, answer)
+            plan = session_setup.accept_answer(st.settings, st.offer, answer)
         except SetupRefused as exc:
             raise self._refused(exc.status_code, exc.refusal.detail) from None
         self._start(st, plan)
@@ -199,14 +197,14 @@ class CallMedia:
     def check(self, call: CallView, offer: bytes) -> None:
         """Refuse an incoming offer before the phone rings (415/488 and the notification), as a unit
         does: it never alerts for a call whose media it cannot accept. Opens no stream."""
-        result = answer_offer(self.settings_for(call.endpoint), offer, LocalMedia(self.engine.host, 9, 1),
-                              now=self.clock())
+        local = LocalMedia(self.engine.host, 9, 1)  # discarded: only the verdict matters
+        result = session_setup.answer_offer(self.settings_for(call.endpoint), offer, local, now=self.clock())
         if isinstance(result, Refusal):
             raise self._refuse_offer(result)
 
     def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
-        result = answer_offer(
+        result = session_setup.answer_offer(
             st.settings,
             offer,
             self._next_version(st),
