@@ -4,7 +4,7 @@
   write to it, CRLF keep-alive (RFC 5626 §3.5.1) and kernel keep-alive, and when it must be closed.
 * :class:`StreamProtocol` — the asyncio protocol of every stream: the unit's persistent links (outgoing,
   TLS by the loop's own client TLS) and the connections its listeners accept. An accepted TLS connection
-  runs its handshake in :class:`~emulator.engines.sipep.tls_session.TlsServerSession` from the first octet
+  runs its handshake in :class:`~emulator.protocols.tls_session.TlsServerSession` from the first octet
   (see that module for why), with the unit's TLS policy: its server context (versions, suites, client
   certificate requested when ``SipEp.InteropTlsClientAuthenticationEnable``), the client certificate then
   checked on the unit's clock, and a Cert notification for every refused client.
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from emulator.engines.cert.tls import PeerRefused, TlsPolicy
-from emulator.engines.sipep.tls_session import TlsServerSession
 from emulator.protocols.sip.message import StreamParser
 from emulator.protocols.sip.target import Target
+from emulator.protocols.tls_session import TlsServerSession
 from firmware_model.cert_validation import Refusal, notification_for
 
 __all__ = ["DEFAULT_LIMITS", "ByteStream", "Connection", "Listener", "StreamLimits", "StreamOwner", "StreamProtocol"]

@@ -9,8 +9,8 @@ never to the listener, so a refused client certificate could raise no Cert notif
 connection's protocol owns every octet from the first, and handshake errors come back to the caller.
 
 Sans-IO: :meth:`TlsServerSession.receive` takes octets from the network and returns what to send back
-and the application data decrypted; :meth:`send` encrypts. No socket and no event loop here (the
-adapter is :mod:`emulator.engines.sipep.connection`).
+and the application data decrypted; :meth:`send` encrypts. No socket and no event loop here (the SIP
+listeners' adapter is :mod:`emulator.engines.sipep.connection`; any TLS server of a unit can use it).
 """
 
 from __future__ import annotations
