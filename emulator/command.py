@@ -1,4 +1,5 @@
-"""``dgw-emulator`` command: run one unit, or a lab of units in one process or in worker processes.
+"""The ``dgw-emulator`` command (started by :mod:`emulator.__main__`): run one unit, or a lab of units in one
+process or in worker processes.
 
     dgw-emulator run [--profile 4102|C740|3621] [--state-dir DIR] [--ready-file FILE] [--lab FILE]
                      [--workers N] [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto]
@@ -21,36 +22,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import time
 from pathlib import Path
 
-import structlog
-
 from emulator.fleet.run import install_stop_signals, run_units
 from emulator.labfile import LabError, load_lab, specs_from_lab
+from emulator.runtime.logging import configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import PROFILES
 
-__all__ = ["main", "run_units"]
-
-T0 = time.monotonic()
-
-
-def configure_logging(level: str = "info") -> None:
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
-    )
+__all__ = ["run_command", "run_units"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -124,18 +107,16 @@ def _install_uvloop() -> None:
         pass
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_command(argv: list[str] | None = None, started_at: float | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level)
-    try:
-        if args.cmd == "worker":
-            return _worker(args)
-        return _run(args)
-    except KeyboardInterrupt:  # Ctrl-C before the event loop took over the signal
-        return 130
+    t0 = time.monotonic() if started_at is None else started_at
+    if args.cmd == "worker":
+        return _worker(args, t0)
+    return _run(args, t0)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, t0: float) -> int:
     try:
         specs = _specs(args)
     except (LabError, OSError) as e:
@@ -152,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
 
         async def _supervise() -> int:
             stop = asyncio.Event()
-            return await Supervisor(specs, workers, args.ready_file, worker_args, T0).run(stop)
+            return await Supervisor(specs, workers, args.ready_file, worker_args, t0).run(stop)
 
         return asyncio.run(_supervise())
     _install_uvloop()
@@ -160,17 +141,13 @@ def _run(args: argparse.Namespace) -> int:
     async def _main() -> int:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        return await run_units(specs, args.ready_file, stop, T0)
+        return await run_units(specs, args.ready_file, stop, t0)
 
     return asyncio.run(_main())
 
 
-def _worker(args: argparse.Namespace) -> int:
+def _worker(args: argparse.Namespace, t0: float) -> int:
     from emulator.fleet.worker import run_worker
 
     _install_uvloop()
-    return asyncio.run(run_worker(args.control_fd, T0))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return asyncio.run(run_worker(args.control_fd, t0))

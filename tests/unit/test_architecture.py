@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("emulator.lab", 6),
     ("emulator.labfile", 6),
     ("emulator.fleet", 6),
+    ("emulator.command", 6),
     ("emulator.__main__", 6),
     ("emulator", 0),  # the bare package (empty __init__)
 )

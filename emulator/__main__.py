@@ -1,0 +1,33 @@
+"""``dgw-emulator`` (and ``python -m emulator``): the command itself is :mod:`emulator.command`.
+
+This module stays small so that a stop signal is honoured from the first milliseconds of a start: SIGTERM or
+SIGINT received while the command's modules are still being imported ends the process with status 0, as a
+stop later on does (the event loop takes the signals over once it runs).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from types import FrameType
+
+__all__ = ["main"]
+
+T0 = time.monotonic()  # the process start, as near as Python sees it (start-up figures count from here)
+
+
+def _stop_early(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_early)
+    signal.signal(signal.SIGINT, _stop_early)
+    from emulator.command import run_command  # composition: imported once the stop signals are handled
+
+    return run_command(argv, started_at=T0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

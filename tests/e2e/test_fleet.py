@@ -1,0 +1,165 @@
+"""Labs over worker processes, as a user runs them: `dgw-emulator run --lab FILE --workers N` with units that
+register to a real Kamailio and call each other, driven through the ready file and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testkit.kamailio import Kamailio, start_kamailio
+from testkit.pki import Pki
+from tests.e2e.test_run_process import ROOT, api
+
+USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw", "dave": "davepw"}
+
+
+def wait(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def lab_toml(registrar: str) -> str:
+    """Four 4102s, one SIP user each, registering over UDP: the registration is all lab settings."""
+    units = "".join(
+        f'[[unit]]\nname = "{user}"\n[unit.settings]\n'
+        f'"SipEp.UserAgent[Phone-Fax1].Username" = "{user}"\n"SipEp.UserAgent[Phone-Fax1].Register" = "Enable"\n'
+        f'"SipEp.Authentication.Username[Index=1]" = "{user}"\n"SipEp.Authentication[1].Password" = "{pw}"\n'
+        for user, pw in USERS.items()
+    )
+    return ('[defaults]\nassume_time_synchronized = true\n[defaults.settings]\n'
+            f'"SipEp.DefaultStaticRegistrarServerHost" = "{registrar}"\n'
+            f'"SipEp.DefaultStaticProxyHomeDomainHost" = "{registrar}"\n' + units)
+
+
+class Fleet:
+    """One `dgw-emulator run --lab` process (a supervisor when --workers > 1)."""
+
+    def __init__(self, tmp: Path, lab: Path, *args: str) -> None:
+        self.ready = tmp / "ready.json"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "run", "--lab", str(lab), "--state-dir", str(tmp / "state"),
+             "--port-mode", "auto", "--ready-file", str(self.ready), "--log-level", "warning", *args],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        wait(lambda: self.ready.exists() or self.proc.poll() is not None, 60, "the ready file")
+        assert self.proc.poll() is None, self.proc.stderr.read()  # type: ignore[union-attr]
+
+    def doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self.ready.read_text())
+        return doc
+
+    def unit(self, name: str) -> dict[str, Any]:
+        return next(u for u in self.doc()["units"] if u["name"] == name)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=40)
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
+    pki = Pki("rsa")
+    crt, key = pki.leaf(pki.ca("Lab CA"), "127.0.0.1").write(tmp_path / "pki", "server")
+    k = start_kamailio(tmp_path / "kamailio", crt, key, USERS)
+    yield k
+    k.stop()
+
+
+def registered(unit: dict[str, Any]) -> bool:
+    status, body = api(unit, "GET", "/api/v1/tables/SipEp.RegistrationStatus")
+    return status == 200 and [r.get("State") for r in body["rows"]] == ["Registered"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: Path, kamailio: Kamailio) -> None:
+    lab = tmp_path / "lab.toml"
+    lab.write_text(lab_toml(kamailio.udp_address))
+    fleet = Fleet(tmp_path, lab, "--workers", "2")
+    try:
+        doc = fleet.doc()
+        assert [(u["name"], u["worker"]) for u in doc["units"]] == [("alice", 0), ("bob", 0), ("carol", 1),
+                                                                  ("dave", 1)]
+        assert [w["state"] for w in doc["workers"]] == ["running", "running"] and doc["pid"] == fleet.proc.pid
+        alice, bob, carol = fleet.unit("alice"), fleet.unit("bob"), fleet.unit("carol")
+        for name in USERS:  # the lab's settings alone registered every unit
+            wait(lambda name=name: registered(fleet.unit(name)), what=f"{name} registered")
+        assert api(carol, "PUT", "/api/v1/parameters/Hoc.SystemName", {"value": "carol-after-kill"})[0] == 200
+        # alice (worker 0) calls bob (worker 0)
+        assert api(alice, "POST", "/api/v1/endpoints/Phone-Fax1/dial", {"number": "bob"})[0] == 200
+        wait(lambda: api(bob, "POST", "/api/v1/endpoints/Phone-Fax1/answer")[0] == 200, what="bob answers")
+
+        def media() -> dict[str, Any]:
+            [call] = [c for c in api(alice, "GET", "/api/v1/calls")[1]["calls"] if c["state"] == "connected"]
+            return call  # type: ignore[no-any-return]
+
+        before = wait(lambda: media()["packets_received"] > 20 and media(), what="audio flowing")
+        w0, w1 = doc["workers"][0]["pid"], doc["workers"][1]["pid"]
+        os.kill(w1, signal.SIGKILL)
+        back = wait(lambda: (d := fleet.doc())["workers"][1]["restarts"] == 1 and d["workers"][1]["state"] == "running"
+                    and d, what="worker 1 restarted")
+        assert back["workers"][1]["pid"] != w1 and not alive(w1) and back["workers"][0]["pid"] == w0
+        carol_back = fleet.unit("carol")
+        for face in ("api", "ssh", "web", "web_secure", "cwmp"):  # where they were
+            assert carol_back[face] == carol[face], face
+        assert api(carol_back, "GET", "/api/v1/parameters/Hoc.SystemName")[1]["value"] == "carol-after-kill"
+        wait(lambda: registered(fleet.unit("carol")) and registered(fleet.unit("dave")), what="registered again")
+        after = media()  # the same call, still up, its audio still flowing
+        assert after["id"] == before["id"] and after["packets_received"] > before["packets_received"] + 50
+        assert after["undecryptable"] in (0, None)
+    finally:
+        code = fleet.stop()
+    assert code == 0
+    assert not any(alive(w["pid"]) for w in fleet.doc()["workers"])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_signal_is_honoured_at_any_moment_of_a_start(tmp_path: Path, workers: str) -> None:
+    """SIGTERM (or SIGINT) while the command imports its modules, builds or starts units: every process ends at
+    once, cleanly (status 0), and a worker never outlives its supervisor. (Before the interpreter runs the
+    command's first line, ~20 ms, a signal can only end the process the kernel's way.)"""
+    lab = tmp_path / "lab.json"
+    lab.write_text(json.dumps({"unit": [{"name": f"u{i}", "host": "127.0.0.1"} for i in range(60)]}))
+    for delay, sig in ((0.15, signal.SIGTERM), (0.25, signal.SIGINT), (0.5, signal.SIGTERM), (1.2, signal.SIGINT),
+                       (2.5, signal.SIGTERM)):
+        ready = tmp_path / f"ready-{delay}.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator", "run", "--lab", str(lab), "--state-dir", str(tmp_path / "state"),
+             "--port-mode", "auto", "--ready-file", str(ready), "--log-level", "error", "--workers", workers],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        time.sleep(delay)
+        children = _children(proc.pid)
+        t = time.monotonic()
+        proc.send_signal(sig)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - t
+        assert code == 0 and took < 8, (delay, code, took, proc.stderr.read())  # type: ignore[union-attr]
+        wait(lambda children=children: not any(alive(c) for c in children), 15, "the workers to end")
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
