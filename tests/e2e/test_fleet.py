@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -163,3 +165,46 @@ def test_a_stop_signal_is_honoured_at_any_moment_of_a_start(tmp_path: Path, work
 def _children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+def test_a_lab_registers_over_tls_from_its_first_attempt(tmp_path: Path) -> None:
+    """The lab says what every unit trusts (the proxy's CA) and presents (its own host certificate): units
+    register over TLS at boot, without an API call and without a refused first handshake, and present the
+    lab's certificate (seen here on HTTPS)."""
+    pki = Pki("rsa")
+    ca = pki.ca("Fleet CA")
+    crt, key = pki.leaf(ca, "127.0.0.1").write(tmp_path / "pki", "proxy")
+    k = start_kamailio(tmp_path / "kamailio", crt, key, USERS, tls_only=True)
+    try:
+        (tmp_path / "ca.pem").write_bytes(ca.pem())
+        for i, user in enumerate(USERS):
+            leaf = pki.leaf(ca, user, dns=(user,), ips=(f"127.0.0.{i + 2}",))
+            (tmp_path / f"{user}.pem").write_bytes(leaf.pem() + leaf.key_pem())
+        lab = tmp_path / "lab.toml"
+        text = lab_toml(k.tls_address).replace(
+            "[defaults]\n", '[defaults]\nother_certificates = ["ca.pem"]\nhost_certificate = "{name}.pem"\n', 1)
+        text = text.replace("[defaults.settings]\n", '[defaults.settings]\n"SipEp.TransportConfig[default].TlsEnable"'
+                            ' = "Enable"\n"Web.HttpsCipherSuite" = "CS3"\n', 1)
+        lab.write_text(text)
+        t0 = time.monotonic()
+        fleet = Fleet(tmp_path, lab, "--workers", "2")
+        try:
+            for name in USERS:
+                wait(lambda name=name: registered(fleet.unit(name)), 10, f"{name} registered over TLS")
+            took = time.monotonic() - t0
+            assert took < 10, took  # the 15 s retry after a refused handshake never happened
+            for name in USERS:
+                status, notes = api(fleet.unit(name), "GET", "/api/v1/notifications")
+                assert status == 200 and not [n for n in notes["notifications"] if n["service"] == "Cert"
+                                              and "unknown" in n["message"].lower()], notes
+            host, port = fleet.unit("carol")["web_secure"].removeprefix("https://").rsplit(":", 1)
+            ctx = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+            ctx.check_hostname = False
+            with socket.create_connection((host, int(port)), timeout=5) as raw, \
+                    ctx.wrap_socket(raw) as tls:
+                subject = dict(x[0] for x in tls.getpeercert()["subject"])  # type: ignore[index]
+            assert subject["commonName"] == "carol"
+        finally:
+            assert fleet.stop() == 0
+    finally:
+        k.stop()
