@@ -27,9 +27,10 @@ import sys
 import time
 from pathlib import Path
 
+from emulator.fleet.logs import DETAIL
 from emulator.fleet.run import install_stop_signals, run_units
 from emulator.labfile import LabError, load_lab, specs_from_lab
-from emulator.runtime.logging import configure_logging
+from emulator.runtime.logging import LOG_FORMATS, configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import PROFILES
 
@@ -66,11 +67,26 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes for a lab (default: one per core, at most one per unit; 1: every unit in this "
              "process)",
     )
-    run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--metrics-port", type=int, metavar="PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (worker k of a lab: PORT + k; 0: the kernel "
+             "chooses; the ready file lists them); none by default",
+    )
+    run.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics endpoint (127.0.0.1)")
+    _log_options(run)
     worker = sub.add_parser("worker", help="(internal) one worker process of a lab, started by the supervisor")
     worker.add_argument("--control-fd", type=int, required=True, help="pipe to tell the supervisor about units")
-    worker.add_argument("--log-level", default="info")
+    _log_options(worker)
     return ap
+
+
+def _log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-level", default="info", help="debug shows every event of every unit (default info)")
+    p.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="auto",
+        help="console: lines for a person, the unit first; json: one JSON object per line; auto (default): "
+             "console on a terminal, json otherwise",
+    )
 
 
 def _specs(args: argparse.Namespace) -> list[UnitSpec]:
@@ -109,7 +125,10 @@ def _install_uvloop() -> None:
 
 def run_command(argv: list[str] | None = None, started_at: float | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(args.log_level)
+    if args.log_format == "auto":  # decided once, here: the workers write to the same stdout
+        args.log_format = "console" if sys.stdout.isatty() else "json"
+    DETAIL.verbose = args.log_level.lower() == "debug"
+    configure_logging(args.log_level, fmt=args.log_format, processors=[DETAIL])
     t0 = time.monotonic() if started_at is None else started_at
     if args.cmd == "worker":
         return _worker(args, t0)
@@ -126,14 +145,16 @@ def _run(args: argparse.Namespace, t0: float) -> int:
     if workers < 1:
         print("dgw-emulator: --workers must be 1 or more", file=sys.stderr)
         return 2
+    DETAIL.units = len(specs)
+    metrics = (args.metrics_host, args.metrics_port) if args.metrics_port is not None else None
     if min(workers, len(specs)) > 1:
         from emulator.fleet.supervisor import Supervisor
 
-        worker_args = ["--log-level", args.log_level]
+        worker_args = ["--log-level", args.log_level, "--log-format", args.log_format]
 
         async def _supervise() -> int:
             stop = asyncio.Event()
-            return await Supervisor(specs, workers, args.ready_file, worker_args, t0).run(stop)
+            return await Supervisor(specs, workers, args.ready_file, worker_args, t0, metrics).run(stop)
 
         return asyncio.run(_supervise())
     _install_uvloop()
@@ -141,7 +162,7 @@ def _run(args: argparse.Namespace, t0: float) -> int:
     async def _main() -> int:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        return await run_units(specs, args.ready_file, stop, t0)
+        return await run_units(specs, args.ready_file, stop, t0, metrics)
 
     return asyncio.run(_main())
 

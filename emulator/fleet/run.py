@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from emulator.fleet.logs import DETAIL, FLUSH_EVERY_S
 from emulator.fleet.ready import FACES, Entry, ReadyFile
 from emulator.runtime.spec import UnitSpec
 
 if TYPE_CHECKING:
+    from emulator.faces.metrics import MetricsServer
     from emulator.lab import RunningUnit
+    from emulator.runtime.unit import Unit
 
 __all__ = ["STOP_TIMEOUT_S", "Runner", "install_stop_signals", "print_faces", "run_units"]
 
@@ -50,15 +53,39 @@ class StartFailed(Exception):
 class Runner:
     """The units of this process (a lab, or a worker's share of one)."""
 
-    def __init__(self, specs: Sequence[UnitSpec], publish: Publish, *, worker: int | None = None) -> None:
+    def __init__(self, specs: Sequence[UnitSpec], publish: Publish, *, worker: int | None = None,
+                 metrics: tuple[str, int] | None = None) -> None:
         self.specs = list(specs)
         self.publish = publish
         self.worker = worker
+        self.metrics_address = metrics
+        self.metrics: MetricsServer | None = None
         self.units: list[RunningUnit] = []
         self.ready = False
         self.log = structlog.get_logger("dgw")
         self._dirty: set[int] = set()
         self._flush_scheduled = False
+
+    def running_units(self) -> list[Unit]:
+        return [ru.unit for ru in self.units]
+
+    async def start_metrics(self) -> str:
+        """The process's Prometheus endpoint (before the units, so a scrape can follow a big lab's start)."""
+        from emulator.faces.metrics import MetricsServer  # only when asked for: prometheus-client loads then
+
+        assert self.metrics_address is not None
+        metrics = MetricsServer(self.running_units, self.log)
+        try:
+            url = await metrics.start(*self.metrics_address)
+        except OSError as e:  # a port taken: the units run anyway, without an endpoint
+            self.log.error("metrics_unavailable", address=list(self.metrics_address), error=str(e))
+            return ""
+        finally:
+            self.metrics_address = None
+        self.metrics = metrics
+        for unit in self.running_units():
+            metrics.collector.watch(unit)
+        return url
 
     def entry(self, i: int) -> Entry:
         ru = self.units[i]
@@ -74,7 +101,10 @@ class Runner:
     async def run(self, stop: asyncio.Event, started_at: float) -> int:
         """Run until ``stop``; 0 after a clean stop, else the exit code of a failed start (message printed)."""
         tasks: list[asyncio.Task[None]] = []
+        flusher: asyncio.Task[None] | None = None
         try:
+            if self.metrics_address is not None:
+                await self.start_metrics()
             await self._start(stop, tasks)
             if stop.is_set():
                 self.log.info("stopped_while_starting", units=len(self.units), of=len(self.specs))
@@ -84,6 +114,8 @@ class Runner:
                 ru.unit.on_listening(self._listener(i))
             self.publish([self.entry(i) for i in range(len(self.units))], True)
             self.log.info("ready", units=len(self.units), seconds=round(time.monotonic() - started_at, 3))
+            DETAIL.flush(self.log)
+            flusher = asyncio.ensure_future(self._flush_details(stop))
             await stop.wait()
             return 0
         except StartFailed as e:
@@ -91,10 +123,18 @@ class Runner:
             self.log.error("start_failed", error=str(e))
             return e.code
         finally:
-            for t in tasks:
+            for t in [*tasks, *([flusher] if flusher else [])]:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *([flusher] if flusher else []), return_exceptions=True)
             await self._stop_all()
+            if self.metrics is not None:
+                await self.metrics.stop()
+            DETAIL.flush(self.log)
+
+    async def _flush_details(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(FLUSH_EVERY_S)
+            DETAIL.flush(self.log)
 
     async def _start(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
         from emulator.lab import LabError, build_unit  # composition: the engines load once the command is parsed
@@ -107,6 +147,8 @@ class Runner:
             except LabError as e:
                 raise StartFailed(str(e), 2) from None
             self.units.append(ru)
+            if self.metrics is not None:
+                self.metrics.collector.watch(ru.unit)
             tasks.append(asyncio.ensure_future(ru.start()))
             await asyncio.sleep(0)  # a signal, and the starts begun, run between two builds
         if not tasks:
@@ -182,7 +224,7 @@ def print_faces(entries: Sequence[Entry], ready_file: Path | None, seconds: floa
 
 
 async def run_units(specs: list[UnitSpec], ready_file: Path | None, stop: asyncio.Event,
-                    started_at: float | None = None) -> int:
+                    started_at: float | None = None, metrics: tuple[str, int] | None = None) -> int:
     """A lab in this process: the ready file is written once every unit is up, and again on every change."""
     t0 = time.monotonic() if started_at is None else started_at
     ready = ReadyFile(ready_file, [s.name for s in specs])
@@ -191,9 +233,13 @@ async def run_units(specs: list[UnitSpec], ready_file: Path | None, stop: asynci
     def publish(entries: list[Entry], _all_ready: bool) -> None:
         nonlocal first
         ready.update(entries)
+        if runner.metrics is not None:
+            ready.workers = [{"index": 0, "pid": os.getpid(), "units": len(specs), "restarts": 0,
+                              "state": "running", "metrics": runner.metrics.url}]
         ready.write()
         if first:
             first = False
             print_faces(list(ready.entries.values()), ready_file, time.monotonic() - t0)
 
-    return await Runner(specs, publish).run(stop, t0)
+    runner = Runner(specs, publish, metrics=metrics)
+    return await runner.run(stop, t0)

@@ -78,12 +78,15 @@ class WorkerProcess:
 
 class Supervisor:
     def __init__(self, specs: Sequence[UnitSpec], workers: int, ready_file: Path | None,
-                 worker_args: Sequence[str] = (), started_at: float | None = None) -> None:
+                 worker_args: Sequence[str] = (), started_at: float | None = None,
+                 metrics: tuple[str, int] | None = None) -> None:
         self.workers = [WorkerProcess(k, share, names=[s.name for s in share])
                         for k, share in enumerate(shard(specs, workers))]
         self.ready = ReadyFile(ready_file, [s.name for s in specs])
         self.ready_file = ready_file
         self.worker_args = list(worker_args)
+        self.metrics = metrics  # (host, port): worker k listens on port + k (port 0: each where the kernel says)
+        self.units = len(specs)
         self.started_at = time.monotonic() if started_at is None else started_at
         self.stopping = False
         self.all_ready = False
@@ -157,7 +160,12 @@ class Supervisor:
         w.started = time.monotonic()
         w.ready = False
         w.state = "starting" if not w.ever_ready else "restarting"
-        job = {"index": w.index, "specs": [s.to_json() for s in w.specs]}  # face_ports: where they were
+        metrics = None
+        if self.metrics is not None:
+            host, port = self.metrics
+            metrics = [host, port + w.index if port else 0]
+        job = {"index": w.index, "specs": [s.to_json() for s in w.specs],  # face_ports: where they were
+               "lab_units": self.units, "metrics": metrics}
         assert w.proc.stdin is not None
         w.proc.stdin.write(json.dumps(job, separators=(",", ":")).encode() + b"\n")
         await w.proc.stdin.drain()  # stdin stays open: its end tells the worker that we are gone

@@ -1,6 +1,7 @@
 """A worker process of a multi-process lab (``dgw-emulator worker``, started by the supervisor only).
 
-It reads its job, one JSON line on stdin: ``{"index": k, "specs": [UnitSpec.to_json(), ...]}``, and runs
+It reads its job, one JSON line on stdin: ``{"index": k, "specs": [UnitSpec.to_json(), ...], "lab_units": n,
+"metrics": [host, port] or null}``, and runs
 those units exactly as a one-process lab does (:class:`emulator.fleet.run.Runner`). It tells the
 supervisor, one JSON line per message on the control pipe (``--control-fd``):
 
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 import structlog
 
+from emulator.fleet.logs import DETAIL
 from emulator.fleet.ready import Entry
 from emulator.fleet.run import Runner, install_stop_signals
 from emulator.runtime.spec import UnitSpec
@@ -67,6 +69,8 @@ async def run_worker(control_fd: int, started_at: float) -> int:
     index = int(job.get("index", 0))
     specs = [UnitSpec.from_json(doc) for doc in job.get("specs", [])]
     structlog.contextvars.bind_contextvars(worker=index)
+    DETAIL.units = int(job.get("lab_units", len(specs)))
+    metrics = job.get("metrics")
     stop = asyncio.Event()
     install_stop_signals(stop)
     loop = asyncio.get_running_loop()
@@ -83,8 +87,11 @@ async def run_worker(control_fd: int, started_at: float) -> int:
             announced = True
             control.send({"ready": True, "units": len(specs)})
 
+    runner = Runner(specs, publish, worker=index, metrics=(str(metrics[0]), int(metrics[1])) if metrics else None)
+    if metrics and (url := await runner.start_metrics()):
+        control.send({"metrics": url})
     try:
-        code = await Runner(specs, publish, worker=index).run(stop, started_at)
+        code = await runner.run(stop, started_at)
     finally:
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -11,6 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,14 @@ def registered(unit: dict[str, Any]) -> bool:
     return status == 200 and [r.get("State") for r in body["rows"]] == ["Registered"]
 
 
+def scrape(url: str) -> dict[str, float]:
+    """A Prometheus text page as {"name{labels}": value}."""
+    with urllib.request.urlopen(url, timeout=5) as r:
+        assert r.headers.get_content_type() == "text/plain"
+        text = r.read().decode()
+    return {k: float(v) for k, v in (line.rsplit(" ", 1) for line in text.splitlines() if line[:1] not in ("#", ""))}
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -99,7 +108,7 @@ def alive(pid: int) -> bool:
 def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: Path, kamailio: Kamailio) -> None:
     lab = tmp_path / "lab.toml"
     lab.write_text(lab_toml(kamailio.udp_address))
-    fleet = Fleet(tmp_path, lab, "--workers", "2")
+    fleet = Fleet(tmp_path, lab, "--workers", "2", "--metrics-port", "0")
     try:
         doc = fleet.doc()
         assert [(u["name"], u["worker"]) for u in doc["units"]] == [("alice", 0), ("bob", 0), ("carol", 1),
@@ -118,6 +127,10 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
             return call  # type: ignore[no-any-return]
 
         before = wait(lambda: media()["packets_received"] > 20 and media(), what="audio flowing")
+        w0_metrics = scrape(doc["workers"][0]["metrics"])  # each worker's Prometheus endpoint, its own units
+        assert w0_metrics['dgw_units{profile="4102"}'] == 2 and w0_metrics['dgw_registrations{state="Registered"}'] == 2
+        assert w0_metrics['dgw_calls{state="connected"}'] == 2  # alice's and bob's sides of the call
+        assert scrape(doc["workers"][1]["metrics"]).get('dgw_calls{state="connected"}') is None
         w0, w1 = doc["workers"][0]["pid"], doc["workers"][1]["pid"]
         os.kill(w1, signal.SIGKILL)
         back = wait(lambda: (d := fleet.doc())["workers"][1]["restarts"] == 1 and d["workers"][1]["state"] == "running"
