@@ -25,6 +25,7 @@ from emulator.engines.sipep.offer_answer import CallError
 from emulator.ops import policy, snapshots
 from emulator.ops.errors import ErrorKind, OpError
 from emulator.protocols.media.dtmf import DtmfError
+from emulator.protocols.sip.uri import Uri
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 
@@ -62,6 +63,7 @@ class Arg:
     nullable: bool = False
     aliases: tuple[str, ...] = ()
     schema: dict[str, Any] = field(default_factory=dict)
+    grammar: Callable[[Any], None] | None = None  # raises ValueError (the reason) for a value it refuses
 
     def json_schema(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": [self.type, "null"] if self.nullable else self.type,
@@ -72,8 +74,14 @@ class Arg:
         if value is None and self.nullable:
             return None
         if self.type == "string" and isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
+            value = str(value)
         if self.type == "string" and isinstance(value, str):
+            try:
+                value.encode("utf-8")  # no lone surrogate: every face and the SIP messages must carry it
+                if self.grammar is not None:
+                    self.grammar(value)
+            except ValueError as e:
+                raise OpError(ErrorKind.INVALID, f"{action}: {self.name}: {e}", 400) from None
             return value
         if self.type == "integer":
             n = _whole(value)
@@ -367,7 +375,16 @@ def _form(word: str, help_text: str, args: Sequence[str] = (), **kw: Any) -> Cli
 
 
 # ---------------------------------------------------------------------------------------------- the table
-_NUMBER = Arg("number", "string", "the number to call (a user part) or a sip: URI", required=True, aliases=("uri",))
+def _number(text: str) -> None:
+    """A number to call: a user part, or a ``sip:``/``sips:`` URI that RFC 3261 §25.1 accepts."""
+    if not text.strip():
+        raise ValueError("an empty number")
+    if text.startswith(("sip:", "sips:")):  # as the call layer tells a URI from a user part
+        Uri.parse(text)  # UriError (a ValueError) says what is wrong
+
+
+_NUMBER = Arg("number", "string", "the number to call (a user part) or a sip: URI", required=True, aliases=("uri",),
+              grammar=_number)
 _PHONE_HELP = "what the endpoint's user does on the phone"
 MEDIA_ARGS = (  # the endpoint phone's settings (emulator.engines.mipt.endpoint_audio)
     Arg("source", "object", "{tone: [Hz...], level_dbm0} (1-4 tones, 20-3990 Hz, -60..+3 dBm0), {wav: name.wav} "
@@ -399,7 +416,7 @@ for _action in (
     Action("transfer", "Blind transfer of the endpoint's connected call (REFER, RFC 3515/5589)",
            _phone("transfer", lambda m, i: m.transfer(i.endpoint, i.args["number"])),
            args=(Arg("number", "string", "where the far end is transferred: a user part or a sip: URI",
-                     required=True, aliases=("uri",)),),
+                     required=True, aliases=("uri",), grammar=_number),),
            description="The call row's transfer goes pending, then done (released by BYE once the far end's "
            "NOTIFY reports 200) or failed <status>; 409 when the far end refuses the REFER.",
            cli=(_form("transfer", "blind transfer of the endpoint's call (REFER)", ["number"], show=_show_call),)),

@@ -24,6 +24,7 @@ from yarl import URL
 from emulator.faces.api import endpoints
 from emulator.faces.api.routing import STATUS_BY_KIND, STATUSES_OF_KIND, Route
 from emulator.lab import RunningUnit, build_unit
+from emulator.ops import snapshots
 from emulator.ops.errors import ErrorKind
 from emulator.runtime.spec import UnitSpec
 
@@ -105,6 +106,9 @@ class Fuzz:
         for st_ in self.running.unit.services.values():
             if st_.engine is not None and st_.state == "Stopped":
                 await self.running.unit.start_service(st_.name)
+        calls = snapshots.call_manager(self.running.unit)
+        if calls is not None:  # calls towards the factory registrar never end by themselves: free the phones
+            calls.stop()
 
 
 @pytest.fixture

@@ -89,6 +89,16 @@ async def test_deep_or_long_bodies_are_bad_requests(env: Env, method: str, path:
     assert env.unit.config.to_doc() == before
 
 
+@pytest.mark.parametrize("number", ["sip:", "sips:[", "sip:@:99999", f"1{LONE}", " "])
+@pytest.mark.parametrize("action", ["dial", "transfer"])
+async def test_a_number_the_call_layer_cannot_parse_is_invalid(env: Env, action: str, number: str) -> None:
+    """A sip: URI that RFC 3261 section 25.1 refuses made the call layer raise UriError (answered 500)."""
+    status, answer = await _raw(env, "POST", f"/api/v1/endpoints/Phone-Fax1/{action}",
+                                json.dumps({"number": number}).encode())
+    assert (status, answer["kind"]) == (400, "invalid"), answer
+    assert str(answer["error"]).startswith(f"{action}: number: "), answer
+
+
 async def test_long_numbers_in_text_are_invalid_values(env: Env) -> None:
     r = await env.c.put("/api/v1/parameters/Cli.SshPort", {"value": "9" * 5000})
     assert (r.status, r.body["kind"]) == (400, "invalid") and len(r.body["error"]) < 200
