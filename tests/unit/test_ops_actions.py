@@ -96,7 +96,10 @@ async def test_every_action_is_served_described_and_helped(env: Env) -> None:
 
 def test_help_keeps_one_line_for_the_phone_actions(tmp_path: Path) -> None:
     unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
-    text = CliShell(unit, ADMIN).execute("help").output
+    shell = CliShell(unit, ADMIN)
+    # the arguments are checked before anything runs, and the action is named once
+    assert shell.execute("dial Phone-Fax1 sip:").output == "Error: dial: number: not an absolute URI: 'sip:'\n"
+    text = shell.execute("help").output
     for line in ("dial <EpId> <number>", "offhook|answer|hangup|hold|resume <EpId>", "transfer <EpId> <number>",
                  "play <EpId> tone <Hz>...|wav <f>|silence", "record <EpId> <file.wav>|off", "listen <EpId>",
                  "dtmf <EpId> <digits>", "lock|unlock|force-lock <EpId>", "calls"):

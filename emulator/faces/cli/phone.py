@@ -43,6 +43,11 @@ def help_rows() -> list[tuple[str, str]]:
     return [*out, _CALLS_HELP]
 
 
+def _refused(word: str, message: str) -> Reply:
+    """``Error: <word>: <why>`` (a message that already names the action is not named twice)."""
+    return Reply.error(message if message.startswith(f"{word}: ") else f"{word}: {message}")
+
+
 class PhoneCommands:
     """The endpoint commands of one CLI session."""
 
@@ -71,14 +76,14 @@ class PhoneCommands:
                 return Reply(pending=lambda: self._finish(word, form, result))
             return Reply(self._show(form, result))
         except (OpError, policy.Forbidden) as e:
-            return Reply.error(f"{word}: {e.message}")
+            return _refused(word, e.message)
 
     async def _finish(self, word: str, form: CliForm, running: object) -> Reply:
         try:
             assert inspect.isawaitable(running)
             return Reply(self._show(form, await running))
         except (OpError, policy.Forbidden) as e:
-            return Reply.error(f"{word}: {e.message}")
+            return _refused(word, e.message)
 
     @staticmethod
     def _show(form: CliForm, result: Result) -> str:
