@@ -14,6 +14,7 @@ Media/Security Mode Secure, key management SDES) registered to the same proxy ov
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ from typing import Any
 
 import pytest
 
-from emulator.engines.sipep.calls import Call, CallManager, endpoint_action
+from emulator.engines.aaa import AuthResult
+from emulator.engines.sipep.calls import Call, CallManager
+from emulator.ops import actions
 from emulator.protocols.media.tones import ToneMeasurement
 from emulator.runtime.unit import Unit
 from testkit.baresip import (
@@ -198,6 +201,15 @@ async def baresip_heard(lab: Lab, frequency: float, *, timeout: float = 5.0) -> 
         await asyncio.sleep(0.2)
 
 
+async def act(unit: Unit, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The endpoint action as the API runs it (the ops action table), for an Admin."""
+    action = actions.find(name)
+    assert action is not None
+    answer = actions.invoke(unit, AuthResult(True, "admin", "Admin"), action, EP, body)
+    result = await answer if inspect.isawaitable(answer) else answer
+    return dict(result)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 async def test_unit_calls_baresip_srtp_tones_both_ways(
     tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]
@@ -205,7 +217,7 @@ async def test_unit_calls_baresip_srtp_tones_both_ways(
     lab_ = await lab(tmp_path, pkis, kamailios, units, phones)
     ctrl = lab_.phone.ctrl
     since = len(ctrl.events)
-    row = await endpoint_action(lab_.calls, EP, "dial", {"number": BARESIP_USER})
+    row = await act(lab_.unit, "dial", {"number": BARESIP_USER})
     call = lab_.calls.current(EP)
     assert call is not None and row["call"]["id"] == call.id, row
     assert_secure_sdp(call.local_sdp, "the unit's INVITE offer", "")
@@ -221,7 +233,7 @@ async def test_unit_calls_baresip_srtp_tones_both_ways(
     stream(call).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
     await unit_hears_baresip(lab_, call)
     await asyncio.sleep(1.0)  # a second of the unit's tone into baresip
-    await endpoint_action(lab_.calls, EP, "hangup")
+    await act(lab_.unit, "hangup")
     assert call.state == "ended", call.row()
     await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
     await baresip_heard(lab_, UNIT_TONE)
@@ -247,7 +259,7 @@ async def test_baresip_calls_unit_srtp_tones_both_ways(
     assert incoming is not None and incoming.direction == "incoming"
     assert_secure_sdp(incoming.remote_sdp, "baresip's INVITE offer", lab_.log())
 
-    row = await endpoint_action(lab_.calls, EP, "answer")
+    row = await act(lab_.unit, "answer")
     assert row["call"]["state"] == "connected", row
     assert_secure_sdp(incoming.local_sdp, "the unit's 200 OK answer", lab_.log())
     await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)

@@ -3,12 +3,17 @@ RFC 3581), the persistent port cycle, host:port and User-Agent formats, credenti
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from emulator.engines.aaa import AuthResult
 from emulator.engines.sipep.engine import ServerAddr, SipEpEngine, parse_host_port, user_agent
 from emulator.engines.sipep.transport import PortCycle, SipTransport
+from emulator.ops import actions
+from emulator.ops.errors import OpError
 from emulator.protocols.sip import parse_message
 from emulator.protocols.sip.message import Request, make_response
 from emulator.protocols.sip.target import Target, response_target, stamp_via
@@ -100,25 +105,34 @@ def test_credentials_follow_the_authentication_table(tmp_path: Path) -> None:
 
 
 async def test_endpoint_action_errors(tmp_path: Path) -> None:
-    from emulator.engines.sipep.calls import CallError, endpoint_action
-
+    """The endpoint actions' refusals, as the ops action table gives them to every face (status and kind)."""
     u = Unit(name="u", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
     eng = SipEpEngine(u)
-    for ep, action, body, status in [("Phone-Fax9", "dial", {"number": "1"}, 404), ("Phone-Fax1", "jump", None, 404),
-                                     ("Phone-Fax1", "hangup", None, 503)]:
-        with pytest.raises(CallError) as err:
-            await endpoint_action(eng.calls, ep, action, body)
-        assert err.value.status == status
+    u.attach(eng)
+    admin = AuthResult(True, "admin", "Admin")
+
+    async def run(ep: str, name: str, body: dict[str, str] | None = None) -> Any:
+        action = actions.find(name)
+        assert action is not None, name
+        answer = actions.invoke(u, admin, action, ep, body)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    assert actions.find("jump") is None  # no such action: the API has no route for it (404)
+    for ep, name, body, status, kind in [("Phone-Fax9", "dial", {"number": "1"}, 404, "call"),
+                                         ("Phone-Fax1", "hangup", None, 503, "call")]:
+        with pytest.raises(OpError) as err:
+            await run(ep, name, body)
+        assert (err.value.status, str(err.value.kind)) == (status, kind)
     eng.ua.start(SipTransport(u.host, eng.ua.receive), eng.settings.gateways(), "UDP")  # as if started (no socket)
-    with pytest.raises(CallError) as err:
-        await endpoint_action(eng.calls, "phone-fax1", "dial", {})
-    assert err.value.status == 400
-    for action in ("answer", "hold", "resume"):
-        with pytest.raises(CallError) as err:
-            await endpoint_action(eng.calls, "Phone-Fax1", action)
-        assert err.value.status == 409
-    assert await endpoint_action(eng.calls, "Phone-Fax1", "hangup") == {
-        "endpoint": "Phone-Fax1", "action": "hangup", "call": None}
+    u.services["SipEp"].state = "Started"
+    with pytest.raises(OpError) as err:
+        await run("phone-fax1", "dial", {})
+    assert (err.value.status, str(err.value.kind)) == (400, "bad-request")
+    for name in ("answer", "hold", "resume"):
+        with pytest.raises(OpError) as err:
+            await run("Phone-Fax1", name)
+        assert (err.value.status, str(err.value.kind)) == (409, "call")
+    assert await run("Phone-Fax1", "hangup") == {"endpoint": "Phone-Fax1", "action": "hangup", "call": None}
     await eng.ua.stop()
 
 

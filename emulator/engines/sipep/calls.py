@@ -51,7 +51,7 @@ from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerIn
 from emulator.protocols.sip.uri import Uri
 
 __all__ = [
-    "ACTIONS", "Call", "CallError", "CallManager", "MediaRefused", "OfferAnswer", "PlainAudio", "endpoint_action",
+    "Call", "CallError", "CallManager", "MediaRefused", "OfferAnswer", "PlainAudio",
     "info_dtmf_digit", "sdp_direction", "sipfrag_status",
 ]
 
@@ -611,41 +611,3 @@ class CallManager:
             for call in self.calls:
                 if call.server_txn is txn and call.active:
                     self._end(call, "no ACK", 408)
-
-
-#: Endpoint actions of the automation contract (``POST /api/v1/endpoints/{EpId}/{action}``).
-ACTIONS = ("offhook", "dial", "answer", "hangup", "hold", "resume", "transfer")
-
-
-async def endpoint_action(manager: CallManager, endpoint: str, action: str,
-                          body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run one endpoint action; the JSON answer is ``{"endpoint", "action", "call"}`` (call row or null).
-
-    Raises :class:`CallError` with the HTTP status: 404 unknown endpoint or action, 400 ``dial``
-    without a ``number``, 409 when the endpoint's state does not allow the action, 503 when SipEp
-    is not running or has no server to call through."""
-    if action not in ACTIONS:
-        raise CallError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})", 404)
-    known = {str(r["EpId"]).lower(): str(r["EpId"]) for r in manager.ua.settings.endpoint_rows()}
-    ep = known.get(endpoint.lower())
-    if ep is None:
-        raise CallError(f"unknown endpoint {endpoint!r}", 404)
-    if not manager.ua.running:
-        raise CallError("the SipEp service is not running", 503)
-    call: Call | None
-    if action in ("dial", "transfer"):
-        number = str((body or {}).get("number") or (body or {}).get("uri") or "")
-        if not number:
-            raise CallError(f"{action} needs a 'number' (a user part or a sip: URI)", 400)
-        call = await (manager.dial(ep, number) if action == "dial" else manager.transfer(ep, number))
-    elif action == "offhook":
-        call = await manager.offhook(ep)
-    elif action == "answer":
-        call = await manager.answer(ep)
-    elif action == "hangup":
-        call = await manager.hangup(ep)
-    elif action == "hold":
-        call = await manager.hold(ep)
-    else:
-        call = await manager.resume(ep)
-    return {"endpoint": ep, "action": action, "call": call.row() if call is not None else None}
