@@ -52,7 +52,7 @@ from emulator.protocols.cwmp import (
     transfer_fault,
 )
 from emulator.protocols.cwmp.session import CpeRequest, answer_challenges
-from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.http import http_url, serve
 from emulator.runtime.logging import report_crash
 from emulator.runtime.timers import Periodic, sleep_until
 from firmware_model.config import ChangeEvent
@@ -191,18 +191,9 @@ class CwmpEngine:
         path = f"/{self.unit.identity.serial}"
         app.router.add_route("GET", path, self._connection_request)
         app.router.add_route("POST", path, self._connection_request)
-        runner = app_runner(app, self.unit.log.bind(server="cwmp"))
-        await runner.setup()
-        site = web.TCPSite(runner, self.unit.host, self.unit.ports.real_port(port_param, "cwmp"), reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        port = bound_port(site)
-        host = f"[{self.unit.host}]" if ":" in self.unit.host else self.unit.host
-        self._cr_url = f"http://{host}:{port}{path}"
+        self._runner, port = await serve(app, self.unit.log.bind(server="cwmp"), self.unit.host,
+                                         self.unit.ports.real_port(port_param, "cwmp"), reuse_address=True)
+        self._cr_url = http_url(self.unit.host, port, path)
         self.unit.listening["cwmp"] = self._cr_url
 
     async def _connection_request(self, request: web.Request) -> web.Response:

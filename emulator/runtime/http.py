@@ -8,13 +8,19 @@ error becomes the single line ``http_bad_request`` (peer, status, reason); an ex
 handler (a defect of ours) keeps its traceback, rendered into the JSON line by the structlog chain of
 :mod:`emulator.runtime.logging`.
 
-How a server adopts it (the TR-069 connection-request server does; the API and the web interface can)::
+How a server adopts it (the TR-069 connection-request server does; the API, the web interface and the
+metrics endpoint can)::
 
-    runner = app_runner(app, unit.log.bind(server="api"), shutdown_timeout=2.0)
+    runner, port = await serve(app, unit.log.bind(server="api"), host, port, shutdown_timeout=2.0)
+    url = http_url(host, port, "/")  # port: the kernel's choice when 0 was asked
+
+or, for a runner with several sites (HTTP and HTTPS)::
+
+    runner = app_runner(app, unit.log.bind(server="web"), shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    port = bound_port(site)  # the port the kernel gave when ``port`` was 0
+    port = bound_port(site)
 
 ``app_runner`` passes ``access_log=None`` and ``handle_signals=False`` as every unit server does; other
 keyword arguments go to :class:`aiohttp.web.AppRunner` unchanged.
@@ -28,7 +34,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-__all__ = ["HttpErrorLogger", "app_runner", "bound_port"]
+__all__ = ["HttpErrorLogger", "app_runner", "bound_port", "http_url", "serve"]
 
 
 class HttpErrorLogger(logging.Logger):
@@ -71,3 +77,24 @@ def bound_port(site: web.TCPSite) -> int:
     if not sockets:
         raise RuntimeError("the site is not listening")
     return int(sockets[0].getsockname()[1])
+
+
+async def serve(app: web.Application, log: Any, host: str, port: int, *, reuse_address: bool | None = None,
+                **kwargs: Any) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``(host, port)`` with :func:`app_runner` (``kwargs`` go to it): the runner, to clean
+    up on stop, and the port bound. A port that cannot be bound raises, the runner cleaned up."""
+    runner = app_runner(app, log, **kwargs)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=reuse_address)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, bound_port(site)
+
+
+def http_url(host: str, port: int, path: str = "", scheme: str = "http") -> str:
+    """``scheme://host:port/path`` with an IPv6 address in brackets (RFC 3986 §3.2.2)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}{path}"

@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 from structlog.testing import capture_logs
 
-from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.http import app_runner, bound_port, http_url, serve
 
 BAD_REQUESTS = [
     b"GET / HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host (RFC 9112 §3.2)
@@ -34,7 +34,7 @@ async def raw_request(port: int, data: bytes) -> bytes:
         writer.close()
 
 
-async def serve(log: Any) -> tuple[web.AppRunner, int]:
+async def start_server(log: Any) -> tuple[web.AppRunner, int]:
     async def hello(_request: web.Request) -> web.Response:
         return web.Response(text="hello")
 
@@ -44,18 +44,14 @@ async def serve(log: Any) -> tuple[web.AppRunner, int]:
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_get("/broken", broken)
-    runner = app_runner(app, log)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, bound_port(site)
+    return await serve(app, log, "127.0.0.1", 0)
 
 
 @pytest.mark.parametrize("data", BAD_REQUESTS, ids=range(len(BAD_REQUESTS)))
 async def test_a_malformed_request_gets_400_and_one_line(data: bytes, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with capture_logs() as events:
-        runner, port = await serve(structlog.get_logger("test.http"))
+        runner, port = await start_server(structlog.get_logger("test.http"))
         try:
             answer = await raw_request(port, data)
             status_line = answer.split(b"\r\n", 1)[0]
@@ -75,7 +71,7 @@ async def test_a_malformed_request_gets_400_and_one_line(data: bytes, caplog: py
 
 async def test_a_handler_defect_keeps_its_traceback() -> None:
     with capture_logs() as events:
-        runner, port = await serve(structlog.get_logger("test.http"))
+        runner, port = await start_server(structlog.get_logger("test.http"))
         try:
             answer = await raw_request(port, b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n")
             assert answer.startswith(b"HTTP/1.1 500 ")
@@ -95,3 +91,14 @@ async def test_bound_port_refuses_a_site_not_started() -> None:
             bound_port(web.TCPSite(runner, "127.0.0.1", 0))
     finally:
         await runner.cleanup()
+
+
+async def test_serve_cleans_up_when_the_port_is_taken() -> None:
+    runner, port = await serve(web.Application(), structlog.get_logger("test.http"), "127.0.0.1", 0)
+    try:
+        with pytest.raises(OSError):
+            await serve(web.Application(), structlog.get_logger("test.http"), "127.0.0.1", port)
+    finally:
+        await runner.cleanup()
+    assert http_url("127.0.0.1", port, "/x") == f"http://127.0.0.1:{port}/x"
+    assert http_url("::1", 443, scheme="https") == "https://[::1]:443"
