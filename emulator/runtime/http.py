@@ -41,9 +41,10 @@ class HttpErrorLogger(logging.Logger):
     """The ``logger`` of aiohttp's request handler for one server, writing to a structlog logger.
 
     aiohttp calls ``logger.exception("Error handling request from %s", remote, exc_info=exc)`` for a
-    request it could not parse (``logger.debug`` for a non-HTTP first line); every call ends in
-    :meth:`handle`, which sorts the records: parse errors -> one ``http_bad_request`` warning without
-    traceback; debug chatter -> dropped; anything else -> ``http_server_error`` with the exception.
+    request it could not parse or whose body it could not decode (``logger.debug`` for a non-HTTP first
+    line); every call ends in :meth:`handle`, which sorts the records: parse errors -> one
+    ``http_bad_request`` warning without traceback; debug chatter -> dropped; anything else ->
+    ``http_server_error`` with the exception.
     """
 
     def __init__(self, log: Any, name: str = "dgw.http") -> None:
@@ -53,6 +54,10 @@ class HttpErrorLogger(logging.Logger):
 
     def handle(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, web.RequestPayloadError) and isinstance(exc.__cause__, HttpProcessingError):
+            # A body aiohttp cannot decode (a Content-Encoding that is not what it says) is met after the answer,
+            # while the rest of the body is read, and reported as a RequestPayloadError caused by the parse error.
+            exc = exc.__cause__
         if isinstance(exc, HttpProcessingError):
             args = record.args if isinstance(record.args, tuple) else ()
             peer = str(args[0]) if args else None  # "Error handling request from %s" % request.remote

@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from emulator.faces.api import certificates, endpoints, notifications, parameters, scripts, services
 from emulator.faces.api.openapi import build_openapi
 from emulator.faces.api.routing import CALLER, CLIENT_MAX_SIZE, PREFIX, ApiError, Route, json_response, ok
 from emulator.ops import policy
 from emulator.ops.errors import ErrorKind, OpError
-from emulator.runtime.http import HttpErrorLogger, bound_port
+from emulator.runtime.http import http_url, serve
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 
@@ -44,20 +42,6 @@ COMPONENTS: dict[str, dict[str, Any]] = {
            for k, v in m.COMPONENTS.get(part, {}).items()}
     for part in ("schemas", "parameters")
 }
-
-
-class _QuietPayloadLogger(HttpErrorLogger):
-    """:class:`~emulator.runtime.http.HttpErrorLogger`, also quiet about a request body aiohttp cannot decode
-    (a Content-Encoding that is not what it says): aiohttp meets it after the answer, reading the rest of the
-    body, and reports it as an unhandled ``RequestPayloadError`` caused by the parser's error. It is logged
-    as that parse error: one ``http_bad_request`` line, no traceback."""
-
-    def handle(self, record: logging.LogRecord) -> None:
-        exc = record.exc_info[1] if record.exc_info else None
-        cause = exc.__cause__ if isinstance(exc, web.RequestPayloadError) else None
-        if isinstance(cause, HttpProcessingError):
-            record.exc_info = (type(cause), cause, cause.__traceback__)
-        super().handle(record)
 
 
 def basic_credentials(header: str) -> tuple[str, str]:
@@ -118,17 +102,9 @@ class ApiServer:
         """Listen on (unit.host, port); port 0 lets the kernel choose. Sets ``unit.listening["api"]``."""
         if self._runner is not None:
             return
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
-                               logger=_QuietPayloadLogger(self.unit.log.bind(server="api")))
-        await runner.setup()
         host = self.unit.host
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            self.url = "http://{}:{}".format(f"[{host}]" if ":" in host else host, bound_port(site))
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner, bound = await serve(self.app, self.unit.log.bind(server="api"), host, port, shutdown_timeout=2.0)
+        self.url = http_url(host, bound)
         self._runner = runner
         self.unit.listening["api"] = self.url
         self.unit.log.info("api_listening", url=self.url)
