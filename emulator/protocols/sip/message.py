@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 from emulator.protocols.sip.errors import HeaderError, MessageTooLarge, SipParseError, UriError, VersionNotSupported
 from emulator.protocols.sip.headers import (
@@ -227,6 +228,50 @@ class Headers:
 _EMPTY: list[str] = []
 
 
+_T = TypeVar("_T")
+_ABSENT: Any = object()
+
+
+class _Field(Generic[_T]):
+    """A structured header field of a message: parsed on first read, then kept in the headers' cache (so
+    a header set afterwards, which clears the cache, is parsed again). One call per read, as a property."""
+
+    def __init__(self, key: str, parse: Callable[[Message], _T], doc: str) -> None:
+        self.key = key
+        self.parse = parse
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, msg: None, owner: type | None = None) -> _Field[_T]: ...
+
+    @overload
+    def __get__(self, msg: Message, owner: type | None = None) -> _T: ...
+
+    def __get__(self, msg: Message | None, owner: type | None = None) -> _T | _Field[_T]:
+        if msg is None:
+            return self
+        cache = msg.headers._cache
+        value = cache.get(self.key, _ABSENT)
+        if value is _ABSENT:
+            value = cache[self.key] = self.parse(msg)
+        return value  # type: ignore[return-value]
+
+
+def _each(key: str, header: str, parse: Callable[[list[str], str], _T]) -> Callable[[Message], _T]:
+    """A list field: every value of ``key`` (comma-split on arrival) through ``parse``."""
+    return lambda m: parse(m.headers.values_of(key), header)
+
+
+def _optional_int(key: str, header: str, maximum: int) -> Callable[[Message], int | None]:
+    """A single optional number field, ``None`` when absent."""
+    return lambda m: None if (raw := m._optional(key)) is None else parse_int(raw, header, maximum)
+
+
+def _auth(key: str, header: str) -> Callable[[Message], list[tuple[str, dict[str, str]]]]:
+    """(scheme, parameters) of every value of an authentication field, never comma-split as a list."""
+    return lambda m: [c for v in m.headers.values_of(key) for c in parse_auth(v, header)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 class Message:
     """What requests and responses share: headers, body and the structured, cached accessors (§20).
@@ -256,15 +301,9 @@ class Message:
             raise HeaderError(display_name_of(key), "more than one value")
         return values[0]
 
-    # -- structured accessors (cached) -----------------------------------------------------------------------
-    @property
-    def via(self) -> list[Via]:
-        """Every Via value, top first (§20.42)."""
-        cache = self.headers._cache
-        value = cache.get("via")
-        if value is None:
-            value = cache["via"] = parse_via_list(self.headers.values_of("via"))
-        return value  # type: ignore[return-value]
+    # -- structured accessors (cached: see _Field) -----------------------------------------------------------
+    via: _Field[list[Via]] = _Field("via", lambda m: parse_via_list(m.headers.values_of("via")),
+                                    "Every Via value, top first (§20.42).")
 
     @property
     def top_via(self) -> Via:
@@ -274,176 +313,73 @@ class Message:
             raise HeaderError("Via", "missing")
         return vias[0]
 
-    @property
-    def from_(self) -> Address:
-        """The From address (§20.20)."""
-        cache = self.headers._cache
-        value = cache.get("from")
-        if value is None:
-            value = cache["from"] = parse_address(self._single("from"), "From")
-        return value  # type: ignore[return-value]
-
-    @property
-    def to(self) -> Address:
-        """The To address (§20.39)."""
-        cache = self.headers._cache
-        value = cache.get("to")
-        if value is None:
-            value = cache["to"] = parse_address(self._single("to"), "To")
-        return value  # type: ignore[return-value]
-
-    @property
-    def call_id(self) -> str:
-        """The Call-ID (§20.8)."""
-        cache = self.headers._cache
-        value = cache.get("call-id")
-        if value is None:
-            value = cache["call-id"] = parse_call_id(self._single("call-id"))
-        return value  # type: ignore[return-value]
-
-    @property
-    def cseq(self) -> CSeq:
-        """The CSeq (§20.16)."""
-        cache = self.headers._cache
-        value = cache.get("cseq")
-        if value is None:
-            value = cache["cseq"] = parse_cseq(self._single("cseq"))
-        return value  # type: ignore[return-value]
-
-    @property
-    def contact(self) -> list[Address]:
-        """Every Contact value (§20.10); ``Contact: *`` is one wildcard :class:`Address`."""
-        cache = self.headers._cache
-        value = cache.get("contact")
-        if value is None:
-            value = cache["contact"] = parse_address_list(self.headers.values_of("contact"), "Contact",
-                                                          allow_wildcard=True)
-        return value  # type: ignore[return-value]
-
-    @property
-    def route(self) -> list[Address]:
-        """Every Route value, in order (§20.34)."""
-        return self._address_list("route", "Route")
-
-    @property
-    def record_route(self) -> list[Address]:
-        """Every Record-Route value, in order (§20.30)."""
-        return self._address_list("record-route", "Record-Route")
-
-    def _address_list(self, key: str, header: str) -> list[Address]:
-        cache = self.headers._cache
-        value = cache.get(key)
-        if value is None:
-            value = cache[key] = parse_address_list(self.headers.values_of(key), header)
-        return value  # type: ignore[return-value]
-
-    @property
-    def content_length(self) -> int | None:
-        """The Content-Length field as received (``None`` when absent); ``len(body)`` is what is sent."""
-        cache = self.headers._cache
-        if "content-length" not in cache:
-            raw = self._optional("content-length")
-            cache["content-length"] = None if raw is None else parse_int(raw, "Content-Length", 0xFFFFFFFF)
-        return cache["content-length"]  # type: ignore[return-value]
-
-    @property
-    def max_forwards(self) -> int | None:
-        """Max-Forwards, 0-255 (§20.22); ``None`` when absent (RFC 2543 peers, RFC 4475 §3.4.1)."""
-        return self._int("max-forwards", "Max-Forwards", 255)
-
-    @property
-    def expires(self) -> int | None:
-        """Expires in seconds, up to 2**32-1 (§20.19)."""
-        return self._int("expires", "Expires", 0xFFFFFFFF)
-
-    @property
-    def min_expires(self) -> int | None:
-        """Min-Expires of a 423 (§20.23)."""
-        return self._int("min-expires", "Min-Expires", 0xFFFFFFFF)
-
-    def _int(self, key: str, header: str, maximum: int) -> int | None:
-        cache = self.headers._cache
-        if key not in cache:
-            raw = self._optional(key)
-            cache[key] = None if raw is None else parse_int(raw, header, maximum)
-        return cache[key]  # type: ignore[return-value]
-
-    @property
-    def content_type(self) -> MediaType | None:
-        """Content-Type (§20.15)."""
-        cache = self.headers._cache
-        if "content-type" not in cache:
-            raw = self._optional("content-type")
-            cache["content-type"] = None if raw is None else parse_media_type(raw)
-        return cache["content-type"]  # type: ignore[return-value]
-
-    @property
-    def accept(self) -> list[MediaType] | None:
-        """Accept media ranges (§20.1); ``None`` when absent (which means ``application/sdp``)."""
-        cache = self.headers._cache
-        if "accept" not in cache:
-            values = self.headers.values_of("accept")
-            cache["accept"] = parse_accept(values) if values else None
-        return cache["accept"]  # type: ignore[return-value]
-
-    @property
-    def require(self) -> list[str]:
-        """Require option tags (§20.32)."""
-        return self._tokens("require", "Require")
-
-    @property
-    def proxy_require(self) -> list[str]:
-        """Proxy-Require option tags (§20.29)."""
-        return self._tokens("proxy-require", "Proxy-Require")
-
-    @property
-    def supported(self) -> list[str]:
-        """Supported option tags (§20.37)."""
-        return self._tokens("supported", "Supported")
-
-    @property
-    def unsupported(self) -> list[str]:
-        """Unsupported option tags of a 420 (§20.40)."""
-        return self._tokens("unsupported", "Unsupported")
-
-    @property
-    def allow(self) -> list[str]:
-        """Allow methods (§20.5)."""
-        return self._tokens("allow", "Allow")
-
-    def _tokens(self, key: str, header: str) -> list[str]:
-        cache = self.headers._cache
-        value = cache.get(key)
-        if value is None:
-            value = cache[key] = parse_token_list(self.headers.values_of(key), header)
-        return value  # type: ignore[return-value]
+    from_: _Field[Address] = _Field("from", lambda m: parse_address(m._single("from"), "From"),
+                                    "The From address (§20.20).")
+    to: _Field[Address] = _Field("to", lambda m: parse_address(m._single("to"), "To"), "The To address (§20.39).")
+    call_id: _Field[str] = _Field("call-id", lambda m: parse_call_id(m._single("call-id")), "The Call-ID (§20.8).")
+    cseq: _Field[CSeq] = _Field("cseq", lambda m: parse_cseq(m._single("cseq")), "The CSeq (§20.16).")
+    contact: _Field[list[Address]] = _Field(
+        "contact", lambda m: parse_address_list(m.headers.values_of("contact"), "Contact", allow_wildcard=True),
+        "Every Contact value (§20.10); ``Contact: *`` is one wildcard :class:`Address`.")
+    route: _Field[list[Address]] = _Field("route", _each("route", "Route", parse_address_list),
+                                          "Every Route value, in order (§20.34).")
+    record_route: _Field[list[Address]] = _Field("record-route", _each("record-route", "Record-Route",
+                                                                       parse_address_list),
+                                                 "Every Record-Route value, in order (§20.30).")
+    content_length: _Field[int | None] = _Field(
+        "content-length", _optional_int("content-length", "Content-Length", 0xFFFFFFFF),
+        "The Content-Length field as received (``None`` when absent); ``len(body)`` is what is sent.")
+    max_forwards: _Field[int | None] = _Field(
+        "max-forwards", _optional_int("max-forwards", "Max-Forwards", 255),
+        "Max-Forwards, 0-255 (§20.22); ``None`` when absent (RFC 2543 peers, RFC 4475 §3.4.1).")
+    expires: _Field[int | None] = _Field("expires", _optional_int("expires", "Expires", 0xFFFFFFFF),
+                                         "Expires in seconds, up to 2**32-1 (§20.19).")
+    min_expires: _Field[int | None] = _Field("min-expires", _optional_int("min-expires", "Min-Expires", 0xFFFFFFFF),
+                                             "Min-Expires of a 423 (§20.23).")
+    content_type: _Field[MediaType | None] = _Field(
+        "content-type", lambda m: None if (raw := m._optional("content-type")) is None else parse_media_type(raw),
+        "Content-Type (§20.15).")
+    accept: _Field[list[MediaType] | None] = _Field(
+        "accept", lambda m: parse_accept(values) if (values := m.headers.values_of("accept")) else None,
+        "Accept media ranges (§20.1); ``None`` when absent (which means ``application/sdp``).")
+    require: _Field[list[str]] = _Field("require", _each("require", "Require", parse_token_list),
+                                        "Require option tags (§20.32).")
+    proxy_require: _Field[list[str]] = _Field("proxy-require", _each("proxy-require", "Proxy-Require",
+                                                                     parse_token_list),
+                                              "Proxy-Require option tags (§20.29).")
+    supported: _Field[list[str]] = _Field("supported", _each("supported", "Supported", parse_token_list),
+                                          "Supported option tags (§20.37).")
+    unsupported: _Field[list[str]] = _Field("unsupported", _each("unsupported", "Unsupported", parse_token_list),
+                                            "Unsupported option tags of a 420 (§20.40).")
+    allow: _Field[list[str]] = _Field("allow", _each("allow", "Allow", parse_token_list), "Allow methods (§20.5).")
+    _www_auth: _Field[list[tuple[str, dict[str, str]]]] = _Field(
+        "www-authenticate", _auth("www-authenticate", "WWW-Authenticate"), "WWW-Authenticate, as parsed.")
+    _proxy_auth: _Field[list[tuple[str, dict[str, str]]]] = _Field(
+        "proxy-authenticate", _auth("proxy-authenticate", "Proxy-Authenticate"), "Proxy-Authenticate, as parsed.")
+    _authz: _Field[list[tuple[str, dict[str, str]]]] = _Field(
+        "authorization", _auth("authorization", "Authorization"), "Authorization, as parsed.")
+    _proxy_authz: _Field[list[tuple[str, dict[str, str]]]] = _Field(
+        "proxy-authorization", _auth("proxy-authorization", "Proxy-Authorization"), "Proxy-Authorization, as parsed.")
 
     @property
     def www_authenticate(self) -> list[Challenge]:
         """Every WWW-Authenticate challenge (§20.44), never comma-split as a list field."""
-        return [Challenge(s, p) for s, p in self._auth("www-authenticate", "WWW-Authenticate")]
+        return [Challenge(s, p) for s, p in self._www_auth]
 
     @property
     def proxy_authenticate(self) -> list[Challenge]:
         """Every Proxy-Authenticate challenge (§20.27)."""
-        return [Challenge(s, p) for s, p in self._auth("proxy-authenticate", "Proxy-Authenticate")]
+        return [Challenge(s, p) for s, p in self._proxy_auth]
 
     @property
     def authorization(self) -> list[Credentials]:
         """Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7)."""
-        return [Credentials(s, p) for s, p in self._auth("authorization", "Authorization")]
+        return [Credentials(s, p) for s, p in self._authz]
 
     @property
     def proxy_authorization(self) -> list[Credentials]:
         """Every Proxy-Authorization value (§20.28)."""
-        return [Credentials(s, p) for s, p in self._auth("proxy-authorization", "Proxy-Authorization")]
-
-    def _auth(self, key: str, header: str) -> list[tuple[str, dict[str, str]]]:
-        cache = self.headers._cache
-        value = cache.get(key)
-        if value is None:
-            value = cache[key] = [c for v in self.headers.values_of(key) for c in parse_auth(v, header)]
-        return value  # type: ignore[return-value]
+        return [Credentials(s, p) for s, p in self._proxy_authz]
 
     @property
     def date(self) -> datetime.datetime | None:
