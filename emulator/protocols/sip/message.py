@@ -267,9 +267,12 @@ def _optional_int(key: str, header: str, maximum: int) -> Callable[[Message], in
     return lambda m: None if (raw := m._optional(key)) is None else parse_int(raw, header, maximum)
 
 
-def _auth(key: str, header: str) -> Callable[[Message], list[tuple[str, dict[str, str]]]]:
-    """(scheme, parameters) of every value of an authentication field, never comma-split as a list."""
-    return lambda m: [c for v in m.headers.values_of(key) for c in parse_auth(v, header)]
+_A = TypeVar("_A", Challenge, Credentials)
+
+
+def _auth(key: str, header: str, kind: type[_A]) -> Callable[[Message], list[_A]]:
+    """Every value of an authentication field as ``kind`` (scheme and parameters), never comma-split as a list."""
+    return lambda m: [kind(s, p) for v in m.headers.values_of(key) for s, p in parse_auth(v, header)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -352,34 +355,18 @@ class Message:
     unsupported: _Field[list[str]] = _Field("unsupported", _each("unsupported", "Unsupported", parse_token_list),
                                             "Unsupported option tags of a 420 (§20.40).")
     allow: _Field[list[str]] = _Field("allow", _each("allow", "Allow", parse_token_list), "Allow methods (§20.5).")
-    _www_auth: _Field[list[tuple[str, dict[str, str]]]] = _Field(
-        "www-authenticate", _auth("www-authenticate", "WWW-Authenticate"), "WWW-Authenticate, as parsed.")
-    _proxy_auth: _Field[list[tuple[str, dict[str, str]]]] = _Field(
-        "proxy-authenticate", _auth("proxy-authenticate", "Proxy-Authenticate"), "Proxy-Authenticate, as parsed.")
-    _authz: _Field[list[tuple[str, dict[str, str]]]] = _Field(
-        "authorization", _auth("authorization", "Authorization"), "Authorization, as parsed.")
-    _proxy_authz: _Field[list[tuple[str, dict[str, str]]]] = _Field(
-        "proxy-authorization", _auth("proxy-authorization", "Proxy-Authorization"), "Proxy-Authorization, as parsed.")
-
-    @property
-    def www_authenticate(self) -> list[Challenge]:
-        """Every WWW-Authenticate challenge (§20.44), never comma-split as a list field."""
-        return [Challenge(s, p) for s, p in self._www_auth]
-
-    @property
-    def proxy_authenticate(self) -> list[Challenge]:
-        """Every Proxy-Authenticate challenge (§20.27)."""
-        return [Challenge(s, p) for s, p in self._proxy_auth]
-
-    @property
-    def authorization(self) -> list[Credentials]:
-        """Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7)."""
-        return [Credentials(s, p) for s, p in self._authz]
-
-    @property
-    def proxy_authorization(self) -> list[Credentials]:
-        """Every Proxy-Authorization value (§20.28)."""
-        return [Credentials(s, p) for s, p in self._proxy_authz]
+    www_authenticate: _Field[list[Challenge]] = _Field(
+        "www-authenticate", _auth("www-authenticate", "WWW-Authenticate", Challenge),
+        "Every WWW-Authenticate challenge (§20.44), never comma-split as a list field.")
+    proxy_authenticate: _Field[list[Challenge]] = _Field(
+        "proxy-authenticate", _auth("proxy-authenticate", "Proxy-Authenticate", Challenge),
+        "Every Proxy-Authenticate challenge (§20.27).")
+    authorization: _Field[list[Credentials]] = _Field(
+        "authorization", _auth("authorization", "Authorization", Credentials),
+        "Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7).")
+    proxy_authorization: _Field[list[Credentials]] = _Field(
+        "proxy-authorization", _auth("proxy-authorization", "Proxy-Authorization", Credentials),
+        "Every Proxy-Authorization value (§20.28).")
 
     @property
     def date(self) -> datetime.datetime | None:
