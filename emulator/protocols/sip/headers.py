@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime
 import email.utils
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, overload
 
 from emulator.protocols.sip.errors import HeaderError, UriError
 from emulator.protocols.sip.uri import PARAM_CHARS, PASSWORD_CHARS, USER_CHARS, Uri, parse_uri
@@ -221,6 +222,28 @@ _VIA_RE = re.compile(
     rf"([{TOKEN}]+)\s*/\s*([{TOKEN}]+)\s*/\s*([{TOKEN}]+)\s+({_HOST})(?:\s*:\s*([0-9]{{1,5}}))?(.*)", re.S)
 
 
+class _Param:
+    """One parameter of a header value read as an attribute (``None`` when absent)."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+
+    @overload
+    def __get__(self, value: None, owner: type | None = None) -> _Param: ...
+
+    @overload
+    def __get__(self, value: _HasParams, owner: type | None = None) -> str | None: ...
+
+    def __get__(self, value: _HasParams | None, owner: type | None = None) -> str | _Param | None:
+        return self if value is None else value.params.get(self.name)
+
+
+class _HasParams(Protocol):
+    @property
+    def params(self) -> Mapping[str, str | None]: ...
+
+
 @dataclass(slots=True, eq=False)
 class Via:
     """One ``via-parm``: ``SIP/2.0/UDP host:port;branch=...;received=...;rport`` (§20.42, RFC 3581)."""
@@ -231,20 +254,11 @@ class Via:
     params: dict[str, str | None] = field(default_factory=dict)
     protocol: str = "SIP/2.0"
 
-    @property
-    def branch(self) -> str | None:
-        """The transaction identifier (§8.1.1.7); RFC 3261 ones start with ``z9hG4bK``."""
-        return self.params.get("branch")
+    branch = _Param("branch", "The transaction identifier (§8.1.1.7); RFC 3261 ones start with ``z9hG4bK``.")
 
-    @property
-    def received(self) -> str | None:
-        """The ``received`` address a server added (§18.2.1)."""
-        return self.params.get("received")
+    received = _Param("received", "The ``received`` address a server added (§18.2.1).")
 
-    @property
-    def maddr(self) -> str | None:
-        """The ``maddr`` parameter (§18.2.2)."""
-        return self.params.get("maddr")
+    maddr = _Param("maddr", "The ``maddr`` parameter (§18.2.2).")
 
     @property
     def ttl(self) -> int | None:
@@ -361,10 +375,7 @@ class Address:
         """True for ``Contact: *``."""
         return self.uri.scheme == WILDCARD_SCHEME
 
-    @property
-    def tag(self) -> str | None:
-        """The From/To ``tag`` (§19.3)."""
-        return self.params.get("tag")
+    tag = _Param("tag", "The From/To ``tag`` (§19.3).")
 
     @property
     def expires(self) -> int | None:
@@ -625,13 +636,9 @@ class _AuthValue:
     scheme: str
     params: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def realm(self) -> str | None:
-        return self.params.get("realm")
+    realm = _Param("realm", "The ``realm`` parameter (RFC 2617 §3.2.1).")
 
-    @property
-    def nonce(self) -> str | None:
-        return self.params.get("nonce")
+    nonce = _Param("nonce", "The server's ``nonce`` (RFC 2617 §3.2.1).")
 
     @property
     def algorithm(self) -> str:
@@ -643,9 +650,7 @@ class _AuthValue:
 class Challenge(_AuthValue):
     """A WWW-Authenticate / Proxy-Authenticate challenge."""
 
-    @property
-    def opaque(self) -> str | None:
-        return self.params.get("opaque")
+    opaque = _Param("opaque", "The ``opaque`` string to send back (RFC 2617 §3.2.1).")
 
     @property
     def qop_options(self) -> list[str]:
@@ -666,13 +671,9 @@ class Challenge(_AuthValue):
 class Credentials(_AuthValue):
     """An Authorization / Proxy-Authorization value."""
 
-    @property
-    def username(self) -> str | None:
-        return self.params.get("username")
+    username = _Param("username", "The ``username`` (RFC 2617 §3.2.2).")
 
-    @property
-    def response(self) -> str | None:
-        return self.params.get("response")
+    response = _Param("response", "The digest ``response`` (RFC 2617 §3.2.2).")
 
     def __str__(self) -> str:
         return _auth_str(self.scheme, self.params, quote_qop=False)
