@@ -47,7 +47,7 @@ import heapq
 import itertools
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from emulator.protocols.sip.headers import split_commas
 from emulator.protocols.sip.message import Headers, Request, Response, make_response
@@ -227,6 +227,12 @@ class Transaction:
     kind = "transaction"
     initial: State  # the state :meth:`start` enters
 
+    #: The timers of the kind (§17): name -> states in which it retransmits (see _retransmission), name ->
+    #: states in which it times out (the TU is told), and the timers that end the transaction.
+    RETRANSMIT: ClassVar[dict[str, tuple[State, ...]]] = {}
+    TIMEOUTS: ClassVar[dict[str, tuple[State, ...]]] = {}
+    TERMINATE: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, request: Request, *, peer: Any = None, reliable: bool = False,
                  timers: TimerConfig = DEFAULT_TIMERS) -> None:
         self.request = request
@@ -284,16 +290,21 @@ class Transaction:
         self._intervals[name] = interval
 
     def _on_timer(self, name: str, now: float) -> list[Effect]:
+        """What a timer does is the class's table: retransmit, time out or terminate in the given states."""
+        if name in self.TERMINATE:
+            return self._terminate()
+        if self.state in self.TIMEOUTS.get(name, ()):
+            return [TimedOut(self, name), *self._terminate()]  # tell the TU, then terminate
+        if self.state in self.RETRANSMIT.get(name, ()):
+            message, interval = self._retransmission(name)
+            if message is not None:
+                self._start_timer(name, now, interval)
+                return [Transmit(message, self.peer, self)]
+        return []
+
+    def _retransmission(self, name: str) -> tuple[Request | Response | None, float]:
+        """The message a retransmission timer sends again, and the timer's next interval."""
         raise NotImplementedError
-
-    def _retransmit(self, name: str, now: float, message: Request | Response, interval: float) -> list[Effect]:
-        """A retransmission timer fired: send ``message`` again and restart the timer for ``interval``."""
-        self._start_timer(name, now, interval)
-        return [Transmit(message, self.peer, self)]
-
-    def _time_out(self, name: str) -> list[Effect]:
-        """A timeout timer (B, F, H) fired: tell the TU, then terminate."""
-        return [TimedOut(self, name), *self._terminate()]
 
     def __repr__(self) -> str:
         state = self.state.value if self.state else "new"
@@ -361,14 +372,12 @@ class ClientInviteTransaction(Transaction):
             return [Deliver(response, self)]  # RFC 6026 §8.4: 2xx retransmissions go to the TU
         return []
 
-    def _on_timer(self, name: str, now: float) -> list[Effect]:
-        if name == "A" and self.state is State.CALLING:
-            return self._retransmit("A", now, self.request, self._intervals["A"] * 2)
-        if name == "B" and self.state is State.CALLING:
-            return self._time_out("B")
-        if name in ("D", "M"):
-            return self._terminate()
-        return []
+    RETRANSMIT: ClassVar[dict[str, tuple[State, ...]]] = {"A": (State.CALLING,)}
+    TIMEOUTS: ClassVar[dict[str, tuple[State, ...]]] = {"B": (State.CALLING,)}
+    TERMINATE: ClassVar[frozenset[str]] = frozenset({"D", "M"})
+
+    def _retransmission(self, name: str) -> tuple[Request | Response | None, float]:
+        return self.request, self._intervals["A"] * 2  # Timer A doubles, uncapped (§17.1.1.2)
 
 
 class ClientNonInviteTransaction(Transaction):
@@ -403,15 +412,14 @@ class ClientNonInviteTransaction(Transaction):
             return effects
         return []  # Completed: retransmitted responses are absorbed
 
-    def _on_timer(self, name: str, now: float) -> list[Effect]:
-        if name == "E" and self.state in (State.TRYING, State.PROCEEDING):
-            doubled = min(self._intervals["E"] * 2, self.timers.t2)
-            return self._retransmit("E", now, self.request, doubled if self.state is State.TRYING else self.timers.t2)
-        if name == "F" and self.state in (State.TRYING, State.PROCEEDING):
-            return self._time_out("F")
-        if name == "K":
-            return self._terminate()
-        return []
+    RETRANSMIT: ClassVar[dict[str, tuple[State, ...]]] = {"E": (State.TRYING, State.PROCEEDING)}
+    TIMEOUTS: ClassVar[dict[str, tuple[State, ...]]] = {"F": (State.TRYING, State.PROCEEDING)}
+    TERMINATE: ClassVar[frozenset[str]] = frozenset({"K"})
+
+    def _retransmission(self, name: str) -> tuple[Request | Response | None, float]:
+        # Timer E doubles up to T2 while Trying, and stays at T2 once Proceeding (§17.1.2.2).
+        doubled = min(self._intervals["E"] * 2, self.timers.t2)
+        return self.request, doubled if self.state is State.TRYING else self.timers.t2
 
 
 class ServerInviteTransaction(Transaction):
@@ -490,14 +498,12 @@ class ServerInviteTransaction(Transaction):
         except ValueError:
             self.response_to_tag = None
 
-    def _on_timer(self, name: str, now: float) -> list[Effect]:
-        if name == "G" and self.state is State.COMPLETED and self.last_response is not None:
-            return self._retransmit("G", now, self.last_response, min(self._intervals["G"] * 2, self.timers.t2))
-        if name == "H" and self.state is State.COMPLETED:
-            return self._time_out("H")
-        if name in ("I", "L"):
-            return self._terminate()
-        return []
+    RETRANSMIT: ClassVar[dict[str, tuple[State, ...]]] = {"G": (State.COMPLETED,)}
+    TIMEOUTS: ClassVar[dict[str, tuple[State, ...]]] = {"H": (State.COMPLETED,)}
+    TERMINATE: ClassVar[frozenset[str]] = frozenset({"I", "L"})
+
+    def _retransmission(self, name: str) -> tuple[Request | Response | None, float]:
+        return self.last_response, min(self._intervals["G"] * 2, self.timers.t2)  # Timer G (§17.2.1)
 
 
 class ServerNonInviteTransaction(Transaction):
@@ -534,10 +540,7 @@ class ServerNonInviteTransaction(Transaction):
             self._start_timer("J", now, self.timers.b)
         return effects
 
-    def _on_timer(self, name: str, now: float) -> list[Effect]:
-        if name == "J":
-            return self._terminate()
-        return []
+    TERMINATE: ClassVar[frozenset[str]] = frozenset({"J"})
 
 
 ClientTransaction = ClientInviteTransaction | ClientNonInviteTransaction
