@@ -103,6 +103,13 @@ DEFAULT_EVENT_RULES: list[Row] = [
 _FACTORIES: dict[tuple[int, str], Factory] = {}
 
 
+# endpoint kind -> (the ISDN interface table, the hardware ports table) its ports appear in
+_ISDN_TABLES = {
+    "bri": ("Isdn.BasicRateInterface", "Hardware.BriPorts"),
+    "pri": ("Isdn.PrimaryRateInterface", "Hardware.Ports"),
+}
+
+
 def factory_for(catalog: Catalog, profile: Profile) -> Factory:
     """Factory configuration of a model: the rows each table starts with. Shared by the units of
     one model (Config copies every row it takes from it, never changes it)."""
@@ -150,18 +157,14 @@ def _build_factory(catalog: Catalog, profile: Profile) -> Factory:
     rows["Eth.Links"] = [{"Name": n} for n in profile.links]
     rows["Eth.Ports"] = [{"Name": n.upper()} for n in profile.links]
     rows["Bni.InterfaceStatistics"] = [{"LinkName": n} for n in profile.links]
-    if profile.endpoint_kind == "bri":
-        for tn in ("Isdn.BasicRateInterface", "Isdn.BasicRateInterfaceInterop"):
+    isdn = _ISDN_TABLES.get(profile.endpoint_kind)
+    if isdn is not None:  # BRI and PRI ports: their interface tables, the D channels, the hardware ports
+        interface, hardware = isdn
+        for tn in (interface, f"{interface}Interop"):
             rows[tn] = [{"Name": p} for p in profile.ports]
         for tn in ("Isdn.SignalingChannel", "Isdn.SignalingChannelInterop", "Isdn.PhysicalLink"):
             rows[tn] = [{"InterfaceName": p} for p in profile.ports]
-        rows["Hardware.BriPorts"] = [{"Port": p} for p in profile.ports]
-    elif profile.endpoint_kind == "pri":
-        for tn in ("Isdn.PrimaryRateInterface", "Isdn.PrimaryRateInterfaceInterop"):
-            rows[tn] = [{"Name": p} for p in profile.ports]
-        for tn in ("Isdn.SignalingChannel", "Isdn.SignalingChannelInterop", "Isdn.PhysicalLink"):
-            rows[tn] = [{"InterfaceName": p} for p in profile.ports]
-        rows["Hardware.Ports"] = [{"Port": p} for p in profile.ports]
+        rows[hardware] = [{"Port": p} for p in profile.ports]
     for tn, extra in profile.extra_rows.items():
         rows[tn] = list(extra)
     # Keep only tables that exist in this catalog (additions may be absent in tests).
