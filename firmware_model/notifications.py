@@ -101,6 +101,19 @@ _DEFS: tuple[NotificationDef, ...] = (
     _d("Conf", 9002, "Error",
        "Configuration script from {source} rejected: {failed} of {total} lines in error, nothing changed."),
     _d("Conf", 9003, "Warning", "The configuration was restored to its factory values."),
+    # Conf: script transfers, export, configuration images (the vendor's Conf texts are not documented)
+    _d("Conf", 9010, "Info", "The {kind} configuration script {url} was transferred ({size} bytes, {trigger})."),
+    _d("Conf", 9011, "Error", "Transfer of the {kind} configuration script {url} failed ({trigger}): {reason}."),
+    _d("Conf", 9012, "Warning", "Script server of {url} unreachable ({reason}); retry {attempt} in {delay} s."),
+    _d("Conf", 9013, "Info", "The {kind} configuration script {url} was executed: {applied} lines applied."),
+    _d("Conf", 9014, "Error", "The {kind} configuration script {url} was refused, nothing applied: {reason}."),
+    _d("Conf", 9015, "Info", "The {kind} configuration script {url} is the last one executed: not run again."),
+    _d("Conf", 9016, "Info", "The configuration script was exported to {url} ({size} bytes)."),
+    _d("Conf", 9017, "Error", "Export of the configuration script to {url} failed: {reason}."),
+    _d("Conf", 9018, "Info", "Configuration backup ({content}) saved to {url}."),
+    _d("Conf", 9019, "Error", "Configuration backup to {url} failed: {reason}."),
+    _d("Conf", 9020, "Info", "Configuration restored from {url}."),
+    _d("Conf", 9021, "Error", "Configuration restore from {url} failed ({status}): {reason}."),
     # Aaa: logins
     _d("Aaa", 9001, "Warning", "User {user} locked out for {seconds} s after {failures} failed logins."),
     _d("Aaa", 9002, "Warning", "Failed login of user {user} from {peer} through {face}."),
@@ -149,6 +162,15 @@ _DEFS: tuple[NotificationDef, ...] = (
     # SipEp: server resolution (RFC 3263) and failover
     _d("SipEp", 9009, "Warning", "SIP gateway {gateway} fails over from server {old} to {new} ({reason})."),
     _d("SipEp", 9010, "Error", "Server {host} cannot be resolved for SIP gateway {gateway} ({reason})."),
+    # Fpu: firmware packs (the vendor's Fpu texts are not documented)
+    _d("Fpu", 9001, "Info", "Firmware pack download from {url} started."),
+    _d("Fpu", 9002, "Info", "Firmware {name} ({version}) installed in the {bank} bank; it runs after a restart."),
+    _d("Fpu", 9003, "Error", "Firmware installation from {url} failed, running bank untouched: {reason}."),
+    _d("Fpu", 9004, "Warning", "The unit restarts to finish the firmware {action}."),
+    _d("Fpu", 9005, "Info", "Rollback to firmware {version} in the {bank} bank; it runs after a restart."),
+    _d("Fpu", 9006, "Error", "Firmware rollback refused: {reason}."),
+    _d("Fpu", 9007, "Info", "Firmware {version} ({name}) is running from the {bank} bank."),
+    _d("Fpu", 9008, "Warning", "The firmware restart waits for {calls} call(s) to end, {minutes} min at most."),
     # Mipt: the wording of the hardware's SdpTools log line, raised as a notification
     _d("Mipt", 9001, "Warning",
        "SdpTools [D3A2] Received the wrong key management protocol. Secure stream disabled."),

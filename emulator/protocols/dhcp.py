@@ -283,6 +283,11 @@ class Lease:
     provisioning_code: str | None = None
     tftp_server: str | None = None
     bootfile: str | None = None
+    # Option 43 sub-options 66 and 67: the Conf scripts' server and file inside the vendor option (MX-CONF-MIB
+    # ScriptsDhcpDownloadEnable), encoded as any other sub-option (RFC 2132 §8.4; the vendor's encoding is not
+    # documented).
+    vendor_tftp_server: str | None = None
+    vendor_bootfile: str | None = None
 
     @property
     def expires(self) -> float | None:
@@ -319,6 +324,8 @@ class Lease:
             provisioning_code=_text(sub[2]) if 2 in sub else None,
             tftp_server=_text(o[Opt.TFTP_SERVER]) if Opt.TFTP_SERVER in o else None,
             bootfile=_text(o[Opt.BOOTFILE]) if Opt.BOOTFILE in o else None,
+            vendor_tftp_server=_text(sub[Opt.TFTP_SERVER]) if Opt.TFTP_SERVER in sub else None,
+            vendor_bootfile=_text(sub[Opt.BOOTFILE]) if Opt.BOOTFILE in sub else None,
         )
 
 
