@@ -13,32 +13,25 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from emulator.engines.conf.engine import ConfEngine, dhcp_script_options
 from emulator.engines.conf.schedule import DAY, daily_due, parse_time_range
 from emulator.engines.conf.url import Target, UrlError, dhcp_targets, expand, parse_url, script_targets
-from emulator.engines.nlm import NlmEngine
-from emulator.runtime.clock import UnitClock
-from emulator.runtime.unit import PortPolicy, Unit
+from emulator.runtime.unit import Unit
 from firmware_model.crypt import encrypt
-from firmware_model.profiles import get_profile
+from testkit.http_files import serve_files
+from tests.unit.engine_env import bare_unit
 
 MACROS = {"mac": "0090f8000001", "version": "49.12.2941", "product": "Mediatrix 4102", "productseries": "4100",
           "profile": "4102", "serial": "4102A0001"}
 
 
 def make_unit(tmp_path: Path, **kw: Any) -> tuple[Unit, ConfEngine]:
-    unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path / "u1", ports=PortPolicy(mode="auto"),
-                clock=UnitClock(), fsync=False)
-    nlm = NlmEngine(unit)
-    unit.attach(nlm)
-    unit.nlm = nlm
+    unit = bare_unit(tmp_path, info_from="Conf")
     kw.setdefault("retry_spacing", 0.05)
     kw.setdefault("timeout", 0.5)
     conf = ConfEngine(unit, **kw)
     unit.attach(conf)
-    unit.config.set("Conf.MinSeverity", "Info")
     return unit, conf
 
 
@@ -173,23 +166,8 @@ def test_daily_due_inside_the_range_once_a_day() -> None:
 @pytest.fixture
 async def http_files() -> AsyncIterator[tuple[str, dict[str, bytes], list[str]]]:
     """A tiny HTTP server of files (``files``), recording each requested path (``hits``)."""
-    files: dict[str, bytes] = {}
-    hits: list[str] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        hits.append(request.path)
-        body = files.get(request.path.lstrip("/"))
-        return web.Response(body=body) if body is not None else web.Response(status=404)
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield f"127.0.0.1:{port}", files, hits
-    await runner.cleanup()
+    async with serve_files() as server:
+        yield server.address, server.files, server.hits
 
 
 def _http_setup(unit: Unit, server: str, generic: str = "generic.cfg", specific: str = "%mac%.cfg") -> None:
