@@ -27,7 +27,9 @@ from typing import Any
 from emulator.engines.aaa import Aaa
 from emulator.engines.bni import DhcpClientEngine
 from emulator.engines.cert.engine import CertEngine
+from emulator.engines.conf.engine import ConfEngine
 from emulator.engines.epadm import EpAdmEngine
+from emulator.engines.fpu.engine import FpuEngine
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.mipt.call_media import CallMedia
 from emulator.engines.mipt.endpoint_audio import EndpointAudio, parse_media_request
@@ -210,8 +212,12 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     for ep, body in spec.phones.items():
         assert media.audio_dir is not None
         media.set_audio(ep, parse_media_request(body, EndpointAudio(), media.audio_dir))
-    unit.attach(SipEpEngine(unit, media=media))
+    sipep = SipEpEngine(unit, media=media)
+    unit.attach(sipep)
     unit.attach(EpAdmEngine(unit))
+    conf = ConfEngine(unit)
+    unit.attach(conf)
+    unit.attach(FpuEngine(unit, active_calls=lambda: sum(1 for c in sipep.calls.calls if c.active)))
     unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)
@@ -222,6 +228,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
             cwmp.set_dhcp_acs_url(lease.acs_url if lease else None)
             hoc.set_dhcp_servers(lease.ntp_servers if lease else ())
             hoc.set_dhcp_dns_servers(lease.dns_servers if lease else ())
+            conf.on_dhcp_lease(lease)  # options 66/67 or option 43 sub-options 66/67: configuration scripts
 
         unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))
