@@ -4,6 +4,9 @@ process or in worker processes.
     dgw-emulator run [--profile 4102|C740|3621] [--state-dir DIR] [--ready-file FILE] [--lab FILE]
                      [--workers N] [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto]
                      [--api-port 8000] [--dhcp-interface IFACE]
+    dgw-emulator crypt encrypt|decrypt --key HEX IN OUT
+    dgw-emulator mfp build --version V [--name N] [--profile P] [--product P]... [--payload F] [--key PEM] OUT
+    dgw-emulator mfp show FILE [--product P]
 
 ``--dhcp-interface`` runs a DHCP client on that interface only (a container's or a network namespace's; none
 runs by default): its lease gives TR-069 the ACS URL of option 43 and "Automatic" SNTP the servers of option 42.
@@ -22,17 +25,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emulator.fleet.logs import DETAIL
 from emulator.fleet.run import install_stop_signals, run_units
 from emulator.labfile import LabError, load_lab, specs_from_lab
 from emulator.runtime.logging import LOG_FORMATS, configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
+from firmware_model.crypt import CryptError, decrypt, encrypt
+from firmware_model.mfp import Manifest, MfpError, build_mfp, read_mfp
 from firmware_model.profiles import PROFILES
+from firmware_model.store import atomic_write
 
 __all__ = ["run_command", "run_units"]
 
@@ -74,10 +84,62 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics endpoint (127.0.0.1)")
     _log_options(run)
+    _file_tools(sub)
     worker = sub.add_parser("worker", help="(internal) one worker process of a lab, started by the supervisor")
     worker.add_argument("--control-fd", type=int, required=True, help="pipe to tell the supervisor about units")
     _log_options(worker)
     return ap
+
+
+def _file_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``crypt`` (encrypted scripts, firmware_model.crypt) and ``mfp`` (firmware packs, firmware_model.mfp)."""
+    crypt = sub.add_parser("crypt", help="encrypt or decrypt a configuration script or image (emulator format)")
+    crypt.add_argument("action", choices=("encrypt", "decrypt"))
+    crypt.add_argument("--key", required=True, help="hexadecimal key, as Conf.ScriptsSecretKey holds it")
+    crypt.add_argument("input", type=Path)
+    crypt.add_argument("output", type=Path)
+    mfp = sub.add_parser("mfp", help="build or check a firmware pack (emulator MFP format)")
+    mfp_sub = mfp.add_subparsers(dest="mfp_cmd", required=True)
+    build = mfp_sub.add_parser("build", help="write a signed firmware pack")
+    build.add_argument("--version", required=True, help="firmware version, e.g. 49.12.3001 (Fpu MfpVersion)")
+    build.add_argument("--name", help="MfpName (default: DGW <version>)")
+    build.add_argument("--profile", default="SIP", help="MfpProfileName (default SIP)")
+    build.add_argument("--product", action="append", default=[], help="a product it installs on, e.g. "
+                       "'Mediatrix 4102' (repeat; default: every emulated model)")
+    build.add_argument("--payload", type=Path, help="the firmware image bytes (default: none)")
+    build.add_argument("--key", type=Path, help="PEM Ed25519 private key (default: the emulator's signing key)")
+    build.add_argument("--unsigned", action="store_true", help="leave the signature out (a pack units refuse)")
+    build.add_argument("output", type=Path)
+    show = mfp_sub.add_parser("show", help="check a pack as a unit does and print its manifest")
+    show.add_argument("input", type=Path)
+    show.add_argument("--product", help="check it installs on this product")
+
+
+def _run_file_tool(args: argparse.Namespace) -> int:
+    try:
+        if args.cmd == "crypt":
+            data = args.input.read_bytes()
+            out = encrypt(data, args.key) if args.action == "encrypt" else decrypt(data, args.key)
+            atomic_write(args.output, out, mode=0o600)
+        elif args.mfp_cmd == "build":
+            key = None
+            if args.key is not None:
+                loaded = serialization.load_pem_private_key(args.key.read_bytes(), password=None)
+                if not isinstance(loaded, Ed25519PrivateKey):
+                    raise ValueError(f"{args.key}: not an Ed25519 private key")
+                key = loaded
+            products = tuple(args.product) or tuple(p.product for p in PROFILES.values())
+            manifest = Manifest(args.name or f"DGW {args.version}", args.version, args.profile, products)
+            payload = args.payload.read_bytes() if args.payload else b""
+            atomic_write(args.output, build_mfp(manifest, payload, key, signed=not args.unsigned), mode=0o644)
+        else:
+            m, payload = read_mfp(args.input.read_bytes(), product=args.product)
+            print(json.dumps({"name": m.name, "version": m.version, "profile": m.profile,
+                              "products": list(m.products), "payload_bytes": len(payload)}, indent=1))
+    except (CryptError, MfpError, OSError, ValueError) as e:
+        print(f"dgw-emulator {args.cmd}: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _log_options(p: argparse.ArgumentParser) -> None:
@@ -125,6 +187,8 @@ def _install_uvloop() -> None:
 
 def run_command(argv: list[str] | None = None, started_at: float | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd in ("crypt", "mfp"):
+        return _run_file_tool(args)
     if args.log_format == "auto":  # decided once, here: the workers write to the same stdout
         args.log_format = "console" if sys.stdout.isatty() else "json"
     DETAIL.verbose = args.log_level.lower() == "debug"

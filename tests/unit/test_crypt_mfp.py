@@ -4,10 +4,12 @@ round trips, the header layout, and every refusal with its kind."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from emulator.command import run_command
 from firmware_model.crypt import MAGIC, CryptError, decrypt, encrypt, is_encrypted, parse_key
 from firmware_model.mfp import Manifest, MfpError, build_mfp, emulator_signing_key, read_mfp
 
@@ -113,3 +115,24 @@ def test_mfp_bad_manifests() -> None:
     assert _kind(forged(bad_version)) == "corrupt"
     with pytest.raises(MfpError):
         build_mfp(Manifest("n", "1.0", "SIP", ()), b"")
+
+
+# ---------------------------------------------------------------------------------------------- the commands
+def test_crypt_and_mfp_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "s.cfg"
+    script.write_bytes(SCRIPT)
+    enc, out = tmp_path / "s.enc", tmp_path / "s.out"
+    assert run_command(["crypt", "encrypt", "--key", KEY, str(script), str(enc)]) == 0
+    assert is_encrypted(enc.read_bytes())
+    assert run_command(["crypt", "decrypt", "--key", KEY, str(enc), str(out)]) == 0
+    assert out.read_bytes() == SCRIPT
+    assert run_command(["crypt", "decrypt", "--key", "00", str(enc), str(out)]) == 1
+    assert "does not match" in capsys.readouterr().err
+    pack = tmp_path / "fw.mfp"
+    assert run_command(["mfp", "build", "--version", "49.12.3001", "--product", "Mediatrix 4102", str(pack)]) == 0
+    m, _ = read_mfp(pack.read_bytes(), product="Mediatrix 4102")
+    assert (m.name, m.version) == ("DGW 49.12.3001", "49.12.3001")
+    assert run_command(["mfp", "show", str(pack), "--product", "Mediatrix C740"]) == 1
+    assert run_command(["mfp", "build", "--version", "1.0", "--unsigned", str(pack)]) == 0
+    assert run_command(["mfp", "show", str(pack)]) == 1
+    assert "not signed" in capsys.readouterr().err
