@@ -116,7 +116,7 @@ class Supervisor:
             if stop.is_set():
                 self.log.warning("stop_forced", signal=signal.Signals(sig).name)
                 self._kill_all(signal.SIGKILL)
-                os._exit(128 + sig)
+                os._exit(0)
             stop.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):

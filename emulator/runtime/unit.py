@@ -145,6 +145,7 @@ class Unit:
     # Emulator addition: the port the unit's DNS queries go to (53 on the hardware); a lab's ``dns_port``
     # lets tests run their DNS server on an unprivileged port.
     dns_port: int = 53
+    stop_timeout: float = 10.0  # seconds an engine's stop may take (then it is cancelled; see stop_service)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -347,7 +348,13 @@ class Unit:
         st.state = "Stopping"
         try:
             if st.engine is not None:
-                await st.engine.stop()
+                await asyncio.wait_for(st.engine.stop(), self.stop_timeout)
+        except TimeoutError:
+            # An engine whose stop hangs (a task that swallowed its cancellation: asyncio.wait_for on Python
+            # 3.11 does when its inner call ends as it is cancelled) is cancelled again by the timeout, and
+            # never wedges its unit's stop, a restart or the process's exit.
+            st.comment = f"stop took more than {self.stop_timeout:g} s"
+            self.log.error("service_stop_timeout", service=st.name, seconds=self.stop_timeout)
         finally:
             st.state = "Stopped"
             self._service_state_changed(st)

@@ -3,6 +3,8 @@ register to a real Kamailio and call each other, driven through the ready file a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -221,3 +224,100 @@ def test_a_lab_registers_over_tls_from_its_first_attempt(tmp_path: Path) -> None
             assert fleet.stop() == 0
     finally:
         k.stop()
+
+
+class RefusingPeers:
+    """A SIP-over-TLS proxy and an HTTPS ACS whose certificate no unit trusts (every handshake is refused by
+    the units' validation), in a thread of the test process."""
+
+    def __init__(self, directory: Path) -> None:
+        pki = Pki("rsa")
+        self.crt, self.key = pki.leaf(pki.ca("Nobody's CA"), "127.0.0.1").write(directory, "untrusted")
+        self.ports: list[int] = []
+        self.handshakes = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(10)
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.crt, self.key)
+        ctx.set_ciphers("ALL:@SECLEVEL=0")  # whatever the unit offers: the refusal is the unit's validation
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.handshakes += 1
+            with contextlib.suppress(Exception):
+                await reader.read(65536)
+            writer.close()
+
+        servers = [await asyncio.start_server(hold, "127.0.0.1", 0, ssl=ctx, backlog=1024) for _ in range(2)]
+        self.ports = [s.sockets[0].getsockname()[1] for s in servers]
+        self._stop = asyncio.Event()
+        self._ready.set()
+        await self._stop.wait()
+        for s in servers:
+            s.close()
+
+    def close(self) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def test_hundreds_of_units_start_and_stop_while_every_tls_peer_is_refused(tmp_path: Path) -> None:
+    """Issue 14 item 3: 300 units whose SIP proxy and ACS present a certificate they do not trust (hundreds of
+    refusals in flight): every unit becomes ready with every service started, nothing fails with a reused
+    descriptor or a closed handler, and SIGTERM ends every process cleanly."""
+    peers = RefusingPeers(tmp_path / "pki")
+    try:
+        sip, acs = peers.ports
+        lab = tmp_path / "lab.json"
+        lab.write_text(json.dumps({
+            "defaults": {"assume_time_synchronized": True, "settings": {
+                "SipEp.TransportConfig[default].TlsEnable": "Enable",
+                "SipEp.DefaultStaticRegistrarServerHost": f"127.0.0.1:{sip}",
+                "SipEp.DefaultStaticProxyHomeDomainHost": f"127.0.0.1:{sip}",
+                "SipEp.UserAgent[Phone-Fax1].Register": "Enable", "SipEp.UserAgent[Phone-Fax1].Username": "u",
+                "Cwmp.AcsUrlConfigSource": "Static", "Cwmp.AcsStaticUrl": f"https://127.0.0.1:{acs}/acs",
+                "Cwmp.PeriodicInformEnable": "Enable", "Cwmp.PeriodicInformInterval": 30}},
+            "unit": [{"name": f"r{i:03d}", "host": f"127.0.{1 + i // 250}.{1 + i % 250}"} for i in range(300)],
+        }))
+        log = tmp_path / "fleet.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "emulator", "run", "--lab", str(lab), "--state-dir", str(tmp_path / "state"),
+                 "--port-mode", "auto", "--ready-file", str(tmp_path / "ready.json"), "--workers", "2",
+                 "--metrics-port", "0", "--log-format", "json", "--log-level", "info"],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )
+        try:
+            ready = tmp_path / "ready.json"
+            wait(lambda: ready.exists() or proc.poll() is not None, 120, "300 units ready")
+            assert proc.poll() is None, log.read_text()[-3000:]
+            doc = json.loads(ready.read_text())
+            assert len(doc["units"]) == 300 and all("api" in u and "sip_tls" in u for u in doc["units"])
+            time.sleep(5)  # refusals and retries in flight
+            totals: dict[str, float] = {}
+            for w in doc["workers"]:
+                for k, v in scrape(w["metrics"]).items():
+                    totals[k] = totals.get(k, 0) + v
+            assert totals['dgw_units{profile="4102"}'] == 300
+            assert [k for k in totals if k.startswith("dgw_services{") and 'state="Started"' not in k] == []
+            assert totals.get('dgw_notifications_total{service="Cert",severity="Error"}', 0) >= 300  # refused
+            assert all(w["restarts"] == 0 for w in json.loads(ready.read_text())["workers"])
+        finally:
+            t = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=60)
+        assert code == 0 and time.monotonic() - t < 25, (code, time.monotonic() - t)
+        text = log.read_text()
+        for bad in ("EBADF", "EEXIST", "handler is closed", "Bad file descriptor", "Traceback"):
+            assert bad not in text, bad
+        errors = [line for line in text.splitlines() if '"level": "error"' in line]
+        assert errors == [], errors[:5]
+        assert peers.handshakes >= 300
+    finally:
+        peers.close()

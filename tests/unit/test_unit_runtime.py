@@ -173,3 +173,33 @@ def test_listening_tells_subscribers_and_remembers_ports(tmp_path: Path) -> None
     assert len(seen) == 3
     assert [port_of(a) for a in ("[::1]:5061", "https://[::1]:443", "http://h:8000/x", "nope", "h:")] == [
         5061, 443, 8000, None, None]
+
+
+class HangingEngine(FakeEngine):
+    """An engine whose stop waits on a task that swallows its first cancellation (asyncio.wait_for on
+    Python 3.11 does when the call it waits for ends as it is cancelled)."""
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+
+        async def stubborn() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(3600)  # the cancellation swallowed
+
+        task = asyncio.ensure_future(stubborn())
+        await asyncio.sleep(0)
+        task.cancel()
+        await task
+
+
+async def test_a_hanging_engine_stop_never_wedges_its_unit(tmp_path: Path) -> None:
+    unit = make_unit(tmp_path, stop_timeout=0.2)
+    unit.attach(HangingEngine("Cli"))
+    await unit.start()
+    t = asyncio.get_running_loop().time()
+    await unit.stop()
+    assert asyncio.get_running_loop().time() - t < 2
+    st = unit.services["Cli"]
+    assert st.state == "Stopped" and "stop took more than 0.2 s" in st.comment
