@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages of the real peers the tests start (installed by `make test` when run as root).
-PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium kamailio kamailio-tls-modules snmp dnsmasq-base iproute2 baresip-core python3-gi gir1.2-gst-plugins-base-1.0
+PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium kamailio kamailio-tls-modules snmp dnsmasq-base iproute2 baresip-core python3-gi gir1.2-gst-plugins-base-1.0 nginx lighttpd tftpd-hpa vsftpd
 RUN_ARGS ?=
 
 .PHONY: run test venv venv-test peers lint bench clean

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from typing import cast
 
 from emulator.protocols.tftp import TFTP_PORT, Completed, Datagram, Failed, TftpClient
 
@@ -32,8 +33,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)  # asyncio's own class does not declare it
         self._send(self.client.start(self.loop.time()))
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:

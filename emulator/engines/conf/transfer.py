@@ -29,6 +29,7 @@ from pathlib import Path
 
 import aioftp
 import aiohttp
+from yarl import URL
 
 from emulator.engines.cert.errors import PeerRefused, TlsError
 from emulator.engines.cert.tls import TlsPolicy
@@ -104,8 +105,8 @@ class Transferer:
 
     # ------------------------------------------------------------------ HTTP(S)
     async def _http(self, target: Target, method: str, body: bytes | None = None) -> bytes:
-        host = f"[{target.host}]" if ":" in target.host else target.host
-        url = f"{target.scheme}://{host}:{target.real_port}/{target.path}"
+        # The path percent-encoded once, here: the digest "uri" must be the request-target aiohttp sends.
+        url = str(URL.build(scheme=target.scheme, host=target.host, port=target.real_port, path=f"/{target.path}"))
         if target.scheme == "https":
             if self.tls is None:
                 raise TransferError("local", "HTTPS is not available to this service")
@@ -124,7 +125,7 @@ class Transferer:
                         continue
                     _check_status(target, resp.status, resp.reason or "")
                     return await self._read(target, resp) if method == "GET" else b""
-        raise TransferError("auth", f"{target.shown}: the server refused the credentials")
+        raise TransferError("auth", "the server refused the credentials")
 
     async def _read(self, target: Target, resp: aiohttp.ClientResponse) -> bytes:
         if resp.content_length is not None and resp.content_length > self.max_size:
@@ -165,7 +166,7 @@ class Transferer:
         try:
             await client.login(target.username or "anonymous", target.password or "anonymous@")
         except aioftp.StatusCodeError as e:
-            raise TransferError("auth", f"{target.shown}: the FTP server refused the login ({_ftp_reply(e)})") \
+            raise TransferError("auth", f"the FTP server refused the login ({_ftp_reply(e)})") \
                 from None
 
     async def _ftp_get(self, target: Target) -> bytes:
@@ -207,7 +208,7 @@ class Transferer:
         root = (self.state_dir / "files" / disk.lower()).resolve()
         path = (root / rest).resolve()
         if not rest or not path.is_relative_to(root) or path == root:
-            raise TransferError("local", f"{target.shown}: not a file of the unit's {disk} storage")
+            raise TransferError("local", f"{target.path}: not a file of the unit's {disk} storage")
         return path
 
     def _file_get(self, target: Target) -> bytes:
@@ -215,7 +216,7 @@ class Transferer:
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise TransferError("not-found", f"{target.shown}: no such file") from None
+            raise TransferError("not-found", f"{target.path}: no such file") from None
         if size > self.max_size:
             raise _too_large(target, size)
         return path.read_bytes()
@@ -223,13 +224,13 @@ class Transferer:
 
 # ---------------------------------------------------------------------------------------------- classifying
 def _too_large(target: Target, size: int) -> TransferError:
-    return TransferError("too-large", f"{target.shown}: the file is {size} bytes or more, larger than a unit takes")
+    return TransferError("too-large", f"the file is {size} bytes or more, larger than a unit takes")
 
 
 def _check_status(target: Target, status: int, reason: str) -> None:
     if 200 <= status < 300:
         return
-    text = f"{target.shown}: the server answered HTTP {status} {reason}".rstrip()
+    text = f"the server answered HTTP {status} {reason}".rstrip()
     kind = {401: "auth", 403: "auth", 404: "not-found", 410: "not-found"}.get(status, "refused")
     raise TransferError(kind, text)
 
@@ -237,11 +238,11 @@ def _check_status(target: Target, status: int, reason: str) -> None:
 def _tftp_error(target: Target, failed: Failed) -> TransferError:
     if failed.kind == "timeout":
         return TransferError("unreachable" if not failed.answered else "refused",
-                             f"{target.shown}: {failed.message}")
+                             f"{failed.message}")
     kind = {1: "not-found", 2: "auth"}.get(failed.code or 0, "refused")
     if failed.kind == "too-large":
         kind = "too-large"
-    return TransferError(kind, f"{target.shown}: TFTP error: {failed.message}")
+    return TransferError(kind, f"TFTP error: {failed.message}")
 
 
 def _ftp_reply(e: aioftp.StatusCodeError) -> str:
@@ -251,24 +252,24 @@ def _ftp_reply(e: aioftp.StatusCodeError) -> str:
 def _ftp_status(target: Target, e: aioftp.StatusCodeError) -> TransferError:
     codes = {str(c) for c in e.received_codes}
     kind = "not-found" if codes & {"550", "450"} else "auth" if codes & {"530", "532"} else "refused"
-    return TransferError(kind, f"{target.shown}: the FTP server answered {_ftp_reply(e)}".strip())
+    return TransferError(kind, f"the FTP server answered {_ftp_reply(e)}".strip())
 
 
 def _classify(target: Target, e: BaseException) -> TransferError:
     """Which kind a connection-level failure is (see the module docstring)."""
     if isinstance(e, PeerRefused):
-        return TransferError("tls", f"{target.shown}: the server certificate was refused ({e.reason}): "
+        return TransferError("tls", f"the server certificate was refused ({e.reason}): "
                                     f"{e.refusal.detail}")
     if isinstance(e, TlsError):
-        return TransferError("tls", f"{target.shown}: {e}")
+        return TransferError("tls", str(e))
     if isinstance(e, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return TransferError("tls", f"{target.shown}: TLS failed ({e})")
+        return TransferError("tls", f"TLS failed ({e})")
     os_error = e.os_error if isinstance(e, aiohttp.ClientConnectorError) else e
     if isinstance(os_error, TftpRefused | ConnectionRefusedError) or (
             isinstance(os_error, OSError) and os_error.errno in _REFUSED):
-        return TransferError("refused", f"{target.shown}: connection refused (nothing listens on port "
+        return TransferError("refused", f"connection refused (nothing listens on port "
                                         f"{target.real_port})")
     if isinstance(e, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return TransferError("refused", f"{target.shown}: the server broke the transfer ({type(e).__name__})")
+        return TransferError("refused", f"the server broke the transfer ({type(e).__name__})")
     what = getattr(os_error, "strerror", None) or type(e).__name__
-    return TransferError("unreachable", f"{target.shown}: the server cannot be reached ({what})")
+    return TransferError("unreachable", f"the server cannot be reached ({what})")
