@@ -21,7 +21,6 @@ tests need no root.
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -38,10 +37,11 @@ from emulator.engines.sipep.engine import SipEpEngine
 from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
+from testkit import dnsmasq as dnsmasq_peer
+from testkit.dnsmasq import Dnsmasq
 from testkit.kamailio import Kamailio, start_kamailio
-from testkit.peers import free_port, require_peer
+from testkit.peers import free_port
 from testkit.pki import Pki
-from testkit.process import stop_process
 from tests.interop.siplab import FAST, USERS, reg_state, sipep_notes, wait_for
 
 pytestmark = pytest.mark.peer
@@ -51,50 +51,9 @@ HOST_A, HOST_B = "127.0.0.101", "127.0.0.102"
 DOMAIN = "example.test"
 
 
-@dataclass
-class Dnsmasq:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
 def start_dnsmasq(directory: Path, records: list[str]) -> Dnsmasq:
     """dnsmasq answering only ``records`` (``--srv-host=...`` etc.) on DNS_HOST at a free port."""
-    binary = require_peer("dnsmasq")["dnsmasq"]
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port(DNS_HOST, socket.SOCK_DGRAM)
-    log_path = directory / "dnsmasq.log"
-    args = [
-        binary,
-        "--no-daemon",
-        "--conf-file=/dev/null",
-        "--no-resolv",
-        "--no-hosts",
-        "--bind-interfaces",
-        f"--listen-address={DNS_HOST}",
-        f"--port={port}",
-        "--pid-file=",
-        "--log-queries",
-        f"--local=/{DOMAIN}/",
-        "--log-facility=-",
-        *records,
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 5
-    while "started, version" not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("dnsmasq did not start:\n" + log_path.read_text(errors="replace"))
-        time.sleep(0.02)
-    return Dnsmasq(DNS_HOST, port, proc, log_path)
+    return dnsmasq_peer.start_dnsmasq(directory, records, host=DNS_HOST, domain=DOMAIN)
 
 
 @dataclass
