@@ -130,7 +130,7 @@ def read_mfp(data: bytes, *, product: str | None = None,
     at = len(MAGIC) + 4
     if len(data) < at + m_len + 8:
         raise MfpError("truncated", "the firmware pack is truncated (manifest)")
-    manifest = Manifest.from_json(data[at:at + m_len])
+    raw_manifest = data[at:at + m_len]
     at += m_len
     (p_len,) = struct.unpack_from("!Q", data, at)
     at += 8
@@ -144,9 +144,10 @@ def read_mfp(data: bytes, *, product: str | None = None,
                        f"the signature is {len(data) - end} bytes, not {SIGNATURE_SIZE}")
     body, signature = data[:end], data[end:]
     keys = [emulator_signing_key().public_key(), *trusted]
-    if not any(_verifies(k, signature, body) for k in keys):
+    if not any(_verifies(k, signature, body) for k in keys):  # before reading anything the pack says
         raise MfpError("signature", "the firmware pack's signature is not valid (altered, or signed by an "
                                     "untrusted key)")
+    manifest = Manifest.from_json(raw_manifest)
     payload = data[at:end]
     if hashlib.sha256(payload).hexdigest() != manifest.payload_sha256:
         raise MfpError("corrupt", "the payload does not match the manifest's digest")

@@ -3,6 +3,7 @@ the interop tests): GET answers the file or 404, and each requested path is reco
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ class FileServer:
 
 
 @asynccontextmanager
-async def serve_files(host: str = "127.0.0.1") -> AsyncIterator[FileServer]:
+async def serve_files(host: str = "127.0.0.1", sock: socket.socket | None = None) -> AsyncIterator[FileServer]:
+    """Serve on a free port of ``host``, or on a listening ``sock`` made by the caller (e.g. in a namespace)."""
     server = FileServer("")
 
     async def handler(request: web.Request) -> web.Response:
@@ -36,8 +38,9 @@ async def serve_files(host: str = "127.0.0.1") -> AsyncIterator[FileServer]:
     app.router.add_get("/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, host, 0).start()
-    server.address = f"{host}:{runner.addresses[0][1]}"
+    await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, 0)).start()
+    addr = runner.addresses[0]
+    server.address = f"{addr[0]}:{addr[1]}"
     try:
         yield server
     finally:

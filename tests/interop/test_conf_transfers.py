@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.conf.engine import ConfEngine
-from emulator.lab import RunningUnit, build_unit
-from emulator.runtime.spec import UnitSpec
+from emulator.lab import RunningUnit
 from testkit.file_servers import FileServer, lighttpd_digest, nginx, tftpd, vsftpd
 from testkit.pki import Pki
+from tests.interop.provisioning import engine_of, lab_unit
 
 pytestmark = pytest.mark.peer
 
@@ -72,22 +72,17 @@ async def unit(tmp_path: Path) -> AsyncIterator[RunningUnit]:
 
 
 async def start_unit(tmp_path: Path, settings: str = "", clock_offset: float = 0.0) -> RunningUnit:
-    spec = UnitSpec(name="prov", state_dir=tmp_path / "prov", port_mode="auto", api_port=0, fsync=False,
-                    assume_time_synchronized=True, script=settings, clock_offset=clock_offset)
-    ru = build_unit(spec)
+    ru = lab_unit(tmp_path, "prov", "Conf", script=settings, clock_offset=clock_offset)
     c = conf(ru)
     c.retry_spacing = 0.2  # 30 s on the hardware (MX-CONF-MIB); injectable so the test stays short
-    for t in (c._transfers, c.images.transfers):
+    for t in (c.fetcher, c.images.transfers):
         t.tftp_timeout, t.tftp_retries = 0.3, 1
-    ru.unit.config.set("Conf.MinSeverity", "Info")
     await ru.start()
     return ru
 
 
 def conf(ru: RunningUnit) -> ConfEngine:
-    engine = ru.unit.services["Conf"].engine
-    assert isinstance(engine, ConfEngine)
-    return engine
+    return engine_of(ru, "Conf", ConfEngine)
 
 
 def script_settings(protocol: str, server: str, location: str = "%product%", user: str = "", password: str = "",

@@ -190,18 +190,23 @@ class DhcpSniffer:
         self.sock.close()
 
 
-async def start_acs(pair: NetnsPair) -> tuple[TestAcs, web.AppRunner]:
-    """The scripted ACS, listening on the server's address inside the server namespace."""
+def server_listener(pair: NetnsPair, port: int = 0) -> socket.socket:
+    """A listening TCP socket on the server's address, opened inside the server namespace (non-blocking)."""
 
     def make() -> socket.socket:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((pair.srv_ip, 0))
+        s.bind((pair.srv_ip, port))
         s.listen(64)
         s.setblocking(False)
         return s
 
-    sock = in_netns(pair.srv, make)
+    return in_netns(pair.srv, make)
+
+
+async def start_acs(pair: NetnsPair) -> tuple[TestAcs, web.AppRunner]:
+    """The scripted ACS, listening on the server's address inside the server namespace."""
+    sock = server_listener(pair)
     acs = TestAcs(validator=load_validator(), host=pair.srv_ip)
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post("/acs", acs._post)

@@ -85,7 +85,7 @@ class ConfEngine:
         self.status = StatusBoard(unit)
         self.transfers = 0  # transfer-and-run cycles finished (tests, benches)
         self.running = False
-        self._transfers = self._make_transferer("Conf", timeout)
+        self.fetcher = self._make_transferer("Conf", timeout)
         self.images = ImageJobs(unit, self.status, self._make_transferer("ConfImage", timeout))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
@@ -117,7 +117,7 @@ class ConfEngine:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self.running = True
-        self._transfers.user_agent = self.images.transfers.user_agent = self._user_agent()
+        self.fetcher.user_agent = self.images.transfers.user_agent = self._user_agent()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._dhcp_event = asyncio.Event()
@@ -226,7 +226,7 @@ class ConfEngine:
         attempt = 0
         while True:
             try:
-                return await self._transfers.get(target)
+                return await self.fetcher.get(target)
             except TransferError as e:
                 if not e.retryable or (retries != -1 and attempt >= retries):
                     raise
