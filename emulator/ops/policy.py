@@ -10,7 +10,8 @@ on every face.
 Why these tables and commands are Admin only: ``Aaa.Users`` holds the accounts and their rights; the
 certificate stores' ``Delete`` row commands remove trust anchors and host identities (a ``User`` deleting
 the factory CA would cut every TLS link of the unit); a host certificate import carries a private key;
-the unsecure transfer opens a plain-HTTP window for such a key; a factory reset erases everything.
+the unsecure transfer opens a plain-HTTP window for such a key; a factory reset erases everything; a configuration
+backup or restore and a firmware install or rollback are Admin-only on the hardware (its access-rights table).
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ ADMIN_COMMANDS: dict[str, str] = {
     "Cert.ImportHost": "import a host certificate (it carries a private key)",
     "Cert.DeleteCertificate": "delete certificates",
     "FactoryReset": "reset the unit to its factory configuration",
+    "Conf.ImageBackup": "back up the configuration (the image may carry host keys)",
+    "Conf.ImageRestore": "restore a configuration image",
+    "Fpu.Install": "install a firmware pack",
+    "Fpu.Rollback": "roll the firmware back",
 }
 
 _RIGHT_WORDS = {

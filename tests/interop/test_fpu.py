@@ -1,9 +1,9 @@
 """Firmware packs from real servers: nginx (HTTP) and tftpd-hpa. A unit installs a pack built by ``dgw-emulator mfp
 build``, goes through its Fpu.Status sequence, restarts by itself and reports the new version on its faces (the
-HTTP API status, the web footer); a rollback restores the
+HTTP API status, the web footer, SNMP sysDescr through net-snmp's snmpget); a rollback restores the
 old bank; bad packs are refused with the running bank intact; and a unit process killed with SIGKILL at any
-moment of an install starts again on a consistent bank. (The CLI's sysinfo, SNMP sysDescr and TR-069
-DeviceInfo.SoftwareVersion read the same ``unit.version`` the API and the web footer show here.)"""
+moment of an install starts again on a consistent bank. (The CLI's sysinfo and TR-069 DeviceInfo.SoftwareVersion
+read the same ``unit.version`` the API, the web footer and sysDescr show here.)"""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import pytest
 from emulator.engines.fpu.engine import FpuEngine
 from emulator.lab import RunningUnit
 from testkit.file_servers import FileServer, nginx, tftpd
+from testkit.peers import require_peer
 from testkit.pki import Pki
 from tests.interop.provisioning import engine_of, lab_unit
 
@@ -112,6 +113,11 @@ async def faces_version(ru: RunningUnit) -> dict[str, str]:
         async with http.get(f"{u.listening['web']}/login") as resp:
             html = await resp.text()
             out["web"] = html.split("<footer>", 1)[1].split("&middot;")[0].strip() if "<footer>" in html else html
+    if "snmp" in u.listening:  # net-snmp's snmpget, when v2c is on (the restart of the install turned it on)
+        got = await asyncio.to_thread(subprocess.run, [
+            require_peer("snmpget")["snmpget"], "-v2c", "-c", "public", "-Ovq", "-t", "2", u.listening["snmp"],
+            ".1.3.6.1.2.1.1.1.0"], capture_output=True, text=True, timeout=20)
+        out["snmp"] = got.stdout.strip().strip('"') or got.stderr
     return out
 
 
@@ -120,6 +126,7 @@ async def test_install_restart_new_version_everywhere_then_rollback(servers: Ser
     try:
         c = ru.unit.config
         script = f"""
+            Snmp.EnableSnmpV2 = Enable
             Fpu.MfpUrl = http://{servers.http.address}/fw-3001.mfp
             Fpu.AutomaticRestartEnable = Enable
             Fpu.Install
@@ -132,8 +139,8 @@ async def test_install_restart_new_version_everywhere_then_rollback(servers: Ser
         assert seen.index("Updating") < seen.index("WaitingSystemReady"), seen  # then the restart
         assert c.get("Fpu.MfpLastInstallationResult") == "Success"
         versions = await faces_version(ru)
-        assert versions == {"unit": "49.12.3001", "main-bank": OLD, "api": "49.12.3001",
-                            "web": "DGW 49.12.3001"}, versions
+        assert versions == {"unit": "49.12.3001", "main-bank": OLD, "api": "49.12.3001", "web": "DGW 49.12.3001",
+                            "snmp": "Mediatrix 4102 DGW 49.12.3001"}, versions
         rows = [(r["MfpBank"], r["MfpVersion"]) for r in c.rows("Fpu.MfpInstalledInfo")]
         assert rows == [("Main", OLD), ("RecoveryInUse", "49.12.3001")]
         ids = [n.msg_id for n in ru.unit.notifications if n.service == "Fpu"]

@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emulator.engines.fpu.banks import BankInfo, BankStore
 from emulator.engines.fpu.engine import FpuEngine
+from emulator.ops import policy
 from emulator.runtime.unit import Unit
 from firmware_model.mfp import Manifest, build_mfp
 from firmware_model.profiles import FIRMWARE_VERSION
@@ -159,3 +161,16 @@ def test_a_bank_to_run_whose_file_changed_falls_back(tmp_path: Path) -> None:
     assert loaded.banks["Recovery"] is None and loaded.next_boot == "Main"
     doc = json.loads((tmp_path / "fpu" / "banks.json").read_bytes())
     assert doc["next_boot"] == "Recovery"  # the disk is not rewritten by reading it
+
+
+def test_install_rollback_backup_restore_are_admin_only(tmp_path: Path) -> None:
+    """Every face asks emulator.ops.policy: a User may change the configuration, not the firmware or images."""
+    user = SimpleNamespace(user="ops", rights="User", can=lambda what: what in ("read", "write"))
+    unit = bare_unit(tmp_path)
+    for command in ("Fpu.Install", "Fpu.Rollback", "Conf.ImageBackup", "Conf.ImageRestore"):
+        with pytest.raises(policy.Forbidden, match="only an Admin user"):
+            policy.check_command(user, command)
+        with pytest.raises(policy.Forbidden):
+            policy.check_script(user, unit.config, f"{command}\n")
+    policy.check_command(user, "Conf.TransferScripts")  # transfer and export: User and Admin
+    policy.check_command(user, "Conf.ExportScript")

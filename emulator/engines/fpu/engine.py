@@ -90,8 +90,11 @@ class FpuEngine:
     # ------------------------------------------------------------------ banks
     def _boot(self) -> None:
         """The unit starts: switch to the bank chosen for this start (with its factory reset) and run it."""
-        b = self.banks
         self._boot_seen = self.unit.clock.boot_monotonic
+        self._switch()
+
+    def _switch(self) -> None:
+        b = self.banks
         if b.next_boot != b.active or b.reset_on_switch:
             reset = b.reset_on_switch
             b.active, b.reset_on_switch = b.next_boot, False
@@ -265,4 +268,7 @@ class FpuEngine:
 
     async def _restart(self) -> None:
         self.status = "WaitingSystemReady"
+        # Switch before the services stop, not when Fpu starts again: the faces that start before Fpu (SNMP
+        # builds sysDescr at its start) must already see the new version.
+        self._switch()
         await self.unit.reboot()
