@@ -741,11 +741,13 @@ class SnmpEngine:
         def uptime() -> Neutral:
             return "ticks", int(unit.clock.uptime() * 100) % 2**32
 
-        descr = f"{unit.profile.product} DGW {unit.version}".encode()
+        def descr() -> Neutral:  # per request: a firmware install or rollback changes unit.version
+            return "octets", f"{unit.profile.product} DGW {unit.version}".encode()
+
         sys_oid = parse_oid(unit.profile.sys_object_id)
         engine_id = engine_id_for(unit.identity.mac)
         return {
-            (*SYSTEM, 1, 0): _Extra(lambda: ("octets", descr)),
+            (*SYSTEM, 1, 0): _Extra(descr),
             (*SYSTEM, 2, 0): _Extra(lambda: ("oid", sys_oid)),
             (*SYSTEM, 3, 0): _Extra(uptime),
             (*SYSTEM, 4, 0): _Extra(text("Hoc.SystemContact"), cfg.resolve("Hoc.SystemContact")),

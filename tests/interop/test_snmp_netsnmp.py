@@ -207,6 +207,8 @@ async def test_listening_port_parameter_and_restart(tmp_path: Path, net_snmp: tu
         assert u.listening["snmp"] == f"127.0.0.1:{port}"
         a = Agent(u, eng, u.listening["snmp"], env, "")
         assert "Mediatrix" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")
+        u.version = "49.12.3001"  # sysDescr is read per request: a new firmware shows without an Snmp restart
+        assert "Mediatrix 4102 DGW 49.12.3001" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")
         u.config.set("Snmp.Community", "lab-ro")
         assert u.config.needs_restart("Snmp")
         assert "Mediatrix" in await off_loop(a.cmd, "snmpget", V2, ".1.3.6.1.2.1.1.1.0")  # until the restart
