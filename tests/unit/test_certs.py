@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import stat
 import threading
 from collections.abc import AsyncIterator
@@ -412,3 +413,77 @@ async def test_tls_users_may_wait_for_the_store_before_cert_starts(tmp_path: Pat
     before = policy.server_context()
     u.config.set("Web.HttpsCipherSuite", "CS3")
     assert policy.server_context() is not before
+
+
+# ------------------------------------------------------------------ the unit as a TLS server (TlsPolicy.serve)
+def tls12_client_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
+async def test_served_client_hello_sent_at_once_is_answered(unit: tuple[Unit, CertEngine]) -> None:
+    """The client sends its ClientHello right after the TCP handshake. With start_tls on an accepted plain
+    stream, uvloop read it as plain data before the TLS layer existed and the handshake hung."""
+    u, _engine = unit
+    served: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(await reader.readline())
+        writer.write(b"HELLO from the unit\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    policy = tls_policy(u, "Web")
+    policy.handshake_timeout = 2.0
+    server = await policy.serve(handler, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=tls12_client_context()), timeout=5.0
+        )
+        writer.write(b"hi\n")
+        assert await asyncio.wait_for(reader.readline(), timeout=5.0) == b"HELLO from the unit\n"
+        assert served == [b"hi\n"]
+        assert writer.get_extra_info("ssl_object").version() == "TLSv1.2"
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_served_client_without_certificate_is_refused_by_notification(unit: tuple[Unit, CertEngine]) -> None:
+    """Mutual TLS: OpenSSL refuses the client during the handshake; the listener hears of it (Cert 9007)
+    and the handler never runs."""
+    u, _engine = unit
+    u.config.set("SipEp.InteropTlsClientAuthenticationEnable", "Enable")
+    handled: list[bool] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handled.append(True)
+        writer.close()
+
+    policy = tls_policy(u, "SipEp")
+    policy.handshake_timeout = 2.0
+    server = await policy.serve(handler, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            reader, _writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port, ssl=tls12_client_context()), timeout=5.0
+            )
+            # TLS 1.2: the client may finish its side before the server's refusal reaches it
+            await asyncio.wait_for(reader.readexactly(1), timeout=5.0)
+        for _ in range(50):
+            if any(e.service == "Cert" and e.msg_id == 9007 for e in u.notifications):
+                break
+            await asyncio.sleep(0.02)
+        assert any(e.service == "Cert" and e.msg_id == 9007 for e in u.notifications)
+        assert not handled
+    finally:
+        server.close()
+        await server.wait_closed()

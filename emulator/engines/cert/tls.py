@@ -60,6 +60,7 @@ from emulator.engines.cert.context import (
     version_plan,
 )
 from emulator.engines.cert.errors import PeerRefused, TlsError, TlsHandshakeError, TlsSetupError
+from emulator.engines.cert.tls_server import TlsServerProtocol
 from firmware_model.cert_validation import (
     Level,
     OcspResult,
@@ -314,37 +315,37 @@ class TlsPolicy:
         host: str | None = None,
         **kwargs: Any,
     ) -> asyncio.Server:
-        """A TLS server on the unit's address: the handshake, mutual TLS per the service's
-        parameter, then ``handler``. Refused clients are closed before ``handler`` runs."""
+        """A TLS server on the unit's address: the handshake (:mod:`~emulator.engines.cert.tls_server`),
+        mutual TLS per the service's parameter, then ``handler``. Refused clients are closed before
+        ``handler`` runs, with the Cert notification saying why."""
         await self.certs.ready()
         self.server_context()  # fails now, not per connection, when there is no host certificate
+        loop = asyncio.get_running_loop()
 
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            addr = writer.get_extra_info("peername") or ("?", None)
-            peer = _hostport(str(addr[0]), addr[1])
-            try:
-                await writer.start_tls(self.server_context(), ssl_handshake_timeout=self.handshake_timeout)
-            except ssl.SSLError as e:
-                refusal = self.handshake_refusal(e)
-                if refusal is not None:
-                    self._refuse(peer, refusal)
-                else:
-                    self.unit.log.info("tls_handshake_failed", service=self.spec.key, peer=peer, error=str(e))
-                writer.close()
-                return
-            except (OSError, TimeoutError) as e:
-                self.unit.log.info("tls_handshake_failed", service=self.spec.key, peer=peer, error=str(e))
-                writer.close()
-                return
+        def failed(addr: tuple[Any, ...] | None, error: Exception) -> None:
+            peer = _hostport(str(addr[0]), addr[1]) if addr else "?"
+            refusal = self.handshake_refusal(error) if isinstance(error, ssl.SSLError) else None
+            if refusal is not None:
+                self._refuse(peer, refusal)
+            else:
+                self.unit.log.info("tls_handshake_failed", service=self.spec.key, peer=peer,
+                                   error=str(error) or error.__class__.__name__)
+
+        async def ready(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             if self.settings().client_auth:
+                addr = writer.get_extra_info("peername") or ("?", None)
                 try:
-                    await self.verify_client(writer.get_extra_info("ssl_object"), peer)
+                    await self.verify_client(writer.get_extra_info("ssl_object"), _hostport(str(addr[0]), addr[1]))
                 except PeerRefused:
                     writer.close()
                     return
             await handler(reader, writer)
 
-        return await asyncio.start_server(on_connect, host or self.unit.host, port, **kwargs)
+        def protocol() -> TlsServerProtocol:
+            return TlsServerProtocol(self.server_context, ready, failed, handshake_timeout=self.handshake_timeout,
+                                     loop=loop)
+
+        return await loop.create_server(protocol, host or self.unit.host, port, **kwargs)
 
     # -- OCSP ---------------------------------------------------------------------------------------
     async def _check_revocation(self, verdict: Verdict, trust: TrustLevel, peer: str) -> None:
