@@ -85,6 +85,7 @@ class ConfEngine:
         self.status = StatusBoard(unit)
         self.transfers = 0  # transfer-and-run cycles finished (tests, benches)
         self.running = False
+        self.last_refusal = ""  # why the last script was refused (Conf 9014), for the faces that ran it
         self.fetcher = self._make_transferer("Conf", timeout)
         self.images = ImageJobs(unit, self.status, self._make_transferer("ConfImage", timeout))
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -158,28 +159,38 @@ class ConfEngine:
             self._wake.set()
 
     # ------------------------------------------------------------------ commands
+    def begin(self, command: str) -> asyncio.Task[str]:
+        """Start one of the service's commands as a job of the service (a Conf stop cancels it); the task's
+        result is the new status value (``ScriptsStatsLastTransferResult``, ``...LastExportResult``,
+        ``ImageBackupStatus`` or ``ImageRestoreStatus``). ``ConfigError`` when the service is not running.
+        Faces that wait for the outcome shield the task, so a client that goes away does not cancel it."""
+        jobs: dict[str, Callable[[], Coroutine[Any, Any, str]]] = {
+            "Conf.TransferScripts": lambda: self.transfer_and_run("command"),
+            "Conf.ExportScript": self.images.export_script,
+            "Conf.ImageBackup": self.images.backup,
+            "Conf.ImageRestore": self.images.restore,
+        }
+        self._require_running(command)
+        return self._spawn(jobs[command]())
+
     def transfer_now(self) -> str:
         """``Conf.TransferScripts``: transfer and run the configured scripts now (no retries)."""
-        self._require_running("Conf.TransferScripts")
-        self._spawn(self.transfer_and_run("command"))
+        self.begin("Conf.TransferScripts")
         return "Configuration scripts transfer started\n"
 
     def export_now(self) -> str:
         """``Conf.ExportScript``: export the configuration script to ``Conf.ScriptExportUrl``."""
-        self._require_running("Conf.ExportScript")
-        self._spawn(self.images.export_script())
+        self.begin("Conf.ExportScript")
         return "Configuration script export started\n"
 
     def backup_now(self) -> str:
         """``Conf.ImageBackup`` (Admin only): save the configuration image."""
-        self._require_running("Conf.ImageBackup")
-        self._spawn(self.images.backup())
+        self.begin("Conf.ImageBackup")
         return "Configuration backup started\n"
 
     def restore_now(self) -> str:
         """``Conf.ImageRestore`` (Admin only): load and apply the configuration image."""
-        self._require_running("Conf.ImageRestore")
-        self._spawn(self.images.restore())
+        self.begin("Conf.ImageRestore")
         return "Configuration restore started\n"
 
     # ------------------------------------------------------------------ transfer and run
@@ -219,7 +230,7 @@ class ConfEngine:
         self.status.transfer_state = "Running"
         ok = True
         for kind, target, data in fetched:
-            ok = await self._execute(kind, target, data) and ok
+            ok = await self._execute(kind, target.shown, data) and ok
         return self._result("Success" if ok else "ExecutionFailed")
 
     async def _fetch(self, target: Target, retries: int) -> bytes:
@@ -235,29 +246,46 @@ class ConfEngine:
                                  delay=f"{self.retry_spacing:g}")
                 await asyncio.sleep(self.retry_spacing)
 
-    async def _execute(self, kind: str, target: Target, data: bytes) -> bool:
-        """Run one script all or nothing; True when it ran (or was skipped as a repetition)."""
+    async def _execute(self, kind: str, url: str, data: bytes, source: str = "provisioning") -> bool:
+        """Run one script all or nothing; True when it ran (or was skipped as a repetition). ``source``: the
+        configuration changes' source (``cwmp`` for a TR-069 Download, which is not notified back to the ACS)."""
         try:
             text = self._script_text(data)
         except (CryptError, UnicodeDecodeError) as e:
-            reason = str(e) if isinstance(e, CryptError) else "the script is not UTF-8 text"
-            self.unit.notify("Conf", 9014, kind=kind, url=target.shown, reason=reason)
+            self.last_refusal = str(e) if isinstance(e, CryptError) else "the script is not UTF-8 text"
+            self.unit.notify("Conf", 9014, kind=kind, url=url, reason=self.last_refusal)
             return False
         digest = hashlib.sha256(text.encode()).hexdigest()
         repeated = digest == self.status.stats.last_sha256
         if repeated and self.config.get("Conf.ScriptsAllowRepeatedExecution") == "Disable":
-            self.unit.notify("Conf", 9015, kind=kind, url=target.shown)
+            self.unit.notify("Conf", 9015, kind=kind, url=url)
             return True
-        result, _restarted = await self.unit.run_script_waiting(text, source="provisioning")
+        result, _restarted = await self.unit.run_script_waiting(text, source=source)
         if not result.ok:
             first = result.errors[0]
-            reason = f"line {first.number}: {first.error}" if first.number else str(first.error)
-            self.unit.notify("Conf", 9014, kind=kind, url=target.shown, reason=reason)
+            self.last_refusal = f"line {first.number}: {first.error}" if first.number else str(first.error)
+            self.unit.notify("Conf", 9014, kind=kind, url=url, reason=self.last_refusal)
             return False
         self.status.stats.last_sha256 = digest
         self.status.save()
-        self.unit.notify("Conf", 9013, kind=kind, url=target.shown, applied=result.applied)
+        self.unit.notify("Conf", 9013, kind=kind, url=url, applied=result.applied)
         return True
+
+    async def run_downloaded(self, data: bytes, url: str, trigger: str = "cwmp") -> str:
+        """Run a script another face fetched (a TR-069 Download of a "3 Vendor Configuration File") as a transfer
+        of this service: encrypted scripts opened, the repetition rule, ``ScriptsStats*`` and the notifications.
+        Returns the new ``ScriptsStatsLastTransferResult`` (``Success`` or ``ExecutionFailed``)."""
+        self._require_running("Conf.TransferScripts")
+        assert self._lock is not None
+        async with self._lock:
+            self.unit.notify("Conf", 9010, kind="Download", url=url, size=len(data), trigger=trigger)
+            self.status.transfer_state = "Running"
+            try:
+                ok = await self._execute("Download", url, data, source=trigger)
+                return self._result("Success" if ok else "ExecutionFailed")
+            finally:
+                self.status.transfer_state = "Idle"
+                self.transfers += 1
 
     def _script_text(self, data: bytes) -> str:
         if is_encrypted(data):

@@ -71,6 +71,8 @@ class FpuEngine:
         self._boot_seen = 0.0
         self._reset_done = False  # a factory reset happened in this boot: services restart once it is ready
         self._task: asyncio.Task[Any] | None = None
+        self._outcome: asyncio.Future[Any] | None = None  # the result a face waits for (begin_install/rollback)
+        self.last_reason = ""  # why the last install or rollback was refused
         self._restart_task: asyncio.Task[None] | None = None  # outlives the engine: it restarts the unit
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -143,6 +145,7 @@ class FpuEngine:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        self._settle(None)
         if self.status in ("Updating", "Rollbacking"):
             self.status = "Idle"  # a service restart ends the job; what was not saved did not happen
 
@@ -173,10 +176,18 @@ class FpuEngine:
     # ------------------------------------------------------------------ install
     def install_now(self) -> str:
         """``Fpu.Install``: download and install ``Fpu.MfpUrl`` (the job runs on; see ``Fpu.Status``)."""
+        self.begin_install()
+        return "Firmware installation started\n"
+
+    def begin_install(self, url: str | None = None) -> asyncio.Future[str]:
+        """Start an install (``url`` instead of ``Fpu.MfpUrl``) as the service's job; the future holds
+        ``MfpLastInstallationResult`` as soon as it is known (before any restart). ``ConfigError`` when the
+        service is not running or busy."""
         self._require_idle("Fpu.Install")
         self.status = "Updating"
-        self._spawn(self.install())
-        return "Firmware installation started\n"
+        outcome = self._new_outcome()
+        self._spawn(self.install(url))
+        return outcome
 
     async def install(self, url: str | None = None) -> str:
         """Install now (``url`` instead of ``Fpu.MfpUrl``); returns ``MfpLastInstallationResult``."""
@@ -192,14 +203,31 @@ class FpuEngine:
             self.unit.notify("Fpu", 9001, url=shown)
             self.transfers.user_agent = f"{self.unit.profile.product} DGW {self.unit.version}"
             pack = await self.transfers.get(target)
-            manifest, _payload = read_mfp(pack, product=self.unit.profile.product, trusted=self.trusted)
-        except (UrlError, TransferError, MfpError) as e:
-            self.status = "Idle"
-            self.unit.log.warning("fpu_install_failed", url=shown, reason=str(e))
-            self.unit.notify("Fpu", 9003, url=shown, reason=str(e))
-            return self._installed("Fail")
-        finally:
+        except (UrlError, TransferError) as e:
             self.installs += 1
+            return self._refused(shown, str(e))
+        return await self.install_pack(pack, shown)
+
+    async def install_downloaded(self, pack: bytes, url: str) -> str:
+        """Install a pack another face fetched (a TR-069 Download of a "1 Firmware Upgrade Image"); on success the
+        next start runs it and the caller restarts the unit (TR-069 reports the outcome after that boot).
+        ``ConfigError`` when the service is not running or busy; the refusal's reason is :attr:`last_reason`."""
+        self._require_idle("Fpu.Install")
+        self.status = "Updating"
+        self.unit.notify("Fpu", 9001, url=url)
+        result = await self.install_pack(pack, url, restart=False)
+        if result == "Success":
+            self.prepare_restart()
+        return result
+
+    async def install_pack(self, pack: bytes, url: str, *, restart: bool = True) -> str:
+        """Check a pack and write it to the bank that is not running; with ``restart``, then the restart policy
+        (``AutomaticRestartEnable``). Returns ``MfpLastInstallationResult``."""
+        self.installs += 1
+        try:
+            manifest, _payload = read_mfp(pack, product=self.unit.profile.product, trusted=self.trusted)
+        except MfpError as e:
+            return self._refused(url, str(e))
         b = self.banks
         bank = b.other()
         b.banks[bank] = None  # in memory first: a failure below leaves the bank empty, never half-named
@@ -209,31 +237,61 @@ class FpuEngine:
         b.reset_on_switch = self.config.get("Fpu.DefaultSettingsOnInstall") == "Enable"
         result = self._installed("Success")  # banks.json: the install is complete from here on
         self.unit.notify("Fpu", 9002, name=manifest.name, version=manifest.version, bank=bank)
-        await self._finish("installation")
+        if restart:
+            await self._finish("installation")
         return result
+
+    def _refused(self, url: str, reason: str) -> str:
+        self.status = "Idle"
+        self.last_reason = reason
+        self.unit.log.warning("fpu_install_failed", url=url, reason=reason)
+        self.unit.notify("Fpu", 9003, url=url, reason=reason)
+        return self._installed("Fail")
 
     def _installed(self, result: str) -> str:
         self.banks.last_result = result
         self.banks.last_datetime = self.unit.local_time()
         self.store.save(self.banks)
+        self._settle(result)
         return result
+
+    def _new_outcome(self) -> asyncio.Future[Any]:
+        self._settle(None)  # a previous job's waiter, if any, learns nothing more
+        self._outcome = asyncio.get_running_loop().create_future()
+        return self._outcome
+
+    def _settle(self, value: Any) -> None:
+        outcome, self._outcome = self._outcome, None
+        if outcome is not None and not outcome.done():
+            if value is None:
+                outcome.cancel()
+            else:
+                outcome.set_result(value)
 
     # ------------------------------------------------------------------ rollback
     def rollback_now(self) -> str:
         """``Fpu.Rollback``: run the other bank from the next start."""
+        self.begin_rollback()
+        return "Firmware rollback started\n"
+
+    def begin_rollback(self) -> asyncio.Future[bool]:
+        """Start a rollback as the service's job; the future holds whether it was accepted (before any restart).
+        ``ConfigError`` when the service is not running or busy."""
         self._require_idle("Fpu.Rollback")
         self.status = "Rollbacking"
+        outcome = self._new_outcome()
         self._spawn(self.rollback())
-        return "Firmware rollback started\n"
+        return outcome
 
     async def rollback(self) -> bool:
         """Switch banks for the next start; False (Fpu 9006) when the other bank holds no firmware."""
         b = self.banks
         if not self.rollback_available():
-            reason = "an installation waits for its restart" if b.next_boot != b.active else \
+            self.last_reason = "an installation waits for its restart" if b.next_boot != b.active else \
                 "the other bank holds no firmware"
-            self.unit.notify("Fpu", 9006, reason=reason)
+            self.unit.notify("Fpu", 9006, reason=self.last_reason)
             self.status = "Idle"
+            self._settle(False)
             return False
         self.status = "Rollbacking"
         target = b.other()
@@ -242,6 +300,7 @@ class FpuEngine:
         info = b.banks[target]
         assert info is not None
         self.unit.notify("Fpu", 9005, version=info.version, bank=target)
+        self._settle(True)
         await self._finish("rollback")
         return True
 
@@ -266,9 +325,13 @@ class FpuEngine:
         self._restart_task = asyncio.get_running_loop().create_task(self._restart(), name=f"fpu-restart-{action}")
         self._restart_task.add_done_callback(report_crash(self.unit.log, "fpu_restart_crashed"))
 
-    async def _restart(self) -> None:
+    def prepare_restart(self) -> None:
+        """The unit is about to restart into the bank chosen for the next start: switch now, before the services
+        stop, not when Fpu starts again, so that every face that starts before Fpu already shows the new version
+        (and a kill -9 from here on boots the new bank)."""
         self.status = "WaitingSystemReady"
-        # Switch before the services stop, not when Fpu starts again: the faces that start before Fpu (SNMP
-        # builds sysDescr at its start) must already see the new version.
         self._switch()
+
+    async def _restart(self) -> None:
+        self.prepare_restart()
         await self.unit.reboot()

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 API_VERSION = "1.0.0"  # the contract's version: a breaking change bumps the major number (and /api/vN)
-TAGS = ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates", "calls")
+TAGS = ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates", "calls", "provisioning")
 
 # Error.reason values of kind "certificate" (firmware_model.certs.CertError kinds).
 CERT_REASONS = [
@@ -173,7 +173,8 @@ def build_openapi(routes: Iterable[Route], components: Mapping[str, Mapping[str,
             "title": "dgw-emulator control API",
             "version": API_VERSION,
             "description": "Automation API of one emulated Mediatrix unit running DGW firmware: parameters, "
-            "tables, services, configuration scripts, notifications, certificates, endpoints and calls. Every "
+            "tables, services, configuration scripts, notifications, certificates, endpoints and calls, "
+            "provisioning (script transfers, backups, firmware). Every "
             "change goes through the unit's configuration model (validated, persisted, announced).",
         },
         "security": [{"basicAuth": []}],

@@ -3,8 +3,8 @@
 An emulator face, not a DGW service: it is started by the runtime next to the unit's services and is
 never listed in ``Scm.ServicesInfo``. This module holds the application: authentication, the error
 middleware, and the routes of the resource modules (``parameters``, ``services``, ``scripts``,
-``certificates``, ``notifications``, ``endpoints``), registered from their route table, which also
-writes ``/api/v1/openapi.json``. See ``docs/api.md`` for the contract and status codes.
+``certificates``, ``notifications``, ``endpoints``, ``conf``, ``firmware``), registered from their route table,
+which also writes ``/api/v1/openapi.json``. See ``docs/api.md`` for the contract and status codes.
 
 Authentication is HTTP Basic against ``Aaa.Users`` through :meth:`Aaa.check` (face ``Api``), so failed
 logins count towards the same lock-out as the other faces; every decision about rights is
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
-from emulator.faces.api import certificates, endpoints, notifications, parameters, scripts, services
+from emulator.faces.api import certificates, conf, endpoints, firmware, notifications, parameters, scripts, services
 from emulator.faces.api.openapi import build_openapi
 from emulator.faces.api.routing import CALLER, CLIENT_MAX_SIZE, PREFIX, ApiError, Route, json_response, ok
 from emulator.ops import policy
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["COMPONENTS", "ApiServer", "basic_credentials"]
 
 COMPONENTS: dict[str, dict[str, Any]] = {
-    part: {k: v for m in (parameters, services, scripts, certificates, notifications, endpoints)
+    part: {k: v for m in (parameters, services, scripts, certificates, notifications, endpoints, conf, firmware)
            for k, v in m.COMPONENTS.get(part, {}).items()}
     for part in ("schemas", "parameters")
 }
@@ -87,6 +87,8 @@ class ApiServer:
             *self.feed.routes(),
             *certificates.Certificates(unit).routes(),
             *endpoints.Endpoints(unit).routes(),
+            *conf.Conf(unit).routes(),
+            *firmware.Firmware(unit).routes(),
         ]
         self.app = self._make_app()
 
