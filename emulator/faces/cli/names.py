@@ -16,7 +16,7 @@ from firmware_model.config import ConfigError
 from firmware_model.schema import Param, Service, Table
 from firmware_model.script import split_assignment
 
-__all__ = ["KEYWORDS", "MASK", "Names"]
+__all__ = ["COMMAND_HELP", "KEYWORDS", "MASK", "Names"]
 
 MASK = policy.MASK
 KEYWORDS = ("exit", "help", "logout", "quit", "sysinfo")
@@ -30,6 +30,20 @@ _GENERAL = [
     ("Cert.ActivateUnsecureTransfer", "allow one host certificate import over http:// (5 min)"),
     ("sysinfo", "product, serial number, MAC address, firmware version, time and uptime"),
 ]
+# The unit's service commands beyond Scm's (present when the unit has their engine): the line of the general help
+# and what ``help <command>`` adds.
+COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "Conf.TransferScripts": ("fetch and run the configuration scripts now",
+                             "generic then specific, from Conf.ScriptsTransfer*; see "
+                             "Conf.ScriptsStatsLastTransferResult"),
+    "Conf.ExportScript": ("export the configuration to Conf.ScriptExportUrl",
+                          "see Conf.ScriptsStatsLastExportResult"),
+    "Conf.ImageBackup": ("save the configuration image (Admin)", "Conf.Image*; see Conf.ImageBackupStatus"),
+    "Conf.ImageRestore": ("load and apply the configuration image (Admin)", "see Conf.ImageRestoreStatus"),
+    "Fpu.Install": ("install the firmware pack Fpu.MfpUrl (Admin)",
+                    "into the bank that is not running; see Fpu.Status and Fpu.MfpLastInstallationResult"),
+    "Fpu.Rollback": ("run the other firmware bank from the next start (Admin)", "see Fpu.Status"),
+}
 _CLOSING = [
     ("help <Name>", "what a parameter, table or service is, its type and its default"),
     ("<prefix>?", "list the names starting with <prefix> (TAB completes a name)"),
@@ -66,6 +80,9 @@ class Names:
             return Reply(f"{syntax}\n  {what}\n")
         cmd = self.unit_command(name)
         if cmd is not None:
+            if cmd in COMMAND_HELP:
+                short, more = COMMAND_HELP[cmd]
+                return Reply(f"{cmd}\n  {short}: {more}.\n  The job goes on after the command returns.\n")
             what = "restarts every service waiting for a restart" if cmd == "Scm.RestartRequiredServices" else "runs"
             return Reply(f"{cmd}: a command; typing its name {what}.\n")
         svc = self.catalog.service(name)
@@ -85,7 +102,8 @@ class Names:
         return Reply(self._param_help(p))
 
     def _general_help(self) -> str:
-        rows = [*_GENERAL, *phone.help_rows(), *_CLOSING]
+        provisioning = [(name, what[0]) for name, what in COMMAND_HELP.items() if name in self.unit.commands]
+        rows = [*_GENERAL, *provisioning, *phone.help_rows(), *_CLOSING]
         width = max(len(a) for a, _ in rows)
         text = "Names are not case-sensitive; enumerated values are given by label.\n"
         text += "".join(f"  {a.ljust(width)}  {b}\n" for a, b in rows)
