@@ -1,6 +1,7 @@
 """The page buttons that are not a form's Apply: restart the required services, a service's Start / Stop /
 Restart, an endpoint's Lock / Force Lock / Unlock, Reboot, the certificate stores (upload, activate the
-unsecure transfer, delete) and configuration scripts (import, export).
+unsecure transfer, delete), configuration scripts (import, export) and provisioning (script transfer and export,
+configuration backup and restore, firmware install and rollback: :mod:`emulator.ops.provisioning`).
 
 Each asks the access policy (``emulator.ops.policy``) first and lets its ``Forbidden`` go up: the face
 shows the policy's message (the same words as the API's and the CLI's) and nothing is changed. A result
@@ -15,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from emulator.ops import provisioning
 from emulator.ops import scripts as ops_scripts
 from emulator.ops.errors import OpError
 from emulator.ops.policy import Caller, check_command, check_script, check_write
@@ -25,12 +27,21 @@ from firmware_model.config import ConfigError
 from web_ui.auth import Flash
 from web_ui.forms import BadForm, reason
 
-__all__ = ["ENDPOINT_BUTTONS", "SERVICE_VERBS", "PageActions", "ScriptResult"]
+__all__ = ["ENDPOINT_BUTTONS", "PROVISIONING_WAIT_S", "SERVICE_VERBS", "PageActions", "ScriptResult"]
 
 # System/Endpoints: (EpAdm.Endpoint row command, the button's text)
 ENDPOINT_BUTTONS = (("Lock", "Lock"), ("ForceLock", "Force Lock"), ("Unlock", "Unlock"))
 SERVICE_VERBS = ("Start", "Stop", "Restart")  # System/Services, Services Status
 CERT_KINDS = ("host", "other")  # the two stores: Host Certificates, Other Certificates
+PROVISIONING_WAIT_S = 20.0  # how long a provisioning button waits for its job's result before showing the page
+_JOBS = {  # (service, verb) -> (what the page calls it, the command the access policy knows)
+    ("conf", "transfer"): ("Configuration scripts transfer", "Conf.TransferScripts"),
+    ("conf", "export"): ("Configuration script export", "Conf.ExportScript"),
+    ("conf", "backup"): ("Configuration backup", "Conf.ImageBackup"),
+    ("conf", "restore"): ("Configuration restore", "Conf.ImageRestore"),
+    ("fpu", "install"): ("Firmware installation", "Fpu.Install"),
+    ("fpu", "rollback"): ("Firmware rollback", "Fpu.Rollback"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,35 @@ class PageActions:
     async def _reboot(self) -> None:
         self.unit.log.info("web_reboot")
         await self.unit.reboot()
+
+    # ------------------------------------------------------------------ provisioning
+    def check_provisioning(self, service: str, verb: str, caller: Caller) -> str:
+        """The policy's answer before anything is applied (``Forbidden``); the job's label."""
+        job = _JOBS.get((service, verb))
+        if job is None:
+            raise BadForm("unknown provisioning action")
+        check_command(caller, job[1])
+        return job[0]
+
+    async def provisioning(self, service: str, verb: str, caller: Caller) -> Flash:
+        """Management/Configuration Scripts ("Transfer Now", "Export Now"), Backup/Restore ("Backup Now", "Restore
+        Now") and Firmware Upgrade ("Install", "Rollback"): the job runs in its service and the page waits for its
+        result (at most ``PROVISIONING_WAIT_S``: then it goes on, and the page's status section tells)."""
+        label = self.check_provisioning(service, verb, caller)
+        try:
+            if service == "conf":
+                result = await asyncio.wait_for(provisioning.run_conf(self.unit, caller, verb), PROVISIONING_WAIT_S)
+                return Flash(f"{label}: {result}.", ok=result == "Success")
+            if verb == "install":
+                result, why = await asyncio.wait_for(provisioning.install(self.unit, caller), PROVISIONING_WAIT_S)
+                return Flash(f"{label}: {result}" + (f" ({why})." if why else "."), ok=result == "Success")
+            accepted, why = await asyncio.wait_for(provisioning.rollback(self.unit, caller), PROVISIONING_WAIT_S)
+            return Flash(f"{label}: the other bank runs from the next start." if accepted else f"{label}: {why}.",
+                         ok=accepted)
+        except TimeoutError:
+            return Flash(f"{label}: in progress; the status below shows its result.")
+        except OpError as e:  # the service is stopped or busy, or the unit has no such engine
+            return Flash(f"{label}: {e.message}.", ok=False)
 
     # ------------------------------------------------------------------ certificates
     def certificate(self, action: str, form: Any, secure: bool, caller: Caller) -> Flash:

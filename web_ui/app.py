@@ -35,7 +35,7 @@ from firmware_model.config import ConfigError
 from web_ui.actions import ENDPOINT_BUTTONS, SERVICE_VERBS, PageActions
 from web_ui.auth import COOKIE, LOGIN_COOKIE, Flash, Session, SessionStore, same_token
 from web_ui.forms import BadForm, add_row, apply_fields, delete_row, reason
-from web_ui.pages import MENU, PAGES, Page, page_by_path
+from web_ui.pages import BUTTON_ACTIONS, MENU, PAGES, Page, page_by_path
 from web_ui.views import PageBuilder, PageModel, cell_address
 
 __all__ = ["WebEngine", "cell_address"]
@@ -54,7 +54,7 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS)
+_env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS, BUTTON_ACTIONS=BUTTON_ACTIONS)
 
 SESSION = web.RequestKey("session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -340,6 +340,12 @@ class WebEngine:
         elif kind == "svc":
             verb, _, service = arg.partition(":")
             session.flash.append(await self.actions.service_command(verb, service, auth))
+        elif kind in ("conf", "fpu"):
+            self.actions.check_provisioning(kind, arg, auth)  # refused: nothing of the form is applied either
+            errors = apply_fields(self.unit.config, model, form)  # the button's section first (the MFP URL...)
+            if errors:
+                return self._refused_form(model, session, form, errors)
+            session.flash.append(await self.actions.provisioning(kind, arg, auth))
         elif action.startswith("cert-"):
             session.flash.append(self.actions.certificate(action, form, request.secure, auth))
         elif action == "script-import":

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ALL_PATHS",
+    "BUTTON_ACTIONS",
     "CODECS",
     "CODEC_COLUMNS",
     "ENABLE_YES_NO",
@@ -63,6 +64,22 @@ GATEWAY_TYPE = Choices((("TrunkGateway", "Trunk"), ("EndpointGateway", "Endpoint
 RTP_MODE = Choices((("Unsecure", "Unsecure"), ("Secure", "Secure"), ("SecureWithFallback", "Secure with fallback")))
 KEY_MANAGEMENT = Choices((("Sdes", "SDES"), ("Mikey", "MIKEY")))
 RTP_ENCRYPTION = Choices((("AesCm128", "AES_CM_128"), ("Null", "NULL")))
+
+
+# A section button's text -> the form's ``action`` (web_ui.app dispatches on it). "Transfer Now", "Export Now",
+# "Backup Now", "Restore Now", "Install" and "Rollback" are emulator choices (the vendor's are not documented);
+# each applies its section's fields first, then runs the Conf or Fpu job and shows its result.
+BUTTON_ACTIONS: dict[str, str] = {
+    "Apply": "apply",
+    "Submit": "submit",
+    "Apply & Refresh Registration": "apply-refresh",
+    "Transfer Now": "conf:transfer",
+    "Export Now": "conf:export",
+    "Backup Now": "conf:backup",
+    "Restore Now": "conf:restore",
+    "Install": "fpu:install",
+    "Rollback": "fpu:rollback",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,10 @@ class Page:
 
 def _f(*names: str) -> tuple[Field, ...]:
     return tuple(Field(n) for n in names)
+
+
+def _ro(*names: str) -> tuple[Field, ...]:
+    return tuple(Field(n, readonly=True) for n in names)
 
 
 _CODECS: tuple[tuple[str, str], ...] = (
@@ -256,14 +277,58 @@ PAGES: tuple[Page, ...] = (
         Section("Codecs", kind="custom", block="codecs"),
     )),
     # ------------------------------------------------------------------ Management
+    Page("Management", "Configuration Scripts", (
+        Section("Scripts Transfer", fields=_f(
+            "Conf.ScriptsTransferProtocol", "Conf.ScriptsTransferSrvHostname", "Conf.ScriptsLocation",
+            "Conf.ScriptGenericFileName", "Conf.ScriptSpecificFileName", "Conf.ScriptsTransferUsername",
+            "Conf.ScriptsTransferPassword", "Conf.ScriptsSecretKey", "Conf.ScriptsAllowRepeatedExecution",
+            "Conf.ScriptsTransferRetriesNumber")),
+        Section("HTTPS Transfer", fields=_f(
+            "Conf.ScriptsTransferHttpAuthenticationMethod", "Conf.ScriptsTransferTlsVersion",
+            "Conf.ScriptsTransferCipherSuite", "Conf.ScriptsTransferCertificateValidation",
+            "Conf.ScriptsTransferCertificateTrustLevel")),
+        Section("Automatic Transfer", fields=_f(
+            "Conf.ScriptsTransferOnRestartEnable", "Conf.ScriptsTransferPeriodicEnable",
+            "Conf.ScriptsTransferPeriodicTimeUnit", "Conf.ScriptsTransferInterval", "Conf.ScriptsTransferTimeRange",
+            "Conf.ScriptsDhcpDownloadEnable", "Conf.ScriptsDhcpOptionsFormat",
+            "Conf.ScriptsTransferOnRestartDhcpScriptMaxDelay")),
+        Section("Transfer Status", fields=_ro(
+            "Conf.ScriptsStatsCurrentTransferState", "Conf.ScriptsStatsLastTransferResult",
+            "Conf.ScriptsStatsLastTransferDateTime"), buttons=("Transfer Now",)),
+        Section("Scripts Export", fields=_f(
+            "Conf.ScriptExportContent", "Conf.ScriptExportServiceName", "Conf.ScriptExportUrl",
+            "Conf.ScriptExportSecretKey")),
+        Section("Export Status", fields=_ro(
+            "Conf.ScriptsStatsCurrentExportState", "Conf.ScriptsStatsLastExportResult",
+            "Conf.ScriptsStatsLastExportDateTime"), buttons=("Export Now",)),
+        Section("Export Configuration Script", kind="custom", block="script_export", buttons=()),
+        Section("Import Configuration Script", kind="custom", block="script_import", buttons=()),
+    )),
+    Page("Management", "Backup/Restore", (
+        Section("Configuration Image", fields=_f(
+            "Conf.ImageTransferProtocol", "Conf.ImageTransferSrvHostname", "Conf.ImageLocation", "Conf.ImageFileName",
+            "Conf.ImageTransferUsername", "Conf.ImageTransferPassword", "Conf.ImageBackupContent",
+            "Conf.ImagePrivacyAlgo", "Conf.ImageSecretKey", "Conf.ImageTransferTlsVersion",
+            "Conf.ImageTransferCipherSuite")),
+        Section("Backup/Restore Status", fields=_ro("Conf.ImageBackupStatus", "Conf.ImageRestoreStatus"),
+                buttons=("Backup Now", "Restore Now")),
+    )),
+    Page("Management", "Firmware Upgrade", (
+        Section("Firmware Upgrade Configuration", fields=_f(
+            "Fpu.MfpUrl", "Fpu.MfpTransferUsername", "Fpu.MfpTransferPassword", "Fpu.AutomaticRestartEnable",
+            "Fpu.AutomaticRestartGraceDelay", "Fpu.DefaultSettingsOnInstall"), buttons=("Apply", "Install")),
+        Section("HTTPS Transfer", fields=_f(
+            "Fpu.MfpTransferTlsVersion", "Fpu.MfpTransferCipherSuite", "Fpu.MfpTransferCertificateValidation",
+            "Fpu.MfpTransferCertificateTrustLevel")),
+        Section("Firmware Upgrade Status", fields=_ro(
+            "Fpu.Status", "Fpu.MfpLastInstallationResult", "Fpu.MfpLastInstallationDateTime",
+            "Fpu.MfpRollbackAvailable"), buttons=("Rollback",)),
+        Section("Installed MFPs", kind="status", table="Fpu.MfpInstalledInfo", buttons=()),
+    )),
     Page("Management", "Certificates", (
         Section("Certificate Import", kind="custom", block="cert_import", buttons=()),
         Section("Host Certificates", kind="custom", block="cert_host", buttons=()),
         Section("Other Certificates", kind="custom", block="cert_other", buttons=()),
-    )),
-    Page("Management", "Configuration Scripts", (
-        Section("Export Configuration Script", kind="custom", block="script_export", buttons=()),
-        Section("Import Configuration Script", kind="custom", block="script_import", buttons=()),
     )),
     Page("Management", "Access Control", (
         Section("Users", kind="grid", table="Aaa.Users", index_label="User Name", add=True, delete=True, fields=(

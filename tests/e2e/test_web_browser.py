@@ -29,6 +29,7 @@ import pytest
 from emulator.engines.cert.engine import CertEngine
 from emulator.lab import UnitSpec, build_unit
 from emulator.runtime.unit import Unit
+from testkit.http_files import serve_files
 from testkit.kamailio import Kamailio, start_kamailio
 from testkit.peers import REQUIRE_PEERS, require_peer
 from testkit.pki import Issued, Pki, pem
@@ -364,3 +365,31 @@ async def test_https_only_in_the_browser(tmp_path: Path) -> None:
             host = _section(page, "Host Certificates")
             assert "factory-host.pem" in await host.inner_text()
             await browser.close()
+
+
+async def test_transfer_now_in_the_browser(tmp_path: Path) -> None:
+    """Management/Configuration Scripts: the transfer section filled label by label, Apply, then "Transfer Now"
+    fetches the generic script from a local HTTP server; Transfer Status reads Success."""
+    async_playwright = _playwright()
+    async with serve_files() as files:
+        files.files["cfg/generic.cfg"] = b'Hoc.HostName = "from-script"\n'
+        async for lab in _unit(tmp_path):
+            base = lab.unit.listening["web"]
+            async with async_playwright() as pw:
+                browser = await _browser(pw)
+                page = await browser.new_page()
+                await _login(page, base)
+                await _open(page, "Management", "Configuration Scripts")
+                transfer = _section(page, "Scripts Transfer")
+                await _enter(transfer, {"Transfer Protocol": "Http", "Server Hostname and port": files.address,
+                                        "Location (Path)": "cfg",
+                                        "Generic Configuration Script Filename": "generic.cfg"})
+                await transfer.get_by_role("button", name="Apply").click()
+                await page.wait_for_selector("text=The changes were applied.")
+                await _section(page, "Transfer Status").get_by_role("button", name="Transfer Now").click()
+                await page.wait_for_selector("text=Configuration scripts transfer: Success.")
+                status = await _section(page, "Transfer Status").inner_text()
+                assert "Success" in status and "Idle" in status
+                await page.screenshot(path=str(artefact_dir() / "Transfer-Now.png"), full_page=True)
+                await browser.close()
+            assert lab.unit.config.get("Hoc.HostName") == "from-script" and files.hits == ["/cfg/generic.cfg"]

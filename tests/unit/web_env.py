@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ class Env:
         return m.group(1)
 
 
-async def web_env(tmp_path: Path, mode: str = "Unsecure", **settings: Any) -> AsyncIterator[Env]:
+async def web_env(tmp_path: Path, mode: str = "Unsecure", attach: Callable[[Unit], None] | None = None,
+                  **settings: Any) -> AsyncIterator[Env]:
+    """A started unit with Aaa, Cert and Web; ``attach`` adds more engines before the start."""
     unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path / "u1", ports=PortPolicy(mode="auto"),
                 fsync=False)
     unit.config.set("Web.HttpMode", mode)
@@ -65,6 +67,8 @@ async def web_env(tmp_path: Path, mode: str = "Unsecure", **settings: Any) -> As
     unit.attach(certs)
     web = WebEngine(unit, aaa, certs)
     unit.attach(web)
+    if attach is not None:
+        attach(unit)
     await unit.start()
     base = unit.listening["web"] if mode != "Secure" else unit.listening["web_secure"]
     jar = aiohttp.CookieJar(unsafe=True)
