@@ -15,6 +15,12 @@ Connection requests (TR-069 §3.2.2): HTTP GET on ``(unit.host, real_port(Cwmp.L
 path ``/<serial>``, digest authentication with ``Cwmp.ConnectionRequestUsername``/``Password``; the URL is
 ``unit.listening["cwmp"]`` and ``ManagementServer.ConnectionRequestURL``.
 
+Downloads: a "3 Vendor Configuration File" is a configuration script the Conf service runs as one of its transfers
+(encrypted scripts, the repetition rule, ``Conf.ScriptsStats*``); a "1 Firmware Upgrade Image" is a firmware pack
+(:mod:`firmware_model.mfp`) the Fpu service installs into the bank that is not running, which the reboot that
+follows runs (``SoftwareVersion`` is then the pack's version on every face). A file either service refuses is
+fault 9018 "file corrupted" (9010 for a cwmp-1-0 ACS) in the TransferComplete.
+
 Persistence (``<state_dir>/cwmp.json``, atomic): undelivered events and transfer results, ParameterKey,
 notification attributes, instance numbers, the URL the bootstrap was done with, retry count.
 """
@@ -27,12 +33,15 @@ import datetime as dt
 import json
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from emulator.engines.cert.tls import tls_policy
+from emulator.engines.conf.engine import ConfEngine
+from emulator.engines.fpu.engine import FpuEngine
 from emulator.protocols.cwmp import (
     DEFAULT_NS,
     MAX_BODY,
@@ -55,7 +64,7 @@ from emulator.protocols.cwmp.session import CpeRequest, answer_challenges
 from emulator.runtime.http import http_url, serve
 from emulator.runtime.logging import report_crash
 from emulator.runtime.timers import Periodic, sleep_until
-from firmware_model.config import ChangeEvent
+from firmware_model.config import ChangeEvent, ConfigError
 from firmware_model.script import export_script
 from firmware_model.store import JsonStore
 
@@ -66,7 +75,7 @@ __all__ = ["DEFAULT_CR_PORT", "CwmpEngine"]
 
 DEFAULT_CR_PORT = 7547
 MAX_DOWNLOAD = 16 * 1024 * 1024
-FIRMWARE_KEY = "dgw_emulator_firmware"  # a firmware "image": JSON {"dgw_emulator_firmware": "<version>"}
+E = TypeVar("E")
 
 
 class CwmpEngine:
@@ -88,7 +97,6 @@ class CwmpEngine:
         self.queue = EventQueue.from_doc(doc.get("queue", {}))
         self.bootstrap_url: str = str(doc.get("bootstrap_url", ""))
         self.retry_count = int(doc.get("retry_count", 0))
-        self.firmware_version: str = str(doc.get("firmware_version", ""))
         self.boot_pending = True  # the first start of the process is a boot
         self.model = DataModel(unit, self.model_state, self.connection_request_url)
         self.acs_status = "Starting"
@@ -118,7 +126,6 @@ class CwmpEngine:
             "queue": self.queue.to_doc(),
             "bootstrap_url": self.bootstrap_url,
             "retry_count": self.retry_count,
-            "firmware_version": self.firmware_version,
         }
         text = json.dumps(doc, sort_keys=True)
         if text != self._saved:
@@ -148,8 +155,6 @@ class CwmpEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        if self.firmware_version:
-            self.unit.version = self.firmware_version
         if self.boot_pending:
             self.queue.on_boot()
             self.boot_pending = False
@@ -475,25 +480,11 @@ class CwmpEngine:
             data = await self._fetch(a)
             if a.args["file_size"] and len(data) != a.args["file_size"]:
                 raise _TransferError(9018, f"file is {len(data)} bytes, FileSize said {a.args['file_size']}")
+            shown = str(URL(a.args["url"]).with_user(None))  # the URL as notifications show it (no credentials)
             if a.args["file_type"] == "3 Vendor Configuration File":
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise _TransferError(9018, "configuration script is not UTF-8 text") from None
-                result = self.unit.run_script(text, source="cwmp")
-                if not result.ok:
-                    first = result.errors[0]
-                    raise _TransferError(9018, f"configuration script refused: line {first.number}: {first.error}")
-                if self.unit.config.restart_required():
-                    await self.unit.restart_required_services()
+                await self._run_config_file(data, shown)
             else:
-                try:
-                    version = str(json.loads(data.decode())[FIRMWARE_KEY])
-                except Exception:
-                    raise _TransferError(9018, "not a firmware image for this unit") from None
-                if not version or len(version) > 64:
-                    raise _TransferError(9018, "bad firmware version")
-                self.firmware_version = version
+                await self._install_firmware(data, shown)
                 reboot = True
         except _TransferError as e:
             code, message = e.code, e.message
@@ -506,6 +497,39 @@ class CwmpEngine:
         self.queue.add("M Download", a.command_key)
         self.save()
         return reboot and code == 0
+
+    def _engine(self, service: str, cls: type[E]) -> E:
+        st = self.unit.services.get(service)
+        engine = st.engine if st is not None else None
+        if not isinstance(engine, cls):
+            raise _TransferError(9010, f"the unit has no {service} service to take the file")
+        return engine
+
+    async def _run_config_file(self, data: bytes, url: str) -> None:
+        """A "3 Vendor Configuration File" is a configuration script run by the Conf service as one of its
+        transfers (an encrypted script opened with Conf.ScriptsSecretKey, the repetition rule, ScriptsStats*);
+        a refused script (nothing of it applied) is the corrupt-file fault 9018."""
+        conf = self._engine("Conf", ConfEngine)
+        try:
+            result = await conf.run_downloaded(data, url, trigger="cwmp")
+        except ConfigError as e:  # the Conf service is not running
+            raise _TransferError(9010, e.message) from None
+        if result != "Success":
+            raise _TransferError(9018, f"configuration script refused: {conf.last_refusal}")
+        if self.unit.config.restart_required():
+            await self.unit.restart_required_services()
+
+    async def _install_firmware(self, data: bytes, url: str) -> None:
+        """A "1 Firmware Upgrade Image" is a firmware pack for the Fpu service: written to the bank that is not
+        running, which the reboot that follows runs. A pack Fpu refuses (corrupt, truncated, unsigned, wrongly
+        signed, another product's) leaves the running bank untouched and is the corrupt-file fault 9018."""
+        fpu = self._engine("Fpu", FpuEngine)
+        try:
+            result = await fpu.install_downloaded(data, url)
+        except ConfigError as e:  # the Fpu service is not running or busy with another job
+            raise _TransferError(9010, e.message) from None
+        if result != "Success":
+            raise _TransferError(9018, f"firmware image refused: {fpu.last_reason}")
 
     async def _upload(self, a: Action) -> None:
         if a.args["delay"]:

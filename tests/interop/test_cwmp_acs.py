@@ -16,10 +16,14 @@ import aiohttp
 import pytest
 
 from emulator.engines.aaa import AuthResult
+from emulator.engines.conf.engine import ConfEngine
+from emulator.engines.fpu.engine import FpuEngine
 from emulator.faces.cli.shell import CliShell
 from emulator.faces.cwmp import CwmpEngine
 from emulator.protocols.cwmp.session import digest_authorization, parse_challenge
 from emulator.runtime.unit import PortPolicy, Unit
+from firmware_model.crypt import encrypt
+from firmware_model.mfp import Manifest, build_mfp
 from firmware_model.profiles import get_profile
 from testkit.peers import REQUIRE_PEERS
 from tests.interop.acs import CwmpValidator, FileServer, TestAcs, gpv, load_validator, values
@@ -43,23 +47,37 @@ class Lab:
         self.unit, self.engine, self.acs, self.files = unit, engine, acs, files
 
 
-@pytest.fixture
-async def lab(tmp_path: Path, validator: CwmpValidator) -> AsyncIterator[Lab]:
-    acs = TestAcs(validator=validator)
+async def open_lab(tmp_path: Path, validator: CwmpValidator, ns: str = NS, **settings: str) -> Lab:
+    """A started unit (Cwmp with Conf and Fpu: a "3 Vendor Configuration File" runs as a Conf transfer, a "1
+    Firmware Upgrade Image" is a pack for the Fpu banks) whose DHCP-given ACS speaks ``ns``, and a file server."""
+    acs = TestAcs(validator=validator, ns=ns)
     await acs.start()
     files = FileServer()
     await files.start()
     unit = Unit(name="cpe1", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"),
                 fsync=False)
     engine = CwmpEngine(unit, dhcp_acs_url=acs.url, http_timeout=5.0)
-    unit.attach(engine)
+    for e in (engine, ConfEngine(unit), FpuEngine(unit)):
+        unit.attach(e)
+    for name, value in settings.items():
+        unit.config.set(name.replace("_", "."), value)
     await unit.start()
-    yield Lab(unit, engine, acs, files)
-    await unit.stop()
-    await files.stop()
-    await acs.stop()
-    assert not acs.invalid, acs.invalid[0]
-    assert not acs.protocol_errors
+    return Lab(unit, engine, acs, files)
+
+
+async def close_lab(lab: Lab) -> None:
+    await lab.unit.stop()
+    await lab.files.stop()
+    await lab.acs.stop()
+    assert not lab.acs.invalid, lab.acs.invalid[0]
+    assert not lab.acs.protocol_errors
+
+
+@pytest.fixture
+async def lab(tmp_path: Path, validator: CwmpValidator) -> AsyncIterator[Lab]:
+    lab = await open_lab(tmp_path, validator)
+    yield lab
+    await close_lab(lab)
 
 
 def spv(key: str, *items: tuple[str, str, str]) -> str:
@@ -345,12 +363,6 @@ async def test_events_survive_a_restart(tmp_path: Path, validator: CwmpValidator
 async def test_download_failures_upload_and_firmware(lab: Lab) -> None:
     await lab.acs.wait_session()
 
-    def download(key: str, ftype: str, url: str, size: int = 0) -> str:
-        return (f"<cwmp:Download><CommandKey>{key}</CommandKey><FileType>{ftype}</FileType><URL>{url}</URL>"
-                f"<Username></Username><Password></Password><FileSize>{size}</FileSize><TargetFileName>"
-                "</TargetFileName><DelaySeconds>0</DelaySeconds><SuccessURL></SuccessURL><FailureURL></FailureURL>"
-                "</cwmp:Download>")
-
     lab.files.files["bad.txt"] = b"NoSuch.Param = 1\n"
     lab.acs.queue(download("missing", "3 Vendor Configuration File", f"{lab.files.base}/nope.txt"),
                   download("bad", "3 Vendor Configuration File", f"{lab.files.base}/bad.txt"),
@@ -367,14 +379,67 @@ async def test_download_failures_upload_and_firmware(lab: Lab) -> None:
     got = results()
     assert got == {"missing": "9010", "bad": "9010", "up": "0"}  # 9016/9018 are 9010 in cwmp-1-0
     assert b"Cwmp." in lab.files.uploads["backup.cfg"]
-    # a firmware "image" changes the reported version after the reboot
-    lab.files.files["fw.bin"] = json.dumps({"dgw_emulator_firmware": "99.1.1"}).encode()
+    assert lab.unit.config.get("Conf.ScriptsStatsLastTransferResult") == "ExecutionFailed"  # through Conf
+    # a firmware pack (the Fpu format) goes to the other bank; the reboot runs it and Inform says so
+    pack = build_mfp(Manifest("DGW 49.12.3001", "49.12.3001", "SIP", ("Mediatrix 4102",)), b"image")
+    lab.files.files["fw.mfp"] = pack
+    lab.files.files["bad.mfp"] = pack[:100]
     last = lab.acs.sessions[-1].number
-    lab.acs.queue(download("fw", "1 Firmware Upgrade Image", f"{lab.files.base}/fw.bin"))
+    lab.acs.queue(download("badfw", "1 Firmware Upgrade Image", f"{lab.files.base}/bad.mfp"))
+    await cr(lab)
+    await eventually(lambda: "badfw" in results(), timeout=10)
+    assert results()["badfw"] == "9010"  # 9018 "file corrupted" is 9010 in cwmp-1-0
+    assert lab.unit.config.get("Fpu.MfpLastInstallationResult") == "Fail"
+    assert lab.unit.config.rows("Fpu.MfpInstalledInfo")[1]["MfpBank"] == "None"  # nothing written
+    last = lab.acs.sessions[-1].number
+    lab.acs.queue(download("fw", "1 Firmware Upgrade Image", f"{lab.files.base}/fw.mfp", len(pack)))
     await cr(lab)
     s = await lab.acs.wait_session(lambda s: ("M Download", "fw") in s.events, after=last)
     assert "1 BOOT" in codes(s) and "7 TRANSFER COMPLETE" in codes(s)
-    assert s.params["Device.DeviceInfo.SoftwareVersion"] == "99.1.1"
+    assert s.params["Device.DeviceInfo.SoftwareVersion"] == "49.12.3001" == lab.unit.version
+    assert [r["MfpBank"] for r in lab.unit.config.rows("Fpu.MfpInstalledInfo")] == ["Main", "RecoveryInUse"]
+    await eventually(lambda: lab.unit.config.get("Fpu.Status") == "Idle")
+    assert results()["fw"] == "0"
+
+
+def download(key: str, ftype: str, url: str, size: int = 0) -> str:
+    return (f"<cwmp:Download><CommandKey>{key}</CommandKey><FileType>{ftype}</FileType><URL>{url}</URL>"
+            f"<Username></Username><Password></Password><FileSize>{size}</FileSize><TargetFileName>"
+            "</TargetFileName><DelaySeconds>0</DelaySeconds><SuccessURL></SuccessURL><FailureURL></FailureURL>"
+            "</cwmp:Download>")
+
+
+async def test_cwmp_1_2_corrupt_image_and_encrypted_scripts(tmp_path: Path, validator: CwmpValidator) -> None:
+    """An ACS speaking cwmp-1-2 gets the finer fault codes: a firmware pack the Fpu service refuses is 9018 ("file
+    corrupted"), as is an encrypted configuration script the Conf service cannot open (wrong key); the right key
+    applies it, and Conf's statistics count both."""
+    lab = await open_lab(tmp_path, validator, "urn:dslforum-org:cwmp-1-2",
+                         Conf_ScriptsSecretKey="00112233445566778899aabbccddeeff")
+    acs, files, unit = lab.acs, lab.files, lab.unit
+    try:
+        await acs.wait_session()
+        files.files["fw.mfp"] = build_mfp(Manifest("DGW 49.12.3001", "49.12.3001", "SIP", ("Mediatrix 3621",)), b"x")
+        files.files["wrong.cfg"] = encrypt(b"Cli.InactivityTimeOut = 12\n", "ffff")
+        files.files["right.cfg"] = encrypt(b"Cli.InactivityTimeOut = 13\n", "00112233445566778899aabbccddeeff")
+        acs.queue(download("fw", "1 Firmware Upgrade Image", f"{files.base}/fw.mfp"),
+                  download("wrong", "3 Vendor Configuration File", f"{files.base}/wrong.cfg"),
+                  download("right", "3 Vendor Configuration File", f"{files.base}/right.cfg"))
+        await cr(lab)
+
+        def results() -> dict[str | None, tuple[str | None, str | None]]:
+            return {tc.findtext("CommandKey"): (tc.findtext(".//FaultCode"), tc.findtext(".//FaultString"))
+                    for s in acs.sessions for tc in s.cpe_requests}
+
+        await eventually(lambda: len(results()) == 3, timeout=10)
+        got = results()
+        assert got["fw"][0] == "9018" and "Mediatrix 3621" in str(got["fw"][1])  # another product's pack
+        assert got["wrong"][0] == "9018" and "key" in str(got["wrong"][1])
+        assert got["right"][0] == "0"
+        assert unit.config.get("Cli.InactivityTimeOut") == 13 and unit.version != "49.12.3001"
+        assert unit.config.get("Conf.ScriptsStatsLastTransferResult") == "Success"
+        assert unit.config.get("Fpu.MfpLastInstallationResult") == "Fail"
+    finally:
+        await close_lab(lab)
 
 
 async def test_https_acs_and_https_config_download(tmp_path: Path, validator: CwmpValidator) -> None:
@@ -408,6 +473,7 @@ async def test_https_acs_and_https_config_download(tmp_path: Path, validator: Cw
     unit.attach(CertEngine(unit, tmp_path / "factory"))
     engine = CwmpEngine(unit, http_timeout=5.0, retry_minimum=0.2)
     unit.attach(engine)
+    unit.attach(ConfEngine(unit))
     for name, value in {"Cwmp.TransportHttpsTlsVersion": "TLSv1_2", "Cwmp.TransportHttpsCipherSuite": "CS3",
                         "Conf.ScriptsTransferTlsVersion": "TLSv1_2", "Conf.ScriptsTransferCipherSuite": "CS3"}.items():
         unit.config.set(name, value)  # the lab's servers speak modern TLS (CS1 is RC4/3DES/SHA-1 era)
