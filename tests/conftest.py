@@ -11,6 +11,9 @@ import pytest
 
 from testkit.peers import REQUIRE_PEERS
 
+# Fixtures several test modules share (test modules never import each other).
+pytest_plugins = ["tests.helpers.cert_lab"]
+
 
 # ---------------------------------------------------------------------------------------------- event loops
 # `make run` installs uvloop, so every asynchronous test runs on both event loops: asyncio's and uvloop's

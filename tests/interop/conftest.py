@@ -13,6 +13,7 @@ from testkit.kamailio import Kamailio
 from testkit.openssl import SSLYZE_VENV, Sslyze, sslyze_python
 from testkit.peers import REQUIRE_PEERS
 from testkit.rsyslog import Rsyslog, start_rsyslog, stop_rsyslog
+from tests.interop.netns import NetnsPair, netns_pair
 from tests.interop.siplab import Pkis, make_pkis
 
 
@@ -56,3 +57,10 @@ def sslyze() -> Iterator[Sslyze]:
             pytest.fail(msg)
         pytest.skip(msg + " [DGW_REQUIRE_PEERS unset]")
     yield Sslyze(py)
+
+
+@pytest.fixture
+def netns() -> Iterator[NetnsPair]:
+    """A server and a unit namespace joined by a veth pair (see netns.py), deleted afterwards."""
+    with netns_pair() as pair:
+        yield pair

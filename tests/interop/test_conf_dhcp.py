@@ -18,18 +18,9 @@ from pathlib import Path
 import pytest
 
 from testkit.http_files import FileServer, serve_files
-from tests.interop.test_dhcp_netns import (
-    NetnsPair,
-    log_events,
-    netns,
-    server_listener,
-    start_dnsmasq,
-    start_unit,
-    wait_ready,
-)
+from tests.interop.netns import NetnsPair, log_events, server_listener, start_dnsmasq, start_unit, wait_ready
 
 pytestmark = pytest.mark.peer
-__all__ = ["netns"]  # the fixture, imported for these tests
 
 SCRIPT_A = b"Cli.InactivityTimeOut = 37\n"
 SCRIPT_B = b"Cli.WelcomeMessage = from option 67\n"

@@ -21,7 +21,7 @@ from emulator.protocols.sip.message import StreamParser
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.sip_vectors import rfc4475
-from tests.unit.test_sip_rfc4475 import EXPECTED
+from testkit.sip_vectors.expected import EXPECTED
 
 OPTIONS = (
     "OPTIONS sip:dgw@{host}:{port} SIP/2.0\r\n"

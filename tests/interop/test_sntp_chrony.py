@@ -25,7 +25,7 @@ from emulator.protocols.sntp import SntpError, SntpQuery
 from emulator.runtime.unit import Unit
 from testkit.peers import free_port, require_peer
 from testkit.process import stop_process
-from tests.unit.test_sntp import hoc_unit
+from tests.helpers.units import hoc_unit
 
 pytestmark = pytest.mark.peer
 

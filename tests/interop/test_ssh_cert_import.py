@@ -15,10 +15,8 @@ from emulator.faces.cli.server import CliEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.peers import require_peer
-from tests.interop.test_ssh_cli import SSH_OPTS, _wait_for
-from tests.unit.test_api_certs import FileServer, Lab, factory_dir, file_server, lab
-
-__all__ = ["factory_dir", "lab"]  # fixtures, re-exported for pytest
+from tests.helpers.cert_lab import FileServer, Lab, file_server
+from tests.helpers.ssh import SSH_OPTS, _wait_for
 
 pytestmark = pytest.mark.peer
 

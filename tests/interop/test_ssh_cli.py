@@ -17,20 +17,11 @@ from emulator.faces.cli.server import HOST_KEY_FILES, CliEngine, load_host_keys
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.peers import free_port, require_peer
+from tests.helpers.ssh import SSH_OPTS, _wait_for
 
 pytestmark = pytest.mark.peer
 
 # ssh keeps the first value given for an option: a test's own -o options come before these.
-SSH_OPTS = [
-    "-o", "StrictHostKeyChecking=no",
-    "-o", "UserKnownHostsFile=/dev/null",
-    "-o", "PreferredAuthentications=password,keyboard-interactive",
-    "-o", "PubkeyAuthentication=no",
-    "-o", "LogLevel=ERROR",
-    "-o", "ConnectTimeout=5",
-]
-
-
 class Lab:
     """One unit with Aaa and Cli engines, a fake Aaa clock, and helpers that run the real client."""
 
@@ -64,21 +55,6 @@ class Lab:
         out, err = await asyncio.wait_for(proc.communicate(stdin or b""), 20)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
-
-
-async def _wait_for(stream: asyncio.StreamReader, marker: bytes, buf: bytearray, timeout: float = 5) -> bytes:
-    """Read until ``marker``; return what came before it (marker consumed)."""
-    async def fill() -> None:
-        while marker not in buf:
-            chunk = await stream.read(4096)
-            if not chunk:
-                raise EOFError(bytes(buf))
-            buf.extend(chunk)
-
-    await asyncio.wait_for(fill(), timeout)
-    before, _, after = bytes(buf).partition(marker)
-    buf[:] = after
-    return before
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from emulator.engines.aaa import Aaa
 from emulator.faces.api.server import ApiServer
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.test_api import ADMIN, Env, _auth, _env
+from tests.helpers.api_env import ADMIN, Env, _auth, _env
 
 LONE = "\ud800"
 DEEP = b"[" * 200_000 + b"]" * 200_000

@@ -20,8 +20,8 @@ from emulator.runtime.unit import Unit
 from firmware_model.mfp import Manifest, build_mfp
 from firmware_model.profiles import FIRMWARE_VERSION
 from testkit.http_files import FileServer, serve_files
+from tests.helpers.api_env import Client
 from tests.unit.engine_env import bare_unit
-from tests.unit.test_api import Client
 
 USER = ("bob", "bobpass1")
 OBSERVER = ("olga", "olgapass")

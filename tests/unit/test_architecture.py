@@ -228,3 +228,29 @@ def test_no_import_hidden_in_a_function() -> None:
         for t in m.lazy
     ]
     assert not bad, "imports inside functions:\n" + "\n".join(bad)
+
+
+def _imported_modules(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), str(path))
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out += [(node.lineno, node.module), *((node.lineno, f"{node.module}.{a.name}") for a in node.names)]
+    return out
+
+
+def test_test_modules_and_benchmarks_import_no_test_module() -> None:
+    """Shared fixtures live in conftest.py files and helper modules (tests/helpers, testkit), never in a test module
+    another imports; bench/ and testkit/ never import tests/ (a user runs a benchmark without the test suite)."""
+    bad = []
+    for top in ("tests", "bench", "testkit"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            for line, name in _imported_modules(path):
+                parts = name.split(".")
+                if parts[0] != "tests":
+                    continue
+                if top != "tests" or any(p.startswith("test_") for p in parts[1:]):
+                    bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
+    assert not bad, "imports of test modules:\n" + "\n".join(sorted(set(bad)))

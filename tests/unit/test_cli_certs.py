@@ -14,9 +14,7 @@ from emulator.engines.cert.engine import FACTORY_CA_FILE, FACTORY_HOST_FILE, Cer
 from emulator.faces.cli.shell import CERT_COMMANDS, CliShell, Reply
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.test_api_certs import FileServer, Lab, factory_dir, lab, www
-
-__all__ = ["factory_dir", "lab", "www"]  # fixtures, re-exported for pytest
+from tests.helpers.cert_lab import FileServer, Lab
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from emulator.ops.actions import Action, Arg, CliForm, Invocation
 from emulator.ops.errors import ErrorKind
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.test_api import Env, _add_user, _env
+from tests.helpers.api_env import Env, _add_user, _env
 
 ADMIN = AuthResult(True, "public", "Admin")
 

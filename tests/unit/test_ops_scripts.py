@@ -13,7 +13,7 @@ from emulator.engines.aaa import AuthResult
 from emulator.ops import policy, scripts
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
-from tests.unit.test_api import Env, _env
+from tests.helpers.api_env import Env, _env
 
 ADMIN = AuthResult(True, "public", "Admin")
 USER = AuthResult(True, "bob", "User")

@@ -16,8 +16,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emulator.engines.hoc.engine import HocEngine
-from emulator.engines.nlm import NlmEngine
 from emulator.protocols.sntp import (
     NTP_UNIX_DELTA,
     BogusReply,
@@ -34,9 +32,8 @@ from emulator.protocols.sntp import (
     sntp_servers,
     unix_to_ntp,
 )
-from emulator.runtime.clock import UnitClock
-from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
+from emulator.runtime.unit import Unit
+from tests.helpers.units import hoc_unit
 
 ERA1_START = calendar.timegm((2036, 2, 7, 6, 28, 16))  # NTP seconds wrap to 0
 
@@ -236,20 +233,6 @@ async def fake_server(behave: Callable[[NtpPacket], list[bytes]]) -> tuple[FakeN
     transport, proto = await loop.create_datagram_endpoint(lambda: FakeNtp(behave), local_addr=("127.0.0.1", 0))
     port = transport.get_extra_info("sockname")[1]
     return proto, f"127.0.0.1:{port}"
-
-
-def hoc_unit(state_dir: Path, *, name: str = "u1", offset: float = 0.0, **kw: object) -> tuple[Unit, HocEngine]:
-    """A unit with its Nlm and Hoc engines only, showing Hoc's notifications from Info up (9001 is Info)."""
-    unit = Unit(name=name, profile=get_profile("4102"), state_dir=state_dir, ports=PortPolicy(mode="auto"),
-                clock=UnitClock(offset=offset), fsync=False)
-    nlm = NlmEngine(unit)
-    unit.attach(nlm)
-    unit.nlm = nlm
-    kw.setdefault("timeout", 0.3)
-    hoc = HocEngine(unit, **kw)  # type: ignore[arg-type]
-    unit.attach(hoc)
-    unit.config.set("Hoc.MinSeverity", "Info")  # 9001 is Info
-    return unit, hoc
 
 
 def hoc_ids(unit: Unit) -> list[int]:
