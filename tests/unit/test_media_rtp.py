@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -24,6 +25,7 @@ from emulator.protocols.media.rtp import (
     SenderReport,
     SourceDescription,
 )
+from tests.helpers.fuzz import accepted_or_refused
 
 
 def test_minimal_header_layout() -> None:
@@ -52,30 +54,23 @@ def test_csrc_extension_padding_marker_round_trip() -> None:
     assert RtpPacket.parse(data) == pkt
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"\x80\x00\x00",
-        bytes.fromhex("40001234DEADBEEF01020304"),  # version 1
-        bytes.fromhex("83001234DEADBEEF01020304") + b"\x00" * 8,  # 3 CSRC announced, 2 present
-        bytes.fromhex("90001234DEADBEEF01020304") + b"\xbe\xde",  # extension header truncated
-        bytes.fromhex("90001234DEADBEEF01020304") + b"\xbe\xde\x00\x02" + b"\x00" * 4,  # extension body short
-        bytes.fromhex("A0001234DEADBEEF01020304") + b"\x00",  # padding count 0
-        bytes.fromhex("A0001234DEADBEEF01020304") + b"\x00\x09",  # padding longer than payload
-    ],
-)
-def test_malformed_rtp_refused(data: bytes) -> None:
-    with pytest.raises(RtpError):
-        RtpPacket.parse(data)
+MALFORMED_RTP = [
+    b"",
+    b"\x80\x00\x00",
+    bytes.fromhex("40001234DEADBEEF01020304"),  # version 1
+    bytes.fromhex("83001234DEADBEEF01020304") + b"\x00" * 8,  # 3 CSRC announced, 2 present
+    bytes.fromhex("90001234DEADBEEF01020304") + b"\xbe\xde",  # extension header truncated
+    bytes.fromhex("90001234DEADBEEF01020304") + b"\xbe\xde\x00\x02" + b"\x00" * 4,  # extension body short
+    bytes.fromhex("A0001234DEADBEEF01020304") + b"\x00",  # padding count 0
+    bytes.fromhex("A0001234DEADBEEF01020304") + b"\x00\x09",  # padding longer than payload
+]
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_rtp_parser_fuzz(data: bytes) -> None:
-    try:
-        pkt = RtpPacket.parse(data)
-    except RtpError:
+    pkt = accepted_or_refused(RtpError, RtpPacket.parse, data)
+    if pkt is None:
         with pytest.raises(RtpError):
             rtp.rtp_fields(data)
         return
@@ -229,30 +224,31 @@ def test_compound_must_start_with_report() -> None:
         rtp.build_compound([SourceDescription.cname(1, "x")])
 
 
+MALFORMED_RTCP = [
+    b"\x80\xc9",  # too short
+    b"\x40\xc9\x00\x01\x00\x00\x00\x01",  # version 1
+    b"\x81\xc9\x00\x01\x00\x00\x00\x01",  # RR announces a block it lacks
+    b"\x80\xc9\x00\x05\x00\x00\x00\x01",  # length overruns
+    b"\x81\xca\x00\x02\x00\x00\x00\x01\x01\x09abc",  # SDES item truncated
+    b"\x81\xcb\x00\x00",  # BYE lacks its source
+    b"\xa0\xc9\x00\x01\x00\x00\x00\x00",  # padding count 0
+]
+
+
 @pytest.mark.parametrize(
-    "data",
-    [
-        b"\x80\xc9",  # too short
-        b"\x40\xc9\x00\x01\x00\x00\x00\x01",  # version 1
-        b"\x81\xc9\x00\x01\x00\x00\x00\x01",  # RR announces a block it lacks
-        b"\x80\xc9\x00\x05\x00\x00\x00\x01",  # length overruns
-        b"\x81\xca\x00\x02\x00\x00\x00\x01\x01\x09abc",  # SDES item truncated
-        b"\x81\xcb\x00\x00",  # BYE lacks its source
-        b"\xa0\xc9\x00\x01\x00\x00\x00\x00",  # padding count 0
-    ],
+    ("parse", "error", "data"),
+    [pytest.param(RtpPacket.parse, RtpError, d, id=f"rtp{i}") for i, d in enumerate(MALFORMED_RTP)]
+    + [pytest.param(rtp.parse_rtcp, RtcpError, d, id=f"rtcp{i}") for i, d in enumerate(MALFORMED_RTCP)],
 )
-def test_malformed_rtcp_refused(data: bytes) -> None:
-    with pytest.raises(RtcpError):
-        rtp.parse_rtcp(data)
+def test_malformed_packets_refused(parse: Callable[[bytes], object], error: type[Exception], data: bytes) -> None:
+    with pytest.raises(error):
+        parse(data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=120))
 def test_rtcp_parser_fuzz(data: bytes) -> None:
-    try:
-        rtp.parse_rtcp(data)
-    except RtcpError:
-        pass
+    accepted_or_refused(RtcpError, rtp.parse_rtcp, data)
 
 
 def test_sr_serialize_bytes() -> None:

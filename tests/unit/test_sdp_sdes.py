@@ -26,6 +26,7 @@ from emulator.protocols.sdp.sdes import (
     SdesUnknownSuiteError,
     SdesUnsupportedError,
 )
+from tests.helpers.fuzz import accepted_or_refused
 
 # RFC 4568 examples (§4, §5.1 offer and answer, §6.2 suite example)
 RFC_EXAMPLE = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32"
@@ -252,21 +253,13 @@ _piece = st.sampled_from(
 @settings(max_examples=500, deadline=None)
 @given(st.lists(_piece, max_size=12).map("".join))
 def test_crypto_parser_fuzz_structured(value: str) -> None:
-    try:
-        attr = CryptoAttribute.parse(value)
-    except SdesError:
-        return
-    assert CryptoAttribute.parse(attr.serialize()) == attr
-    try:
-        attr.keying()
-    except SdesError:
-        pass
+    attr = accepted_or_refused(SdesError, CryptoAttribute.parse, value)
+    if attr is not None:
+        assert CryptoAttribute.parse(attr.serialize()) == attr
+        accepted_or_refused(SdesError, attr.keying)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=120))
 def test_crypto_parser_fuzz_text(value: str) -> None:
-    try:
-        sdes.select_answer([value])
-    except SdesError:
-        pass
+    accepted_or_refused(SdesError, sdes.select_answer, [value])
