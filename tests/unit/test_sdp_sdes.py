@@ -146,6 +146,29 @@ def test_accept_answer_checks_tag_and_suite() -> None:
 
 
 KEY40 = base64.b64encode(bytes(range(30))).decode()
+AES80_LINE = "1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40  # acceptable as it is; cases below append to it
+
+# key-info fields after the key that do not parse (SdesSyntaxError) -> a fragment of the message
+BAD_KEY_INFO = {
+    "|2^49": "outside",
+    "|1:0": "1..128",
+    "|1:129": "1..128",
+    "|256:1": "does not fit",
+    "|1:4|2^20": "after the MKI",
+    "|2^20|2^20": "two lifetime",
+    "|x": "bad lifetime",
+    "|1|2|3": "too many",
+}
+
+# session parameters that parse but that the DGW refuses (SdesSessionParamError) -> a fragment of the message
+REFUSED_SESSION_PARAMS = {
+    "KDR=1": "KDR=1",
+    "UNENCRYPTED_SRTP": "UNENCRYPTED",
+    "UNAUTHENTICATED_SRTP": "UNAUTH",
+    "FEC_ORDER=SRTP_FEC": "FEC_ORDER",
+    "WSH=32": "WSH",
+    "FOO=1": "unknown session",
+}
 
 
 @pytest.mark.parametrize(
@@ -158,14 +181,7 @@ KEY40 = base64.b64encode(bytes(range(30))).decode()
         ("1 AES_CM_128_HMAC_SHA1_80 " + KEY40, SdesSyntaxError, "without ':'"),
         ("1 AES_CM_128_HMAC_SHA1_80 uri:http://x", SdesUnsupportedError, "key method"),
         ("1 AES_CM_128_HMAC_SHA1_80 inline:@@@@", SdesSyntaxError, "base64"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|2^49", SdesSyntaxError, "outside"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|1:0", SdesSyntaxError, "1..128"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|1:129", SdesSyntaxError, "1..128"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|256:1", SdesSyntaxError, "does not fit"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|1:4|2^20", SdesSyntaxError, "after the MKI"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|2^20|2^20", SdesSyntaxError, "two lifetime"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|x", SdesSyntaxError, "bad lifetime"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + "|1|2|3", SdesSyntaxError, "too many"),
+        *((AES80_LINE + fields, SdesSyntaxError, fragment) for fields, fragment in BAD_KEY_INFO.items()),
     ],
 )
 def test_malformed_lines_refused_with_messages(value: str, error: type[SdesError], fragment: str) -> None:
@@ -182,13 +198,11 @@ def test_malformed_lines_refused_with_messages(value: str, error: type[SdesError
         ("1 AES_CM_128_HMAC_SHA1_32 inline:" + base64.b64encode(bytes(46)).decode(), SdesKeyLengthError, "30 octets"),
         ("1 AES_256_CM_HMAC_SHA1_80 inline:" + KEY40, SdesUnknownSuiteError, "AES_256_CM_HMAC_SHA1_80"),
         ("1 AEAD_AES_128_GCM inline:" + KEY40, SdesUnknownSuiteError, "AEAD_AES_128_GCM"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " KDR=1", SdesSessionParamError, "KDR=1"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " UNENCRYPTED_SRTP", SdesSessionParamError, "UNENCRYPTED"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " UNAUTHENTICATED_SRTP", SdesSessionParamError, "UNAUTH"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " FEC_ORDER=SRTP_FEC", SdesSessionParamError, "FEC_ORDER"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " WSH=32", SdesSessionParamError, "WSH"),
-        ("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + " FOO=1", SdesSessionParamError, "unknown session"),
         (RFC_OFFER_2.replace("F8_128", "AES_CM_128"), SdesUnsupportedError, "2 master keys"),
+        *(
+            (f"{AES80_LINE} {param}", SdesSessionParamError, fragment)
+            for param, fragment in REFUSED_SESSION_PARAMS.items()
+        ),
     ],
 )
 def test_unacceptable_lines_refused_with_messages(value: str, error: type[SdesError], fragment: str) -> None:
@@ -203,13 +217,11 @@ def test_unacceptable_lines_refused_with_messages(value: str, error: type[SdesEr
 
 def test_acceptable_session_params() -> None:
     for extra in (" WSH=128", " -X-VENDOR=1", " FEC_ORDER=FEC_SRTP"):
-        CryptoAttribute.parse("1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40 + extra).check_acceptable()
+        CryptoAttribute.parse(AES80_LINE + extra).check_acceptable()
 
 
 def test_duplicate_tags_and_mixed_lines() -> None:
-    good, bad = sdes.parse_crypto_lines(
-        ["1 AES_CM_128_HMAC_SHA1_80 inline:" + KEY40, "1 AES_CM_128_HMAC_SHA1_32 inline:" + KEY40, "garbage"]
-    )
+    good, bad = sdes.parse_crypto_lines([AES80_LINE, "1 AES_CM_128_HMAC_SHA1_32 inline:" + KEY40, "garbage"])
     assert [a.tag for a in good] == [1]
     assert len(bad) == 2 and "duplicate tag" in str(bad[0])
 
