@@ -31,7 +31,8 @@ OnFailure = Callable[[Peer, Exception], None]
 
 
 class TlsTransport(asyncio.Transport):
-    """What the stream writer writes through: application data encrypted by the session, on the socket."""
+    """What the stream writer writes through (and an accepted SIP connection,
+    :mod:`emulator.engines.sipep.connection`): application data encrypted by the session, on the socket."""
 
     def __init__(self, transport: asyncio.Transport, session: TlsServerSession) -> None:
         super().__init__()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from emulator.engines.cert.tls import PeerRefused, TlsPolicy
+from emulator.engines.cert.tls_server import TlsTransport
 from emulator.protocols.sip.message import StreamParser
 from emulator.protocols.sip.target import Target
 from emulator.protocols.tls_session import TlsServerSession
@@ -295,7 +296,7 @@ class StreamProtocol(asyncio.Protocol):
             transport.write(got.outgoing)
         if got.handshake_done:
             self._handshake_deadline = None
-            conn = self._open(_TlsStream(transport, session))
+            conn = self._open(TlsTransport(transport, session))
             tls = self.owner.tls
             if tls is not None and tls.settings().client_auth:
                 self.owner.spawn(self._validate_client(tls, conn))
@@ -359,33 +360,6 @@ class StreamProtocol(asyncio.Protocol):
             return
         self.owner.log.info("sip_connection_timeout", peer=self.peer, transport=self.kind, reason=why)
         conn.close(why)
-
-
-class _TlsStream:
-    """The :class:`ByteStream` of an accepted TLS connection: records through its session."""
-
-    __slots__ = ("session", "transport")
-
-    def __init__(self, transport: asyncio.Transport, session: TlsServerSession) -> None:
-        self.transport = transport
-        self.session = session
-
-    def write(self, data: bytes) -> None:
-        self.transport.write(self.session.send(data))
-
-    def close(self) -> None:
-        if not self.transport.is_closing():
-            with contextlib.suppress(Exception):
-                self.transport.write(self.session.close())
-            self.transport.close()
-
-    def is_closing(self) -> bool:
-        return self.transport.is_closing()
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        if name == "ssl_object":
-            return self.session.ssl_object
-        return self.transport.get_extra_info(name, default)
 
 
 def _notify_refusal(tls: TlsPolicy, peer: str, refusal: Refusal) -> None:
