@@ -25,16 +25,9 @@ from firmware_model.cert_validation import (
     validate,
 )
 from testkit.pki import DAY, Issued, Pki, utcnow
+from tests.helpers.pki import pki_fixtures
 
-
-@pytest.fixture(scope="module")
-def pki() -> Pki:
-    return Pki("ec")
-
-
-@pytest.fixture(scope="module")
-def ca(pki: Pki) -> Issued:
-    return pki.ca("Root A")
+pki, ca = pki_fixtures("ec", "Root A")
 
 
 NOW = utcnow()

@@ -37,18 +37,12 @@ from firmware_model.certs import (
 )
 from firmware_model.profiles import get_profile
 from testkit.pki import Issued, Pki, der, pem
+from tests.helpers.pki import pki_fixtures
 
 SERVER, CLIENT = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 
 
-@pytest.fixture(scope="module")
-def pki() -> Pki:
-    return Pki("rsa")
-
-
-@pytest.fixture(scope="module")
-def ca(pki: Pki) -> Issued:
-    return pki.ca("Lab Root CA")
+pki, ca = pki_fixtures("rsa", "Lab Root CA")
 
 
 @pytest.fixture(scope="module")
