@@ -169,32 +169,28 @@ def make_ack(request: Request, response: Response) -> Request:
     Same Request-URI, Call-ID, From, CSeq number and Route set as the INVITE; To from the response
     (with its tag); one Via, the INVITE's top one (same branch).
     """
-    src = request.headers
-    items: list[tuple[str, str, str]] = [("via", "Via", _top_via_value(request))]
-    for value in src.values_of("max-forwards")[:1]:
-        items.append(("max-forwards", "Max-Forwards", value))
-    for key, name, source in (("from", "From", src), ("to", "To", response.headers), ("call-id", "Call-ID", src)):
-        for value in source.values_of(key)[:1]:
-            items.append((key, name, value))
-    items.append(("cseq", "CSeq", f"{request.cseq.seq} ACK"))
-    for value in src.values_of("route"):
-        items.append(("route", "Route", value))
-    return Request("ACK", request.uri.copy(), Headers.from_items(items))
+    return _in_transaction("ACK", request, response.headers)
 
 
 def make_cancel(request: Request) -> Request:
     """The CANCEL for a pending request (§9.1): same Request-URI, Call-ID, From, To, CSeq number, top Via, Route."""
+    return _in_transaction("CANCEL", request, request.headers)
+
+
+def _in_transaction(method: str, request: Request, to_source: Headers) -> Request:
+    """A ``method`` request of ``request``'s transaction: its Request-URI, top Via, Max-Forwards, From, Call-ID,
+    CSeq number and Route set, the To of ``to_source``."""
     src = request.headers
     items: list[tuple[str, str, str]] = [("via", "Via", _top_via_value(request))]
     for value in src.values_of("max-forwards")[:1]:
         items.append(("max-forwards", "Max-Forwards", value))
-    for key, name in (("from", "From"), ("to", "To"), ("call-id", "Call-ID")):
-        for value in src.values_of(key)[:1]:
+    for key, name, source in (("from", "From", src), ("to", "To", to_source), ("call-id", "Call-ID", src)):
+        for value in source.values_of(key)[:1]:
             items.append((key, name, value))
-    items.append(("cseq", "CSeq", f"{request.cseq.seq} CANCEL"))
+    items.append(("cseq", "CSeq", f"{request.cseq.seq} {method}"))
     for value in src.values_of("route"):
         items.append(("route", "Route", value))
-    return Request("CANCEL", request.uri.copy(), Headers.from_items(items))
+    return Request(method, request.uri.copy(), Headers.from_items(items))
 
 
 def server_key(request: Request) -> tuple[Any, ...]:
