@@ -11,7 +11,7 @@ Triggers (each runs "generic then specific", see :meth:`ConfEngine.transfer_and_
   synchronised, as the vendor requires);
 * **DHCP** (options 66/67 or option 43 sub-options 66/67, :func:`.url.dhcp_targets`): each script on its own,
   option 66's first, never retried; a renewed lease naming the same scripts triggers nothing;
-* **command** ``Conf.TransferScripts`` (scripts, CLI, API) or :meth:`ConfEngine.transfer_now`.
+* **command** ``Conf.TransferScripts`` (scripts, CLI, API; :meth:`ConfEngine.begin`).
 
 Retries (``ScriptsTransferRetriesNumber``, -1 forever): on-restart and periodic transfers only, only when the
 server is unreachable (:attr:`.transfer.TransferError.retryable`), ``retry_spacing`` (30 s) apart.
@@ -31,6 +31,7 @@ either, "identical" meaning the same text, the state file ``<state dir>/conf-sta
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 from collections.abc import Callable, Coroutine, Mapping
@@ -59,6 +60,16 @@ PERIODIC_PARAMS = frozenset({
     "Conf.ScriptsTransferTimeRange", "Hoc.StaticTimeZone",
 })
 UNSYNCHRONIZED_POLL_S = 60.0  # how often a Days schedule looks again for a synchronised clock
+# The service's commands (:meth:`ConfEngine.begin`) and what a script or the CLI running one reads once its job has
+# begun: Conf.TransferScripts transfers and runs the configured scripts now (no retries), Conf.ExportScript exports
+# the configuration script to Conf.ScriptExportUrl, Conf.ImageBackup and Conf.ImageRestore (Admin only) save, and
+# load and apply, the configuration image.
+COMMAND_STARTED: dict[str, str] = {
+    "Conf.TransferScripts": "Configuration scripts transfer started\n",
+    "Conf.ExportScript": "Configuration script export started\n",
+    "Conf.ImageBackup": "Configuration backup started\n",
+    "Conf.ImageRestore": "Configuration restore started\n",
+}
 
 
 def dhcp_script_options(lease: Any) -> list[str]:
@@ -96,12 +107,7 @@ class ConfEngine:
         self._dhcp_pending: list[str] | None = None  # given before the service started
         self._dhcp_event: asyncio.Event | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        unit.commands.update({
-            "Conf.TransferScripts": self.transfer_now,
-            "Conf.ExportScript": self.export_now,
-            "Conf.ImageBackup": self.backup_now,
-            "Conf.ImageRestore": self.restore_now,
-        })
+        unit.commands.update({command: functools.partial(self.run_command, command) for command in COMMAND_STARTED})
         self.config.subscribe(self._on_config)
 
     def _make_transferer(self, tls_key: str, timeout: float) -> Transferer:
@@ -173,25 +179,10 @@ class ConfEngine:
         self._require_running(command)
         return self._spawn(jobs[command]())
 
-    def transfer_now(self) -> str:
-        """``Conf.TransferScripts``: transfer and run the configured scripts now (no retries)."""
-        self.begin("Conf.TransferScripts")
-        return "Configuration scripts transfer started\n"
-
-    def export_now(self) -> str:
-        """``Conf.ExportScript``: export the configuration script to ``Conf.ScriptExportUrl``."""
-        self.begin("Conf.ExportScript")
-        return "Configuration script export started\n"
-
-    def backup_now(self) -> str:
-        """``Conf.ImageBackup`` (Admin only): save the configuration image."""
-        self.begin("Conf.ImageBackup")
-        return "Configuration backup started\n"
-
-    def restore_now(self) -> str:
-        """``Conf.ImageRestore`` (Admin only): load and apply the configuration image."""
-        self.begin("Conf.ImageRestore")
-        return "Configuration restore started\n"
+    def run_command(self, command: str) -> str:
+        """A command of :data:`COMMAND_STARTED` as a script or the CLI runs it: its job begun, the line saying so."""
+        self.begin(command)
+        return COMMAND_STARTED[command]
 
     # ------------------------------------------------------------------ transfer and run
     async def transfer_and_run(self, trigger: str, targets: list[tuple[str, Target]] | None = None,
