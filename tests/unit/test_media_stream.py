@@ -9,7 +9,8 @@ import math
 import os
 import socket
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,19 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
     yield errors
 
 
-def engines(notes_a: Notes | None = None, notes_b: Notes | None = None, **kw: Any) -> tuple[MediaEngine, MediaEngine]:
+@contextmanager
+def engines(
+    notes_a: Notes | None = None, notes_b: Notes | None = None, **kw: Any
+) -> Iterator[tuple[MediaEngine, MediaEngine]]:
+    """Two media engines on 127.0.0.1 (A notifying `notes_a`, B `notes_b`), both closed at the end of the block."""
     base = 20000 + (os.getpid() % 2000) * 16
-    return (
-        MediaEngine(HOST, rtp_base_port=base, notify=notes_a, **kw),
-        MediaEngine(HOST, rtp_base_port=base + 8, notify=notes_b, **kw),
-    )
+    a = MediaEngine(HOST, rtp_base_port=base, notify=notes_a, **kw)
+    b = MediaEngine(HOST, rtp_base_port=base + 8, notify=notes_b, **kw)
+    try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
 
 
 def keyed_call(
@@ -97,8 +105,7 @@ def started_call(
 
 
 async def test_srtp_tone_both_ways_measured_decrypted(loop_errors: list[dict[str, Any]]) -> None:
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa, sb, pa, pb = keyed_call(a, b)
         assert sa.port % 2 == 0 and sa.rtcp_port == sa.port + 1
         sa.apply(pa)
@@ -114,19 +121,14 @@ async def test_srtp_tone_both_ways_measured_decrypted(loop_errors: list[dict[str
             assert st["srtp"] is True and st["key_management"] == "SDES"
             assert st["packets_received"] >= 20 and st["undecryptable"] == 0 and st["dropped"] == 0
             assert st["frequency"] == pytest.approx(1000.0, abs=3.0)
-    finally:
-        a.close()
-        b.close()
     assert not loop_errors
 
 
 async def test_packets_on_the_wire_are_encrypted() -> None:
     """A raw socket in place of the peer sees SRTP: 10-octet tag, payload not the plain G.711 tone."""
-    (a, _b) = engines()
-    raw = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    raw.bind((HOST, 0))
-    raw.settimeout(2.0)
-    try:
+    with engines() as (a, _b), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind((HOST, 0))
+        raw.settimeout(2.0)
         s = a.open_stream(secure=True)
         key = SrtpKeying(SrtpSuite.AES_CM_128_HMAC_SHA1_80, os.urandom(30))
         port = raw.getsockname()[1]
@@ -136,15 +138,11 @@ async def test_packets_on_the_wire_are_encrypted() -> None:
         assert len(data) == 12 + 160 + 10
         plain = ToneGenerator((1000.0,)).read_encoded("PCMU")
         assert data[12:172] != plain
-    finally:
-        raw.close()
-        a.close()
 
 
 async def test_keep_vs_regenerate_after_resume_gives_undecryptable_and_mipt110_once() -> None:
     notes_a, notes_b = Notes(), Notes()
-    a, b = engines(notes_a, notes_b)
-    try:
+    with engines(notes_a, notes_b) as (a, b):
         sa, sb, pa, pb = started_call(a, b, seq_a=65530)  # A wraps after 6 packets: its sending ROC becomes 1
         await asyncio.sleep(0.4)
         assert sa.srtp is not None and sa.srtp.tx.roc == 1
@@ -157,15 +155,11 @@ async def test_keep_vs_regenerate_after_resume_gives_undecryptable_and_mipt110_o
         assert notes_b.events == [("Mipt", 110, {"call": 8, "endpoint": "Phone-Fax2"})]  # once, not per packet
         assert sb.measure().frequency is None  # nothing decodes: B hears nothing
         assert sb.stats()["undecryptable"] == sb.undecryptable
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_sequence_wrap_with_both_sides_keeping_context() -> None:
     notes_a, notes_b = Notes(), Notes()
-    a, b = engines(notes_a, notes_b)
-    try:
+    with engines(notes_a, notes_b) as (a, b):
         sa, sb, pa, pb = started_call(a, b, seq_a=65520, seq_b=65525)
         await asyncio.sleep(0.5)  # both wrapped
         sa.apply(pa, behaviour=ContextBehaviour.KEEP)  # resume: both keep
@@ -179,17 +173,13 @@ async def test_sequence_wrap_with_both_sides_keeping_context() -> None:
         assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
         assert sa.measure().frequency == pytest.approx(440.0, abs=3.0)
         assert sb.reception.cycles == 1 << 16
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_garbage_and_truncated_packets_are_dropped_and_the_call_goes_on(
     loop_errors: list[dict[str, Any]],
 ) -> None:
     notes_b = Notes()
-    a, b = engines(None, notes_b)
-    try:
+    with engines(None, notes_b) as (a, b):
         sa, sb, _pa, _pb = started_call(a, b, tone_b=None)
         await asyncio.sleep(0.2)
         for junk in (b"", b"\x00", b"\x00\x01\x00\x00" + bytes(16), b"\xff" * 40, b"\x80\x00\x00", b"\x80" + bytes(20)):
@@ -205,17 +195,13 @@ async def test_garbage_and_truncated_packets_are_dropped_and_the_call_goes_on(
         before = sb.packets_received
         await asyncio.sleep(0.2)
         assert sb.packets_received > before  # still receiving
-    finally:
-        a.close()
-        b.close()
     assert not loop_errors
 
 
 async def test_a_burst_on_one_socket_drains_while_ticks_are_sparse() -> None:
     """With one call the clock ticks every 20 ms (empty slots slept through): a burst of 100 datagrams on the
     receiver's socket is drained within a few ticks, and the call's own packets keep being counted."""
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa, sb, _pa, _pb = started_call(a, b, tone_b=None)
         await asyncio.sleep(0.2)
         for _ in range(100):
@@ -226,15 +212,11 @@ async def test_a_burst_on_one_socket_drains_while_ticks_are_sparse() -> None:
         await asyncio.sleep(0.4)
         assert sb.packets_received >= got + 15
         assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_plain_rtp_garbage_dropped() -> None:
-    a, b = engines()
     plain = SecuritySettings()
-    try:
+    with engines() as (a, b):
         sa, sb, pa, pb = keyed_call(a, b, plain)
         assert not pa.secure
         sa.apply(pa)
@@ -247,9 +229,6 @@ async def test_plain_rtp_garbage_dropped() -> None:
         st = sb.stats()
         assert st["srtp"] is False and st["key_management"] is None
         assert st["frequency"] == pytest.approx(440.0, abs=3.0)
-    finally:
-        a.close()
-        b.close()
 
 
 def write_tone_wav(path: Path, freq: float, seconds: float = 0.5) -> None:
@@ -265,8 +244,7 @@ def write_tone_wav(path: Path, freq: float, seconds: float = 0.5) -> None:
 async def test_wav_source_and_recording(tmp_path: Path) -> None:
     src, rec = tmp_path / "in.wav", tmp_path / "out.wav"
     write_tone_wav(src, 700.0)
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa, sb, pa, pb = keyed_call(
             a, b, SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
         )
@@ -277,9 +255,6 @@ async def test_wav_source_and_recording(tmp_path: Path) -> None:
         await asyncio.sleep(0.6)
         sb.record(None)
         assert sb.measure().frequency == pytest.approx(700.0, abs=3.0)
-    finally:
-        a.close()
-        b.close()
     with wave.open(str(rec), "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         pcm = w.readframes(w.getnframes())
@@ -296,8 +271,7 @@ async def test_wav_source_and_recording(tmp_path: Path) -> None:
 
 
 async def test_srtcp_reports_flow_both_ways() -> None:
-    a, b = engines(rtcp_interval=0.1)
-    try:
+    with engines(rtcp_interval=0.1) as (a, b):
         sa, sb, _pa, _pb = started_call(a, b, tone_a=None, tone_b=None)
         await asyncio.sleep(0.6)
         assert sa.rtcp_sent >= 1 and sb.rtcp_received >= 1 and sb.rtcp_dropped == 0
@@ -306,9 +280,6 @@ async def test_srtcp_reports_flow_both_ways() -> None:
         sa.close()
         await asyncio.sleep(0.1)
         assert sb.peer_bye  # RTCP BYE on close
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_engine_ports_follow_the_unit_configuration(tmp_path: Path) -> None:
@@ -339,8 +310,7 @@ def test_g711_silence_source_codes() -> None:
 
 
 async def test_a_failing_stream_does_not_stop_the_engine() -> None:
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa1, sb1, pa1, pb1 = keyed_call(a, b, call=1)
         sa2, sb2, pa2, pb2 = keyed_call(a, b, call=3)
         for s, p in ((sa1, pa1), (sb1, pb1), (sa2, pa2), (sb2, pb2)):
@@ -351,15 +321,11 @@ async def test_a_failing_stream_does_not_stop_the_engine() -> None:
         assert b.errors >= 10
         assert sa2.measure().frequency == pytest.approx(440.0, abs=3.0)  # the other call goes on
         assert sb1.packets_received >= 10  # and the broken one still receives
-    finally:
-        a.close()
-        b.close()
 
 
 async def test_engines_on_one_loop_share_one_media_clock() -> None:
     """One ticker and one epoll for every engine (unit) on the loop; released when the last one closes."""
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa, sb, _pa, _pb = started_call(a, b, tone_a=None, tone_b=None)
         clock = a._clock
         assert clock is not None and clock is b._clock and clock.timer is not None and len(clock.engines) == 2
@@ -367,25 +333,18 @@ async def test_engines_on_one_loop_share_one_media_clock() -> None:
         assert sa.packets_received >= 5 and sb.packets_received >= 5
         sa.close()
         assert clock.engines == [b] and clock.timer is not None
-    finally:
-        a.close()
-        b.close()
     assert clock.closed and clock.epoll is None and clock.timer is None
 
 
 async def test_mikey_keyed_call_carries_audio_both_ways() -> None:
     mikey = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.MIKEY, mikey_psk=b"lab")
-    a, b = engines()
-    try:
+    with engines() as (a, b):
         sa, sb, pa, pb = started_call(a, b, mikey)
         assert pa.key_management == pb.key_management == "MIKEY"
         await asyncio.sleep(0.5)
         assert sb.measure().frequency == pytest.approx(1000.0, abs=3.0)
         assert sa.measure().frequency == pytest.approx(440.0, abs=3.0)
         assert sa.stats(measure=False)["key_management"] == "MIKEY" and sa.undecryptable == sb.undecryptable == 0
-    finally:
-        a.close()
-        b.close()
 
 
 class FakeCall:
@@ -403,12 +362,11 @@ async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
     from emulator.engines.sipep.calls import MediaRefused
 
     notes_a, notes_b = Notes(), Notes()
-    a, b = engines(notes_a, notes_b)
     sdes = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
-    hook_a = CallMedia(a, lambda ep: sdes)
-    hook_b = CallMedia(b, lambda ep: sdes)
     ca, cb = FakeCall(1, "Phone-Fax1"), FakeCall(9, "Bri1")
-    try:
+    with engines(notes_a, notes_b) as (a, b):
+        hook_a = CallMedia(a, lambda ep: sdes)
+        hook_b = CallMedia(b, lambda ep: sdes)
         offer = hook_a.offer(ca, hold=False)
         assert b"RTP/SAVP" in offer and b"a=crypto:" in offer and ca.media_port == ca.media.stream.port
         hook_a.answered(ca, hook_b.answer(cb, offer, hold=False))
@@ -441,6 +399,3 @@ async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
         for call, hook in ((ca, hook_a), (cb, hook_b), (cm, hook_m)):
             hook.ended(call)
         assert ca.media.stream.closed and cb.media.stream.closed
-    finally:
-        a.close()
-        b.close()
