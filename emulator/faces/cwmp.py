@@ -42,6 +42,7 @@ from yarl import URL
 from emulator.engines.cert.tls import tls_policy
 from emulator.engines.conf.engine import ConfEngine
 from emulator.engines.fpu.engine import FpuEngine
+from emulator.engines.sipep.engine import SipEpEngine
 from emulator.protocols.cwmp import (
     DEFAULT_NS,
     MAX_BODY,
@@ -155,6 +156,9 @@ class CwmpEngine:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        sipep = self.unit.services.get("SipEp")
+        if sipep is not None and isinstance(sipep.engine, SipEpEngine):
+            self.model.line_runtime = sipep.engine.lines  # TR-104 Line.CallState and Line.Stats
         if self.boot_pending:
             self.queue.on_boot()
             self.boot_pending = False

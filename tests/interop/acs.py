@@ -23,10 +23,14 @@ from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
 
+import aiohttp
 import defusedxml.ElementTree as DET
+import pytest
 from aiohttp import web
 
+from emulator.protocols.cwmp.session import digest_authorization, parse_challenge
 from emulator.runtime.http import bound_port
+from testkit.peers import REQUIRE_PEERS
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +108,17 @@ def load_validator() -> CwmpValidator | None:
     return v
 
 
+def require_validator() -> CwmpValidator:
+    """The validator; without the schemas a skip, or a failure under DGW_REQUIRE_PEERS=1."""
+    v = load_validator()
+    if v is None:
+        msg = "Broadband Forum cwmp-1-x.xsd not found (set DGW_CWMP_XSD) or xmlschema not installed"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg)  # only without DGW_REQUIRE_PEERS=1 (it fails above)
+    return v
+
+
 @dataclass
 class AcsSession:
     number: int
@@ -145,6 +160,20 @@ def values(el: Any) -> dict[str, str]:
             val = next(c.text or "" for c in s if c.tag.endswith("Value"))
             out[name] = val
     return out
+
+
+async def connection_request(unit: Any, user: str, password: str) -> int:
+    """A connection request to ``unit``'s Cwmp engine (TR-069 §3.2.2: HTTP GET, digest authentication)."""
+    url = unit.listening["cwmp"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as r:
+            if r.status != 401:
+                return r.status
+            _, ch = parse_challenge(r.headers["WWW-Authenticate"])
+        path = "/" + url.split("/", 3)[3]
+        auth = digest_authorization(ch, "GET", path, user, password, 1)
+        async with http.get(url, headers={"Authorization": auth}) as r:
+            return r.status
 
 
 async def serve(app: web.Application, host: str, ssl_context: ssl.SSLContext | None) -> tuple[web.AppRunner, str]:

@@ -20,26 +20,18 @@ from emulator.engines.conf.engine import ConfEngine
 from emulator.engines.fpu.engine import FpuEngine
 from emulator.faces.cli.shell import CliShell
 from emulator.faces.cwmp import CwmpEngine
-from emulator.protocols.cwmp.session import digest_authorization, parse_challenge
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.crypt import encrypt
 from firmware_model.mfp import Manifest, build_mfp
 from firmware_model.profiles import get_profile
-from testkit.peers import REQUIRE_PEERS
-from tests.interop.acs import CwmpValidator, FileServer, TestAcs, gpv, load_validator, values
+from tests.interop.acs import CwmpValidator, FileServer, TestAcs, connection_request, gpv, require_validator, values
 
 NS = "urn:dslforum-org:cwmp-1-0"
 
 
 @pytest.fixture(scope="module")
 def validator() -> CwmpValidator:
-    v = load_validator()
-    if v is None:
-        msg = "Broadband Forum cwmp-1-x.xsd not found (set DGW_CWMP_XSD) or xmlschema not installed"
-        if REQUIRE_PEERS:
-            pytest.fail(msg)
-        pytest.skip(msg)  # only without DGW_REQUIRE_PEERS=1 (it fails above)
-    return v
+    return require_validator()
 
 
 class Lab:
@@ -98,19 +90,6 @@ async def eventually(check: Any, timeout: float = 5.0) -> None:
 
 def codes(session: Any) -> list[str]:
     return [c for c, _ in session.events]
-
-
-async def connection_request(unit: Unit, user: str, password: str) -> int:
-    url = unit.listening["cwmp"]
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url) as r:
-            if r.status != 401:
-                return r.status
-            _, ch = parse_challenge(r.headers["WWW-Authenticate"])
-        path = "/" + url.split("/", 3)[3]
-        auth = digest_authorization(ch, "GET", path, user, password, 1)
-        async with http.get(url, headers={"Authorization": auth}) as r:
-            return r.status
 
 
 async def test_bootstrap_then_rpcs(lab: Lab) -> None:

@@ -33,6 +33,7 @@ from emulator.engines.hoc.dns import DnsClient
 from emulator.engines.sipep.call_ua import RequestHandler
 from emulator.engines.sipep.calls import CallManager
 from emulator.engines.sipep.connection import DEFAULT_LIMITS, StreamLimits
+from emulator.engines.sipep.line_stats import LineStats
 from emulator.engines.sipep.links import Link, Links
 from emulator.engines.sipep.offer_answer import OfferAnswer
 from emulator.engines.sipep.registrations import Registration, Registrations
@@ -80,6 +81,7 @@ class SipEpEngine:
         self.ua.gate = self.link_set
         self.ua.failover = self._invite_failover
         self.calls = CallManager(self.ua, media=media)
+        self.lines = LineStats(self.calls)  # per-line call counters and call state (TR-104 Line.Stats, CallState)
         self.ua.core = self.calls
         c = self.config
         c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)

@@ -8,10 +8,8 @@ Root = ``Cwmp.RootElement``. Standard objects: ``DeviceSummary``, ``DeviceInfo``
     <Root>.X_0090F8_<Service>.<Table>.<i>.<Column>      a table cell; <Table> is a multi-instance object
     <Root>.X_0090F8_<Service>.<Table>NumberOfEntries    row count (TR-106 §3.2.1 convention)
 
-With ``Cwmp.Tr104Enable`` = Enable, a minimal TR-104 ``Services.VoiceService.1``: one SIP ``VoiceProfile.1``
-(``SIP.ProxyServer`` / ``SIP.OutboundProxy`` = the SipEp default static proxies) and one ``Line.<i>`` per
-``SipEp.UserAgent`` row (``DirectoryNumber`` and ``SIP.URI`` = its Username, ``CallingFeatures.CallerIDName`` =
-its FriendlyName, ``X_0090F8_EpId`` = the endpoint).
+With ``Cwmp.Tr104Enable`` = Enable, TR-104 ``Services.VoiceService.1`` (:mod:`.voice`: one SIP voice profile over
+the SipEp service, one ``Line`` per endpoint, each value mapped onto the SipEp/Mipt parameter that holds it).
 
 Types follow the catalog: uint -> ``unsignedInt``, int -> ``int``, uint64 -> ``unsignedLong``, an enum whose
 values are exactly ``Disable``/``Enable`` -> ``boolean`` (true/false), any other enum -> ``string`` (its label),
@@ -31,8 +29,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.protocols.cwmp.leaf import Leaf, cell_address, config_set, to_bool_label, vendor_leaf, xsd_type
 from emulator.protocols.cwmp.soap import CwmpFault
-from firmware_model.config import ConfigError, Index
+from emulator.protocols.cwmp.voice import LineRuntime, VoiceService
+from firmware_model.config import Index
 from firmware_model.schema import Catalog, Param, Table
 
 __all__ = ["OUI", "VENDOR", "DataModel", "Leaf", "ModelState", "xsd_type"]
@@ -40,16 +40,6 @@ __all__ = ["OUI", "VENDOR", "DataModel", "Leaf", "ModelState", "xsd_type"]
 OUI = "0090F8"
 VENDOR = f"X_{OUI}_"
 MANUFACTURER = "Media5"
-_BOOL_LABELS = frozenset({"Disable", "Enable"})
-
-
-def xsd_type(p: Param) -> str:
-    k = p.type.kind
-    if k == "enum":
-        return "boolean" if frozenset(p.type.labels()) == _BOOL_LABELS else "string"
-    return {"uint": "unsignedInt", "int": "int", "uint64": "unsignedLong"}.get(k, "string")
-
-
 def iso_time(epoch: float) -> str:
     return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(epoch))
 
@@ -88,20 +78,6 @@ class ModelState:
         )
 
 
-@dataclass(slots=True)
-class Leaf:
-    """One parameter of the data model."""
-
-    path: str
-    type: str  # xsd type local name
-    writable: bool
-    get: Callable[[], str]
-    # set(value) applies inside the Config batch (raises CwmpFault); may return a commit for after it
-    set: Callable[[str], Callable[[], None] | None] | None = None
-    config_name: str | None = None  # the DGW parameter/cell address behind it (VALUE CHANGE)
-    active_ok: bool = True  # False: active notification refused with 9009 (TR-069 A.3.2.4)
-
-
 def _index_key(index: Index) -> str:
     return json.dumps(list(index))
 
@@ -118,6 +94,8 @@ class DataModel:
         self.connection_request_url = connection_request_url or (lambda: "")
         self.source = "cwmp"
         self._std: tuple[str, dict[str, Leaf]] | None = None
+        self.line_runtime: LineRuntime | None = None  # the running lines (calls, counters): set by the engine
+        self.voice = VoiceService(self.config, self.source, self._strict, lambda: self.line_runtime)
 
     # ------------------------------------------------------------------ naming
     @property
@@ -229,60 +207,16 @@ class DataModel:
         return setter
 
     def _to_bool_label(self, value: str) -> str:
-        t = value.strip().lower()
-        if t in ("1", "true"):
-            return "Enable"
-        if t in ("0", "false"):
-            return "Disable"
-        if not self._strict() and t in ("enable", "disable"):
-            return "Enable" if t == "enable" else "Disable"
-        raise CwmpFault(9007, f"{value!r} is not a boolean")
+        return to_bool_label(value, self._strict())
 
     def _config_set(self, name: str, value: str) -> None:
-        try:
-            self.config.set(name, value, source=self.source)
-        except ConfigError as e:
-            code = {"read-only": 9008, "unknown": 9005, "no-row": 9005, "syntax": 9005}.get(e.kind, 9007)
-            raise CwmpFault(code, e.message) from None
+        config_set(self.config, name, value, self.source)
 
     # ------------------------------------------------------------------ vendor objects
     def _vendor_leaf(self, p: Param, index: Index | None, path: str) -> Leaf:
-        addr = p.name if index is None else self._cell_address(p, index)
-        typ = xsd_type(p)
+        addr = p.name if index is None else cell_address(str(p.table), index, str(p.column))
         writable = p.writable and (p.table is None or not self.catalog.tables[p.table].status)
-        cfg = self.config
-
-        def get() -> str:
-            if p.secret:
-                return ""
-            try:
-                v = cfg.get(addr)
-            except ConfigError:
-                return ""
-            if v is None:
-                return ""
-            if typ == "boolean":
-                return "true" if v == "Enable" else "false"
-            return str(v)
-
-        setter = None
-        if writable:
-
-            def setter(value: str) -> Callable[[], None] | None:
-                v = self._to_bool_label(value) if typ == "boolean" else value
-                if typ in ("unsignedInt", "unsignedLong", "int"):
-                    s = value.strip()
-                    if not (s.lstrip("-").isdigit() and (typ == "int" or not s.startswith("-"))):
-                        raise CwmpFault(9007, f"{value!r} is not an {typ}")
-                self._config_set(addr, v)
-                return None
-
-        return Leaf(path, typ, writable, get, setter, addr, True)
-
-    @staticmethod
-    def _cell_address(p: Param, index: Index) -> str:
-        parts = ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in index)
-        return f"{p.table}[{parts}].{p.column}"
+        return vendor_leaf(self.config, p, addr, path, writable=writable, strict=self._strict, source=self.source)
 
     def instances(self, table: Table) -> list[tuple[int, Index]]:
         """(instance number, row index) of every row, in row order (see module doc for the mapping)."""
@@ -491,46 +425,11 @@ class DataModel:
 
     # ------------------------------------------------------------------ TR-104
     def _voice(self) -> dict[str, Leaf]:
-        """TR-104 ``Services.VoiceService.1`` (when ``Cwmp.Tr104Enable``): one SIP voice profile over the SipEp
-        defaults, one Line per ``SipEp.UserAgent`` row (instance numbers as for the vendor tables)."""
+        """TR-104 ``Services.VoiceService.1`` when ``Cwmp.Tr104Enable`` is Enable (:mod:`.voice`): one SIP voice
+        profile, one Line per ``SipEp.UserAgent`` row (instance numbers as for the vendor tables)."""
         if self.config.get("Cwmp.Tr104Enable") != "Enable":
             return {}
-        root = self.root
-        base = "Services.VoiceService.1."
-        vp = base + "VoiceProfile.1."
-        ua = self.catalog.tables["SipEp.UserAgent"]
-        rows = self.instances(ua)
-        leaves: dict[str, Leaf] = {}
-
-        def const(rel: str, typ: str, value: str) -> None:
-            leaves[rel] = Leaf(f"{root}.{rel}", typ, False, lambda: value, active_ok=False)
-
-        def cfg(rel: str, name: str) -> None:
-            p = self.catalog.params[name]
-            lf = self._vendor_leaf(p, None, f"{root}.{rel}")
-            lf.config_name = name
-            leaves[rel] = lf
-
-        def cell(rel: str, column: str, index: Index) -> None:
-            col = ua.columns[column]
-            lf = self._vendor_leaf(col, index, f"{root}.{rel}")
-            lf.config_name = f"{ua.name}[{','.join(str(v) for v in index)}].{column}"
-            leaves[rel] = lf
-
-        const(base + "VoiceProfileNumberOfEntries", "unsignedInt", "1")
-        const(vp + "Enable", "string", "Enabled")
-        const(vp + "SignalingProtocol", "string", "SIP")
-        const(vp + "LineNumberOfEntries", "unsignedInt", str(len(rows)))
-        cfg(vp + "SIP.ProxyServer", "SipEp.DefaultStaticProxyHomeDomainHost")
-        cfg(vp + "SIP.OutboundProxy", "SipEp.DefaultStaticProxyOutboundHost")
-        for inst, index in rows:
-            line = f"{vp}Line.{inst}."
-            const(line + "Enable", "string", "Enabled")
-            cell(line + "DirectoryNumber", "Username", index)
-            cell(line + "SIP.URI", "Username", index)
-            cell(line + "CallingFeatures.CallerIDName", "FriendlyName", index)
-            const(line + "X_0090F8_EpId", "string", str(index[0]))
-        return leaves
+        return self.voice.leaves(self.root, self.instances(self.catalog.tables["SipEp.UserAgent"]))
 
 
 def _canonical_datetime(value: str) -> str:
