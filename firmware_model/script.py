@@ -39,11 +39,12 @@ UTF-8) or has more than :data:`MAX_SCRIPT_LINES` (20,000) lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from firmware_model.config import Address, Config, ConfigError, Index, format_index
+from firmware_model.quoting import unquoted_chars
 from firmware_model.schema import Catalog, Param, Service, Table, Value
 
 __all__ = [
@@ -77,25 +78,6 @@ _SECRET_MASK = "***"
 # ---------------------------------------------------------------------------------------------
 # lexical helpers (shared with the CLI; keep the signatures stable)
 # ---------------------------------------------------------------------------------------------
-def _unquoted_chars(line: str) -> Iterator[tuple[int, str]]:
-    """The characters of ``line`` that stand outside double-quoted values (with their positions);
-    inside quotes ``\"`` and ``\\`` are escapes."""
-    quoted = False
-    escaped = False
-    for pos, ch in enumerate(line):
-        if quoted:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                quoted = False
-        elif ch == '"':
-            quoted = True
-        else:
-            yield pos, ch
-
-
 def split_assignment(line: str) -> tuple[str, str] | None:
     """Split ``Name = value`` at the first ``=`` outside brackets and double quotes.
 
@@ -104,7 +86,7 @@ def split_assignment(line: str) -> tuple[str, str] | None:
     or the short form of a row command such as ``Scm.ServiceCommands.Restart[Name=SipEp]``).
     """
     depth = 0
-    for pos, ch in _unquoted_chars(line):
+    for pos, ch in unquoted_chars(line):
         if ch == "[":
             depth += 1
         elif ch == "]":
@@ -157,7 +139,7 @@ def strip_comment(line: str) -> str:
 
     A ``#`` glued to text (``http://host/#frag``, ``Pass#1``) is part of the value.
     """
-    for pos, ch in _unquoted_chars(line):
+    for pos, ch in unquoted_chars(line):
         if ch == "#" and (pos == 0 or line[pos - 1].isspace()):
             return line[:pos].rstrip()
     return line.rstrip()

@@ -22,6 +22,7 @@ from typing import NamedTuple, Protocol, overload
 
 from emulator.protocols.sip.errors import HeaderError, UriError
 from emulator.protocols.sip.uri import PARAM_CHARS, PASSWORD_CHARS, USER_CHARS, Uri, parse_uri
+from firmware_model.quoting import unquoted_chars
 
 __all__ = [
     "COMPACT_FORMS",
@@ -157,25 +158,15 @@ def split_commas(value: str) -> list[str]:
         return [part.strip() for part in value.split(",")]
     parts: list[str] = []
     start = 0
-    in_quote = in_angle = False
-    i, n = 0, len(value)
-    while i < n:
-        ch = value[i]
-        if in_quote:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_quote = False
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
+    in_angle = False
+    for i, ch in unquoted_chars(value):
+        if ch == "<":
             in_angle = True
         elif ch == ">":
             in_angle = False
         elif ch == "," and not in_angle:
             parts.append(value[start:i].strip())
             start = i + 1
-        i += 1
     parts.append(value[start:].strip())
     return parts
 
