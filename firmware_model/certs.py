@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from firmware_model.errors import KindError
+
 __all__ = [
     "MAX_UPLOAD_BYTES",
     "CertError",
@@ -65,20 +67,12 @@ _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTE
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")  # 1.2.840.113549.1.7.1, inside every PKCS#12
 
 
-class CertError(ValueError):
+class CertError(KindError):
     """A refused certificate operation.
 
     ``kind``: too-large, empty, garbage, truncated, not-certificate, no-key, several-keys,
     key-mismatch, encrypted-key, bad-password, unsupported-key, no-name, unsecure-transfer,
     no-file, transfer."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)

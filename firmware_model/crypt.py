@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from firmware_model.errors import KindError
 
 __all__ = ["MAGIC", "MAX_KEY_BYTES", "CryptError", "decrypt", "encrypt", "is_encrypted", "parse_key"]
 
@@ -53,16 +54,9 @@ _LOG2_N, _R, _P = 14, 8, 1
 _MAX_LOG2_N = 20  # a header asking for more memory than this is refused, not obeyed
 
 
-@dataclass(slots=True)
-class CryptError(ValueError):
+class CryptError(KindError):
     """``kind``: ``key`` (the key is not hexadecimal or too long), ``wrong-key``, ``tampered`` (the key is right but
     the content or header changed), ``format`` (not this format, truncated, unknown version)."""
-
-    kind: str
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def parse_key(text: str) -> bytes:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from firmware_model.errors import KindError
+
 __all__ = [
     "EMULATOR_SIGNING_SEED",
     "MAGIC",
@@ -52,13 +54,8 @@ EMULATOR_SIGNING_SEED = hashlib.sha256(b"dgw-emulator MFP signing key, version 1
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
 
 
-@dataclass(slots=True)
-class MfpError(ValueError):
-    kind: str  # corrupt | truncated | unsigned | signature | product
-    message: str
-
-    def __str__(self) -> str:
-        return self.message
+class MfpError(KindError):
+    """A refused firmware pack. ``kind``: corrupt, truncated, unsigned, signature, product."""
 
 
 @dataclass(frozen=True, slots=True)
