@@ -213,16 +213,12 @@ _VIA_RE = re.compile(
     rf"([{TOKEN}]+)\s*/\s*([{TOKEN}]+)\s*/\s*([{TOKEN}]+)\s+({_HOST})(?:\s*:\s*([0-9]{{1,5}}))?(.*)", re.S)
 
 
-class _NamedParam:
-    """One parameter of a header value, read as an attribute of the value."""
+class _Param:
+    """One parameter of a header value read as an attribute (``None`` when absent)."""
 
     def __init__(self, name: str, doc: str) -> None:
         self.name = name
         self.__doc__ = doc
-
-
-class _Param(_NamedParam):
-    """A parameter as written (``None`` when absent)."""
 
     @overload
     def __get__(self, value: None, owner: type | None = None) -> _Param: ...
@@ -234,20 +230,10 @@ class _Param(_NamedParam):
         return self if value is None else value.params.get(self.name)
 
 
-class _IntParam(_NamedParam):
-    """A numeric parameter as an ``int`` (``None`` when absent or empty)."""
-
-    @overload
-    def __get__(self, value: None, owner: type | None = None) -> _IntParam: ...
-
-    @overload
-    def __get__(self, value: _HasParams, owner: type | None = None) -> int | None: ...
-
-    def __get__(self, value: _HasParams | None, owner: type | None = None) -> int | _IntParam | None:
-        if value is None:
-            return self
-        raw = value.params.get(self.name)
-        return int(raw) if raw else None
+def _int_param(params: Mapping[str, str | None], name: str) -> int | None:
+    """A numeric parameter as an ``int``; ``None`` when absent or empty."""
+    value = params.get(name)
+    return int(value) if value else None
 
 
 class _HasParams(Protocol):
@@ -271,14 +257,20 @@ class Via:
 
     maddr = _Param("maddr", "The ``maddr`` parameter (§18.2.2).")
 
-    ttl = _IntParam("ttl", "The ``ttl`` parameter, 0-255 (§18.2.2).")
-
-    rport = _IntParam("rport", "The port a server filled into ``rport`` (RFC 3581 §4); ``None`` when absent or empty.")
+    @property
+    def ttl(self) -> int | None:
+        """The ``ttl`` parameter, 0-255 (§18.2.2)."""
+        return _int_param(self.params, "ttl")
 
     @property
     def has_rport(self) -> bool:
         """True when ``rport`` is present, with or without a value (RFC 3581 §3)."""
         return "rport" in self.params
+
+    @property
+    def rport(self) -> int | None:
+        """The port a server filled into ``rport`` (RFC 3581 §4); ``None`` when absent or empty."""
+        return _int_param(self.params, "rport")
 
     @property
     def sent_by(self) -> str:
