@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import dns.asyncquery
@@ -62,24 +62,17 @@ def static_hosts(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     return out
 
 
+@dataclass(slots=True, eq=False)
 class DnsClient:
     """Queries of one unit: its address, its servers (asked each time: the configuration may change)."""
 
-    def __init__(
-        self,
-        source: str,
-        servers: Callable[[], list[str]],
-        *,
-        port: int = 53,
-        hosts: Callable[[], dict[str, list[str]]] = dict,
-        timeout: float = DEFAULT_TIMEOUT_S,
-    ) -> None:
-        self.source = source
-        self.servers = servers
-        self.port = port
-        self.hosts = hosts
-        self.timeout = timeout
-        self.queries = 0  # sent, for tests and status
+    source: str
+    servers: Callable[[], list[str]]
+    _: KW_ONLY
+    port: int = 53
+    hosts: Callable[[], dict[str, list[str]]] = dict
+    timeout: float = DEFAULT_TIMEOUT_S
+    queries: int = field(default=0, init=False)  # sent, for tests and status
 
     def session(self) -> DnsSession:
         """A :class:`~emulator.protocols.sip.resolve.Lookup` that also records the shortest TTL it saw."""
