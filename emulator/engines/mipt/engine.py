@@ -92,8 +92,7 @@ class MediaEngine:
         """Bind a stream's port pair (from the SRTP base when the offer/answer is secure): put
         ``stream.port`` in the SDP, then :meth:`MediaStream.apply` the negotiated plan."""
         alloc = self.srtp_ports if secure else self.rtp_ports
-        rtp, rtcp = alloc.bind_pair()
-        stream = MediaStream(self, rtp, rtcp, alloc, call=call, endpoint=endpoint, codec=codec)
+        stream = MediaStream(self, alloc, call=call, endpoint=endpoint, codec=codec)
         self.streams.add(stream)
         return stream
 

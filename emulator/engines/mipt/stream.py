@@ -96,7 +96,8 @@ class StreamOwner(Protocol):
 
 
 class MediaStream:
-    """One call leg's RTP/RTCP (and SRTP) on a bound port pair. Created by :meth:`MediaEngine.open_stream`."""
+    """One call leg's RTP/RTCP (and SRTP) on a port pair it binds from its allocator (and gives back when closed).
+    Created by :meth:`MediaEngine.open_stream`."""
 
     # slots: 46 attributes are past CPython's shared-keys limit (30), so without them every attribute read on
     # the packet path would be a dict lookup in a per-stream dict
@@ -158,8 +159,6 @@ class MediaStream:
     def __init__(
         self,
         engine: StreamOwner,
-        rtp: socket.socket,
-        rtcp: socket.socket,
         allocator: PortAllocator,
         *,
         call: int | str,
@@ -169,11 +168,10 @@ class MediaStream:
         self.engine = engine
         self.call = call
         self.endpoint = endpoint
-        self._sock = rtp
-        self._rtcp_sock = rtcp
         self._alloc = allocator
-        self.port: int = rtp.getsockname()[1]
-        self.rtcp_port: int = rtcp.getsockname()[1]
+        self._sock, self._rtcp_sock = allocator.bind_pair()  # given back by close()
+        self.port: int = self._sock.getsockname()[1]
+        self.rtcp_port: int = self._rtcp_sock.getsockname()[1]
         self.codec = codec
         self.payload_type = g711.PT_PCMU if codec == "PCMU" else g711.PT_PCMA
         self.sender = RtpSender.create(self.payload_type)
