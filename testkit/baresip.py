@@ -31,7 +31,6 @@ import json
 import re
 import socket
 import subprocess
-import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from typing import Any
 
 from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
 from testkit.peers import free_port, require_peer
-from testkit.process import stop_process
+from testkit.process import Peer, accepts, spawn
 
 __all__ = ["Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_tone_wav"]
 
@@ -230,14 +229,17 @@ class BaresipCtrl:
 
 
 @dataclass
-class Baresip:
+class Baresip(Peer):
     directory: Path
     host: str
     user: str
     domain: str
     sip_port: int  # UDP/TCP; TLS is sip_port + 1
     ctrl_port: int
-    proc: subprocess.Popen[bytes]
+
+    STOP_TERMS = 2  # SIGTERM (graceful: un-REGISTER, BYE), a second SIGTERM (forced), then SIGKILL
+    STOP_GRACE = 2.0
+    LOG_TAIL = 6000
 
     @property
     def aor(self) -> str:
@@ -247,17 +249,9 @@ class Baresip:
     def rec_dir(self) -> Path:
         return self.directory / "rec"
 
-    def log(self, tail: int = 6000) -> str:
-        text = (self.directory / "baresip.log").read_text(errors="replace")
-        return text[-tail:] if tail else text
-
     def dumps(self, kind: str = "dec") -> list[Path]:
         """The sndfile dumps (``dec``: what baresip decoded from the peer; ``enc``: what it sent)."""
         return sorted(self.rec_dir.glob(f"dump-*-{kind}.wav"))
-
-    def stop(self) -> None:
-        """SIGTERM (graceful: un-REGISTER, BYE), a second SIGTERM (forced), then SIGKILL."""
-        stop_process(self.proc, terms=2, grace=2)
 
 
 def _free_port_pair(host: str) -> int:
@@ -335,23 +329,10 @@ def start_baresip(
         _ACCOUNT.format(user=user, domain=domain, password=password, proxy=proxy, answermode=answermode)
     )
     (directory / "contacts").write_text("")
-    log = open(directory / "baresip.log", "wb")
-    proc = subprocess.Popen(
-        [binary, "-f", str(directory)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=directory
-    )
-    log.close()
-    b = Baresip(directory, host, user, domain, sip_port, ctrl_port, proc)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex((host, ctrl_port)) == 0:
-                return b
-        time.sleep(0.05)
-    b.stop()
-    raise RuntimeError(f"baresip did not start (exit {proc.returncode}):\n{b.log()}")
+    log = directory / "baresip.log"
+    proc = spawn([binary, "-f", str(directory)], log, cwd=directory)
+    b = Baresip(proc, log, directory, host, user, domain, sip_port, ctrl_port)
+    return b.wait_until(lambda: accepts(host, ctrl_port), "baresip did not start", timeout=10)
 
 
 async def wait_registered(b: Baresip, ctrl: BaresipCtrl, *, timeout: float = 8.0) -> str:

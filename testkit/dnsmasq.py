@@ -4,29 +4,16 @@ port (a unit's ``dns_port`` sends its queries there), for the tests and the benc
 from __future__ import annotations
 
 import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
-from testkit.process import stop_process
+from testkit.process import ServerPeer, spawn
 
 __all__ = ["Dnsmasq", "start_dnsmasq"]
 
 
-@dataclass
-class Dnsmasq:
-    host: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+class Dnsmasq(ServerPeer):
+    """dnsmasq serving DNS over UDP on host:port."""
 
 
 def start_dnsmasq(directory: Path, records: list[str], *, host: str, domain: str,
@@ -51,12 +38,5 @@ def start_dnsmasq(directory: Path, records: list[str], *, host: str, domain: str
         "--log-facility=-",
         *records,
     ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 5
-    while "started, version" not in log_path.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("dnsmasq did not start:\n" + log_path.read_text(errors="replace"))
-        time.sleep(0.02)
-    return Dnsmasq(host, port, proc, log_path)
+    server = Dnsmasq(spawn(args, log_path, stdin=None), log_path, host, port)
+    return server.wait_until(lambda: "started, version" in server.log(), "dnsmasq did not start")

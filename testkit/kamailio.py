@@ -18,16 +18,13 @@ directory (``-Y``; ``runtime_dir`` is not a 5.6 cfg keyword), and is stopped by 
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
-from testkit.process import stop_process
+from testkit.process import Peer, accepts, spawn
 
 __all__ = ["Kamailio", "start_kamailio"]
 
@@ -177,12 +174,11 @@ require_certificate = no
 
 
 @dataclass
-class Kamailio:
+class Kamailio(Peer):
     directory: Path
     host: str
     udp_port: int | None
     tls_port: int
-    proc: subprocess.Popen[bytes]
 
     @property
     def tls_address(self) -> str:
@@ -191,24 +187,6 @@ class Kamailio:
     @property
     def udp_address(self) -> str:
         return f"{self.host}:{self.udp_port}"
-
-    def log(self) -> str:
-        return (self.directory / "kamailio.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def _wait_listening(host: str, port: int, proc: subprocess.Popen[bytes], deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex((host, port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 def start_kamailio(directory: Path, cert: Path, key: Path, users: Mapping[str, str], *, tls_only: bool = False,
@@ -235,14 +213,9 @@ def start_kamailio(directory: Path, cert: Path, key: Path, users: Mapping[str, s
     args = [binary, "-DD", "-E", "-f", str(cfg), "-Y", str(directory)]
     for d in defines:
         args += ["-A", d]
-    log = open(directory / "kamailio.log", "wb")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=directory, env={**os.environ})
-    log.close()
-    if not _wait_listening(host, tls_port, proc, time.monotonic() + 10):
-        proc.kill()
-        proc.wait()
-        raise RuntimeError("kamailio did not start:\n" + (directory / "kamailio.log").read_text(errors="replace"))
-    return Kamailio(directory, host, udp_port, tls_port, proc)
+    log = directory / "kamailio.log"
+    k = Kamailio(spawn(args, log, cwd=directory, stdin=None), log, directory, host, udp_port, tls_port)
+    return k.wait_until(lambda: accepts(host, tls_port), "kamailio did not start", timeout=10)
 
 
 def kamailio_running(k: Kamailio) -> Iterator[Kamailio]:

@@ -24,10 +24,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from testkit.peers import free_port, require_peer
-from testkit.process import spawn, stop_process, wait_for_marker
+from testkit.process import ServerPeer, spawn
 
 __all__ = ["OcspResponder", "SServer", "Sslyze", "openssl_bin", "s_client", "sslyze_python"]
 
@@ -39,33 +38,8 @@ def openssl_bin() -> str:
     return require_peer("openssl")["openssl"]
 
 
-class _Stoppable(Protocol):
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None: ...
-
-
-_P = TypeVar("_P", bound=_Stoppable)
-
-
-def _started(peer: _P, marker: str) -> _P:
-    """The peer once its log says ``marker``; stopped again if it never does."""
-    try:
-        wait_for_marker(peer.log, marker, peer.proc)
-    except BaseException:
-        peer.stop()
-        raise
-    return peer
-
-
-@dataclass
-class SServer:
+class SServer(ServerPeer):
     """``openssl s_server`` on 127.0.0.1 (``-WWW`` serves files from ``cwd``)."""
-
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
 
     @classmethod
     def start(cls, directory: Path, cert: Path, key: Path, *args: str, cwd: Path | None = None) -> SServer:
@@ -75,21 +49,16 @@ class SServer:
             [openssl_bin(), "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key), *args],
             log, stdin=subprocess.PIPE, cwd=cwd or directory,
         )
-        return _started(cls(port, proc, log), "ACCEPT")
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        server = cls(proc, log, "127.0.0.1", port)
+        return server.wait_until(lambda: "ACCEPT" in server.log(), "s_server did not start")
 
     async def wait_output(self, marker: str, timeout: float = 3.0) -> str:
         """The output once it holds ``marker`` (s_server writes after the client is gone)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while marker not in (text := self.output()) and loop.time() < deadline:
+        while marker not in (text := self.log()) and loop.time() < deadline:
             await asyncio.sleep(0.01)
         return text
-
-    def stop(self) -> None:
-        stop_process(self.proc)
 
 
 async def s_client(port: int, *args: str, stdin: bytes = b"", timeout: float = 10) -> tuple[int, str]:
@@ -103,17 +72,12 @@ async def s_client(port: int, *args: str, stdin: bytes = b"", timeout: float = 1
     return int(proc.returncode or 0), out.decode(errors="replace")
 
 
-@dataclass
-class OcspResponder:
+class OcspResponder(ServerPeer):
     """``openssl ocsp`` answering for one CA from an index file (V = valid, R = revoked)."""
-
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://{self.address}/"
 
     @classmethod
     def start(
@@ -134,10 +98,9 @@ class OcspResponder:
              "-rkey", str(ca_key), "-CA", str(ca_cert), "-ignore_err", "-nmin", "5"],
             log, cwd=directory,
         )
-        return _started(cls(port, proc, log), "aiting for OCSP client connections")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+        responder = cls(proc, log, "127.0.0.1", port)
+        return responder.wait_until(lambda: "aiting for OCSP client connections" in responder.log(),
+                                    "the OCSP responder did not start")
 
 
 _SSLYZE_SCRIPT = r"""

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
-from testkit.process import stop_process
+from testkit.process import Peer, spawn
 
-__all__ = ["Received", "Rsyslog", "start_rsyslog", "stop_rsyslog"]
+__all__ = ["Received", "Rsyslog", "start_rsyslog"]
 
 _CONF = """\
 global(workDirectory="{work}" maxMessageSize="64k")
@@ -52,10 +50,9 @@ class Received:
 
 
 @dataclass
-class Rsyslog:
+class Rsyslog(Peer):
     directory: Path
     ports: dict[str, int]
-    proc: subprocess.Popen[bytes]
     _seen: dict[str, int] = field(default_factory=lambda: {"a": 0, "b": 0})
 
     def address(self, which: str = "a") -> str:
@@ -104,20 +101,8 @@ def start_rsyslog(directory: Path) -> Rsyslog:
     conf = directory / "rsyslog.conf"
     conf.write_text(_CONF.format(work=work, port_a=ports["a"], port_b=ports["b"],
                                  out_a=directory / "a.log", out_b=directory / "b.log"))
-    with open(directory / "rsyslogd.out", "wb") as out:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [binary, "-n", "-f", str(conf), "-i", str(directory / "rsyslogd.pid")],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    deadline = time.monotonic() + 5.0
-    while not all(_udp_listening(p) for p in ports.values()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_rsyslog(proc)
-            log = (directory / "rsyslogd.out").read_text(errors="replace")
-            raise RuntimeError(f"rsyslogd did not start listening on {ports}: {log}")
-        time.sleep(0.02)
-    return Rsyslog(directory, ports, proc)
-
-
-def stop_rsyslog(proc: subprocess.Popen[bytes]) -> None:
-    stop_process(proc)
+    out = directory / "rsyslogd.out"
+    proc = spawn([binary, "-n", "-f", str(conf), "-i", str(directory / "rsyslogd.pid")], out)
+    peer = Rsyslog(proc, out, directory, ports)
+    return peer.wait_until(lambda: all(_udp_listening(p) for p in ports.values()),
+                           f"rsyslogd did not start listening on {ports}")

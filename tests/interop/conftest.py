@@ -12,7 +12,8 @@ from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.openssl import SSLYZE_VENV, Sslyze, sslyze_python
 from testkit.peers import REQUIRE_PEERS
-from testkit.rsyslog import Rsyslog, start_rsyslog, stop_rsyslog
+from testkit.process import stopped_at_exit
+from testkit.rsyslog import Rsyslog, start_rsyslog
 from tests.interop.netns import NetnsPair, netns_pair
 from tests.interop.siplab import Pkis, make_pkis
 
@@ -23,11 +24,9 @@ def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
 
 
 @pytest.fixture
-def kamailios(tmp_path: Path) -> Iterator[list[Kamailio]]:
-    started: list[Kamailio] = []
-    yield started
-    for k in started:
-        k.stop()
+def kamailios() -> Iterator[list[Kamailio]]:
+    with stopped_at_exit() as started:
+        yield started
 
 
 @pytest.fixture
@@ -41,11 +40,8 @@ async def units(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncI
 
 @pytest.fixture(scope="module")
 def rsyslog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rsyslog]:
-    peer = start_rsyslog(tmp_path_factory.mktemp("rsyslog"))
-    try:
+    with start_rsyslog(tmp_path_factory.mktemp("rsyslog")) as peer:
         yield peer
-    finally:
-        stop_rsyslog(peer.proc)
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,7 @@ class Phone:
     ctrl: BaresipCtrl
 
     def log(self) -> str:
-        return f"\n--- baresip log ({self.proc.directory / 'baresip.log'}) ---\n{self.proc.log()}"
+        return f"\n--- baresip log ({self.proc.log_path}) ---\n{self.proc.log()}"
 
 
 @pytest.fixture
@@ -110,7 +110,9 @@ class Lab:
         return self.phone.log()
 
 
+@pytest.fixture
 async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]) -> Lab:
+    """Kamailio on PROXY_HOST, baresip and the unit both registered to it over TLS."""
     crt, key = pkis.server
     k = start_kamailio(
         tmp_path / "kamailio", crt, key, {**USERS, BARESIP_USER: BARESIP_PASSWORD}, tls_only=True, host=PROXY_HOST
@@ -177,6 +179,13 @@ async def unit_hears_baresip(lab: Lab, call: Call) -> None:
     assert st["codec"] == "PCMU", st
 
 
+async def exchange_tones(lab: Lab, call: Call) -> None:
+    """Once the call is up: the unit plays its tone and hears baresip's, then gives baresip a second of its own."""
+    stream(call).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
+    await unit_hears_baresip(lab, call)
+    await asyncio.sleep(1.0)
+
+
 async def baresip_heard(lab: Lab, frequency: float, *, timeout: float = 5.0) -> None:
     """baresip's decoded dump (written as it decodes, complete once the call is closed) holds at least
     half a second of `frequency` at a sane level."""
@@ -211,66 +220,56 @@ async def act(unit: Unit, name: str, body: dict[str, Any] | None = None) -> dict
 
 
 # ---------------------------------------------------------------------------------------------------------------
-async def test_unit_calls_baresip_srtp_tones_both_ways(
-    tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]
-) -> None:
-    lab_ = await lab(tmp_path, pkis, kamailios, units, phones)
-    ctrl = lab_.phone.ctrl
+async def test_unit_calls_baresip_srtp_tones_both_ways(lab: Lab) -> None:
+    ctrl = lab.phone.ctrl
     since = len(ctrl.events)
-    row = await act(lab_.unit, "dial", {"number": BARESIP_USER})
-    call = lab_.calls.current(EP)
+    row = await act(lab.unit, "dial", {"number": BARESIP_USER})
+    call = lab.calls.current(EP)
     assert call is not None and row["call"]["id"] == call.id, row
     assert_secure_sdp(call.local_sdp, "the unit's INVITE offer", "")
     try:
         established = await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=8)
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}; unit's call: {call.row()}{lab_.log()}") from None
+        raise AssertionError(f"{exc}; unit's call: {call.row()}{lab.log()}") from None
     assert "alice" in str(established.get("peeruri")), established
     await wait_for(lambda: call.state == "connected", what="the unit's call connected")
-    assert_secure_sdp(call.remote_sdp, "baresip's 200 OK answer", lab_.log())
+    assert_secure_sdp(call.remote_sdp, "baresip's 200 OK answer", lab.log())
     assert " 0" in call.remote_sdp.decode().split("m=audio ", 1)[1].split("\r\n", 1)[0]  # PCMU
 
-    stream(call).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
-    await unit_hears_baresip(lab_, call)
-    await asyncio.sleep(1.0)  # a second of the unit's tone into baresip
-    await act(lab_.unit, "hangup")
+    await exchange_tones(lab, call)
+    await act(lab.unit, "hangup")
     assert call.state == "ended", call.row()
     await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
-    await baresip_heard(lab_, UNIT_TONE)
+    await baresip_heard(lab, UNIT_TONE)
 
 
-async def test_baresip_calls_unit_srtp_tones_both_ways(
-    tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]
-) -> None:
-    lab_ = await lab(tmp_path, pkis, kamailios, units, phones)
-    ctrl = lab_.phone.ctrl
+async def test_baresip_calls_unit_srtp_tones_both_ways(lab: Lab) -> None:
+    ctrl = lab.phone.ctrl
     since = len(ctrl.events)
-    reply = await ctrl.command("dial", f"sip:alice@{lab_.kamailio.host}")
-    assert reply.get("ok"), f"{reply}{lab_.log()}"
+    reply = await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")
+    assert reply.get("ok"), f"{reply}{lab.log()}"
     try:
         await wait_for(
-            lambda: (c := lab_.calls.current(EP)) is not None and c.state == "ringing",
+            lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing",
             timeout=8,
             what="the unit ringing",
         )
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; events {ctrl.events[since:]}{lab_.log()}") from None
-    incoming = lab_.calls.current(EP)
+        raise AssertionError(f"{exc}; events {ctrl.events[since:]}{lab.log()}") from None
+    incoming = lab.calls.current(EP)
     assert incoming is not None and incoming.direction == "incoming"
-    assert_secure_sdp(incoming.remote_sdp, "baresip's INVITE offer", lab_.log())
+    assert_secure_sdp(incoming.remote_sdp, "baresip's INVITE offer", lab.log())
 
-    row = await act(lab_.unit, "answer")
+    row = await act(lab.unit, "answer")
     assert row["call"]["state"] == "connected", row
-    assert_secure_sdp(incoming.local_sdp, "the unit's 200 OK answer", lab_.log())
+    assert_secure_sdp(incoming.local_sdp, "the unit's 200 OK answer", lab.log())
     await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
     await wait_for(lambda: incoming.acked.is_set(), what="ACK from baresip")
 
-    stream(incoming).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
-    await unit_hears_baresip(lab_, incoming)
-    await asyncio.sleep(1.0)
+    await exchange_tones(lab, incoming)
     hung = await ctrl.command("hangup")
     assert hung.get("ok"), hung
     await wait_for(lambda: incoming.state == "ended", what="the unit's call ended by baresip's BYE")
     assert incoming.end_reason == "remote hangup", incoming.row()
     await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
-    await baresip_heard(lab_, UNIT_TONE)
+    await baresip_heard(lab, UNIT_TONE)

@@ -42,6 +42,7 @@ from testkit.dnsmasq import Dnsmasq
 from testkit.kamailio import Kamailio, start_kamailio
 from testkit.peers import free_port
 from testkit.pki import Pki
+from testkit.process import stopped_at_exit
 from tests.interop.siplab import FAST, USERS, reg_state, sipep_notes, wait_for
 
 pytestmark = pytest.mark.peer
@@ -79,10 +80,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, dict[str
 @pytest.fixture
 def lab(tmp_path: Path, pki: tuple[Path, bytes, dict[str, tuple[Path, Path]]]) -> Iterator[Lab]:
     d, ca_pem, certs = pki
-    made = Lab(tmp_path, d, ca_pem, certs, [])
-    yield made
-    for peer in made.peers:
-        peer.stop()
+    with stopped_at_exit() as peers:
+        yield Lab(tmp_path, d, ca_pem, certs, peers)
 
 
 @pytest.fixture
@@ -107,6 +106,12 @@ def kamailio(
     k = start_kamailio(directory, crt, key, USERS, tls_only=tls_only, defines=defines, host=host, tls_port=tls_port)
     lab.peers.append(k)
     return k
+
+
+def srv_records(service: str, *ports: int) -> list[str]:
+    """dnsmasq's SRV records of ``service`` (``_sip._udp``, ``_sips._tcp``) for a.DOMAIN at the first of ``ports``
+    (priority 10), b.DOMAIN at the second (priority 20)."""
+    return [f"--srv-host={service}.{DOMAIN},{'ab'[i]}.{DOMAIN},{port},{10 * (i + 1)},0" for i, port in enumerate(ports)]
 
 
 def dns(lab: Lab, records: list[str]) -> Dnsmasq:
@@ -172,13 +177,7 @@ def registrar(u: Unit) -> str:
 async def test_tls_registrar_by_srv_fails_over_when_a_stops(units: list[Unit], lab: Lab) -> None:
     ka = kamailio(lab, "a", HOST_A, tls_only=True)
     kb = kamailio(lab, "b", HOST_B, tls_only=True)
-    server = dns(
-        lab,
-        [
-            f"--srv-host=_sips._tcp.{DOMAIN},a.{DOMAIN},{ka.tls_port},10,0",
-            f"--srv-host=_sips._tcp.{DOMAIN},b.{DOMAIN},{kb.tls_port},20,0",
-        ],
-    )
+    server = dns(lab, srv_records("_sips._tcp", ka.tls_port, kb.tls_port))
     u = await make_unit(units, lab, server, tls=True, settings={"SipEp.TransportFailbackInterval": 5})
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
     assert registrar(u) == f"{HOST_A}:{ka.tls_port}"
@@ -231,14 +230,8 @@ async def test_tls_registrar_by_srv_fails_over_when_a_stops(units: list[Unit], l
 async def test_udp_503_on_registration_fails_over(units: list[Unit], lab: Lab) -> None:
     ka = kamailio(lab, "a", HOST_A, defines=("WITH_REGISTER_503",))
     kb = kamailio(lab, "b", HOST_B)
-    server = dns(
-        lab,
-        [
-            f"--naptr-record={DOMAIN},10,10,s,SIP+D2U,,_sip._udp.{DOMAIN}",
-            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
-            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
-        ],
-    )
+    naptr = f"--naptr-record={DOMAIN},10,10,s,SIP+D2U,,_sip._udp.{DOMAIN}"
+    server = dns(lab, [naptr, *srv_records("_sip._udp", ka.udp_port, kb.udp_port)])
     u = await make_unit(units, lab, server, tls=False)
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered on B")
     assert registrar(u) == f"{HOST_B}:{kb.udp_port}"
@@ -255,13 +248,7 @@ async def test_udp_503_on_registration_fails_over(units: list[Unit], lab: Lab) -
 async def test_udp_503_without_failover_condition_is_final(units: list[Unit], lab: Lab) -> None:
     ka = kamailio(lab, "a", HOST_A, defines=("WITH_REGISTER_503",))
     kb = kamailio(lab, "b", HOST_B)
-    server = dns(
-        lab,
-        [
-            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
-            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
-        ],
-    )
+    server = dns(lab, srv_records("_sip._udp", ka.udp_port, kb.udp_port))
     u = await make_unit(units, lab, server, tls=False, settings={"SipEp.DefaultSipFailoverConditions": ""})
     await wait_for(lambda: reg_state(u) == "Rejected", what="Rejected by A")
     assert registrar(u) == f"{HOST_A}:{ka.udp_port}"
@@ -272,13 +259,7 @@ async def test_udp_503_without_failover_condition_is_final(units: list[Unit], la
 async def test_udp_no_answer_fails_over(units: list[Unit], lab: Lab) -> None:
     kb = kamailio(lab, "b", HOST_B)
     dead = free_port(HOST_A, socket.SOCK_DGRAM)  # nothing listens there
-    server = dns(
-        lab,
-        [
-            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{dead},10,0",
-            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
-        ],
-    )
+    server = dns(lab, srv_records("_sip._udp", dead, kb.udp_port))
     u = await make_unit(
         units, lab, server, tls=False, settings={"SipEp.PenaltyBoxEnable": "Enable", "SipEp.PenaltyBoxTime": 60}
     )
@@ -304,7 +285,7 @@ def sipep(u: Unit) -> SipEpEngine:
 @pytest.mark.parametrize("concealment", ["OnNoResolution", "None"])
 async def test_dns_failure_concealment(units: list[Unit], lab: Lab, concealment: str) -> None:
     ka = kamailio(lab, "a", HOST_A)
-    server = dns(lab, [f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0"])
+    server = dns(lab, srv_records("_sip._udp", ka.udp_port))
     u = await make_unit(units, lab, server, tls=False, settings={"SipEp.DnsFailureConcealment": concealment})
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
     server.stop()  # the DNS is gone; the next attempt (woken now rather than at the refresh) resolves again
@@ -360,13 +341,7 @@ async def test_dns_client_against_dnsmasq(lab: Lab) -> None:
 async def test_udp_invite_with_no_answer_fails_over_and_the_registration_follows(units: list[Unit], lab: Lab) -> None:
     ka = kamailio(lab, "a", HOST_A)
     kb = kamailio(lab, "b", HOST_B)
-    server = dns(
-        lab,
-        [
-            f"--srv-host=_sip._udp.{DOMAIN},a.{DOMAIN},{ka.udp_port},10,0",
-            f"--srv-host=_sip._udp.{DOMAIN},b.{DOMAIN},{kb.udp_port},20,0",
-        ],
-    )
+    server = dns(lab, srv_records("_sip._udp", ka.udp_port, kb.udp_port))
     u = await make_unit(units, lab, server, tls=False)
     await wait_for(lambda: reg_state(u) == "Registered", what="Registered on A")
     assert registrar(u) == f"{HOST_A}:{ka.udp_port}"

@@ -11,10 +11,8 @@ import asyncio
 import datetime as dt
 import getpass
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,7 +22,7 @@ from emulator.engines.hoc.engine import HocEngine
 from emulator.protocols.sntp import SntpError, SntpQuery
 from emulator.runtime.unit import Unit
 from testkit.peers import free_port, require_peer
-from testkit.process import stop_process
+from testkit.process import ServerPeer, spawn
 from tests.helpers.units import hoc_unit
 
 pytestmark = pytest.mark.peer
@@ -32,15 +30,8 @@ pytestmark = pytest.mark.peer
 DAY = 86400.0
 
 
-@dataclass
-class Chrony:
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+class Chrony(ServerPeer):
+    """chronyd serving NTP on 127.0.0.1."""
 
 
 def start_chrony(directory: Path, port: int) -> Chrony:
@@ -52,20 +43,9 @@ def start_chrony(directory: Path, port: int) -> Chrony:
         f"pidfile {directory}/chronyd.pid\ndriftfile {directory}/chrony.drift\n"
     )
     log = directory / "chronyd.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([chronyd, "-f", str(conf), "-d", "-x", "-u", getpass.getuser()],
-                                stdout=out, stderr=subprocess.STDOUT)
-    peer = Chrony(port, proc, log)
-    deadline = time.monotonic() + 5.0
-    while not answers(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop_chrony(peer)
-            pytest.fail(f"chronyd did not serve on 127.0.0.1:{port}: {log.read_text()}")
-    return peer
-
-
-def stop_chrony(peer: Chrony) -> None:
-    stop_process(peer.proc)
+    proc = spawn([chronyd, "-f", str(conf), "-d", "-x", "-u", getpass.getuser()], log, stdin=None)
+    peer = Chrony(proc, log, "127.0.0.1", port)
+    return peer.wait_until(lambda: answers(port), f"chronyd did not serve on {peer.address}")
 
 
 def answers(port: int) -> bool:
@@ -84,11 +64,8 @@ def answers(port: int) -> bool:
 
 @pytest.fixture
 def chrony(tmp_path: Path) -> Iterator[Chrony]:
-    peer = start_chrony(tmp_path / "chrony", free_port(kind=socket.SOCK_DGRAM))
-    try:
+    with start_chrony(tmp_path / "chrony", free_port(kind=socket.SOCK_DGRAM)) as peer:
         yield peer
-    finally:
-        stop_chrony(peer)
 
 
 @pytest.fixture
@@ -164,11 +141,8 @@ async def test_no_ntp_reachable_then_chrony_appears(tmp_path: Path, make_unit: C
     assert hoc.require_time() is False and hoc.require_time() is False
     assert [m for m, _ in hoc_events(unit)] == [9002, 9003]
     # the retry on the error period finds the server once it is up
-    peer = start_chrony(tmp_path / "late-chrony", port)
-    try:
+    with start_chrony(tmp_path / "late-chrony", port):
         await wait_for(lambda: unit.clock.synchronized)
-    finally:
-        stop_chrony(peer)
     assert [m for m, _ in hoc_events(unit)] == [9002, 9003, 9001]
     assert unit.config.get("Hoc.SntpCurrentSource") == f"127.0.0.1:{port}"
 
@@ -209,4 +183,4 @@ async def test_system_time_in_the_configured_zone(chrony: Chrony, make_unit: Cal
 
 
 def test_chrony_never_touches_the_host_clock(chrony: Chrony) -> None:
-    assert "Disabled control of system clock" in chrony.log.read_text()  # -x
+    assert "Disabled control of system clock" in chrony.log()  # -x

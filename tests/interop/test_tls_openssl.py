@@ -35,6 +35,7 @@ from firmware_model.profiles import get_profile
 from testkit.openssl import OcspResponder, SServer, Sslyze, s_client
 from testkit.peers import free_port
 from testkit.pki import DAY, Issued, Pki, utcnow
+from testkit.process import stopped_at_exit
 
 pytestmark = pytest.mark.peer
 
@@ -94,10 +95,8 @@ async def unit(tmp_path: Path, files: Files) -> AsyncIterator[Unit]:
 
 @pytest.fixture
 def servers(files: Files) -> Iterator[list[SServer]]:
-    started: list[SServer] = []
-    yield started
-    for s in started:
-        s.stop()
+    with stopped_at_exit() as started:
+        yield started
 
 
 def cert_engine(u: Unit) -> CertEngine:
@@ -331,7 +330,7 @@ async def test_never_synchronised_unit_cannot_validate(unit: Unit, files: Files,
         await connect(unit, peer.port)
     assert e.value.reason is Reason.NO_TIME
     assert cert_notes(unit)[-1].msg_id == 9006
-    assert "CIPHER is" not in peer.output()  # refused before connecting
+    assert "CIPHER is" not in peer.log()  # refused before connecting
     unit.config.set("SipEp.InteropTlsCertificateValidation", "NoValidation")
     await connect(unit, peer.port)
 
@@ -487,5 +486,5 @@ async def test_aiohttp_connector_validates_before_the_request(unit: Unit, files:
             assert resp.status == 200 and b"BEGIN CERTIFICATE" in await resp.read()
         with pytest.raises(PeerRefused):
             await session.get(f"https://127.0.0.1:{bad.port}/ca.crt")
-    assert "GET /ca.crt" not in bad.output()
+    assert "GET /ca.crt" not in bad.log()
     assert cert_notes(unit)[-1].msg_id == 9004
