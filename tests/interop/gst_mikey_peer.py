@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import json
+import re
 import sys
 from typing import Any
 
@@ -45,139 +46,127 @@ SUITES = {
 
 
 # ------------------------------------------------------------------------------------- ctypes view
-# Public structures of gst/gstminiobject.h and gst/sdp/gstmikey.h (GStreamer 1.x ABI).
+# Public structures and functions of gst/gstminiobject.h, gst/sdp/gstmikey.h and the GLib/GStreamer calls parse
+# mode makes (GStreamer 1.x ABI), declared as C (enumerations as gint, pointers we only pass on as gpointer) and
+# turned into ctypes by _struct and _declare.
+
+_CTYPES: dict[str, Any] = {
+    "gint": ctypes.c_int,
+    "guint": ctypes.c_uint,
+    "gsize": ctypes.c_size_t,
+    "guint8": ctypes.c_uint8,
+    "guint16": ctypes.c_uint16,
+    "guint32": ctypes.c_uint32,
+    "gpointer": ctypes.c_void_p,
+    "gchar*": ctypes.c_char_p,
+}
 
 
-class MiniObject(ctypes.Structure):
-    _fields_ = [
-        ("type", ctypes.c_size_t),
-        ("refcount", ctypes.c_int),
-        ("lockstate", ctypes.c_int),
-        ("flags", ctypes.c_uint),
-        ("copy", ctypes.c_void_p),
-        ("dispose", ctypes.c_void_p),
-        ("free", ctypes.c_void_p),
-        ("priv_uint", ctypes.c_uint),
-        ("priv_pointer", ctypes.c_void_p),
-    ]
+def _ctype(name: str) -> Any:
+    """The ctypes type of a C type: one of _CTYPES, a structure declared by _struct, or a pointer to either."""
+    if name in _CTYPES:
+        return _CTYPES[name]
+    if name.endswith("*"):
+        return ctypes.POINTER(_ctype(name[:-1]))
+    raise KeyError(f"unknown C type {name!r}")
 
 
-class MikeyMessage(ctypes.Structure):
-    _fields_ = [
-        ("mini_object", MiniObject),
-        ("version", ctypes.c_uint8),
-        ("type", ctypes.c_int),
-        ("V", ctypes.c_int),
-        ("prf_func", ctypes.c_int),
-        ("CSB_id", ctypes.c_uint32),
-        ("map_type", ctypes.c_int),
-        ("map_info", ctypes.c_void_p),
-        ("payloads", ctypes.c_void_p),
-    ]
+def _struct(name: str, members: str) -> Any:
+    """A ctypes structure from its C members (``guint8 version; gint type; guint8 kv_len[2]``), known by its C
+    name to the declarations that follow."""
+    fields = []
+    for member in filter(None, (m.strip() for m in members.split(";"))):
+        ctype, field = member.rsplit(" ", 1)
+        kind = _ctype(ctype)
+        if field.endswith("]"):
+            field, count = field[:-1].split("[")
+            kind = kind * int(count)
+        fields.append((field, kind))
+    _CTYPES[name] = type(name, (ctypes.Structure,), {"_fields_": fields})
+    return _CTYPES[name]
 
 
-class MapSrtp(ctypes.Structure):
-    _fields_ = [("policy", ctypes.c_uint8), ("ssrc", ctypes.c_uint32), ("roc", ctypes.c_uint32)]
+def _declare(lib: ctypes.CDLL, prototypes: str) -> ctypes.CDLL:
+    """``lib`` with the result and argument types of its functions set from C prototypes, one a line."""
+    for line in filter(None, map(str.strip, prototypes.splitlines())):
+        match = re.fullmatch(r"([\w*]+) (\w+)\(([^)]*)\);", line)
+        if match is None:
+            raise ValueError(f"not a C prototype: {line!r}")
+        result, name, args = match.groups()
+        function = getattr(lib, name)
+        function.restype = None if result == "void" else _ctype(result)
+        function.argtypes = [_ctype(arg.strip()) for arg in args.split(",")]
+    return lib
 
 
-class Payload(ctypes.Structure):
-    _fields_ = [("mini_object", MiniObject), ("type", ctypes.c_int), ("len", ctypes.c_uint)]
+MiniObject = _struct(
+    "GstMiniObject",
+    "gsize type; gint refcount; gint lockstate; guint flags; gpointer copy; gpointer dispose; gpointer free;"
+    "guint priv_uint; gpointer priv_pointer",
+)
+MikeyMessage = _struct(
+    "GstMIKEYMessage",
+    "GstMiniObject mini_object; guint8 version; gint type; gint V; gint prf_func; guint32 CSB_id; gint map_type;"
+    "gpointer map_info; gpointer payloads",
+)
+MapSrtp = _struct("GstMIKEYMapSRTP", "guint8 policy; guint32 ssrc; guint32 roc")
+Payload = _struct("GstMIKEYPayload", "GstMiniObject mini_object; gint type; guint len")
+PayloadKemac = _struct("GstMIKEYPayloadKEMAC", "GstMIKEYPayload pt; gint enc_alg; gint mac_alg; gpointer subpayloads")
+PayloadT = _struct("GstMIKEYPayloadT", "GstMIKEYPayload pt; gint type; guint8* ts_value")
+PayloadRand = _struct("GstMIKEYPayloadRAND", "GstMIKEYPayload pt; guint8 len; guint8* rand")
+PayloadSp = _struct("GstMIKEYPayloadSP", "GstMIKEYPayload pt; guint policy; gint proto; gpointer params")
+SpParam = _struct("GstMIKEYPayloadSPParam", "guint8 type; guint8 len; guint8* val")
+PayloadKeyData = _struct(
+    "GstMIKEYPayloadKeyData",
+    "GstMIKEYPayload pt; gint key_type; guint16 key_len; guint8* key_data; guint16 salt_len; guint8* salt_data;"
+    "gint kv_type; guint8 kv_len[2]; gpointer kv_data[2]",
+)
+GError = _struct("GError", "guint32 domain; gint code; gchar* message")
 
-
-class PayloadKemac(ctypes.Structure):
-    _fields_ = [("pt", Payload), ("enc_alg", ctypes.c_int), ("mac_alg", ctypes.c_int), ("subpayloads", ctypes.c_void_p)]
-
-
-class PayloadT(ctypes.Structure):
-    _fields_ = [("pt", Payload), ("type", ctypes.c_int), ("ts_value", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class PayloadRand(ctypes.Structure):
-    _fields_ = [("pt", Payload), ("len", ctypes.c_uint8), ("rand", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class PayloadSp(ctypes.Structure):
-    _fields_ = [("pt", Payload), ("policy", ctypes.c_uint), ("proto", ctypes.c_int), ("params", ctypes.c_void_p)]
-
-
-class SpParam(ctypes.Structure):
-    _fields_ = [("type", ctypes.c_uint8), ("len", ctypes.c_uint8), ("val", ctypes.POINTER(ctypes.c_uint8))]
-
-
-class PayloadKeyData(ctypes.Structure):
-    _fields_ = [
-        ("pt", Payload),
-        ("key_type", ctypes.c_int),
-        ("key_len", ctypes.c_uint16),
-        ("key_data", ctypes.POINTER(ctypes.c_uint8)),
-        ("salt_len", ctypes.c_uint16),
-        ("salt_data", ctypes.POINTER(ctypes.c_uint8)),
-        ("kv_type", ctypes.c_int),
-        ("kv_len", ctypes.c_uint8 * 2),
-        ("kv_data", ctypes.c_void_p * 2),
-    ]
-
-
-class GError(ctypes.Structure):
-    _fields_ = [("domain", ctypes.c_uint32), ("code", ctypes.c_int), ("message", ctypes.c_char_p)]
-
+_SDP_FUNCTIONS = """
+    GstMIKEYMessage* gst_mikey_message_new_from_data(gpointer, gsize, gpointer, GError**);
+    gint gst_mikey_message_to_caps(gpointer, gpointer);
+    guint gst_mikey_message_get_n_cs(gpointer);
+    GstMIKEYMapSRTP* gst_mikey_message_get_cs_srtp(gpointer, guint);
+    guint gst_mikey_message_get_n_payloads(gpointer);
+    GstMIKEYPayload* gst_mikey_message_get_payload(gpointer, guint);
+    guint gst_mikey_payload_sp_get_n_params(gpointer);
+    GstMIKEYPayloadSPParam* gst_mikey_payload_sp_get_param(gpointer, guint);
+    guint gst_mikey_payload_kemac_get_n_sub(gpointer);
+    GstMIKEYPayload* gst_mikey_payload_kemac_get_sub(gpointer, guint);
+    gpointer gst_mikey_message_base64_encode(gpointer);
+"""
+_GST_FUNCTIONS = """
+    gpointer gst_caps_new_empty_simple(gchar*);
+    gpointer gst_caps_get_structure(gpointer, guint);
+    gpointer gst_caps_to_string(gpointer);
+    gint gst_structure_n_fields(gpointer);
+    gchar* gst_structure_nth_field_name(gpointer, guint);
+    gpointer gst_structure_get_value(gpointer, gchar*);
+    gpointer gst_value_serialize(gpointer);
+    gsize gst_buffer_get_size(gpointer);
+    gsize gst_buffer_extract(gpointer, gsize, gpointer, gsize);
+    void gst_mini_object_unref(gpointer);
+"""
+_GLIB_FUNCTIONS = """
+    void g_free(gpointer);
+    void g_error_free(gpointer);
+"""
+_GOBJECT_FUNCTIONS = """
+    gpointer g_value_get_boxed(gpointer);
+"""  # gst_value_get_buffer() is a macro over g_value_get_boxed
 
 PT_KEMAC, PT_T, PT_SP, PT_RAND, PT_KEY_DATA = 1, 5, 10, 11, 20
 TS_LENGTH = {0: 8, 1: 8, 2: 4}
 
 
 def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
-    gst = ctypes.CDLL("libgstreamer-1.0.so.0")
-    sdp = ctypes.CDLL("libgstsdp-1.0.so.0")
-    glib = ctypes.CDLL("libglib-2.0.so.0")
-    gobject = ctypes.CDLL("libgobject-2.0.so.0")
-    vp, u = ctypes.c_void_p, ctypes.c_uint
-    sdp.gst_mikey_message_new_from_data.argtypes = [vp, ctypes.c_size_t, vp, ctypes.POINTER(ctypes.POINTER(GError))]
-    sdp.gst_mikey_message_new_from_data.restype = ctypes.POINTER(MikeyMessage)
-    sdp.gst_mikey_message_to_caps.argtypes = [vp, vp]
-    sdp.gst_mikey_message_to_caps.restype = ctypes.c_int
-    sdp.gst_mikey_message_get_n_cs.argtypes = [vp]
-    sdp.gst_mikey_message_get_n_cs.restype = u
-    sdp.gst_mikey_message_get_cs_srtp.argtypes = [vp, u]
-    sdp.gst_mikey_message_get_cs_srtp.restype = ctypes.POINTER(MapSrtp)
-    sdp.gst_mikey_message_get_n_payloads.argtypes = [vp]
-    sdp.gst_mikey_message_get_n_payloads.restype = u
-    sdp.gst_mikey_message_get_payload.argtypes = [vp, u]
-    sdp.gst_mikey_message_get_payload.restype = ctypes.POINTER(Payload)
-    sdp.gst_mikey_payload_sp_get_n_params.argtypes = [vp]
-    sdp.gst_mikey_payload_sp_get_n_params.restype = u
-    sdp.gst_mikey_payload_sp_get_param.argtypes = [vp, u]
-    sdp.gst_mikey_payload_sp_get_param.restype = ctypes.POINTER(SpParam)
-    sdp.gst_mikey_payload_kemac_get_n_sub.argtypes = [vp]
-    sdp.gst_mikey_payload_kemac_get_n_sub.restype = u
-    sdp.gst_mikey_payload_kemac_get_sub.argtypes = [vp, u]
-    sdp.gst_mikey_payload_kemac_get_sub.restype = ctypes.POINTER(Payload)
-    sdp.gst_mikey_message_base64_encode.argtypes = [vp]
-    sdp.gst_mikey_message_base64_encode.restype = vp
-    gst.gst_caps_new_empty_simple.argtypes = [ctypes.c_char_p]
-    gst.gst_caps_new_empty_simple.restype = vp
-    gst.gst_caps_get_structure.argtypes = [vp, u]
-    gst.gst_caps_get_structure.restype = vp
-    gst.gst_caps_to_string.argtypes = [vp]
-    gst.gst_caps_to_string.restype = vp
-    gst.gst_structure_n_fields.argtypes = [vp]
-    gst.gst_structure_n_fields.restype = ctypes.c_int
-    gst.gst_structure_nth_field_name.argtypes = [vp, u]
-    gst.gst_structure_nth_field_name.restype = ctypes.c_char_p
-    gst.gst_structure_get_value.argtypes = [vp, ctypes.c_char_p]
-    gst.gst_structure_get_value.restype = vp
-    gst.gst_value_serialize.argtypes = [vp]
-    gst.gst_value_serialize.restype = vp
-    gobject.g_value_get_boxed.argtypes = [vp]  # gst_value_get_buffer() is a macro over it
-    gobject.g_value_get_boxed.restype = vp
-    gst.gst_buffer_get_size.argtypes = [vp]
-    gst.gst_buffer_get_size.restype = ctypes.c_size_t
-    gst.gst_buffer_extract.argtypes = [vp, ctypes.c_size_t, vp, ctypes.c_size_t]
-    gst.gst_buffer_extract.restype = ctypes.c_size_t
-    gst.gst_mini_object_unref.argtypes = [vp]
-    glib.g_free.argtypes = [vp]
-    glib.g_error_free.argtypes = [vp]
-    return gst, sdp, glib, gobject
+    return (
+        _declare(ctypes.CDLL("libgstreamer-1.0.so.0"), _GST_FUNCTIONS),
+        _declare(ctypes.CDLL("libgstsdp-1.0.so.0"), _SDP_FUNCTIONS),
+        _declare(ctypes.CDLL("libglib-2.0.so.0"), _GLIB_FUNCTIONS),
+        _declare(ctypes.CDLL("libgobject-2.0.so.0"), _GOBJECT_FUNCTIONS),
+    )
 
 
 def _take_string(glib: ctypes.CDLL, ptr: int | None) -> str | None:
