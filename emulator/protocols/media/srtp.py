@@ -41,7 +41,7 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import pylibsrtp
@@ -232,6 +232,7 @@ def libsrtp_version() -> str:
 # ------------------------------------------------------------------------------------------ context
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class SrtpContext:
     """One direction of one SRTP stream (RFC 3711 §3.2 cryptographic context) backed by libsrtp.
 
@@ -244,79 +245,50 @@ class SrtpContext:
     can give the value a peer that has already wrapped would hold (or a MIKEY CS ID map carries).
     """
 
-    __slots__ = (
-        "_cdata",
-        "_lenp",
-        "_rtcp_tag",
-        "_rtp_tag",
-        "_seen_ssrc",
-        "_session",
-        "_srtp",
-        "allow_repeat_tx",
-        "auth_failures",
-        "buffer",
-        "initial_roc",
-        "inplace",
-        "master",
-        "mki",
-        "outbound",
-        "packets",
-        "replay_failures",
-        "roc",
-        "rtp_tag_length",
-        "s_l",
-        "ssrc",
-        "suite",
-        "window_size",
-    )
+    suite: SrtpSuite
+    master: bytes
+    _: KW_ONLY
+    outbound: bool
+    ssrc: int | None = None
+    roc: int = 0  # ROC as this wrapper tracks it (sender: exact; receiver: RFC 3711 §3.3.1 after auth)
+    mki: bytes = b""
+    window_size: int = 0
+    allow_repeat_tx: bool = False
+    initial_roc: int = field(init=False)  # the `roc` given
+    rtp_tag_length: int = field(init=False)  # octets the in-place pair adds/strips (no MKI there)
+    s_l: int = field(default=-1, init=False)  # highest sequence number seen (receiver), last sent (sender); -1 = none
+    packets: int = field(default=0, init=False)
+    auth_failures: int = field(default=0, init=False)
+    replay_failures: int = field(default=0, init=False)
+    inplace: bool = field(default=False, init=False)  # protect/unprotect_in_place usable (once libsrtp's stream exists)
+    buffer: Any = field(default=None, init=False)  # the packet buffer of the in-place pair (a writable cffi buffer)
+    _rtp_tag: int = field(init=False)
+    _rtcp_tag: int = field(init=False)
+    _session: Session | None = field(default=None, init=False)
+    _srtp: Any = field(default=None, init=False)
+    _seen_ssrc: int = field(default=-1, init=False)  # SSRC of the packets being tracked (receiver); -1 = none yet
+    _cdata: Any = field(init=False)
+    _lenp: Any = field(init=False)
 
-    def __init__(
-        self,
-        suite: SrtpSuite,
-        master: bytes,
-        *,
-        outbound: bool,
-        ssrc: int | None = None,
-        roc: int = 0,
-        mki: bytes = b"",
-        window_size: int = 0,
-        allow_repeat_tx: bool = False,
-    ) -> None:
-        if len(master) != suite.master_length:
-            raise ValueError(f"{suite.value} needs {suite.master_length} bytes of key||salt, got {len(master)}")
+    def __post_init__(self) -> None:
+        suite, roc, window_size = self.suite, self.roc, self.window_size
+        if len(self.master) != suite.master_length:
+            raise ValueError(f"{suite.value} needs {suite.master_length} bytes of key||salt, got {len(self.master)}")
         if not 0 <= roc <= 0xFFFFFFFF:
             raise ValueError(f"ROC out of range: {roc}")
         if window_size and not 64 <= window_size < 0x8000:
             raise ValueError("replay window must be 64..32767 packets (RFC 3711 §3.3.2)")
-        self.suite = suite
-        self.master = master
-        self.outbound = outbound
-        self.ssrc = ssrc
         self.initial_roc = roc
-        self.mki = mki
-        self.window_size = window_size
-        self.allow_repeat_tx = allow_repeat_tx
-        self._rtp_tag = suite.rtp_tag_length
-        self.rtp_tag_length = self._rtp_tag  # octets the in-place pair adds/strips (no MKI there)
+        self._rtp_tag = self.rtp_tag_length = suite.rtp_tag_length
         self._rtcp_tag = suite.rtcp_tag_length
-        self.roc = roc  # ROC as this wrapper tracks it (sender: exact; receiver: RFC 3711 §3.3.1 after auth)
-        self.s_l = -1  # highest sequence number seen (receiver), last sent (sender); -1 = none yet
-        self.packets = 0
-        self.auth_failures = 0
-        self.replay_failures = 0
-        self._session: Session | None = None
-        self._srtp = None
-        self._seen_ssrc = -1  # SSRC of the packets being tracked (receiver); -1 = none yet
-        self.inplace = False  # protect_in_place / unprotect_in_place usable (set once libsrtp's stream exists)
-        self.buffer: Any = None  # the packet buffer of the in-place pair (a writable cffi buffer)
         if _ffi is not None:
             self._cdata = _ffi.new("unsigned char[]", _BUFFER_SIZE)
             self.buffer = _ffi.buffer(self._cdata)
             self._lenp = _ffi.new("int *")
-        if ssrc is not None or roc == 0 or outbound:
-            if outbound and roc and ssrc is None:
+        if self.ssrc is not None or roc == 0 or self.outbound:
+            if self.outbound and roc and self.ssrc is None:
                 raise ValueError("an outbound context with an initial ROC needs its SSRC")
-            self._create(ssrc)
+            self._create(self.ssrc)
 
     # -- construction
 
