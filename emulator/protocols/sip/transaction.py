@@ -46,7 +46,7 @@ import enum
 import heapq
 import itertools
 import secrets
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar
 
 from emulator.protocols.sip.headers import split_commas
@@ -544,6 +544,7 @@ ServerTransaction = ServerInviteTransaction | ServerNonInviteTransaction
 
 
 # -- UAS 2xx retransmission (§13.3.1.4) ----------------------------------------------------------------------------
+@dataclass(slots=True, eq=False, repr=False)
 class ResponseRetransmitter:
     """The UAS core's 2xx-to-INVITE retransmissions: T1, 2*T1 ... capped at T2, until the ACK (§13.3.1.4).
 
@@ -551,16 +552,17 @@ class ResponseRetransmitter:
     a :class:`TimedOut` with timer ``"2xx"``.
     """
 
-    __slots__ = ("_deadline", "_give_up", "_interval", "acked", "peer", "response", "timers")
+    response: Response
+    _: KW_ONLY
+    peer: Any = None
+    timers: TimerConfig = DEFAULT_TIMERS
+    acked: bool = field(default=False, init=False)
+    _interval: float = field(init=False)
+    _deadline: float | None = field(default=None, init=False)
+    _give_up: float = field(default=0.0, init=False)
 
-    def __init__(self, response: Response, *, peer: Any = None, timers: TimerConfig = DEFAULT_TIMERS) -> None:
-        self.response = response
-        self.peer = peer
-        self.timers = timers
-        self.acked = False
-        self._interval = timers.t1
-        self._deadline: float | None = None
-        self._give_up = 0.0
+    def __post_init__(self) -> None:
+        self._interval = self.timers.t1
 
     def start(self, now: float) -> list[Effect]:
         self._deadline = now + self._interval
