@@ -257,22 +257,25 @@ class _Field(Generic[_T]):
         return value  # type: ignore[return-value]
 
 
-def _each(key: str, header: str, parse: Callable[[list[str], str], _T]) -> Callable[[Message], _T]:
+def _list_field(key: str, parse: Callable[[list[str], str], _T], doc: str) -> _Field[_T]:
     """A list field: every value of ``key`` (comma-split on arrival) through ``parse``."""
-    return lambda m: parse(m.headers.values_of(key), header)
+    header = display_name_of(key)
+    return _Field(key, lambda m: parse(m.headers.values_of(key), header), doc)
 
 
-def _optional_int(key: str, header: str, maximum: int) -> Callable[[Message], int | None]:
+def _int_field(key: str, maximum: int, doc: str) -> _Field[int | None]:
     """A single optional number field, ``None`` when absent."""
-    return lambda m: None if (raw := m._optional(key)) is None else parse_int(raw, header, maximum)
+    header = display_name_of(key)
+    return _Field(key, lambda m: None if (raw := m._optional(key)) is None else parse_int(raw, header, maximum), doc)
 
 
 _A = TypeVar("_A", Challenge, Credentials)
 
 
-def _auth(key: str, header: str, kind: type[_A]) -> Callable[[Message], list[_A]]:
+def _auth_field(key: str, kind: type[_A], doc: str) -> _Field[list[_A]]:
     """Every value of an authentication field as ``kind`` (scheme and parameters), never comma-split as a list."""
-    return lambda m: [kind(s, p) for v in m.headers.values_of(key) for s, p in parse_auth(v, header)]
+    header = display_name_of(key)
+    return _Field(key, lambda m: [kind(s, p) for v in m.headers.values_of(key) for s, p in parse_auth(v, header)], doc)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -324,49 +327,37 @@ class Message:
     contact: _Field[list[Address]] = _Field(
         "contact", lambda m: parse_address_list(m.headers.values_of("contact"), "Contact", allow_wildcard=True),
         "Every Contact value (§20.10); ``Contact: *`` is one wildcard :class:`Address`.")
-    route: _Field[list[Address]] = _Field("route", _each("route", "Route", parse_address_list),
-                                          "Every Route value, in order (§20.34).")
-    record_route: _Field[list[Address]] = _Field("record-route", _each("record-route", "Record-Route",
-                                                                       parse_address_list),
-                                                 "Every Record-Route value, in order (§20.30).")
-    content_length: _Field[int | None] = _Field(
-        "content-length", _optional_int("content-length", "Content-Length", 0xFFFFFFFF),
+    route: _Field[list[Address]] = _list_field("route", parse_address_list, "Every Route value, in order (§20.34).")
+    record_route: _Field[list[Address]] = _list_field("record-route", parse_address_list,
+                                                      "Every Record-Route value, in order (§20.30).")
+    content_length: _Field[int | None] = _int_field(
+        "content-length", 0xFFFFFFFF,
         "The Content-Length field as received (``None`` when absent); ``len(body)`` is what is sent.")
-    max_forwards: _Field[int | None] = _Field(
-        "max-forwards", _optional_int("max-forwards", "Max-Forwards", 255),
-        "Max-Forwards, 0-255 (§20.22); ``None`` when absent (RFC 2543 peers, RFC 4475 §3.4.1).")
-    expires: _Field[int | None] = _Field("expires", _optional_int("expires", "Expires", 0xFFFFFFFF),
-                                         "Expires in seconds, up to 2**32-1 (§20.19).")
-    min_expires: _Field[int | None] = _Field("min-expires", _optional_int("min-expires", "Min-Expires", 0xFFFFFFFF),
-                                             "Min-Expires of a 423 (§20.23).")
+    max_forwards: _Field[int | None] = _int_field(
+        "max-forwards", 255, "Max-Forwards, 0-255 (§20.22); ``None`` when absent (RFC 2543 peers, RFC 4475 §3.4.1).")
+    expires: _Field[int | None] = _int_field("expires", 0xFFFFFFFF, "Expires in seconds, up to 2**32-1 (§20.19).")
+    min_expires: _Field[int | None] = _int_field("min-expires", 0xFFFFFFFF, "Min-Expires of a 423 (§20.23).")
     content_type: _Field[MediaType | None] = _Field(
         "content-type", lambda m: None if (raw := m._optional("content-type")) is None else parse_media_type(raw),
         "Content-Type (§20.15).")
     accept: _Field[list[MediaType] | None] = _Field(
         "accept", lambda m: parse_accept(values) if (values := m.headers.values_of("accept")) else None,
         "Accept media ranges (§20.1); ``None`` when absent (which means ``application/sdp``).")
-    require: _Field[list[str]] = _Field("require", _each("require", "Require", parse_token_list),
-                                        "Require option tags (§20.32).")
-    proxy_require: _Field[list[str]] = _Field("proxy-require", _each("proxy-require", "Proxy-Require",
-                                                                     parse_token_list),
-                                              "Proxy-Require option tags (§20.29).")
-    supported: _Field[list[str]] = _Field("supported", _each("supported", "Supported", parse_token_list),
-                                          "Supported option tags (§20.37).")
-    unsupported: _Field[list[str]] = _Field("unsupported", _each("unsupported", "Unsupported", parse_token_list),
-                                            "Unsupported option tags of a 420 (§20.40).")
-    allow: _Field[list[str]] = _Field("allow", _each("allow", "Allow", parse_token_list), "Allow methods (§20.5).")
-    www_authenticate: _Field[list[Challenge]] = _Field(
-        "www-authenticate", _auth("www-authenticate", "WWW-Authenticate", Challenge),
-        "Every WWW-Authenticate challenge (§20.44), never comma-split as a list field.")
-    proxy_authenticate: _Field[list[Challenge]] = _Field(
-        "proxy-authenticate", _auth("proxy-authenticate", "Proxy-Authenticate", Challenge),
-        "Every Proxy-Authenticate challenge (§20.27).")
-    authorization: _Field[list[Credentials]] = _Field(
-        "authorization", _auth("authorization", "Authorization", Credentials),
-        "Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7).")
-    proxy_authorization: _Field[list[Credentials]] = _Field(
-        "proxy-authorization", _auth("proxy-authorization", "Proxy-Authorization", Credentials),
-        "Every Proxy-Authorization value (§20.28).")
+    require: _Field[list[str]] = _list_field("require", parse_token_list, "Require option tags (§20.32).")
+    proxy_require: _Field[list[str]] = _list_field("proxy-require", parse_token_list,
+                                                   "Proxy-Require option tags (§20.29).")
+    supported: _Field[list[str]] = _list_field("supported", parse_token_list, "Supported option tags (§20.37).")
+    unsupported: _Field[list[str]] = _list_field("unsupported", parse_token_list,
+                                                 "Unsupported option tags of a 420 (§20.40).")
+    allow: _Field[list[str]] = _list_field("allow", parse_token_list, "Allow methods (§20.5).")
+    www_authenticate: _Field[list[Challenge]] = _auth_field(
+        "www-authenticate", Challenge, "Every WWW-Authenticate challenge (§20.44), never comma-split as a list field.")
+    proxy_authenticate: _Field[list[Challenge]] = _auth_field(
+        "proxy-authenticate", Challenge, "Every Proxy-Authenticate challenge (§20.27).")
+    authorization: _Field[list[Credentials]] = _auth_field(
+        "authorization", Credentials, "Every Authorization value (§20.7); unknown schemes are kept (RFC 4475 §3.3.7).")
+    proxy_authorization: _Field[list[Credentials]] = _auth_field(
+        "proxy-authorization", Credentials, "Every Proxy-Authorization value (§20.28).")
 
     @property
     def date(self) -> datetime.datetime | None:
