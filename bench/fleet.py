@@ -209,23 +209,41 @@ class Acs:
         return web.Response(text=body, content_type="text/xml")
 
 
+def tls_registration(registrar: str, acs_url: str) -> dict[str, Any]:
+    """Settings of a unit whose Phone-Fax1 user agent registers over TLS with ``registrar`` and which informs the
+    ACS at ``acs_url``."""
+    return {
+        "SipEp.TransportConfig[default].TlsEnable": "Enable",
+        "SipEp.DefaultStaticRegistrarServerHost": registrar, "SipEp.DefaultStaticProxyHomeDomainHost": registrar,
+        "SipEp.UserAgent[Phone-Fax1].Register": "Enable",
+        "Cwmp.AcsUrlConfigSource": "Static", "Cwmp.AcsStaticUrl": acs_url,
+    }
+
+
+def numbered_units(n: int, prefix: str, digits: int) -> list[dict[str, Any]]:
+    """``n`` units on 127.0.x.y, unit i named and registering as ``<prefix><i>`` (``digits`` wide), password
+    ``pw<i>``."""
+    units = []
+    for i in range(n):
+        number = f"{i:0{digits}d}"
+        name = prefix + number
+        units.append({"name": name, "host": f"127.0.{1 + i // 250}.{1 + i % 250}", "settings": {
+            "SipEp.UserAgent[Phone-Fax1].Username": name,
+            "SipEp.Authentication.Username[Index=1]": name, "SipEp.Authentication[1].Password": f"pw{number}",
+        }})
+    return units
+
+
 def register_lab(n: int, ca: Path, dns: Dnsmasq, acs_url: str) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "SipEp.TransportConfig[default].TlsEnable": "Enable",
-        "SipEp.DefaultStaticRegistrarServerHost": DOMAIN, "SipEp.DefaultStaticProxyHomeDomainHost": DOMAIN,
-        "SipEp.UserAgent[Phone-Fax1].Register": "Enable",
+        **tls_registration(DOMAIN, acs_url),
         # a registration whose DNS query was lost in the start's burst (dnsmasq drops some of a thousand
         # simultaneous queries; the unit does not retransmit) tries again after 10 s, not the factory 120 s
         "SipEp.DefaultRegistrationRetryTime": 10,
         "Hoc.DnsServersConfigSource": "Static", "Hoc.StaticDnsServers[1].IpAddress": DNS_HOST,
-        "Cwmp.AcsUrlConfigSource": "Static", "Cwmp.AcsStaticUrl": acs_url,
     }
-    units = [{"name": f"r{i:04d}", "host": f"127.0.{1 + i // 250}.{1 + i % 250}", "settings": {
-        "SipEp.UserAgent[Phone-Fax1].Username": f"r{i:04d}",
-        "SipEp.Authentication.Username[Index=1]": f"r{i:04d}", "SipEp.Authentication[1].Password": f"pw{i:04d}",
-    }} for i in range(n)]
     return {"defaults": {"assume_time_synchronized": True, "other_certificates": [str(ca)],
-                         "dns_port": dns.port, "settings": settings}, "unit": units}
+                         "dns_port": dns.port, "settings": settings}, "unit": numbered_units(n, "r", 4)}
 
 
 def wait(predicate: Callable[[], bool], timeout: float) -> bool:

@@ -32,7 +32,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from fleet import Acs, Run, bench_env, scrape, tree_rss_mb  # noqa: E402
+from fleet import Acs, Run, bench_env, numbered_units, scrape, tls_registration, tree_rss_mb  # noqa: E402
 
 from testkit.kamailio import start_kamailio  # noqa: E402
 from testkit.pki import Pki  # noqa: E402
@@ -43,19 +43,12 @@ CWMP_FAILED = 'dgw_cwmp_sessions_total{outcome="failed"}'
 
 def soak_lab(n: int, ca: Path, registrar: str, acs_url: str, inform_every: int) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "SipEp.TransportConfig[default].TlsEnable": "Enable",
-        "SipEp.DefaultStaticRegistrarServerHost": registrar, "SipEp.DefaultStaticProxyHomeDomainHost": registrar,
-        "SipEp.UserAgent[Phone-Fax1].Register": "Enable",
+        **tls_registration(registrar, acs_url),
         "SipEp.DefaultRegistrationExpirationValue": 60,
-        "Cwmp.AcsUrlConfigSource": "Static", "Cwmp.AcsStaticUrl": acs_url,
         "Cwmp.PeriodicInformEnable": "Enable", "Cwmp.PeriodicInformInterval": inform_every,
     }
-    units = [{"name": f"s{i:03d}", "host": f"127.0.{1 + i // 250}.{1 + i % 250}", "settings": {
-        "SipEp.UserAgent[Phone-Fax1].Username": f"s{i:03d}",
-        "SipEp.Authentication.Username[Index=1]": f"s{i:03d}", "SipEp.Authentication[1].Password": f"pw{i:03d}",
-    }} for i in range(n)]
     return {"defaults": {"assume_time_synchronized": True, "other_certificates": [str(ca)], "settings": settings},
-            "unit": units}
+            "unit": numbered_units(n, "s", 3)}
 
 
 class Driver:
