@@ -23,6 +23,12 @@ Nothing is tuned for the bench that the emulator does not do: after opening each
 the garbage of that setup (``gc.collect()``) and lets the calls settle for a second; no ``gc.freeze``.
 
     .venv/bin/python bench/media.py [--levels 100,200,300,500,600] [--seconds 5] [--loops asyncio,uvloop]
+                                    [--workers N]
+
+``--workers N`` measures the whole machine as a multi-process lab uses it: N processes at once, shared-nothing,
+each with its own pair of units (127.0.0.2 and .3, .4 and .5, ...) and its share of every level's calls; they
+ramp through the same levels in step. Per level: loss over every packet of every process, the worst p99 send
+lateness of any process, CPU per packet = the processes' CPU / their packets (``media_workersN_...`` lines).
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import resource
 import socket
 import struct
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -182,6 +190,10 @@ async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list
                 "delivered_pct": 100.0 * received / sent if sent else 0.0,
             }
             results.append(res)
+            if RESULTS_AS_JSON:
+                print("RESULT " + json.dumps({**res, "cpu_s": c1 - c0, "sent": sent, "expected": expected,
+                                              "received": received}), flush=True)
+                continue
             print(
                 f"calls={level} loss {loss:.3f} % p99_send_jitter {jitter:.2f} ms "
                 f"p50 {res['p50_jitter_ms']:.2f} ms p99_interval_jitter {res['p99_interval_jitter_ms']:.2f} ms "
@@ -196,8 +208,46 @@ async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list
     return results
 
 
-def report(loop_name: str, results: list[dict[str, float]], raw: float, floor: float) -> None:
-    tag = "" if loop_name == "asyncio" else f"_{loop_name}"
+RESULTS_AS_JSON = False  # a worker of --workers: one RESULT line per level, for the parent to add up
+
+
+def run_workers(workers: int, levels: list[int], seconds: float, loop: str) -> list[dict[str, float]]:
+    """The levels in ``workers`` processes at once (each its own two units and 1/workers of the calls)."""
+    procs = []
+    for k in range(workers):
+        share = ",".join(str(max(1, level // workers)) for level in levels)
+        hosts = f"127.0.0.{2 + 2 * k},127.0.0.{3 + 2 * k}"
+        procs.append(subprocess.Popen(
+            [sys.executable, __file__, "--worker", "--levels", share, "--seconds", str(seconds), "--loops", loop,
+             "--hosts", hosts], stdout=subprocess.PIPE, text=True))
+    outs = [[json.loads(line[7:]) for line in p.communicate()[0].splitlines() if line.startswith("RESULT ")]
+            for p in procs]
+    results = []
+    for level, rows in zip(levels, zip(*outs, strict=True), strict=False):
+        sent = sum(r["sent"] for r in rows)
+        lost = sum(max(0.0, r["loss_pct"]) * r["sent"] / 100.0 for r in rows)
+        window = seconds
+        results.append({
+            "calls": level,
+            "loss_pct": 100.0 * lost / sent if sent else 100.0,
+            "p99_jitter_ms": max(r["p99_jitter_ms"] for r in rows),
+            "p50_jitter_ms": max(r["p50_jitter_ms"] for r in rows),
+            "p99_interval_jitter_ms": max(r["p99_interval_jitter_ms"] for r in rows),
+            "cpu_us_per_packet": 1e6 * sum(r["cpu_s"] for r in rows) / sent if sent else float("nan"),
+            "cpu_load_pct": 100.0 * sum(r["cpu_s"] for r in rows) / window,
+            "packets_per_s": sum(r["packets_per_s"] for r in rows),
+            "errors": sum(r["errors"] for r in rows),
+            "delivered_pct": 100.0 * sum(r["received"] for r in rows) / sent if sent else 0.0,
+        })
+        r = results[-1]
+        print(f"calls={level} ({workers} processes) loss {r['loss_pct']:.3f} % p99_send_jitter "
+              f"{r['p99_jitter_ms']:.2f} ms cpu {r['cpu_us_per_packet']:.2f} us/packet load {r['cpu_load_pct']:.0f} % "
+              f"rate {r['packets_per_s']:.0f} pkt/s errors {r['errors']}", flush=True)
+    return results
+
+
+def report(loop_name: str, results: list[dict[str, float]], raw: float, floor: float, workers: int = 1) -> None:
+    tag = ("" if loop_name == "asyncio" else f"_{loop_name}") + (f"_workers{workers}" if workers > 1 else "")
     for r in results:
         n = int(r["calls"])
         print(f"media{tag}_calls_{n}_loss {r['loss_pct']:.3f} %")
@@ -233,6 +283,8 @@ def main() -> None:
     ap.add_argument("--loops", default="asyncio,uvloop", help="event loops to run the levels on, in turn")
     ap.add_argument("--uvloop", action="store_true", help="same as --loops uvloop")
     ap.add_argument("--hosts", default="127.0.0.2,127.0.0.3", help="the two units' addresses")
+    ap.add_argument("--workers", type=int, default=1, help="processes at once, each its share of the calls")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
     hosts = tuple(args.hosts.split(","))
@@ -242,6 +294,17 @@ def main() -> None:
     need = 4 * max(levels) + 256
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    if args.worker:
+        global RESULTS_AS_JSON
+        RESULTS_AS_JSON = True
+        one: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+        if loops == ["uvloop"]:
+            import uvloop
+
+            one = uvloop.new_event_loop
+        with asyncio.Runner(loop_factory=one) as runner:
+            runner.run(run(levels, args.seconds, (hosts[0], hosts[1])))
+        return
     raw = raw_srtp_us()
     raw_cold = raw_srtp_us(contexts=2 * max(levels))
     floor = kernel_udp_us(hosts[0])
@@ -260,10 +323,13 @@ def main() -> None:
                 continue
             factory = uvloop.new_event_loop
         print(f"# event loop: {name}, load average {os.getloadavg()[0]:.2f}", flush=True)
-        with asyncio.Runner(loop_factory=factory) as runner:
-            results = runner.run(run(levels, args.seconds, (hosts[0], hosts[1])))
+        if args.workers > 1:
+            results = run_workers(args.workers, levels, args.seconds, name)
+        else:
+            with asyncio.Runner(loop_factory=factory) as runner:
+                results = runner.run(run(levels, args.seconds, (hosts[0], hosts[1])))
         print(f"# load average after: {os.getloadavg()[0]:.2f}")
-        report(name, results, raw, floor)
+        report(name, results, raw, floor, args.workers)
 
 
 if __name__ == "__main__":
