@@ -51,7 +51,7 @@ import socket
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyasn1.codec.ber import encoder
@@ -64,6 +64,7 @@ from pysnmp.proto.api import v2c
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
+from emulator.faces.snmp.policy import AccessPlan, access_plan, engine_id_for, trap_destinations
 from emulator.protocols import snmp_ber as ber
 from emulator.protocols.snmp_ber import (
     decode_request,
@@ -72,7 +73,7 @@ from emulator.protocols.snmp_ber import (
     encode_varbind,
     message_error,
 )
-from firmware_model.config import Address, ChangeEvent, Config, ConfigError
+from firmware_model.config import Address, ChangeEvent, ConfigError
 from firmware_model.notifications import NotificationEvent
 from firmware_model.oidmap import (
     INTEGER,
@@ -89,9 +90,8 @@ from firmware_model.oidmap import (
 if TYPE_CHECKING:
     from emulator.runtime.unit import Unit
 
-__all__ = ["AccessPlan", "SnmpEngine", "UsmUser", "access_plan", "engine_id_for", "trap_destinations"]
+__all__ = ["SnmpEngine"]
 
-MEDIA5 = 4935
 SERVICES_OID = (1, 3, 6, 1, 4, 1, 4935, 1000, 100, 200, 100)
 SYSTEM = (1, 3, 6, 1, 2, 1, 1)
 SNMP_ENGINE = (1, 3, 6, 1, 6, 3, 10, 2, 1)
@@ -106,7 +106,6 @@ SNMP_COUNTERS: dict[int, tuple[str, str]] = {
 SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 SYS_UPTIME = (*SYSTEM, 3, 0)
 ALL = (1, 3, 6, 1)
-RW_RIGHTS = ("Admin", "User")
 MAX_BULK_VARBINDS = 1000
 MAX_RESPONSE_BYTES = 60000  # under the 65,507-byte UDP payload with the message header
 
@@ -114,90 +113,6 @@ _VIEW_ALL = "dgw-all"
 _VIEW_NONE = "dgw-none"
 _GROUP = {True: "dgw-rw", False: "dgw-ro"}
 _COMMUNITY_INDEX = "dgw-community"
-
-
-# ------------------------------------------------------------------------------------ pure policy
-@dataclass(slots=True, frozen=True)
-class UsmUser:
-    name: str
-    writable: bool
-    auth_key: str = field(repr=False)  # never logged
-
-
-@dataclass(slots=True, frozen=True)
-class AccessPlan:
-    """Who may do what, from the Snmp.* parameters and Aaa.Users (pure; see the module docstring)."""
-
-    v1: bool
-    v2c: bool
-    v3: bool
-    community: str = field(repr=False)  # never logged
-    community_user: str = field(repr=False)  # the Aaa user whose rights the community has (may be the community)
-    community_writable: bool | None  # None: no such user, no access
-    auth: str  # "md5" | "sha"
-    priv: str  # "none" | "des" | "aes"
-    priv_key: str = field(repr=False)
-    users: tuple[UsmUser, ...] = ()
-    skipped: tuple[str, ...] = ()  # Aaa users that cannot use SNMPv3 (pass phrase under 8 characters)
-
-
-def access_plan(config: Config) -> AccessPlan:
-    def on(name: str) -> bool:
-        return config.get(name) == "Enable"
-
-    users = {str(r["UserName"]): r for r in config.rows("Aaa.Users")}
-    community = str(config.get("Snmp.Community") or "")
-    community_user = str(config.get("Snmp.SnmpUser") or "") or community
-    row = users.get(community_user)
-    writable = None if row is None else row.get("AccessRights") in RW_RIGHTS
-    auth = "sha" if str(config.get("Snmp.AuthProtocol")).lower().startswith("sha") else "md5"
-    priv_label = str(config.get("Snmp.PrivProtocol") or "None").lower()
-    priv = "aes" if priv_label.startswith("aes") else "des" if priv_label.startswith("des") else "none"
-    usm, skipped = [], []
-    for name, r in users.items():
-        key = str(r.get("Password") or "")
-        if len(key) < 8:
-            skipped.append(name)
-            continue
-        usm.append(UsmUser(name, r.get("AccessRights") in RW_RIGHTS, key))
-    return AccessPlan(
-        v1=on("Snmp.EnableSnmpV1"),
-        v2c=on("Snmp.EnableSnmpV2"),
-        v3=on("Snmp.EnableSnmpV3"),
-        community=community,
-        community_user=community_user,
-        community_writable=writable,
-        auth=auth,
-        priv=priv,
-        priv_key=str(config.get("Snmp.PrivPassword") or ""),
-        users=tuple(usm),
-        skipped=tuple(skipped),
-    )
-
-
-def engine_id_for(mac: str) -> bytes:
-    """RFC 3411 snmpEngineID: enterprise 4935 with the high bit, format 3 (MAC address)."""
-    return (0x80000000 | MEDIA5).to_bytes(4, "big") + b"\x03" + bytes.fromhex(mac)
-
-
-def trap_destinations(text: str) -> list[tuple[str, int]]:
-    """``Snmp.TrapDest``: up to 5 comma-separated ``host[:port]`` (port 162 by default)."""
-    out: list[tuple[str, int]] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        host, port = part, 162
-        if part.startswith("["):
-            host, _, rest = part[1:].partition("]")
-            if rest.startswith(":") and rest[1:].isdigit():
-                port = int(rest[1:])
-        elif part.count(":") == 1:
-            host, p = part.split(":")
-            if p.isdigit():
-                port = int(p)
-        out.append((host, port))
-    return out[:5]
 
 
 # ------------------------------------------------------------------------------------ pysnmp glue
@@ -509,7 +424,7 @@ class SnmpEngine:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
-            sock.bind((unit.host, unit.ports.real_port(configured)))
+            sock.bind((unit.host, unit.ports.real_port(configured, "snmp")))
         except OSError:
             sock.close()
             raise
