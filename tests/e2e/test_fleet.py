@@ -140,7 +140,7 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
                     and d, what="worker 1 restarted")
         assert back["workers"][1]["pid"] != w1 and not alive(w1) and back["workers"][0]["pid"] == w0
         carol_back = fleet.unit("carol")
-        for face in ("api", "ssh", "web", "web_secure", "cwmp"):  # where they were
+        for face in ("api", "ssh", "web", "web_secure", "cwmp", "sip", "snmp"):  # where they were
             assert carol_back[face] == carol[face], face
         assert api(carol_back, "GET", "/api/v1/parameters/Hoc.SystemName")[1]["value"] == "carol-after-kill"
         wait(lambda: registered(fleet.unit("carol")) and registered(fleet.unit("dave")), what="registered again")

@@ -254,12 +254,15 @@ def test_ready_file_follows_faces_and_ports_stay_put(tmp_path: Path, emulators: 
     assert api(unit, "POST", "/api/v1/services/restart-required")[0] == 200
     doc = _ready_until(emu, lambda d: "sip_tls" in d["units"][0])
     assert doc["units"][0]["sip_tls"].startswith("127.0.0.1:") and doc["pid"] == emu.proc.pid
-    for service in ("Cwmp", "Cli", "Web"):
+    tls_address = doc["units"][0]["sip_tls"]
+    for service in ("Cwmp", "Cli", "Web", "Snmp", "SipEp"):
         assert api(unit, "POST", f"/api/v1/services/{service}/restart")[0] == 200
     time.sleep(0.5)
-    after = _ready_until(emu, lambda d: all(f in d["units"][0] for f in ("cwmp", "ssh", "web", "web_secure")))
-    for face in ("cwmp", "ssh", "web", "web_secure", "api"):
+    faces = ("cwmp", "ssh", "web", "web_secure", "snmp", "sip_tls")
+    after = _ready_until(emu, lambda d: all(f in d["units"][0] for f in faces))
+    for face in ("cwmp", "ssh", "web", "web_secure", "api", "snmp"):
         assert after["units"][0][face] == unit[face], face
+    assert after["units"][0]["sip_tls"] == tls_address
     assert api(unit, "POST", "/api/v1/services/Snmp/stop")[0] == 200
     _ready_until(emu, lambda d: "snmp" not in d["units"][0])
     assert emu.stop() == 0

@@ -181,18 +181,22 @@ class SipEpEngine:
     async def _start_listeners(self, transport: SipTransport) -> None:
         host = self.unit.host
         kind = self.ua.transport_kind
-        for gw in self.gateways.values():
+        for i, gw in enumerate(self.gateways.values()):
+            # --port-mode auto: a gateway listens where it did before a restart (the first gateway's ports are
+            # the ready file's "sip" / "sip_tls")
+            face = ("sip_tls" if kind == "TLS" else "sip") + ("" if i == 0 else f":{gw.name}")
             try:
                 if kind == "TLS":
-                    port = self.unit.ports.real_port(gw.configured_secure_port or 5061)
-                    gw.ports["TLS"] = await transport.listen("TLS", port)
+                    port = self.unit.ports.real_port(gw.configured_secure_port or 5061, face)
+                    port = gw.ports["TLS"] = await transport.listen("TLS", port)
                 else:
                     row = self.settings.transport_row(gw.name)
-                    port = self.unit.ports.real_port(gw.configured_port or 5060)
+                    port = self.unit.ports.real_port(gw.configured_port or 5060, face)
                     if row.get("UdpEnable", "Enable") == "Enable" or kind == "UDP":
                         port = gw.ports["UDP"] = await transport.listen("UDP", port)
                     if row.get("TcpEnable") == "Enable":
-                        gw.ports["TCP"] = await transport.listen("TCP", port)
+                        port = gw.ports["TCP"] = await transport.listen("TCP", port)
+                self.unit.ports.remember(face, port)
                 gw.state = "Ready"
             except OSError as exc:
                 gw.state = "Cannot start, port already in use"
