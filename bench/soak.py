@@ -37,7 +37,7 @@ from fleet import Acs, Run, bench_env, numbered_units, scrape, tls_registration,
 from testkit.kamailio import start_kamailio  # noqa: E402
 from testkit.pki import Pki  # noqa: E402
 
-AUTH = {"Authorization": aiohttp.BasicAuth("public", "").encode()}
+AUTH = {"Authorization": aiohttp.encode_basic_auth("public", "")}
 CWMP_FAILED = 'dgw_cwmp_sessions_total{outcome="failed"}'
 
 

@@ -317,6 +317,9 @@ class Unit:
         await self.start()
 
     def _canon(self, name: str) -> ServiceState:
+        st = self.services.get(name)  # the exact name first: a boot asks for every service (1,000 units: 40,000)
+        if st is not None:
+            return st
         for k, st in self.services.items():
             if k.lower() == name.lower():
                 return st
