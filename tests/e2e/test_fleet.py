@@ -23,7 +23,7 @@ import pytest
 
 from testkit.kamailio import Kamailio, start_kamailio
 from testkit.pki import Pki
-from tests.e2e.test_run_process import ROOT, api
+from tests.helpers.emulator_api import ROOT, api
 
 USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw", "dave": "davepw"}
 

@@ -3,15 +3,12 @@ real faces (OpenSSH client, HTTP API) and the ready file of the automation contr
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +16,8 @@ from typing import Any
 import pytest
 
 from testkit.peers import require_peer
+from tests.helpers.emulator_api import ROOT, api
 
-ROOT = Path(__file__).resolve().parents[2]
-AUTH = "Basic " + base64.b64encode(b"public:").decode()
 SSH_OPTS = [
     "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
     "-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no",
@@ -51,19 +47,6 @@ class Emulator:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=20)
-
-
-def api(unit: dict[str, str], method: str, path: str, body: Any = None, raw: bytes | None = None,
-        ctype: str = "application/json") -> tuple[int, Any]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(unit["api"] + path, data=data, method=method,
-                                 headers={"Authorization": AUTH, "Content-Type": ctype})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            text = r.read()
-            return r.status, json.loads(text) if r.headers.get_content_type() == "application/json" else text.decode()
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def ssh(unit: dict[str, str], command: str) -> tuple[int, str, str]:
