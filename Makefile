@@ -4,7 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages of the real peers the tests start (installed by `make test` when run as root).
-PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium kamailio kamailio-tls-modules snmp dnsmasq-base iproute2 baresip-core python3-gi gir1.2-gst-plugins-base-1.0 nginx lighttpd tftpd-hpa vsftpd
+PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium kamailio kamailio-tls-modules snmp dnsmasq-base iproute2 baresip-core python3-gi gir1.2-gst-plugins-base-1.0 nginx lighttpd tftpd-hpa vsftpd \
+	tshark libpcap0.8 gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 RUN_ARGS ?=
 
 .PHONY: run test venv venv-test peers lint bench clean
@@ -40,6 +41,7 @@ peers:
 	  missing=""; for p in $(PEER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing peers:$$missing"; \
+	    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  fi; \
 	else echo "not root: install the peers yourself: $(PEER_PACKAGES)"; fi
