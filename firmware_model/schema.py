@@ -436,6 +436,9 @@ class Catalog:
                         wildcard or p.name == rule or p.table == rule
                     ):
                         p.restart = True
+            for p in list(svc.params.values()) + [c for t in svc.tables.values() for c in t.columns.values()]:
+                if "restart" in flags.get(p.name, {}):  # an explicit flag wins over the service's rule
+                    p.restart = bool(flags[p.name]["restart"])
             services.append(svc)
         return cls(services)
 

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from emulator.engines.capture.job import PacketCapture
 from firmware_model.config import Address, ChangeEvent, ConfigError
 from firmware_model.nlm_rules import (
     ACTIONS_SUPPORTED,
@@ -260,6 +261,13 @@ class NlmEngine:
         c.provide_rows("Nlm.LocalLogMessages", self.local_log.rows)
         c.subscribe(self._on_change)
         self.compile_rules()
+        # the packet capture (Nlm.PCapture*): its commands on every face that runs unit commands
+        self.capture = PacketCapture(unit)
+        unit.commands.update({
+            "Nlm.StartPCapture": self._start_capture,
+            "Nlm.StopPCapture": self._stop_capture,
+            "Nlm.UploadPCapture": self._upload_capture,
+        })
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -267,12 +275,34 @@ class NlmEngine:
         self.compile_rules()
         self.running = True
         self._ever_started = True
+        self.capture.reset()
         while self._boot_buffer:
             self._deliver(self._boot_buffer.popleft())
 
     async def stop(self) -> None:
         self.running = False
         self.syslog.close()
+        await self.capture.shutdown()
+
+    # ------------------------------------------------------------------ packet capture commands (CLI, scripts)
+    def _start_capture(self) -> str:
+        self._require_running("Nlm.StartPCapture")
+        self.capture.start()
+        why = f" ({self.capture.reason})" if self.capture.reason else ""
+        return f"Packet capture: {self.capture.state}{why}\n"
+
+    def _stop_capture(self) -> str:
+        self.capture.stop()
+        return f"Packet capture stopped after {self.capture.frames} frames; saving and uploading\n"
+
+    def _upload_capture(self) -> str:
+        self._require_running("Nlm.UploadPCapture")
+        self.capture.upload()
+        return "Packet capture upload started\n"
+
+    def _require_running(self, command: str) -> None:
+        if not self.running:
+            raise ConfigError("invalid", command, f"{command}: the Nlm service is not running")
 
     @property
     def stats(self) -> dict[str, int]:

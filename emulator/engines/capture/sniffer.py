@@ -1,0 +1,121 @@
+"""The capture's socket: a Linux packet socket (AF_PACKET, raw frames with their link header) on the device that
+carries the unit's address, running the capture's BPF program (:mod:`~emulator.engines.capture.bpf`) in the kernel.
+
+Why a packet socket rather than taps in each engine: the kernel gives every protocol of the unit — SIP over
+UDP/TCP/TLS records, RTP/SRTP, RTCP, UDPTL, DNS, SNTP, syslog, TR-069, SNMP, the web — with its real IP/UDP/TCP
+framing and no engine changes. It needs CAP_NET_RAW (root, or the capability given to the Python binary): without
+it, opening fails with PermissionError and the capture ends in UndefinedFailure with a notification saying so
+(an emulator choice, documented in README).
+
+Timestamps are the kernel's (SO_TIMESTAMPNS, nanoseconds, the host's real-time clock); the capture adds the
+unit's clock offset. One ``recvmsg`` per frame, drained up to :data:`BATCH` frames per readiness callback so that
+a flood cannot starve the unit's other work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import ipaddress
+import socket
+import struct
+from collections.abc import Callable
+
+from emulator.engines.capture.bpf import Instruction, attach
+
+__all__ = ["BATCH", "CaptureSocket", "interface_of"]
+
+BATCH = 512
+_ETH_P_ALL = 0x0003
+_SO_TIMESTAMPNS = 35
+_SO_RCVBUFFORCE = 33
+_SIOCGIFADDR = 0x8915
+_RCVBUF = 8 << 20
+_TIMESPEC = struct.Struct("qq")
+_CMSG_SPACE = 64
+
+OnFrame = Callable[[int, bytes], None]  # (kernel time in ns since the epoch, frame)
+
+
+def interface_of(host: str) -> str | None:
+    """The host's network device that carries ``host`` (every 127.0.0.0/8 address is on ``lo``), or None."""
+    ip = ipaddress.ip_address(host.strip("[]"))
+    if ip.is_loopback:
+        return "lo"
+    if ip.version != 4:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _index, name in socket.if_nameindex():
+            try:
+                raw = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue
+            if socket.inet_ntoa(raw[20:24]) == str(ip):
+                return name
+    return None
+
+
+class CaptureSocket:
+    """A packet socket on ``interface`` with ``insns`` attached, calling ``on_frame(ns, frame)`` per frame."""
+
+    def __init__(self, interface: str, insns: list[Instruction], on_frame: OnFrame) -> None:
+        self.interface = interface
+        self.on_frame = on_frame
+        self.dropped_reads = 0
+        # protocol 0: the socket receives nothing until bound to the device with ETH_P_ALL, after its filter is
+        # attached — so no frame of another unit (or of the machine) is ever queued on it
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # PermissionError without CAP_NET_RAW
+        try:
+            attach(sock, insns)
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
+            except OSError:  # not allowed past rmem_max without CAP_NET_ADMIN: the default size will do
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            sock.bind((interface, _ETH_P_ALL))
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock: socket.socket | None = sock
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        assert self._sock is not None
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        on_frame = self.on_frame
+        unpack = _TIMESPEC.unpack_from
+        for _ in range(BATCH):
+            try:
+                data, ancillary, _flags, _addr = sock.recvmsg(65535, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.dropped_reads += 1
+                return
+            ns = 0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    sec, nsec = unpack(value)
+                    ns = sec * 1_000_000_000 + nsec
+            on_frame(ns, data)
+
+    def close(self) -> None:
+        """Stop reading; the frames already queued are read first (nothing the kernel accepted is lost)."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._loop is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(sock.fileno())
+        self._sock = sock
+        self._readable()
+        self._sock = None
+        sock.close()
