@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.nlm import NlmEngine
@@ -10,7 +11,7 @@ from emulator.runtime.clock import UnitClock
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 
-__all__ = ["hoc_unit"]
+__all__ = ["configured", "hoc_unit"]
 
 
 def hoc_unit(state_dir: Path, *, name: str = "u1", offset: float = 0.0, **kw: object) -> tuple[Unit, HocEngine]:
@@ -25,3 +26,13 @@ def hoc_unit(state_dir: Path, *, name: str = "u1", offset: float = 0.0, **kw: ob
     unit.attach(hoc)
     unit.config.set("Hoc.MinSeverity", "Info")  # 9001 is Info
     return unit, hoc
+
+
+def configured(state_dir: Path, **values: Any) -> Any:
+    """A 4102's configuration (no engine) with `values` set, ``__`` standing for the dots of a name
+    (``Mipt__DefaultCodecG729VoicePriority=5``)."""
+    unit = Unit(name="c", profile=get_profile("4102"), state_dir=state_dir, host="127.0.0.2",
+                ports=PortPolicy(mode="auto"), fsync=False)
+    for name, value in values.items():
+        unit.config.set(name.replace("__", "."), value)
+    return unit.config

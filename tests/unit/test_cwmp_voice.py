@@ -113,17 +113,20 @@ def test_codec_list_order_is_the_endpoints_own(unit: Unit) -> None:
     assert lists == {"G.711MuLaw": 1, "G.711ALaw": 2}
     assert get(m, L1 + "Codec.List.1.BitRate") == "64000" and get(m, L1 + "Codec.List.1.Enable") == "true"
     assert get(m, L1 + "Codec.List.1.Priority") == get(m, L1 + "Codec.List.2.Priority") == "11"  # DGW 0
-    assert [x.name for x in codecs_from_config(c, "Phone-Fax1") if x.name != "telephone-event"] == ["PCMU", "PCMA"]
+    def g711(ep: str) -> list[str]:  # the codecs TR-104's Codec.List maps (G.722/G.729 are offered beside them)
+        return [x.name for x in codecs_from_config(c, ep) if x.name in ("PCMU", "PCMA")]
+
+    assert g711("Phone-Fax1") == ["PCMU", "PCMA"]
     out = spv(m, (L1 + "Codec.List.2.Priority", "1", "unsignedInt"), (L1 + "Codec.List.1.Priority", "2", "unsignedInt"))
     assert "SetParameterValuesResponse" in out, out
     assert c.get("Mipt.EpSpecificCodec[Phone-Fax1].EnableConfig") == "Enable"
     assert c.get("Mipt.EpSpecificCodecG711Alaw[Phone-Fax1].VoicePriority") == 10
     assert c.get("Mipt.EpSpecificCodecG711Mulaw[Phone-Fax1].VoicePriority") == 9
-    assert [x.name for x in codecs_from_config(c, "Phone-Fax1")] == ["PCMA", "PCMU"]  # what the endpoint offers
-    assert [x.name for x in codecs_from_config(c, "Phone-Fax2")] == ["PCMU", "PCMA"]  # the other line unchanged
+    assert g711("Phone-Fax1") == ["PCMA", "PCMU"]  # what the endpoint offers
+    assert g711("Phone-Fax2") == ["PCMU", "PCMA"]  # the other line unchanged
     assert get(m, VP + "Line.2.Codec.List.2.Priority") == "11"
     assert "SetParameterValuesResponse" in spv(m, (L1 + "Codec.List.1.Enable", "false", "boolean"))
-    assert [x.name for x in codecs_from_config(c, "Phone-Fax1")] == ["PCMA"]
+    assert g711("Phone-Fax1") == ["PCMA"]
     assert get(m, L1 + "Codec.List.1.Enable") == "false" and get(m, L1 + "Codec.List.1.PacketizationPeriod")
 
 

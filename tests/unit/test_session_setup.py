@@ -23,6 +23,7 @@ from emulator.protocols.media.session_setup import (
 )
 from emulator.protocols.media.srtp import ContextBehaviour
 from emulator.protocols.sdp.sdp import Direction, SessionDescription
+from tests.helpers.units import configured
 
 NOW = 1_750_000_000.0
 SDES = SecuritySettings(mode=RtpSecurityMode.SECURE, key_management=KeyManagement.SDES)
@@ -241,24 +242,19 @@ def test_rfc2543_hold_address_means_do_not_send() -> None:
 
 
 def _codec_config(tmp_path: Any, **values: str) -> Any:
-    from emulator.runtime.unit import PortPolicy, Unit
-    from firmware_model.profiles import get_profile
-
-    u = Unit(name="c", profile=get_profile("4102"), state_dir=tmp_path, host="127.0.0.2",
-             ports=PortPolicy(mode="auto"), fsync=False)
-    for name, value in values.items():
-        u.config.set(name.replace("__", "."), value)
-    return u.config
+    return configured(tmp_path, **values)
 
 
 def test_codecs_follow_media_codecs_and_the_dtmf_method(tmp_path: Any) -> None:
     from emulator.protocols.media.session_setup import codecs_from_config
 
     c = _codec_config(tmp_path)
-    assert [x.name for x in codecs_from_config(c)] == ["PCMU", "PCMA"]  # factory: DTMF in band, no telephone-event
+    # factory: G.711, G.722 and G.729 enabled at priority 0 (catalog order), G.723 never, DTMF in band
+    assert [x.name for x in codecs_from_config(c)] == ["PCMU", "PCMA", "G722", "G729"]
     c.set("Mipt.DefaultCodecG711AlawVoicePriority", 5)
-    assert [x.name for x in codecs_from_config(c)] == ["PCMA", "PCMU"]  # the higher priority first
-    c.set("Mipt.DefaultCodecG711MulawVoiceEnable", "Disable")
+    assert [x.name for x in codecs_from_config(c)][:2] == ["PCMA", "PCMU"]  # the higher priority first
+    for stem in ("G711Mulaw", "G722", "G729"):
+        c.set(f"Mipt.DefaultCodec{stem}VoiceEnable", "Disable")
     c.set("Mipt.DefaultDtmfTransportMethod", "OutOfBandUsingRtp")
     c.set("Mipt.DefaultDtmfTransportPayloadType", 101)
     got = codecs_from_config(c)
@@ -267,12 +263,14 @@ def test_codecs_follow_media_codecs_and_the_dtmf_method(tmp_path: Any) -> None:
     c.set("Mipt.EpSpecificCodec[Phone-Fax2].EnableConfig", "Enable")
     c.set("Mipt.EpSpecificCodecG711Mulaw[Phone-Fax2].VoiceEnable", "Enable")
     c.set("Mipt.EpSpecificCodecG711Alaw[Phone-Fax2].VoiceEnable", "Disable")
-    assert [x.name for x in codecs_from_config(c, "Phone-Fax2")] == ["PCMU", "telephone-event"]
+    # the endpoint's rows start from their own defaults (G.722 and G.729 enabled)
+    assert [x.name for x in codecs_from_config(c, "Phone-Fax2")] == ["PCMU", "G722", "G729", "telephone-event"]
     assert [x.name for x in codecs_from_config(c, "Phone-Fax1")] == ["PCMA", "telephone-event"]
 
 
 def test_offer_and_answer_use_the_endpoint_codecs(tmp_path: Any) -> None:
-    c = _codec_config(tmp_path, Mipt__DefaultCodecG711MulawVoiceEnable="Disable")
+    c = _codec_config(tmp_path, Mipt__DefaultCodecG711MulawVoiceEnable="Disable",
+                      Mipt__DefaultCodecG722VoiceEnable="Disable", Mipt__DefaultCodecG729VoiceEnable="Disable")
     settings = SecuritySettings.from_config(c, "Phone-Fax1")
     offer = build_offer(settings, LocalMedia("127.0.0.2", 5004, 1), now=0.0)
     assert offer.sdp.media[0].formats == ["8"]  # A-law only, no telephone-event (in-band DTMF)

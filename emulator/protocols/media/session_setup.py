@@ -51,6 +51,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from emulator.protocols.keying.suites import SrtpKeying
+from emulator.protocols.media.codec_policy import CodecPolicy, choose_ptime, dtmf_method, policy_from_config
+from emulator.protocols.media.codecs import by_encoding, carried
 from emulator.protocols.media.srtp import ContextBehaviour
 from emulator.protocols.sdp import mikey, sdes
 from emulator.protocols.sdp.sdp import (
@@ -92,7 +94,6 @@ __all__ = [
 KEY_MANAGEMENT_SDES = "SDES"
 KEY_MANAGEMENT_MIKEY = "MIKEY"
 DEFAULT_CODECS: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
-_AUDIO_CODECS = ("PCMU", "PCMA")
 
 WRONG_KEY_MANAGEMENT = ("Mipt", 9001)  # SdpTools: "Received the wrong key management protocol..."
 
@@ -155,6 +156,7 @@ class SecuritySettings:
     # accept, in preference order; telephone-event among them when DTMF goes out of band in RTP.
     codecs: tuple[Codec, ...] = DEFAULT_CODECS
     dtmf_transport: str = "OutOfBandUsingRtp"  # Mipt.DefaultDtmfTransportMethod
+    codec_policy: CodecPolicy = field(default_factory=CodecPolicy)  # ptimes, payload types, answer shaping
 
     @property
     def secure(self) -> bool:
@@ -183,6 +185,7 @@ class SecuritySettings:
                 return default
             return default if v is None else str(v)
 
+        policy = policy_from_config(config, endpoint)
         psk_text = opt("Mipt.MikeyPreSharedKey", "")
         try:
             psk = parse_psk(psk_text)
@@ -198,47 +201,16 @@ class SecuritySettings:
             regenerate_keys_on_update=opt("Mipt.SessionUpdateCryptoMode", "Regenerate").lower() == "regenerate",
             allow_unsecure_t38=opt("Mipt.AllowUnsecureT38WithSrtp", "Disable") == "Enable",
             mikey_psk=psk,
-            codecs=codecs_from_config(config, endpoint),
-            dtmf_transport=str(config.get("Mipt.DefaultDtmfTransportMethod") or "InBand"),
+            codecs=policy.codecs(),
+            dtmf_transport=dtmf_method(config, endpoint),
+            codec_policy=policy,
         )
 
 
-# Media/Codecs: the voice codecs the media engine carries, with their Mipt parameter stem.
-_VOICE_CODECS: tuple[tuple[str, Codec], ...] = (("G711Mulaw", PCMU), ("G711Alaw", PCMA))
-DTMF_OVER_RTP = frozenset({"OutOfBandUsingRtp", "SignalingProtocolDependent"})
-
-
 def codecs_from_config(config: _ConfigReader, endpoint: str | None = None) -> tuple[Codec, ...]:
-    """The codecs an endpoint offers and accepts, from Media/Codecs and the DTMF transport settings.
-
-    Voice: G.711 u-law and A-law whose ``...VoiceEnable`` is Enable (the ``Mipt.EpSpecificCodecG711*`` row of
-    the endpoint when ``Mipt.EpSpecificCodec`` enables it, else the ``Mipt.DefaultCodec*`` scalars), the higher
-    ``...VoicePriority`` first (emulator choice: the direction of the scale is not documented; ties keep
-    u-law before A-law). Other codecs of the catalog (G.722, G.729...) are not carried by the media engine and
-    never offered. DTMF: ``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingRtp (or SignalingProtocolDependent,
-    which for SIP the emulator takes as RTP) adds telephone-event (RFC 4733) with payload type
-    ``Mipt.DefaultDtmfTransportPayloadType``; InBand (factory) sends digits as tones in the audio instead.
-    """
-    specific = False
-    if endpoint is not None:
-        specific = any(str(r.get("EpId")) == endpoint and str(r.get("EnableConfig")) == "Enable"
-                       for r in config.rows("Mipt.EpSpecificCodec"))
-    chosen: list[tuple[int, int, Codec]] = []
-    for order, (stem, codec) in enumerate(_VOICE_CODECS):
-        enable: object = config.get(f"Mipt.DefaultCodec{stem}VoiceEnable")
-        priority: object = config.get(f"Mipt.DefaultCodec{stem}VoicePriority")
-        if specific:
-            for row in config.rows(f"Mipt.EpSpecificCodec{stem}"):
-                if str(row.get("EpId")) == endpoint:
-                    enable, priority = row.get("VoiceEnable", enable), row.get("VoicePriority", priority)
-                    break
-        if str(enable) == "Enable":
-            chosen.append((-int(str(priority or 0)), order, codec))
-    out = [c for _, _, c in sorted(chosen)]
-    if str(config.get("Mipt.DefaultDtmfTransportMethod")) in DTMF_OVER_RTP:
-        pt = int(str(config.get("Mipt.DefaultDtmfTransportPayloadType") or 96))
-        out.append(Codec(pt, "telephone-event", 8000, fmtp=TELEPHONE_EVENT.fmtp))
-    return tuple(out)
+    """The rtpmap codecs an endpoint offers and accepts, in preference order, telephone-event (RFC 4733) last when
+    its DTMF goes out of band in RTP (:mod:`~emulator.protocols.media.codec_policy` has the rules)."""
+    return policy_from_config(config, endpoint).codecs()
 
 
 def t38_acceptable(settings: SecuritySettings, call_is_secure: bool) -> bool:
@@ -260,9 +232,9 @@ class MediaPlan:
     remote_port: int
     remote_rtcp_port: int
     payload_type: int
-    codec: str  # "PCMU" | "PCMA"
+    codec: str  # the rtpmap encoding name, upper case: "PCMU", "PCMA", "G722", "G726-32", "G729"...
     direction: Direction = Direction.SENDRECV
-    ptime: int = 20
+    ptime: int = 20  # what we send with (codec_policy.choose_ptime)
     secure: bool = False
     key_management: str | None = None  # "SDES" | "MIKEY" | None
     local: SrtpKeying | None = field(default=None, repr=False)  # protects what we send
@@ -271,6 +243,7 @@ class MediaPlan:
     rx_roc: int = 0
     telephone_event_pt: int | None = None
     fallback: bool = False  # SecureWithFallback settled on plain RTP
+    vad: bool = False  # G.729 Annex B: both sides allow it (our VoiceActivityDetection, their annexb)
 
     @property
     def suite(self) -> str | None:
@@ -368,7 +341,8 @@ def build_offer(
     re-trying after a 488/415 to its secure offer)."""
     want_secure = settings.secure if secure is None else secure and settings.secure
     sd = local.description()
-    md = audio_media(local.port, local.codecs_for(settings), secure=want_secure, direction=direction)
+    md = audio_media(local.port, local.codecs_for(settings), secure=want_secure, direction=direction,
+                     ptime=settings.codec_policy.offer_ptime())
     sd.media.append(md)
     km = settings.key_management if want_secure else None
     state = OfferState(sd, want_secure, km)
@@ -409,16 +383,22 @@ def _audio(sd: SessionDescription) -> MediaDescription | None:
 
 
 def _base_plan(
-    sd: SessionDescription, md: MediaDescription, codecs: Sequence[Codec], direction: Direction
+    sd: SessionDescription,
+    md: MediaDescription,
+    codecs: Sequence[Codec],
+    direction: Direction,
+    settings: SecuritySettings | None = None,
+    offered_te: int | None = None,
 ) -> MediaPlan:
-    """The plain plan of the peer's audio stream `md`: its address and ports, the first common audio codec,
-    telephone-event if common. SdpError (488) when there is no address or no common audio codec."""
+    """The plain plan of the peer's audio stream `md`: its address and ports, the first common voice codec we carry,
+    telephone-event if common (its payload type: the answer's, or with `offered_te` the one we offered), the
+    packetization we send with. SdpError (488) when there is no address or no common voice codec."""
     conn = sd.media_connection(md)
     if conn is None:
         raise SdpError("no connection address for the audio stream", status_code=488)
-    audio = [c for c in codecs if c.name.upper() in _AUDIO_CODECS]
+    audio = [c for c in codecs if (f := by_encoding(c.name)) is not None and carried(f)]
     if not audio:
-        raise SdpError("no common audio codec (PCMU, PCMA)", status_code=488)
+        raise SdpError("no common voice codec", status_code=488)
     rtcp_port = md.port + 1
     rtcp = md.attribute("rtcp")
     if rtcp:
@@ -426,9 +406,17 @@ def _base_plan(
         if head.isdigit() and 0 < int(head) < 65536:
             rtcp_port = int(head)
     te = next((c.payload_type for c in codecs if c.name.lower() == "telephone-event"), None)
+    if te is not None and offered_te is not None:
+        te = offered_te
     codec = audio[0]
+    policy = settings.codec_policy if settings is not None else CodecPolicy()
+    entry = policy.entry(codec.name)
+    vad = False
+    if codec.name.upper() == "G729":
+        theirs = (codec.fmtp or "").replace(" ", "").lower()
+        vad = entry is not None and entry.vad and "annexb=no" not in theirs
     return MediaPlan(conn.address, md.port, rtcp_port, codec.payload_type, codec.name.upper(), direction,
-                     md.ptime or 20, telephone_event_pt=te)
+                     choose_ptime(entry, md.ptime), telephone_event_pt=te, vad=vad)
 
 
 def _null_connection(sd: SessionDescription, md: MediaDescription) -> bool:
@@ -472,12 +460,12 @@ def answer_offer(
     md = _audio(sd)
     if md is None:
         return _refuse(488, "Not Acceptable Here", "no active audio stream in the offer")
-    common = negotiate_codecs(md, local.codecs_for(settings))
+    common = settings.codec_policy.answer_order(negotiate_codecs(md, local.codecs_for(settings)))
     direction = answer_direction(sd.media_direction(md), local_direction)
     if _null_connection(sd, md):  # RFC 2543 hold (c=0.0.0.0): nothing can be sent to the peer
         direction = Direction.of(sends=False, receives=direction.receives)
     try:
-        plan = _base_plan(sd, md, common, direction)
+        plan = _base_plan(sd, md, common, direction, settings)
     except SdpError as exc:
         return _refuse(488, "Not Acceptable Here", exc.reason)
     crypto_lines = md.attribute_values("crypto")
@@ -485,9 +473,10 @@ def answer_offer(
     offered_secure = md.is_secure
     state = AnswerState(plan)
     mode = settings.mode
+    aptime = settings.codec_policy.offer_ptime()
 
     def plain() -> Answer:
-        return _answer(sd, md, local, common, direction, RTP_AVP, state, [])
+        return _answer(sd, md, local, common, direction, aptime, RTP_AVP, state, [])
 
     if mode is RtpSecurityMode.UNSECURE:
         if offered_secure:
@@ -524,7 +513,8 @@ def answer_offer(
                 answer_attr, ours = mine, mine.keying()
             state.sdes_answer = answer_attr
             state.plan = replace(plan, secure=True, key_management=KEY_MANAGEMENT_SDES, local=ours, remote=sel.remote)
-            return _answer(sd, md, local, common, direction, proto, state, [("crypto", answer_attr.serialize())])
+            crypto = [("crypto", answer_attr.serialize())]
+            return _answer(sd, md, local, common, direction, aptime, proto, state, crypto)
         # MIKEY
         message = mikey.parse_key_mgmt(key_mgmt[0])
         keys = mikey.verify_initiation(message, psk=settings.mikey_psk or None, now=now)
@@ -534,7 +524,7 @@ def answer_offer(
         if keys.v_flag:
             resp = mikey.build_response(keys, psk=settings.mikey_psk or None, now=now)
             session_attrs.append(("key-mgmt", mikey.key_mgmt_value(resp)))
-        return _answer(sd, md, local, common, direction, proto, state, [], session_attrs)
+        return _answer(sd, md, local, common, direction, aptime, proto, state, [], session_attrs)
     except (sdes.SdesError, mikey.MikeyError, ValueError) as exc:
         if fallback_ok:
             state.plan = replace(plan, fallback=True)
@@ -548,6 +538,7 @@ def _answer(
     local: LocalMedia,
     common: Sequence[Codec],
     direction: Direction,
+    ptime: int | None,
     proto: str,
     state: AnswerState,
     media_attrs: list[tuple[str, str]],
@@ -558,7 +549,7 @@ def _answer(
         sd.add_attribute(name, value)
     for m in offer.media:
         if m is md:
-            ours = audio_media(local.port, common, secure=False, ptime=md.ptime or 20, direction=direction)
+            ours = audio_media(local.port, common, secure=False, ptime=ptime, direction=direction)
             ours.proto = proto
             for name, value in media_attrs:
                 ours.add_attribute(name, value)
@@ -578,14 +569,20 @@ def accept_answer(settings: SecuritySettings, state: OfferState, answer: Session
     md = _audio(sd)
     if md is None:
         raise SetupRefused(_refuse(488, "Not Acceptable Here", "the answer rejects the audio stream"))
+    policy = settings.codec_policy
+    if len(sd.media) < len(state.sdp.media) and not policy.allow_less_media:
+        raise SetupRefused(_refuse(488, "Not Acceptable Here",
+                                   f"the answer has {len(sd.media)} m= lines for the offer's {len(state.sdp.media)} "
+                                   "(SipEp.InteropAllowLessMediaInResponse is Disable)"))
     offered = state.sdp.media[0]
     common = [c for c in md.codecs() if any(c.same_format(o) for o in offered.codecs())]
     ours = offered.direction or Direction.SENDRECV
     theirs = sd.media_direction(md)
     sends = ours.sends and theirs.receives and not _null_connection(sd, md)
     direction = Direction.of(sends=sends, receives=ours.receives and theirs.sends)
+    offered_te = next((c.payload_type for c in offered.codecs() if c.name.lower() == "telephone-event"), None)
     try:
-        plan = _base_plan(sd, md, common, direction)
+        plan = _base_plan(sd, md, common, direction, settings, None if policy.dtmf_pt_from_answer else offered_te)
     except SdpError as exc:
         raise SetupRefused(_refuse(488, "Not Acceptable Here", exc.reason)) from None
     crypto_lines = md.attribute_values("crypto")
