@@ -116,6 +116,11 @@ class PacketCapture:
     def running(self) -> bool:
         return self._sock is not None
 
+    @property
+    def job(self) -> asyncio.Task[str] | None:
+        """The last save-and-upload (or upload) task; its result is the state it ended in."""
+        return self._job
+
     def commands(self) -> dict[str, Callable[[], Any]]:
         return {"Nlm.StartPCapture": self.start, "Nlm.StopPCapture": self.stop, "Nlm.UploadPCapture": self.upload}
 

@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 API_VERSION = "1.0.0"  # the contract's version: a breaking change bumps the major number (and /api/vN)
-TAGS = ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates", "calls", "provisioning")
+TAGS = ("meta", "parameters", "tables", "services", "scripts", "notifications", "certificates", "calls", "provisioning",
+        "diagnostics")
 
 # Error.reason values of kind "certificate" (firmware_model.certs.CertError kinds).
 CERT_REASONS = [
@@ -174,7 +175,7 @@ def build_openapi(routes: Iterable[Route], components: Mapping[str, Mapping[str,
             "version": API_VERSION,
             "description": "Automation API of one emulated Mediatrix unit running DGW firmware: parameters, "
             "tables, services, configuration scripts, notifications, certificates, endpoints and calls, "
-            "provisioning (script transfers, backups, firmware). Every "
+            "provisioning (script transfers, backups, firmware), diagnostics (packet capture). Every "
             "change goes through the unit's configuration model (validated, persisted, announced).",
         },
         "security": [{"basicAuth": []}],

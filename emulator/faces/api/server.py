@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import hdrs, web
 
-from emulator.faces.api import certificates, conf, endpoints, firmware, notifications, parameters, scripts, services
+from emulator.faces.api import (
+    capture,
+    certificates,
+    conf,
+    endpoints,
+    firmware,
+    notifications,
+    parameters,
+    scripts,
+    services,
+)
 from emulator.faces.api.openapi import build_openapi
 from emulator.faces.api.routing import CALLER, CLIENT_MAX_SIZE, PREFIX, ApiError, Route, json_response, ok
 from emulator.ops import policy
@@ -38,7 +48,8 @@ if TYPE_CHECKING:
 __all__ = ["COMPONENTS", "ApiServer", "basic_credentials"]
 
 COMPONENTS: dict[str, dict[str, Any]] = {
-    part: {k: v for m in (parameters, services, scripts, certificates, notifications, endpoints, conf, firmware)
+    part: {k: v for m in (parameters, services, scripts, certificates, notifications, endpoints, conf, firmware,
+                                 capture)
            for k, v in m.COMPONENTS.get(part, {}).items()}
     for part in ("schemas", "parameters")
 }
@@ -89,6 +100,7 @@ class ApiServer:
             *endpoints.Endpoints(unit).routes(),
             *conf.Conf(unit).routes(),
             *firmware.Firmware(unit).routes(),
+            *capture.Capture(unit).routes(),
         ]
         self.app = self._make_app()
 

@@ -43,6 +43,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     "Fpu.Install": ("install the firmware pack Fpu.MfpUrl (Admin)",
                     "into the bank that is not running; see Fpu.Status and Fpu.MfpLastInstallationResult"),
     "Fpu.Rollback": ("run the other firmware bank from the next start (Admin)", "see Fpu.Status"),
+    "Nlm.StartPCapture": ("start a packet capture (Nlm.PCapture*)",
+                          "limits Nlm.PCaptureNbFrames/NbSecs, filter Nlm.PCaptureFilter; see Nlm.PCaptureState"),
+    "Nlm.StopPCapture": ("stop the packet capture and upload it to Nlm.PCaptureFileUrl", "see Nlm.PCaptureState"),
+    "Nlm.UploadPCapture": ("upload the kept capture file again", "after a refused upload; see Nlm.PCaptureState"),
 }
 _CLOSING = [
     ("help <Name>", "what a parameter, table or service is, its type and its default"),
