@@ -209,6 +209,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.attach(cert)
     unit.cert = cert
     media = CallMedia.for_unit(unit)
+    nlm.capture.media = media.engine  # the SRTP keys a packet capture exports (Nlm.PCaptureSrtp*)
     for ep, body in spec.phones.items():
         assert media.audio_dir is not None
         media.set_audio(ep, parse_media_request(body, EndpointAudio(), media.audio_dir))

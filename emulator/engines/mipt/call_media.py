@@ -136,6 +136,7 @@ class CallMedia:
         audio = self.audio.get(st.endpoint)
         initial = audio.initial_sequence if audio is not None and first else None
         st.stream.apply(plan, behaviour=st.settings.context_behaviour, initial_sequence=initial)
+        self.engine.keyed(st.stream)
 
     @staticmethod
     def _refused(status: int, reason: str) -> Exception:

@@ -71,6 +71,9 @@ class MediaEngine:
         self.ticks = 0  # slots sent
         self.errors = 0  # exceptions caught in stream callbacks (bugs; counted, first ones logged)
         self.skipped_slots = 0
+        # told with the stream each time one is keyed or rekeyed (SDES/MIKEY): the Nlm packet capture exports and
+        # decrypts SRTP with what the stream really uses; empty unless a capture asks for keys (no cost otherwise)
+        self.key_listeners: list[Callable[[MediaStream], None]] = []
 
     @classmethod
     def for_unit(cls, unit: Any) -> MediaEngine:
@@ -136,6 +139,12 @@ class MediaEngine:
         self.errors += 1
         if self.errors <= 10:  # first ones only: a systematic failure would flood the log 50 times a second
             log.error("media_stream_error", host=self.host, error=repr(exc))
+
+    def keyed(self, stream: MediaStream) -> None:
+        """`stream` has its (new) plan: its SRTP keys, if any, are those of :attr:`key_listeners`' interest."""
+        if stream.srtp is not None:
+            for fn in list(self.key_listeners):
+                fn(stream)
 
     def forget(self, stream: MediaStream) -> None:
         """`stream` closed: out of its slot and of the engine."""
