@@ -178,6 +178,8 @@ def test_notifications_per_reason() -> None:
 
 
 # ------------------------------------------------------------------ OCSP
+# Responses are made at the real time (testkit.pki), so they are checked at the real time too: NOW is taken when the
+# module is imported, minutes before these tests run in a long suite, and a response would look dated in the future.
 @pytest.fixture(scope="module")
 def ocsp_leaf(pki: Pki, ca: Issued) -> x509.Certificate:
     return pki.leaf(ca, ocsp_url="http://127.0.0.1:9/ocsp").cert
@@ -198,38 +200,38 @@ def test_ocsp_request_and_url(ocsp_leaf: x509.Certificate, ca: Issued) -> None:
 def test_ocsp_statuses(pki: Pki, ca: Issued, ocsp_leaf: x509.Certificate, status: ocsp.OCSPCertStatus,
                        want: str) -> None:
     data = pki.ocsp_response(ocsp_leaf, ca, status)
-    assert check_ocsp_response(data, ocsp_leaf, ca.cert, NOW).status == want
+    assert check_ocsp_response(data, ocsp_leaf, ca.cert, utcnow()).status == want
 
 
 def test_ocsp_delegated_responder(pki: Pki, ca: Issued, ocsp_leaf: x509.Certificate) -> None:
     good = pki.leaf(ca, "OCSP responder", key=pki.new_key(), eku=(ExtendedKeyUsageOID.OCSP_SIGNING,))
     data = pki.ocsp_response(ocsp_leaf, ca, ocsp.OCSPCertStatus.GOOD, responder=good)
-    assert check_ocsp_response(data, ocsp_leaf, ca.cert, NOW).status == "good"
+    assert check_ocsp_response(data, ocsp_leaf, ca.cert, utcnow()).status == "good"
     rogue = pki.leaf(ca, "not a responder", key=pki.new_key(), eku=(ExtendedKeyUsageOID.SERVER_AUTH,))
     data = pki.ocsp_response(ocsp_leaf, ca, ocsp.OCSPCertStatus.REVOKED, responder=rogue)
-    r = check_ocsp_response(data, ocsp_leaf, ca.cert, NOW)
+    r = check_ocsp_response(data, ocsp_leaf, ca.cert, utcnow())
     assert r.status == "unavailable" and "OCSP signing" in r.detail
 
 
 def test_ocsp_response_signed_by_a_stranger(pki: Pki, ca: Issued, ocsp_leaf: x509.Certificate) -> None:
     stranger = pki.ca("Root A", key_index=2)  # same name, other key: the signature cannot verify
     data = pki.ocsp_response(ocsp_leaf, stranger, ocsp.OCSPCertStatus.GOOD)
-    assert check_ocsp_response(data, ocsp_leaf, ca.cert, NOW).status == "unavailable"
+    assert check_ocsp_response(data, ocsp_leaf, ca.cert, utcnow()).status == "unavailable"
 
 
 def test_ocsp_stale_garbage_and_unsuccessful(pki: Pki, ca: Issued, ocsp_leaf: x509.Certificate) -> None:
     stale = pki.ocsp_response(ocsp_leaf, ca, ocsp.OCSPCertStatus.GOOD, this_update=NOW - 10 * DAY,
                               next_update=NOW - 9 * DAY)
-    assert "out of date" in check_ocsp_response(stale, ocsp_leaf, ca.cert, NOW).detail
-    assert check_ocsp_response(b"junk", ocsp_leaf, ca.cert, NOW).status == "unavailable"
+    assert "out of date" in check_ocsp_response(stale, ocsp_leaf, ca.cert, utcnow()).detail
+    assert check_ocsp_response(b"junk", ocsp_leaf, ca.cert, utcnow()).status == "unavailable"
     failed = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
         serialization.Encoding.DER
     )
-    r = check_ocsp_response(failed, ocsp_leaf, ca.cert, NOW)
+    r = check_ocsp_response(failed, ocsp_leaf, ca.cert, utcnow())
     assert r.status == "unavailable" and "TRY_LATER" in r.detail
     other = pki.leaf(ca, "someone else").cert
     data = pki.ocsp_response(other, ca, ocsp.OCSPCertStatus.GOOD)
-    assert "does not cover" in check_ocsp_response(data, ocsp_leaf, ca.cert, NOW).detail
+    assert "does not cover" in check_ocsp_response(data, ocsp_leaf, ca.cert, utcnow()).detail
 
 
 @pytest.mark.parametrize(
