@@ -90,6 +90,7 @@ http {{
         root {root};
         location /auth/ {{ auth_basic "provisioning"; auth_basic_user_file {dir}/htpasswd; }}
         location /slow/ {{ limit_rate 4m; }}
+        location /upload/ {{ dav_methods PUT; create_full_put_path on; client_max_body_size 100m; }}
     }}
 }}
 """
@@ -99,7 +100,8 @@ http {{
 def nginx(work: Path, root: Path, cert: Path, key: Path, *, host: str = "127.0.0.1",
           users: dict[str, str] | None = None, workers: int = 1) -> Iterator[FileServer]:
     """nginx serving ``root`` over HTTP and HTTPS (``cert``/``key``); ``/auth/`` asks basic credentials of
-    ``users``; ``/slow/`` sends at most 4 MB/s per connection (a download that lasts)."""
+    ``users``; ``/slow/`` sends at most 4 MB/s per connection (a download that lasts); ``/upload/`` takes files
+    by PUT (WebDAV), written under ``root/upload/``."""
     binary = require_peer("nginx")["nginx"]
     work.mkdir(parents=True, exist_ok=True)
     (work / "htpasswd").write_text("".join(f"{u}:{{PLAIN}}{p}\n" for u, p in (users or {}).items()))
