@@ -2,11 +2,14 @@
 
 This module stays small so that a stop signal is honoured from the first milliseconds of a start: SIGTERM or
 SIGINT received while the command's modules are still being imported ends the process with status 0, as a
-stop later on does (the event loop takes the signals over once it runs).
+stop later on does (the event loop takes the signals over once it runs, before any unit is built). It ends it
+at once (``os._exit``): nothing runs yet that could need a clean stop, and an exception raised from a signal
+handler can be swallowed by the import machinery (its module-lock callbacks ignore exceptions).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -18,7 +21,7 @@ T0 = time.monotonic()  # the process start, as near as Python sees it (start-up 
 
 
 def _stop_early(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

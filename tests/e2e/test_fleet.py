@@ -130,6 +130,7 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
             return call  # type: ignore[no-any-return]
 
         before = wait(lambda: media()["packets_received"] > 20 and media(), what="audio flowing")
+        t_before = time.monotonic()
         w0_metrics = scrape(doc["workers"][0]["metrics"])  # each worker's Prometheus endpoint, its own units
         assert w0_metrics['dgw_units{profile="4102"}'] == 2 and w0_metrics['dgw_registrations{state="Registered"}'] == 2
         assert w0_metrics['dgw_calls{state="connected"}'] == 2  # alice's and bob's sides of the call
@@ -144,8 +145,10 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
             assert carol_back[face] == carol[face], face
         assert api(carol_back, "GET", "/api/v1/parameters/Hoc.SystemName")[1]["value"] == "carol-after-kill"
         wait(lambda: registered(fleet.unit("carol")) and registered(fleet.unit("dave")), what="registered again")
-        after = media()  # the same call, still up, its audio still flowing
-        assert after["id"] == before["id"] and after["packets_received"] > before["packets_received"] + 50
+        after = media()  # the same call, still up, its audio flowing all along (50 packets/s each way)
+        elapsed = time.monotonic() - t_before
+        assert after["id"] == before["id"], (before, after)
+        assert after["packets_received"] - before["packets_received"] >= 0.8 * 50 * elapsed - 10, (elapsed, after)
         assert after["undecryptable"] in (0, None)
     finally:
         code = fleet.stop()
