@@ -21,7 +21,8 @@ def test_tone_wav_record_and_sequence(tmp_path: Path) -> None:
     b = parse_media_request({"source": {"wav": "prompt.wav"}, "record": "in.wav", "initial_sequence": 65500}, a,
                             tmp_path)
     assert b.tones == () and b.wav == "prompt.wav" and b.record == "in.wav" and b.initial_sequence == 65500
-    assert b.to_json() == {"source": {"wav": "prompt.wav"}, "record": "in.wav", "initial_sequence": 65500}
+    assert b.to_json() == {"source": {"wav": "prompt.wav"}, "record": "in.wav", "initial_sequence": 65500,
+                           "impair": None}
     c = parse_media_request({"record": None}, b, tmp_path)  # absent fields keep their value
     assert c.wav == "prompt.wav" and c.record is None and c.initial_sequence == 65500
     assert parse_media_request({"source": None}, c, tmp_path).source_json() is None

@@ -274,12 +274,12 @@ async def test_srtcp_reports_flow_both_ways() -> None:
     with engines(rtcp_interval=0.1) as (a, b):
         sa, sb, _pa, _pb = started_call(a, b, tone_a=None, tone_b=None)
         await asyncio.sleep(0.6)
-        assert sa.rtcp_sent >= 1 and sb.rtcp_received >= 1 and sb.rtcp_dropped == 0
-        assert sa.last_peer_report is not None and sb.last_peer_report is not None
-        assert sa.last_peer_report.ssrc == sa.sender.ssrc
+        assert sa.rtcp.sent >= 1 and sb.rtcp.received >= 1 and sb.rtcp.dropped == 0
+        assert sa.rtcp.last_peer_report is not None and sb.rtcp.last_peer_report is not None
+        assert sa.rtcp.last_peer_report.ssrc == sa.sender.ssrc
         sa.close()
         await asyncio.sleep(0.1)
-        assert sb.peer_bye  # RTCP BYE on close
+        assert sb.rtcp.peer_bye  # RTCP BYE on close
 
 
 async def test_engine_ports_follow_the_unit_configuration(tmp_path: Path) -> None:

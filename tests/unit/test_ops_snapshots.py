@@ -64,7 +64,8 @@ async def test_every_face_shows_the_same_calls(running: RunningUnit) -> None:
             endpoints = {e["endpoint"]: e for e in (await r.json())["endpoints"]}
     assert endpoints["Phone-Fax2"]["call"] == {k: v for k, v in secure.items() if k not in (
         *snapshots.STREAM_FIELDS, "media_local", "media_remote")}
-    assert endpoints["Phone-Fax1"]["media"] == {"source": None, "record": None, "initial_sequence": None}
+    assert endpoints["Phone-Fax1"]["media"] == {"source": None, "record": None, "initial_sequence": None,
+                                                "impair": None}
     listing = CliShell(running.unit, AuthResult(True, "public", "Admin")).execute("calls").output.splitlines()
     assert listing[0].split() == ["Id", "Endpoint", "Direction", "State", "Peer", "Status"]
     assert [line.split()[:2] for line in listing[2:]] == [["1", "Phone-Fax1"], ["2", "Phone-Fax2"]]

@@ -20,9 +20,12 @@ import structlog
 
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.playout import DtmfThresholds
+from emulator.engines.mipt.statistics import MiptStatistics
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import CallView, MediaRefused
 from emulator.protocols.media import session_setup
+from emulator.protocols.media.jitter import JitterSettings, settings_from_config
 from emulator.protocols.media.session_setup import (
     AnswerState,
     LocalMedia,
@@ -71,11 +74,14 @@ class CallMedia:
         *,
         clock: Callable[[], float] = time.time,
         audio_dir: Path | None = None,
+        config: Any = None,
     ) -> None:
         self.engine = engine
         self.settings_for = settings_for
         self.clock = clock
         self.audio_dir = audio_dir
+        self.config = config  # the unit's: jitter buffer, DTMF detection, the statistics tables (None: defaults)
+        self.statistics = MiptStatistics(config, engine.notify, clock) if config is not None else None
         self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
         self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
 
@@ -86,6 +92,7 @@ class CallMedia:
             lambda ep: SecuritySettings.from_config(unit.config, ep),
             clock=unit.clock.now,
             audio_dir=Path(unit.state_dir) / "audio",
+            config=unit.config,
         )
 
     # -- the endpoint's phone (emulator addition; see emulator.engines.mipt.endpoint_audio)
@@ -112,6 +119,7 @@ class CallMedia:
             stream.record(self.audio_dir / audio.record)
         else:
             stream.record(None)
+        stream.impair(audio.impairment())
 
     def _state(self, call: CallView) -> CallMediaState:
         st = getattr(call, "media", None)
@@ -123,6 +131,9 @@ class CallMedia:
         call.media = st
         call.media_port = stream.port
         self._open[call.id] = st
+        stream.set_jitter_buffer(self._jitter_settings(call.endpoint))
+        if self.statistics is not None:
+            self.statistics.opened(call.id, call.endpoint, stream.quality)
         audio = self.audio.get(call.endpoint)
         if audio is not None:
             try:
@@ -131,11 +142,25 @@ class CallMedia:
                 log.warning("endpoint_audio_failed", endpoint=call.endpoint, error=str(exc))
         return st
 
+    def _jitter_settings(self, endpoint: str) -> JitterSettings:
+        return JitterSettings() if self.config is None else settings_from_config(self.config, endpoint)
+
+    def _dtmf_thresholds(self, endpoint: str) -> DtmfThresholds:
+        """``TelIf.InteropDtmfDetection`` of the endpoint's interface (factory values when it has no row)."""
+        rows = [] if self.config is None else self.config.rows("TelIf.InteropDtmfDetection")
+        for row in rows:
+            if str(row.get("InterfaceId")) == endpoint:
+                return DtmfThresholds(int(row.get("PositiveTwist", 6)), int(row.get("NegativeTwist", 9)),
+                                      int(row.get("MinPowerThreshold", -30)))
+        return DtmfThresholds()
+
     def _start(self, st: CallMediaState, plan: MediaPlan) -> None:
         first = st.stream.plan is None
         audio = self.audio.get(st.endpoint)
         initial = audio.initial_sequence if audio is not None and first else None
         st.stream.apply(plan, behaviour=st.settings.context_behaviour, initial_sequence=initial)
+        # in-band digits are listened for when the call carries no RFC 4733 events (emulator choice, README)
+        st.stream.detect_inband_dtmf(self._dtmf_thresholds(st.endpoint) if plan.telephone_event_pt is None else None)
         self.engine.keyed(st.stream)
 
     @staticmethod
@@ -237,4 +262,6 @@ class CallMedia:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):
             self._open.pop(call.id, None)
+            if self.statistics is not None:
+                self.statistics.closed(call.id, st.stream.quality(), call=call.id, endpoint=call.endpoint)
             st.stream.close()

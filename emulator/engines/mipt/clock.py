@@ -92,6 +92,10 @@ class MediaClock:
         occ[slot] += 1
         return slot
 
+    def occupy(self, slot: int) -> None:
+        """A stream takes `slot` too (a 10 ms visit: its second slot, 10 ms after the first)."""
+        self.occupancy[slot] += 1
+
     def free_slot(self, slot: int) -> None:
         if self.occupancy[slot] > 0:
             self.occupancy[slot] -= 1

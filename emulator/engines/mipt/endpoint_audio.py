@@ -10,6 +10,9 @@ set per endpoint and applied to every call of that endpoint (also to the call in
 * ``initial_sequence`` — 0..65535: the first RTP sequence number of the next streams (``null``: random, as
   RFC 3550 asks). A lab starts a stream near 65535 to reach the sequence rollover within seconds, the case
   where two peers with different "Crypto Context Behavior" lose audio.
+* ``impair`` — ``{"loss_percent", "jitter_ms", "reorder_percent", "duplicate_percent"}``: a bad network on what
+  the endpoint's streams send (:mod:`emulator.protocols.media.impair`), so the far end's statistics move;
+  ``null`` (or all zero) for a clean one.
 
 WAV files live in the unit's audio directory (``<state dir>/audio``): names only, no path, so no face can
 read or write a file elsewhere. :func:`parse_media_request` validates a request (API JSON body, CLI words)
@@ -23,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulator.protocols.media.impair import Impairment, ImpairmentError, parse_impairment
+
 __all__ = ["AudioError", "EndpointAudio", "parse_media_request"]
 
 _WAV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.wav$")
 MIN_FREQ, MAX_FREQ = 20.0, 3990.0
 MIN_LEVEL, MAX_LEVEL = -60.0, 3.0
 MAX_TONES = 4
-_KEYS = frozenset({"source", "record", "initial_sequence"})
+_KEYS = frozenset({"source", "record", "initial_sequence", "impair"})
 
 
 class AudioError(ValueError):
@@ -45,6 +50,14 @@ class EndpointAudio:
     wav: str | None = None
     record: str | None = None
     initial_sequence: int | None = None
+    impair: Impairment | None = None
+
+    def impairment(self) -> Impairment | None:
+        """A fresh impairment with these knobs (each stream draws its own)."""
+        if self.impair is None:
+            return None
+        i = self.impair
+        return Impairment(i.loss_percent, i.jitter_ms, i.reorder_percent, i.duplicate_percent)
 
     def source_json(self) -> dict[str, Any] | None:
         if self.tones:
@@ -54,7 +67,8 @@ class EndpointAudio:
         return None
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source_json(), "record": self.record, "initial_sequence": self.initial_sequence}
+        return {"source": self.source_json(), "record": self.record, "initial_sequence": self.initial_sequence,
+                "impair": None if self.impair is None else self.impair.to_json()}
 
 
 def _number(value: Any, what: str) -> float:
@@ -104,10 +118,10 @@ def _source(value: Any, current: EndpointAudio, audio_dir: Path) -> tuple[tuple[
 def parse_media_request(body: Any, current: EndpointAudio, audio_dir: Path) -> EndpointAudio:
     """The settings after applying `body` (fields absent keep their value); raises :class:`AudioError`."""
     if not isinstance(body, dict):
-        raise AudioError("the body must be a JSON object with source, record and/or initial_sequence")
+        raise AudioError("the body must be a JSON object with source, record, initial_sequence and/or impair")
     unknown = set(body) - _KEYS
     if unknown:
-        raise AudioError(f"unknown field(s) {', '.join(sorted(unknown))} (source, record, initial_sequence)")
+        raise AudioError(f"unknown field(s) {', '.join(sorted(unknown))} (source, record, initial_sequence, impair)")
     tones, level, wav = current.tones, current.level_dbm0, current.wav
     if "source" in body:
         tones, level, wav = _source(body["source"], current, audio_dir)
@@ -124,4 +138,10 @@ def parse_media_request(body: Any, current: EndpointAudio, audio_dir: Path) -> E
             raise AudioError(f"initial_sequence: an integer 0..65535 or null, got {seq!r}")
         else:
             initial = seq
-    return EndpointAudio(tones, level, wav, record, initial)
+    impair = current.impair
+    if "impair" in body:
+        try:
+            impair = parse_impairment(body["impair"], current.impair)
+        except ImpairmentError as exc:
+            raise AudioError(str(exc)) from None
+    return EndpointAudio(tones, level, wav, record, initial, impair)

@@ -9,7 +9,9 @@ Shape (chosen for scale; task-per-stream and ``DatagramProtocol`` designs top ou
 * one **media clock per event loop** (:mod:`~emulator.engines.mipt.clock`), shared by every engine on it (all
   the units of a lab): one 1 ms timer that has each engine send the streams of the current slot
   (:meth:`MediaEngine.send_slot`), and one ``epoll`` of all their sockets.
-* :class:`~emulator.engines.mipt.stream.MediaStream` — one call leg.
+* :class:`~emulator.engines.mipt.stream.MediaStream` — one call leg. A 20 ms stream is called once per period in
+  its slot (the common case: nothing else on its path); another packetization (10 to 80 ms in steps of 10) is
+  visited every 20 ms in one slot, or every 10 ms in two slots 10 ms apart, and sends when its ptime has passed.
 
 Send timing: each engine records, per slot, how late its last packet left against the ideal schedule; the
 engine's lateness histogram (:meth:`MediaEngine.send_lateness`) is what the bench reports as send jitter
@@ -63,6 +65,9 @@ class MediaEngine:
         )
         self.streams: set[MediaStream] = set()
         self._slots: list[list[MediaStream]] = [[] for _ in range(PERIOD_SLOTS)]
+        # streams whose ptime is not 20 ms, with the step (ms) between two visits: [(stream, 10 or 20)]
+        self._every: list[list[tuple[MediaStream, int]]] = [[] for _ in range(PERIOD_SLOTS)]
+        self._every_slots: dict[MediaStream, tuple[int, ...]] = {}
         self._active = 0  # streams in the slots
         self._clock: MediaClock | None = None
         self.lateness_hist = [0] * _HIST_BINS
@@ -109,20 +114,50 @@ class MediaEngine:
     def activate(self, stream: MediaStream) -> None:
         """Give `stream` a send slot of the media clock (its first :meth:`MediaStream.apply`)."""
         clock = self._media_clock()
-        slot = clock.take_slot()
-        self._slots[slot].append(stream)
-        stream.slot = slot
+        self._place(stream, stream.ptime, clock)
         self._active += 1
         clock.start(self)
 
-    def _deactivate(self, stream: MediaStream) -> None:
-        if stream.slot >= 0:
+    def _place(self, stream: MediaStream, ptime: int, clock: MediaClock) -> None:
+        slot = clock.take_slot()
+        stream.slot = slot
+        if ptime == PERIOD_SLOTS:
+            self._slots[slot].append(stream)
+            return
+        step = 20 if ptime % 20 == 0 else 10
+        slots: tuple[int, ...] = (slot,) if step == 20 else (slot, (slot + 10) % PERIOD_SLOTS)
+        for k in slots[1:]:
+            clock.occupy(k)
+        for k in slots:
+            self._every[k].append((stream, step))
+        self._every_slots[stream] = slots
+
+    def _unplace(self, stream: MediaStream) -> None:
+        clock = self._clock
+        slots = self._every_slots.pop(stream, None)
+        if slots is None:
             with contextlib.suppress(ValueError):
                 self._slots[stream.slot].remove(stream)
-                self._active -= 1
-                if self._clock is not None:
-                    self._clock.free_slot(stream.slot)
-            stream.slot = -1
+            slots = (stream.slot,)
+        else:
+            for k in slots:
+                self._every[k] = [e for e in self._every[k] if e[0] is not stream]
+        if clock is not None:
+            for k in slots:
+                clock.free_slot(k)
+        stream.slot = -1
+
+    def reschedule(self, stream: MediaStream, ptime: int) -> None:
+        """`stream` now sends every `ptime` ms (a re-INVITE changed its packetization)."""
+        if stream.slot < 0:
+            return
+        self._unplace(stream)
+        self._place(stream, ptime, self._media_clock())
+
+    def _deactivate(self, stream: MediaStream) -> None:
+        if stream.slot >= 0:
+            self._unplace(stream)
+            self._active -= 1
         if not self._active and self._clock is not None:
             self._clock.stop(self)
 
@@ -163,16 +198,22 @@ class MediaEngine:
     def send_slot(self, slot: int, now: float, due: float) -> None:
         """The media clock's turn for `slot` (ideally at `due`): every stream of the slot sends its packet."""
         streams = self._slots[slot]
-        if not streams:
+        every = self._every[slot]
+        if not streams and not every:
             return
         for s in streams:
             try:
                 s.tick(now)
             except Exception as exc:  # a bug in one stream must not stop the engine's other calls
                 self.failed(exc)
+        for s, step in every:
+            try:
+                s.tick_every(now, step)
+            except Exception as exc:
+                self.failed(exc)
         self.ticks += 1
         late = time.monotonic() - due
-        n = len(streams)
+        n = len(streams) + len(every)
         b = int(late * 10000.0)
         self.lateness_hist[b if 0 <= b < _HIST_BINS else (_HIST_BINS - 1 if b > 0 else 0)] += n
         # interval jitter: the change of this slot's lateness since its previous turn 20 ms ago, i.e. how far

@@ -15,7 +15,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from emulator.protocols.media import g711
+from emulator.protocols.media import codecs, g711
 from emulator.protocols.media.tones import ToneGenerator
 
 __all__ = ["Silence", "Source", "WavRecorder", "WavSource", "frame_cycle"]
@@ -41,6 +41,17 @@ class WavSource:
         self._encoded: dict[str, bytes] = {}
         self._pos = 0
 
+    def read(self, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        """The next `samples` samples as 16-bit LE PCM (looping)."""
+        pcm, pos, want = self.pcm, self._pos, 2 * samples
+        out = bytearray()
+        while len(out) < want:
+            take = min(want - len(out), len(pcm) - 2 * pos)
+            out += pcm[2 * pos : 2 * pos + take]
+            pos = (pos + take // 2) % (len(pcm) // 2)
+        self._pos = pos
+        return bytes(out)
+
     def read_encoded(self, codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
         enc = self._encoded.get(codec)
         if enc is None:
@@ -64,53 +75,69 @@ class Silence:
     def read_encoded(codec: str, samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
         return bytes((g711.ULAW_SILENCE if codec == "PCMU" else g711.ALAW_SILENCE,)) * samples
 
+    @staticmethod
+    def read(samples: int = g711.SAMPLES_PER_FRAME) -> bytes:
+        return bytes(2 * samples)
+
 
 Source = ToneGenerator | WavSource | Silence
 
 _MAX_FRAMES = 3000  # 60 s of 20 ms frames
 
 
-def frame_cycle(source: Source, codec: str) -> list[bytes]:
-    """The source's 20 ms frames for one full cycle, pre-encoded: the send path then indexes a list.
+def frame_cycle(source: Source, codec: str, ptime: int = 20, vad: bool = False) -> list[bytes]:
+    """The source's packets (`ptime` ms each, encoded with `codec`, an rtpmap encoding name) for one full cycle,
+    pre-encoded: the send path then indexes a list, whatever the codec costs.
 
-    A tone cycle is the smallest whole number of frames covering whole periods (25 frames for 1 kHz); a
-    WAV file is cut into its frames (the last one wrapping to the start); longer cycles are capped at 60 s.
-    Streams playing the same tone (or silence) from its start share one cycle: hundreds of calls then read
-    a few kilobytes of frames that stay in the CPU's cache rather than a copy each.
+    A tone cycle is the smallest whole number of packets covering whole periods (25 for 1 kHz at 20 ms); a
+    WAV file is cut into its packets (the last one wrapping to the start); longer cycles are capped at 60 s.
+    Silence is 2 s of packets (with G.729 VAD: a SID frame, then empty payloads — nothing sent). A stateful codec
+    encodes the cycle once, in order, so only the wrap joins two encoder states. Streams playing the same tone
+    (or silence) from its start share one cycle: hundreds of calls then read a few kilobytes of packets that stay
+    in the CPU's cache rather than a copy each.
     """
     if isinstance(source, Silence):
-        return _shared_cycle(("silence",), codec, source)
+        return _shared_cycle(("silence",), codec, ptime, vad, source)
     if isinstance(source, ToneGenerator):
         if source.position == 0:  # not read yet: the cycle depends on the tone's parameters only
-            return _shared_cycle((source.frequencies, source.level_dbm0, source.sample_rate), codec, source)
-        return _read_cycle(source, codec)
-    return _read_cycle(source, codec)
+            return _shared_cycle((source.frequencies, source.level_dbm0, source.sample_rate), codec, ptime, vad,
+                                 source)
+        return _read_cycle(source, codec, ptime, vad)
+    return _read_cycle(source, codec, ptime, vad)
 
 
-_shared_cycles: dict[tuple[Any, ...], list[bytes]] = {}  # immutable frames, keyed by what determines them
+_shared_cycles: dict[tuple[Any, ...], list[bytes]] = {}  # immutable packets, keyed by what determines them
 
 
-def _shared_cycle(key: tuple[Any, ...], codec: str, source: Source) -> list[bytes]:
-    key = (*key, codec)
+def _shared_cycle(key: tuple[Any, ...], codec: str, ptime: int, vad: bool, source: Source) -> list[bytes]:
+    key = (*key, codec, ptime, vad)
     frames = _shared_cycles.get(key)
     if frames is None:
         if len(_shared_cycles) >= 64:  # a lab playing many distinct tones: forget the oldest
             del _shared_cycles[next(iter(_shared_cycles))]
-        frames = _shared_cycles[key] = _read_cycle(source, codec)
+        frames = _shared_cycles[key] = _read_cycle(source, codec, ptime, vad)
     return frames
 
 
-def _read_cycle(source: Source, codec: str) -> list[bytes]:
+def _read_cycle(source: Source, codec: str, ptime: int, vad: bool) -> list[bytes]:
+    spp = 8 * ptime  # samples per packet
     if isinstance(source, Silence):
-        return [source.read_encoded(codec)]
-    if isinstance(source, ToneGenerator):
+        count = 2000 // ptime if vad else 1  # with VAD: one SID frame, then nothing, every 2 s
+    elif isinstance(source, ToneGenerator):
         period = source.period_samples
-        count = period // math.gcd(period, g711.SAMPLES_PER_FRAME)
+        count = period // math.gcd(period, spp)
     elif isinstance(source, WavSource):
-        count = -(-len(source.pcm) // (2 * g711.SAMPLES_PER_FRAME))
+        count = -(-len(source.pcm) // (2 * spp))
     else:
         count = 1
-    return [source.read_encoded(codec) for _ in range(max(1, min(count, _MAX_FRAMES)))]
+    count = max(1, min(count, 60_000 // ptime))
+    fmt = codecs.by_encoding(codec)
+    if fmt is None:
+        raise ValueError(f"unknown codec {codec!r}")
+    if fmt.stem in ("G711Mulaw", "G711Alaw") and not isinstance(source, Silence):
+        return [source.read_encoded(codec, spp) for _ in range(count)]  # the sources' own encoded periods
+    encoder = codecs.encoder_for(fmt, vad=vad)
+    return [encoder.encode(source.read(spp)) for _ in range(count)]
 
 
 class WavRecorder:
@@ -127,6 +154,9 @@ class WavRecorder:
 
     def write(self, codec: str, payload: bytes) -> None:
         self._wave.writeframesraw(g711.decode(codec, payload))
+
+    def write_pcm(self, pcm: bytes) -> None:
+        self._wave.writeframesraw(pcm)
 
     def close(self) -> None:
         self._wave.close()

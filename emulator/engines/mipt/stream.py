@@ -20,52 +20,50 @@ The audio measure keeps the last 200 ms of *encoded* payloads and decodes them i
 :class:`~emulator.protocols.media.tones.ToneMeter` only when asked (:meth:`MediaStream.measure`), so measuring costs
 nothing per packet. Optional WAV recording (decoded per packet, only while recording).
 
-RTCP (RFC 3550 §6): SR when we sent since the last report, else RR, with a report block for the peer and an
-SDES CNAME; every 5 s randomised over [0.5, 1.5] x 5 s (§6.3.1 simplified: no bandwidth scaling; the
-stream checks at its send slot whether a report is due, no timer per stream). SRTCP when the stream is secure.
+Codecs: whatever the call negotiated (:mod:`~emulator.protocols.media.codecs`), at its packetization (``plan.ptime``):
+the source is pre-encoded per codec and ptime (:func:`~emulator.engines.mipt.sources.frame_cycle`), so sending
+costs the same for every codec; an empty payload (G.729 Annex B between SID frames) is not sent. What arrives is
+kept as ``(arrival, timestamp, payload)`` for the stream's :class:`~emulator.engines.mipt.playout.Playout` (jitter
+buffer, decoding, recording, in-band DTMF and fax tones), processed every 100 ms by :meth:`MediaStream._housekeeping`,
+which also sends RTCP when due (:mod:`~emulator.engines.mipt.rtcp`, RFC 3550 §6.3 intervals) — no timer per stream.
+
+A lab may impair what the stream sends (:class:`~emulator.protocols.media.impair.Impairment`: loss, jitter,
+reordering, duplication); an impaired packet leaves from a loop timer at its delay. Without one the packet path
+is unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import random
 import socket
 import struct
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from emulator.engines.mipt.playout import DtmfThresholds, Playout
 from emulator.engines.mipt.ports import PortAllocator
+from emulator.engines.mipt.quality import StreamQuality
+from emulator.engines.mipt.rtcp import T_MIN, RtcpSession
 from emulator.engines.mipt.sources import Silence, Source, WavRecorder, WavSource, frame_cycle
-from emulator.protocols.media import g711
-from emulator.protocols.media.dtmf import DtmfReceiver, DtmfSender, InbandDtmf, inband_frames, parse_digits
-from emulator.protocols.media.rtp import (
-    Bye,
-    ReceiverReport,
-    ReceptionStats,
-    ReportBlock,
-    RtcpError,
-    RtpError,
-    RtpSender,
-    SenderReport,
-    SourceDescription,
-    build_compound,
-    ntp_from_unix,
-    parse_rtcp,
-    rtp_fields,
-)
+from emulator.protocols.media import codecs
+from emulator.protocols.media.dtmf import DtmfReceiver, DtmfSender, InbandDtmf, inband_pcm, parse_digits
+from emulator.protocols.media.impair import Impairment
+from emulator.protocols.media.jitter import JitterSettings
+from emulator.protocols.media.rtp import ReceptionStats, RtpError, RtpSender, rtp_fields
 from emulator.protocols.media.session_setup import MediaPlan
 from emulator.protocols.media.srtp import ContextBehaviour, SrtpContext, SrtpError, SrtpReplayError, SrtpSession
-from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, ToneMeter
+from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement
 from emulator.protocols.sdp.sdp import Direction
 
 __all__ = ["MEASURE_WINDOW_MS", "REKEY_GRACE", "RTCP_INTERVAL", "MediaStream", "Notify", "StreamOwner"]
 
-RTCP_INTERVAL = 5.0
+RTCP_INTERVAL = T_MIN
 REKEY_GRACE = 0.5  # seconds during which the peer's previous key still decrypts (packets in flight)
 MEASURE_WINDOW_MS = 200
+HOUSEKEEPING = 0.1  # seconds between two batches of the receive side (jitter buffer, decoding, detection)
 _RECV_SIZE = 2048
 _RTP_HEAD = struct.Struct("!BBHII")
 
@@ -87,7 +85,11 @@ class StreamOwner(Protocol):
     def unwatch(self, fd: int) -> None: ...
 
     def activate(self, stream: MediaStream) -> None:
-        """Give the stream a send slot: :meth:`MediaStream.tick` every 20 ms from now on."""
+        """Give the stream a send slot: :meth:`MediaStream.tick` every packet period (its ptime) from now on."""
+        ...
+
+    def reschedule(self, stream: MediaStream, ptime: int) -> None:
+        """The stream's packetization changes to `ptime` ms (a re-INVITE)."""
         ...
 
     def forget(self, stream: MediaStream) -> None:
@@ -99,25 +101,22 @@ class MediaStream:
     """One call leg's RTP/RTCP (and SRTP) on a port pair it binds from its allocator (and gives back when closed).
     Created by :meth:`MediaEngine.open_stream`."""
 
-    # slots: 46 attributes are past CPython's shared-keys limit (30), so without them every attribute read on
-    # the packet path would be a dict lookup in a per-stream dict
+    # slots: past CPython's shared-keys limit (30) every attribute read on the packet path would otherwise be a
+    # dict lookup in a per-stream dict
     __slots__ = (
         "_alloc",
+        "_countdown",
         "_dtmf",
         "_dtmf_rx",
         "_frame",
         "_frames",
-        "_last_audio",
+        "_impair",
         "_mipt110_raised",
-        "_next_rtcp",
+        "_next_house",
         "_peer_ssrc",
         "_prev_rx",
         "_prev_rx_until",
         "_receives",
-        "_recent",
-        "_recorder",
-        "_reported_sent",
-        "_rtcp_sock",
         "_rx",
         "_sends",
         "_sock",
@@ -132,28 +131,27 @@ class MediaStream:
         "dropped",
         "endpoint",
         "engine",
+        "fmt",
         "key_management",
-        "last_peer_report",
         "packets_received",
         "packets_sent",
         "payload_type",
-        "peer_bye",
         "plan",
+        "playout",
         "port",
+        "ptime",
         "reception",
         "rekey_pending",
         "remote",
-        "remote_rtcp",
         "replayed",
-        "rtcp_dropped",
+        "rtcp",
         "rtcp_port",
-        "rtcp_received",
-        "rtcp_sent",
         "send_errors",
         "sender",
         "slot",
         "srtp",
         "undecryptable",
+        "vad",
     )
 
     def __init__(
@@ -169,16 +167,24 @@ class MediaStream:
         self.call = call
         self.endpoint = endpoint
         self._alloc = allocator
-        self._sock, self._rtcp_sock = allocator.bind_pair()  # given back by close()
+        self._sock, rtcp_sock = allocator.bind_pair()  # given back by close()
         self.port: int = self._sock.getsockname()[1]
-        self.rtcp_port: int = self._rtcp_sock.getsockname()[1]
+        self.rtcp_port: int = rtcp_sock.getsockname()[1]
+        self.rtcp = RtcpSession(rtcp_sock, engine.cname, engine.rtcp_interval)
         self.codec = codec
-        self.payload_type = g711.PT_PCMU if codec == "PCMU" else g711.PT_PCMA
+        fmt = codecs.by_encoding(codec)
+        if fmt is None:
+            raise ValueError(f"unknown codec {codec!r}")
+        self.fmt = fmt
+        self.ptime = 20
+        self.vad = False
+        self.payload_type = fmt.static_pt if fmt.static_pt is not None else 96
         self.sender = RtpSender.create(self.payload_type)
         self.reception = ReceptionStats(probation=0)
+        self.playout = Playout(fmt, self.ptime)
+        self.playout.on_digit = self.note_dtmf
         self.direction = Direction.SENDRECV
         self.remote: tuple[str, int] | None = None
-        self.remote_rtcp: tuple[str, int] | None = None
         self.srtp: SrtpSession | None = None
         self.key_management: str | None = None
         self.plan: MediaPlan | None = None
@@ -189,16 +195,14 @@ class MediaStream:
         self._rx: SrtpContext | None = None  # srtp.rx likewise (the fast receive path)
         self._sends = True
         self._receives = True
-        self._recent: deque[bytes] = deque(maxlen=MEASURE_WINDOW_MS // 20)
-        self._recorder: WavRecorder | None = None
+        self._impair: Impairment | None = None
         self.slot = -1  # the engine's send slot (-1: not sending yet)
+        self._countdown = 0  # ms to the next packet when the ptime is not 20 ms (ticked every 10 or 20 ms)
         self._watched = False
         self._prev_rx: SrtpContext | None = None  # the peer's previous key, for REKEY_GRACE after a rekey
         self._prev_rx_until = 0.0
-        self._last_audio = -1.0  # loop time of the last audio packet heard
         self._peer_ssrc: int | None = None  # SSRC of the last RTP packet received (our report block's)
-        self._next_rtcp = 0.0
-        self._reported_sent = 0  # sender.packets_sent at the last RTCP report: SR if it moved, else RR
+        self._next_house = 0.0
         self._mipt110_raised = False
         # A re-offer of ours is out: the peer may already send under the key of its answer, which we cannot
         # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
@@ -214,11 +218,6 @@ class MediaStream:
         self.replayed = 0
         self.dropped = 0  # garbage, truncated, wrong payload type for audio
         self.send_errors = 0
-        self.rtcp_sent = 0
-        self.rtcp_received = 0
-        self.rtcp_dropped = 0
-        self.last_peer_report: ReportBlock | None = None
-        self.peer_bye = False
 
     # -- control
 
@@ -229,7 +228,7 @@ class MediaStream:
         behaviour: ContextBehaviour = ContextBehaviour.KEEP,
         initial_sequence: int | None = None,
     ) -> None:
-        """Start the stream with a negotiated plan, or update it (re-INVITE: new remote, direction, keys).
+        """Start the stream with a negotiated plan, or update it (re-INVITE: new remote, direction, keys, codec).
 
         On an update of a secure stream, `behaviour` (``SecuritySettings.context_behaviour``) keeps or
         regenerates the SRTP contexts (:meth:`SrtpSession.update`); a regenerated sending context restarts
@@ -238,12 +237,19 @@ class MediaStream:
         first = self.plan is None
         self.rekey_pending = False
         codec = plan.codec.upper()
-        if codec not in ("PCMU", "PCMA"):
+        fmt = codecs.by_encoding(codec)
+        if fmt is None or not codecs.carried(fmt):
             raise ValueError(f"unsupported codec {plan.codec!r}")
-        if codec != self.codec:
-            self.codec = codec
-            self._frames = frame_cycle(self._source, codec)
+        ptime = max(10, plan.ptime // 10 * 10)
+        if (codec, ptime, plan.vad) != (self.codec, self.ptime, self.vad):
+            self.codec, self.fmt, self.vad = codec, fmt, plan.vad
+            if ptime != self.ptime and self.slot >= 0:
+                self.engine.reschedule(self, ptime)
+            self.ptime = ptime
+            self._frames = frame_cycle(self._source, codec, ptime, plan.vad)
             self._frame = 0
+            self.playout.set_format(fmt, ptime)
+        self.sender.samples_per_packet = 8 * ptime
         self.payload_type = plan.payload_type
         self.sender.payload_type = plan.payload_type
         self._te_pt = -1 if plan.telephone_event_pt is None else plan.telephone_event_pt
@@ -257,10 +263,8 @@ class MediaStream:
         if remote != self.remote and reachable:
             self._sock.connect(remote)
             self.remote = remote
-        rtcp_remote = (plan.remote_host, plan.remote_rtcp_port)
-        if rtcp_remote != self.remote_rtcp and reachable and plan.remote_rtcp_port:
-            self._rtcp_sock.connect(rtcp_remote)
-            self.remote_rtcp = rtcp_remote
+        if reachable and plan.remote_rtcp_port:
+            self.rtcp.connect((plan.remote_host, plan.remote_rtcp_port))
         if plan.secure and plan.local is not None and plan.remote is not None:
             if self.srtp is None or first:
                 self.srtp = SrtpSession(
@@ -287,9 +291,9 @@ class MediaStream:
         self._fast_paths()
         if not self._watched:
             self.engine.watch(self._sock, self._read_rtp)
-            self.engine.watch(self._rtcp_sock, self._read_rtcp)
+            self.engine.watch(self.rtcp.sock, self._read_rtcp)
             self._watched = True
-            self._next_rtcp = time.monotonic() + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
+            self.rtcp.start(time.monotonic())
         if self.slot < 0:
             self.engine.activate(self)
 
@@ -307,7 +311,7 @@ class MediaStream:
     def set_source(self, source: ToneGenerator | WavSource | None) -> None:
         """What we send: a tone, a WAV file, or silence (None)."""
         self._source = Silence() if source is None else source
-        self._frames = frame_cycle(self._source, self.codec)
+        self._frames = frame_cycle(self._source, self.codec, self.ptime, self.vad)
         self._frame = 0
 
     def play_tone(self, *frequencies: float, level_dbm0: float = -10.0) -> None:
@@ -317,12 +321,21 @@ class MediaStream:
         self.set_source(WavSource(path))
 
     def record(self, path: str | Path | None) -> None:
-        """Record the received audio to a WAV file (8 kHz mono 16-bit); None stops recording."""
-        if self._recorder is not None:
-            self._recorder.close()
-            self._recorder = None
-        if path is not None:
-            self._recorder = WavRecorder(path)
+        """Record the received audio to a WAV file (8 kHz mono 16-bit, after the jitter buffer); None stops."""
+        self.playout.record(None if path is None else WavRecorder(path))
+
+    def detect_inband_dtmf(self, thresholds: DtmfThresholds | None) -> None:
+        """Count the digits heard in the received audio (``TelIf.InteropDtmfDetection``); None stops."""
+        self.playout.detect_dtmf(thresholds)
+
+    def set_jitter_buffer(self, settings: JitterSettings) -> None:
+        self.playout.jb.settings = settings
+
+    def impair(self, impairment: Impairment | None) -> None:
+        """Impair what this stream sends from now on (lab knob); None: a clean network again."""
+        if impairment is not None:
+            impairment.period = self.ptime / 1000.0
+        self._impair = impairment
 
     def send_raw(self, data: bytes) -> None:
         """Send arbitrary bytes to the peer's RTP port (labs: garbage, truncated or replayed packets)."""
@@ -334,38 +347,49 @@ class MediaStream:
         if self.closed:
             return
         self.closed = True
-        if self.remote_rtcp is not None and self.plan is not None:
+        if self.rtcp.remote is not None and self.plan is not None:
             with contextlib.suppress(Exception):
-                self._send_rtcp(time.monotonic(), bye=True)
+                self.rtcp.send(time.monotonic(), self.sender, self.reception, self._peer_ssrc, self.srtp, bye=True)
         self.engine.forget(self)
         if self._watched:
             self.engine.unwatch(self._sock.fileno())
-            self.engine.unwatch(self._rtcp_sock.fileno())
+            self.engine.unwatch(self.rtcp.sock.fileno())
             self._watched = False
-        self.record(None)
+        self.playout.close()
         self._sock.close()
-        self._rtcp_sock.close()
+        self.rtcp.sock.close()
         self._alloc.release(self.port)
 
     # -- measure and stats
 
     def measure(self, candidates: tuple[float, ...] | None = None) -> ToneMeasurement:
-        """Level and dominant frequency of the last 200 ms received (decoded, decrypted)."""
-        meter = ToneMeter(MEASURE_WINDOW_MS)
-        if time.monotonic() - self._last_audio <= MEASURE_WINDOW_MS / 1000.0:  # else: nothing heard lately
-            for payload in list(self._recent):
-                meter.feed_encoded(self.codec, payload)
-        return meter.measure(candidates)
+        """Level and dominant frequency of the last 200 ms played out (decoded, decrypted, after the jitter buffer)."""
+        return self.playout.measure(candidates)
+
+    def quality(self) -> StreamQuality:
+        """This connection's figures so far (the Mipt statistics' row; jitter and latency sampled by RTCP)."""
+        q = StreamQuality(
+            packets_sent=self.packets_sent,
+            packets_received=self.packets_received,
+            octets_sent=self.sender.octets_sent,
+            octets_received=self.playout.octets_received,
+            packets_lost=max(0, self.reception.lost) if self.reception.received else 0,
+        )
+        q.jitter, q.latency = self.playout.jitter_ms, self.rtcp.latency_ms
+        return q
 
     def stats(self, *, measure: bool = True) -> dict[str, Any]:
         """Counters and state of this stream (the automation API's per-call media status)."""
         r = self.reception
+        jb = self.playout.jb
         out: dict[str, Any] = {
             "call": self.call,
             "endpoint": self.endpoint,
             "local": f"{self.engine.host}:{self.port}",
             "remote": None if self.remote is None else f"{self.remote[0]}:{self.remote[1]}",
             "codec": self.codec,
+            "payload_type": self.payload_type,
+            "ptime": self.ptime,
             "direction": self.direction.value,
             "packets_sent": self.packets_sent,
             "packets_received": self.packets_received,
@@ -374,14 +398,18 @@ class MediaStream:
             "dropped": self.dropped,
             "lost": max(0, r.lost) if r.received else 0,
             "jitter_ms": round(r.jitter * 1000.0 / r.clock_rate, 3),
+            "jitter_buffer": {"level": jb.settings.level, "delay_ms": round(jb.delay_ms, 1), "late": jb.late,
+                              "concealed": jb.concealed, "duplicates": jb.duplicates},
+            "round_trip_ms": None if self.rtcp.rtt is None else round(self.rtcp.rtt * 1000.0, 1),
             "srtp": self.srtp is not None,
             "key_management": self.key_management,
             "suite": None if self.srtp is None else self.srtp.local.suite.value,
             "tx_roc": None if self.srtp is None else self.srtp.tx.roc,
             "rx_roc": None if self.srtp is None else self.srtp.rx.roc,
-            "rtcp_sent": self.rtcp_sent,
-            "rtcp_received": self.rtcp_received,
+            "rtcp_sent": self.rtcp.sent,
+            "rtcp_received": self.rtcp.received,
             "dtmf_received": self._dtmf_rx.digits,
+            "impair": None if self._impair is None else self._impair.to_json(),
         }
         if measure:
             m = self.measure()
@@ -392,13 +420,13 @@ class MediaStream:
     # -- hot paths (one call each per packet from the engine; see the module docstring)
 
     def tick(self, now: float) -> None:
-        """Called by the engine's ticker once per 20 ms: build, protect and send the next packet, if sending.
-        RTCP goes out here when due. A secure stream writes the packet into its SRTP context's buffer and
-        libsrtp protects it there (:meth:`SrtpContext.protect_in_place`): no intermediate ``bytes``."""
-        if now >= self._next_rtcp:
-            self._rtcp_due(now)
+        """Called by the engine's ticker once per packet period: build, protect and send the next packet, if
+        sending. Housekeeping (receive batch, RTCP) goes here when due. A secure stream writes the packet into its
+        SRTP context's buffer and libsrtp protects it there (:meth:`SrtpContext.protect_in_place`)."""
+        if now >= self._next_house:
+            self._housekeeping(now)
         if not self._sends:
-            self.sender.skip(g711.SAMPLES_PER_FRAME)
+            self.sender.skip(self.sender.samples_per_packet)
             return
         frames = self._frames  # shared by the streams playing the same tone: stays in the CPU's cache
         i = self._frame
@@ -411,6 +439,9 @@ class MediaStream:
                 return
             if digit_frame:
                 payload = digit_frame
+        if not payload:  # G.729 Annex B: nothing to send while the noise does not change
+            self.sender.skip(self.sender.samples_per_packet)
+            return
         tx = self._tx
         try:
             if tx is not None:
@@ -422,10 +453,41 @@ class MediaStream:
                 pkt = self.srtp.tx.protect(self.sender.next_packet(payload))
             else:
                 pkt = self.sender.next_packet(payload)
-            self._sock.send(pkt)
+            if self._impair is None:
+                self._sock.send(pkt)
+            else:
+                self._send_impaired(pkt)
             self.packets_sent += 1
         except (OSError, SrtpError):
             self.send_errors += 1
+
+    def tick_every(self, now: float, step_ms: int) -> None:
+        """The engine's visit every `step_ms` (10 or 20) to a stream whose ptime is not 20 ms: a packet when due."""
+        self._countdown -= step_ms
+        if self._countdown > 0:
+            return
+        self._countdown += self.ptime
+        self.tick(now)
+
+    def _send_impaired(self, pkt: bytes) -> None:
+        """A packet through the lab's bad network: dropped, delayed, reordered or duplicated."""
+        assert self._impair is not None
+        fate = self._impair.fate()
+        if not fate:
+            return
+        data = bytes(pkt)
+        loop = asyncio.get_running_loop()
+        for delay in fate:
+            if delay <= 0.0:
+                self.send_raw(data)
+            else:
+                loop.call_later(delay, self.send_raw, data)
+
+    def _housekeeping(self, now: float) -> None:
+        """Every 100 ms: the receive batch through the playout, then RTCP if due."""
+        self._next_house = now + HOUSEKEEPING
+        self.playout.process(now, self.reception)
+        self.rtcp.due(now, self.sender, self.reception, self._peer_ssrc, self.srtp)
 
     def _dtmf_tick(self) -> bytes | bool | None:
         """A tick while digits are queued: True when an RFC 4733 event packet went out in place of audio, the
@@ -444,7 +506,7 @@ class MediaStream:
         if ev is None:
             return None
         pkt = sender.packet_at(self._te_pt, ev.payload, marker=ev.marker, timestamp=ev.timestamp)
-        sender.skip(g711.SAMPLES_PER_FRAME)  # audio time runs on under the event
+        sender.skip(sender.samples_per_packet)  # audio time runs on under the event
         try:
             self._sock.send(self.srtp.tx.protect(pkt) if self.srtp is not None else pkt)
             self.packets_sent += 1
@@ -454,19 +516,24 @@ class MediaStream:
 
     def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
         """Queue DTMF digits (0-9 * # A-D): RFC 4733 events when the call negotiated telephone-event, else the
-        digits' tones in the audio (in band). Returns "rfc4733" or "inband"; raises
+        digits' tones in the audio (in band, in the call's codec). Returns "rfc4733" or "inband"; raises
         :class:`~emulator.protocols.media.dtmf.DtmfError` for invalid digits or timings (nothing queued)."""
         if self._te_pt >= 0:
-            events = self._dtmf if isinstance(self._dtmf, DtmfSender) else DtmfSender()
+            events = self._dtmf if isinstance(self._dtmf, DtmfSender) else DtmfSender(tick_samples=8 * self.ptime)
             events.queue(digits, duration_ms, gap_ms)
             self._dtmf = events
             return "rfc4733"
-        probe = DtmfSender()
+        probe = DtmfSender(tick_samples=8 * self.ptime)
         probe.queue(digits, duration_ms, gap_ms)  # the same checks, nothing sent
-        ticks = max(1, round(duration_ms / 20))
-        frames = [inband_frames(d, self.codec, ticks) for d in parse_digits(digits)]
+        ticks = max(1, round(duration_ms / self.ptime))
+        spp = 8 * self.ptime
+        frames = []
+        for d in parse_digits(digits):
+            encoder = codecs.encoder_for(self.fmt)
+            pcm = inband_pcm(d, ticks * spp)
+            frames.append(tuple(encoder.encode(pcm[2 * k * spp : 2 * (k + 1) * spp]) for k in range(ticks)))
         inband = self._dtmf if isinstance(self._dtmf, InbandDtmf) else InbandDtmf()
-        inband.queue(frames, max(1, round(gap_ms / 20)))
+        inband.queue(frames, max(1, round(gap_ms / self.ptime)))
         self._dtmf = inband
         return "inband"
 
@@ -475,7 +542,7 @@ class MediaStream:
         return self._dtmf_rx.digits
 
     def note_dtmf(self, digit: str) -> None:
-        """A digit received outside RTP (SIP INFO)."""
+        """A digit received outside RFC 4733 events (SIP INFO, or detected in band)."""
         self._dtmf_rx.digits = (self._dtmf_rx.digits + digit)[-self._dtmf_rx.limit :]
 
     def _read_rtp(self, now: float) -> None:
@@ -512,11 +579,7 @@ class MediaStream:
         self._peer_ssrc = ssrc
         self.reception.update(seq, ts, now)
         if b1 & 0x7F == self.payload_type and self._receives:
-            payload = buf[12 : n - rx.rtp_tag_length]
-            self._recent.append(payload)
-            self._last_audio = now
-            if self._recorder is not None:
-                self._recorder.write(self.codec, payload)
+            self.playout.arrivals.append((now, ts, buf[12 : n - rx.rtp_tag_length]))
         elif b1 & 0x7F == self._te_pt:
             self._dtmf_rx.feed(buf[12 : n - rx.rtp_tag_length], ts)
 
@@ -553,12 +616,11 @@ class MediaStream:
         self._peer_ssrc = ssrc
         self.reception.update(seq, ts, now)
         if pt == self.payload_type and self._receives:
-            self._recent.append(payload)
-            self._last_audio = now
-            if self._recorder is not None:
-                self._recorder.write(self.codec, payload)
+            self.playout.arrivals.append((now, ts, payload))
         elif pt == self._te_pt:
             self._dtmf_rx.feed(payload, ts)
+        else:
+            self.dropped += 1  # a payload type the call did not negotiate: not audio
 
     def _unprotect_failed(self, exc: SrtpError) -> None:
         if exc.crypto_error and self.rekey_pending:
@@ -592,61 +654,8 @@ class MediaStream:
 
     # -- RTCP
 
-    def _rtcp_due(self, now: float) -> None:
-        self._next_rtcp = now + self.engine.rtcp_interval * random.uniform(0.5, 1.5)
-        if self.remote_rtcp is not None:
-            with contextlib.suppress(OSError, SrtpError, RtcpError):
-                self._send_rtcp(now)
-
-    def _send_rtcp(self, now: float, *, bye: bool = False) -> None:
-        wall = time.time()
-        blocks: tuple[ReportBlock, ...] = ()
-        if self.reception.received:
-            if self._peer_ssrc is not None:
-                self.reception.ssrc = self._peer_ssrc
-            blocks = (self.reception.report_block(now),)
-        s = self.sender
-        first: SenderReport | ReceiverReport
-        if s.packets_sent != self._reported_sent:
-            first = s.sender_report(ntp_from_unix(wall), s.timestamp, blocks)
-        else:
-            first = ReceiverReport(s.ssrc, blocks)
-        self._reported_sent = s.packets_sent
-        parts: list[Any] = [first, SourceDescription.cname(s.ssrc, self.engine.cname)]
-        if bye:
-            parts.append(Bye((s.ssrc,)))
-        pkt = build_compound(parts)
-        if self.srtp is not None:
-            pkt = self.srtp.tx.protect_rtcp(pkt)
-        self._rtcp_sock.send(pkt)
-        self.rtcp_sent += 1
-
     def _read_rtcp(self, now: float) -> None:
-        try:
-            data = self._rtcp_sock.recv(_RECV_SIZE)
-        except OSError:
-            return
-        self._on_rtcp(data, now)
-
-    def _on_rtcp(self, data: bytes, now: float) -> None:
-        try:
-            if self.srtp is not None:
-                data = self.srtp.rx.unprotect_rtcp(data)
-            packets = parse_rtcp(data)
-        except (SrtpError, RtcpError):
-            self.rtcp_dropped += 1
-            return
-        self.rtcp_received += 1
-        for p in packets:
-            if isinstance(p, SenderReport):
-                self.reception.ssrc = p.ssrc
-                self.reception.on_sender_report(p.ntp_timestamp, now)
-            if isinstance(p, SenderReport | ReceiverReport):
-                for b in p.reports:
-                    if b.ssrc == self.sender.ssrc:
-                        self.last_peer_report = b
-            elif isinstance(p, Bye):
-                self.peer_bye = True
+        self.rtcp.read(now, self.sender, self.reception, self.srtp)
 
     def __repr__(self) -> str:
         return f"<MediaStream call={self.call} {self.engine.host}:{self.port} -> {self.remote} srtp={bool(self.srtp)}>"

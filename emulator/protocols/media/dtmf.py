@@ -32,6 +32,7 @@ __all__ = [
     "InbandDtmf",
     "dtmf_frequencies",
     "inband_frames",
+    "inband_pcm",
     "parse_digits",
 ]
 
@@ -60,10 +61,10 @@ def parse_digits(text: str) -> str:
     return digits
 
 
-def _ticks(ms: int, what: str) -> int:
+def _ticks(ms: int, what: str, tick_ms: int = 20) -> int:
     if isinstance(ms, bool) or not isinstance(ms, int) or not MIN_MS <= ms <= MAX_MS:
         raise DtmfError(f"{what}: {ms!r} ms is outside {MIN_MS}..{MAX_MS} ms")
-    return max(1, round(ms / 20))
+    return max(1, round(ms / tick_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class DtmfSender:
     of audio, or None (send audio). `ts` is the audio timestamp of this tick."""
 
     volume: int = 10  # -dBm0 (RFC 4733 §2.3.4): 10 = -10 dBm0
+    tick_samples: int = TICK_SAMPLES  # one packet period (the stream's ptime) in samples
     _queue: deque[tuple[int, int, int]] = field(default_factory=deque)  # (event, duration ticks, gap ticks)
     _event: int = -1
     _start_ts: int = 0
@@ -90,7 +92,8 @@ class DtmfSender:
 
     def queue(self, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> None:
         ds = parse_digits(digits)
-        dur, gap = _ticks(duration_ms, "duration_ms"), _ticks(gap_ms, "gap_ms")
+        tick_ms = self.tick_samples // 8
+        dur, gap = _ticks(duration_ms, "duration_ms", tick_ms), _ticks(gap_ms, "gap_ms", tick_ms)
         for d in ds:
             self._queue.append((EVENTS.index(d), dur, gap))
 
@@ -111,7 +114,7 @@ class DtmfSender:
         if self._tick < self._length:
             self._tick += 1
         end = self._tick >= self._length
-        duration = min(self._tick * TICK_SAMPLES, 0xFFFF)
+        duration = min(self._tick * self.tick_samples, 0xFFFF)
         payload = _PAYLOAD.pack(self._event, (0x80 if end else 0) | (self.volume & 0x3F), duration)
         packet = EventPacket(payload, first, self._start_ts)
         if end:
@@ -157,20 +160,26 @@ def dtmf_frequencies(digit: str) -> tuple[float, float]:
     raise DtmfError(f"not a DTMF digit: {digit!r}")
 
 
-@lru_cache(maxsize=128)
-def inband_frames(digit: str, codec: str, ticks: int, level_dbm0: float = -7.0) -> tuple[bytes, ...]:
-    """`ticks` encoded 20 ms frames of a digit's two tones, `level_dbm0` each (cached: a digit string does
-    not stall the event loop; a whole-period tone generator would take ~20 ms per pair)."""
+@lru_cache(maxsize=64)
+def inband_pcm(digit: str, samples: int, level_dbm0: float = -7.0) -> bytes:
+    """`samples` of a digit's two tones, `level_dbm0` each, as 16-bit LE PCM (cached)."""
     low, high = dtmf_frequencies(digit)
     amp = amplitude_for_dbm0(level_dbm0)
-    n = ticks * TICK_SAMPLES
     pcm = array.array("h", (
         max(-32768, min(32767, round(amp * (math.sin(2 * math.pi * low * i / 8000)
                                              + math.sin(2 * math.pi * high * i / 8000)))))
-        for i in range(n)))
+        for i in range(samples)))
     if sys.byteorder == "big":  # pragma: no cover
         pcm.byteswap()
-    encoded = g711.encode(codec, pcm.tobytes())
+    return pcm.tobytes()
+
+
+@lru_cache(maxsize=128)
+def inband_frames(digit: str, codec: str, ticks: int, level_dbm0: float = -7.0) -> tuple[bytes, ...]:
+    """`ticks` G.711-encoded 20 ms frames of a digit's two tones, `level_dbm0` each (cached: a digit string does
+    not stall the event loop; a whole-period tone generator would take ~20 ms per pair)."""
+    n = ticks * TICK_SAMPLES
+    encoded = g711.encode(codec, inband_pcm(digit, n, level_dbm0))
     return tuple(encoded[k:k + TICK_SAMPLES] for k in range(0, n, TICK_SAMPLES))
 
 
