@@ -37,11 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.protocols.media.dtmf import inband_pcm
 from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
 from testkit.peers import free_port, require_peer
 from testkit.process import Peer, accepts, spawn
 
-__all__ = ["Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_tone_wav"]
+__all__ = [
+    "Baresip", "BaresipCtrl", "read_wav_pcm", "start_baresip", "tone_blocks", "write_dtmf_wav", "write_tone_wav",
+]
 
 _MODULES = "/usr/lib/baresip/modules"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # reginfo colours its status
@@ -71,7 +74,7 @@ net_interface		{host}
 dns_server		{host}:53
 module_path		{modules}
 module			g711.so
-module			aubridge.so
+{codec_modules}module			aubridge.so
 module			aufile.so
 module			sndfile.so
 snd_path		{rec}
@@ -86,18 +89,32 @@ ctrl_tcp_listen		{host}:{ctrl_port}
 
 _ACCOUNT = (
     '<sip:{user}@{domain};transport=tls>;auth_pass={password};outbound="sip:{proxy};transport=tls";'
-    "answermode={answermode};mediaenc=srtp-mand;audio_codecs=PCMU;regint=300\n"
+    "answermode={answermode};mediaenc=srtp-mand;audio_codecs={codecs};regint=300\n"
 )
 
 
-def write_tone_wav(path: Path, frequency: float, seconds: float, *, level_dbm0: float = -10.0) -> Path:
-    """An 8 kHz mono 16-bit WAV holding one continuous tone (baresip's ``aufile`` source)."""
-    gen = ToneGenerator((frequency,), level_dbm0=level_dbm0)
+def write_tone_wav(path: Path, frequency: float, seconds: float, *, level_dbm0: float = -10.0,
+                   rate: int = 8000) -> Path:
+    """A mono 16-bit WAV holding one continuous tone (baresip's ``aufile`` source; 16 kHz for G.722, whose
+    codec rate baresip's aufile must match)."""
+    gen = ToneGenerator((frequency,), level_dbm0=level_dbm0, sample_rate=rate)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(gen.read(int(rate * seconds)))
+    return path
+
+
+def write_dtmf_wav(path: Path, digits: str, *, on_ms: int = 120, off_ms: int = 120, tail_ms: int = 2000) -> Path:
+    """An 8 kHz mono 16-bit WAV of DTMF digits (Q.23 pairs at -7 dBm0 each, `on_ms` each, `off_ms` apart) then
+    `tail_ms` of silence: baresip's ``aufile`` source for in-band digits."""
+    pcm = b"".join(inband_pcm(d, 8 * on_ms) + bytes(16 * off_ms) for d in digits) + bytes(16 * tail_ms)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(8000)
-        w.writeframes(gen.read(int(8000 * seconds)))
+        w.writeframes(pcm)
     return path
 
 
@@ -270,6 +287,15 @@ def _free_port_pair(host: str) -> int:
     raise RuntimeError("no free port pair for baresip's SIP listeners")
 
 
+def _codec_modules(codecs: str) -> list[str]:
+    """baresip modules for the codecs named (g711 is always loaded); a missing one fails (or skips) the test."""
+    wanted = {c.split("-")[0].split("/")[0].lower() for c in codecs.split(",")} & {"g722", "g726"}
+    for m in sorted(wanted):
+        if not Path(_MODULES, f"{m}.so").exists():
+            require_peer(f"baresip-{m}-module-missing")
+    return sorted(wanted)
+
+
 def _version(binary: str) -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         out = subprocess.run([binary, "-h"], capture_output=True, timeout=5).stdout.decode(errors="replace")
@@ -291,6 +317,7 @@ def start_baresip(
     host: str = "127.0.0.1",
     domain: str | None = None,
     rtp_ports: tuple[int, int] | None = None,
+    codecs: str = "PCMU",
 ) -> Baresip:
     """Write the configuration and start baresip; its ctrl_tcp port accepts connections when this returns
     (registration is still under way: see :func:`wait_registered`).
@@ -298,7 +325,8 @@ def start_baresip(
     ``proxy`` is ``host:port`` of the proxy's TLS listener; ``domain`` the AOR's domain (default: the
     proxy's host); ``host`` the address baresip binds and advertises (SIP, RTP, ctrl_tcp) — any 127.0.0.x
     works. ``certificate`` is a PEM holding baresip's certificate and key, ``source`` the 8 kHz WAV it
-    sends in calls."""
+    sends in calls. ``codecs`` is the account's ``audio_codecs`` list (``PCMU``, ``G722``, ``G726-32``...): the
+    modules of Debian's baresip-core they need (g722, g726) are loaded."""
     binary = require_peer("baresip")["baresip"]
     if not Path(_MODULES, "srtp.so").exists() or not Path(_MODULES, "sndfile.so").exists():
         require_peer("baresip-srtp-or-sndfile-module-missing")  # fails (or skips) with the reason
@@ -322,11 +350,13 @@ def start_baresip(
             modules=_MODULES,
             rec=directory / "rec",
             ctrl_port=ctrl_port,
+            codec_modules="".join(f"module\t\t\t{m}.so\n" for m in _codec_modules(codecs)),
         )
     )
     domain = domain or proxy.rsplit(":", 1)[0]
     (directory / "accounts").write_text(
-        _ACCOUNT.format(user=user, domain=domain, password=password, proxy=proxy, answermode=answermode)
+        _ACCOUNT.format(user=user, domain=domain, password=password, proxy=proxy, answermode=answermode,
+                        codecs=codecs)
     )
     (directory / "contacts").write_text("")
     log = directory / "baresip.log"

@@ -9,6 +9,11 @@ Media/Security Mode Secure, key management SDES) registered to the same proxy ov
   WAV) by the unit's own meter on its SRTP stream; the unit's 1000 Hz by analysing baresip's ``sndfile``
   dump of what it decoded.
 * Whoever hangs up, the other side's call ends (BYE through the proxy).
+* The same both ways with baresip's G.722 and G.726-32 (its Debian modules) as the only codec it offers or
+  accepts, the unit on its factory codecs (G.726-32 enabled): the codec on the wire is that one, tones measured.
+* baresip's RTCP reports about the unit's stream carry the LSR of the unit's SRs within 6 s of the call's start,
+  and a newer one at the RFC 3550 interval after (baresip hears the unit's RTCP during the call).
+* Digits baresip sends in its audio (in band) are detected and counted by the unit.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from testkit.baresip import (
     start_baresip,
     tone_blocks,
     wait_registered,
+    write_dtmf_wav,
     write_tone_wav,
 )
 from testkit.kamailio import Kamailio, start_kamailio
@@ -110,9 +116,16 @@ class Lab:
         return self.phone.log()
 
 
+DIGITS = "159#"
+
+
 @pytest.fixture
-async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list[Unit], phones: list[Phone]) -> Lab:
-    """Kamailio on PROXY_HOST, baresip and the unit both registered to it over TLS."""
+async def lab(request: pytest.FixtureRequest, tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio],
+              units: list[Unit], phones: list[Phone]) -> Lab:
+    """Kamailio on PROXY_HOST, baresip and the unit both registered to it over TLS. Indirect parameter: baresip's
+    only codec (default PCMU), or "dtmf" (PCMU, baresip's audio source is in-band digits)."""
+    param = getattr(request, "param", "PCMU")
+    codec = "PCMU" if param == "dtmf" else param
     crt, key = pkis.server
     k = start_kamailio(
         tmp_path / "kamailio", crt, key, {**USERS, BARESIP_USER: BARESIP_PASSWORD}, tls_only=True, host=PROXY_HOST
@@ -122,7 +135,11 @@ async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list
     bdir.mkdir()
     ca = bdir / "ca.crt"
     ca.write_bytes(pkis.ca.pem())
-    source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 20.0, level_dbm0=TONE_LEVEL)
+    if param == "dtmf":
+        source = write_dtmf_wav(bdir / "digits.wav", DIGITS)
+    else:
+        source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 20.0, level_dbm0=TONE_LEVEL,
+                                rate=16000 if codec == "G722" else 8000)
     proc = start_baresip(
         bdir,
         user=BARESIP_USER,
@@ -132,6 +149,7 @@ async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list
         certificate=pkis.dir / "baresip.pem",
         source=source,
         answermode="auto",
+        codecs=codec,
     )
     try:
         ctrl = await BaresipCtrl.connect(proc.host, proc.ctrl_port)
@@ -143,6 +161,10 @@ async def lab(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio], units: list
     unit = await secure_unit(
         units, tmp_path, pkis, profile="4102", user="alice", registrar=k.tls_address, key_management="Sdes"
     )
+    if codec != "PCMU":  # the unit offers and accepts that codec only (baresip 1.0 answers with all it has)
+        stems = {"G722": "G722", "G726-32": "G726r32kbps"}
+        for stem in ("G711Mulaw", "G711Alaw", "G722", "G726r32kbps", "G729"):
+            unit.config.set(f"Mipt.DefaultCodec{stem}VoiceEnable", "Enable" if stems[codec] == stem else "Disable")
     await wait_registered(proc, ctrl)
     await wait_for(lambda: reg_state(unit) == "Registered", what="the unit registered")
     return Lab(k, unit, phone)
@@ -168,7 +190,7 @@ def assert_secure_sdp(sdp: bytes, who: str, log: str) -> None:
     assert "a=crypto:" in text, f"{who} has no SDES a=crypto:\n{text}{log}"
 
 
-async def unit_hears_baresip(lab: Lab, call: Call) -> None:
+async def unit_hears_baresip(lab: Lab, call: Call, codec: str = "PCMU") -> None:
     s = stream(call)
     try:
         await wait_for(lambda: heard(s, BARESIP_TONE), timeout=6, what=f"the unit hearing {BARESIP_TONE} Hz")
@@ -176,13 +198,13 @@ async def unit_hears_baresip(lab: Lab, call: Call) -> None:
         raise AssertionError(f"{exc}: last measure {s.measure()}, stats {s.stats(measure=False)}{lab.log()}") from None
     st = s.stats(measure=False)
     assert st["srtp"] and str(st["key_management"]).lower() == "sdes" and st["undecryptable"] == 0, st
-    assert st["codec"] == "PCMU", st
+    assert st["codec"] == codec, st
 
 
-async def exchange_tones(lab: Lab, call: Call) -> None:
+async def exchange_tones(lab: Lab, call: Call, codec: str = "PCMU") -> None:
     """Once the call is up: the unit plays its tone and hears baresip's, then gives baresip a second of its own."""
     stream(call).play_tone(UNIT_TONE, level_dbm0=TONE_LEVEL)
-    await unit_hears_baresip(lab, call)
+    await unit_hears_baresip(lab, call, codec)
     await asyncio.sleep(1.0)
 
 
@@ -196,8 +218,8 @@ async def baresip_heard(lab: Lab, frequency: float, *, timeout: float = 5.0) -> 
         dumps = lab.phone.proc.dumps("dec")
         if dumps:
             rate, channels, bits, pcm = read_wav_pcm(dumps[-1])
-            assert (rate, channels, bits) == (8000, 1, 16), f"{dumps[-1].name}: {rate} Hz {channels} ch {bits} bit"
-            blocks = tone_blocks(pcm)
+            assert rate in (8000, 16000) and (channels, bits) == (1, 16), f"{dumps[-1].name}: {rate} Hz {channels} ch"
+            blocks = tone_blocks(pcm, rate=rate)  # G.722 decodes to 16 kHz
             good = [m for m in blocks if is_tone(m, frequency)]
             if len(good) >= 5:
                 return
@@ -273,3 +295,73 @@ async def test_baresip_calls_unit_srtp_tones_both_ways(lab: Lab) -> None:
     assert incoming.end_reason == "remote hangup", incoming.row()
     await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
     await baresip_heard(lab, UNIT_TONE)
+
+
+@pytest.mark.parametrize("lab", ["G722", "G726-32"], indirect=True)
+async def test_wideband_and_adpcm_codecs_with_baresip_both_ways(lab: Lab) -> None:
+    codec = lab.phone.proc.directory.joinpath("accounts").read_text().split("audio_codecs=")[1].split(";")[0]
+    ctrl = lab.phone.ctrl
+    since = len(ctrl.events)
+    await act(lab.unit, "dial", {"number": BARESIP_USER})
+    call = lab.calls.current(EP)
+    assert call is not None
+    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=8)
+    await wait_for(lambda: call.state == "connected", what="the unit's call connected")
+    assert_secure_sdp(call.remote_sdp, "baresip's answer", lab.log())
+    assert f" {codec}/8000" in call.remote_sdp.decode(), call.remote_sdp.decode()
+    await exchange_tones(lab, call, codec)
+    await act(lab.unit, "hangup")
+    await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
+    await baresip_heard(lab, UNIT_TONE)
+    # and baresip calls the unit
+    for dump in lab.phone.proc.dumps("dec"):
+        dump.unlink()
+    since = len(ctrl.events)
+    assert (await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")).get("ok")
+    await wait_for(lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing", what="ringing")
+    incoming = lab.calls.current(EP)
+    assert incoming is not None
+    await act(lab.unit, "answer")
+    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    await exchange_tones(lab, incoming, codec)
+    assert (await ctrl.command("hangup")).get("ok")
+    await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
+    await baresip_heard(lab, UNIT_TONE)
+
+
+async def test_baresip_hears_the_units_rtcp_at_the_rfc_3550_interval(lab: Lab) -> None:
+    """baresip's report blocks about the unit's stream echo the unit's last SR (LSR): it received them."""
+    loop = asyncio.get_running_loop()
+    await act(lab.unit, "dial", {"number": BARESIP_USER})
+    call = lab.calls.current(EP)
+    assert call is not None
+    start = loop.time()
+    await wait_for(lambda: call.state == "connected", what="connected")
+    rtcp = stream(call).rtcp
+
+    def lsr() -> int:
+        report = rtcp.last_peer_report
+        return 0 if report is None else report.last_sr
+
+    await wait_for(lambda: lsr() != 0, timeout=6.0 - (loop.time() - start), what="baresip echoing an SR of ours")
+    first = lsr()
+    await wait_for(lambda: lsr() not in (0, first), timeout=12.0, what="a later SR of ours echoed")
+    assert rtcp.sent >= 2 and rtcp.rtt is not None and rtcp.rtt < 0.5, (rtcp.sent, rtcp.rtt)
+    await act(lab.unit, "hangup")
+
+
+@pytest.mark.parametrize("lab", ["dtmf"], indirect=True)
+async def test_inband_digits_from_baresip_are_detected(lab: Lab) -> None:
+    ctrl = lab.phone.ctrl
+    since = len(ctrl.events)
+    assert (await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")).get("ok")
+    await wait_for(lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing", what="ringing")
+    incoming = lab.calls.current(EP)
+    assert incoming is not None
+    await act(lab.unit, "answer")
+    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    assert b"telephone-event" not in incoming.local_sdp  # factory DTMF in band: no RFC 4733 in our answer
+    s = stream(incoming)
+    await wait_for(lambda: DIGITS in s.stats(measure=False)["dtmf_received"], timeout=8,
+                   what=f"the unit detecting {DIGITS} in baresip's audio")
+    assert (await ctrl.command("hangup")).get("ok")
