@@ -83,6 +83,7 @@ class Silence:
 Source = ToneGenerator | WavSource | Silence
 
 _MAX_FRAMES = 3000  # 60 s of 20 ms frames
+_LEAD_IN = 200  # ms encoded (and dropped) before a stateful encoder's cycle of a periodic source
 
 
 def frame_cycle(source: Source, codec: str, ptime: int = 20, vad: bool = False) -> list[bytes]:
@@ -137,6 +138,9 @@ def _read_cycle(source: Source, codec: str, ptime: int, vad: bool) -> list[bytes
     if fmt.stem in ("G711Mulaw", "G711Alaw") and not isinstance(source, Silence):
         return [source.read_encoded(codec, spp) for _ in range(count)]  # the sources' own encoded periods
     encoder = codecs.encoder_for(fmt, vad=vad)
+    if isinstance(source, ToneGenerator):  # periodic: the encoder settles on a lead-in, the cycle continues it
+        for _ in range(_LEAD_IN // ptime):
+            encoder.encode(source.read(spp))
     return [encoder.encode(source.read(spp)) for _ in range(count)]
 
 

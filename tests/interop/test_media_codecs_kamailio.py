@@ -1,0 +1,116 @@
+"""Two units (4102 and C740) through a real Kamailio over TLS negotiate G.729 from their Media/Codecs settings and carry
+it: each side's tone is measured at the other, and the payloads the C740 received are decoded again here by
+libbcg729's own decoder (ctypes straight on the library, not the emulator's binding) — the 1 kHz tone is there.
+With VAD (Annex B) on both sides, a silent side sends a SID frame and then nothing (a steady tone is also
+taken for background noise by G.729B's VAD: speech-like audio is what it transmits)."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio
+from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, stream, wait_for
+
+pytestmark = pytest.mark.peer
+
+G729_FIRST = {"Mipt.DefaultCodecG729VoicePriority": 10, "Mipt.DefaultCodecG729MinPTime": 20}
+
+
+def bcg729_decode(payloads: list[bytes]) -> list[int]:
+    """16-bit samples of G.729 payloads (10-octet frames), decoded by libbcg729 itself."""
+    lib = ctypes.CDLL(ctypes.util.find_library("bcg729") or "libbcg729.so.0")
+    lib.initBcg729DecoderChannel.restype = ctypes.c_void_p
+    lib.bcg729Decoder.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint8, ctypes.c_uint8, ctypes.c_uint8,
+                                  ctypes.c_uint8, ctypes.c_void_p]
+    lib.closeBcg729DecoderChannel.argtypes = [ctypes.c_void_p]
+    ctx = lib.initBcg729DecoderChannel()
+    out = (ctypes.c_int16 * 80)()
+    samples: list[int] = []
+    for p in payloads:
+        for i in range(0, len(p) - len(p) % 10, 10):
+            lib.bcg729Decoder(ctx, p[i : i + 10], 10, 0, 0, 0, out)
+            samples.extend(out)
+    lib.closeBcg729DecoderChannel(ctx)
+    return samples
+
+
+def dominant(samples: list[int], candidates: tuple[float, ...]) -> float:
+    """The candidate frequency with the most energy (a plain DFT bin each)."""
+    def power(f: float) -> float:
+        re = sum(x * math.cos(2 * math.pi * f * i / 8000) for i, x in enumerate(samples))
+        im = sum(x * math.sin(2 * math.pi * f * i / 8000) for i, x in enumerate(samples))
+        return re * re + im * im
+    return max(candidates, key=power)
+
+
+async def _pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                settings: dict[str, Any]) -> tuple[Unit, Unit]:
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    a = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, key_management="Sdes",
+                       settings=settings)
+    b = await lab_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address, key_management="Sdes",
+                       profile="C740", settings=settings)
+    a.config.set("Mipt.DefaultSecurityRtpMode", "Unsecure")
+    b.config.set("Mipt.DefaultSecurityRtpMode", "Unsecure")
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    return a, b
+
+
+async def _call(a: Unit, b: Unit) -> tuple[Any, Any]:
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: (c := cb.current("Bri1")) is not None and c.state == "ringing", what="B ringing")
+    incoming = cb.current("Bri1")
+    assert incoming is not None
+    await cb.answer("Bri1")
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    return call, incoming
+
+
+async def test_two_units_negotiate_and_carry_g729(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                  pkis: Pkis) -> None:
+    a, b = await _pair(units, kamailios, tmp_path, pkis,
+                       {**G729_FIRST, "Mipt.DefaultCodecG729VoiceActivityDetection": "Disable"})
+    call, incoming = await _call(a, b)
+    assert b"a=rtpmap:18 G729/8000" in call.local_sdp and b"a=fmtp:18 annexb=no" in call.local_sdp
+    assert call.remote_sdp.decode().split("m=audio ", 1)[1].split()[2] == "18"  # G.729 answered first
+    sa, sb = stream(call), stream(incoming)
+    assert sa.codec == sb.codec == "G729" and sa.ptime == sb.ptime == 20
+    sa.play_tone(1000.0)
+    sb.play_tone(440.0)
+
+    def heard(s: Any, f: float) -> bool:
+        m = s.measure()
+        return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -25
+
+    await wait_for(lambda: heard(sb, 1000.0) and heard(sa, 440.0), timeout=6, what="each side hears the other")
+    payloads = [p for p in list(sb.playout._frames) if p]  # what B played out, as received (encoded)
+    assert payloads and all(len(p) == 20 for p in payloads), [len(p) for p in payloads]
+    samples = bcg729_decode(payloads)[-800:]
+    assert dominant(samples, (440.0, 1000.0, 1400.0)) == 1000.0
+    rms = math.sqrt(sum(x * x for x in samples) / len(samples))
+    # the level A sent, within what a fresh G.729 decoder reaches over these 280 ms (it settles within a second)
+    assert 20 * math.log10(rms / 23170) + 3.17 == pytest.approx(-10.0, abs=4.0)
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: incoming.state == "ended", what="BYE")
+
+
+async def test_g729_annex_b_silence_is_sid_then_nothing(units: list[Unit], kamailios: list[Kamailio],
+                                                       tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await _pair(units, kamailios, tmp_path, pkis, G729_FIRST)  # VAD Enable (factory)
+    call, incoming = await _call(a, b)
+    assert b"annexb=yes" in call.local_sdp
+    sa, sb = stream(call), stream(incoming)
+    assert sa.vad and sb.vad
+    await asyncio.sleep(1.0)  # both silent: a SID frame each (it marks the start of the silence), then nothing
+    assert 1 <= sa.packets_sent <= 3 and 1 <= sb.packets_sent <= 3, (sa.packets_sent, sb.packets_sent)
+    assert sb.packets_received == sa.packets_sent and sb.dropped == 0
+    await sipep(a).calls.hangup("Phone-Fax1")
