@@ -65,13 +65,14 @@ async def _pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pk
 
 
 async def _call(a: Unit, b: Unit) -> tuple[Any, Any]:
-    ca, cb = sipep(a).calls, sipep(b).calls
-    call = await ca.dial("Phone-Fax1", "bob")
-    await wait_for(lambda: (c := cb.current("Bri1")) is not None and c.state == "ringing", what="B ringing")
-    incoming = cb.current("Bri1")
-    assert incoming is not None
-    await cb.answer("Bri1")
-    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    """A calls B (the C740 answers as soon as it rings): both legs once connected."""
+    answering = sipep(b).calls
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: getattr(answering.current("Bri1"), "state", "") == "ringing", what="B ringing")
+    await answering.answer("Bri1")
+    incoming = answering.current("Bri1")
+    await wait_for(lambda: call.state == "connected" and incoming is not None and incoming.acked.is_set(),
+                   what="connected")
     return call, incoming
 
 

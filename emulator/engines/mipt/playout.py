@@ -137,7 +137,7 @@ class Playout:
                 jb.push(arrival, ts, payload)
                 octets += len(payload)
             self.octets_received += octets
-            if reception is not None and reception.received > 1:
+            if reception is not None and reception.received > 16:  # the estimator has settled (gain 1/16)
                 self.jitter_ms.add(reception.jitter * 1000.0 / reception.clock_rate)
         frames = jb.pull(now)
         if not frames:
