@@ -149,9 +149,9 @@ class Playout:
             return
         if self._decoder is None:
             self._decoder = codecs.decoder_for(self.fmt)
-        prev = list(self._prev)
+        prev: list[Any] = list(self._prev)
         pcm = [self._decode(self._decoder, f, prev) for f in frames]
-        self._prev = (prev[0], prev[1])
+        self._prev = (bytes(prev[0]), int(prev[1]))
         self._pcm.extend(pcm)
         block = b"".join(pcm)
         if self._recorder is not None:
