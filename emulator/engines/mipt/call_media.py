@@ -26,6 +26,7 @@ from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import CallView, MediaRefused
 from emulator.protocols.media import session_setup
 from emulator.protocols.media.jitter import JitterSettings, settings_from_config
+from emulator.protocols.media.rtcp_xr import StreamReport, VoipMetrics, estimate_quality
 from emulator.protocols.media.session_setup import (
     AnswerState,
     LocalMedia,
@@ -55,6 +56,7 @@ class CallMediaState:
     offer: OfferState | None = None
     answer: AnswerState | None = None
     withdrawable: OfferState | None = None  # the offer before the one in flight (restored if it is refused)
+    started: float = 0.0  # unit clock when the media started (the report's START)
 
 
 class CallMedia:
@@ -156,6 +158,8 @@ class CallMedia:
 
     def _start(self, st: CallMediaState, plan: MediaPlan) -> None:
         first = st.stream.plan is None
+        if first:
+            st.started = self.clock()
         audio = self.audio.get(st.endpoint)
         initial = audio.initial_sequence if audio is not None and first else None
         st.stream.apply(plan, behaviour=st.settings.context_behaviour, initial_sequence=initial)
@@ -257,6 +261,33 @@ class CallMedia:
     def dtmf_received(self, call: CallView, digit: str) -> None:
         """A digit that arrived by signalling (SIP INFO): counted with the stream's RFC 4733 digits."""
         self._state(call).stream.note_dtmf(digit)
+
+    def quality(self, call: CallView) -> StreamReport | None:
+        """The RFC 3611 VoIP metrics of what the call's stream received so far, with R factor and MOS estimated."""
+        st = getattr(call, "media", None)
+        if not isinstance(st, CallMediaState) or st.stream.plan is None:
+            return None
+        s = st.stream
+        r = s.reception
+        jb = s.playout.jb
+        expected = max(1, r.expected)
+        lost = max(0, r.lost) if r.received else 0
+        metrics = VoipMetrics(
+            ssrc=r.ssrc,
+            loss_rate=lost / expected,
+            discard_rate=(jb.late + jb.duplicates) / expected,
+            gap_density=lost / expected,
+            gap_duration=int((self.clock() - st.started) * 1000),
+            round_trip_delay=0 if s.rtcp.rtt is None else round(s.rtcp.rtt * 1000),
+            end_system_delay=round(jb.delay_ms + s.ptime),
+            jb_nominal=jb.settings.nominal_ms,
+            jb_maximum=round(jb.delay_max * 1000),
+            jb_abs_max=jb.settings.max_ms,
+        )
+        estimate_quality(metrics, s.codec)
+        remote = s.remote or ("0.0.0.0", 0)
+        return StreamReport((self.engine.host, s.port, s.sender.ssrc), (remote[0], remote[1], r.ssrc),
+                            s.payload_type, s.codec, s.ptime, st.started, self.clock(), metrics)
 
     def ended(self, call: CallView) -> None:
         st = getattr(call, "media", None)

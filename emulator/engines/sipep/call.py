@@ -54,6 +54,7 @@ class Call:
     cancel_requested: bool = False
     transfer: str = ""  # blind transfer (RFC 5589) as the transferor sees it: pending, done, failed <status>
     media: Any = None  # the offer/answer hook's own state for this call (offer state, media stream...)
+    quality: Any = None  # the media's last StreamReport, taken as the call ended (vq-rtcpxr reports)
 
     @property
     def active(self) -> bool:

@@ -148,6 +148,7 @@ class CallManager:
             call.dialog.terminate()
         call.done.set()
         try:
+            call.quality = self.media.quality(call)
             self.media.ended(call)
         except Exception as exc:
             self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from emulator.protocols.media.rtcp_xr import StreamReport
+
 __all__ = ["CallError", "CallView", "MediaRefused", "OfferAnswer"]
 
 
@@ -77,6 +79,10 @@ class OfferAnswer(Protocol):
 
     def dtmf_received(self, call: CallView, digit: str) -> None:
         """A digit arrived by signalling (SIP INFO)."""
+        ...
+
+    def quality(self, call: CallView) -> StreamReport | None:
+        """The call's media quality so far (RFC 3611 metrics), for a vq-rtcpxr report; None without media."""
         ...
 
     def ended(self, call: CallView) -> None:

@@ -84,5 +84,9 @@ class PlainAudio:
     def dtmf_received(self, call: CallView, digit: str) -> None:
         pass
 
+    def quality(self, call: CallView) -> None:
+        """No media stream here: nothing measured."""
+        return None
+
     def ended(self, call: CallView) -> None:
         self.versions.pop(call.id, None)
