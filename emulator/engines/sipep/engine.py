@@ -42,6 +42,7 @@ from emulator.engines.sipep.settings import GatewayRuntime, ServerAddr, Settings
 from emulator.engines.sipep.transport import SipTransport
 from emulator.engines.sipep.ua import UserAgent
 from emulator.protocols.sip.failover import FailoverConditions, ServerTargets
+from emulator.engines.sipep.vq_publish import VqPublisher
 from emulator.protocols.sip.message import Response
 from emulator.protocols.sip.resolve import Resolved
 from emulator.protocols.sip.target import Target
@@ -83,6 +84,7 @@ class SipEpEngine:
         self.calls = CallManager(self.ua, media=media)
         self.lines = LineStats(self.calls)  # per-line call counters and call state (TR-104 Line.Stats, CallState)
         self.ua.core = self.calls
+        self.vq = VqPublisher(self.calls, self.ua, unit.config, self.user_agent)  # RFC 6035 reports at call end
         c = self.config
         c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)
         c.provide_rows("SipEp.RegistrationStatus", self.regs.rows)
