@@ -41,8 +41,8 @@ from emulator.engines.sipep.servers import ServerSelection
 from emulator.engines.sipep.settings import GatewayRuntime, ServerAddr, Settings, parse_host_port, user_agent
 from emulator.engines.sipep.transport import SipTransport
 from emulator.engines.sipep.ua import UserAgent
-from emulator.protocols.sip.failover import FailoverConditions, ServerTargets
 from emulator.engines.sipep.vq_publish import VqPublisher
+from emulator.protocols.sip.failover import FailoverConditions, ServerTargets
 from emulator.protocols.sip.message import Response
 from emulator.protocols.sip.resolve import Resolved
 from emulator.protocols.sip.target import Target
