@@ -125,11 +125,12 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
         assert api(alice, "POST", "/api/v1/endpoints/Phone-Fax1/dial", {"number": "bob"})[0] == 200
         wait(lambda: api(bob, "POST", "/api/v1/endpoints/Phone-Fax1/answer")[0] == 200, what="bob answers")
 
-        def media() -> dict[str, Any]:
-            [call] = [c for c in api(alice, "GET", "/api/v1/calls")[1]["calls"] if c["state"] == "connected"]
+        def media(unit: dict[str, Any] = alice) -> dict[str, Any]:
+            [call] = [c for c in api(unit, "GET", "/api/v1/calls")[1]["calls"] if c["state"] == "connected"]
             return call  # type: ignore[no-any-return]
 
         before = wait(lambda: media()["packets_received"] > 20 and media(), what="audio flowing")
+        bob_before = media(bob)
         t_before = time.monotonic()
         w0_metrics = scrape(doc["workers"][0]["metrics"])  # each worker's Prometheus endpoint, its own units
         assert w0_metrics['dgw_units{profile="4102"}'] == 2 and w0_metrics['dgw_registrations{state="Registered"}'] == 2
@@ -145,10 +146,16 @@ def test_a_killed_worker_comes_back_and_the_other_workers_calls_go_on(tmp_path: 
             assert carol_back[face] == carol[face], face
         assert api(carol_back, "GET", "/api/v1/parameters/Hoc.SystemName")[1]["value"] == "carol-after-kill"
         wait(lambda: registered(fleet.unit("carol")) and registered(fleet.unit("dave")), what="registered again")
+        bob_after = media(bob)
         after = media()  # the same call, still up, its audio flowing all along (50 packets/s each way)
         elapsed = time.monotonic() - t_before
         assert after["id"] == before["id"], (before, after)
-        assert after["packets_received"] - before["packets_received"] >= 0.8 * 50 * elapsed - 10, (elapsed, after)
+        # every packet bob sent meanwhile reached alice (a few in flight at either sample), and bob kept sending:
+        # a worker restarting on a 2-core machine may slow worker 0's clock ticks, never break its call
+        sent = bob_after["packets_sent"] - bob_before["packets_sent"]
+        received = after["packets_received"] - before["packets_received"]
+        assert received >= sent - 10, (sent, received, elapsed)
+        assert sent >= 0.5 * 50 * elapsed - 10, (sent, elapsed)
         assert after["undecryptable"] in (0, None)
     finally:
         code = fleet.stop()
