@@ -23,7 +23,12 @@ Nothing is tuned for the bench that the emulator does not do: after opening each
 the garbage of that setup (``gc.collect()``) and lets the calls settle for a second; no ``gc.freeze``.
 
     .venv/bin/python bench/media.py [--levels 100,200,300,500,600] [--seconds 5] [--loops asyncio,uvloop]
-                                    [--workers N]
+                                    [--workers N] [--codecs PCMU,G722,G726-32,G729] [--codec-calls 100]
+
+``--codecs PCMU,G722,G726-32,G729`` adds a codec column: for each codec, ``--codec-calls`` plain calls that carry
+it with the receive side decoding every packet (as a factory unit does: in-band DTMF detection, no RFC 4733), CPU
+per packet beside the codec library's own encode + decode of a 20 ms frame measured in the same run
+(``media_codec_<codec>_...`` lines; the goal: our cost minus the codec's at most 2x the codec's).
 
 ``--workers N`` measures the whole machine as a multi-process lab uses it: N processes at once, shared-nothing,
 each with its own pair of units (127.0.0.2 and .3, .4 and .5, ...) and its share of every level's calls; they
@@ -52,7 +57,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pylibsrtp import Policy, Session
 
 from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.playout import DtmfThresholds
 from emulator.engines.mipt.stream import MediaStream
+from emulator.protocols.media import codecs
+from emulator.protocols.media.codec_policy import CodecEntry, CodecPolicy
 from emulator.protocols.media.session_setup import (
     Answer,
     KeyManagement,
@@ -208,6 +216,74 @@ async def run(levels: list[int], seconds: float, hosts: tuple[str, str]) -> list
     return results
 
 
+def codec_library_us(encoding: str, n: int = 2000) -> float:
+    """The codec library's own encode + decode of one 20 ms frame of a tone, µs (best of 3)."""
+    fmt = codecs.by_encoding(encoding)
+    assert fmt is not None
+    pcm = ToneGenerator((1000.0,)).read(160)
+    best = float("inf")
+    for _ in range(3):
+        enc, dec = codecs.encoder_for(fmt), codecs.decoder_for(fmt)
+        t = time.perf_counter()
+        for _ in range(n):
+            dec.decode(enc.encode(pcm))
+        best = min(best, (time.perf_counter() - t) / n * 1e6)
+    return best
+
+
+async def run_codecs(names: list[str], calls: int, seconds: float, hosts: tuple[str, str]) -> list[tuple[str, float]]:
+    """CPU µs per packet of `calls` plain calls per codec, every received packet decoded (and listened to for
+    in-band digits, as on a factory unit)."""
+    out = []
+    for name in names:
+        fmt = codecs.by_encoding(name)
+        assert fmt is not None and codecs.carried(fmt), name
+        pt = fmt.static_pt if fmt.static_pt is not None else 99
+        settings = SecuritySettings(codecs=(CodecEntry(fmt, pt).codec(),),
+                                    codec_policy=CodecPolicy(voice=(CodecEntry(fmt, pt),), telephone_event_pt=None))
+        a = MediaEngine(hosts[0], rtp_base_port=30000)
+        b = MediaEngine(hosts[1], rtp_base_port=30000)
+        streams: list[MediaStream] = []
+        try:
+            for i in range(calls):
+                sa, sb = a.open_stream(call=i), b.open_stream(call=i)
+                offer = build_offer(settings, LocalMedia(a.host, sa.port, i + 1), now=time.time())
+                ans = answer_offer(settings, offer.sdp, LocalMedia(b.host, sb.port, i + 1), now=time.time())
+                assert isinstance(ans, Answer), ans
+                sa.apply(accept_answer(settings, offer, ans.sdp))
+                sb.apply(ans.plan)
+                for s, tone in ((sa, 1000.0), (sb, 440.0)):
+                    s.set_source(ToneGenerator((tone,)))
+                    s.detect_inband_dtmf(DtmfThresholds())
+                streams += [sa, sb]
+            gc.collect()
+            await asyncio.sleep(1.0)
+            s0 = sum(s.packets_sent for s in streams)
+            c0 = cpu()
+            await asyncio.sleep(seconds)
+            c1 = cpu()
+            sent = sum(s.packets_sent for s in streams) - s0
+            us = 1e6 * (c1 - c0) / sent if sent else float("nan")
+            out.append((name, us))
+            print(f"codec={name} calls={calls} cpu {us:.2f} us/packet ({sent} packets)", flush=True)
+        finally:
+            a.close()
+            b.close()
+    return out
+
+
+def report_codecs(loop_name: str, rows: list[tuple[str, float]]) -> None:
+    tag = "" if loop_name == "asyncio" else f"_{loop_name}"
+    for name, us in rows:
+        lib = codec_library_us(name)
+        key = name.lower().replace("-", "_")
+        print(f"media{tag}_codec_{key}_cpu_per_packet {us:.2f} us")
+        print(f"media{tag}_codec_{key}_library_encode_decode {lib:.2f} us")
+        print(f"media{tag}_codec_{key}_overhead_vs_codec {(us - lib) / lib:.2f} x"
+              + (" (goal <= 2 x: " + ("met" if us - lib <= 2 * lib else "NOT met") + ")" if name not in
+                 ("PCMU", "PCMA") else " (G.711's table lookups cost next to nothing: the goal is the codecs')"))
+
+
 RESULTS_AS_JSON = False  # a worker of --workers: one RESULT line per level, for the parent to add up
 
 
@@ -285,13 +361,16 @@ def main() -> None:
     ap.add_argument("--hosts", default="127.0.0.2,127.0.0.3", help="the two units' addresses")
     ap.add_argument("--workers", type=int, default=1, help="processes at once, each its share of the calls")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes
+    ap.add_argument("--codecs", default="", help="codec column: codecs to measure (e.g. PCMU,G722,G726-32,G729)")
+    ap.add_argument("--codec-calls", type=int, default=100, help="calls per codec of the codec column")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
+    codec_names = [x for x in args.codecs.split(",") if x]
     hosts = tuple(args.hosts.split(","))
     assert len(hosts) == 2
     loops = ["uvloop"] if args.uvloop else [x for x in args.loops.split(",") if x]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = 4 * max(levels) + 256
+    need = 4 * max([*levels, args.codec_calls]) + 256
     if soft < need:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(need, hard), hard))
     if args.worker:
@@ -306,11 +385,11 @@ def main() -> None:
             runner.run(run(levels, args.seconds, (hosts[0], hosts[1])))
         return
     raw = raw_srtp_us()
-    raw_cold = raw_srtp_us(contexts=2 * max(levels))
+    raw_cold = raw_srtp_us(contexts=2 * max(levels or [1]))
     floor = kernel_udp_us(hosts[0])
     print(f"# {libsrtp_version()}, python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"raw_pylibsrtp_protect_unprotect {raw:.2f} us/packet")
-    print(f"raw_pylibsrtp_protect_unprotect_{2 * max(levels)}_contexts {raw_cold:.2f} us/packet")
+    print(f"raw_pylibsrtp_protect_unprotect_{2 * max(levels or [1])}_contexts {raw_cold:.2f} us/packet")
     print(f"kernel_udp_send_recv {floor:.2f} us/packet")
     print(f"raw_plus_kernel_floor {raw + floor:.2f} us/packet")
     for name in loops:
@@ -323,6 +402,12 @@ def main() -> None:
                 continue
             factory = uvloop.new_event_loop
         print(f"# event loop: {name}, load average {os.getloadavg()[0]:.2f}", flush=True)
+        if codec_names:
+            with asyncio.Runner(loop_factory=factory) as runner:
+                rows = runner.run(run_codecs(codec_names, args.codec_calls, args.seconds, (hosts[0], hosts[1])))
+            report_codecs(name, rows)
+        if not levels:
+            continue
         if args.workers > 1:
             results = run_workers(args.workers, levels, args.seconds, name)
         else:

@@ -18,15 +18,16 @@ directory (``-Y``; ``runtime_dir`` is not a 5.6 cfg keyword), and is stopped by 
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from testkit.peers import free_port, require_peer
-from testkit.process import Peer, accepts, spawn
+from testkit.process import Peer, ServerPeer, accepts, spawn
 
-__all__ = ["Kamailio", "start_kamailio"]
+__all__ = ["HepCollector", "Kamailio", "start_hep_collector", "start_kamailio"]
 
 _MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
@@ -223,3 +224,77 @@ def kamailio_running(k: Kamailio) -> Iterator[Kamailio]:
         yield k
     finally:
         k.stop()
+
+
+# ---------------------------------------------------------------------------------------------- HEP collector
+_HEP_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=1
+auto_aliases=no
+listen=udp:{host}:{port}
+mpath="{mpath}"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "db_text.so"
+loadmodule "sipcapture.so"
+modparam("sipcapture", "db_url", "text://{db}")
+modparam("sipcapture", "hep_capture_on", 1)
+modparam("sipcapture", "capture_on", 0)
+modparam("sipcapture", "nonsip_hook", 1)
+event_route[sipcapture:request] {{
+    xlog("L_ALERT", "HEPEV {fields}\\n");
+    drop;
+}}
+request_route {{
+    exit;
+}}
+"""
+# what Kamailio logs of each packet: chunk by chunk as it decoded them, the payload's length, MD5 and first line
+_HEP_FIELDS = " ".join([
+    "v=$hep(version)", "fam=$hep(0x001)", "proto=$hep(0x002)", "src=$hep(0x003):$hep(0x007)",
+    "dst=$hep(0x004):$hep(0x008)", "ts=$hep(0x009).$hep(0x00a)", "type=$hep(0x00b)", "agent=$hep(0x00c)",
+    "corr=$hep(0x011)", "len=$(hep(0x00f){s.len})", "md5=$(hep(0x00f){s.md5})", "first=$(hep(0x00f){line.at,0})",
+])
+_HEP_LINE = re.compile(r"HEPEV (.*?) first=(.*)$")
+
+
+@dataclass
+class HepCollector(ServerPeer):
+    """Kamailio's sipcapture module receiving HEP over UDP: each packet's chunks, as Kamailio decoded them, are
+    logged (``HEPEV v=3 fam=2 proto=17 src=ip:port dst=ip:port ts=s.us type=1 agent=id corr=call-id len md5
+    first=<first line of the payload>``)."""
+
+    def packets(self) -> list[dict[str, str]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            m = _HEP_LINE.search(line)
+            if m:
+                fields = dict(kv.split("=", 1) for kv in m.group(1).split(" ") if "=" in kv)
+                fields["first"] = m.group(2)
+                out.append(fields)
+        return out
+
+
+def start_hep_collector(directory: Path, host: str = "127.0.0.1") -> HepCollector:
+    """A HEP v3 collector (Kamailio sipcapture, an independent HEP decoder) on a free UDP port of ``host``."""
+    binary = require_peer("kamailio")["kamailio"]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "db").mkdir(exist_ok=True)
+    port = free_port(host, socket.SOCK_DGRAM)
+    cfg = directory / "hep.cfg"
+    cfg.write_text(_HEP_CFG.format(host=host, port=port, mpath=_MODULES, db=directory / "db", fields=_HEP_FIELDS))
+    log = directory / "kamailio.log"
+    c = HepCollector(spawn([binary, "-DD", "-E", "-f", str(cfg), "-Y", str(directory)], log, cwd=directory,
+                           stdin=None), log, host, port)
+    return c.wait_until(lambda: _udp_bound(host, port), "the HEP collector did not start", timeout=10)
+
+
+def _udp_bound(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False

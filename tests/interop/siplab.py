@@ -76,7 +76,9 @@ async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, 
     u.attach(cert)
     u.cert = cert
     if secure:
-        u.attach(SipEpEngine(u, timers=timers, poll_s=0.05, media=CallMedia.for_unit(u)))
+        media = CallMedia.for_unit(u)
+        nlm.capture.media = media.engine  # as emulator.lab wires it: the capture's SRTP keys
+        u.attach(SipEpEngine(u, timers=timers, poll_s=0.05, media=media))
         u.attach(EpAdmEngine(u))
     else:
         u.attach(SipEpEngine(u, timers=timers, poll_s=0.05))

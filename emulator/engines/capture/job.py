@@ -68,7 +68,7 @@ class _Kept:
 
     path: Path
     started: float
-    keys: str = ""  # the SRTP key file's text, when exported
+    keys: KeyBook | None = None  # the SRTP keys to export beside it (Nlm.PCaptureSrtpKeysEnable)
 
 
 class PacketCapture:
@@ -248,8 +248,8 @@ class PacketCapture:
         self.state = state
         return state
 
-    def _assemble(self, path: Path) -> str:
-        """Write the pcapng file (headers, secrets, the frames, decrypted SRTP); returns the key file's text."""
+    def _assemble(self, path: Path) -> KeyBook | None:
+        """Write the pcapng file (headers, secrets, the frames, decrypted SRTP); returns the keys to export."""
         frames = self.dir / "frames.tmp"
         decrypt = self.config.get_text("Nlm.PCaptureSrtpDecryptedEnable") == "Enable" and len(self._book) > 0
         header = [
@@ -277,8 +277,7 @@ class PacketCapture:
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         frames.unlink(missing_ok=True)
-        want_keys = self.config.get_text("Nlm.PCaptureSrtpKeysEnable") == "Enable"
-        return export_text(self._book, path.name) if want_keys else ""
+        return self._book if self.config.get_text("Nlm.PCaptureSrtpKeysEnable") == "Enable" else None
 
     def _write_with_clear(self, out: BinaryIO, data: bytes) -> None:
         decryptor = Decryptor(self._book)
@@ -341,8 +340,9 @@ class PacketCapture:
         data = kept.path.read_bytes()
         try:
             await transfer.put(target, data)
-            if kept.keys:
-                await transfer.put(_beside(target, ".srtp-keys.txt"), kept.keys.encode())
+            if kept.keys is not None:
+                keys = export_text(kept.keys, target.file_name)
+                await transfer.put(_beside(target, ".srtp-keys.txt"), keys.encode())
         except TransferError as e:
             state = _FAILURE_OF_TRANSFER.get(e.kind, "UndefinedFailure")
             self._failed(state, f"{target.shown}: {e} (the file is kept: {kept.path.name})")

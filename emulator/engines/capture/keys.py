@@ -120,7 +120,8 @@ def export_text(book: KeyBook, capture_name: str = "capture.pcapng") -> str:
         lines.append(f"# libsrtp: rtp_decoder -s {k.suite.value} -b {k.inline} -f '{k.pcap_filter}' "
                      f"< {capture_name}")
         auth = "hmac-sha1-80" if k.suite is SrtpSuite.AES_CM_128_HMAC_SHA1_80 else "hmac-sha1-32"
-        lines.append(f"# GStreamer: srtpdec caps application/x-srtp,srtp-key=(buffer){k.master.hex()},"
+        ssrc = f"ssrc=(uint){k.ssrc}," if k.ssrc is not None else ""
+        lines.append(f"# GStreamer: srtpdec caps application/x-srtp,{ssrc}srtp-key=(buffer){k.master.hex()},"
                      f"srtp-cipher=aes-128-icm,srtp-auth={auth},srtcp-cipher=aes-128-icm,srtcp-auth=hmac-sha1-80,"
                      f"roc=(uint){k.roc} for {k.pcap_filter}")
     return "\n".join(lines) + "\n"

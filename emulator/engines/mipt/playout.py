@@ -132,11 +132,8 @@ class Playout:
         batch = self.arrivals
         if batch:
             self.arrivals = []
-            octets = 0
-            for arrival, ts, payload in batch:
-                jb.push(arrival, ts, payload)
-                octets += len(payload)
-            self.octets_received += octets
+            jb.push_many(batch)
+            self.octets_received += sum(map(len, (p for _, _, p in batch)))
             if reception is not None and reception.received > 16:  # the estimator has settled (gain 1/16)
                 self.jitter_ms.add(reception.jitter * 1000.0 / reception.clock_rate)
         frames = jb.pull(now)

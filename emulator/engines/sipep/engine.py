@@ -35,6 +35,7 @@ from emulator.engines.sipep.calls import CallManager
 from emulator.engines.sipep.connection import DEFAULT_LIMITS, StreamLimits
 from emulator.engines.sipep.line_stats import LineStats
 from emulator.engines.sipep.links import Link, Links
+from emulator.engines.sipep.mirrors import hep_mirror, signaling_log
 from emulator.engines.sipep.offer_answer import OfferAnswer
 from emulator.engines.sipep.registrations import Registration, Registrations
 from emulator.engines.sipep.servers import ServerSelection
@@ -83,8 +84,10 @@ class SipEpEngine:
         self.ua.failover = self._invite_failover
         self.calls = CallManager(self.ua, media=media)
         self.lines = LineStats(self.calls)  # per-line call counters and call state (TR-104 Line.Stats, CallState)
-        self.ua.core = self.calls
         self.vq = VqPublisher(self.calls, self.ua, unit.config, self.user_agent)  # RFC 6035 reports at call end
+        self.ua.core = self.calls
+        # copies of every message sent and received: SipEp.DebugSignalingLog* (syslog) and SipEp.Hep* (HEP v3)
+        self.mirrors = [signaling_log(unit), hep_mirror(unit)]
         c = self.config
         c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)
         c.provide_rows("SipEp.RegistrationStatus", self.regs.rows)
@@ -161,6 +164,9 @@ class SipEpEngine:
                                  connect_timeout=float(self.settings.get("SipEp.InteropTcpConnectTimeout", 10)),
                                  limits=self.limits)
         transport.local_ports = self.link_set.ports.ports
+        for mirror in self.mirrors:
+            mirror.restart()
+            transport.taps.append(mirror)
         self.ua.start(transport, gateways, kind)
         await self._start_listeners(transport)
         self.regs.start(self.regs.read(gateways))
@@ -177,6 +183,8 @@ class SipEpEngine:
             await self.ua.transport.close()
         self.regs.stopped()
         self.link_set.stop()
+        for mirror in self.mirrors:
+            mirror.close()
         self.unit.listening.pop("sip", None)
         self.unit.listening.pop("sip_tls", None)
 

@@ -35,6 +35,7 @@ import structlog
 
 from emulator.engines.cert.tls import TlsHandshakeError, TlsPolicy
 from emulator.engines.sipep.connection import DEFAULT_LIMITS, Connection, Listener, StreamLimits, StreamProtocol
+from emulator.engines.sipep.trace import SipTrace, Tap
 from emulator.protocols.sip.errors import SipParseError
 from emulator.protocols.sip.message import KeepAlive, Request, Response
 from emulator.protocols.sip.target import Target, is_ip, response_target, stamp_via
@@ -119,6 +120,8 @@ class SipTransport:
         self._connecting: dict[Target, asyncio.Future[Connection]] = {}
         #: local ports for a new outgoing TCP/TLS connection (SipEp sets the persistent port cycle)
         self.local_ports: Callable[[], Iterable[int]] = lambda: (0,)
+        #: observers of every message sent and received (signaling log, HEP mirror: emulator.engines.sipep.trace)
+        self.taps: list[Tap] = []
 
     # ------------------------------------------------------------------ listeners
     async def listen(self, transport: str, port: int) -> int:
@@ -220,7 +223,17 @@ class SipTransport:
         except Exception as exc:
             self.log.info("sip_send_failed", peer=f"{source.host}:{source.port}", error=str(exc))
 
+    def _trace(self, direction: str, transport: str, local_port: int, remote: tuple[str, int], data: bytes) -> None:
+        trace = SipTrace(direction, transport, (self.host, local_port), remote, data)
+        for tap in list(self.taps):
+            try:
+                tap(trace)
+            except Exception as exc:  # an observer never breaks the SIP stack
+                self.log.warning("sip_tap_failed", error=repr(exc))
+
     def _accept(self, message: Request | Response, source: Source) -> None:
+        if self.taps:
+            self._trace("received", source.transport, source.local_port, (source.host, source.port), message.to_bytes())
         try:
             if isinstance(message, Request):
                 stamp_via(message, source.host, source.port)
@@ -396,25 +409,36 @@ class SipTransport:
             if target.connection is not None and target.connection.is_open:
                 target.connection.send(data)
                 self.stats.sent += 1
+                if self.taps:
+                    self._conn_trace(target.connection, data)
                 return
             if target.transport == "UDP" and target.local_port in self.udp:
                 dest = response_target(message) if isinstance(message, Response) else None
                 host, port = (dest.host, dest.port) if dest else (target.host, target.port)
                 self.udp[target.local_port].sendto(data, (host, port))
                 self.stats.sent += 1
+                if self.taps:
+                    self._trace("sent", "UDP", target.local_port, (host, port), data)
                 return
             target = response_target(message) if isinstance(message, Response) else \
                 Target(target.transport, target.host, target.port)
         if target.transport == "UDP":
             if not self.udp:
                 raise OSError(errno.ENETUNREACH, "no UDP socket on this unit")
-            sock = next(iter(self.udp.values()))
+            port, sock = next(iter(self.udp.items()))
             sock.sendto(data, (target.host, target.port))
             self.stats.sent += 1
+            if self.taps:
+                self._trace("sent", "UDP", port, (target.host, target.port), data)
             return
         conn = self.find_connection(target) or await self.connect(target, self.local_ports())
         conn.send(data)
         self.stats.sent += 1
+        if self.taps:
+            self._conn_trace(conn, data)
+
+    def _conn_trace(self, conn: Connection, data: bytes) -> None:
+        self._trace("sent", conn.transport, conn.local[1], (conn.remote[0], conn.remote[1]), data)
 
     def udp_port(self) -> int | None:
         return next(iter(self.udp), None)

@@ -22,6 +22,7 @@ nominal of 0 starts at the minimum).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,15 +110,6 @@ class JitterBuffer:
         self._devs: deque[tuple[float, float]] = deque()  # (arrival, transit) of the last _WINDOW seconds
         self.received = self.late = self.duplicates = self.played = self.concealed = self.restarts = 0
 
-    def _extend(self, ts: int) -> int:
-        if self._ref_ts is None:
-            self._ref_ts = ts
-            return 0
-        d = (ts - self._ref_ts) & 0xFFFFFFFF
-        if d >= 0x80000000:
-            d -= 0x100000000
-        return d
-
     def _restart(self) -> None:
         self._ref_ts = self._next = self.base = None
         self._pending.clear()
@@ -125,45 +117,61 @@ class JitterBuffer:
         self._last = -(1 << 40)
 
     def push(self, arrival: float, ts: int, payload: bytes) -> None:
-        """One received packet of audio. A timestamp more than a second behind what plays, or a minute ahead, is
-        a new timeline (the peer regenerated its RTP state, or a new source): the buffer starts again from it."""
-        ext = self._extend(ts)
-        if self._next is not None and not -self.rate < ext - self._next < 60 * self.rate:
-            self.restarts += 1
-            self._restart()
-            ext = self._extend(ts)
-        transit = arrival - ext / self.rate
-        if self.base is None or transit < self.base:
-            self.base = transit
-        devs = self._devs
-        devs.append((arrival, transit))
-        while devs and devs[0][0] < arrival - _WINDOW:
-            devs.popleft()
+        """One received packet of audio (see :meth:`push_many`)."""
+        self.push_many(((arrival, ts, payload),))
+
+    def push_many(self, packets: Iterable[tuple[float, int, bytes]]) -> None:
+        """Received packets of audio, ``(arrival, timestamp, payload)`` in arrival order: one call per batch, the
+        loop inside. A timestamp more than a second behind what plays, or a minute ahead, is a new timeline (the
+        peer regenerated its RTP state, or a new source): the buffer starts again from it."""
+        rate = self.rate
         pending = self._pending
-        nxt = self._next
-        if nxt is None:
-            self._next = ext
-        elif ext < nxt:
-            self.late += 1
-            return
-        elif not pending and nxt / self.rate + self.base + 2 * self.delay < arrival:
-            self._next = ext  # the stream paused (hold, DTX) and resumes: play from here, nothing to conceal
-        if ext in pending:
-            self.duplicates += 1
-            return
-        last = self._last
-        if 0 < ext - last < self.step:
-            self.step = max(80, ext - last)  # packets are shorter than assumed (learnt from the smallest step)
-        if ext > last:
-            self._last = ext
-        pending[ext] = payload
-        self.received += 1
+        devs = self._devs
+        for arrival, ts, payload in packets:
+            ref = self._ref_ts
+            if ref is None:
+                self._ref_ts = ref = ts
+            ext = (ts - ref) & 0xFFFFFFFF
+            if ext >= 0x80000000:
+                ext -= 0x100000000
+            nxt = self._next
+            if nxt is not None and not -rate < ext - nxt < 60 * rate:
+                self.restarts += 1
+                self._restart()
+                self._ref_ts, ext, nxt = ts, 0, None
+            transit = arrival - ext / rate
+            base = self.base
+            if base is None or transit < base:
+                self.base = base = transit
+            # the window's largest transit, kept as a decreasing deque (the adaptation reads its head)
+            while devs and devs[-1][1] <= transit:
+                devs.pop()
+            devs.append((arrival, transit))
+            while devs[0][0] < arrival - _WINDOW:
+                devs.popleft()
+            if nxt is None:
+                self._next = ext
+            elif ext < nxt:
+                self.late += 1
+                continue
+            elif not pending and nxt / rate + base + 2 * self.delay < arrival:
+                self._next = ext  # the stream paused (hold, DTX) and resumes: play from here, nothing to conceal
+            if ext in pending:
+                self.duplicates += 1
+                continue
+            last = self._last
+            if 0 < ext - last < self.step:
+                self.step = max(80, ext - last)  # packets are shorter than assumed (learnt from the smallest step)
+            if ext > last:
+                self._last = ext
+            pending[ext] = payload
+            self.received += 1
 
     def _adapt(self) -> None:
         s = self.settings
         if not s.adaptive or not self._devs or self.base is None:
             return
-        worst = max(t for _, t in self._devs) - self.base + _MARGIN
+        worst = self._devs[0][1] - self.base + _MARGIN  # the head of the decreasing deque: the window's largest
         self.delay = min(max(worst, s.min_ms / 1000.0), s.max_ms / 1000.0)
         self.delay_max = max(self.delay_max, self.delay)
 
