@@ -40,6 +40,7 @@ from emulator.faces.cli.server import CliEngine
 from emulator.faces.cwmp import CwmpEngine
 from emulator.faces.snmp import SnmpEngine
 from emulator.labfile import LabError, load_lab, settings_script, specs_from_lab
+from emulator.ops.snapshots import call_row
 from emulator.protocols.dhcp import Lease
 from emulator.runtime.clock import UnitClock
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
@@ -214,6 +215,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         assert media.audio_dir is not None
         media.set_audio(ep, parse_media_request(body, EndpointAudio(), media.audio_dir))
     sipep = SipEpEngine(unit, media=media)
+    sipep.calls.summary = call_row  # an ended call's summary keeps what the calls listing showed of it
     unit.attach(sipep)
     unit.attach(EpAdmEngine(unit))
     conf = ConfEngine(unit)

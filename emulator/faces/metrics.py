@@ -83,6 +83,8 @@ class UnitsCollector(Collector):
             if unit.services.get("SipEp") is not None and unit.services["SipEp"].state == "Started":
                 registrations.update(str(r.get("State", "")) for r in unit.config.rows("SipEp.RegistrationStatus"))
             manager = snapshots.call_manager(unit)
+            if manager is not None:
+                calls["ended"] += len(manager.history)  # ended calls kept as summaries
             for call in manager.calls if manager is not None else ():
                 calls[str(call.state)] += 1
                 stream = snapshots.stream_of(call)

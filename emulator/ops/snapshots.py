@@ -24,6 +24,7 @@ __all__ = [
     "STREAM_FIELDS",
     "call_json",
     "call_manager",
+    "call_row",
     "calls",
     "current_call",
     "endpoint",
@@ -97,19 +98,22 @@ def current_call(unit: Unit, ep: str) -> Call | None:
     return manager.current(ep) if manager is not None else None
 
 
+def call_row(call: Call) -> dict[str, Any]:
+    """A call as the calls listing shows it, with its stream's figures (what an ended call's summary keeps)."""
+    row = call_json(call)
+    stream = stream_of(call)
+    if stream is not None:
+        st = stream.stats()
+        row.update({k: st.get(k) for k in STREAM_FIELDS})
+        row["media_local"], row["media_remote"] = st.get("local"), st.get("remote")
+    return row
+
+
 def calls(unit: Unit) -> list[dict[str, Any]]:
-    """Every call the unit keeps (current and recent), with its stream's figures (``GET /calls``)."""
+    """Every call the unit keeps (current and recent; older ended ones as summaries), with its stream's
+    figures (``GET /calls``)."""
     manager = require_calls(unit)
-    out = []
-    for call in manager.calls:
-        row = call_json(call)
-        stream = stream_of(call)
-        if stream is not None:
-            st = stream.stats()
-            row.update({k: st.get(k) for k in STREAM_FIELDS})
-            row["media_local"], row["media_remote"] = st.get("local"), st.get("remote")
-        out.append(row)
-    return out
+    return [*(dict(ended.row) for ended in manager.history), *(call_row(call) for call in manager.calls)]
 
 
 # ---------------------------------------------------------------------------------------------- endpoints

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from emulator.engines.sipep.call import ALLOW, Call
+from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, EndedCall
 from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallUA
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
@@ -80,8 +83,15 @@ class CallManager:
     def __init__(self, ua: CallUA, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
         self.ua = ua
         self.media: OfferAnswer = media or PlainAudio(ua.host)
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # current calls, and ended ones for keep_whole_s
         self.keep_ended = keep_ended
+        # Ended calls older than that are summarised (call_history: a byte budget per unit); ``summary`` is
+        # the row a summary keeps (the faces' wiring gives the row with the stream's figures).
+        self.history = CallHistory(keep=keep_ended)
+        self.keep_whole_s = max(KEEP_WHOLE_S, 64 * ua.timers.t1)
+        self.summary: Callable[[Call], dict[str, Any]] = Call.row
+        self._ended: deque[tuple[float, Call]] = deque()
+        self.clock: Callable[[], float] = time.monotonic
         self.off_hook: set[str] = set()
         self.listeners: list[Callable[[Call], None]] = []
         # EpAdm's word on new calls: a reason when the endpoint may not take one (locked...), else None.
@@ -92,7 +102,7 @@ class CallManager:
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
-        return [c.row() for c in self.calls]
+        return [*(dict(c.row) for c in self.history), *(c.row() for c in self.calls)]
 
     def current(self, endpoint: str) -> Call | None:
         return next((c for c in reversed(self.calls) if c.endpoint == endpoint and c.active), None)
@@ -152,10 +162,18 @@ class CallManager:
             self.media.ended(call)
         except Exception as exc:
             self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
-        ended = [c for c in self.calls if not c.active]
-        for old in ended[: max(0, len(ended) - self.keep_ended)]:
-            self.calls.remove(old)
+        self._ended.append((self.clock(), call))
+        self._summarise()
         self.changed(call)
+
+    def _summarise(self) -> None:
+        """Ended calls past ``keep_whole_s`` (or beyond ``keep_ended`` of them) become summaries."""
+        now = self.clock()
+        while self._ended and (now - self._ended[0][0] >= self.keep_whole_s or len(self._ended) > self.keep_ended):
+            _, old = self._ended.popleft()
+            if old in self.calls:
+                self.calls.remove(old)
+                self.history.add(EndedCall.of(self.summary(old)))
 
     def stop(self) -> None:
         for call in list(self.calls):
