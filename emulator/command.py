@@ -2,7 +2,7 @@
 process or in worker processes.
 
     dgw-emulator run [--profile 4102|C740|3621] [--state-dir DIR] [--ready-file FILE] [--lab FILE]
-                     [--workers N] [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto]
+                     [--slice K/N] [--workers N] [--name NAME] [--host 127.0.0.1] [--port-mode hardware|auto]
                      [--api-port 8000] [--dhcp-interface IFACE]
     dgw-emulator crypt encrypt|decrypt --key HEX IN OUT
     dgw-emulator mfp build --version V [--name N] [--profile P] [--product P]... [--payload F] [--key PEM] OUT
@@ -13,7 +13,9 @@ runs by default): its lease gives TR-069 the ACS URL of option 43 and "Automatic
 
 A lab runs in ``--workers`` processes (default: one per core, never more than its units) under a supervisor:
 shared-nothing, each worker runs its share of the units exactly as a one-process lab does
-(:mod:`emulator.fleet`). ``--workers 1`` keeps every unit in this process.
+(:mod:`emulator.fleet`). ``--workers 1`` keeps every unit in this process. ``--slice K/N`` runs the K-th of N
+contiguous shares of the lab's units only (a Kubernetes pod its share, from its index); ``--host`` given with a
+lab puts every unit on that address (the pod's).
 
 Once every face listens, FILE (if given) is written atomically with
 ``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted), and written again
@@ -36,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from emulator.fleet.logs import DETAIL
 from emulator.fleet.run import install_stop_signals, run_units
-from emulator.labfile import LabError, load_lab, specs_from_lab
+from emulator.labfile import LabError, load_lab, parse_slice, specs_from_lab
 from emulator.runtime.logging import LOG_FORMATS, configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.crypt import CryptError, decrypt, encrypt
@@ -56,7 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--state-dir", type=Path, default=Path("state"), help="folder holding each unit's state")
     run.add_argument("--ready-file", type=Path, help="write the listening addresses here once ready (JSON)")
     run.add_argument("--lab", type=Path, help="lab file (TOML or JSON) describing several units")
-    run.add_argument("--host", default="127.0.0.1", help="address every socket of the unit binds to")
+    run.add_argument(
+        "--slice", metavar="K/N",
+        help="with --lab: run only the K-th (from 0) of N contiguous shares of the lab's units, e.g. a pod's "
+             "share from its index (names and addresses stay those of the whole lab)",
+    )
+    run.add_argument(
+        "--host",
+        help="address every socket of the unit binds to (default 127.0.0.1); with --lab: every unit's address, "
+             "the lab's own ones ignored (one pod address: the units need different ports)",
+    )
     run.add_argument(
         "--port-mode", choices=("hardware", "auto"), default="hardware",
         help="hardware: ports from the parameters (privileged ones +10000 when not permitted); auto: kernel-chosen",
@@ -152,9 +163,12 @@ def _log_options(p: argparse.ArgumentParser) -> None:
 
 
 def _specs(args: argparse.Namespace) -> list[UnitSpec]:
+    if args.slice and not args.lab:
+        raise LabError("--slice takes a share of a lab: give --lab FILE")
     if args.lab:
+        part = parse_slice(args.slice) if args.slice else None
         specs = specs_from_lab(load_lab(args.lab), args.state_dir, args.port_mode, fsync=not args.no_fsync,
-                               base_dir=Path(args.lab).parent)
+                               base_dir=Path(args.lab).parent, part=part, host=args.host)
         if args.assume_time_synchronized:
             for s in specs:
                 s.assume_time_synchronized = True
@@ -168,7 +182,7 @@ def _specs(args: argparse.Namespace) -> list[UnitSpec]:
         raise LabError(f"unknown profile {args.profile!r}; known: {', '.join(PROFILES)}")
     return [
         UnitSpec(
-            name=args.name, profile=args.profile, host=args.host, state_dir=args.state_dir / args.name,
+            name=args.name, profile=args.profile, host=args.host or "127.0.0.1", state_dir=args.state_dir / args.name,
             api_port=args.api_port, port_mode=args.port_mode, fsync=not args.no_fsync,
             assume_time_synchronized=args.assume_time_synchronized,
             dhcp_interface=args.dhcp_interface or None,

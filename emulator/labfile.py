@@ -33,10 +33,18 @@ A lab file is TOML (or JSON with the same shape)::
     "SipEp.Authentication.Username[Index=1]" = "fxs"      # a new row of a dynamic table
     "Nlm.Events.Delete[Index=2]" = "Delete"              # a row command
     "Scm.RestartRequiredServices" = true                 # a command: true runs it, false leaves the line out
+    settings_file = "secrets/{name}.cfg"                 # optional: script lines run after the settings (e.g.
+                                                         # passwords kept out of the lab file)
 
 ``settings`` may also be a string holding script lines (``settings = \"\"\"...\"\"\"``). The settings of
-``[defaults]`` come first, then the unit's (a unit's value for the same name wins). Relative file names
-are relative to the lab file's folder.
+``[defaults]`` come first, then the unit's (a unit's value for the same name wins), then the lines of
+``settings_file``. Relative file names are relative to the lab file's folder.
+
+A slice (``part = (k, n)``, ``dgw-emulator run --slice k/n``) keeps the k-th of n contiguous shares of the
+units (0-based; share sizes differ by one at most, as the workers' shares do): a fleet of pods runs one lab
+file, each pod its own slice. Names and default addresses stay those of the whole lab. ``host`` (the
+command's ``--host`` with a lab) puts every unit on that one address (a pod's): the units then need
+different ports (``api_port`` and the faces' port parameters, or ``--port-mode auto``).
 """
 
 from __future__ import annotations
@@ -53,7 +61,7 @@ from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import get_profile
 from firmware_model.script import quote
 
-__all__ = ["LabError", "load_lab", "settings_script", "specs_from_lab"]
+__all__ = ["LabError", "load_lab", "parse_slice", "settings_script", "slice_range", "specs_from_lab"]
 
 CERTIFICATE_KEYS = ("other_certificates", "host_certificate", "host_key")
 
@@ -73,12 +81,14 @@ def load_lab(path: Path) -> dict[str, Any]:
 
 def specs_from_lab(
     doc: dict[str, Any], state_root: Path, port_mode: str = "hardware", fsync: bool = True,
-    base_dir: Path | None = None,
+    base_dir: Path | None = None, part: tuple[int, int] | None = None, host: str | None = None,
 ) -> list[UnitSpec]:
-    """One spec per ``[[unit]]`` with ``[defaults]`` merged in; a LabError names the unit and the key."""
+    """One spec per ``[[unit]]`` (of the slice ``part``, if given) with ``[defaults]`` merged in; a LabError
+    names the unit and the key."""
     units = doc.get("unit") or doc.get("units") or []
     if not isinstance(units, list) or not units:
         raise LabError("a lab needs at least one [[unit]]")
+    share = slice_range(len(units), part) if part is not None else range(len(units))
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise LabError("[defaults] must be a table of unit keys")
@@ -99,18 +109,21 @@ def specs_from_lab(
             raise LabError(f"unit name {name!r} is duplicated or not a valid folder name")
         names.add(name)
         u = _merged(name, defaults, raw)
-        host = str(u.get("host") or next_host)
+        unit_host = str(u.get("host") or next_host)
         try:
-            addr = ipaddress.ip_address(host)
+            addr = ipaddress.ip_address(unit_host)
         except ValueError:
-            raise LabError(f"unit {name}: host {host!r} is not an IP address") from None
-        if not addr.is_loopback and not u.get("allow_non_loopback"):
-            raise LabError(f"unit {name}: {host} is not a loopback address (set allow_non_loopback = true)")
+            raise LabError(f"unit {name}: host {unit_host!r} is not an IP address") from None
+        if not addr.is_loopback and not u.get("allow_non_loopback") and host is None:
+            raise LabError(f"unit {name}: {unit_host} is not a loopback address (set allow_non_loopback = true)")
         next_host = max(next_host, addr) + 1 if addr.version == 4 else next_host
+        if i not in share:
+            continue
+        unit_host = host or unit_host
         api_port = int(u.get("api_port", DEFAULT_API_PORT))
-        key = (host, api_port, port_mode)
+        key = (unit_host, api_port, port_mode)
         if port_mode != "auto" and key in hosts:
-            raise LabError(f"unit {name}: {host}:{api_port} is already used by another unit")
+            raise LabError(f"unit {name}: {unit_host}:{api_port} is already used by another unit")
         hosts.add(key)
         dhcp_interface = str(u.get("dhcp_interface") or "") or None
         if dhcp_interface is not None:
@@ -121,13 +134,16 @@ def specs_from_lab(
         profile = str(u.get("profile", "4102"))
         state_dir = Path(u.get("state_dir") or root / name)
         table, script = _settings(name, u.get("settings"))
+        settings_file = _file(name, "settings_file", u.get("settings_file"), base)
+        if settings_file is not None:
+            script = "\n".join(s for s in (script, settings_file.read_text()) if s)
         settings_script(table, script, unit=name)  # every value can be written as a script line
         password = u.get("host_certificate_password")
         specs.append(
             UnitSpec(
                 name=name,
                 profile=profile,
-                host=host,
+                host=unit_host,
                 state_dir=state_dir,
                 clock_offset=float(u.get("clock_offset", 0)),
                 api_port=api_port,
@@ -150,6 +166,28 @@ def specs_from_lab(
         if specs[-1].host_key is not None and specs[-1].host_certificate is None:
             raise LabError(f"unit {name}: host_key without host_certificate")
     return specs
+
+
+def slice_range(count: int, part: tuple[int, int]) -> range:
+    """The units (by position) of the ``k``-th of ``n`` contiguous shares of ``count`` units."""
+    k, n = part
+    if n < 1:
+        raise LabError(f"slice {k}/{n}: N (the number of slices) must be 1 or more")
+    if not 0 <= k < n:
+        raise LabError(f"slice {k}/{n}: K (the slice, counted from 0) must be 0 to {n - 1}")
+    if n > count:
+        raise LabError(f"slice {k}/{n}: the lab has {count} unit(s), fewer than {n} slices (one would be empty)")
+    return range(count * k // n, count * (k + 1) // n)
+
+
+def parse_slice(text: str) -> tuple[int, int]:
+    """``"K/N"`` (as ``--slice`` takes it) as ``(K, N)``; a LabError says what is wrong."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit():
+        raise LabError(f"--slice {text!r}: expected K/N, e.g. 0/3 (slice K of N, K from 0)")
+    part = int(k), int(n)
+    slice_range(max(part[1], 1), part)  # K and N in range
+    return part
 
 
 def _merged(name: str, defaults: Mapping[str, Any], unit: Mapping[str, Any]) -> dict[str, Any]:
