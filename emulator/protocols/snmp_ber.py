@@ -43,6 +43,7 @@ GETNEXT = 0xA1
 RESPONSE = 0xA2
 SET = 0xA3
 GETBULK = 0xA5
+TRAP_V2 = 0xA7  # SNMPv2-Trap-PDU (RFC 3416 §3)
 
 # Value tags (RFC 2578 / RFC 3416 exceptions).
 _TAGS = {
@@ -323,14 +324,16 @@ def encode_varbind(oid: OID, value_tlv: bytes) -> bytes:
 
 
 def encode_response(
-    version: int, community: bytes, request_id: int, error_status: int, error_index: int, varbinds: list[bytes]
+    version: int, community: bytes, request_id: int, error_status: int, error_index: int, varbinds: list[bytes],
+    pdu_tag: int = RESPONSE,
 ) -> bytes:
-    """A Response-PDU message; ``varbinds`` are already encoded (:func:`encode_varbind`)."""
+    """A Response-PDU message (or another PDU of the same shape: ``pdu_tag`` :data:`TRAP_V2`); ``varbinds`` are
+    already encoded (:func:`encode_varbind`)."""
     pdu = (
         _tlv_bytes(0x02, _signed(request_id))
         + _tlv_bytes(0x02, _signed(error_status))
         + _tlv_bytes(0x02, _signed(error_index))
         + _tlv_bytes(0x30, b"".join(varbinds))
     )
-    body = _tlv_bytes(0x02, _signed(version)) + _tlv_bytes(0x04, community) + _tlv_bytes(RESPONSE, pdu)
+    body = _tlv_bytes(0x02, _signed(version)) + _tlv_bytes(0x04, community) + _tlv_bytes(pdu_tag, pdu)
     return _tlv_bytes(0x30, body)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 import socket
 import time
 from bisect import bisect_right
@@ -54,7 +55,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyasn1.codec.ber import encoder
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config as pconfig
 from pysnmp.entity import engine as pengine
@@ -409,6 +409,7 @@ class SnmpEngine:
         self._unsubscribe: list[Callable[[], None]] = []
         self._trap_sock: socket.socket | None = None
         self._trap_reported: set[str] = set()
+        self._trap_ids = random.randrange(1 << 30)  # request-id of the traps (RFC 3416: any, unique per message)
         self._started = 0.0
         self._community = b""
         c = unit.config
@@ -691,20 +692,15 @@ class SnmpEngine:
             self._send_trap(data, host, port)
 
     def _trap_pdu(self, ev: NotificationEvent) -> bytes:
+        """An SNMPv2c trap message (encoded here: pysnmp's encoder took ~0.7 ms a trap, two per unit's boot)."""
         trap_oid = (*SERVICES_OID, ev.numkey, 0, ev.msg_id)
-        pdu = v2c.TrapPDU()
-        v2c.apiTrapPDU.set_defaults(pdu)
-        v2c.apiTrapPDU.set_varbinds(pdu, [
-            (v2c.ObjectIdentifier(SYS_UPTIME), rfc1902.TimeTicks(int(self.unit.clock.uptime() * 100) % 2**32)),
-            (v2c.ObjectIdentifier(SNMP_TRAP_OID), v2c.ObjectIdentifier(trap_oid)),
-            (v2c.ObjectIdentifier((*trap_oid, 1)), v2c.OctetString(ev.message.encode("utf-8"))),
-        ])
-        msg = v2c.Message()
-        v2c.apiMessage.set_defaults(msg)
         assert self._plan is not None
-        v2c.apiMessage.set_community(msg, self._plan.community)
-        v2c.apiMessage.set_pdu(msg, pdu)
-        return bytes(encoder.encode(msg))
+        self._trap_ids = (self._trap_ids + 1) & 0x7FFFFFFF
+        return encode_response(1, self._plan.community.encode(), self._trap_ids, 0, 0, [
+            encode_varbind(SYS_UPTIME, encode_value("ticks", int(self.unit.clock.uptime() * 100) % 2**32)),
+            encode_varbind(SNMP_TRAP_OID, encode_value("oid", trap_oid)),
+            encode_varbind((*trap_oid, 1), encode_value("octets", ev.message.encode("utf-8"))),
+        ], pdu_tag=ber.TRAP_V2)
 
     def _check_destination(self, host: str, port: int) -> None:
         try:
