@@ -29,6 +29,7 @@ from aiohttp import web
 from emulator.engines.aaa import Aaa
 from emulator.ops.policy import Forbidden, check_right
 from emulator.runtime.http import app_runner, bound_port
+from emulator.runtime.routes import RouteEntry, routed_app
 from emulator.runtime.unit import Unit
 from firmware_model.certs import MAX_UPLOAD_BYTES
 from firmware_model.config import ConfigError
@@ -83,19 +84,17 @@ class WebEngine:
 
     # ------------------------------------------------------------------ lifecycle
     def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 65536, middlewares=[self._middleware])
-        r = app.router
-        r.add_get("/", self._root)
-        r.add_get("/login", self._login_form)
-        r.add_get("/favicon.ico", self._favicon)
-        r.add_post("/login", self._login)
-        r.add_post("/logout", self._logout)
-        r.add_post("/restart-required", self._restart_required)
-        r.add_get("/Management/Configuration_Scripts/export", self._script_export)
-        r.add_static("/static", str(HERE / "static"), append_version=False)
+        gets = [("/", self._root), ("/login", self._login_form), ("/favicon.ico", self._favicon),
+                ("/Management/Configuration_Scripts/export", self._script_export)]
+        posts = [("/login", self._login), ("/logout", self._logout), ("/restart-required", self._restart_required)]
+        entries: list[RouteEntry] = [(m, path, h, None) for path, h in gets for m in ("HEAD", "GET")]
+        entries += [("POST", path, h, None) for path, h in posts]
         for page in PAGES:
-            r.add_get(page.path, self._page_get)
-            r.add_post(page.path, self._page_post)
+            entries += [("HEAD", page.path, self._page_get, None), ("GET", page.path, self._page_get, None),
+                        ("POST", page.path, self._page_post, None)]
+        # the route table is built once per process and shared by every unit (emulator.runtime.routes)
+        app, _ = routed_app(entries, client_max_size=MAX_UPLOAD_BYTES + 65536, middlewares=[self._middleware])
+        app.router.add_static("/static", str(HERE / "static"), append_version=False)
         return app
 
     async def start(self) -> None:

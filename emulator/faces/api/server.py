@@ -39,6 +39,7 @@ from emulator.faces.api.routing import CALLER, CLIENT_MAX_SIZE, PREFIX, ApiError
 from emulator.ops import policy
 from emulator.ops.errors import ErrorKind, OpError
 from emulator.runtime.http import http_url, serve
+from emulator.runtime.routes import routed_app
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 
@@ -106,10 +107,10 @@ class ApiServer:
 
     # ------------------------------------------------------------------ lifecycle
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=CLIENT_MAX_SIZE, middlewares=[self._middleware])
-        self._route_of: dict[int, Route] = {}
-        for r in self.routes:
-            self._route_of[id(app.router.add_route(r.method, r.path, r.handler, name=r.op_id))] = r
+        # the route table is built once per process and shared by every unit (emulator.runtime.routes)
+        app, shared = routed_app([(r.method, r.path, r.handler, r.op_id) for r in self.routes],
+                                 client_max_size=CLIENT_MAX_SIZE, middlewares=[self._middleware])
+        self._route_of: dict[int, Route] = {id(route): r for route, r in zip(shared, self.routes, strict=True)}
         return app
 
     async def start(self, port: int = 0) -> None:
