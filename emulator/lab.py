@@ -28,6 +28,7 @@ from emulator.engines.aaa import Aaa
 from emulator.engines.bni import DhcpClientEngine
 from emulator.engines.cert.engine import CertEngine
 from emulator.engines.conf.engine import ConfEngine
+from emulator.engines.crout.engine import CRoutEngine
 from emulator.engines.epadm import EpAdmEngine
 from emulator.engines.fpu.engine import FpuEngine
 from emulator.engines.hoc.engine import HocEngine
@@ -215,8 +216,10 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         assert media.audio_dir is not None
         media.set_audio(ep, parse_media_request(body, EndpointAudio(), media.audio_dir))
     sipep = SipEpEngine(unit, media=media)
+    media.control = sipep.calls  # the fax machine's re-INVITEs (T.38) and hang-ups
     sipep.calls.summary = call_row  # an ended call's summary keeps what the calls listing showed of it
     unit.attach(sipep)
+    unit.attach(CRoutEngine(unit, sipep.calls))  # every call goes through the call router
     unit.attach(EpAdmEngine(unit))
     conf = ConfEngine(unit)
     unit.attach(conf)

@@ -102,6 +102,10 @@ DEFAULT_EVENT_RULES: list[Row] = [
 
 _FACTORIES: dict[tuple[int, str], Factory] = {}
 
+# Factory call routing (emulator choice, documented in README and engines/crout): auto-routing on, matching the
+# called SIP user name, so that a factory unit's lines call and are called through their SIP gateway.
+FACTORY_SCALARS: dict[str, str] = {"CRout.AutoRoutingEnable": "Enable", "CRout.AutoRoutingCriteriaType": "SipUsername"}
+
 
 # endpoint kind -> (the ISDN interface table, the hardware ports table) its ports appear in
 _ISDN_TABLES = {
@@ -148,6 +152,8 @@ def _build_factory(catalog: Catalog, profile: Profile) -> Factory:
     rows["Aaa.Users"] = [{"UserName": "public", "Password": "", "AccessRights": "Admin"}]
     rows["Aaa.ServicesAaaType"] = [{"Service": s} for s in ("Cli", "Web", "Cwmp")]
     rows["Nlm.Events"] = [dict(r) for r in DEFAULT_EVENT_RULES]
+    # one row per SIP code its SipErrorCode column admits (406, 415, 488, 606), as on the hardware
+    rows["SipEp.BehaviorOnT38InviteNotAccepted"] = [{"SipErrorCode": c} for c in (406, 415, 488, 606)]
     wan, lan = profile.links
     rows["Bni.NetworkInterfaces"] = [
         {"Idx": 1, "InterfaceName": "Uplink", "LinkName": wan, "ConnectionType": "IpDhcp", "Activation": "Enable"},
@@ -165,11 +171,13 @@ def _build_factory(catalog: Catalog, profile: Profile) -> Factory:
         for tn in ("Isdn.SignalingChannel", "Isdn.SignalingChannelInterop", "Isdn.PhysicalLink"):
             rows[tn] = [{"InterfaceName": p} for p in profile.ports]
         rows[hardware] = [{"Port": p} for p in profile.ports]
+    if profile.endpoint_kind != "fxs":  # auto-routing takes FXS lines by itself (HardwareDependent), not ports
+        rows["CRout.AutoRouting"] = [{"EpId": e, "Autoroutable": "Enable"} for e in eps]
     for tn, extra in profile.extra_rows.items():
         rows[tn] = list(extra)
     # Keep only tables that exist in this catalog (additions may be absent in tests).
     rows = {k: v for k, v in rows.items() if k in catalog.tables}
-    return Factory(scalars={}, rows=rows)
+    return Factory(scalars={k: v for k, v in FACTORY_SCALARS.items() if k in catalog.params}, rows=rows)
 
 
 def _has_enum(catalog: Catalog, name: str, label: str) -> bool:

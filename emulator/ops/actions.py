@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.engines.mipt.endpoint_audio import AudioError, parse_media_request
+from emulator.engines.mipt.fax_calls import FaxError
 from emulator.engines.sipep.calls import Call, CallManager
 from emulator.engines.sipep.offer_answer import CallError
 from emulator.ops import policy, snapshots
@@ -315,6 +316,28 @@ def _set_media(inv: Invocation) -> Result:
     return snapshots.media(inv.unit, inv.endpoint)
 
 
+def _fax_answer(inv: Invocation, action: str) -> Result:
+    hook = snapshots.require_media(inv.unit)
+    job = hook.fax.job(inv.endpoint)
+    call = _calls(inv.unit, running=False).current(inv.endpoint)
+    return {"endpoint": inv.endpoint, "action": action, "fax": None if job is None else job.row(),
+            "udptl": None if call is None else hook.fax.stats(call)}
+
+
+def _fax(mode: str) -> Runner:
+    """Arm the endpoint's fax machine (emulator addition): send a TIFF file, or receive into one."""
+
+    def run(inv: Invocation) -> Result:
+        hook = snapshots.require_media(inv.unit)
+        try:
+            hook.fax.arm(inv.endpoint, mode, inv.args.get("file"))
+        except FaxError as e:
+            raise OpError(ErrorKind.INVALID, f"{inv.endpoint} fax: {e}", 400) from None
+        return _fax_answer(inv, f"fax-{mode}")
+
+    return run
+
+
 # ---------------------------------------------------------------------------------------------- CLI forms
 def _show_call(out: Result) -> str:
     call = out.get("call")
@@ -334,6 +357,14 @@ def _show_state(out: Result) -> str:
 
 def _show_audio(out: Result) -> str:
     return f"{out['endpoint']}: plays {out['source'] or 'silence'}; records {out['record'] or 'nothing'}\n"
+
+
+def _show_fax(out: Result) -> str:
+    job = out["fax"]
+    if job is None:
+        return f"{out['endpoint']}: no fax job\n"
+    result = f", {job['result']}" if job["result"] else ""
+    return f"{out['endpoint']}: fax {job['mode']} {job['file']}: {job['state']}{result}, {job['pages']} page(s)\n"
 
 
 def _show_listen(out: Result) -> str:
@@ -450,5 +481,25 @@ for _action in (
                 CliForm("record", "record <EpId> <name.wav> | record <EpId> off",
                         "record what the endpoint's calls receive (audio directory)",
                         synopsis="record <EpId> <file.wav>|off", parse=_parse_record, show=_show_audio))),
+    Action("fax-send", "The endpoint's fax machine sends a TIFF-F file (emulator addition)", _fax("send"),
+           args=(Arg("file", "string", "a TIFF-F file name in the unit's fax directory (<state dir>/fax)",
+                     required=True),),
+           description="In a call, the machine plays CNG; the unit's machine detection switches the call to T.38 "
+           "(re-INVITE) as TelIf and SipEp say; armed before a call, it starts when the call's audio does.",
+           errors=(ErrorKind.CALL, ErrorKind.INVALID, ErrorKind.UNAVAILABLE),
+           cli=(_form("fax-send", "the endpoint's fax machine sends a TIFF file (fax directory)", ["file"],
+                      show=_show_fax),)),
+    Action("fax-receive", "The endpoint's fax machine receives the next fax into a TIFF file (emulator addition)",
+           _fax("receive"),
+           args=(Arg("file", "string", "the TIFF file to write in the unit's fax directory (default: from the time)"),),
+           description="In a call, the machine plays CED; with TelIf BehaviorOnCedToneDetection Faxmode the unit "
+           "switches the call to T.38, with Passthrough it waits for the peer's switch.",
+           errors=(ErrorKind.CALL, ErrorKind.INVALID, ErrorKind.UNAVAILABLE),
+           cli=(CliForm("fax-receive", "fax-receive <EpId> [<file>]", "the endpoint's fax machine receives a fax",
+                        parse=lambda w: {"file": w[0]} if len(w) == 1 else {} if not w else None, show=_show_fax),)),
+    Action("get-fax", "The endpoint's fax job (state, T.30 result, pages) and its call's UDPTL counters",
+           lambda inv: _fax_answer(inv, "fax"), right="read", what="read the configuration", method="GET",
+           path="fax", errors=(ErrorKind.CALL, ErrorKind.UNAVAILABLE),
+           cli=(_form("fax", "the endpoint's fax job and its UDPTL counters", show=_show_fax),)),
 ):
     register(_action)

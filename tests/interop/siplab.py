@@ -78,7 +78,9 @@ async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, 
     if secure:
         media = CallMedia.for_unit(u)
         nlm.capture.media = media.engine  # as emulator.lab wires it: the capture's SRTP keys
-        u.attach(SipEpEngine(u, timers=timers, poll_s=0.05, media=media))
+        engine = SipEpEngine(u, timers=timers, poll_s=0.05, media=media)
+        media.control = engine.calls  # as emulator.lab wires it: the fax machine's re-INVITEs and hang-ups
+        u.attach(engine)
         u.attach(EpAdmEngine(u))
     else:
         u.attach(SipEpEngine(u, timers=timers, poll_s=0.05))

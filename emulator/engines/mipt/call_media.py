@@ -6,13 +6,15 @@ offer/answer logic (:mod:`emulator.protocols.media.session_setup`), and runs one
 :class:`~emulator.engines.mipt.stream.MediaStream` per call on the unit's
 :class:`~emulator.engines.mipt.engine.MediaEngine`. It also holds each endpoint's phone
 (:mod:`emulator.engines.mipt.endpoint_audio`): what it plays and records, and the first RTP sequence number.
+Fax (the endpoint's fax machine, the switch to T.38 and its image stream) is :class:`~.fax_calls.FaxCalls`'
+(``CallMedia.fax``); the offers and answers it asks for go through here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,11 @@ import structlog
 
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
+from emulator.engines.mipt.fax_calls import FaxCalls
 from emulator.engines.mipt.playout import DtmfThresholds
 from emulator.engines.mipt.statistics import MiptStatistics
 from emulator.engines.mipt.stream import MediaStream
-from emulator.engines.sipep.offer_answer import CallView, MediaRefused
+from emulator.engines.sipep.offer_answer import CallControl, CallView, MediaRefused
 from emulator.protocols.media import session_setup
 from emulator.protocols.media.jitter import JitterSettings, settings_from_config
 from emulator.protocols.media.rtcp_xr import StreamReport, VoipMetrics, estimate_quality
@@ -37,7 +40,8 @@ from emulator.protocols.media.session_setup import (
     SecuritySettings,
     SetupRefused,
 )
-from emulator.protocols.sdp.sdp import Direction
+from emulator.protocols.media.t38_setup import accept_t38
+from emulator.protocols.sdp.sdp import Direction, SdpError, SessionDescription
 
 __all__ = ["CallMedia", "CallMediaState"]
 
@@ -57,6 +61,8 @@ class CallMediaState:
     answer: AnswerState | None = None
     withdrawable: OfferState | None = None  # the offer before the one in flight (restored if it is refused)
     started: float = 0.0  # unit clock when the media started (the report's START)
+    call: CallView | None = None
+    fax_offer: bool = False  # our offer in flight is the switch to T.38
 
 
 class CallMedia:
@@ -77,6 +83,7 @@ class CallMedia:
         clock: Callable[[], float] = time.time,
         audio_dir: Path | None = None,
         config: Any = None,
+        fax_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.settings_for = settings_for
@@ -86,6 +93,16 @@ class CallMedia:
         self.statistics = MiptStatistics(config, engine.notify, clock) if config is not None else None
         self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
         self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
+        self.fax = FaxCalls(fax_dir, config, engine.notify, engine.host)
+
+    @property
+    def control(self) -> CallControl | None:
+        """The call layer, for the re-INVITEs and hang-ups the fax machine asks for (wired by the lab)."""
+        return self.fax.control
+
+    @control.setter
+    def control(self, value: CallControl | None) -> None:
+        self.fax.control = value
 
     @classmethod
     def for_unit(cls, unit: Any, engine: MediaEngine | None = None) -> CallMedia:
@@ -95,6 +112,7 @@ class CallMedia:
             clock=unit.clock.now,
             audio_dir=Path(unit.state_dir) / "audio",
             config=unit.config,
+            fax_dir=Path(unit.state_dir) / "fax",
         )
 
     # -- the endpoint's phone (emulator addition; see emulator.engines.mipt.endpoint_audio)
@@ -129,7 +147,9 @@ class CallMedia:
             return st
         settings = self.settings_for(call.endpoint)
         stream = self.engine.open_stream(secure=settings.secure, call=call.id, endpoint=call.endpoint)
-        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1, endpoint=call.endpoint)
+        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1, endpoint=call.endpoint,
+                            call=call)
+        self.fax.opened(call, stream, settings)
         call.media = st
         call.media_port = stream.port
         self._open[call.id] = st
@@ -166,6 +186,10 @@ class CallMedia:
         # in-band digits are listened for when the call carries no RFC 4733 events (emulator choice, README)
         st.stream.detect_inband_dtmf(self._dtmf_thresholds(st.endpoint) if plan.telephone_event_pt is None else None)
         self.engine.keyed(st.stream)
+        if st.call is not None:
+            self.fax.audio_again(st.call)
+            if first:
+                self.fax.media_started(st.call)
 
     @staticmethod
     def _refused(status: int, reason: str) -> Exception:
@@ -182,10 +206,16 @@ class CallMedia:
             self.engine.notify(*refusal.notification, **refusal.fields)
         return self._refused(refusal.status_code, refusal.reason)
 
-    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None) -> bytes:
+    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None, clear: bool = False) -> bytes:
+        local = self._next_version(st)
+        if clear:  # ReInviteForClearChannelOnly: the transparent codecs only (G.711 when none is carried)
+            codecs = st.settings.codecs
+            only = [c for c in codecs if c.name.upper() in ("CLEARMODE", "X-CLEAR-CHANNEL", "X-CCD")]
+            only = only or [c for c in codecs if c.name.upper() in ("PCMU", "PCMA")]
+            local = LocalMedia(local.address, local.port, local.session_id, local.session_version, only or None)
         st.offer = session_setup.build_offer(
             st.settings,
-            self._next_version(st),
+            local,
             direction=Direction.SENDONLY if hold else Direction.SENDRECV,
             previous=st.offer if secure is None else None,
             secure=secure,
@@ -195,13 +225,24 @@ class CallMedia:
 
     def offer(self, call: CallView, hold: bool) -> bytes:
         st = self._state(call)
+        kind = self.fax.next_offer(call)
+        if kind == "t38":
+            sdp = self.fax.t38_offer(call, self._next_version(st).description())
+            if sdp is not None:
+                st.fax_offer = True
+                return sdp
+        st.fax_offer = False
         st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
         st.withdrawable = st.offer
-        return self._new_offer(st, hold=hold)
+        return self._new_offer(st, hold=hold, clear=kind == "clear")
 
     def offer_withdrawn(self, call: CallView) -> None:
         """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""
         st = self._state(call)
+        if st.fax_offer:  # the T.38 switch refused: the audio offer state never changed
+            st.fax_offer = False
+            self.fax.withdrawn(call)
+            return
         st.stream.rekey_pending = False
         if st.withdrawable is not None:
             st.offer = st.withdrawable
@@ -216,6 +257,17 @@ class CallMedia:
 
     def answered(self, call: CallView, answer: bytes) -> None:
         st = self._state(call)
+        if st.fax_offer:  # the answer to our switch to T.38: an image stream, or none (its refusal)
+            st.fax_offer = False
+            try:
+                fax = accept_t38(st.settings.t38, SessionDescription.parse(answer))
+            except SdpError:
+                fax = None
+            if fax is not None:
+                self.fax.t38_started(call, fax, "T.38 re-INVITE accepted")
+            else:
+                self.fax.withdrawn(call)
+            return
         if st.offer is None:
             raise self._refused(488, "no offer of ours to answer")
         try:
@@ -234,10 +286,13 @@ class CallMedia:
 
     def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
+        local = self._next_version(st)
+        if b"m=image" in offer and st.settings.t38.enabled:  # a switch to T.38 offered: our UDPTL port
+            local = replace(local, image_port=self.fax.image_port(call))
         result = session_setup.answer_offer(
             st.settings,
             offer,
-            self._next_version(st),
+            local,
             local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
             previous=st.answer,
             now=self.clock(),
@@ -245,7 +300,10 @@ class CallMedia:
         if isinstance(result, Refusal):
             raise self._refuse_offer(result)
         st.answer = result.state
-        self._start(st, result.plan)
+        if result.fax is not None:
+            self.fax.t38_started(call, result.fax, "the peer's T.38 re-INVITE")
+        else:
+            self._start(st, result.plan)
         return bytes(result.sdp)
 
     # -- DTMF (the call layer's CallManager.dtmf decides between these and SIP INFO)
@@ -293,6 +351,7 @@ class CallMedia:
         st = getattr(call, "media", None)
         if isinstance(st, CallMediaState):
             self._open.pop(call.id, None)
+            self.fax.ended(call)
             if self.statistics is not None:
                 self.statistics.closed(call.id, st.stream.quality(), call=call.id, endpoint=call.endpoint)
             st.stream.close()

@@ -32,7 +32,7 @@ from typing import Any
 from emulator.engines.sipep.call import ALLOW, Call
 from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, EndedCall
 from emulator.engines.sipep.call_state import CallEvent, CallState
-from emulator.engines.sipep.call_ua import CallUA
+from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
 from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
 from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
@@ -96,6 +96,9 @@ class CallManager:
         self.listeners: list[Callable[[Call], None]] = []
         # EpAdm's word on new calls: a reason when the endpoint may not take one (locked...), else None.
         self.admission: Callable[[str], str | None] | None = None
+        # The call router (CRout, engines/sipep/routing.py) when the unit has one: every incoming INVITE and every
+        # dialled number goes through it; without one, calls go as the endpoints' user names say.
+        self.routing: CallRouting | None = None
         self._ids = itertools.count(1)
         ua.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
         self.in_dialogs = InDialog(self, ua)
@@ -223,12 +226,20 @@ class CallManager:
             if self.current(endpoint) is not None:
                 raise CallError(f"endpoint {endpoint} already has a call")
             self._admit(endpoint)
+        if self.routing is not None:
+            return await self.routing.dial(endpoint, number)
+        return self.invite(endpoint, number, self._gateway_of(endpoint))
+
+    def invite(self, endpoint: str, number: str, gateway: str, host: str = "") -> Call:
+        """The SIP side of a call from ``endpoint``: INVITE ``number`` through ``gateway``'s proxy, or straight to
+        ``host`` (``host[:port]``: the destination host of the call router's signaling properties)."""
         ua = self.ua
-        gateway = self._gateway_of(endpoint)
         gw = ua.gateways[gateway]
         user = self._username(endpoint)
-        target, route = self._outbound_route(gateway)
-        to_uri = Uri.parse(number) if number.startswith(("sip:", "sips:")) else Uri("sip", user=number, host=gw.domain)
+        target, route = self._outbound_route(gateway) if not host else \
+            (self._uri_target(Uri.parse(f"sip:{host}")), [])
+        to_uri = Uri.parse(number) if number.startswith(("sip:", "sips:")) else \
+            Uri.parse(f"sip:{number}@{host}") if host else Uri("sip", user=number, host=gw.domain)
         from_uri = Uri("sip", user=user, host=gw.domain)
         call = Call(next(self._ids), endpoint, gateway, "outgoing", str(from_uri), str(to_uri),
                     new_call_id(ua.host), target=target)
@@ -421,6 +432,12 @@ class CallManager:
             self._end(call, f"{response.status} {response.reason}", response.status)
         return response
 
+    async def renegotiate(self, call: Call) -> int | None:
+        """A re-INVITE the media layer asks for (its fax machine's switch to T.38, a fallback after a refusal):
+        the offer is the media layer's; its final status, None when nothing answered."""
+        response = await self._reinvite(call, call.local_hold)
+        return None if response is None else response.status
+
     # ------------------------------------------------------------------ endpoint actions
     async def hold(self, endpoint: str) -> Call:
         call = self.connected(endpoint)
@@ -443,6 +460,8 @@ class CallManager:
     async def answer(self, endpoint: str) -> Call:
         """Answer the ringing incoming call: 200 OK with the SDP answer."""
         call = self.current(endpoint)
+        if call is not None and self.routing is not None and self.routing.local_peer(call) is not None:
+            return self.routing.answer_local(call)  # a call between two lines of the unit: no SIP
         if call is None or call.state is not CallState.RINGING or call.server_txn is None or call.invite is None:
             raise CallError(f"endpoint {endpoint} has no ringing call")
         self.off_hook.add(endpoint)
@@ -500,7 +519,9 @@ class CallManager:
         call = self.current(endpoint)
         if call is None:
             return None
-        if call.state is CallState.CONNECTED:
+        if self.routing is not None and self.routing.local_peer(call) is not None:
+            self.routing.hangup_local(call)
+        elif call.state is CallState.CONNECTED:
             await self.bye(call)
         elif call.direction == "outgoing":
             call.cancel_requested = True
@@ -525,20 +546,34 @@ class CallManager:
         if request.to.tag is not None:
             self._on_reinvite(request, txn, source)
             return
+        if self.routing is not None:
+            self.routing.incoming(request, txn, source)
+            return
         endpoint = self._endpoint_for(request.uri.user)
         if endpoint is None:
             ua.respond(txn, make_response(request, 404, to_tag=new_tag()))
             return
+        refused = self.ring_refusal(endpoint)
+        if refused is not None:
+            ua.respond(txn, make_response(request, refused, to_tag=new_tag()))
+            return
+        self.ring(endpoint, request, txn, source)
+
+    def ring_refusal(self, endpoint: str) -> int | None:
+        """Why ``endpoint`` cannot ring now: 486 (a call, or off-hook), 480 (locked: engines/epadm.py); else None."""
         if self.current(endpoint) is not None or endpoint in self.off_hook:
-            ua.respond(txn, make_response(request, 486, to_tag=new_tag()))
-            return
+            return 486
         if self.admission is not None and self.admission(endpoint) is not None:
-            ua.respond(txn, make_response(request, 480, to_tag=new_tag()))  # locked: see engines/epadm.py
-            return
-        gateway = self._gateway_of(endpoint)
-        call = Call(next(self._ids), endpoint, gateway, "incoming", str(request.to.uri), str(request.from_.uri),
-                    request.call_id, state=CallState.INCOMING, invite=request, server_txn=txn, source=source,
-                    remote_sdp=request.body)
+            return 480
+        return None
+
+    def ring(self, endpoint: str, request: Request, txn: Any, source: Source, *, to_tag: str | None = None) -> Call:
+        """Ring ``endpoint`` for an incoming INVITE (180 Ringing with ``to_tag``, a new one by default): the call,
+        ringing — or ended, the INVITE answered, when its offer is refused."""
+        ua = self.ua
+        call = Call(next(self._ids), endpoint, self._gateway_of(endpoint), "incoming", str(request.to.uri),
+                    str(request.from_.uri), request.call_id, state=CallState.INCOMING, invite=request, server_txn=txn,
+                    source=source, remote_sdp=request.body)
         self.calls.append(call)
         if request.body:
             try:
@@ -546,13 +581,31 @@ class CallManager:
             except MediaRefused as exc:
                 ua.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
                 self._end(call, str(exc.status), exc.status)
-                return
-        ringing = make_response(request, 180, to_tag=new_tag(),
+                return call
+        ringing = make_response(request, 180, to_tag=to_tag or new_tag(),
                                 headers=[*_record_route(request), self._contact(call), *ua.ua_headers()])
         call.dialog = Dialog.as_uas(request, ringing)
         call.fire(CallEvent.RING)
         ua.respond(txn, ringing)
         self.changed(call)
+        return call
+
+    # ------------------------------------------------------------------ for the call router (routing.py)
+    def new_call(self, endpoint: str, direction: str, local_uri: str, remote_uri: str) -> Call:
+        """A call of ``endpoint`` that no SIP request started (a local call, a refusal), listed at once."""
+        call = Call(next(self._ids), endpoint, self._gateway_of(endpoint), direction, local_uri, remote_uri,
+                    new_call_id(self.ua.host), state=CallState.INCOMING if direction == "incoming" else
+                    CallState.DIALING)
+        self.calls.append(call)
+        return call
+
+    def release(self, call: Call, reason: str, status: int | None = None) -> None:
+        """End ``call`` without a SIP message (a hunt moving on, a local call's other side hanging up)."""
+        self._end(call, reason, status)
+
+    def username(self, endpoint: str) -> str:
+        """The endpoint's ``SipEp.UserAgent`` Username (its EpId when empty)."""
+        return self._username(endpoint)
 
     def _find_dialog(self, request: Request) -> Call | None:
         ident = uas_dialog_id(request)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from emulator.protocols.media.rtcp_xr import StreamReport
 
-__all__ = ["CallError", "CallView", "MediaRefused", "OfferAnswer"]
+__all__ = ["CallControl", "CallError", "CallView", "MediaRefused", "OfferAnswer"]
 
 
 class CallError(Exception):
@@ -40,6 +40,17 @@ class CallView(Protocol):
     endpoint: str
     media_port: int
     media: Any  # the media layer's own state for this call (offer state, stream...)
+
+
+class CallControl(Protocol):
+    """What the media layer may ask of the call layer on its own (the fax machine's switch to T.38 and its
+    fallbacks): a re-INVITE carrying the media layer's next offer, and a hang-up."""
+
+    async def renegotiate(self, call: Any) -> int | None:
+        """Send a re-INVITE with ``offer(call, hold)``; its final status (None: no answer)."""
+        ...
+
+    async def bye(self, call: Any, reason: str = "local hangup") -> None: ...
 
 
 class OfferAnswer(Protocol):

@@ -38,8 +38,12 @@ Decisions (DGW-BEHAVIOUR.md "Secure media", dgw-facts §8):
   Key use: one crypto session -> the same SRTP master both ways (distinct SSRCs); two crypto sessions ->
   CS 1 protects initiator->responder, CS 2 responder->initiator.
 * T.38 is never encrypted: :func:`t38_acceptable` says whether an unsecure T.38 stream may replace/join a
-  secure call (SecureWithFallback + ``Mipt.AllowUnsecureT38WithSrtp``). Non-audio streams of an offer are
-  refused with port 0 here; the T.38 engine (not part of this module) owns them.
+  secure call (SecureWithFallback + ``Mipt.AllowUnsecureT38WithSrtp``). A re-offer with an active
+  ``m=image ... udptl t38`` stream that the endpoint's T.38 settings and security allow is answered with our image
+  stream (:mod:`~emulator.protocols.media.t38_setup`): :attr:`Answer.fax` holds its plan, the audio stream is
+  refused with port 0 and the audio plan stays for the return to voice. An initial offer takes its audio (the
+  image stream refused with port 0); an offer with no usable audio nor image is answered 488. Other non-audio
+  streams are refused with port 0.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from emulator.protocols.keying.suites import SrtpKeying
 from emulator.protocols.media.codec_policy import CodecPolicy, choose_ptime, dtmf_method, policy_from_config
 from emulator.protocols.media.codecs import by_encoding, carried
 from emulator.protocols.media.srtp import ContextBehaviour
+from emulator.protocols.media.t38_setup import FaxPlan, T38Settings, answer_t38, image_stream
 from emulator.protocols.sdp import mikey, sdes
 from emulator.protocols.sdp.sdp import (
     PCMA,
@@ -157,6 +162,7 @@ class SecuritySettings:
     codecs: tuple[Codec, ...] = DEFAULT_CODECS
     dtmf_transport: str = "OutOfBandUsingRtp"  # Mipt.DefaultDtmfTransportMethod
     codec_policy: CodecPolicy = field(default_factory=CodecPolicy)  # ptimes, payload types, answer shaping
+    t38: T38Settings = field(default_factory=T38Settings)  # Mipt.*CodecT38*, SipEp.InteropSdpT38ParametersEncoding
 
     @property
     def secure(self) -> bool:
@@ -204,6 +210,7 @@ class SecuritySettings:
             codecs=policy.codecs(),
             dtmf_transport=dtmf_method(config, endpoint),
             codec_policy=policy,
+            t38=T38Settings.from_config(config, endpoint),
         )
 
 
@@ -300,6 +307,7 @@ class Answer:
     sdp: SessionDescription
     plan: MediaPlan
     state: AnswerState
+    fax: FaxPlan | None = None  # the offer switched the call to T.38: the image stream's plan (audio on hold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +319,7 @@ class LocalMedia:
     session_id: int
     session_version: int | None = None  # None: the session id (a first offer or answer)
     codecs: Sequence[Codec] | None = None  # what we offer/accept; None: the endpoint's (SecuritySettings.codecs)
+    image_port: int = 0  # our UDPTL port for an image stream (0: none open, T.38 refused)
 
     def codecs_for(self, settings: SecuritySettings) -> Sequence[Codec]:
         return settings.codecs if self.codecs is None else self.codecs
@@ -457,6 +466,10 @@ def answer_offer(
         sd = offer if isinstance(offer, SessionDescription) else SessionDescription.parse(offer)
     except SdpError as exc:
         return _refuse(exc.status_code, "Bad Request" if exc.status_code == 400 else "Not Acceptable Here", str(exc))
+    if previous is not None and (img := image_stream(sd)) is not None:
+        fax = _answer_image(settings, sd, img, local, previous)
+        if fax is not None:
+            return fax
     md = _audio(sd)
     if md is None:
         return _refuse(488, "Not Acceptable Here", "no active audio stream in the offer")
@@ -530,6 +543,21 @@ def answer_offer(
             state.plan = replace(plan, fallback=True)
             return plain()
         return _refuse(488, "Not Acceptable Here", str(exc))
+
+
+def _answer_image(settings: SecuritySettings, offer: SessionDescription, img: MediaDescription, local: LocalMedia,
+                  previous: AnswerState) -> Answer | None:
+    """The answer taking the re-offer's image stream `img` (T.38), or None when the endpoint cannot: T.38 disabled,
+    no UDPTL port, or an SRTP call that may not go unsecure (then the audio stream, if any, is answered)."""
+    if not local.image_port or not t38_acceptable(settings, previous.plan.secure):
+        return None
+    taken = answer_t38(settings.t38, offer, img, local.image_port)
+    if taken is None:
+        return None
+    ours, fax = taken
+    sd = local.description()
+    sd.media.extend(ours if m is img else reject_media(m) for m in offer.media)
+    return Answer(sd, previous.plan, previous, fax)
 
 
 def _answer(

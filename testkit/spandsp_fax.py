@@ -1,0 +1,174 @@
+"""Fax peers for the tests: TIFF-F pages made and compared with libtiff's tools (Debian ``libtiff-tools``), and an
+independent T.38 terminal — libspandsp's own, driven through ctypes here (not through the emulator's binding) with
+a UDPTL framing of its own — that sends or receives a page over UDP.
+
+:class:`T38Peer` is one end of a T.38 session: bind it, tell it the unit's UDPTL address (from the SDP), then
+:meth:`T38Peer.run` it until its T.30 result arrives. It sends its UDPTL packets with one redundant IFP and reads
+the unit's, using the secondary IFPs to fill gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["T38Peer", "make_page", "same_page", "sdp_image"]
+
+_TX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int,
+                       ctypes.c_int)
+_DONE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise RuntimeError(f"{name} is missing: install the Debian package libtiff-tools")
+    return path
+
+
+def make_page(path: Path, *, stripes: int = 20, height: int = 400) -> Path:
+    """A one-page TIFF-F file (1728 pixels wide, 204x196 dpi, G3): a check pattern of `stripes`-line bands."""
+    width = 1728
+    rows = []
+    for y in range(height):
+        rows.append(bytes(0xF0 if (y // stripes + x // 10) % 2 == 0 and 40 < y < height - 40 else 0
+                          for x in range(width // 8)))
+    pbm = path.with_suffix(".pbm")
+    pbm.write_bytes(b"P4\n%d %d\n" % (width, height) + b"".join(rows))
+    subprocess.run([_tool("ppm2tiff"), "-c", "g3", "-R", "204", str(pbm), str(path)], check=True)
+    subprocess.run([_tool("tiffset"), "-s", "283", "196", str(path)], check=True)  # YResolution: fine mode
+    subprocess.run([_tool("tiffset"), "-s", "296", "2", str(path)], check=True)  # ResolutionUnit: inch
+    pbm.unlink()
+    return path
+
+
+def same_page(a: Path, b: Path) -> bool:
+    """Do the two TIFF files hold the same pixels? (``tiffcmp -t``: the decoded image data, tags aside.)"""
+    done = subprocess.run([_tool("tiffcmp"), "-t", str(a), str(b)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def sdp_image(sdp: bytes) -> tuple[str, int] | None:
+    """The address and port of the ``m=image`` stream of an SDP body (None: none active)."""
+    host, port = "", 0
+    for line in sdp.decode(errors="replace").splitlines():
+        if line.startswith("c=IN IP4 "):
+            host = line.split()[2]
+        elif line.startswith("m=image "):
+            port = int(line.split()[1])
+    return (host, port) if host and port else None
+
+
+class _Spandsp:
+    def __init__(self) -> None:
+        lib = ctypes.CDLL(ctypes.util.find_library("spandsp") or "libspandsp.so.2")
+        p, i = ctypes.c_void_p, ctypes.c_int
+        for name, res, args in (
+            ("t38_terminal_init", p, [p, i, _TX, p]), ("t38_terminal_free", i, [p]),
+            ("t38_terminal_get_t30_state", p, [p]), ("t38_terminal_get_t38_core_state", p, [p]),
+            ("t38_terminal_send_timeout", i, [p, i]), ("t38_core_rx_ifp_packet", i, [p, ctypes.c_char_p, i,
+                                                                                   ctypes.c_uint16]),
+            ("t30_set_tx_file", None, [p, ctypes.c_char_p, i, i]), ("t30_set_rx_file", None, [p, ctypes.c_char_p, i]),
+            ("t30_set_phase_e_handler", None, [p, _DONE, p]),
+        ):
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        self.lib = lib
+
+
+def _per_length(n: int) -> bytes:
+    return bytes((n,)) if n < 128 else bytes((0x80 | n >> 8, n & 0xFF))
+
+
+class T38Peer:
+    """An independent T.38 fax terminal on `host` (see the module docstring)."""
+
+    def __init__(self, host: str, *, send: Path | None = None, receive: Path | None = None) -> None:
+        self.spandsp = _Spandsp().lib
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.remote: tuple[str, int] | None = None
+        self.result: int | None = None
+        self.seq = 0
+        self.last: bytes = b""
+        self.received = 0
+        self.next_in: int | None = None
+        self._tx = _TX(self._on_tx)
+        self._done = _DONE(self._on_done)
+        self.term = self.spandsp.t38_terminal_init(None, 1 if send else 0, self._tx, None)
+        t30 = self.spandsp.t38_terminal_get_t30_state(self.term)
+        self.core = self.spandsp.t38_terminal_get_t38_core_state(self.term)
+        self.spandsp.t30_set_phase_e_handler(t30, self._done, None)
+        if send is not None:
+            self.spandsp.t30_set_tx_file(t30, str(send).encode(), -1, -1)
+        if receive is not None:
+            self.spandsp.t30_set_rx_file(t30, str(receive).encode(), -1)
+
+    def _on_done(self, t30: Any, user: Any, code: int) -> None:
+        self.result = code
+
+    def _on_tx(self, core: Any, user: Any, buf: Any, length: int, count: int) -> int:
+        ifp = ctypes.string_at(buf, length)
+        packet = bytes((self.seq >> 8 & 0xFF, self.seq & 0xFF)) + _per_length(len(ifp)) + ifp + b"\x00"
+        packet += b"\x01" + _per_length(len(self.last)) + self.last if self.last else b"\x00"
+        self.last, self.seq = ifp, (self.seq + 1) & 0xFFFF
+        if self.remote is not None:
+            for _ in range(max(1, count)):
+                self.sock.sendto(packet, self.remote)
+        return 0
+
+    def _datagram(self, data: bytes) -> None:
+        """Our own reading of a UDPTL packet: the primary IFP, and the first secondary to fill a gap of one."""
+        seq = data[0] << 8 | data[1]
+        pos = 2
+        n = data[pos]
+        if n & 0x80:
+            n, pos = (n & 0x3F) << 8 | data[pos + 1], pos + 1
+        primary = data[pos + 1 : pos + 1 + n]
+        pos += 1 + n
+        secondary = b""
+        if pos < len(data) and data[pos] == 0 and pos + 1 < len(data) and data[pos + 1] > 0:
+            m = data[pos + 2]
+            secondary = data[pos + 3 : pos + 3 + m] if not m & 0x80 else b""
+        if self.next_in is not None and (seq - self.next_in) & 0xFFFF > 1000:
+            return  # a duplicate or an old packet
+        if self.next_in is not None and seq == (self.next_in + 1) & 0xFFFF and secondary:
+            self.spandsp.t38_core_rx_ifp_packet(self.core, secondary, len(secondary), self.next_in)
+        self.spandsp.t38_core_rx_ifp_packet(self.core, primary, len(primary), seq)
+        self.next_in = (seq + 1) & 0xFFFF
+        self.received += 1
+
+    async def run(self, timeout: float = 120.0) -> int:
+        """Exchange packets until the T.30 result (returned: 0 is success) or `timeout` seconds."""
+        last = time.monotonic()
+        end = last + timeout
+        while self.result is None and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+            while True:
+                try:
+                    data, _ = self.sock.recvfrom(2048)
+                except BlockingIOError:
+                    break
+                try:
+                    self._datagram(data)
+                except IndexError:
+                    continue
+            now = time.monotonic()
+            self.spandsp.t38_terminal_send_timeout(self.term, int((now - last) * 8000))
+            last += int((now - last) * 8000) / 8000
+        return -1 if self.result is None else self.result
+
+    def close(self) -> None:
+        if self.term:
+            self.spandsp.t38_terminal_free(self.term)
+            self.term = None
+        self.sock.close()

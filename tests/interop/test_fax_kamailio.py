@@ -1,0 +1,84 @@
+"""T.38 fax between two units through a real Kamailio: alice's fax machine sends a TIFF-F page in a call with bob;
+alice's unit recognises the machine's CNG on its line and re-INVITEs to ``m=image ... udptl t38``; bob's unit
+takes it and its fax machine receives the page into its fax directory over UDPTL with redundancy. The page bob
+received holds the pixels alice sent (libtiff's ``tiffcmp``), and both units raise Mipt 9004 and 9005."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.ops import actions
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio
+from testkit.spandsp_fax import make_page, same_page
+from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, wait_for
+
+pytestmark = pytest.mark.peer
+
+FAX = {"Mipt.DefaultSecurityRtpMode": "Unsecure", "Mipt.DefaultCodecT38RedundancyLevel": 2,
+       "Mipt.DefaultCodecT38FinalFramesRedundancy": 1}
+
+
+async def _pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                settings: dict[str, Any]) -> tuple[Unit, Unit]:
+    proxy = kamailio(kamailios, tmp_path, pkis).udp_address
+    a, b = [await lab_unit(units, tmp_path, pkis, user=user, registrar=proxy, key_management="Sdes", settings=settings,
+                           tls=False) for user in ("alice", "bob")]
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    return a, b
+
+
+async def _connected(a: Unit, b: Unit) -> tuple[Any, Any]:
+    """Alice dials bob; bob's user lifts the handset when it rings (the offhook action)."""
+    call = await sipep(a).calls.dial("Phone-Fax1", "bob")
+    await wait_for(lambda: (sipep(b).calls.current("Phone-Fax1") or call).state == "ringing", what="bob rings")
+    await _run(b, "offhook")
+    incoming = sipep(b).calls.connected("Phone-Fax1")
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    return call, incoming
+
+
+def _run(unit: Unit, name: str, **args: Any) -> Any:
+    action = actions.find(name)
+    assert action is not None
+    return action.run(actions.Invocation(unit, "Phone-Fax1", args))
+
+
+async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                      pkis: Pkis) -> None:
+    a, b = await _pair(units, kamailios, tmp_path, pkis, FAX)
+    fax_a = Path(a.state_dir) / "fax"
+    fax_a.mkdir(parents=True, exist_ok=True)
+    sent = make_page(fax_a / "page.tif", stripes=16)
+    call, incoming = await _connected(a, b)
+    out = _run(b, "fax-receive", file="in.tif")
+    assert out["fax"]["state"] == "tones" and out["fax"]["mode"] == "receive"  # in a call: its CED at once
+    out = _run(a, "fax-send", file="page.tif")
+    assert out["fax"]["mode"] == "send"
+
+    def job(u: Unit) -> dict[str, Any]:
+        return _run(u, "get-fax")["fax"]
+
+    await wait_for(lambda: job(a)["state"] == "t38" and job(b)["state"] == "t38", timeout=10, what="T.38 on both")
+    assert b"m=image " in call.local_sdp and b"udptl t38" in call.local_sdp  # alice's re-INVITE
+    assert b"a=T38FaxUdpEC:t38UDPRedundancy" in call.remote_sdp and b"a=T38FaxFillBitRemoval:0" in call.remote_sdp
+    assert b"m=image " in incoming.local_sdp
+    await wait_for(lambda: job(a)["state"] in ("done", "failed") and job(b)["state"] in ("done", "failed"),
+                   timeout=90, what="the fax ends on both sides")
+    assert job(a)["state"] == "done" and job(b)["state"] == "done", (job(a), job(b))
+    assert job(a)["pages"] == 1 and job(b)["pages"] == 1
+    received = Path(b.state_dir) / "fax" / "in.tif"
+    assert same_page(sent, received)
+    assert not same_page(make_page(tmp_path / "other.tif", stripes=30), received)  # the comparison can fail
+    udptl = _run(b, "get-fax")["udptl"]
+    assert udptl["redundancy"] == 2 and udptl["redundant"] > udptl["received"], udptl  # two secondaries a packet
+    assert udptl["malformed"] == 0 and udptl["lost"] == 0, udptl
+    for u in (a, b):
+        notes = {e.msg_id: e.message for e in u.notifications if e.service == "Mipt"}
+        assert 9004 in notes and "T.38" in notes[9004], notes
+        assert 9005 in notes and "success" in notes[9005] and "1 page" in notes[9005], notes
+    await sipep(a).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: incoming.state == "ended", what="BYE")
