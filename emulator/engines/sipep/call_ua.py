@@ -1,5 +1,6 @@
 """What the call layer needs of the SipEp user agent: a small protocol, so that the calls depend on it and
-not on the engine (:class:`~emulator.engines.sipep.ua.UserAgent` implements it)."""
+not on the engine (:class:`~emulator.engines.sipep.ua.UserAgent` implements it); and what it asks of the call
+router (:class:`CallRouting`, implemented by :class:`~emulator.engines.sipep.routing.RoutedCalls`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from emulator.engines.sipep.call import Call
 from emulator.engines.sipep.settings import GatewayRuntime, Settings
 from emulator.engines.sipep.transport import Source
 from emulator.protocols.sip.message import Request, Response
@@ -19,7 +21,7 @@ from emulator.protocols.sip.transaction import (
 )
 from emulator.protocols.sip.uri import Uri
 
-__all__ = ["CallUA", "RequestHandler"]
+__all__ = ["CallRouting", "CallUA", "RequestHandler"]
 
 RequestHandler = Callable[[Request, ServerInviteTransaction | ServerNonInviteTransaction, Source], None]
 
@@ -58,3 +60,27 @@ class CallUA(Protocol):
     def find_cancel_target(self, cancel: Request) -> ServerInviteTransaction | None: ...
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]: ...
+
+
+class CallRouting(Protocol):
+    """The call router's side of the call layer: every incoming INVITE and every dialled number goes through it."""
+
+    def incoming(self, request: Request, txn: ServerInviteTransaction, source: Source) -> None:
+        """An initial INVITE: route it (ring a line, hunt, redirect, or refuse it with the router's cause)."""
+        ...
+
+    async def dial(self, endpoint: str, number: str) -> Call:
+        """``endpoint`` dialled ``number``: route the call (SIP, another line of the unit, or refused)."""
+        ...
+
+    def local_peer(self, call: Call) -> Call | None:
+        """The other side of a call between two lines of the unit, None for a SIP call."""
+        ...
+
+    def answer_local(self, call: Call) -> Call:
+        """The called line of a local call answers."""
+        ...
+
+    def hangup_local(self, call: Call) -> None:
+        """One side of a local call hangs up (or refuses it while ringing)."""
+        ...

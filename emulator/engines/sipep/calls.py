@@ -593,7 +593,8 @@ class CallManager:
     # ------------------------------------------------------------------ for the call router (routing.py)
     def new_call(self, endpoint: str, direction: str, local_uri: str, remote_uri: str) -> Call:
         """A call of ``endpoint`` that no SIP request started (a local call, a refusal), listed at once."""
-        call = Call(next(self._ids), endpoint, self._gateway_of(endpoint), direction, local_uri, remote_uri,
+        gateway = self._gateway_of(endpoint) if self.ua.gateways else ""  # none while SipEp is stopped
+        call = Call(next(self._ids), endpoint, gateway, direction, local_uri, remote_uri,
                     new_call_id(self.ua.host), state=CallState.INCOMING if direction == "incoming" else
                     CallState.DIALING)
         self.calls.append(call)

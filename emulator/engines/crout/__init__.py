@@ -1,0 +1,1 @@
+"""The CRout service (call routing): :mod:`emulator.engines.crout.engine`."""

@@ -1,0 +1,256 @@
+"""CRout: the unit's call router (numkey 1750, "Call Routing") — every call of the unit, both directions, goes
+through it (MX-CROUT-MIB; DGW "Call Router").
+
+* **Staged configuration.** Edits of the CRout tables and auto-routing parameters take effect only when the
+  ``CRout.ApplyConfig`` command runs (CLI, scripts, API command, lab file). ``CRout.ConfigModifiedStatus`` is
+  ``Yes`` while the configuration differs from the one in use. ApplyConfig checks the whole configuration
+  (:mod:`emulator.protocols.crout.table`): a loop, a dangling reference or a malformed row refuses it with the
+  reason (the command fails, notification CRout 9002), and the routing in use stays as it was; otherwise it is
+  put in use (CRout 9001). Each row's ``ConfigStatus`` says ``Valid`` or what is wrong with it, as soon as it
+  is edited. Malformed expressions are refused earlier, at set time (``firmware_model.crout_expressions``).
+* **Status tables.** ``InterfaceStatus`` (the unit's interfaces: ``sip-<Gateway name>`` for each SIP gateway,
+  ``fxs-<EpId>`` for an FXS line, ``isdn-<EpId>`` for a BRI/PRI port), ``RouteStatus`` (the user's routes,
+  then the auto-routing ones, ``Type`` ``Auto``), and the other ``*Status`` tables show the configuration in
+  use. ``AutoRouting`` shows each endpoint's E.164, SIP user name and name (``SipEp.UserAgent``).
+* **Auto-routing** follows the endpoints' user names and the SIP gateways as they change (they are not CRout
+  configuration: no ApplyConfig needed for them).
+* **Row commands** ``Up``, ``Down`` (swap a row with its neighbour) and ``Insert`` (a new row before this one)
+  of every CRout table; ``Delete`` is the configuration's own.
+* **Start.** The service starts with the stored configuration in use when it is valid; when not, with no
+  routes (every call refused) and CRout 9002 — the configuration waits for a correction and ApplyConfig.
+  While the service is stopped every call is refused with cause 3.
+
+**Factory routing (emulator choice).** Whether a factory unit ships with auto-routing on is not documented.
+For a factory unit to call as the emulator always did, the emulator's factory configuration turns auto-routing
+on (``CRout.AutoRoutingEnable`` Enable) with ``AutoRoutingCriteriaType`` ``SipUsername``, so that a call whose
+Request-URI user is an endpoint's user name rings that endpoint and each line calls out through its own SIP
+gateway; the ISDN ports of a C740 or 3621 are auto-routable in the factory rows (``Autoroutable`` Enable; the
+vendor's ``HardwareDependent`` means FXS lines only). With ``AutoRoutingGateway`` empty, the emulator takes
+calls in from every SIP gateway and sends a line's calls out through the endpoint's own gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from emulator.engines.sipep.calls import CallManager
+from emulator.engines.sipep.routing import RoutedCalls
+from emulator.protocols.crout.causes import NO_ROUTE, status_for_cause
+from emulator.protocols.crout.names import split_names
+from emulator.protocols.crout.properties import CallProperties, is_e164
+from emulator.protocols.crout.router import Decision, Refusal, Router
+from emulator.protocols.crout.table import AutoEndpoint, AutoRouting, Problem, RoutingTable, check
+from firmware_model.config import ChangeEvent, ConfigError
+
+if TYPE_CHECKING:
+    from emulator.runtime.unit import Unit
+
+__all__ = ["CONFIG_TABLES", "CRoutEngine"]
+
+# the CRout tables a user configures (short names), in the order the checks read them
+CONFIG_TABLES = ("Route", "MappingType", "MappingExpression", "Hunt", "SignalingProperties", "SipHeadersTranslation",
+                 "CallPropertiesTranslation", "SipRedirect")
+STATUS_TABLES = ("InterfaceStatus", "RouteStatus", "MappingTypeStatus", "MappingExpressionStatus", "HuntStatus",
+                 "SignalingPropertiesStatus", "SipHeadersTranslationStatus", "CallPropertiesTranslationStatus",
+                 "SipRedirectStatus")
+AUTO_SCALARS = ("AutoRoutingEnable", "AutoRoutingCriteriaType", "AutoRoutingIncomingMappings",
+                "AutoRoutingOutgoingMappings", "AutoRoutingIncomingSignalingProperties",
+                "AutoRoutingOutgoingSignalingProperties")
+_LINE_PREFIX = {"fxs": "fxs-", "fxo": "fxo-", "bri": "isdn-", "pri": "isdn-"}
+_LIVE = ("SipEp.Gateway", "SipEp.UserAgent")  # what auto-routing and the interfaces follow without ApplyConfig
+
+
+class CRoutEngine:
+    """The CRout service of one unit (see the module docstring)."""
+
+    name = "CRout"
+
+    def __init__(self, unit: Unit, calls: CallManager | None = None) -> None:
+        self.unit = unit
+        self.config = unit.config
+        self.router = Router()
+        self.running = False
+        self._applied: dict[str, Any] | None = None  # the configuration in use (see _snapshot)
+        self._line_prefix = _LINE_PREFIX.get(unit.profile.endpoint_kind, "fxs-")
+        self.routed = RoutedCalls(calls, self) if calls is not None else None
+        c = self.config
+        c.provide("CRout.ConfigModifiedStatus", lambda: "No" if self._applied == self._snapshot() else "Yes")
+        for table in STATUS_TABLES:
+            c.provide_rows(f"CRout.{table}", self._status_rows(table))
+        for table in CONFIG_TABLES:
+            c.on_command(f"CRout.{table}.Up", self._mover(table, -1))
+            c.on_command(f"CRout.{table}.Down", self._mover(table, +1))
+            c.on_command(f"CRout.{table}.Insert", self._inserter(table))
+        unit.commands["CRout.ApplyConfig"] = self.apply_config
+        c.subscribe(self._on_change)
+        self._show_auto_routing()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        snapshot = self._snapshot()
+        problems, table = self._compile(snapshot)
+        self._mark(problems)
+        if problems:
+            self.router.table = RoutingTable(interfaces=tuple(self.interfaces()))
+            self._applied = None
+            self.unit.notify("CRout", 9002, reason="; ".join(str(p) for p in problems))
+        else:
+            self.router.table = table
+            self._applied = snapshot
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+
+    # ------------------------------------------------------------------ the command
+    def apply_config(self) -> str:
+        """``CRout.ApplyConfig``: put the configuration in use, or refuse it with the reason (ConfigError)."""
+        snapshot = self._snapshot()
+        problems, table = self._compile(snapshot)
+        self._mark(problems)
+        if problems:
+            reason = "; ".join(str(p) for p in problems)
+            self.unit.notify("CRout", 9002, reason=reason)
+            raise ConfigError("invalid", "CRout.ApplyConfig",
+                              f"CRout.ApplyConfig refused, the routing in use is unchanged: {reason}")
+        self.router.table = table
+        self._applied = snapshot
+        self.unit.notify("CRout", 9001, routes=len(table.routes))
+        return f"Call routing configuration applied: {len(table.routes)} routes in use\n"
+
+    # ------------------------------------------------------------------ the call layer's router (CallRouter)
+    def route(self, source: str, properties: CallProperties) -> Decision:
+        if not self.running:
+            return Refusal(NO_ROUTE, "the CRout service is not running")
+        when = datetime.strptime(self.unit.local_time(), "%Y-%m-%d %H:%M:%S")
+        interfaces = set(self.router.table.interfaces)
+        return self.router.route(source, properties, when, available=interfaces.__contains__,
+                                 local_ip_port=self._local_ip_port())
+
+    def line_interface(self, endpoint: str) -> str:
+        return f"{self._line_prefix}{endpoint}"
+
+    def line_endpoint(self, interface: str) -> str | None:
+        if not interface.startswith(self._line_prefix):
+            return None
+        endpoint = interface[len(self._line_prefix):]
+        return endpoint if endpoint in self.unit.profile.endpoints else None
+
+    def sip_status(self, cause: int) -> int:
+        """The SIP status a cause is answered with: ``SipEp.ErrorMappingCauseToSip``, else RFC 3398."""
+        overrides = {int(r["Cause"]): int(r["SipCode"]) for r in self.config.rows("SipEp.ErrorMappingCauseToSip")}
+        return status_for_cause(cause, overrides)
+
+    def _local_ip_port(self) -> str:
+        return self.unit.listening.get("sip") or self.unit.listening.get("sip_tls") or self.unit.host
+
+    # ------------------------------------------------------------------ configuration
+    def interfaces(self) -> list[str]:
+        gateways = [f"sip-{r['Name']}" for r in self.config.rows("SipEp.Gateway")]
+        return gateways + [self.line_interface(ep) for ep in self.unit.profile.endpoints]
+
+    def _snapshot(self) -> dict[str, Any]:
+        """The CRout configuration (what ApplyConfig puts in use): its tables' columns and auto-routing."""
+        c = self.config
+        out: dict[str, Any] = {}
+        for table in (*CONFIG_TABLES, "AutoRouting"):
+            t = c.catalog.tables[f"CRout.{table}"]
+            keep = [p.column for p in t.columns.values() if p.column and (p.column in t.index or
+                                                                          (p.writable and not p.is_command))]
+            out[table] = [{k: row.get(k) for k in keep} for row in c.rows(t.name)]
+        for name in AUTO_SCALARS:
+            out[name] = c.get(f"CRout.{name}")
+        return out
+
+    def _compile(self, snapshot: dict[str, Any]) -> tuple[list[Problem], RoutingTable]:
+        users = {str(r["EpId"]): r for r in self.config.rows("SipEp.UserAgent")}
+        gateways = [str(r["Name"]) for r in self.config.rows("SipEp.Gateway")]
+
+        def own_gateway(epid: str) -> str:  # "all" (every gateway): calls go out through the first, as SipEp's do
+            name = str(users.get(epid, {}).get("GatewayName") or "")
+            return name if name in gateways else (gateways[0] if gateways else "default")
+
+        endpoints = tuple(
+            AutoEndpoint(str(r["EpId"]), self.line_interface(str(r["EpId"])), str(r.get("Autoroutable")),
+                         tuple(split_names(r.get("AutoRoutingGateway"))), str(r.get("AutoRoutingDestination") or ""),
+                         str(users.get(str(r["EpId"]), {}).get("Username") or ""),
+                         own_gateway(str(r["EpId"])))
+            for r in snapshot["AutoRouting"] if str(r["EpId"]) in self.unit.profile.endpoints)
+        auto = AutoRouting(snapshot["AutoRoutingEnable"] == "Enable", str(snapshot["AutoRoutingCriteriaType"]),
+                           endpoints, *(str(snapshot[n] or "") for n in AUTO_SCALARS[2:]))
+        return check({t: snapshot[t] for t in CONFIG_TABLES}, self.interfaces(), auto)
+
+    def _mark(self, problems: list[Problem]) -> None:
+        """Each configured row's ``ConfigStatus``: ``Valid`` or its problems."""
+        by_row: dict[tuple[str, str], list[str]] = {}
+        for p in problems:
+            by_row.setdefault((p.table, str(p.index)), []).append(p.reason)
+        for table in CONFIG_TABLES:
+            name = f"CRout.{table}"
+            for index in self.config.indexes(name):
+                text = "; ".join(by_row.get((name, str(index[0])), [])) or "Valid"
+                self.config.set_status(f"{name}[{index[0]}].ConfigStatus", text)
+
+    def _on_change(self, ev: ChangeEvent) -> None:
+        table = ev.param.table or ""
+        if ev.param.service == "CRout" or table in _LIVE or ev.kind == "reset":
+            problems, _ = self._compile(self._snapshot())
+            self._mark(problems)
+        if table in _LIVE or ev.kind == "reset":
+            self._show_auto_routing()
+            if self._applied is not None:  # auto-routes and interfaces follow the endpoints and gateways
+                self.router.table = self._compile(self._applied)[1]
+
+    def _show_auto_routing(self) -> None:
+        users = {str(r["EpId"]): r for r in self.config.rows("SipEp.UserAgent")}
+        for index in self.config.indexes("CRout.AutoRouting"):
+            user = users.get(str(index[0]), {})
+            name = str(user.get("Username") or "")
+            for column, value in (("E164", name if is_e164(name) else ""), ("SipUsername", name),
+                                  ("Name", str(user.get("FriendlyName") or ""))):
+                self.config.set_status(f"CRout.AutoRouting[{index[0]}].{column}", value)
+
+    def _status_rows(self, table: str) -> Callable[[], list[dict[str, Any]]]:
+        def rows() -> list[dict[str, Any]]:
+            if table == "InterfaceStatus" and not self.router.table.interfaces:
+                return [{"Index": n, "Name": name} for n, name in enumerate(self.interfaces(), 1)]
+            return [dict(r) for r in self.router.table.status.get(table, [])]
+        return rows
+
+    # ------------------------------------------------------------------ row commands
+    def _columns(self, table: str) -> list[str]:
+        t = self.config.catalog.tables[f"CRout.{table}"]
+        return [p.column for p in t.config_columns if p.column and p.column not in t.index]
+
+    def _copy(self, table: str, values: dict[str, Any], index: Any) -> None:
+        for column, value in values.items():
+            self.config.set(f"CRout.{table}[{index}].{column}", value, source="CRout")
+
+    def _mover(self, table: str, delta: int) -> Callable[[tuple[Any, ...]], None]:
+        def move(index: tuple[Any, ...]) -> None:
+            order = sorted(self.config.indexes(f"CRout.{table}"))
+            pos = order.index(index) + delta
+            if not 0 <= pos < len(order):
+                return  # the first row cannot go up, nor the last down
+            rows: dict[tuple[Any, ...], dict[str, Any]] = {(r["Index"],): r for r in self.config.rows(f"CRout.{table}")}
+            columns = self._columns(table)
+            mine, theirs = ({c: rows[i][c] for c in columns} for i in (index, order[pos]))
+            self._copy(table, theirs, index[0])
+            self._copy(table, mine, order[pos][0])
+        return move
+
+    def _inserter(self, table: str) -> Callable[[tuple[Any, ...]], None]:
+        def insert(index: tuple[Any, ...]) -> None:
+            name = f"CRout.{table}"
+            self.config.add_row(name, source="CRout")
+            order = sorted(self.config.indexes(name))
+            rows: dict[tuple[Any, ...], dict[str, Any]] = {(r["Index"],): r for r in self.config.rows(name)}
+            columns = self._columns(table)
+            defaults = self.config.catalog.tables[name].row_defaults()
+            pos = order.index(index)
+            for i in range(len(order) - 1, pos, -1):  # every row from this one on moves one down
+                self._copy(table, {c: rows[order[i - 1]][c] for c in columns}, order[i][0])
+            self._copy(table, {c: defaults.get(c, "") for c in columns}, index[0])
+        return insert

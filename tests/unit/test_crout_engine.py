@@ -1,0 +1,142 @@
+"""The CRout engine on a unit (engines/crout/engine.py): staged configuration and ApplyConfig, status tables,
+row commands, the factory's auto-routing, and local calls between two lines (no network: plain audio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulator.engines.crout.engine import CRoutEngine
+from emulator.engines.nlm import NlmEngine
+from emulator.engines.sipep.call_state import CallState
+from emulator.engines.sipep.engine import SipEpEngine
+from emulator.engines.sipep.offer_answer import CallError
+from emulator.protocols.crout import CallProperties, Leg, Refusal
+from emulator.runtime.unit import PortPolicy, Unit
+from firmware_model.config import ConfigError
+from firmware_model.profiles import get_profile
+
+
+async def crout_unit(tmp_path: Path, profile: str = "4102") -> tuple[Unit, CRoutEngine, SipEpEngine]:
+    u = Unit(name="r", profile=get_profile(profile), state_dir=tmp_path / profile, host="127.0.0.2",
+             ports=PortPolicy(mode="auto"), fsync=False)
+    nlm = NlmEngine(u)
+    u.attach(nlm)
+    u.nlm = nlm
+    sipep = SipEpEngine(u)  # not started: its call layer is all the local calls need
+    crout = CRoutEngine(u, sipep.calls)
+    u.attach(crout)
+    u.config.set("CRout.MinSeverity", "Info")
+    await crout.start()
+    return u, crout, sipep
+
+
+def user_route(u: Unit, sources: str, destination: str, prop: str = "None", rule: str = "") -> int:
+    return int(u.config.add_row("CRout.Route", {"SourceCriteria": sources, "PropertiesCriteria": prop,
+                                                "ExpressionCriteria": rule, "Destination": destination})[0])
+
+
+async def test_factory_unit_auto_routes_by_user_name(tmp_path: Path) -> None:
+    u, crout, _ = await crout_unit(tmp_path)
+    c = u.config
+    c.set("SipEp.UserAgent[Phone-Fax2].Username", "bob")  # followed at once: not CRout configuration
+    assert c.get("CRout.AutoRoutingEnable") == "Enable" and c.get("CRout.ConfigModifiedStatus") == "No"
+    assert c.get("CRout.AutoRouting[Phone-Fax2].SipUsername") == "bob"
+    assert [r["Name"] for r in c.rows("CRout.InterfaceStatus")] == ["sip-default", "fxs-Phone-Fax1",
+                                                                    "fxs-Phone-Fax2"]
+    routes = [(r["Type"], r["SourceCriteria"], r["ExpressionCriteria"], r["Destination"])
+              for r in c.rows("CRout.RouteStatus")]
+    assert ("Auto", "sip-default", "^bob$", "fxs-Phone-Fax2") in routes
+    assert ("Auto", "fxs-Phone-Fax2", "", "sip-default") in routes
+    leg = crout.route("sip-default", CallProperties({"CalledSipUsername": "bob"}))
+    assert isinstance(leg, Leg) and leg.interface == "fxs-Phone-Fax2"
+    c740, crout740, _ = await crout_unit(tmp_path, "C740")  # the ports of a C740 are auto-routable at the factory
+    assert crout740.line_interface("Bri1") == "isdn-Bri1"
+    assert ("Auto", "isdn-Bri1", "", "sip-default") in [
+        (r["Type"], r["SourceCriteria"], r["ExpressionCriteria"], r["Destination"])
+        for r in c740.config.rows("CRout.RouteStatus")]
+
+
+async def test_edits_wait_for_apply_config(tmp_path: Path) -> None:
+    u, crout, _ = await crout_unit(tmp_path)
+    c = u.config
+    c.set("CRout.AutoRoutingEnable", "Disable")
+    index = user_route(u, "sip-default", "fxs-Phone-Fax1", "CalledE164", "^1001$")
+    assert c.get("CRout.ConfigModifiedStatus") == "Yes"
+    assert all(r["Type"] == "Auto" for r in c.rows("CRout.RouteStatus"))  # still the routing in use
+    assert c.get(f"CRout.Route[{index}].ConfigStatus") == "Valid"
+    assert "3 routes" not in u.commands["CRout.ApplyConfig"]()
+    assert c.get("CRout.ConfigModifiedStatus") == "No"
+    assert [(r["Type"], r["Destination"]) for r in c.rows("CRout.RouteStatus")] == [("User", "fxs-Phone-Fax1")]
+    assert isinstance(crout.route("sip-default", CallProperties({"CalledE164": "1001"})), Leg)
+    assert isinstance(crout.route("sip-default", CallProperties({"CalledE164": "1002"})), Refusal)
+    assert any(e.service == "CRout" and e.msg_id == 9001 for e in u.notifications)
+
+
+@pytest.mark.parametrize(("rows", "words"), [
+    ({"CRout.Hunt": {"Name": "lines", "Destinations": "fxs-Phone-Fax1, hunt-lines"}},
+     "CRout.Hunt[1]: loop: hunt-lines -> hunt-lines"),
+    ({"CRout.Hunt": {"Name": "lines", "Destinations": "fxs-Phone-Fax1, hunt-spare"}},
+     "CRout.Hunt[1]: destination hunt-spare: no hunt is named spare"),
+])
+async def test_apply_config_refuses_loops_and_dangling_hunts(tmp_path: Path, rows: dict[str, dict[str, str]],
+                                                            words: str) -> None:
+    u, _, _ = await crout_unit(tmp_path)
+    c = u.config
+    before = c.rows("CRout.RouteStatus")
+    for table, values in rows.items():
+        c.add_row(table, values)
+    user_route(u, "sip-default", "hunt-lines")
+    assert str(c.get("CRout.Hunt[1].ConfigStatus")) == words.split(": ", 1)[1]  # the row says what is wrong
+    with pytest.raises(ConfigError) as err:
+        u.commands["CRout.ApplyConfig"]()
+    assert "the routing in use is unchanged" in err.value.message and words in err.value.message
+    assert c.rows("CRout.RouteStatus") == before and c.get("CRout.ConfigModifiedStatus") == "Yes"
+    assert any(e.service == "CRout" and e.msg_id == 9002 and words in e.message for e in u.notifications)
+
+
+async def test_row_commands_move_and_insert_routes(tmp_path: Path) -> None:
+    u, _, _ = await crout_unit(tmp_path)
+    c = u.config
+    for dest in ("fxs-Phone-Fax1", "fxs-Phone-Fax2", "sip-default"):
+        user_route(u, "fxs-Phone-Fax1", dest)
+
+    def order() -> list[str]:
+        return [str(r["Destination"]) for r in c.rows("CRout.Route")]
+
+    c.set("CRout.Route.Down[Index=1]", "Down")
+    assert order() == ["fxs-Phone-Fax2", "fxs-Phone-Fax1", "sip-default"]
+    c.set("CRout.Route.Up[Index=3]", "Up")
+    assert order() == ["fxs-Phone-Fax2", "sip-default", "fxs-Phone-Fax1"]
+    c.set("CRout.Route.Up[Index=1]", "Up")  # the first row stays first
+    assert order() == ["fxs-Phone-Fax2", "sip-default", "fxs-Phone-Fax1"]
+    c.set("CRout.Route.Insert[Index=2]", "Insert")
+    assert order() == ["fxs-Phone-Fax2", "", "sip-default", "fxs-Phone-Fax1"]
+    assert c.get("CRout.Route[2].ConfigStatus") == "the route has no source; no destination"
+
+
+async def test_local_call_between_two_lines(tmp_path: Path) -> None:
+    u, _, sipep = await crout_unit(tmp_path)
+    c = u.config
+    c.set("CRout.AutoRoutingEnable", "Disable")
+    user_route(u, "fxs-Phone-Fax1", "fxs-Phone-Fax2", "CalledE164", "^2$")
+    u.commands["CRout.ApplyConfig"]()
+    calls = sipep.calls
+    caller = await calls.dial("Phone-Fax1", "2")
+    callee = calls.current("Phone-Fax2")
+    assert callee is not None and callee.state is CallState.RINGING and caller.state is CallState.ALERTING
+    await calls.answer("Phone-Fax2")
+    assert caller.state is CallState.CONNECTED and callee.state is CallState.CONNECTED
+    assert b"m=audio" in caller.remote_sdp and caller.remote_sdp == callee.local_sdp
+    await calls.hangup("Phone-Fax2")
+    assert not caller.active and caller.end_reason == "remote hangup" and callee.end_reason == "local hangup"
+    refused = await calls.dial("Phone-Fax1", "3")  # only 2 has a route
+    assert not refused.active and refused.status == 404 and "cause 3" in refused.end_reason
+    c.set("CRout.AutoRoutingEnable", "Enable")
+    u.commands["CRout.ApplyConfig"]()
+    with pytest.raises(CallError, match="gateway default is not running"):
+        await calls.dial("Phone-Fax1", "3")  # now the auto route to SIP, and SipEp is not running here
+    await calls.offhook("Phone-Fax2")
+    busy = await calls.dial("Phone-Fax1", "2")  # Phone-Fax2 is off-hook
+    assert busy.status == 486 and not busy.active and calls.current("Phone-Fax2") is None
