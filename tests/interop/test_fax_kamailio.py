@@ -14,7 +14,7 @@ from emulator.ops import actions
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.spandsp_fax import make_page, same_page
-from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, wait_for
+from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, stream, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -82,3 +82,44 @@ async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamaili
         assert 9005 in notes and "success" in notes[9005] and "1 page" in notes[9005], notes
     await sipep(a).calls.hangup("Phone-Fax1")
     await wait_for(lambda: incoming.state == "ended", what="BYE")
+
+
+@pytest.mark.parametrize("behaviour", ["DropCall", "ReEstablishAudio", "ReInviteForClearChannelOnly",
+                                       "UsePreviousMediaNegotiation"])
+async def test_a_peer_refusing_t38_gets_the_behaviour_configured(units: list[Unit], kamailios: list[Kamailio],
+                                                                 tmp_path: Path, pkis: Pkis, behaviour: str) -> None:
+    """Bob's unit has T.38 disabled (Mipt.DefaultCodecT38DataEnable): it answers alice's image-only re-INVITE 488;
+    alice does what her SipEp.BehaviorOnT38InviteNotAccepted[488] row names."""
+    a, b = await _pair(units, kamailios, tmp_path, pkis, {"Mipt.DefaultSecurityRtpMode": "Unsecure"})
+    a.config.set("SipEp.BehaviorOnT38InviteNotAccepted[488].Behavior", behaviour)
+    b.config.set("Mipt.DefaultCodecT38DataEnable", "Disable")
+    (Path(a.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    make_page(Path(a.state_dir) / "fax" / "page.tif")
+    call, incoming = await _connected(a, b)
+    first_offer = incoming.remote_sdp
+    _run(a, "fax-send", file="page.tif")
+
+    def mipt(msg: int) -> list[str]:
+        return [m for i, m in ((e.msg_id, e.message) for e in a.notifications if e.service == "Mipt") if i == msg]
+
+    if behaviour == "DropCall":
+        await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="the call dropped", timeout=10)
+        assert _run(a, "get-fax")["fax"]["state"] == "failed"
+        assert any("failure" in m and "T.38 refused (488)" in m for m in mipt(9005)), mipt(9005)
+        return
+    await wait_for(lambda: any(f"T.38 refused (488): {behaviour}" in m for m in mipt(9004)), timeout=10,
+                   what="Mipt 9004 naming the refusal and the behaviour")
+    assert call.state == incoming.state == "connected"
+    assert _run(a, "get-fax")["fax"]["state"] == "passthrough"
+    offered = incoming.remote_sdp.decode()
+    if behaviour == "UsePreviousMediaNegotiation":
+        assert incoming.remote_sdp == first_offer  # no other re-INVITE: the 488 left the session as it was
+    else:
+        assert "m=image" not in offered and offered != first_offer.decode()
+        formats = offered.split("m=audio ", 1)[1].split("\r\n", 1)[0].split()[2:]
+        if behaviour == "ReInviteForClearChannelOnly":  # no transparent codec carried by default: G.711 only
+            assert set(formats) <= {"0", "8"}, offered
+        else:
+            assert "0" in formats
+    assert stream(call).direction.sends and stream(incoming).packets_received > 0
+    await sipep(a).calls.hangup("Phone-Fax1")
