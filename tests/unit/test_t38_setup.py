@@ -53,7 +53,8 @@ def test_a_reoffer_of_an_image_stream_is_taken_and_the_audio_refused() -> None:
     assert (ans.fax.remote_host, ans.fax.remote_port, ans.fax.redundancy) == ("127.0.0.9", 7000, 3)
     assert ans.fax.params.max_bit_rate == 9600 and ans.fax.params.max_datagram == 272
     audio, image = ans.sdp.media
-    assert audio.port == 0 and (image.media, image.port, image.proto, image.formats) == ("image", 6004, "udptl", ["t38"])
+    assert audio.port == 0
+    assert (image.media, image.port, image.proto, image.formats) == ("image", 6004, "udptl", ["t38"])
     assert image.attribute("T38MaxBitRate") == "9600"  # lowered to the offer's
     assert image.attribute("T38FaxRateManagement") == "transferredTCF"
     assert ans.plan.codec == "PCMU"  # the audio plan stays for the return to voice
@@ -88,8 +89,8 @@ def test_t38_disabled_an_image_only_reoffer_gets_488_and_an_initial_one_too(tmp_
     assert not off.t38.enabled
     refused = _reoffer(off, IMAGE + T38_LINES)
     assert isinstance(refused, Refusal) and refused.status_code == 488
-    initial = answer_offer(SecuritySettings(), HEAD + IMAGE + T38_LINES, LocalMedia("127.0.0.2", 5004, 1, image_port=6004),
-                           now=0.0)
+    initial = answer_offer(SecuritySettings(), HEAD + IMAGE + T38_LINES,
+                           LocalMedia("127.0.0.2", 5004, 1, image_port=6004), now=0.0)
     assert isinstance(initial, Refusal) and initial.status_code == 488  # a call starts in audio (emulator choice)
 
 
