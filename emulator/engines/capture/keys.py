@@ -121,9 +121,13 @@ def export_text(book: KeyBook, capture_name: str = "capture.pcapng") -> str:
                      f"< {capture_name}")
         auth = "hmac-sha1-80" if k.suite is SrtpSuite.AES_CM_128_HMAC_SHA1_80 else "hmac-sha1-32"
         ssrc = f"ssrc=(uint){k.ssrc}," if k.ssrc is not None else ""
-        lines.append(f"# GStreamer: srtpdec caps application/x-srtp,{ssrc}srtp-key=(buffer){k.master.hex()},"
-                     f"srtp-cipher=aes-128-icm,srtp-auth={auth},srtcp-cipher=aes-128-icm,srtcp-auth=hmac-sha1-80,"
-                     f"roc=(uint){k.roc} for {k.pcap_filter}")
+        # pcapparse reads pcap (not pcapng); the identity element matters: srtpdec straight behind pcapparse
+        # let some packets through still encrypted and garbled others (GStreamer 1.22)
+        lines.append(f"# GStreamer: gst-launch-1.0 filesrc location=<capture as pcap> ! pcapparse src-ip={k.src[0]} "
+                     f"src-port={k.src[1]} dst-ip={k.dst[0]} dst-port={k.dst[1]} ! 'application/x-srtp,{ssrc}"
+                     f"srtp-key=(buffer){k.master.hex()},srtp-cipher=(string)aes-128-icm,srtp-auth=(string){auth},"
+                     f"srtcp-cipher=(string)aes-128-icm,srtcp-auth=(string)hmac-sha1-80,roc=(uint){k.roc}' "
+                     "! identity ! srtpdec ! <depayloader of the stream's codec> ! filesink location=<file>")
     return "\n".join(lines) + "\n"
 
 
