@@ -164,6 +164,7 @@ class Unit:
             s: ServiceState(s) for s in self.catalog.services if s != "Hardware"
         }
         self.started_at = 0.0
+        self.booting = False  # start() is starting its services: listeners may wait for ("", "Booted")
         self.commands: dict[str, Callable[[], Any]] = {
             "Scm.RestartRequiredServices": self._cmd_restart_required,
         }
@@ -246,7 +247,8 @@ class Unit:
         return ev
 
     def on_service_state(self, fn: Callable[[str, str], None]) -> Callable[[], None]:
-        """Call ``fn(service, state)`` after a service started or stopped (EpAdm follows SipEp so)."""
+        """Call ``fn(service, state)`` after a service started or stopped (EpAdm follows SipEp so), and
+        ``fn("", "Booted")`` once a start of the unit has started every service (``booting`` is True until then)."""
         self._service_listeners.append(fn)
         return lambda: self._service_listeners.remove(fn)
 
@@ -294,12 +296,18 @@ class Unit:
 
     async def start(self) -> None:
         self.started_at = time.monotonic()
-        for st in self._boot_order():
-            startup = self.config.get(f"Scm.ServicesConfig[{st.name}].StartupType")
-            if startup == "Manual":
-                continue
-            await self.start_service(st.name, boot=True)
+        self.booting = True
+        try:
+            for st in self._boot_order():
+                startup = self.config.get(f"Scm.ServicesConfig[{st.name}].StartupType")
+                if startup == "Manual":
+                    continue
+                await self.start_service(st.name, boot=True)
+        finally:
+            self.booting = False
         self.config._restart.clear()  # a fresh boot applies everything
+        for fn in list(self._service_listeners):
+            fn("", "Booted")
 
     async def stop(self) -> None:
         for st in reversed(self._boot_order()):

@@ -151,11 +151,11 @@ class FpuEngine:
 
     def _check_ready(self) -> None:
         """``WaitingSystemReady`` ends when every service meant to run has started (or failed to)."""
-        if self.status != "WaitingSystemReady":
-            return
+        if self.status != "WaitingSystemReady" or self.unit.booting:
+            return  # a unit's start is checked once, when it has started every service ("Booted")
         services = self.unit.services.values()
-        # Called on every service state change of the unit's start (~40 times): the cheap test first, and the
-        # StartupType looked up only for a service that stopped without a reason (one lookup, not fifteen).
+        # After a service restart: the cheap test first, and the StartupType looked up only for a service that
+        # stopped without a reason.
         if any(st.state in ("Starting", "Stopping") for st in services):
             return
         for st in services:
