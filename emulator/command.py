@@ -7,6 +7,7 @@ process or in worker processes.
     dgw-emulator crypt encrypt|decrypt --key HEX IN OUT
     dgw-emulator mfp build --version V [--name N] [--profile P] [--product P]... [--payload F] [--key PEM] OUT
     dgw-emulator mfp show FILE [--product P]
+    dgw-emulator parameters [--markdown]      (what the emulator does with each parameter; docs/parameters.md)
 
 ``--dhcp-interface`` runs a DHCP client on that interface only (a container's or a network namespace's; none
 runs by default): its lease gives TR-069 the ACS URL of option 43 and "Automatic" SNTP the servers of option 42.
@@ -41,6 +42,7 @@ from emulator.fleet.run import install_stop_signals, run_units
 from emulator.labfile import LabError, load_lab, parse_slice, specs_from_lab
 from emulator.runtime.logging import LOG_FORMATS, configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
+from firmware_model.behaviour import load_behaviour, markdown
 from firmware_model.crypt import CryptError, decrypt, encrypt
 from firmware_model.mfp import Manifest, MfpError, build_mfp, read_mfp
 from firmware_model.profiles import PROFILES
@@ -124,6 +126,9 @@ def _file_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     show = mfp_sub.add_parser("show", help="check a pack as a unit does and print its manifest")
     show.add_argument("input", type=Path)
     show.add_argument("--product", help="check it installs on this product")
+    params = sub.add_parser("parameters", help="print how the emulator treats each parameter (behaviour map)")
+    params.add_argument("--markdown", action="store_true",
+                        help="the page docs/parameters.md (default: one 'name<TAB>class' line per parameter)")
 
 
 def _run_file_tool(args: argparse.Namespace) -> int:
@@ -203,6 +208,14 @@ def run_command(argv: list[str] | None = None, started_at: float | None = None) 
     args = _parser().parse_args(argv)
     if args.cmd in ("crypt", "mfp"):
         return _run_file_tool(args)
+    if args.cmd == "parameters":
+        behaviour = load_behaviour()
+        if args.markdown:
+            sys.stdout.write(markdown(behaviour))
+        else:
+            names = [*behaviour.catalog.params, *behaviour.commands]
+            sys.stdout.write("".join(f"{n}\t{behaviour.of(n)}\n" for n in names))
+        return 0
     if args.log_format == "auto":  # decided once, here: the workers write to the same stdout
         args.log_format = "console" if sys.stdout.isatty() else "json"
     DETAIL.verbose = args.log_level.lower() == "debug"

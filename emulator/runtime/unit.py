@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 
 from emulator.runtime.clock import UnitClock
+from firmware_model.behaviour import load_behaviour
 from firmware_model.config import ChangeEvent, Config, Index
 from firmware_model.notifications import NotificationEvent
 from firmware_model.profiles import FIRMWARE_VERSION, Identity, Profile, factory_for, identity_for
@@ -172,6 +173,7 @@ class Unit:
         self._service_listeners: list[Callable[[str, str], None]] = []
         self._notification_listeners: list[Callable[[NotificationEvent], None]] = []
         self.notifications: list[NotificationEvent] = []  # recent, for the API (bounded)
+        self._stored_noticed: set[str] = set()  # stored parameters already announced (Conf 9030) this boot
         self._install_status()
         self.config.subscribe(self._on_change)
         # Engines are attached by emulator.lab.build_unit (keeps this module free of face imports).
@@ -282,6 +284,18 @@ class Unit:
 
     def _on_change(self, ev: ChangeEvent) -> None:
         self.log.info("config_changed", **ev.redacted())
+        self._notice_stored(ev)
+
+    def _notice_stored(self, ev: ChangeEvent) -> None:
+        """Conf 9030 (emulator addition), once per parameter per boot: a value other than the default was given
+        to a parameter the emulator only stores (``firmware_model/behaviour.py``), from any face or script."""
+        p = ev.param
+        if ev.kind != "set" or ev.new is None or ev.new == p.default or p.name in self._stored_noticed:
+            return
+        if load_behaviour().get(p.name) != "stored":
+            return
+        self._stored_noticed.add(p.name)
+        self.notify("Conf", 9030, param=p.name)
 
     # ------------------------------------------------------------------ lifecycle
     def attach(self, engine: ServiceEngine) -> None:
@@ -296,6 +310,7 @@ class Unit:
 
     async def start(self) -> None:
         self.started_at = time.monotonic()
+        self._stored_noticed.clear()  # a new boot announces the stored parameters again
         self.booting = True
         try:
             for st in self._boot_order():

@@ -30,7 +30,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
 # ---------------------------------------------------------------------------------------------- parameters
 async def test_get_and_set_scalar(env: Env) -> None:
     r = await env.c.get("/api/v1/parameters/Cli.SshPort")
-    assert (r.status, r.body) == (200, {"name": "Cli.SshPort", "value": 22})
+    assert (r.status, r.body) == (200, {"name": "Cli.SshPort", "value": 22, "behaviour": "restart"})
     r = await env.c.get("/api/v1/parameters/cli.sshport")  # names are case-insensitive, answer canonical
     assert r.body["name"] == "Cli.SshPort"
     r = await env.c.put("/api/v1/parameters/Cli.SshPort", {"value": 2222})
@@ -61,7 +61,7 @@ async def test_get_and_set_cell_both_forms_and_url_encoded(env: Env) -> None:
         "sipep.useragent.username%5Bepid=Phone-Fax1%5d",
     ):
         r = await env.c.get(f"/api/v1/parameters/{path}")
-        assert (r.status, r.body) == (200, {"name": canonical, "value": "1001"}), path
+        assert (r.status, r.body) == (200, {"name": canonical, "value": "1001", "behaviour": "restart"}), path
     r = await env.c.put("/api/v1/parameters/SipEp.UserAgent.Username%5BEpId%3DPhone-Fax2%5D", {"value": "1002"})
     assert r.body == {"name": "SipEp.UserAgent[Phone-Fax2].Username", "value": "1002"}
     assert env.unit.config.get("SipEp.UserAgent[Phone-Fax2].Username") == "1002"

@@ -26,6 +26,7 @@ from emulator.faces.api.routing import (
 from emulator.ops import policy
 from emulator.ops.errors import ErrorKind
 from emulator.runtime.unit import Unit
+from firmware_model.behaviour import CLASSES, MEANING, load_behaviour
 from firmware_model.config import Address, ConfigError, Index, format_index
 from firmware_model.schema import Param, Table, Value
 
@@ -80,13 +81,15 @@ class Parameters:
                 value = None
             out.append({"name": p.name, "value": self._shown(request, p, value), "access": p.access,
                         "type": _type_doc(p), "default": self._shown(request, p, p.default), "modified": is_mod,
-                        "restart": p.restart, "secret": p.secret, "title": p.title})
+                        "restart": p.restart, "secret": p.secret, "title": p.title,
+                        "behaviour": load_behaviour().get(p.name)})
         return json_response({"parameters": out, "count": len(out)})
 
     async def get_parameter(self, request: web.Request) -> web.Response:
         addr = self.config.resolve(request.match_info["name"])
         policy.check_read(caller(request), addr.param)
-        return json_response({"name": addr.text, "value": json_value(addr.param, self.config.get(addr))})
+        return json_response({"name": addr.text, "value": json_value(addr.param, self.config.get(addr)),
+                              "behaviour": load_behaviour().get(addr.param.name)})
 
     async def put_parameter(self, request: web.Request) -> web.Response:
         addr = self.config.resolve(request.match_info["name"])
@@ -248,10 +251,18 @@ def _schemas() -> dict[str, Schema]:
         "null when the value is not known or is a secret hidden from the user.",
         "type": ["string", "integer", "null"],
     }
+    behaviour: Schema = {
+        "type": ["string", "null"], "enum": [*CLASSES, None],
+        "description": "how the emulator treats the parameter (an emulator addition; docs/parameters.md): "
+        + "; ".join(f"{c}: {MEANING[c]}" for c in CLASSES),
+    }
     return {
         "Value": value,
-        "ParameterValue": obj({"name": {"type": "string", "description": "canonical address"}, "value": value},
-                              ["name", "value"]),
+        "Behaviour": behaviour,
+        "ParameterValue": obj({"name": {"type": "string", "description": "canonical address"}, "value": value,
+                               "behaviour": ref("Behaviour")},
+                              ["name", "value"],
+                              description="GET answers the parameter's behaviour too (an emulator addition)"),
         "ParameterSet": obj({"value": {"type": ["string", "integer"], "description": "label or number for enums"}},
                             ["value"]),
         "TypeInfo": obj({"kind": {"type": "string"}, "description": {"type": "string"},
@@ -263,7 +274,8 @@ def _schemas() -> dict[str, Schema]:
                               "type": ref("TypeInfo"), "default": value, "modified": {"type": "boolean"},
                               "restart": {"type": "boolean",
                                           "description": "a change marks the service as needing a restart"},
-                              "secret": {"type": "boolean"}, "title": {"type": "string"}},
+                              "secret": {"type": "boolean"}, "title": {"type": "string"},
+                              "behaviour": ref("Behaviour")},
                              ["name", "value", "access", "type"]),
         "ParameterList": obj({"parameters": arr(ref("ParameterInfo")), "count": {"type": "integer"}},
                              ["parameters", "count"]),

@@ -12,6 +12,7 @@ from emulator.faces.cli.certs import CERT_COMMANDS, CERT_HELP, CertCommands
 from emulator.faces.cli.text import Completion, Reply, common_prefix
 from emulator.ops import policy
 from emulator.runtime.unit import Unit
+from firmware_model.behaviour import MEANING, load_behaviour
 from firmware_model.config import ConfigError
 from firmware_model.schema import Param, Service, Table
 from firmware_model.script import split_assignment
@@ -144,6 +145,9 @@ class Names:
             f"  Default: {self.shown(p, p.default) if p.default not in (None, '') else ''}",
             f"  Access:  {access}",
         ]
+        behaviour = load_behaviour().get(p.name)
+        if behaviour is not None:  # emulator addition: what the emulator does with it (docs/parameters.md)
+            lines.append(f"  Behaviour: {behaviour} ({MEANING[behaviour]})")
         if p.table is not None:
             table = self.catalog.tables[p.table]
             lines.append(f"  Table:   {table.name}, index {', '.join(table.index)}")
