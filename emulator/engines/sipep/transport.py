@@ -211,15 +211,20 @@ class SipTransport:
             self.stats.rejected += 1
             assert outcome.response is not None
             self.log.info("sip_rejected", peer=f"{addr[0]}:{addr[1]}", status=outcome.status, detail=outcome.detail)
+            if self.taps:
+                self._trace("received", "UDP", local_port, addr, data)
             self._reply_udp(outcome.response, source, dt)
             return
-        self._accept(outcome.message, source)  # type: ignore[arg-type]
+        self._accept(outcome.message, source, data)  # type: ignore[arg-type]
 
     def _reply_udp(self, response: Response, source: Source, dt: asyncio.DatagramTransport) -> None:
         """A transport-level rejection: to the packet's source (RFC 3581 behaviour, whatever the Via says)."""
         try:
-            dt.sendto(response.to_bytes(), (source.host, source.port))
+            data = response.to_bytes()
+            dt.sendto(data, (source.host, source.port))
             self.stats.sent += 1
+            if self.taps:
+                self._trace("sent", "UDP", source.local_port, (source.host, source.port), data)
         except Exception as exc:
             self.log.info("sip_send_failed", peer=f"{source.host}:{source.port}", error=str(exc))
 
@@ -231,9 +236,10 @@ class SipTransport:
             except Exception as exc:  # an observer never breaks the SIP stack
                 self.log.warning("sip_tap_failed", error=repr(exc))
 
-    def _accept(self, message: Request | Response, source: Source) -> None:
-        if self.taps:
-            self._trace("received", source.transport, source.local_port, (source.host, source.port), message.to_bytes())
+    def _accept(self, message: Request | Response, source: Source, raw: bytes | None = None) -> None:
+        if self.taps:  # a datagram as it came; a framed stream message as parsed (the parser keeps no copy)
+            self._trace("received", source.transport, source.local_port, (source.host, source.port),
+                        raw if raw is not None else message.to_bytes())
         try:
             if isinstance(message, Request):
                 stamp_via(message, source.host, source.port)
@@ -290,8 +296,12 @@ class SipTransport:
             if outcome.action == "reject":
                 self.stats.rejected += 1
                 assert outcome.response is not None
+                reply = outcome.response.to_bytes()
                 with contextlib.suppress(Exception):
-                    conn.send(outcome.response.to_bytes())
+                    conn.send(reply)
+                if self.taps:
+                    self._trace("received", conn.transport, conn.local[1], conn.remote, event.to_bytes())
+                    self._conn_trace(conn, reply)
                 continue
             self._accept(event, source)
 
