@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("emulator.fleet", 6),
     ("emulator.command", 6),
     ("emulator.__main__", 6),
+    ("emulator.pytest_plugin", 6),  # the users' pytest plugin: drives units through the command and the API
     ("emulator", 0),  # the bare package (empty __init__)
 )
 LAYER_NAMES = {0: "model", 1: "protocol core", 2: "runtime", 3: "engine", 4: "ops", 5: "face", 6: "composition"}

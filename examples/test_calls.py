@@ -1,0 +1,39 @@
+"""Two units of the lab call each other, with no SIP server: alice's proxy is bob himself, who answers calls
+to his user name. Each side plays a tone; each measures the other's."""
+
+from __future__ import annotations
+
+from emulator.pytest_plugin import Unit
+
+
+def connect(alice: Unit, bob: Unit) -> None:
+    bob.script('SipEp.UserAgent[Phone-Fax1].Username = "bob"')
+    alice.script(f'SipEp.DefaultStaticProxyHomeDomainHost = "{bob.sip}"')
+    alice.dial("bob")
+    bob.wait_call("ringing")
+    bob.answer()
+    alice.wait_call("connected")
+
+
+def test_two_units_call_each_other_and_hear_each_others_tone(dgw_units: list[Unit]) -> None:
+    alice, bob = dgw_units
+    alice.play(1000)
+    bob.play(440, level_dbm0=-20)
+    connect(alice, bob)
+    heard_by_bob = bob.wait_tone(1000)
+    heard_by_alice = alice.wait_tone(440)
+    assert abs(heard_by_bob["level_dbm0"] - -10) < 2  # the phone's default level
+    assert abs(heard_by_alice["level_dbm0"] - -20) < 2
+    alice.hangup()
+    assert bob.wait_call("ended")["end_reason"]
+
+
+def test_a_call_nobody_answers_stays_ringing_until_hung_up(dgw_units: list[Unit]) -> None:
+    alice, bob = dgw_units
+    bob.script('SipEp.UserAgent[Phone-Fax1].Username = "bob"')
+    alice.script(f'SipEp.DefaultStaticProxyHomeDomainHost = "{bob.sip}"')
+    alice.dial("bob")
+    assert bob.wait_call("ringing")["direction"] == "incoming"
+    alice.hangup()
+    bob.wait_call("ended")
+    assert [c for c in bob.calls() if c["state"] == "connected"] == []
