@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.engines.cert.engine import CertEngine
+from emulator.engines.crout.engine import CRoutEngine
 from emulator.engines.epadm import EpAdmEngine
 from emulator.engines.mipt.call_media import CallMedia
 from emulator.engines.nlm import NlmEngine
@@ -61,9 +62,10 @@ def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str
 
 async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, registrar: str, profile: str = "4102",
                    key_management: str | None = None, tls: bool = True, settings: dict[str, Any] | None = None,
-                   synchronized: bool = True, timers: TimerConfig = FAST) -> Unit:
+                   synchronized: bool = True, timers: TimerConfig = FAST, routing: bool = False) -> Unit:
     """A unit registering ``user`` to ``registrar``. With ``key_management`` it has the media engine and EpAdm and
-    makes secure calls (Media/Security Secure with that key management); without, plain audio and SipEp at Info."""
+    makes secure calls (Media/Security Secure with that key management); without, plain audio and SipEp at Info.
+    With ``routing``, its calls go through the call router (the CRout engine), as in a lab."""
     secure = key_management is not None
     n = len(units)
     name = f"{'s' if secure else 'u'}{n}"
@@ -84,6 +86,8 @@ async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, 
         u.attach(EpAdmEngine(u))
     else:
         u.attach(SipEpEngine(u, timers=timers, poll_s=0.05))
+    if routing:
+        u.attach(CRoutEngine(u, sipep(u).calls))  # as emulator.lab wires it
     c = u.config
     ep = EPS[profile]
     if not secure:
