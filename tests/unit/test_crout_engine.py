@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from emulator.engines.aaa import AuthResult
 from emulator.engines.crout.engine import CRoutEngine
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.call_state import CallState
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.engines.sipep.offer_answer import CallError
+from emulator.faces.cli.shell import CliShell
 from emulator.protocols.crout import CallProperties, Leg, Refusal
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import ConfigError
 from firmware_model.profiles import get_profile
+from firmware_model.script import run_script
 
 
 async def crout_unit(tmp_path: Path, profile: str = "4102") -> tuple[Unit, CRoutEngine, SipEpEngine]:
@@ -140,3 +143,20 @@ async def test_local_call_between_two_lines(tmp_path: Path) -> None:
     await calls.offhook("Phone-Fax2")
     busy = await calls.dial("Phone-Fax1", "2")  # Phone-Fax2 is off-hook
     assert busy.status == 486 and not busy.active and calls.current("Phone-Fax2") is None
+
+
+async def test_cli_and_scripts_reach_the_tables_and_apply_config(tmp_path: Path) -> None:
+    u, crout, _ = await crout_unit(tmp_path)
+    sh = CliShell(u, AuthResult(True, "public", "Admin"))
+    reply = sh.execute('CRout.Hunt.Name[Index=1] = "lines"')
+    assert reply.ok, reply.output
+    assert sh.execute('CRout.Hunt.Destinations[Index=1] = "fxs-Phone-Fax1, hunt-lines"').ok
+    assert not sh.execute('CRout.Route.ExpressionCriteria[Index=1] = "(?i)bob"').ok  # refused at set time
+    refused = sh.execute("crout.applyconfig")
+    assert not refused.ok and "CRout.Hunt[1]: loop: hunt-lines -> hunt-lines" in refused.output
+    assert "CRout.ApplyConfig" in sh.execute("help CRout.ApplyConfig").output
+    script = 'CRout.Hunt.Destinations[Index=1] = "fxs-Phone-Fax1, fxs-Phone-Fax2"\nCRout.ApplyConfig\n'
+    result = run_script(u.config, script, commands=u.commands)
+    assert result.ok, [(ln.text, ln.error) for ln in result.errors]
+    assert [r["Destinations"] for r in u.config.rows("CRout.HuntStatus")] == ["fxs-Phone-Fax1, fxs-Phone-Fax2"]
+    assert u.config.get("CRout.ConfigModifiedStatus") == "No" and crout.router.table.hunts["lines"].timeout == 0

@@ -48,6 +48,9 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
                           "limits Nlm.PCaptureNbFrames/NbSecs, filter Nlm.PCaptureFilter; see Nlm.PCaptureState"),
     "Nlm.StopPCapture": ("stop the packet capture and upload it to Nlm.PCaptureFileUrl", "see Nlm.PCaptureState"),
     "Nlm.UploadPCapture": ("upload the kept capture file again", "after a refused upload; see Nlm.PCaptureState"),
+    "CRout.ApplyConfig": ("put the call routing configuration in use",
+                          "a loop or a dangling reference refuses it with the reason, the routing in use unchanged; "
+                          "see CRout.ConfigModifiedStatus and CRout.RouteStatus"),
 }
 _CLOSING = [
     ("help <Name>", "what a parameter, table or service is, its type and its default"),
