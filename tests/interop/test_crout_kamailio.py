@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from emulator.engines.sipep.trace import SipTrace
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 from testkit.kamailio import Kamailio, start_kamailio
-from tests.interop.siplab import USERS, Pkis, lab_unit, reg_state, sipep, wait_for
+from tests.interop.siplab import USERS, Pkis, lab_unit, reg_state, sipep, stream, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -184,3 +185,31 @@ async def test_no_route_refused_with_cause_3_and_bad_configurations_refused(
                    what="Phone-Fax1 ringing as before")
     await ca.hangup("Phone-Fax1")
     await wait_for(lambda: call.state == "ended", what="cancelled")
+
+
+async def test_local_call_carries_each_lines_audio(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                   pkis: Pkis) -> None:
+    """A local call on a unit with its media engine (SRTP keyed by SDES): each line hears the other's tone."""
+    k = start_kamailio(tmp_path / "kamailio", *pkis.server, USERS, tls_only=True)
+    kamailios.append(k)
+    unit = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, key_management="Sdes",
+                          routing=True)
+    configure(unit, [("fxs-Phone-Fax1", "CalledE164", "^2$", "fxs-Phone-Fax2", "")])
+    cu = sipep(unit).calls
+    call = await cu.dial("Phone-Fax1", "2")
+    incoming = cu.current("Phone-Fax2")
+    assert incoming is not None and incoming.state == "ringing"
+    await cu.answer("Phone-Fax2")
+    assert call.state == "connected" and b"a=crypto:" in call.local_sdp
+    stream(call).play_tone(1000.0)
+    stream(incoming).play_tone(440.0)
+
+    def heard(s: Any, f: float) -> bool:
+        m = s.measure()
+        return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
+
+    await wait_for(lambda: heard(stream(incoming), 1000.0) and heard(stream(call), 440.0), timeout=6,
+                   what="each line hears the other's tone")
+    await cu.hangup("Phone-Fax2")
+    assert call.state == "ended" and call.end_reason == "remote hangup"
+    assert "REQ INVITE" not in k.log()
