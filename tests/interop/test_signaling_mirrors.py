@@ -1,0 +1,199 @@
+"""The SipEp signaling log and the HEP mirror during a whole call between two units through Kamailio (UDP), checked
+against what was really on the wire: Wireshark's dumpcap records the loopback meanwhile, and every message of the
+call each unit sent or received must be in its signaling log (received by a real rsyslogd) or its HEP mirror
+(decoded by Kamailio's sipcapture module), byte for byte, with its addresses, in the order it went."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio, start_hep_collector
+from testkit.peers import require_peer
+from testkit.process import spawn, stop_process
+from testkit.rsyslog import Received, Rsyslog
+from tests.interop.siplab import Pkis, kamailio, make_unit, reg_state, sipep, wait_for
+
+pytestmark = pytest.mark.peer
+
+EP = "Phone-Fax1"
+
+
+@dataclass(frozen=True)
+class Datagram:
+    src: str  # ip:port
+    dst: str
+    data: bytes
+    time: float
+
+    @property
+    def call_id(self) -> str:
+        m = re.search(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", self.data, re.MULTILINE | re.IGNORECASE)
+        return m.group(1).decode() if m else ""
+
+    @property
+    def first_line(self) -> str:
+        return self.data.split(b"\r\n", 1)[0].decode()
+
+
+@contextmanager
+def dumpcap(directory: Path, capture_filter: str) -> Iterator[Path]:
+    """Wireshark's dumpcap on the loopback for the duration of the block; the pcapng file it wrote."""
+    tool = require_peer("dumpcap")["dumpcap"]
+    directory.mkdir(parents=True, exist_ok=True)
+    out, log = directory / "wire.pcapng", directory / "dumpcap.log"
+    proc = spawn([tool, "-i", "lo", "-f", capture_filter, "-w", str(out)], log)
+    try:
+        deadline = time.monotonic() + 10
+        while "Capturing on" not in log.read_text(errors="replace"):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.05)
+        yield out
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # dumpcap ends its file on SIGINT
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                stop_process(proc)
+
+
+def wire_datagrams(pcap: Path) -> list[Datagram]:
+    tshark = require_peer("tshark")["tshark"]
+    out = subprocess.run([tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=|", "-e", "ip.src",
+                          "-e", "udp.srcport", "-e", "ip.dst", "-e", "udp.dstport", "-e", "frame.time_epoch",
+                          "-e", "udp.payload"], capture_output=True, text=True, timeout=60, check=True).stdout
+    got = []
+    for line in out.splitlines():
+        src, sport, dst, dport, when, payload = line.split("|")
+        got.append(Datagram(f"{src}:{sport}", f"{dst}:{dport}", bytes.fromhex(payload.replace(":", "")),
+                            float(when)))
+    return got
+
+
+@dataclass
+class RecordedCall:
+    kamailio: Kamailio
+    units: tuple[Unit, Unit]
+    wire: list[Datagram]  # every datagram of the call (by its Call-ID) to or from either unit's SIP port
+    call_id: str
+
+    def of(self, unit: Unit) -> list[Datagram]:
+        sip = unit.listening["sip"]
+        return [d for d in self.wire if sip in (d.src, d.dst)]
+
+
+async def record_call(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                      settings: Sequence[Mapping[str, str | int]]) -> RecordedCall:
+    """alice calls bob through Kamailio over UDP, bob answers, alice hangs up. The mirrors' ``settings`` of each
+    unit are set once both are registered and dumpcap is recording; the call's datagrams as dumpcap saw them."""
+    k = kamailio(kamailios, tmp_path, pkis)
+    a = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.udp_address, tls=False)
+    b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.udp_address, tls=False)
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    ports = " or ".join(f"(host {u.listening['sip'].split(':')[0]} and port {u.listening['sip'].split(':')[1]})"
+                        for u in (a, b))
+    with dumpcap(tmp_path / "dumpcap", f"udp and ({ports})") as pcap:
+        for u, values in zip((a, b), settings, strict=True):
+            for name, value in values.items():
+                u.config.set(name, value)  # act at once: no restart
+        call = await sipep(a).calls.dial(EP, "bob")
+        await wait_for(lambda: (c := sipep(b).calls.current(EP)) is not None and c.state == "ringing",
+                       what="bob rings")
+        incoming = sipep(b).calls.current(EP)
+        assert incoming is not None
+        await sipep(b).calls.answer(EP)
+        await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected, ACKed")
+        await sipep(a).calls.hangup(EP)
+        await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="both ended")
+        await asyncio.sleep(0.5)  # the last datagrams reach the loopback and the peers
+    wire = wire_datagrams(pcap)
+    invite = next(d for d in wire if d.first_line.startswith("INVITE ") and d.src == a.listening["sip"])
+    rec = RecordedCall(k, (a, b), [d for d in wire if d.call_id == invite.call_id], invite.call_id)
+    for u in (a, b):  # the whole call on each unit's wire: INVITE, 180, 200, ACK, BYE, 200 (100 Trying on a's)
+        firsts = [d.first_line.split(" ")[0 if not d.first_line.startswith("SIP/") else 1] for d in rec.of(u)]
+        assert {"INVITE", "180", "200", "ACK", "BYE"} <= set(firsts) and firsts.count("200") >= 2, firsts
+    return rec
+
+
+# ------------------------------------------------------------------------------------------------ signaling log
+LOG_HEAD = re.compile(r"^ \[(\d+)\] (sent|received) UDP (\S+) (->|<-) (\S+)\n")
+ESCAPED = re.compile(r"#([0-3][0-7][0-7])")
+
+
+def unescape(text: str) -> bytes:
+    """rsyslog writes control characters as #ooo (octal) and drops one trailing LF on reception: undone here."""
+    data = ESCAPED.sub(lambda m: chr(int(m.group(1), 8)) if int(m.group(1), 8) < 32 else m.group(0), text)
+    if data.endswith("\r"):
+        data += "\n"
+    return data.encode()
+
+
+async def test_signaling_log_of_a_whole_call_reaches_rsyslog_in_order(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, rsyslog: Rsyslog) -> None:
+    rsyslog_start = {which: len(rsyslog.lines(which)) for which in ("a", "b")}
+    settings = [{"SipEp.DebugSignalingLogHost": rsyslog.address(which), "SipEp.DebugSignalingLogEnable": "Enable"}
+                for which in ("a", "b")]
+    rec = await record_call(units, kamailios, tmp_path, pkis, settings)
+    for unit, which in zip(rec.units, ("a", "b"), strict=True):
+        wire = rec.of(unit)
+        await wait_for(lambda: len(logged_call(rsyslog, which, rec.call_id)) >= len(wire),  # noqa: B023
+                       timeout=5, what=f"the call in rsyslog input {which}")
+        lines = rsyslog.lines(which)[rsyslog_start[which]:]
+        logged = [logged_message(unit, n, line) for n, line in enumerate(lines, start=1)]
+        call = [d for d in logged if d.call_id == rec.call_id]
+        # every message of the call the unit sent or received, byte for byte, in the order it went on the wire
+        assert [(d.src, d.dst, d.data) for d in call] == [(d.src, d.dst, d.data) for d in wire], which
+
+
+def logged_call(rsyslog: Rsyslog, which: str, call_id: str) -> list[str]:
+    return [line.msg for line in rsyslog.lines(which) if f"Call-ID: {call_id}#015" in line.msg]
+
+
+def logged_message(unit: Unit, n: int, line: Received) -> Datagram:
+    """One line rsyslog wrote: checked (local0.debug, tag, numbered from 1 without a gap, the unit's SIP address),
+    and the message it carries with its addresses."""
+    assert line.tag == "SipEp:" and line.pri == 16 * 8 + 7, line
+    text = unescape(line.msg)
+    m = LOG_HEAD.match(text.decode())
+    assert m, line.msg[:200]
+    assert int(m.group(1)) == n, (n, line.msg[:80])
+    direction, local, arrow, remote = m.group(2, 3, 4, 5)
+    assert local == unit.listening["sip"] and arrow == ("->" if direction == "sent" else "<-"), line.msg[:200]
+    src, dst = (local, remote) if direction == "sent" else (remote, local)
+    return Datagram(src, dst, text[m.end():], 0.0)
+
+
+# ------------------------------------------------------------------------------------------------ HEP mirror
+async def test_hep_mirror_of_a_whole_call_parses_in_kamailio_sipcapture(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    with start_hep_collector(tmp_path / "hep") as collector:
+        settings = [{"SipEp.HepCollectorHost": f"{collector.host}:{collector.port}", "SipEp.HepCaptureId": cid,
+                     "SipEp.HepEnable": "Enable"} for cid in (2001, 2002)]
+        rec = await record_call(units, kamailios, tmp_path, pkis, settings)
+        total = len(rec.of(rec.units[0])) + len(rec.of(rec.units[1]))
+        await wait_for(lambda: len([p for p in collector.packets() if p["corr"] == rec.call_id]) >= total,
+                       timeout=5, what="the call's HEP packets")
+        packets = [p for p in collector.packets() if p["corr"] == rec.call_id]
+    for unit, cid in zip(rec.units, ("2001", "2002"), strict=True):
+        mine = [p for p in packets if p["agent"] == cid]
+        wire = rec.of(unit)
+        assert len(mine) == len(wire), (cid, len(mine), len(wire))
+        for p, d in zip(mine, wire, strict=True):  # in the order the unit sent or received them
+            assert (p["v"], p["fam"], p["proto"], p["type"]) == ("3", "2", "17", "1"), p
+            assert (p["src"], p["dst"]) == (d.src, d.dst), (p, d)
+            assert (int(p["len"]), p["md5"]) == (len(d.data), hashlib.md5(d.data).hexdigest()), (p, d.first_line)
+            assert p["first"] == d.first_line and p["corr"] == d.call_id
+            seconds = float(p["ts"].split(".")[0])
+            assert abs(seconds - unit.clock.now()) < 60  # the unit's clock (synchronized here)
