@@ -15,7 +15,9 @@ Endpoint actions (what the CLI and ``/api/v1/endpoints/{EpId}/...`` call): :meth
 :meth:`answer`, :meth:`hangup` (BYE, CANCEL or 486/603 as the call's state wants), :meth:`hold`,
 :meth:`resume`, :meth:`offhook` (answers a ringing call, else marks the line off-hook), :meth:`dtmf`,
 :meth:`transfer`. Calls are listed by :meth:`CallManager.rows`. An incoming INVITE is for the endpoint whose
-``SipEp.UserAgent`` Username is the Request-URI user (or whose EpId is); a busy endpoint answers 486.
+``SipEp.UserAgent`` Username is the Request-URI user (or whose EpId is); a busy endpoint answers 486. With a call
+router (:attr:`CallManager.routing`, the CRout service: :mod:`~emulator.engines.sipep.routing`), incoming INVITEs
+and dialled numbers go through it instead.
 A SecureWithFallback caller whose secure offer is refused (415, 488) retries once with a plain offer in a
 new INVITE; an initial INVITE whose server fails is sent again to the gateway's next server.
 """
