@@ -286,7 +286,7 @@ class DgwProcess:
     def __init__(self, command: list[str], args: list[str], folder: Path, timeout: float) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.ready_file = folder / "ready.json"
-        self.log_file = folder / "emulator.log"
+        self.log_file = folder / "run.log"
         argv = [*command, "run", "--ready-file", str(self.ready_file), *args]
         with self.log_file.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
