@@ -9,8 +9,9 @@
   answer address questions before the DNS is asked, like a hosts file.
 * Every query leaves from the **unit's address** (``source=unit.host``), as every socket of a unit
   does; the server port is 53 as on the hardware, or the unit's ``dns_port`` (an emulator addition,
-  lab key ``dns_port``, so that tests can run a DNS server on an unprivileged port). UDP, with a TCP
-  retry for a truncated answer (dnspython's ``udp_with_fallback``).
+  lab key ``dns_port``, so that tests can run a DNS server on an unprivileged port). UDP, sent again
+  once a quarter of the timeout has passed unanswered, with a TCP retry for a truncated answer
+  (dnspython's ``udp_with_fallback``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from emulator.protocols.sip.resolve import DnsFailure, NaptrRecord, SrvRecord
 __all__ = ["DnsClient", "DnsSession", "dns_servers", "static_hosts"]
 
 DEFAULT_TIMEOUT_S = 2.0  # per server and question (emulator choice; the hardware's is not documented)
+RETRANSMIT_AT = 0.25  # share of the timeout after which an unanswered UDP question is sent again (emulator choice)
 
 
 def dns_servers(source: str, static_rows: Sequence[Mapping[str, Any]], dhcp: Sequence[str]) -> list[str]:
@@ -86,12 +88,8 @@ class DnsClient:
         qname = dns.name.from_text(name)  # absolute: the unit has no search domain
         errors: list[str] = []
         for server in servers:
-            q = dns.message.make_query(qname, rdtype)
-            self.queries += 1
             try:
-                resp, _ = await dns.asyncquery.udp_with_fallback(
-                    q, server, timeout=self.timeout, port=self.port, source=self._source_for(server)
-                )
+                resp = await self._ask(server, qname, rdtype)
             except (dns.exception.DNSException, OSError) as exc:
                 errors.append(f"{server}: {exc.__class__.__name__} {exc}".strip())
                 continue
@@ -109,6 +107,23 @@ class DnsClient:
                     ttl = rrset.ttl if ttl is None else min(ttl, rrset.ttl)
             return records, float(ttl) if ttl is not None else _negative_ttl(resp)
         raise DnsFailure(f"no answer for {name} {dns.rdatatype.to_text(rdtype)} ({'; '.join(errors)})")
+
+    async def _ask(self, server: str, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.message.Message:
+        """One server's answer within ``timeout``: the question is sent again once :data:`RETRANSMIT_AT` of it
+        has passed without an answer (a datagram lost to a busy server, e.g. a thousand units starting at once,
+        costs that much instead of the registration's retry time)."""
+        first = self.timeout * RETRANSMIT_AT
+        for wait in (first, self.timeout - first):
+            self.queries += 1
+            try:
+                resp, _ = await dns.asyncquery.udp_with_fallback(
+                    dns.message.make_query(qname, rdtype), server, timeout=wait, port=self.port,
+                    source=self._source_for(server),
+                )
+                return resp
+            except dns.exception.Timeout:
+                continue
+        raise dns.exception.Timeout(timeout=self.timeout)
 
     def _source_for(self, server: str) -> str | None:
         """The unit's address when it is of the server's family (an IPv4 unit cannot ask an IPv6 server)."""
