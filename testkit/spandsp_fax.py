@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["T38Peer", "make_page", "same_page", "sdp_image"]
+__all__ = ["FaxSipPeer", "T38Peer", "make_page", "same_page", "sdp_image"]
 
 _TX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int,
                        ctypes.c_int)
@@ -172,3 +172,116 @@ class T38Peer:
             self.spandsp.t38_terminal_free(self.term)
             self.term = None
         self.sock.close()
+
+
+def _headers(head: str) -> tuple[str, list[tuple[str, str]]]:
+    lines = head.split("\r\n")
+    out = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        out.append((name.strip().lower(), value.strip()))
+    return lines[0], out
+
+
+class FaxSipPeer(asyncio.DatagramProtocol):
+    """A small SIP user agent over UDP in front of a :class:`T38Peer`: the unit's registrar and proxy (it answers
+    REGISTER 200), the called party of the unit's calls (INVITE answered 200 at once with G.711), and the T.38 end
+    of the call: it takes the unit's re-INVITE to ``m=image`` (or refuses it with ``refuse``), or sends one itself
+    (:meth:`switch_to_t38`)."""
+
+    def __init__(self, t38: T38Peer, host: str = "127.0.0.1", refuse: int | None = None) -> None:
+        self.t38 = t38
+        self.host = host
+        self.refuse = refuse
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+        self.requests: list[tuple[str, str]] = []  # (method, body) of every request received
+        self.dialog: dict[str, str] = {}
+        self.version = 1
+        self.cseq = 100
+        self._waiting: asyncio.Future[tuple[int, str]] | None = None
+
+    async def start(self) -> FaxSipPeer:
+        loop = asyncio.get_running_loop()
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: self, local_addr=(self.host, 0))
+        self.port = self.transport.get_extra_info("sockname")[1]
+        return self
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _sdp(self, image: bool) -> str:
+        self.version += 1
+        media = (f"m=image {self.t38.port} udptl t38\r\na=T38FaxVersion:0\r\na=T38MaxBitRate:14400\r\n"
+                 "a=T38FaxRateManagement:transferredTCF\r\na=T38FaxMaxDatagram:400\r\na=T38FaxUdpEC:t38UDPRedundancy\r\n"
+                 if image else f"m=audio {self.t38.port + 1} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+        return (f"v=0\r\no=- 7 {self.version} IN IP4 {self.host}\r\ns=-\r\nc=IN IP4 {self.host}\r\nt=0 0\r\n"
+                + media)
+
+    def _send(self, text: str, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(text.encode(), addr)
+
+    def _respond(self, headers: list[tuple[str, str]], status: str, addr: tuple[str, int], body: str = "") -> None:
+        keep = [f"{n.title()}: {v}" for n, v in headers if n in ("via", "from", "call-id", "cseq")]
+        to = next(v for n, v in headers if n == "to")
+        if ";tag=" not in to:
+            to += ";tag=faxpeer"
+        lines = [f"SIP/2.0 {status}", *keep, f"To: {to}", f"Contact: <sip:fax@{self.address}>"]
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        self._send("\r\n".join(lines) + "\r\n\r\n" + body, addr)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        head, _, body_bytes = data.partition(b"\r\n\r\n")
+        first, headers = _headers(head.decode(errors="replace"))
+        body = body_bytes.decode(errors="replace")
+        if first.startswith("SIP/2.0 "):
+            if self._waiting is not None and not self._waiting.done() and int(first.split()[1]) >= 200:
+                self._waiting.set_result((int(first.split()[1]), body))
+            return
+        method = first.split()[0]
+        self.requests.append((method, body))
+        get = dict(headers)
+        if method == "REGISTER":
+            self._respond(headers, "200 OK", addr)
+        elif method == "INVITE":
+            image = sdp_image(body_bytes)
+            if ";tag=" not in get.get("to", ""):  # a new call: keep what our requests in its dialog need
+                contact = get.get("contact", "").strip("<>").split(">")[0]
+                self.dialog = {"from": get.get("to", "") + ";tag=faxpeer", "to": get.get("from", ""),
+                               "call-id": get.get("call-id", ""), "target": contact.split("@")[-1].split(";")[0]}
+            if image is not None and self.refuse is not None:
+                self._respond(headers, f"{self.refuse} Not Acceptable Here", addr)
+                return
+            if image is not None:
+                self.t38.remote = image
+            self._respond(headers, "200 OK", addr, self._sdp(image is not None))
+        elif method in ("BYE", "CANCEL", "OPTIONS", "INFO"):
+            self._respond(headers, "200 OK", addr)
+
+    async def switch_to_t38(self) -> int:
+        """Send a re-INVITE offering our image stream in the call; the status of its answer (2xx: T.38 runs)."""
+        host, _, port = self.dialog["target"].partition(":")
+        target = (host, int(port or 5060))
+        self.cseq += 1
+        body = self._sdp(True)
+        common = [f"Via: SIP/2.0/UDP {self.address};branch=z9hG4bKfax{self.cseq};rport", "Max-Forwards: 70",
+                  f"From: {self.dialog['from']}", f"To: {self.dialog['to']}", f"Call-ID: {self.dialog['call-id']}"]
+        invite = [f"INVITE sip:{self.dialog['target']} SIP/2.0", *common, f"CSeq: {self.cseq} INVITE",
+                  f"Contact: <sip:fax@{self.address}>", "Content-Type: application/sdp",
+                  f"Content-Length: {len(body.encode())}"]
+        self._waiting = asyncio.get_running_loop().create_future()
+        self._send("\r\n".join(invite) + "\r\n\r\n" + body, target)
+        status, answer = await asyncio.wait_for(self._waiting, 10)
+        if 200 <= status < 300:
+            ack = [f"ACK sip:{self.dialog['target']} SIP/2.0", *common, f"CSeq: {self.cseq} ACK", "Content-Length: 0"]
+            self._send("\r\n".join(ack).replace("z9hG4bKfax", "z9hG4bKack") + "\r\n\r\n", target)
+            self.t38.remote = sdp_image(answer.encode())
+        return status

@@ -284,6 +284,12 @@ class CallMedia:
         if isinstance(result, Refusal):
             raise self._refuse_offer(result)
 
+    @staticmethod
+    def _current(st: CallMediaState) -> AnswerState | None:
+        """The session as our own offer and its answer made it (a call we placed, before any re-offer of theirs)."""
+        plan = st.offer.plan if st.offer is not None else None
+        return None if plan is None else AnswerState(plan)
+
     def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
         local = self._next_version(st)
@@ -294,7 +300,7 @@ class CallMedia:
             offer,
             local,
             local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
-            previous=st.answer,
+            previous=st.answer or self._current(st),
             now=self.clock(),
         )
         if isinstance(result, Refusal):

@@ -1,0 +1,104 @@
+"""A unit and libspandsp's T.38 terminal, driven from the test (testkit.spandsp_fax: its own ctypes use of the library
+and its own UDPTL framing, not the emulator's fax code) behind a small SIP user agent: the terminal receives a page
+the unit's fax machine sends (the unit re-INVITEs to T.38 on its machine's CNG), then sends one the unit receives
+(the peer re-INVITEs). The pages compare equal pixel for pixel. Garbage sent to the unit's UDPTL port is dropped
+and the fax goes on; a 488 to the unit's switch leaves the call up (bad input, end to end)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.ops import actions
+from emulator.runtime.unit import Unit
+from testkit.spandsp_fax import FaxSipPeer, T38Peer, make_page, same_page
+from tests.interop.siplab import Pkis, lab_unit, reg_state, sipep, wait_for
+
+pytestmark = pytest.mark.peer
+
+
+@pytest.fixture
+async def peers() -> AsyncIterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for p in started:
+        p.close()
+
+
+async def _unit_calling(units: list[Unit], tmp_path: Path, pkis: Pkis, peer: FaxSipPeer) -> tuple[Unit, Any]:
+    """A unit registered to the peer (its registrar and proxy), in a call with it."""
+    u = await lab_unit(units, tmp_path, pkis, user="alice", registrar=peer.address, key_management="Sdes", tls=False,
+                       settings={"Mipt.DefaultSecurityRtpMode": "Unsecure"})
+    await wait_for(lambda: reg_state(u) == "Registered", what="registered to the peer")
+    call = await sipep(u).calls.dial("Phone-Fax1", "fax")
+    await wait_for(lambda: call.state == "connected", what="the peer answered")
+    return u, call
+
+
+def _run(unit: Unit, name: str, **args: Any) -> Any:
+    action = actions.find(name)
+    assert action is not None
+    return action.run(actions.Invocation(unit, "Phone-Fax1", args))
+
+
+async def test_spandsp_receives_a_page_from_the_unit(units: list[Unit], peers: list[Any], tmp_path: Path,
+                                                     pkis: Pkis) -> None:
+    terminal = T38Peer("127.0.0.1", receive=tmp_path / "received.tif")
+    peer = await FaxSipPeer(terminal).start()
+    peers += [terminal, peer]
+    u, _ = await _unit_calling(units, tmp_path, pkis, peer)
+    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    sent = make_page(Path(u.state_dir) / "fax" / "page.tif")
+    _run(u, "fax-send", file="page.tif")
+    await wait_for(lambda: terminal.remote is not None, timeout=10, what="the unit's re-INVITE to T.38")
+    assert [m for m, body in peer.requests if "m=image" in body] == ["INVITE"]
+    assert await terminal.run() == 0
+    assert same_page(sent, tmp_path / "received.tif")
+    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] == "done", timeout=20, what="the unit's job done")
+    assert _run(u, "get-fax")["fax"]["pages"] == 1
+    await sipep(u).calls.hangup("Phone-Fax1")
+
+
+async def test_spandsp_sends_a_page_to_the_unit_through_garbage(units: list[Unit], peers: list[Any], tmp_path: Path,
+                                                                pkis: Pkis) -> None:
+    page = make_page(tmp_path / "page.tif", stripes=24)
+    terminal = T38Peer("127.0.0.1", send=page)
+    peer = await FaxSipPeer(terminal).start()
+    peers += [terminal, peer]
+    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    _run(u, "fax-receive", file="in.tif")  # plays CED; BehaviorOnCedToneDetection Passthrough: the peer switches
+    assert await peer.switch_to_t38() == 200
+    assert terminal.remote is not None
+    # garbage at the unit's UDPTL port, from the peer's address: counted, dropped, the fax goes on
+    for junk in (b"", b"\x00", b"\xff" * 40, b"\x00\x01\x7f" + b"x" * 10):
+        terminal.sock.sendto(junk, terminal.remote)
+    assert await terminal.run() == 0
+    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] in ("done", "failed"), timeout=20, what="job ended")
+    fax = _run(u, "get-fax")
+    assert fax["fax"]["state"] == "done" and fax["fax"]["pages"] == 1, fax
+    assert fax["udptl"]["malformed"] >= 3, fax["udptl"]
+    assert same_page(page, Path(u.state_dir) / "fax" / "in.tif")
+    assert call.state == "connected"
+    await sipep(u).calls.hangup("Phone-Fax1")
+
+
+async def test_a_refused_switch_leaves_the_call_up(units: list[Unit], peers: list[Any], tmp_path: Path,
+                                                   pkis: Pkis) -> None:
+    """Bad input end to end: a re-INVITE whose SDP holds garbage lines and an unknown payload type only gets 488,
+    the call goes on; the unit's own T.38 switch refused 488 (UsePreviousMediaNegotiation) keeps it too."""
+    terminal = T38Peer("127.0.0.1")
+    peer = await FaxSipPeer(terminal, refuse=488).start()
+    peers += [terminal, peer]
+    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    u.config.set("SipEp.BehaviorOnT38InviteNotAccepted[488].Behavior", "UsePreviousMediaNegotiation")
+    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    make_page(Path(u.state_dir) / "fax" / "page.tif")
+    _run(u, "fax-send", file="page.tif")
+    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] == "passthrough", timeout=10, what="pass-through")
+    await asyncio.sleep(0.3)
+    assert call.state == "connected"
+    await sipep(u).calls.hangup("Phone-Fax1")
