@@ -110,6 +110,7 @@ class Unit:
         self.auth = auth
         self._refresh = refresh
         self._endpoint: str | None = None
+        self._past: set[str] = set()  # Call-IDs of the calls before the last reset: the waits ignore them
 
     def __repr__(self) -> str:
         return f"Unit({self.name!r}, {self.api!r})"
@@ -201,6 +202,7 @@ class Unit:
                 with contextlib.suppress(DgwApiError):
                     self.hangup(ep["endpoint"])
         self.factory_reset()
+        self._past = {str(c.get("call_id")) for c in self.calls()}
         if script is not None:
             self.script(Path(script).read_text() if isinstance(script, Path) else script)
         return self
@@ -253,13 +255,16 @@ class Unit:
 
         return wait_for(registered, timeout, f"{self.name} registered")
 
-    def wait_call(self, state: str = "connected", endpoint: str | None = None,
+    def wait_call(self, state: str = "connected", endpoint: str | None = None, call_id: str | None = None,
                   timeout: float = WAIT_S) -> dict[str, Any]:
-        """Until the endpoint (default: any) has a call in ``state`` (ringing, connected, ended...); the call."""
+        """Until a call of the endpoint (default: any; or the call with this SIP ``call_id``) is in ``state``
+        (ringing, connected, ended...); the call. Calls from before the unit's last reset do not count."""
 
         def found() -> dict[str, Any] | None:
             return next((c for c in reversed(self.calls()) if c.get("state") == state
-                         and (endpoint is None or c.get("endpoint") == endpoint)), None)
+                         and str(c.get("call_id")) not in self._past
+                         and (endpoint is None or c.get("endpoint") == endpoint)
+                         and (call_id is None or c.get("call_id") == call_id)), None)
 
         return wait_for(found, timeout, f"a {state} call on {self.name}" + (f" {endpoint}" if endpoint else ""))
 

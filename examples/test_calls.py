@@ -24,8 +24,8 @@ def test_two_units_call_each_other_and_hear_each_others_tone(dgw_units: list[Uni
     heard_by_alice = alice.wait_tone(440)
     assert abs(heard_by_bob["level_dbm0"] - -10) < 2  # the phone's default level
     assert abs(heard_by_alice["level_dbm0"] - -20) < 2
-    alice.hangup()
-    assert bob.wait_call("ended")["end_reason"]
+    call = alice.hangup()["call"]
+    assert bob.wait_call("ended", call_id=call["call_id"])["end_reason"]
 
 
 def test_a_call_nobody_answers_stays_ringing_until_hung_up(dgw_units: list[Unit]) -> None:
