@@ -55,6 +55,15 @@ def validate(tmp: Path, manifests: dict[str, dict[str, Any]]) -> subprocess.Comp
                           capture_output=True, text=True, timeout=120)
 
 
+def test_the_chart_lints_clean_in_strict_mode() -> None:
+    """`helm lint --strict`: no error nor warning (only the information that a chart may have an icon)."""
+    report = helm.lint(str(CHART), strict=True, namespace="voip", kube_version=KUBERNETES)
+    assert report["errors"] == [] and report["total_charts_linted"] == 1
+    assert [m for m in report["messages"] if m["severity"] > 1] == [], report["messages"]
+    bad = helm.lint(str(CHART), {"pods": 0}, strict=True, namespace="voip", kube_version=KUBERNETES)
+    assert any("at '/pods': minimum: got 0, want 1" in e for e in bad["errors"])
+
+
 @pytest.mark.parametrize("pods", [3, 100])
 def test_the_chart_renders_and_validates_strictly(chart: helm.Chart, tmp_path: Path, pods: int) -> None:
     values = {"pods": pods, "unitsPerPod": 4, "credentials": {"script": SECRET_SCRIPT},
