@@ -106,6 +106,25 @@ def test_the_chart_renders_and_validates_strictly(chart: helm.Chart, tmp_path: P
         assert all(s.script.strip() == SECRET_SCRIPT for s in specs)
 
 
+def test_an_existing_secret_and_shared_settings(chart: helm.Chart, tmp_path: Path) -> None:
+    """Credentials from a Secret of the user's own (none rendered), settings for every unit, no persistence."""
+    m = render(chart, {"credentials": {"existingSecret": "site-passwords"},
+                       "unit": {"profile": "C740", "namePrefix": "gw", "settings": {"Hoc.SystemName": "fleet"}}})
+    assert "Secret" not in m
+    result = validate(tmp_path, m)
+    assert result.returncode == 0, result.stdout + result.stderr
+    pod = m["StatefulSet"]["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["credentials"]["secret"]["secretName"] == "site-passwords"
+    assert volumes["state"] == {"name": "state", "emptyDir": {}}
+    assert "volumeClaimTemplates" not in m["StatefulSet"]["spec"]
+    lab = json.loads(m["ConfigMap"]["data"]["lab.json"])
+    assert lab["defaults"]["profile"] == "C740"
+    assert lab["defaults"]["settings"] == {"Hoc.SystemName": "fleet", "Mipt.IpTransportRtpBasePort": 20000}
+    assert lab["defaults"]["settings_file"] == "/etc/dgw/credentials/credentials.cfg"
+    assert [u["name"] for u in lab["unit"]] == ["gw-0-0", "gw-0-1", "gw-1-0", "gw-1-1", "gw-2-0", "gw-2-1"]
+
+
 @pytest.mark.parametrize(("values", "message"), [
     ({"unitsPerPod": -1}, "at '/unitsPerPod': minimum: got -1, want 1"),
     ({"pods": 0}, "at '/pods': minimum: got 0, want 1"),
