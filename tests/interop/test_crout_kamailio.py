@@ -213,3 +213,35 @@ async def test_local_call_carries_each_lines_audio(units: list[Unit], kamailios:
     await cu.hangup("Phone-Fax2")
     assert call.state == "ended" and call.end_reason == "remote hangup"
     assert "REQ INVITE" not in k.log()
+
+
+async def test_sip_redirect_and_simultaneous_hunt(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                  pkis: Pkis) -> None:
+    _k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
+    configure(unit, [("sip-default", "CalledE164", "^5551002$", "SipRedirect-office", ""),
+                     ("sip-default", "CalledE164", "^5551001$", "hunt-all", "")],
+              SipRedirect=[{"Name": "office", "DestinationHost": "192.0.2.9:5060"}],
+              Hunt=[{"Name": "all", "Destinations": "fxs-Phone-Fax1, fxs-Phone-Fax2",
+                     "SelectionAlgorithm": "Simultaneous"}])
+    received: list[SipTrace] = []
+    transport = sipep(caller).transport
+    assert transport is not None
+    transport.taps.append(lambda t: received.append(t) if t.direction == "received" else None)
+    ca, cu = sipep(caller).calls, sipep(unit).calls
+    moved = await ca.dial("Phone-Fax1", "5551002")
+    await wait_for(lambda: moved.state == "ended", what="the redirect")
+    assert moved.status == 302 and cu.current("Phone-Fax2") is None
+    redirect = next(t.data for t in received if t.data.startswith(b"SIP/2.0 302"))
+    assert b"Contact: <sip:5551002@192.0.2.9:5060>" in redirect
+
+    call = await ca.dial("Phone-Fax1", "5551001")
+    await wait_for(lambda: all((c := cu.current(ep)) is not None and c.state == "ringing"
+                               for ep in ("Phone-Fax1", "Phone-Fax2")), what="both lines ringing at once")
+    first = cu.current("Phone-Fax1")
+    assert first is not None
+    await cu.answer("Phone-Fax2")
+    await wait_for(lambda: call.state == "connected", what="the caller connected to Phone-Fax2")
+    await wait_for(lambda: first.state == "ended", what="Phone-Fax1 stops ringing")
+    assert first.end_reason == "answered elsewhere" and cu.current("Phone-Fax1") is None
+    await ca.hangup("Phone-Fax1")
+    await wait_for(lambda: cu.current("Phone-Fax2") is None, what="Phone-Fax2 hung up")
