@@ -18,6 +18,7 @@ from emulator.engines.epadm import EpAdmEngine
 from emulator.engines.mipt.call_media import CallMedia
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
+from emulator.ops import actions
 from emulator.protocols.sip.transaction import TimerConfig
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
@@ -155,6 +156,13 @@ async def wait_for(predicate: Callable[[], Any], timeout: float = 8.0, what: str
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what or predicate}")
         await asyncio.sleep(0.02)
+
+
+def endpoint_action(u: Unit, name: str, endpoint: str = "Phone-Fax1", **args: Any) -> Any:
+    """Run the endpoint action `name` (emulator.ops.actions, as every face does) with `args`."""
+    action = actions.find(name)
+    assert action is not None, name
+    return action.run(actions.Invocation(u, endpoint, args))
 
 
 def reg_state(u: Unit, index: int = 1) -> str:

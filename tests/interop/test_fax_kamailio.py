@@ -10,11 +10,19 @@ from typing import Any
 
 import pytest
 
-from emulator.ops import actions
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.spandsp_fax import make_page, same_page
-from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, stream, wait_for
+from tests.interop.siplab import (
+    Pkis,
+    endpoint_action,
+    kamailio,
+    lab_unit,
+    reg_state,
+    sipep,
+    stream,
+    wait_for,
+)
 
 pytestmark = pytest.mark.peer
 
@@ -35,16 +43,10 @@ async def _connected(a: Unit, b: Unit) -> tuple[Any, Any]:
     """Alice dials bob; bob's user lifts the handset when it rings (the offhook action)."""
     call = await sipep(a).calls.dial("Phone-Fax1", "bob")
     await wait_for(lambda: (sipep(b).calls.current("Phone-Fax1") or call).state == "ringing", what="bob rings")
-    await _run(b, "offhook")
+    await endpoint_action(b, "offhook")
     incoming = sipep(b).calls.connected("Phone-Fax1")
     await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
     return call, incoming
-
-
-def _run(unit: Unit, name: str, **args: Any) -> Any:
-    action = actions.find(name)
-    assert action is not None
-    return action.run(actions.Invocation(unit, "Phone-Fax1", args))
 
 
 async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
@@ -54,13 +56,13 @@ async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamaili
     fax_a.mkdir(parents=True, exist_ok=True)
     sent = make_page(fax_a / "page.tif", stripes=16)
     call, incoming = await _connected(a, b)
-    out = _run(b, "fax-receive", file="in.tif")
+    out = endpoint_action(b, "fax-receive", file="in.tif")
     assert out["fax"]["state"] == "tones" and out["fax"]["mode"] == "receive"  # in a call: its CED at once
-    out = _run(a, "fax-send", file="page.tif")
+    out = endpoint_action(a, "fax-send", file="page.tif")
     assert out["fax"]["mode"] == "send"
 
     def job(u: Unit) -> dict[str, Any]:
-        return _run(u, "get-fax")["fax"]
+        return endpoint_action(u, "get-fax")["fax"]
 
     await wait_for(lambda: job(a)["state"] == "t38" and job(b)["state"] == "t38", timeout=10, what="T.38 on both")
     assert b"m=image " in call.local_sdp and b"udptl t38" in call.local_sdp  # alice's re-INVITE
@@ -73,7 +75,7 @@ async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamaili
     received = Path(b.state_dir) / "fax" / "in.tif"
     assert same_page(sent, received)
     assert not same_page(make_page(tmp_path / "other.tif", stripes=30), received)  # the comparison can fail
-    udptl = _run(b, "get-fax")["udptl"]
+    udptl = endpoint_action(b, "get-fax")["udptl"]
     assert udptl["redundancy"] == 2 and udptl["redundant"] > udptl["received"], udptl  # two secondaries a packet
     assert udptl["malformed"] == 0 and udptl["lost"] == 0, udptl
     for u in (a, b):
@@ -97,20 +99,20 @@ async def test_a_peer_refusing_t38_gets_the_behaviour_configured(units: list[Uni
     make_page(Path(a.state_dir) / "fax" / "page.tif")
     call, incoming = await _connected(a, b)
     first_offer = incoming.remote_sdp
-    _run(a, "fax-send", file="page.tif")
+    endpoint_action(a, "fax-send", file="page.tif")
 
     def mipt(msg: int) -> list[str]:
         return [m for i, m in ((e.msg_id, e.message) for e in a.notifications if e.service == "Mipt") if i == msg]
 
     if behaviour == "DropCall":
         await wait_for(lambda: call.state == "ended" and incoming.state == "ended", what="the call dropped", timeout=10)
-        assert _run(a, "get-fax")["fax"]["state"] == "failed"
+        assert endpoint_action(a, "get-fax")["fax"]["state"] == "failed"
         assert any("failure" in m and "T.38 refused (488)" in m for m in mipt(9005)), mipt(9005)
         return
     await wait_for(lambda: any(f"T.38 refused (488): {behaviour}" in m for m in mipt(9004)), timeout=10,
                    what="Mipt 9004 naming the refusal and the behaviour")
     assert call.state == incoming.state == "connected"
-    assert _run(a, "get-fax")["fax"]["state"] == "passthrough"
+    assert endpoint_action(a, "get-fax")["fax"]["state"] == "passthrough"
     offered = incoming.remote_sdp.decode()
     if behaviour == "UsePreviousMediaNegotiation":
         assert incoming.remote_sdp == first_offer  # no other re-INVITE: the 488 left the session as it was

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from emulator.ops import actions
 from emulator.runtime.unit import Unit
 from testkit.spandsp_fax import FaxSipPeer, T38Peer, make_page, same_page
-from tests.interop.siplab import Pkis, lab_unit, reg_state, sipep, wait_for
+from tests.interop.siplab import Pkis, endpoint_action, lab_unit, reg_state, sipep, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -39,10 +38,8 @@ async def _unit_calling(units: list[Unit], tmp_path: Path, pkis: Pkis, peer: Fax
     return u, call
 
 
-def _run(unit: Unit, name: str, **args: Any) -> Any:
-    action = actions.find(name)
-    assert action is not None
-    return action.run(actions.Invocation(unit, "Phone-Fax1", args))
+def _job(u: Unit) -> Any:
+    return endpoint_action(u, "get-fax")["fax"]
 
 
 async def test_spandsp_receives_a_page_from_the_unit(units: list[Unit], peers: list[Any], tmp_path: Path,
@@ -53,13 +50,13 @@ async def test_spandsp_receives_a_page_from_the_unit(units: list[Unit], peers: l
     u, _ = await _unit_calling(units, tmp_path, pkis, peer)
     (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
     sent = make_page(Path(u.state_dir) / "fax" / "page.tif")
-    _run(u, "fax-send", file="page.tif")
+    endpoint_action(u, "fax-send", file="page.tif")
     await wait_for(lambda: terminal.remote is not None, timeout=10, what="the unit's re-INVITE to T.38")
     assert [m for m, body in peer.requests if "m=image" in body] == ["INVITE"]
     assert await terminal.run() == 0
     assert same_page(sent, tmp_path / "received.tif")
-    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] == "done", timeout=20, what="the unit's job done")
-    assert _run(u, "get-fax")["fax"]["pages"] == 1
+    await wait_for(lambda: _job(u)["state"] == "done", timeout=20, what="the unit's job done")
+    assert _job(u)["pages"] == 1
     await sipep(u).calls.hangup("Phone-Fax1")
 
 
@@ -70,15 +67,15 @@ async def test_spandsp_sends_a_page_to_the_unit_through_garbage(units: list[Unit
     peer = await FaxSipPeer(terminal).start()
     peers += [terminal, peer]
     u, call = await _unit_calling(units, tmp_path, pkis, peer)
-    _run(u, "fax-receive", file="in.tif")  # plays CED; BehaviorOnCedToneDetection Passthrough: the peer switches
+    endpoint_action(u, "fax-receive", file="in.tif")  # CED; BehaviorOnCedToneDetection Passthrough: the peer switches
     assert await peer.switch_to_t38() == 200
     assert terminal.remote is not None
     # garbage at the unit's UDPTL port, from the peer's address: counted, dropped, the fax goes on
     for junk in (b"", b"\x00", b"\xff" * 40, b"\x00\x01\x7f" + b"x" * 10):
         terminal.sock.sendto(junk, terminal.remote)
     assert await terminal.run() == 0
-    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] in ("done", "failed"), timeout=20, what="job ended")
-    fax = _run(u, "get-fax")
+    await wait_for(lambda: _job(u)["state"] in ("done", "failed"), timeout=20, what="job ended")
+    fax = endpoint_action(u, "get-fax")
     assert fax["fax"]["state"] == "done" and fax["fax"]["pages"] == 1, fax
     assert fax["udptl"]["malformed"] >= 3, fax["udptl"]
     assert same_page(page, Path(u.state_dir) / "fax" / "in.tif")
@@ -97,8 +94,8 @@ async def test_a_refused_switch_leaves_the_call_up(units: list[Unit], peers: lis
     u.config.set("SipEp.BehaviorOnT38InviteNotAccepted[488].Behavior", "UsePreviousMediaNegotiation")
     (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
     make_page(Path(u.state_dir) / "fax" / "page.tif")
-    _run(u, "fax-send", file="page.tif")
-    await wait_for(lambda: _run(u, "get-fax")["fax"]["state"] == "passthrough", timeout=10, what="pass-through")
+    endpoint_action(u, "fax-send", file="page.tif")
+    await wait_for(lambda: _job(u)["state"] == "passthrough", timeout=10, what="pass-through")
     await asyncio.sleep(0.3)
     assert call.state == "connected"
     await sipep(u).calls.hangup("Phone-Fax1")
