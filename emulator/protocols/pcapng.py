@@ -29,6 +29,7 @@ __all__ = [
     "PcapngError",
     "decryption_secrets",
     "enhanced_packet",
+    "enhanced_packets",
     "interface_description",
     "read_blocks",
     "section_header",
@@ -111,6 +112,26 @@ def enhanced_packet(interface: int, timestamp: int, data: bytes | memoryview, or
     head = _EPB_HEAD.pack(EPB_TYPE, total, interface, (timestamp >> 32) & 0xFFFFFFFF, timestamp & 0xFFFFFFFF, n,
                           n if original_length is None else original_length)
     return b"".join((head, bytes(data), b"\0" * pad, opts, _U32.pack(total)))
+
+
+_TAILS = tuple(b"\0" * pad for pad in range(4))
+
+
+def enhanced_packets(interface: int, frames: list[tuple[int, bytes]], offset: int = 0) -> bytes:
+    """Many frames at once, as :func:`enhanced_packet` writes each (no comment): ``(timestamp, frame)`` pairs,
+    ``offset`` added to every timestamp. One join for the batch — a capture's hot path."""
+    parts: list[bytes] = []
+    add = parts.append
+    head, u32, tails = _EPB_HEAD.pack, _U32.pack, _TAILS
+    for ts, data in frames:
+        n = len(data)
+        pad = -n & 3
+        total = 32 + n + pad
+        ts += offset
+        add(head(EPB_TYPE, total, interface, (ts >> 32) & 0xFFFFFFFF, ts & 0xFFFFFFFF, n, n))
+        add(data)
+        add(tails[pad] + u32(total))
+    return b"".join(parts)
 
 
 def decryption_secrets(secrets: bytes, secrets_type: int = SECRETS_TLS_KEY_LOG) -> bytes:

@@ -35,6 +35,18 @@ def test_enhanced_packet_block_bytes_and_round_trip() -> None:
     assert blocks[2].packet == (0, ts, b"\x01\x02\x03\x04\x05")
 
 
+def test_enhanced_packets_batch_is_the_blocks_one_by_one() -> None:
+    now = 1_796_306_889_722_388_000  # ns since the epoch
+    frames = [(now + i, bytes(k % 256 for k in range(n))) for i, n in enumerate((0, 1, 2, 3, 5, 60, 1514))]
+    offset = -5_000_000_000  # the unit's clock 5 s behind the host's
+    batch = pcapng.enhanced_packets(1, frames, offset)
+    assert batch == b"".join(pcapng.enhanced_packet(1, ts + offset, data) for ts, data in frames)
+    read = [b.packet for b in pcapng.read_blocks(pcapng.section_header() + pcapng.interface_description() + batch)
+            if b.type == 6]
+    assert read == [(1, ts + offset, data) for ts, data in frames]
+    assert pcapng.enhanced_packets(0, []) == b""
+
+
 def test_decryption_secrets_block() -> None:
     secrets = b"CLIENT_RANDOM 00 11\n"
     dsb = pcapng.decryption_secrets(secrets)

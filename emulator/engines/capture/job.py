@@ -94,6 +94,7 @@ class PacketCapture:
         self._job: asyncio.Task[str] | None = None
         self._book = KeyBook()
         self._end = ""  # why the running capture ended
+        self._full = False  # the size limit was reached: nothing more is written
         self.config.provide(STATE, lambda: self.state)
 
     # ------------------------------------------------------------------ lifecycle (the Nlm service)
@@ -131,6 +132,7 @@ class PacketCapture:
             raise ConfigError("invalid", "Nlm.StartPCapture", "Nlm.StartPCapture: a packet capture is in progress")
         self.frames = self.size = 0
         self.reason = ""
+        self._full = False
         self._started = self.unit.clock.now()
         url = self.config.get_text("Nlm.PCaptureFileUrl").strip()
         if not url:
@@ -150,7 +152,7 @@ class PacketCapture:
         except LibpcapMissing as e:
             return self._failed("UndefinedFailure", str(e))
         try:
-            sock = CaptureSocket(interface, insns, self._frame)
+            sock = CaptureSocket(interface, insns, self._frames)
         except PermissionError:
             self.unit.notify("Nlm", 9007)
             return self._failed("UndefinedFailure", "a packet socket needs CAP_NET_RAW")
@@ -189,17 +191,32 @@ class PacketCapture:
         self.unit.notify("Nlm", 9005, state=state, reason=reason)
 
     # ------------------------------------------------------------------ frames (the hot path)
-    def _frame(self, ns: int, data: bytes) -> None:
+    def _frames(self, batch: list[tuple[int, bytes]]) -> None:
+        """A batch of frames read: written as one string of pcapng blocks, up to the frame and size limits."""
         out = self._out
-        if out is None or self.frames == self._limit > 0:  # the limit was reached within this batch of reads
+        if out is None or self._full:
             return
-        block = pcapng.enhanced_packet(0, ns + self._offset_ns, data)
-        if self.size + len(block) > MAX_BYTES:
+        if self._limit:
+            room = self._limit - self.frames
+            if room <= 0:  # the limit was reached: the frames the socket still held are not kept
+                return
+            if len(batch) > room:
+                batch = batch[:room]
+        blocks = pcapng.enhanced_packets(0, batch, self._offset_ns)
+        if self.size + len(blocks) > MAX_BYTES:
+            self._full = True
+            for ns, data in batch:  # keep what fits, frame by frame (once per capture)
+                block = pcapng.enhanced_packet(0, ns + self._offset_ns, data)
+                if self.size + len(block) > MAX_BYTES:
+                    break
+                out.write(block)
+                self.size += len(block)
+                self.frames += 1
             self._finish("size limit")
             return
-        out.write(block)
-        self.size += len(block)
-        self.frames += 1
+        out.write(blocks)
+        self.size += len(blocks)
+        self.frames += len(batch)
         if self.frames == self._limit:
             self._finish("frame limit")
 
