@@ -34,9 +34,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from firmware_model.schema import Catalog, Param, load_catalog
+from firmware_model.schema import Catalog, Param, Table, load_catalog
 
-__all__ = ["CLASSES", "BehaviourError", "BehaviourMap", "load_behaviour", "markdown"]
+__all__ = ["CLASSES", "BehaviourError", "BehaviourMap", "engine_fed", "load_behaviour", "markdown"]
 
 CLASSES: tuple[str, ...] = ("live", "restart", "status", "stored", "hardware")
 MEANING: dict[str, str] = {
@@ -47,6 +47,11 @@ MEANING: dict[str, str] = {
     "hardware": "needs hardware the emulator has not",
 }
 BEHAVIOUR_FILE = Path(__file__).with_name("catalog") / "behaviour.toml"
+
+
+def engine_fed(table: Table) -> bool:
+    """A table whose rows an engine provides (every column read-only but its commands: a certificate store)."""
+    return all(c.is_command or not c.writable for c in table.columns.values())
 
 
 class BehaviourError(ValueError):
@@ -91,9 +96,11 @@ class BehaviourMap:
                 reason = None  # the unit's own bookkeeping of every service (Nlm filter, Scm), never hardware
             if p.name in self._class:
                 continue
-            if p.is_command and p.column == "Delete" and p.table is not None:
-                # Config deletes the row itself: the deletion acts as the table's other columns do.
-                acting = [self._class.get(c.name) for c in catalog.tables[p.table].columns.values()]
+            table = catalog.tables[p.table] if p.table is not None else None
+            if p.is_command and p.column == "Delete" and table is not None and not engine_fed(table):
+                # Config deletes the row itself: the deletion acts as the table's other columns do (the Delete of an
+                # engine-fed table, such as a certificate store's, is listed when its engine handles it).
+                acting = [self._class.get(c.name) for c in table.columns.values()]
                 if "live" in acting or "restart" in acting:
                     self._class[p.name] = "live" if "live" in acting else "restart"
                     self.deletes.add(p.name)

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware_model.behaviour import BehaviourMap, load_behaviour
+from firmware_model.behaviour import BehaviourMap, engine_fed, load_behaviour
 from firmware_model.schema import Catalog, load_catalog
 
 __all__ = ["CodeUse", "disagreements", "scan", "scan_tests"]
@@ -69,6 +69,8 @@ class _Module:
     only_service: str | None  # a service face: names of other services do not count
     strings: set[str] = field(default_factory=set)  # every string constant (docstrings excepted)
     patterns: list[str] = field(default_factory=list)  # f-strings, holes as _HOLE
+    imports: set[str] = field(default_factory=set)  # the product modules it imports (repository paths)
+    row_words: set[str] = field(default_factory=set)  # its strings and those of the helpers it imports
 
 
 @dataclass
@@ -143,6 +145,9 @@ def _read(path: Path, rel: str, scope: str, only: str | None, tokens: bool = Fal
                 m.strings.add(node.value)
         elif isinstance(node, ast.keyword) and node.arg and "__" in node.arg:
             m.strings.add(node.arg.replace("__", ".", 1))  # tests' helpers take Svc__Name=value
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            m.imports.add(node.module.replace(".", "/"))
     if tokens:
         for text in list(m.strings):
             m.strings.update(t.replace("__", ".", 1) for t in _TOKEN.findall(text))
@@ -227,13 +232,27 @@ def _find(modules: list[_Module], catalog: Catalog) -> CodeUse:
                 for tname in table_names:
                     if rx.fullmatch(tname) and allowed(m, catalog.tables[tname].service):
                         tables_in_scope[m.scope].add(tname)
-        strings_in_scope[m.scope] |= m.strings
+        m.row_words = m.strings | _imported_strings(m)
+        strings_in_scope[m.scope] |= m.row_words
     for scope, tables in tables_in_scope.items():
         for tname in tables:
             for column, p in catalog.tables[tname].columns.items():
                 if column in strings_in_scope[scope]:
-                    use.reads[p.name].update(m.path for m in modules if m.scope == scope and column in m.strings)
+                    use.reads[p.name].update(m.path for m in modules if m.scope == scope and column in m.row_words)
     return use
+
+
+def _imported_strings(m: _Module, root: Path = ROOT) -> set[str]:
+    """The string constants of the model and protocol modules ``m`` imports: a row read by an engine is often
+    handed to a helper there (``Nlm.Events`` rows to ``firmware_model/nlm_rules.py``), which reads its columns."""
+    out: set[str] = set()
+    for dotted in m.imports:
+        if not dotted.startswith(("firmware_model/", "emulator/protocols/")):
+            continue
+        for candidate in (root / f"{dotted}.py", root / dotted / "__init__.py"):
+            if candidate.is_file():
+                out |= _read(candidate, candidate.relative_to(root).as_posix(), "", None).strings
+    return out
 
 
 def scan(root: Path = ROOT, catalog: Catalog | None = None) -> CodeUse:
@@ -258,6 +277,8 @@ def disagreements(behaviour: BehaviourMap, use: CodeUse) -> list[str]:
     for p in behaviour.catalog.params.values():
         cls = behaviour.of(p.name)
         read = use.modules(p.name)
+        if p.is_command and p.column == "Delete" and p.table and not engine_fed(behaviour.catalog.tables[p.table]):
+            continue  # Config deletes the row itself; the class follows the table's (firmware_model/behaviour.py)
         if p.name in behaviour.not_acting:
             if not read:
                 out.append(f"{p.name}: in [not_acting] but no acting module names it any more: drop it")
