@@ -183,6 +183,16 @@ def test_a_pod_runs_its_slice_as_rendered(chart: helm.Chart, tmp_path: Path) -> 
     def probe_passes() -> bool:
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
 
+    # a ready file left by an earlier run of the container does not count, even when its pid is alive again:
+    # here a complete one naming this (live) test process, first dated before the process started, then now
+    ready_file = mounts["/var/lib/dgw"] / "ready.json"
+    ready_file.write_text(json.dumps({"pid": os.getpid(), "units": [{"name": n, "api": "x"} for n in "ab"]}))
+    os.utime(ready_file, (0, 0))
+    assert not probe_passes()
+    os.utime(ready_file)
+    assert probe_passes()
+    ready_file.unlink()
+
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
     try:
         assert not probe_passes()  # no ready file yet

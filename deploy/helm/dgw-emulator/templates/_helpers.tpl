@@ -111,12 +111,17 @@ The lab file (JSON, as `dgw-emulator run --lab` reads it): pods x unitsPerPod un
 
 {{/*
 The readiness check, run in the container: the ready file lists this pod's units, each with its API and no
-face still coming up, and the process it names is alive. Arguments: the file, the number of units.
+face still coming up, and was written by the process it names, alive (not left by a previous run of the
+container: its pid would be the new PID 1, but the file is older than that process). Arguments: the file,
+the number of units.
 */}}
 {{- define "dgw-emulator.readyCheck" -}}
 import json, os, sys
 doc = json.load(open(sys.argv[1]))
 units = doc["units"]
-os.kill(int(doc["pid"]), 0)
-sys.exit(0 if len(units) == int(sys.argv[2]) and all("api" in u and not u.get("coming_up") for u in units) else 1)
+stat = open("/proc/%d/stat" % int(doc["pid"])).read().rsplit(")", 1)[1].split()
+boot = next(int(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime "))
+started = boot + int(stat[19]) / os.sysconf("SC_CLK_TCK")
+fresh = os.stat(sys.argv[1]).st_mtime >= started - 1
+sys.exit(0 if fresh and len(units) == int(sys.argv[2]) and all("api" in u and not u.get("coming_up") for u in units) else 1)
 {{- end -}}
