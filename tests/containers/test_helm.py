@@ -134,6 +134,7 @@ def test_an_existing_secret_and_shared_settings(chart: helm.Chart, tmp_path: Pat
                 "webSecure": 443}},
      "ports.api (5060) and ports.sip (5060) meet on one port"),
     ({"unitsPerPod": 200, "portStep": 300}, "ports.api: 8000 + (unitsPerPod - 1) x portStep = 67700 is past 65535"),
+    ({"pods": 500, "unitsPerPod": 10}, "the lab of pods x unitsPerPod = 5000 units is"),
 ])
 def test_a_wrong_value_fails_the_render_with_a_clear_message(
     chart: helm.Chart, values: dict[str, Any], message: str,

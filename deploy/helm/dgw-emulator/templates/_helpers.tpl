@@ -80,7 +80,7 @@ The lab file (JSON, as `dgw-emulator run --lab` reads it): pods x unitsPerPod un
 {{- if include "dgw-emulator.hasCredentials" . -}}
 {{- $_ := set $defaults "settings_file" "/etc/dgw/credentials/credentials.cfg" -}}
 {{- end -}}
-{{- toPrettyJson (dict "defaults" $defaults "unit" $units) -}}
+{{- toJson (dict "defaults" $defaults "unit" $units) -}}
 {{- end -}}
 
 {{/* The faces the headless Service publishes, per unit slot of a pod: name, port, protocol. */}}
