@@ -266,12 +266,16 @@ class FaxSipPeer(asyncio.DatagramProtocol):
         elif method in ("BYE", "CANCEL", "OPTIONS", "INFO"):
             self._respond(headers, "200 OK", addr)
 
-    async def switch_to_t38(self) -> int:
-        """Send a re-INVITE offering our image stream in the call; the status of its answer (2xx: T.38 runs)."""
+    async def switch_to_t38(self, extra: str = "") -> int:
+        """Send a re-INVITE offering our image stream in the call (with `extra` lines after ours); the status of its
+        answer (2xx: T.38 runs)."""
+        return await self.reinvite(self._sdp(True) + extra)
+
+    async def reinvite(self, body: str) -> int:
+        """Send a re-INVITE with `body` as its SDP; the status of its answer (the ACK sent for a 2xx)."""
         host, _, port = self.dialog["target"].partition(":")
         target = (host, int(port or 5060))
         self.cseq += 1
-        body = self._sdp(True)
         common = [f"Via: SIP/2.0/UDP {self.address};branch=z9hG4bKfax{self.cseq};rport", "Max-Forwards: 70",
                   f"From: {self.dialog['from']}", f"To: {self.dialog['to']}", f"Call-ID: {self.dialog['call-id']}"]
         invite = [f"INVITE sip:{self.dialog['target']} SIP/2.0", *common, f"CSeq: {self.cseq} INVITE",

@@ -39,7 +39,7 @@ async def _unit_calling(units: list[Unit], tmp_path: Path, pkis: Pkis, peer: Fax
 
 
 def _job(u: Unit) -> Any:
-    return endpoint_action(u, "get-fax")["fax"]
+    return endpoint_action(u, "get-fax")["fax"]  # None before any job
 
 
 async def test_spandsp_receives_a_page_from_the_unit(units: list[Unit], peers: list[Any], tmp_path: Path,
@@ -83,10 +83,34 @@ async def test_spandsp_sends_a_page_to_the_unit_through_garbage(units: list[Unit
     await sipep(u).calls.hangup("Phone-Fax1")
 
 
+async def test_bad_offers_get_488_or_are_read_past_and_the_call_goes_on(units: list[Unit], peers: list[Any],
+                                                                         tmp_path: Path, pkis: Pkis) -> None:
+    """Bad input end to end: a re-INVITE with an unknown payload type only gets 488 and the call goes on; one with
+    a wrong ptime and malformed a=fmtp lines is answered with G.711; malformed a=T38* lines are read past and
+    the switch to T.38 is taken."""
+    terminal = T38Peer("127.0.0.1")
+    peer = await FaxSipPeer(terminal).start()
+    peers += [terminal, peer]
+    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    head = "v=0\r\no=- 7 %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    peer.version += 10
+    unknown = head % peer.version + "m=audio 4100 RTP/AVP 99 3\r\na=rtpmap:99 X-WEIRD/8000\r\n"
+    assert await peer.reinvite(unknown) == 488
+    assert call.state == "connected"
+    peer.version += 1
+    odd = (head % peer.version + "m=audio 4100 RTP/AVP 0 18\r\na=rtpmap:18 G729/8000\r\na=fmtp:18 annexb=?;;\r\n"
+           "a=fmtp:zz\r\na=ptime:-5\r\n")
+    assert await peer.reinvite(odd) == 200 and call.state == "connected"
+    assert (call.media.stream.codec, call.media.stream.ptime) == ("PCMU", 30)  # ptime -5 ignored: the G.711 range
+    assert await peer.switch_to_t38("a=T38FaxVersion:x\r\na=T38MaxBitRate:fast\r\na=T38FaxUdpEC:none\r\n") == 200
+    await wait_for(lambda: (_job(u) or {}).get("state") == "t38", what="the unit's fax machine on T.38")
+    assert call.state == "connected"
+    await sipep(u).calls.hangup("Phone-Fax1")
+
+
 async def test_a_refused_switch_leaves_the_call_up(units: list[Unit], peers: list[Any], tmp_path: Path,
                                                    pkis: Pkis) -> None:
-    """Bad input end to end: a re-INVITE whose SDP holds garbage lines and an unknown payload type only gets 488,
-    the call goes on; the unit's own T.38 switch refused 488 (UsePreviousMediaNegotiation) keeps it too."""
+    """The unit's own T.38 switch refused 488 (UsePreviousMediaNegotiation): the call stays up in pass-through."""
     terminal = T38Peer("127.0.0.1")
     peer = await FaxSipPeer(terminal, refuse=488).start()
     peers += [terminal, peer]
