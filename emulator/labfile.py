@@ -28,6 +28,8 @@ A lab file is TOML (or JSON with the same shape)::
     [unit.phones.Phone-Fax1]         # optional: the endpoint's phone, as PUT /api/v1/endpoints/{EpId}/media
     source = { tone = [1000] }       # or { wav = "name.wav" } (in <state dir>/audio)
     initial_sequence = 65436         # its RTP streams start 100 packets before the rollover
+    fax = { receive = "in.tif" }     # its fax machine: { send = "page.tif" } or { receive = ... } (in
+                                     # <state dir>/fax), armed at every start for the first call
     [unit.settings]                  # optional, applied at first boot only, as one configuration script
     "Hoc.StaticTimeZone" = "EST5EDT4,M3.2.0/02:00:00,M11.1.0/02:00:00"
     "SipEp.Authentication.Username[Index=1]" = "fxs"      # a new row of a dynamic table
@@ -57,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
+from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import get_profile
 from firmware_model.script import quote
@@ -278,9 +281,14 @@ def _phones(unit: str, profile: str, raw: Any, audio_dir: Path) -> dict[str, dic
     for ep, body in raw.items():
         if ep not in endpoints:
             raise LabError(f"unit {unit}: phones.{ep}: no such endpoint on a {profile} ({', '.join(endpoints)})")
+        if not isinstance(body, dict):
+            raise LabError(f"unit {unit}: phones.{ep} must be a table")
+        audio = {k: v for k, v in body.items() if k != "fax"}
         try:
-            parse_media_request(body, EndpointAudio(), audio_dir)
-        except AudioError as e:
+            parse_media_request(audio, EndpointAudio(), audio_dir)
+            if "fax" in body:
+                parse_fax_request(body["fax"])
+        except (AudioError, FaxError) as e:
             raise LabError(f"unit {unit}: phones.{ep}: {e}") from None
         out[ep] = dict(body)
     return out

@@ -42,7 +42,7 @@ from emulator.protocols.media.session_setup import SecuritySettings, t38_accepta
 from emulator.protocols.media.t38_setup import FaxPlan, image_media, our_params
 from emulator.protocols.sdp.sdp import Direction, SessionDescription
 
-__all__ = ["FaxCalls", "FaxError"]
+__all__ = ["FaxCalls", "FaxError", "parse_fax_request"]
 
 log = structlog.get_logger("dgw.fax")
 
@@ -53,6 +53,19 @@ TRANSPARENT = ("CLEARMODE", "X-CLEAR-CHANNEL", "X-CCD")
 
 class FaxError(ValueError):
     """A fax request that cannot be done (a bad file name, a missing file); nothing changed."""
+
+
+def parse_fax_request(raw: Any) -> tuple[str, str | None]:
+    """A lab file's ``fax = { send = "page.tif" }`` or ``{ receive = "in.tif" }`` (``receive = true``: a name from
+    the time) -> (mode, file name); :class:`FaxError` says what is wrong."""
+    if not isinstance(raw, dict) or len(raw) != 1 or next(iter(raw)) not in ("send", "receive"):
+        raise FaxError("fax must be { send = \"<file.tif>\" } or { receive = \"<file.tif>\" | true }")
+    mode, name = next(iter(raw.items()))
+    if mode == "receive" and name is True:
+        return mode, None
+    if not isinstance(name, str) or not _FILE.match(name):
+        raise FaxError(f"fax.{mode}: a TIFF file name (letters, digits, . _ -; ending .tif or .tiff) is expected")
+    return mode, name
 
 
 @dataclass(slots=True)
