@@ -36,8 +36,8 @@ from pathlib import Path
 
 from testkit.peers import require_peer
 
-__all__ = ["BASE_IMAGE", "ROOT", "Podman", "build_image", "cache_dir", "context_files", "emulator_image",
-           "free_loopback", "podman"]
+__all__ = ["BASE_IMAGE", "LAB_PEERS", "ROOT", "Podman", "build_image", "cache_dir", "context_files", "emulator_image",
+           "free_loopback", "lab_images", "podman", "podman_compose"]
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
@@ -274,3 +274,22 @@ def free_loopback(ports: Sequence[int] = (8000,)) -> str:
             continue
         return host
     raise RuntimeError("no free loopback address")
+
+
+LAB_PEERS = ("kamailio", "rsyslog", "chrony")
+
+
+def lab_images(pm: Podman) -> dict[str, str]:
+    """Every image ``docker/compose.yaml`` runs, built here, as the variables that name them to compose."""
+    images = {f"DGW_{peer.upper()}_IMAGE": build_image(pm, f"dgw-lab-{peer}", ROOT / "docker" / peer / "Dockerfile",
+                                                       ROOT / "docker" / peer) for peer in LAB_PEERS}
+    images["DGW_IMAGE"] = emulator_image(pm)
+    return images
+
+
+def podman_compose() -> str:
+    """podman-compose of the test extras (beside this interpreter), else the one on PATH."""
+    beside = Path(sys.executable).with_name("podman-compose")
+    if beside.exists():
+        return str(beside)
+    return require_peer("podman-compose")["podman-compose"]
