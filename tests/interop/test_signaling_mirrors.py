@@ -1,7 +1,8 @@
 """The SipEp signaling log and the HEP mirror during a whole call between two units through Kamailio (UDP), checked
 against what was really on the wire: Wireshark's dumpcap records the loopback meanwhile, and every message of the
 call each unit sent or received must be in its signaling log (received by a real rsyslogd) or its HEP mirror
-(decoded by Kamailio's sipcapture module), byte for byte, with its addresses, in the order it went."""
+(decoded by Kamailio's sipcapture module), byte for byte, with its addresses, in the order it went. Over TLS, the
+HEP packets hold the messages Wireshark decrypts from the wire with the unit's key log."""
 
 from __future__ import annotations
 
@@ -197,3 +198,47 @@ async def test_hep_mirror_of_a_whole_call_parses_in_kamailio_sipcapture(
             assert p["first"] == d.first_line and p["corr"] == d.call_id
             seconds = float(p["ts"].split(".")[0])
             assert abs(seconds - unit.clock.now()) < 60  # the unit's clock (synchronized here)
+
+
+async def test_hep_mirror_over_tls_carries_the_messages_in_clear(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    """Over TLS, each HEP packet says TCP (6) with the connection's addresses and carries the message in clear: the
+    same messages, in the same order, as Wireshark decrypts from the wire with the unit's TLS key log."""
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    with start_hep_collector(tmp_path / "hep") as collector, \
+            dumpcap(tmp_path / "dumpcap", f"tcp and port {k.tls_port}") as pcap:
+        hep = {"SipEp.HepCollectorHost": f"{collector.host}:{collector.port}", "SipEp.HepEnable": "Enable"}
+        a = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
+                            settings={**hep, "SipEp.HepCaptureId": 3001, "Cert.TlsKeyLogEnable": "Enable"})
+        b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address)
+        await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="registered")
+        call = await sipep(a).calls.dial(EP, "bob")
+        await wait_for(lambda: (c := sipep(b).calls.current(EP)) is not None and c.state == "ringing", what="rings")
+        await sipep(b).calls.answer(EP)
+        await wait_for(lambda: call.state == "connected", what="connected")
+        await sipep(a).calls.hangup(EP)
+        await wait_for(lambda: call.state == "ended", what="ended")
+        await asyncio.sleep(0.5)
+        packets = [p for p in collector.packets() if p["agent"] == "3001"]
+    assert a.cert is not None
+    keylog = a.cert.keylog_path()
+    assert keylog is not None
+    tshark = require_peer("tshark")["tshark"]
+    out = subprocess.run([tshark, "-r", str(pcap), "-o", f"tls.keylog_file:{keylog}", "-d",
+                          f"tcp.port=={k.tls_port},tls", "-d", f"tls.port=={k.tls_port},sip", "-Y", "sip",
+                          "-T", "fields", "-E", "separator=|", "-E", "aggregator=\x1f", "-e", "ip.src",
+                          "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport", "-e", "sip.Request-Line",
+                          "-e", "sip.Status-Line", "-e", "sip.Call-ID"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    wire = []  # (src, dst, first line, Call-ID) of every SIP message Wireshark decrypted, a's connection only
+    for line in out.splitlines():
+        src, sport, dst, dport, requests, statuses, call_ids = line.split("|")
+        firsts = [x for x in (requests + "\x1f" + statuses).split("\x1f") if x]
+        for first, call_id in zip(firsts, call_ids.split("\x1f"), strict=True):
+            wire.append((f"{src}:{sport}", f"{dst}:{dport}", first, call_id))
+    mine = {a.host}
+    wire = [w for w in wire if w[0].split(":")[0] in mine or w[1].split(":")[0] in mine]
+    assert len(wire) >= 8, wire  # REGISTERs and their answers, INVITE, 100, 180, 200, ACK, BYE, 200
+    assert all(p["v"] == "3" and p["proto"] == "6" and p["type"] == "1" for p in packets), packets
+    assert [(p["src"], p["dst"], p["first"], p["corr"]) for p in packets] == wire
+    assert any(p["first"].startswith("INVITE sip:bob@") for p in packets)
