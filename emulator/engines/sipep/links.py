@@ -147,6 +147,11 @@ class Links:
             except PeerRefused as exc:
                 self._failed(link, f"certificate refused ({exc.reason})", tls_refused=True)
             except (TlsError, OSError, TimeoutError, ValueError) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # a stop cancelled us while the connect failed (asyncio.wait_for on 3.11 may then raise
+                    # TimeoutError instead of CancelledError): stop now, not after a failback wait
+                    raise asyncio.CancelledError from exc
                 self._failed(link, str(exc) or exc.__class__.__name__, tls_refused=isinstance(exc, TlsError))
             else:
                 keepalive = self.ua.spawn(self.keep_alive(link, conn))

@@ -355,7 +355,10 @@ class SipTransport:
             sock.bind((self.host, port))
             await asyncio.wait_for(loop.sock_connect(sock, infos[0][4]), self.connect_timeout)
         except BaseException:
-            sock.close()
+            # Closed on the next turn of the loop: a cancelled connect leaves the loop's callback that unregisters
+            # the descriptor still to run, and a descriptor closed now could be reused by another socket first
+            # (whose registration that callback would then remove: EEXIST/EBADF on busy starts).
+            loop.call_soon(sock.close)
             raise
         return sock
 

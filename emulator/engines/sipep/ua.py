@@ -112,6 +112,7 @@ class UserAgent:
 
     async def stop(self) -> None:
         """Cancel the service's tasks, stop the timer; requests still waiting get None."""
+        self._running = False  # first: a loop that survives its cancellation (links, registrations) ends on it
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
