@@ -29,17 +29,6 @@ PROXY = "127.0.10.1"
 UNITS = {"alice": "127.0.10.11", "bob": "127.0.10.12", "carol": "127.0.10.13", "dave": "127.0.10.14"}
 
 
-def wait(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
-
-
 def api(unit: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     req = urllib.request.Request(f"http://{UNITS[unit]}:8000{path}", method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -87,6 +76,17 @@ class Lab:
         """What the lab's rsyslog wrote from ``address`` ("" before anything)."""
         return self.pm("exec", self.container("rsyslog"), "cat", f"/var/log/lab/{address}.log", check=False).stdout
 
+    def wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        """``predicate()``'s first true value; past ``timeout`` a failure that shows the end of the units' and
+        Kamailio's output (what a person would read to see why)."""
+        deadline = time.monotonic() + timeout
+        while not (value := predicate()):
+            if time.monotonic() > deadline:
+                tails = "\n".join(f"--- {s}:\n{self.logs(s)[-2500:]}" for s in ("units", "kamailio"))
+                raise AssertionError(f"timed out waiting for {what}\n{tails}")
+            time.sleep(0.25)
+        return value
+
     def ready(self) -> dict[str, Any] | None:
         proc = self.pm("exec", self.container("units"), "cat", "/var/lib/dgw/ready.json", check=False)
         doc: dict[str, Any] | None = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout else None
@@ -120,7 +120,7 @@ def lab() -> Iterator[Lab]:
         for service in ("kamailio", "rsyslog", "chrony", "units"):
             state = pm("inspect", "--format", "{{.State.Status}}", lab.container(service)).stdout.strip()
             assert state == "running", (service, state, lab.logs(service))
-        wait(lab.ready, 90, "the lab's ready file")
+        lab.wait(lab.ready, 90, "the lab's ready file")
         yield lab
     finally:
         down = run("down", "-v", "-t", "10")
@@ -140,7 +140,7 @@ def test_the_lab_units_register_over_tls_with_time_from_chrony_and_log_to_rsyslo
     assert {u["name"]: u["api"] for u in doc["units"]} == {n: f"http://{a}:8000" for n, a in UNITS.items()}
     assert all(u["sip_tls"] == f"{UNITS[u['name']]}:5061" for u in doc["units"]), doc
     for unit in UNITS:
-        wait(partial(registered, unit), 60, f"{unit} registered")
+        lab.wait(partial(registered, unit), 60, f"{unit} registered")
     kamailio = lab.logs("kamailio")
     for address in UNITS.values():  # the registrar saw each unit's REGISTER over TLS
         assert re.search(rf"REQ REGISTER sip:{re.escape(PROXY)}:5061 from {re.escape(address)}:\d+ proto=tls\n",
@@ -153,20 +153,20 @@ def test_the_lab_units_register_over_tls_with_time_from_chrony_and_log_to_rsyslo
         # the clock came from the lab's chrony (the last successful SNTP server)
         assert api(unit, "GET", "/api/v1/parameters/Hoc.SntpCurrentSource")[1]["value"] == f"{PROXY}:123"
     for address in UNITS.values():  # each unit's notifications in its own file at the lab's rsyslog
-        lines = wait(partial(lab.syslog, address), 30, f"syslog from {address}")
+        lines = lab.wait(partial(lab.syslog, address), 30, f"syslog from {address}")
         assert f"{PROXY}:5061 is now reachable" in lines, lines
 
 
 def test_two_lab_units_call_each_other_with_srtp_and_hear_each_other(lab: Lab) -> None:
     for unit in ("alice", "bob"):
-        wait(partial(registered, unit), 60, f"{unit} registered")
+        lab.wait(partial(registered, unit), 60, f"{unit} registered")
         status, _ = api(unit, "PUT", "/api/v1/endpoints/Phone-Fax1/media",
                         {"source": {"tone": [1000 if unit == "alice" else 440]}})
         assert status == 200
     try:
         status, body = api("alice", "POST", "/api/v1/endpoints/Phone-Fax1/dial", {"number": "bob"})
         assert status == 200, body
-        wait(lambda: api("bob", "POST", "/api/v1/endpoints/Phone-Fax1/answer")[0] == 200, 20, "bob answers")
+        lab.wait(lambda: api("bob", "POST", "/api/v1/endpoints/Phone-Fax1/answer")[0] == 200, 20, "bob answers")
 
         def hearing(unit: str, hz: float) -> dict[str, Any] | None:
             """The unit's connected call once half a second of audio came in and its tone is ``hz``."""
@@ -176,10 +176,10 @@ def test_two_lab_units_call_each_other_with_srtp_and_hear_each_other(lab: Lab) -
             return c if heard and abs(c["frequency"] - hz) < 15 else None
 
         for unit, hears in (("alice", 440), ("bob", 1000)):
-            c = wait(partial(hearing, unit, hears), 20, f"{unit} hears the other's tone")
+            c = lab.wait(partial(hearing, unit, hears), 20, f"{unit} hears the other's tone")
             assert c["srtp"] is True and c["key_management"] == "SDES" and c["undecryptable"] == 0, c
             assert c["media_remote"].split(":")[0] == UNITS["bob" if unit == "alice" else "alice"], c
     finally:
         api("alice", "POST", "/api/v1/endpoints/Phone-Fax1/hangup")
-    wait(lambda: not [c for c in api("bob", "GET", "/api/v1/calls")[1]["calls"] if c["state"] == "connected"], 20,
+    lab.wait(lambda: not [c for c in api("bob", "GET", "/api/v1/calls")[1]["calls"] if c["state"] == "connected"], 20,
          "the call ended at bob's")

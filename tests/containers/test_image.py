@@ -68,7 +68,7 @@ def container(image: tuple[Podman, str]) -> Iterator[str]:
     name = f"dgw-test-image-{os.getpid()}"
     pm("rm", "-f", name, check=False)
     yield name
-    pm("rm", "-f", "-t", "5", name, check=False)
+    pm("rm", "-f", "-t", "2", name, check=False)
 
 
 def test_the_image_is_debian_python_311_unprivileged_with_a_state_volume_and_a_health_check(
@@ -137,3 +137,18 @@ def test_the_health_check_is_unhealthy_until_the_ready_file_names_a_running_unit
     (state / "ready.json").write_text(json.dumps(stale))
     health = pm("healthcheck", "run", container, check=False)
     assert health.returncode != 0 and "unhealthy" in health.stdout, health.stdout
+
+
+def test_the_default_command_serves_every_address_of_the_containers_own_network(
+        image: tuple[Podman, str], state: Path, container: str) -> None:
+    """``docker run IMAGE`` as the README gives it, in a network namespace of its own (``--network none``: its
+    loopback alone, nothing published): ready, healthy, and its API answers inside the container."""
+    pm, ref = image
+    pm("run", "-d", "--name", container, "--network", "none", "-v", f"{state}:/var/lib/dgw", ref)
+    doc = wait_for_file(state / "ready.json", pm, container)
+    assert [u["api"] for u in doc["units"]] == ["http://0.0.0.0:8000"]
+    assert pm("healthcheck", "run", container, check=False).returncode == 0
+    probe = ("import base64, urllib.request as u; r = u.Request('http://127.0.0.1:8000/api/v1/parameters/Hoc.SystemName',"
+             " headers={'Authorization': 'Basic ' + base64.b64encode(b'public:').decode()}); "
+             "print(u.urlopen(r, timeout=10).status)")
+    assert pm("exec", container, "python3", "-c", probe).stdout.strip() == "200"
