@@ -79,8 +79,10 @@ class BehaviourMap:
         self.deletes: set[str] = set()  # Delete row commands run by Config, acting as their table does
         self.not_acting: dict[str, str] = dict(data.get("not_acting", {}))  # named by the code, not acted on
         self.notes: dict[str, str] = dict(data.get("notes", {}))
+        # live/restart names the code reads under a computed name the code scan cannot see, and where
+        self.read_indirectly: dict[str, str] = dict(data.get("read_indirectly", {}))
         self.untested: list[str] = list(data.get("untested", {}).get("names", []))
-        for name in (*self.not_acting, *self.notes, *self.untested):
+        for name in (*self.not_acting, *self.notes, *self.untested, *self.read_indirectly):
             if name not in catalog.params:
                 raise BehaviourError(f"behaviour.toml: {name} is not a catalog parameter")
         for service, section in data.get("services", {}).items():

@@ -283,10 +283,13 @@ def disagreements(behaviour: BehaviourMap, use: CodeUse) -> list[str]:
             if not read:
                 out.append(f"{p.name}: in [not_acting] but no acting module names it any more: drop it")
             continue
-        if cls in ("live", "restart") and not read and p.name not in behaviour.deletes:
+        if cls in ("live", "restart") and not read and p.name not in behaviour.deletes | set(behaviour.read_indirectly):
             out.append(f"{p.name}: marked {cls} but no acting module names it")
         if cls not in ("live", "restart") and read and p.writable:
             out.append(f"{p.name}: marked {cls} but read by {', '.join(sorted(read))}")
+    for name in behaviour.read_indirectly:
+        if behaviour.of(name) not in ("live", "restart"):
+            out.append(f"{name}: in [read_indirectly] but marked {behaviour.of(name)}")
     return out
 
 
