@@ -3,6 +3,7 @@ row commands, the factory's auto-routing, and local calls between two lines (no 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def user_route(u: Unit, sources: str, destination: str, prop: str = "None", rule
 async def test_factory_unit_auto_routes_by_user_name(tmp_path: Path) -> None:
     u, crout, _ = await crout_unit(tmp_path)
     c = u.config
-    c.set("SipEp.UserAgent[Phone-Fax2].Username", "bob")  # followed at once: not CRout configuration
+    c.set("SipEp.UserAgent[Phone-Fax2].Username", "bob")  # followed without ApplyConfig: not CRout configuration
+    await asyncio.sleep(0)  # the status columns follow once the loop turns (routing follows at once: see below)
     assert c.get("CRout.AutoRoutingEnable") == "Enable" and c.get("CRout.ConfigModifiedStatus") == "No"
     assert c.get("CRout.AutoRouting[Phone-Fax2].SipUsername") == "bob"
     assert [r["Name"] for r in c.rows("CRout.InterfaceStatus")] == ["sip-default", "fxs-Phone-Fax1",
@@ -68,6 +70,7 @@ async def test_edits_wait_for_apply_config(tmp_path: Path) -> None:
     index = user_route(u, "sip-default", "fxs-Phone-Fax1", "CalledE164", "^1001$")
     assert c.get("CRout.ConfigModifiedStatus") == "Yes"
     assert all(r["Type"] == "Auto" for r in c.rows("CRout.RouteStatus"))  # still the routing in use
+    await asyncio.sleep(0)  # each row's ConfigStatus follows once the loop turns
     assert c.get(f"CRout.Route[{index}].ConfigStatus") == "Valid"
     assert "3 routes" not in u.commands["CRout.ApplyConfig"]()
     assert c.get("CRout.ConfigModifiedStatus") == "No"
@@ -91,6 +94,7 @@ async def test_apply_config_refuses_loops_and_dangling_hunts(tmp_path: Path, row
     for table, values in rows.items():
         c.add_row(table, values)
     user_route(u, "sip-default", "hunt-lines")
+    await asyncio.sleep(0)
     assert str(c.get("CRout.Hunt[1].ConfigStatus")) == words.split(": ", 1)[1]  # the row says what is wrong
     with pytest.raises(ConfigError) as err:
         u.commands["CRout.ApplyConfig"]()
@@ -116,6 +120,7 @@ async def test_row_commands_move_and_insert_routes(tmp_path: Path) -> None:
     assert order() == ["fxs-Phone-Fax2", "sip-default", "fxs-Phone-Fax1"]
     c.set("CRout.Route.Insert[Index=2]", "Insert")
     assert order() == ["fxs-Phone-Fax2", "", "sip-default", "fxs-Phone-Fax1"]
+    await asyncio.sleep(0)
     assert c.get("CRout.Route[2].ConfigStatus") == "the route has no source; no destination"
 
 

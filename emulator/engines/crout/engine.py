@@ -31,6 +31,7 @@ calls in from every SIP gateway and sends a line's calls out through the endpoin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,8 @@ class CRoutEngine:
         self._applied: dict[str, Any] | None = None  # the configuration in use (see _snapshot)
         self._line_prefix = _LINE_PREFIX.get(unit.profile.endpoint_kind, "fxs-")
         self.routed = RoutedCalls(calls, self) if calls is not None else None
+        self._available: frozenset[str] = frozenset()  # the interfaces of the routing in use
+        self._stale_marks = self._stale_live = self._refresh_scheduled = False
         c = self.config
         c.provide("CRout.ConfigModifiedStatus", lambda: "No" if self._applied == self._snapshot() else "Yes")
         for table in STATUS_TABLES:
@@ -93,11 +96,11 @@ class CRoutEngine:
         problems, table = self._compile(snapshot)
         self._mark(problems)
         if problems:
-            self.router.table = RoutingTable(interfaces=tuple(self.interfaces()))
+            self._use(RoutingTable(interfaces=tuple(self.interfaces())))
             self._applied = None
             self.unit.notify("CRout", 9002, reason="; ".join(str(p) for p in problems))
         else:
-            self.router.table = table
+            self._use(table)
             self._applied = snapshot
         self.running = True
 
@@ -115,7 +118,7 @@ class CRoutEngine:
             self.unit.notify("CRout", 9002, reason=reason)
             raise ConfigError("invalid", "CRout.ApplyConfig",
                               f"CRout.ApplyConfig refused, the routing in use is unchanged: {reason}")
-        self.router.table = table
+        self._use(table)
         self._applied = snapshot
         self.unit.notify("CRout", 9001, routes=len(table.routes))
         return f"Call routing configuration applied: {len(table.routes)} routes in use\n"
@@ -124,10 +127,17 @@ class CRoutEngine:
     def route(self, source: str, properties: CallProperties) -> Decision:
         if not self.running:
             return Refusal(NO_ROUTE, "the CRout service is not running")
-        when = datetime.strptime(self.unit.local_time(), "%Y-%m-%d %H:%M:%S")
-        interfaces = set(self.router.table.interfaces)
-        return self.router.route(source, properties, when, available=interfaces.__contains__,
+        if self._stale_live:
+            self.refresh()
+        return self.router.route(source, properties, self._local_now, available=self._available.__contains__,
                                  local_ip_port=self._local_ip_port())
+
+    def _local_now(self) -> datetime:
+        return datetime.strptime(self.unit.local_time(), "%Y-%m-%d %H:%M:%S")
+
+    def _use(self, table: RoutingTable) -> None:
+        self.router.table = table
+        self._available = frozenset(table.interfaces)
 
     def line_interface(self, endpoint: str) -> str:
         return f"{self._line_prefix}{endpoint}"
@@ -195,13 +205,32 @@ class CRoutEngine:
 
     def _on_change(self, ev: ChangeEvent) -> None:
         table = ev.param.table or ""
-        if ev.param.service == "CRout" or table in _LIVE or ev.kind == "reset":
-            problems, _ = self._compile(self._snapshot())
-            self._mark(problems)
-        if table in _LIVE or ev.kind == "reset":
+        live = table in _LIVE or ev.kind == "reset"
+        if not (live or ev.param.service == "CRout"):
+            return
+        # A script or a batch sends one event per value: the checks run once, when the loop turns (or before the
+        # next call is routed, or ApplyConfig), not once per event.
+        self._stale_marks = True
+        self._stale_live = self._stale_live or live
+        if not self._refresh_scheduled:
+            try:
+                asyncio.get_running_loop().call_soon(self.refresh)
+                self._refresh_scheduled = True
+            except RuntimeError:  # no loop (a configuration built before the unit runs): at once
+                self.refresh()
+
+    def refresh(self) -> None:
+        """Bring the rows' ConfigStatus, the AutoRouting status columns and the live part of the routing in use
+        up to date with the configuration."""
+        self._refresh_scheduled = False
+        if self._stale_live:
+            self._stale_live = False
             self._show_auto_routing()
             if self._applied is not None:  # auto-routes and interfaces follow the endpoints and gateways
-                self.router.table = self._compile(self._applied)[1]
+                self._use(self._compile(self._applied)[1])
+        if self._stale_marks:
+            self._stale_marks = False
+            self._mark(self._compile(self._snapshot())[0])
 
     def _show_auto_routing(self) -> None:
         users = {str(r["EpId"]): r for r in self.config.rows("SipEp.UserAgent")}

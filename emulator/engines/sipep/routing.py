@@ -261,8 +261,8 @@ class RoutedCalls:
         user = self.calls.username(endpoint)
         props.set("CallingSipUsername", user)
         props.set("CallingE164", user if is_e164(user) else None)
-        row = next((r for r in self.calls.ua.settings.endpoint_rows() if r.get("EpId") == endpoint), {})
-        props.set("CallingName", str(row.get("FriendlyName") or "") or None)
+        name = self.calls.ua.settings.get(f'SipEp.UserAgent.FriendlyName[EpId="{endpoint}"]', "")
+        props.set("CallingName", str(name) or None)
         return props
 
     def _sip_leg(self, endpoint: str, number: str, leg: Leg) -> Call:

@@ -81,14 +81,33 @@ class Refusal:
 Decision = Leg | HuntPlan | Redirect | Refusal
 
 
+_KINDS: dict[str, str | None] = {}
+
+
+def _kind(name: str) -> str | None:
+    """:func:`kind_of`, remembered: a call walks every route's destination."""
+    kind = _KINDS.get(name, "")
+    if kind == "":
+        kind = kind_of(name)
+        if len(_KINDS) < 4096:
+            _KINDS[name] = kind
+    return kind
+
+
 @dataclass(slots=True)
 class _Context:
     source: str  # the interface the call came from (never a route- label)
-    when: datetime
+    clock: datetime | Callable[[], datetime]  # the local time, or how to read it (only DateTime criteria do)
     available: Callable[[str], bool]
     local_ip_port: str
     hops: int = 0
     trail: list[str] = field(default_factory=list)
+
+    @property
+    def when(self) -> datetime:
+        if not isinstance(self.clock, datetime):
+            self.clock = self.clock()
+        return self.clock
 
 
 class Router:
@@ -98,7 +117,7 @@ class Router:
         self.table = table or RoutingTable()
         self._cyclic: dict[str, int] = {}  # hunt name -> where its next call starts
 
-    def route(self, source: str, properties: CallProperties, when: datetime, *,
+    def route(self, source: str, properties: CallProperties, when: datetime | Callable[[], datetime], *,
               available: Callable[[str], bool] = lambda _: True, local_ip_port: str = "") -> Decision:
         """The decision for a call from interface ``source`` (see the module docstring)."""
         ctx = _Context(source, when, available, local_ip_port)
@@ -119,7 +138,7 @@ class Router:
         return Refusal(NO_ROUTE, f"no route for the call from {source}", tuple(ctx.trail))
 
     def _valid(self, destination: str, ctx: _Context) -> bool:
-        kind = kind_of(destination)
+        kind = _kind(destination)
         from_sip = ctx.source.startswith("sip-")
         if kind == "sip-" and from_sip:
             return False  # SIP to SIP: not without the Sbc service

@@ -1,0 +1,179 @@
+"""Call attempts per second through the call router (CRout) between two units, beside a SIPp pair in the same run.
+
+Two units (127.0.0.2 calling, 127.0.0.3 called), each a 4102 with ``--lines`` FXS lines (a bench profile: the
+4102's with more lines), SIP over UDP, plain audio (SDP only: no media flows). Every call goes through both
+routers: the calling unit's auto-routes send each line's calls to its SIP gateway with signaling properties
+whose DestinationHost is the called unit (no proxy between them); the called unit's auto-routes (criteria
+E164) ring the line whose number was dialled, which answers at once. Each calling line loops: dial, wait for
+the answer, hang up (BYE), wait for the 200: setup + answer + BYE. The figure is completed calls per second
+over ``--seconds``, all lines at once.
+
+The peer measured in the same run: SIPp (Debian ``sip-tester``) as UAS and UAC on UDP over loopback, its
+built-in scenarios (INVITE, 180, 200, ACK, BYE, 200, no pause), at most ``--lines`` calls at once, its offered rate
+doubled step by step while every call completes (its best completed rate is the figure). Prints ``name value unit``
+lines, and the ratio (goal ≥ 0.5).
+
+    .venv/bin/python bench/calls.py [--lines 100] [--seconds 10] [--sipp-seconds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import structlog
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from emulator.engines.crout.engine import CRoutEngine  # noqa: E402
+from emulator.engines.nlm import NlmEngine  # noqa: E402
+from emulator.engines.sipep.call import Call  # noqa: E402
+from emulator.engines.sipep.call_state import CallState  # noqa: E402
+from emulator.engines.sipep.engine import SipEpEngine  # noqa: E402
+from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
+from firmware_model.profiles import get_profile  # noqa: E402
+from testkit.peers import free_port  # noqa: E402
+
+
+def bench_unit(work: Path, name: str, host: str, lines: int, first_number: int) -> tuple[Unit, SipEpEngine]:
+    profile = dataclasses.replace(get_profile("4102"), key=f"4102x{lines}",
+                                  endpoints=tuple(f"Phone-Fax{i}" for i in range(1, lines + 1)))
+    profile = dataclasses.replace(profile, ports=profile.endpoints)
+    unit = Unit(name=name, profile=profile, state_dir=work / name, host=host, ports=PortPolicy(mode="auto"),
+                fsync=False)
+    nlm = NlmEngine(unit)
+    unit.attach(nlm)
+    unit.nlm = nlm
+    sip = SipEpEngine(unit)
+    unit.attach(sip)
+    unit.attach(CRoutEngine(unit, sip.calls))
+    c = unit.config
+    c.set("CRout.AutoRoutingCriteriaType", "E164")
+    with c.batch():
+        for i, ep in enumerate(profile.endpoints):
+            c.set(f"SipEp.UserAgent[{ep}].Username", str(first_number + i))
+    return unit, sip
+
+
+async def our_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, int]:
+    """(completed calls per second, completed, failed) between two units through their routers."""
+    caller, ca = bench_unit(work, "a", "127.0.0.2", lines, 1000)
+    called, cb = bench_unit(work, "b", "127.0.0.3", lines, 2000)
+    try:
+        await called.start()
+        await caller.start()
+        c = caller.config
+        c.add_row("CRout.SignalingProperties", {"Name": "to-b", "DestinationHost": called.listening["sip"]})
+        c.set("CRout.AutoRoutingOutgoingSignalingProperties", "to-b")
+        caller.commands["CRout.ApplyConfig"]()
+
+        def answer(call: Call) -> None:  # the called line picks up as soon as it rings
+            if call.direction == "incoming" and call.state is CallState.RINGING:
+                cb.ua.spawn(cb.calls.answer(call.endpoint))
+
+        cb.calls.listeners.append(answer)
+        settled: dict[int, asyncio.Event] = {}  # caller's call id -> set once answered or ended
+
+        def on_caller(call: Call) -> None:
+            if call.state in (CallState.CONNECTED, CallState.ENDED) and call.id in settled:
+                settled[call.id].set()
+
+        ca.calls.listeners.append(on_caller)
+        done = failed = 0
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + seconds
+
+        async def line(i: int) -> None:
+            nonlocal done, failed
+            ep = f"Phone-Fax{i + 1}"
+            while loop.time() < stop:
+                call = await ca.calls.dial(ep, str(2000 + i))
+                event = settled[call.id] = asyncio.Event()
+                if call.state not in (CallState.CONNECTED, CallState.ENDED):
+                    await event.wait()
+                del settled[call.id]
+                if call.state is CallState.ENDED:
+                    failed += 1
+                    continue
+                await ca.calls.hangup(ep)  # the BYE, and its 200 awaited
+                done += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(line(i) for i in range(lines)))
+        elapsed = time.perf_counter() - t0
+        return done / elapsed, done, failed
+    finally:
+        await caller.stop()
+        await called.stop()
+
+
+def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int]:
+    """The best completed calls per second of a SIPp UAC against a SIPp UAS (UDP, loopback): the offered rate
+    doubles from 250 calls/s while every call of a step completes, each step ``seconds`` long; (rate, offered
+    rate of the last clean step)."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("sipp is not installed (Debian package sip-tester; make peers installs it)")
+    port = free_port("127.0.0.5", 2)  # SOCK_DGRAM
+    log = work / "sipp-uas.log"
+    with log.open("wb") as out:
+        uas = subprocess.Popen([sipp, "-sn", "uas", "-i", "127.0.0.5", "-p", str(port), "-nostdin"],
+                               stdout=out, stderr=subprocess.STDOUT, cwd=work)
+    best, offered, rate = 0.0, 0, 250
+    try:
+        time.sleep(0.5)
+        while rate <= 64000:
+            calls = int(rate * seconds)
+            t0 = time.perf_counter()
+            run = subprocess.run([sipp, "-sn", "uac", f"127.0.0.5:{port}", "-i", "127.0.0.4", "-p", "0", "-r",
+                                  str(rate), "-rp", "1000", "-l", str(lines), "-m", str(calls), "-d", "0",
+                                  "-nostdin", "-timeout", f"{int(4 * seconds + 30)}s"], cwd=work,
+                                 capture_output=True, check=False)
+            achieved = calls / (time.perf_counter() - t0)
+            if run.returncode != 0:  # calls failed (retransmission timeouts): past what the pair sustains
+                break
+            if achieved > best:
+                best, offered = achieved, rate
+            if achieved < 0.8 * rate:
+                break
+            rate *= 2
+        return best, offered
+    finally:
+        uas.terminate()
+        uas.wait(10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--sipp-seconds", type=float, default=3.0, help="length of each SIPp step")
+    args = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        ours, done, failed = asyncio.run(our_rate(args.lines, args.seconds, work))
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        print(f"crout_calls_per_s {ours:.0f} calls/s", flush=True)
+        print(f"crout_calls_completed {done} calls")
+        print(f"crout_calls_failed {failed} calls")
+        print(f"crout_cpu_per_call {1e3 * cpu / max(done, 1):.2f} ms (both units, setup included)", flush=True)
+        theirs, offered = sipp_rate(args.lines, args.sipp_seconds, work)
+    print(f"sipp_calls_per_s {theirs:.0f} calls/s (offered {offered}/s)")
+    print(f"crout_vs_sipp {ours / theirs:.2f} x")
+
+
+if __name__ == "__main__":
+    main()
