@@ -27,7 +27,7 @@ from tests.interop.siplab import (
 pytestmark = pytest.mark.peer
 
 FAX = {"Mipt.DefaultSecurityRtpMode": "Unsecure", "Mipt.DefaultCodecT38RedundancyLevel": 2,
-       "Mipt.DefaultCodecT38FinalFramesRedundancy": 1}
+       "Mipt.DefaultCodecT38FinalFramesRedundancy": 1, "Mipt.IpTransportT38BasePort": 7100}
 
 
 async def _pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
@@ -65,7 +65,7 @@ async def test_two_units_exchange_a_fax_page_over_t38(units: list[Unit], kamaili
         return endpoint_action(u, "get-fax")["fax"]
 
     await wait_for(lambda: job(a)["state"] == "t38" and job(b)["state"] == "t38", timeout=10, what="T.38 on both")
-    assert b"m=image " in call.local_sdp and b"udptl t38" in call.local_sdp  # alice's re-INVITE
+    assert b"m=image 7100 udptl t38" in call.local_sdp  # alice's re-INVITE, from her T.38 base port
     assert b"a=T38FaxUdpEC:t38UDPRedundancy" in call.remote_sdp and b"a=T38FaxFillBitRemoval:0" in call.remote_sdp
     assert b"m=image " in incoming.local_sdp
     await wait_for(lambda: job(a)["state"] in ("done", "failed") and job(b)["state"] in ("done", "failed"),

@@ -123,3 +123,26 @@ async def test_a_refused_switch_leaves_the_call_up(units: list[Unit], peers: lis
     await asyncio.sleep(0.3)
     assert call.state == "connected"
     await sipep(u).calls.hangup("Phone-Fax1")
+
+
+async def test_machine_detection_settings_decide_who_switches(units: list[Unit], peers: list[Any], tmp_path: Path,
+                                                              pkis: Pkis) -> None:
+    """TelIf: with CNG detection off the sender's CNG plays but the unit does not switch; a receiver's CED with
+    BehaviorOnCedToneDetection Faxmode makes the unit re-INVITE to T.38 (Passthrough, the factory value, does not:
+    the other tests)."""
+    terminal = T38Peer("127.0.0.1")
+    peer = await FaxSipPeer(terminal).start()
+    peers += [terminal, peer]
+    u, _ = await _unit_calling(units, tmp_path, pkis, peer)
+    u.config.set("TelIf.DefaultMachineDetectionCngToneDetection", "Disable")
+    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    make_page(Path(u.state_dir) / "fax" / "page.tif")
+    endpoint_action(u, "fax-send", file="page.tif")
+    await asyncio.sleep(1.5)  # CNG is recognised within 0.5 s when detection is on
+    assert _job(u)["state"] == "tones" and terminal.remote is None
+    u.config.set("TelIf.DefaultMachineDetectionBehaviorOnCedToneDetection", "Faxmode")
+    endpoint_action(u, "fax-receive", file="in.tif")
+    await wait_for(lambda: terminal.remote is not None, timeout=10, what="the unit's re-INVITE on CED")
+    assert _job(u)["state"] == "t38" and _job(u)["mode"] == "receive"
+    await sipep(u).calls.hangup("Phone-Fax1")
+    await wait_for(lambda: _job(u)["state"] == "failed", what="the job ends with the call")

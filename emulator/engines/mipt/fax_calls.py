@@ -92,11 +92,13 @@ class FaxCalls:
         self.config = config
         self.notify = notify
         self.paced = paced
-        base = 6004 if config is None else int(config.get("Mipt.IpTransportT38BasePort") or 6004)
-        self.ports = FaxPorts(host, base)
+        self.ports = FaxPorts(host, self._base())
         self.control: CallControl | None = None  # the call layer (re-INVITEs, hang-ups); wired by the lab
         self.jobs: dict[str, FaxJob] = {}  # per endpoint: the fax machine's current or last job
         self._calls: dict[int, _FaxCall] = {}
+
+    def _base(self) -> int:
+        return 6004 if self.config is None else int(self.config.get("Mipt.IpTransportT38BasePort") or 6004)
 
     # -- the endpoint's fax machine (the API's fax actions)
     def _file(self, name: str) -> Path:
@@ -143,6 +145,8 @@ class FaxCalls:
         if fc is None:
             return 0
         if fc.sock is None:
+            if self._base() & ~1 != self.ports.base:  # Mipt.IpTransportT38BasePort acts at once (the next stream)
+                self.ports = FaxPorts(self.ports.host, self._base())
             try:
                 fc.sock = self.ports.bind()
             except OSError as exc:
@@ -251,6 +255,7 @@ class FaxCalls:
         job = self.jobs.get(fc.call.endpoint)
         if job is None or job.finished or job.state not in ("armed",):
             return
+        self._stop_tones(fc)  # a job armed over another one in the same call: its tone replaces the other's
         job.call = fc.call.id
         fc.job = job
         job.state = "tones"
