@@ -41,17 +41,16 @@ def test_default_voice_band_data_jitter_buffer(tmp_path: Path) -> None:
 
 def test_endpoint_jitter_buffer_row(tmp_path: Path) -> None:
     c = configured(tmp_path)
-    row = f"Mipt.EpSpecificJitterBuffer[{EP}]"
-    c.set(f"{row}.Level", "Custom")
-    c.set(f"{row}.CustomMinLength", 50)
-    c.set(f"{row}.CustomNomLength", 60)
-    c.set(f"{row}.CustomMaxLength", 250)
-    c.set(f"{row}.CustomVbdMinLength", 10)
-    c.set(f"{row}.CustomVbdNomLength", 80)
-    c.set(f"{row}.CustomVbdMaxLength", 160)
-    c.set(f"{row}.CustomVbdJitterBufferType", "AdaptiveSilence")
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].Level", "Custom")
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomMinLength", 50)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomNomLength", 60)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomMaxLength", 250)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomVbdMinLength", 10)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomVbdNomLength", 80)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomVbdMaxLength", 160)
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].CustomVbdJitterBufferType", "AdaptiveSilence")
     assert settings_from_config(c, EP).level == "Normal"  # the row is not in force yet
-    c.set(f"{row}.EnableConfig", "Enable")
+    c.set(f"Mipt.EpSpecificJitterBuffer[{EP}].EnableConfig", "Enable")
     got = settings_from_config(c, EP)
     assert (got.level, got.min_ms, got.nominal_ms, got.max_ms) == ("Custom", 50, 60, 250)
     vbd = settings_from_config(c, EP, vbd=True)
