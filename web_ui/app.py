@@ -16,14 +16,14 @@ cookies (HttpOnly, SameSite=Strict, Secure over HTTPS); logins are checked by ``
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import jinja2
 from aiohttp import web
 
 from emulator.engines.aaa import Aaa
@@ -39,6 +39,9 @@ from web_ui.forms import BadForm, add_row, apply_fields, delete_row, reason
 from web_ui.pages import BUTTON_ACTIONS, MENU, PAGES, Page, page_by_path
 from web_ui.views import PageBuilder, PageModel, cell_address
 
+if TYPE_CHECKING:
+    import jinja2
+
 __all__ = ["WebEngine", "cell_address"]
 
 HERE = Path(__file__).parent
@@ -48,14 +51,22 @@ _CSP = (
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 
-_env = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-    autoescape=True,  # every template, whatever its name
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS, BUTTON_ACTIONS=BUTTON_ACTIONS)
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The page templates, made at the first page rendered: jinja2 is imported then, not at every unit's start."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=True,  # every template, whatever its name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS, BUTTON_ACTIONS=BUTTON_ACTIONS)
+    return env
+
 
 SESSION = web.RequestKey("session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -196,7 +207,7 @@ class WebEngine:
         if session is not None and session.flash:
             base["flash"], session.flash = session.flash, []
         base.update(ctx)
-        return _env.get_template(template).render(**base)
+        return _templates().get_template(template).render(**base)
 
     def _html(self, text: str, status: int = 200) -> web.Response:
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
