@@ -83,8 +83,10 @@ class DgwTimeout(AssertionError):
     """A wait ran out; the message says what was awaited and what was last seen."""
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll ``predicate`` until it returns something true; :class:`DgwTimeout` after ``timeout`` seconds."""
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str,
+             seen: Callable[[], Any] | None = None) -> T:
+    """Poll ``predicate`` until it returns something true; :class:`DgwTimeout` after ``timeout`` seconds, saying
+    what ``seen()`` shows then (or the last error)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
@@ -95,7 +97,10 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
         if value:
             return value
         if time.monotonic() > deadline:
-            raise DgwTimeout(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+            if seen is not None:
+                with contextlib.suppress(DgwApiError, OSError):
+                    last = seen()
+            raise DgwTimeout(f"timed out after {timeout:g} s waiting for {what} (last seen: {last!r})")
         time.sleep(POLL_S)
 
 
@@ -253,7 +258,8 @@ class Unit:
             rows = self.table("SipEp.RegistrationStatus")
             return rows if rows and all(r.get("State") == "Registered" for r in rows) else None
 
-        return wait_for(registered, timeout, f"{self.name} registered")
+        return wait_for(registered, timeout, f"{self.name} registered",
+                        lambda: self.table("SipEp.RegistrationStatus"))
 
     def wait_call(self, state: str = "connected", endpoint: str | None = None, call_id: str | None = None,
                   timeout: float = WAIT_S) -> dict[str, Any]:
@@ -266,7 +272,8 @@ class Unit:
                          and (endpoint is None or c.get("endpoint") == endpoint)
                          and (call_id is None or c.get("call_id") == call_id)), None)
 
-        return wait_for(found, timeout, f"a {state} call on {self.name}" + (f" {endpoint}" if endpoint else ""))
+        return wait_for(found, timeout, f"a {state} call on {self.name}" + (f" {endpoint}" if endpoint else ""),
+                        self._calls_seen)
 
     def wait_tone(self, frequency: float, tolerance: float = 20.0, min_level_dbm0: float = -40.0,
                   endpoint: str | None = None, timeout: float = WAIT_S) -> dict[str, Any]:
@@ -282,7 +289,11 @@ class Unit:
                     return c
             return None
 
-        return wait_for(heard, timeout, f"a {frequency:g} Hz tone in {self.name}'s call")
+        return wait_for(heard, timeout, f"a {frequency:g} Hz tone in {self.name}'s call", self._calls_seen)
+
+    def _calls_seen(self) -> list[dict[str, Any]]:
+        keys = ("endpoint", "direction", "state", "end_reason", "call_id", "frequency", "level_dbm0")
+        return [{k: c.get(k) for k in keys} for c in self.calls()]
 
 
 class DgwProcess:
