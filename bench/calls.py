@@ -65,8 +65,9 @@ def bench_unit(work: Path, name: str, host: str, lines: int, first_number: int) 
     return unit, sip
 
 
-async def our_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, int]:
-    """(completed calls per second, completed, failed) between two units through their routers."""
+async def our_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, int, float]:
+    """(completed calls per second, completed, failed, CPU seconds of the calls) between two units through their
+    routers."""
     caller, ca = bench_unit(work, "a", "127.0.0.2", lines, 1000)
     called, cb = bench_unit(work, "b", "127.0.0.3", lines, 2000)
     try:
@@ -108,19 +109,19 @@ async def our_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, 
                 await ca.calls.hangup(ep)  # the BYE, and its 200 awaited
                 done += 1
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(line(i) for i in range(lines)))
-        elapsed = time.perf_counter() - t0
-        return done / elapsed, done, failed
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return done / elapsed, done, failed, cpu
     finally:
         await caller.stop()
         await called.stop()
 
 
-def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int]:
+def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, float]:
     """The best completed calls per second of a SIPp UAC against a SIPp UAS (UDP, loopback): the offered rate
     doubles from 250 calls/s while every call of a step completes, each step ``seconds`` long; (rate, offered
-    rate of the last clean step)."""
+    rate of that step, calls per CPU second of both SIPp processes over every step)."""
     sipp = shutil.which("sipp")
     if sipp is None:
         raise SystemExit("sipp is not installed (Debian package sip-tester; make peers installs it)")
@@ -129,7 +130,8 @@ def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int]:
     with log.open("wb") as out:
         uas = subprocess.Popen([sipp, "-sn", "uas", "-i", "127.0.0.5", "-p", str(port), "-nostdin"],
                                stdout=out, stderr=subprocess.STDOUT, cwd=work)
-    best, offered, rate = 0.0, 0, 250
+    best, offered, rate, total = 0.0, 0, 250, 0
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         time.sleep(0.5)
         while rate <= 64000:
@@ -140,6 +142,7 @@ def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int]:
                                   "-nostdin", "-timeout", f"{int(4 * seconds + 30)}s"], cwd=work,
                                  capture_output=True, check=False)
             achieved = calls / (time.perf_counter() - t0)
+            total += calls
             if run.returncode != 0:  # calls failed (retransmission timeouts): past what the pair sustains
                 break
             if achieved > best:
@@ -147,10 +150,12 @@ def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int]:
             if achieved < 0.8 * rate:
                 break
             rate *= 2
-        return best, offered
     finally:
         uas.terminate()
         uas.wait(10)
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return best, offered, total / max(cpu, 1e-9)
 
 
 def main() -> None:
@@ -162,17 +167,16 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        ours, done, failed = asyncio.run(our_rate(args.lines, args.seconds, work))
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        ours, done, failed, cpu = asyncio.run(our_rate(args.lines, args.seconds, work))
         print(f"crout_calls_per_s {ours:.0f} calls/s", flush=True)
         print(f"crout_calls_completed {done} calls")
         print(f"crout_calls_failed {failed} calls")
-        print(f"crout_cpu_per_call {1e3 * cpu / max(done, 1):.2f} ms (both units, setup included)", flush=True)
-        theirs, offered = sipp_rate(args.lines, args.sipp_seconds, work)
+        print(f"crout_calls_per_cpu_s {done / max(cpu, 1e-9):.0f} calls per CPU second (both units)", flush=True)
+        theirs, offered, theirs_cpu = sipp_rate(args.lines, args.sipp_seconds, work)
     print(f"sipp_calls_per_s {theirs:.0f} calls/s (offered {offered}/s)")
+    print(f"sipp_calls_per_cpu_s {theirs_cpu:.0f} calls per CPU second (UAC and UAS)")
     print(f"crout_vs_sipp {ours / theirs:.2f} x")
+    print(f"crout_vs_sipp_per_cpu {done / max(cpu, 1e-9) / theirs_cpu:.2f} x")
 
 
 if __name__ == "__main__":
