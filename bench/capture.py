@@ -72,6 +72,7 @@ async def run(calls: int, seconds: float, repeats: int, hosts: tuple[str, str], 
     captured: list[float] = []
     frames_per_packet: list[float] = []
     stops: list[float] = []
+    drops: list[int] = []
     try:
         while len(streams) < 2 * calls:
             streams.extend(open_call(a, b, settings, len(streams) // 2))
@@ -100,8 +101,9 @@ async def run(calls: int, seconds: float, repeats: int, hosts: tuple[str, str], 
             state = await job
             stops.append(1000 * (time.perf_counter() - t))
             assert state == "Completed", (state, capture.reason)
+            drops.append(capture.kernel_drops)
             print(f"# round {r + 1} with capture: {us:.2f} us/packet, {sent} packets, {frames} frames, "
-                  f"loss {loss:.3f} %", flush=True)
+                  f"{capture.kernel_drops} dropped by the kernel, loss {loss:.3f} %", flush=True)
             gc.collect()
             await asyncio.sleep(0.5)
     finally:
@@ -117,6 +119,7 @@ async def run(calls: int, seconds: float, repeats: int, hosts: tuple[str, str], 
     print(f"capture_media_cpu_ratio_per_round {min(rounds):.2f}-{max(rounds):.2f} x (median "
           f"{statistics.median(rounds):.2f})")
     print(f"capture_frames_per_media_packet {statistics.median(frames_per_packet):.3f} frames")
+    print(f"capture_frames_dropped_by_the_kernel {sum(drops)} frames")
     print(f"capture_stop_and_store {statistics.median(stops):.0f} ms")
     print(f"# load average after: {os.getloadavg()[0]:.2f}")
 

@@ -92,8 +92,11 @@ async def test_cli_capture_of_a_tls_srtp_call_decodes_with_independent_tools(
     # GStreamer's pcapparse reads pcap, not pcapng; the packets as they were on the wire only (interface 0)
     run(tshark, "-r", str(capture), "-Y", "frame.interface_id == 0", "-F", "pcap", "-w", str(pcap))
     (src_ip, src_port), (dst_ip, dst_port) = local.split(":"), remote.split(":")
-    wire = run(tshark, "-r", str(pcap), "-Y", f"ip.src == {src_ip} && udp.srcport == {src_port} && "
-               f"ip.dst == {dst_ip} && udp.dstport == {dst_port}", "-T", "fields", "-e", "udp.length").split()
+    # the stream's own packets: units of other test runs on this machine may use the same addresses and ports
+    this_stream = (f"ip.src == {src_ip} && udp.srcport == {src_port} && ip.dst == {dst_ip} && "
+                   f"udp.dstport == {dst_port} && rtp.ssrc == {ssrc.group(1)}")
+    wire = run(tshark, "-r", str(pcap), "-d", f"udp.port=={src_port},rtp", "-Y", this_stream, "-T", "fields",
+               "-e", "udp.length").split()
     audio_bytes = sum(int(n) - 8 - 12 - 10 for n in wire)  # UDP header, RTP header, 80-bit tag
     ulaw = tmp_path / "decrypted.ulaw"
     caps = (f"application/x-srtp,payload=(int)0,clock-rate=(int)8000,encoding-name=(string)PCMU,"
@@ -115,8 +118,7 @@ async def test_cli_capture_of_a_tls_srtp_call_decodes_with_independent_tools(
     assert all(abs(frequency(w) - 1000.0) < 15 for w in windows), [round(frequency(w)) for w in windows]
 
     # the capture's own decrypted copy (interface 1) holds exactly what libsrtp (in GStreamer) decrypted
-    payloads = run(tshark, "-r", str(capture), "-Y", f"frame.interface_id == 1 && ip.src == {src_ip} && "
-                   f"udp.srcport == {src_port} && ip.dst == {dst_ip} && udp.dstport == {dst_port}",
+    payloads = run(tshark, "-r", str(capture), "-Y", f"frame.interface_id == 1 && {this_stream}",
                    "-d", f"udp.port=={src_port},rtp", "-T", "fields", "-e", "rtp.payload").split()
     assert len(payloads) == len(wire)
     assert b"".join(bytes.fromhex(p.replace(":", "")) for p in payloads) == decoded

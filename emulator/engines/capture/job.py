@@ -81,6 +81,7 @@ class PacketCapture:
         self.state = "None"
         self.frames = 0
         self.size = 0
+        self.kernel_drops = 0  # frames the kernel could not queue for the last capture (its reader was behind)
         self.reason = ""  # why the last capture failed ("" when it did not)
         self.interface = ""
         self.kept: _Kept | None = None
@@ -130,7 +131,7 @@ class PacketCapture:
         """``Nlm.StartPCapture``; the outcome is ``PCaptureState`` (a capture in progress is refused)."""
         if self.running or (self._job is not None and not self._job.done()):
             raise ConfigError("invalid", "Nlm.StartPCapture", "Nlm.StartPCapture: a packet capture is in progress")
-        self.frames = self.size = 0
+        self.frames = self.size = self.kernel_drops = 0
         self.reason = ""
         self._full = False
         self._started = self.unit.clock.now()
@@ -235,6 +236,7 @@ class PacketCapture:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()  # reads what the kernel still holds
+            self.kernel_drops = sock.kernel_drops
         if self.media is not None and self._keyed in self.media.key_listeners:
             self.media.key_listeners.remove(self._keyed)
         out, self._out = self._out, None
@@ -246,6 +248,8 @@ class PacketCapture:
             return self._job
         self._close(why)
         self.unit.notify("Nlm", 9003, reason=why, frames=self.frames)
+        if self.kernel_drops:  # the reader fell more than the ring's worth behind (a stalled process)
+            self.unit.log.warning("pcapture_frames_dropped", frames=self.frames, dropped=self.kernel_drops)
         started = self._started
         self._job = asyncio.get_running_loop().create_task(self._save_and_upload(started, why))
         return self._job

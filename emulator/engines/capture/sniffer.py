@@ -7,12 +7,12 @@ framing and no engine changes. It needs CAP_NET_RAW (root, or the capability giv
 it, opening fails with PermissionError and the capture ends in UndefinedFailure with a notification saying so
 (an emulator choice, documented in README).
 
-Timestamps are the kernel's (SO_TIMESTAMPNS, nanoseconds, the host's real-time clock); the capture adds the
-unit's clock offset. One ``recvmsg_into`` per frame into one reused buffer; up to :data:`BATCH` frames per readiness
-callback, handed over as one list (the capture writes them with one join). The batch is large because a loaded
-process may run its event loop only every 50-100 ms (measured with 200 SRTP calls on a busy 2-core machine:
-10,000 frames/s), and a capture that reads less than arrives falls behind until the kernel drops; it is bounded so
-that a flood cannot hold the loop for long. Closing drains the socket: what the kernel queued is kept.
+Frames and their kernel timestamps (the host's real-time clock, nanoseconds; the capture adds the unit's clock
+offset) come through the socket's receive ring (:mod:`~emulator.engines.capture.ring`: no system call per frame),
+a block of frames at a time. Where the kernel refuses a ring, one ``recvmsg_into`` per frame with an SO_TIMESTAMPNS
+control message, up to :data:`BATCH` frames per readiness callback. Either way the capture gets lists of frames
+(it writes each list with one join), and keeps up however rarely a loaded event loop runs (measured with 200 SRTP
+calls on a busy 2-core machine: every 50-100 ms, 10,000 frames/s). Closing reads what the kernel holds first.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ import fcntl
 import ipaddress
 import socket
 import struct
+import time
 from collections.abc import Callable
 
 from emulator.engines.capture.bpf import Instruction, attach
+from emulator.engines.capture.ring import RETIRE_MS, RxRing
 
 __all__ = ["BATCH", "CaptureSocket", "OnFrames", "interface_of"]
 
@@ -73,16 +75,22 @@ class CaptureSocket:
         # protocol 0: the socket receives nothing until bound to the device with ETH_P_ALL, after its filter is
         # attached — so no frame of another unit (or of the machine) is ever queued on it
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # PermissionError without CAP_NET_RAW
+        self._ring: RxRing | None = None
         try:
             attach(sock, insns)
-            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
-            except OSError:  # not allowed past rmem_max without CAP_NET_ADMIN: the default size will do
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+                self._ring = RxRing(sock)
+            except OSError:  # no ring: frame by frame, with the timestamp as a control message
+                sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, _RCVBUF)
+                except OSError:  # not allowed past rmem_max without CAP_NET_ADMIN: the default size will do
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
             sock.bind((interface, _ETH_P_ALL))
             sock.setblocking(False)
         except BaseException:
+            if self._ring is not None:
+                self._ring.close()
             sock.close()
             raise
         self._sock: socket.socket | None = sock
@@ -93,8 +101,23 @@ class CaptureSocket:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._sock.fileno(), self._readable)
 
+    @property
+    def ring(self) -> bool:
+        """Whether frames come through the receive ring."""
+        return self._ring is not None
+
+    @property
+    def kernel_drops(self) -> int:
+        """Frames the kernel dropped because the ring was full (0 without a ring: not counted)."""
+        if self._ring is None or self._ring.map is None:
+            return self._ring.drops if self._ring is not None else 0
+        return self._ring.count_drops()
+
     def _readable(self) -> None:
-        self._read(BATCH)
+        if self._ring is not None:
+            self._ring.read(self.on_frames)
+        else:
+            self._read(BATCH)
 
     def _read(self, limit: int) -> int:
         """Read up to ``limit`` frames (fewer when the socket is empty) and hand them over; how many were read."""
@@ -133,8 +156,21 @@ class CaptureSocket:
             with contextlib.suppress(Exception):
                 self._loop.remove_reader(sock.fileno())
         self._sock = sock
-        for _ in range(64):  # bounded: another process flooding the address cannot keep this going
-            if self._sock is None or self._read(BATCH) < BATCH:
-                break
+        ring = self._ring
+        if ring is not None:
+            # the block being filled is handed over on the kernel's timer (one or two RETIRE_MS): when it holds
+            # frames, wait for it (this blocks the loop that long, once per capture; bounded)
+            ring.read(self.on_frames)
+            deadline = time.monotonic() + 10 * RETIRE_MS / 1000
+            while ring.pending() and time.monotonic() < deadline:
+                time.sleep(0.002)
+                ring.read(self.on_frames)
+            if ring.map is not None:
+                ring.count_drops()
+            ring.close()
+        else:
+            for _ in range(64):  # bounded: another process flooding the address cannot keep this going
+                if self._sock is None or self._read(BATCH) < BATCH:
+                    break
         self._sock = None
         sock.close()
