@@ -126,9 +126,9 @@ class Router:
     # ------------------------------------------------------------------ routes
     def _route(self, source: str, props: CallProperties, ctx: _Context) -> Decision:
         for route in self.table.routes:
-            if source not in route.sources or not self._valid(route.destination, ctx):
+            if source not in route.sources:
                 continue
-            if self._match(route.matcher, props, ctx) is None:
+            if self._match(route.matcher, props, ctx) is None or not self._valid(route.destination, ctx):
                 continue
             ctx.trail.append(f"route {route.type} {route.index}")
             for name in route.mappings:
@@ -190,7 +190,7 @@ class Router:
             return ("", ("",))
         if matcher.moment is not None:
             return ("", ("",)) if matcher.moment(ctx.when) else None
-        for prop in sides(matcher.prop):
+        for prop in matcher.sides:
             value = props.get(prop)
             if matcher.keyword is not None:
                 if value is not None and value.lower() == matcher.keyword:

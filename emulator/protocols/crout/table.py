@@ -75,6 +75,10 @@ class Matcher:
     keyword: str | None = None
     moment: Moment | None = None
     groups: int = 0
+    sides: tuple[str, ...] = ()  # the properties it reads (E164: CalledE164 then CallingE164)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sides", sides(self.prop))
 
 
 @dataclass(frozen=True, slots=True)
