@@ -14,8 +14,10 @@ from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.call_state import CallState
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.engines.sipep.offer_answer import CallError
+from emulator.engines.sipep.routing import incoming_properties
 from emulator.faces.cli.shell import CliShell
 from emulator.protocols.crout import CallProperties, Leg, Refusal
+from emulator.protocols.sip.message import Request, parse_message
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import ConfigError
 from firmware_model.profiles import get_profile
@@ -165,3 +167,38 @@ async def test_cli_and_scripts_reach_the_tables_and_apply_config(tmp_path: Path)
     assert result.ok, [(ln.text, ln.error) for ln in result.errors]
     assert [r["Destinations"] for r in u.config.rows("CRout.HuntStatus")] == ["fxs-Phone-Fax1, fxs-Phone-Fax2"]
     assert u.config.get("CRout.ConfigModifiedStatus") == "No" and crout.router.table.hunts["lines"].timeout == 0
+
+
+async def test_start_puts_the_stored_configuration_in_use_when_valid(tmp_path: Path) -> None:
+    u, crout, _ = await crout_unit(tmp_path)
+    c = u.config
+    c.set("CRout.AutoRoutingEnable", "Disable")
+    user_route(u, "sip-default", "fxs-Phone-Fax1")
+    assert c.get("CRout.ConfigModifiedStatus") == "Yes"
+    await crout.stop()
+    assert isinstance(crout.route("sip-default", CallProperties()), Refusal)  # a stopped service routes nothing
+    await crout.start()  # a restart of the service (or of the unit) applies what is stored
+    assert c.get("CRout.ConfigModifiedStatus") == "No"
+    assert isinstance(leg := crout.route("sip-default", CallProperties()), Leg) and leg.interface == "fxs-Phone-Fax1"
+    c.set("CRout.Route[1].Destination", "hunt-gone")
+    await crout.stop()
+    await crout.start()  # not valid: no route in use until a valid configuration is applied
+    assert c.rows("CRout.RouteStatus") == [] and c.get("CRout.ConfigModifiedStatus") == "Yes"
+    assert isinstance(crout.route("sip-default", CallProperties()), Refusal)
+    assert any(e.service == "CRout" and e.msg_id == 9002 and "no hunt is named gone" in e.message
+               for e in u.notifications)
+
+
+def test_incoming_properties_from_the_request() -> None:
+    invite = parse_message(
+        b"INVITE sip:+15145551001@gw.example:5070;user=phone;phone-context=example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: \"Alice A\" <sip:alice@192.0.2.1>;tag=1\r\n"
+        b"To: <sip:+15145551001@gw.example>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nPrivacy: id\r\n"
+        b"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    assert isinstance(invite, Request)
+    props = incoming_properties(invite).as_dict()
+    assert props == {
+        "CalledSipUsername": "+15145551001", "CalledE164": "+15145551001", "CalledHost": "gw.example:5070",
+        "CalledUri": "sip:+15145551001@gw.example:5070;user=phone;phone-context=example.com",
+        "CalledPhoneContext": "example.com", "CallingSipUsername": "alice", "CallingHost": "192.0.2.1",
+        "CallingUri": "sip:alice@192.0.2.1", "CallingName": "Alice A", "CallingSipPrivacy": "id"}
