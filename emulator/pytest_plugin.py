@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-__all__ = ["DgwApiError", "DgwProcess", "DgwTimeout", "Lab", "Unit"]
+__all__ = ["DgwApiError", "DgwProcess", "DgwTimeout", "Lab", "Unit", "wait_for"]
 
 T = TypeVar("T")
 

@@ -5,6 +5,7 @@ emulator's own message. Each suite runs in a pytest subprocess with this venv's 
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -41,6 +42,20 @@ def test_the_package_ships_the_plugin_as_a_pytest11_entry_point() -> None:
     [ep] = [e for e in entry_points(group="pytest11") if e.value == "emulator.pytest_plugin"]
     module = ep.load()
     assert {"dgw_lab", "dgw_unit", "dgw_units", "dgw_new_unit"} <= set(vars(module))
+
+
+def test_the_plugin_uses_the_contract_only() -> None:
+    """It imports nothing of the product (it drives units through the command and the API, as a user does), so
+    it is the same against a lab in a container; the examples import nothing but the plugin."""
+    def imported(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        return {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+            n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+
+    product = ("emulator", "firmware_model", "web_ui", "testkit", "tests")
+    assert not [m for m in imported(ROOT / "emulator" / "pytest_plugin.py") if m.split(".")[0] in product]
+    for example in EXAMPLES.glob("*.py"):
+        assert [m for m in imported(example) if m.split(".")[0] in product] in ([], ["emulator.pytest_plugin"])
 
 
 def test_the_examples_suite_passes() -> None:
