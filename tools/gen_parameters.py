@@ -227,8 +227,10 @@ def _find(modules: list[_Module], catalog: Catalog) -> CodeUse:
             for name in names:
                 if allowed(m, catalog.params[name].service):
                     use.reads[name].add(m.path)
-            if re.fullmatch(r"[A-Z][A-Za-z0-9]*\.[A-Za-z0-9]+[A-Za-z0-9\x00]*", text):
-                rx = re.compile(re.escape(text).replace(re.escape(_HOLE), every))
+            cell = re.match(r"([A-Z][A-Za-z0-9]*\.[A-Za-z0-9]+)\[", text)  # f"Svc.Table[{index}].{column}"
+            head = cell.group(1) if cell else text
+            if re.fullmatch(r"[A-Z][A-Za-z0-9]*\.[A-Za-z0-9]+[A-Za-z0-9\x00]*", head):
+                rx = re.compile(re.escape(head).replace(re.escape(_HOLE), every))
                 for tname in table_names:
                     if rx.fullmatch(tname) and allowed(m, catalog.tables[tname].service):
                         tables_in_scope[m.scope].add(tname)
