@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "dgw-emulator"
 BIN = Path(sys.executable).parent
 KUBERNETES = "1.37.0"  # the newest schema kubernetes-validate ships; Kubernetes' current release
+OLDEST = "1.28.0"  # the chart's kubeVersion: the pod-index label its slices come from
 SECRET_SCRIPT = 'Aaa.Users[public].Password = "pod-secret"\nHoc.SystemName = "from-the-secret"'
 
 
@@ -46,12 +47,13 @@ def render(chart: helm.Chart, values: dict[str, Any]) -> dict[str, dict[str, Any
     return {d["kind"]: d for d in docs if d}
 
 
-def validate(tmp: Path, manifests: dict[str, dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def validate(tmp: Path, manifests: dict[str, dict[str, Any]], version: str = KUBERNETES,
+             ) -> subprocess.CompletedProcess[str]:
     files = []
     for kind, doc in manifests.items():
         files.append(tmp / f"{kind}.yaml")
         files[-1].write_text(yaml.safe_dump(doc))
-    return subprocess.run([str(BIN / "kubernetes-validate"), "--strict", "-k", KUBERNETES, *map(str, files)],
+    return subprocess.run([str(BIN / "kubernetes-validate"), "--strict", "-k", version, *map(str, files)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -70,9 +72,11 @@ def test_the_chart_renders_and_validates_strictly(chart: helm.Chart, tmp_path: P
               "persistence": {"enabled": True}}
     m = render(chart, values)
     assert set(m) == {"ConfigMap", "Secret", "Service", "StatefulSet"}
-    result = validate(tmp_path, m)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("passed for resource") == 4 and f"against version {KUBERNETES[:4]}" in result.stdout
+    for version in (KUBERNETES, OLDEST):
+        result = validate(tmp_path, m, version)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.count("passed for resource") == 4, result.stdout
+        assert result.stdout.count(f"against version {version[:4]}") == 4, result.stdout
 
     sts = m["StatefulSet"]["spec"]
     assert sts["replicas"] == pods and sts["serviceName"] == m["Service"]["metadata"]["name"]
