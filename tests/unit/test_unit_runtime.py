@@ -56,6 +56,20 @@ async def test_services_info_and_restart_required(tmp_path: Path) -> None:
     assert eng.calls[-1] == "stop"
 
 
+async def test_a_start_tells_its_listeners_once_every_service_started(tmp_path: Path) -> None:
+    unit = make_unit(tmp_path)
+    unit.attach(FakeEngine("Cli"))
+    heard: list[tuple[str, str, bool]] = []
+    unit.on_service_state(lambda name, state: heard.append((name, state, unit.booting)))
+    await unit.start()
+    assert heard[-1] == ("", "Booted", False) and not unit.booting
+    assert all(booting for name, _state, booting in heard[:-1]) and ("Cli", "Started", True) in heard
+    heard.clear()
+    await unit.restart_service("Cli")  # a service restart: no boot
+    assert [(n, s) for n, s, _ in heard] == [("Cli", "Stopped"), ("Cli", "Started")]
+    await unit.stop()
+
+
 async def test_row_commands_stop_and_start_a_service(tmp_path: Path) -> None:
     unit = make_unit(tmp_path)
     eng = FakeEngine("Nlm")
