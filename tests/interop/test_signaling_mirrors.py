@@ -129,7 +129,7 @@ async def record_call(units: list[Unit], kamailios: list[Kamailio], tmp_path: Pa
 
 
 # ------------------------------------------------------------------------------------------------ signaling log
-LOG_HEAD = re.compile(r"^ \[(\d+)\] (sent|received) UDP (\S+) (->|<-) (\S+)\n")
+LOG_HEAD = re.compile(r"^ \[(\d+)\] (sent|received) (UDP|TCP|TLS) (\S+) (->|<-) (\S+)\n")
 ESCAPED = re.compile(r"#([0-3][0-7][0-7])")
 
 
@@ -152,7 +152,7 @@ async def test_signaling_log_of_a_whole_call_reaches_rsyslog_in_order(
         await wait_for(lambda: len(logged_call(rsyslog, which, rec.call_id)) >= len(wire),  # noqa: B023
                        timeout=5, what=f"the call in rsyslog input {which}")
         lines = rsyslog.lines(which)[rsyslog_start[which]:]
-        logged = [logged_message(unit, n, line) for n, line in enumerate(lines, start=1)]
+        logged = [logged_message(n, line, "UDP", unit.listening["sip"]) for n, line in enumerate(lines, start=1)]
         call = [d for d in logged if d.call_id == rec.call_id]
         # every message of the call the unit sent or received, byte for byte, in the order it went on the wire
         assert [(d.src, d.dst, d.data) for d in call] == [(d.src, d.dst, d.data) for d in wire], which
@@ -162,16 +162,17 @@ def logged_call(rsyslog: Rsyslog, which: str, call_id: str) -> list[str]:
     return [line.msg for line in rsyslog.lines(which) if f"Call-ID: {call_id}#015" in line.msg]
 
 
-def logged_message(unit: Unit, n: int, line: Received) -> Datagram:
-    """One line rsyslog wrote: checked (local0.debug, tag, numbered from 1 without a gap, the unit's SIP address),
-    and the message it carries with its addresses."""
+def logged_message(n: int, line: Received, transport: str, local_address: str | None = None) -> Datagram:
+    """One line rsyslog wrote: checked (local0.debug, tag, numbered from 1 without a gap, the transport, the unit's
+    address), and the message it carries with its addresses."""
     assert line.tag == "SipEp:" and line.pri == 16 * 8 + 7, line
     text = unescape(line.msg)
     m = LOG_HEAD.match(text.decode())
     assert m, line.msg[:200]
     assert int(m.group(1)) == n, (n, line.msg[:80])
-    direction, local, arrow, remote = m.group(2, 3, 4, 5)
-    assert local == unit.listening["sip"] and arrow == ("->" if direction == "sent" else "<-"), line.msg[:200]
+    direction, kind, local, arrow, remote = m.group(2, 3, 4, 5, 6)
+    assert kind == transport and arrow == ("->" if direction == "sent" else "<-"), line.msg[:200]
+    assert local_address is None or local == local_address, line.msg[:200]
     src, dst = (local, remote) if direction == "sent" else (remote, local)
     return Datagram(src, dst, text[m.end():], 0.0)
 
@@ -200,16 +201,20 @@ async def test_hep_mirror_of_a_whole_call_parses_in_kamailio_sipcapture(
             assert abs(seconds - unit.clock.now()) < 60  # the unit's clock (synchronized here)
 
 
-async def test_hep_mirror_over_tls_carries_the_messages_in_clear(
-        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
-    """Over TLS, each HEP packet says TCP (6) with the connection's addresses and carries the message in clear: the
-    same messages, in the same order, as Wireshark decrypts from the wire with the unit's TLS key log."""
+async def test_mirrors_over_tls_carry_the_messages_in_clear(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, rsyslog: Rsyslog) -> None:
+    """Over TLS, each HEP packet says TCP (6) with the connection's addresses, each signaling log line says TLS, and
+    both carry the messages in clear: the same messages, in the same order, as Wireshark decrypts from the wire with
+    the unit's TLS key log."""
     k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    start = len(rsyslog.lines("a"))
     with start_hep_collector(tmp_path / "hep") as collector, \
             dumpcap(tmp_path / "dumpcap", f"tcp and port {k.tls_port}") as pcap:
         hep = {"SipEp.HepCollectorHost": f"{collector.host}:{collector.port}", "SipEp.HepEnable": "Enable"}
         a = await make_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
-                            settings={**hep, "SipEp.HepCaptureId": 3001, "Cert.TlsKeyLogEnable": "Enable"})
+                            settings={**hep, "SipEp.HepCaptureId": 3001, "Cert.TlsKeyLogEnable": "Enable",
+                                      "SipEp.DebugSignalingLogHost": rsyslog.address("a"),
+                                      "SipEp.DebugSignalingLogEnable": "Enable"})
         b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address)
         await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="registered")
         call = await sipep(a).calls.dial(EP, "bob")
@@ -242,3 +247,6 @@ async def test_hep_mirror_over_tls_carries_the_messages_in_clear(
     assert all(p["v"] == "3" and p["proto"] == "6" and p["type"] == "1" for p in packets), packets
     assert [(p["src"], p["dst"], p["first"], p["corr"]) for p in packets] == wire
     assert any(p["first"].startswith("INVITE sip:bob@") for p in packets)
+    await wait_for(lambda: len(rsyslog.lines("a")) - start >= len(wire), timeout=5, what="the signaling log")
+    logged = [logged_message(n, line, "TLS") for n, line in enumerate(rsyslog.lines("a")[start:], start=1)]
+    assert [(d.src, d.dst, d.first_line, d.call_id) for d in logged] == wire
