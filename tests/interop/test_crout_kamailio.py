@@ -245,3 +245,53 @@ async def test_sip_redirect_and_simultaneous_hunt(units: list[Unit], kamailios: 
     assert first.end_reason == "answered elsewhere" and cu.current("Phone-Fax1") is None
     await ca.hangup("Phone-Fax1")
     await wait_for(lambda: cu.current("Phone-Fax2") is None, what="Phone-Fax2 hung up")
+
+
+async def test_outgoing_hunt_moves_on_a_cause_of_its_list(units: list[Unit], kamailios: list[Kamailio],
+                                                          tmp_path: Path, pkis: Pkis) -> None:
+    """A line calls a hunt of two route labels: the first rewrites the number into one Kamailio does not know
+    (404, cause 1, one of the hunt's causes), the second sends it as dialled; the called unit's line rings."""
+    k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
+    configure(caller, [("fxs-Phone-Fax1", "None", "", "hunt-out", ""),
+                       ("route-bad", "None", "", "sip-default", "bad"),
+                       ("route-good", "None", "", "sip-default", "")],
+              MappingType=[{"Name": "bad", "Criteria": "CalledE164", "Transformation": "CalledE164"}],
+              MappingExpression=[{"Name": "bad", "Criteria": "<default>", "Transformation": "9999"}],
+              Hunt=[{"Name": "out", "Destinations": "route-bad, route-good", "Causes": "1"}])
+    ca, cu = sipep(caller).calls, sipep(unit).calls
+    first = await ca.dial("Phone-Fax1", "5551001")
+    await wait_for(lambda: (c := cu.current("Phone-Fax1")) is not None and c.state == "ringing",
+                   what="the called line ringing through the hunt's second destination")
+    assert first.state == "ended" and first.status == 404 and first.end_reason == "hunt: 404 Not Found (cause 1)"
+    second = ca.current("Phone-Fax1")
+    assert second is not None and second is not first and second.remote_uri.startswith("sip:5551001@")
+    log = k.log()
+    assert log.index("REQ INVITE sip:9999@") < log.index("REQ INVITE sip:5551001@")
+    await cu.answer("Phone-Fax1")
+    await wait_for(lambda: second.state == "connected", what="connected")
+    await ca.hangup("Phone-Fax1")
+    await wait_for(lambda: cu.current("Phone-Fax1") is None, what="hung up")
+
+
+async def test_outgoing_hunt_moves_on_after_its_timeout(units: list[Unit], kamailios: list[Kamailio],
+                                                        tmp_path: Path, pkis: Pkis) -> None:
+    """The hunt's first destination rings the called unit's Phone-Fax2, which does not answer: after the hunt's
+    timeout (1 s) the call is cancelled there and goes on to Phone-Fax1."""
+    _k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
+    configure(caller, [("fxs-Phone-Fax1", "None", "", "hunt-out", ""),
+                       ("route-slow", "None", "", "sip-default", "slow"),
+                       ("route-good", "None", "", "sip-default", "")],
+              MappingType=[{"Name": "slow", "Criteria": "CalledE164", "Transformation": "CalledE164"}],
+              MappingExpression=[{"Name": "slow", "Criteria": "<default>", "Transformation": "5551002"}],
+              Hunt=[{"Name": "out", "Destinations": "route-slow, route-good", "Timeout": 1}])
+    ca, cu = sipep(caller).calls, sipep(unit).calls
+    first = await ca.dial("Phone-Fax1", "5551001")
+    await wait_for(lambda: (c := cu.current("Phone-Fax2")) is not None and c.state == "ringing",
+                   what="the first destination ringing")
+    slow = cu.current("Phone-Fax2")
+    assert slow is not None
+    await wait_for(lambda: (c := cu.current("Phone-Fax1")) is not None and c.state == "ringing", timeout=6,
+                   what="the second destination ringing after the timeout")
+    assert first.end_reason == "hunt: no answer" and slow.end_reason == "cancelled by the caller"
+    await ca.hangup("Phone-Fax1")
+    await wait_for(lambda: cu.current("Phone-Fax1") is None, what="cancelled")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.engines.sipep.calls import CallManager
 from emulator.engines.sipep.routing import RoutedCalls
-from emulator.protocols.crout.causes import NO_ROUTE, status_for_cause
+from emulator.protocols.crout.causes import NO_ROUTE, cause_for_status, status_for_cause
 from emulator.protocols.crout.names import split_names
 from emulator.protocols.crout.properties import CallProperties, is_e164
 from emulator.protocols.crout.router import Decision, Refusal, Router
@@ -152,6 +152,11 @@ class CRoutEngine:
         """The SIP status a cause is answered with: ``SipEp.ErrorMappingCauseToSip``, else RFC 3398."""
         overrides = {int(r["Cause"]): int(r["SipCode"]) for r in self.config.rows("SipEp.ErrorMappingCauseToSip")}
         return status_for_cause(cause, overrides)
+
+    def cause_of(self, status: int) -> int:
+        """The cause a SIP final response stands for: ``SipEp.ErrorMappingSipToCause``, else RFC 3398."""
+        overrides = {int(r["SipCode"]): int(r["Cause"]) for r in self.config.rows("SipEp.ErrorMappingSipToCause")}
+        return cause_for_status(status, overrides)
 
     def _local_ip_port(self) -> str:
         return self.unit.listening.get("sip") or self.unit.listening.get("sip_tls") or self.unit.host

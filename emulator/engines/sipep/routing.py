@@ -15,8 +15,10 @@ where each call goes and carries out its decision (:mod:`emulator.protocols.crou
   when set), the Request-URI user being the called E.164 (else the SIP user name) after the route's
   transformations; a line of the unit makes a **local call**: the other line rings, no SIP message leaves the
   unit, and the media of both lines are offered and answered to each other as a SIP call's would be; a hunt
-  takes its first destination that can take the call (emulator choice: outgoing hunts do not wait for an
-  answer before moving on); a refusal ends the call at once with the status its cause maps to.
+  takes its first destination that can take the call, and when that is a SIP one refused with one of the
+  hunt's causes (``SipEp.ErrorMappingSipToCause``, else RFC 3398) or not answered within its timeout
+  (cancelled), the next one, as a new call of the line (the refused one ends ``hunt: ...``); a refusal ends
+  the call at once with the status its cause maps to.
 
 Line refusals, as causes: busy 17 (486), locked 34 "no circuit/channel available" (480 toward SIP, as without
 a router); a hunt that rang out its last destination ends with 19 "user alerting, no answer" (480).
@@ -55,6 +57,8 @@ class CallRouter(Protocol):
 
     def sip_status(self, cause: int) -> int: ...
 
+    def cause_of(self, status: int) -> int: ...
+
 
 def _uri_properties(props: CallProperties, side: str, uri: Uri, display: str | None = None) -> None:
     user = uri.user or ""
@@ -83,6 +87,11 @@ class _Outcome:
     answered: bool
     cause: int = 0
     status: int = 0
+
+
+def _flatten(plan: HuntPlan) -> list[Decision]:
+    """A hunt's destinations in the order they are tried, the hunts inside it spread out."""
+    return [d for c in plan.choices for d in (_flatten(c) if isinstance(c, HuntPlan) else [c])]
 
 
 class RoutedCalls:
@@ -229,9 +238,13 @@ class RoutedCalls:
     async def dial(self, endpoint: str, number: str) -> Call:
         props = self._outgoing_properties(endpoint, number)
         decision = self.router.route(self.router.line_interface(endpoint), props)
-        while isinstance(decision, HuntPlan):  # the first destination that can take the call (module docstring)
-            decision = next((c for c in decision.choices if self._can_take(c)), decision.choices[-1]
-                            if decision.choices else Refusal(NO_ROUTE, "empty hunt"))
+        if isinstance(decision, HuntPlan):
+            choices = list(_flatten(decision))
+            return self._next_choice(endpoint, number, decision, choices, NO_ROUTE)
+        return self._place(endpoint, number, decision)
+
+    def _place(self, endpoint: str, number: str, decision: Decision) -> Call:
+        """A line's call to one destination: SIP, another line, or refused at once."""
         if isinstance(decision, Leg):
             if decision.interface.startswith("sip-"):
                 return self._sip_leg(endpoint, number, decision)
@@ -242,6 +255,42 @@ class RoutedCalls:
         call = self.calls.new_call(endpoint, "outgoing", self._local_uri(endpoint), number)
         self.calls.release(call, f"refused by the call router (cause {cause})", self.router.sip_status(cause))
         return call
+
+    def _next_choice(self, endpoint: str, number: str, plan: HuntPlan, choices: list[Decision], cause: int) -> Call:
+        """An outgoing hunt: the next destination that can take the call; a SIP one is followed (:meth:`_follow`)."""
+        while choices:
+            choice = choices.pop(0)
+            if not self._can_take(choice):
+                cause = choice.cause if isinstance(choice, Refusal) else NO_CHANNEL
+                if cause in plan.causes:
+                    continue
+                return self._place(endpoint, number, Refusal(cause, "hunt stopped", plan.trail))
+            call = self._place(endpoint, number, choice)
+            if isinstance(choice, Leg) and choice.interface.startswith("sip-") and choices:
+                self._spawn(self._follow(endpoint, number, plan, choices, call))
+            return call
+        return self._place(endpoint, number, Refusal(cause, "every destination of the hunt refused", plan.trail))
+
+    async def _follow(self, endpoint: str, number: str, plan: HuntPlan, choices: list[Decision], call: Call) -> None:
+        """An outgoing hunt's SIP call: refused with one of the hunt's causes, or not answered within its timeout
+        (then cancelled), the call goes on to the next destination, as a new call of the line."""
+        event = self._settled.setdefault(call.id, asyncio.Event())
+        if call.state not in (CallState.CONNECTED, CallState.ENDED):
+            try:
+                await asyncio.wait_for(event.wait(), plan.timeout if plan.timeout > 0 else None)
+            except TimeoutError:
+                self._settled.pop(call.id, None)
+                if call.state is CallState.CONNECTED or call.cancel_requested:
+                    return
+                await self.calls.hangup(endpoint)  # CANCEL: this destination had its time
+                call.end_reason = "hunt: no answer"
+                self._next_choice(endpoint, number, plan, choices, NO_ANSWER)
+                return
+        if call.state is CallState.ENDED and not call.cancel_requested and call.status is not None:
+            cause = self.router.cause_of(call.status)
+            if cause in plan.causes:
+                call.end_reason = f"hunt: {call.end_reason} (cause {cause})"
+                self._next_choice(endpoint, number, plan, choices, cause)
 
     def _can_take(self, choice: Decision) -> bool:
         if isinstance(choice, HuntPlan):
