@@ -28,12 +28,12 @@ _TPACKET_V3 = 2
 _TP_STATUS_KERNEL = 0
 _TP_STATUS_USER = 1
 
-BLOCK_SIZE = 1 << 18  # 256 KiB: a power of two pages, larger than any frame (loopback's 64 KiB included)
-BLOCKS = 64  # 16 MiB in all
+BLOCK_SIZE = 1 << 17  # 128 KiB: a power of two pages, larger than any frame (loopback's 64 KiB included)
+BLOCKS = 64  # 8 MiB in all (kernel memory, taken while a capture runs): the receive buffer it had without a ring
 RETIRE_MS = 16  # a block with frames is handed over within about this long
 # The kernel hands a block over on its timer even when the block is far from full, so the ring holds about
 # BLOCKS * RETIRE_MS of traffic for a reader that does not come (1 s here; with 8 blocks of 8 ms, a loaded event
-# loop, 50-100 ms between reads, lost frames), or 16 MiB of it when the traffic is heavy (50,000 media frames).
+# loop, 50-100 ms between reads, lost frames), or 8 MiB of it when the traffic is heavy (25,000 media frames).
 _FRAME_SIZE = 2048  # only for the kernel's bookkeeping (frames are packed, whatever their size)
 
 _REQ3 = struct.Struct("IIIIIII")
