@@ -125,3 +125,30 @@ async def test_a_peer_refusing_t38_gets_the_behaviour_configured(units: list[Uni
             assert "0" in formats
     assert stream(call).direction.sends and stream(incoming).packets_received > 0
     await sipep(a).calls.hangup("Phone-Fax1")
+
+
+async def test_g711_pass_through_carries_the_page_when_t38_is_refused(units: list[Unit], kamailios: list[Kamailio],
+                                                                      tmp_path: Path, pkis: Pkis) -> None:
+    """Bob's unit has T.38 disabled and answers alice's switch 488; alice goes on as her 488 row says
+    (ReInviteForClearChannelOnly, factory: G.711 again) and both fax machines run their modems in the audio
+    (voice-band data through G.711 and the VBD jitter buffer): the page arrives all the same."""
+    a, b = await _pair(units, kamailios, tmp_path, pkis, {"Mipt.DefaultSecurityRtpMode": "Unsecure"})
+    b.config.set("Mipt.DefaultCodecT38DataEnable", "Disable")
+    fax_a = Path(a.state_dir) / "fax"
+    fax_a.mkdir(parents=True, exist_ok=True)
+    sent = make_page(fax_a / "page.tif", stripes=12)
+    call, incoming = await _connected(a, b)
+    endpoint_action(b, "fax-receive", file="in.tif")
+    endpoint_action(a, "fax-send", file="page.tif")
+
+    def job(u: Unit) -> dict[str, Any]:
+        return endpoint_action(u, "get-fax")["fax"]
+
+    await wait_for(lambda: job(a)["state"] == "passthrough" and job(b)["state"] == "passthrough", timeout=10,
+                   what="both in pass-through")
+    await wait_for(lambda: job(a)["state"] in ("done", "failed") and job(b)["state"] in ("done", "failed"),
+                   timeout=120, what="the fax ends on both sides")
+    assert job(a)["state"] == "done" and job(b)["state"] == "done", (job(a), job(b))
+    assert same_page(sent, Path(b.state_dir) / "fax" / "in.tif")
+    assert stream(call).codec in ("PCMU", "PCMA") and b"m=image" not in incoming.remote_sdp
+    await sipep(a).calls.hangup("Phone-Fax1")

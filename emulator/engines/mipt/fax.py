@@ -13,6 +13,9 @@
   (:mod:`~emulator.protocols.media.t38_terminal`) run every 20 ms on the event loop. Datagrams from another
   address than the peer's are dropped, garbage is counted and dropped. With ``NoSignalEnable`` the session sends
   a no-signal indicator when it sent nothing for ``NoSignalTimeout`` seconds (T.38 §7.4).
+* :class:`VbdSession` — the fallback: the job over the call's audio (G.711 pass-through, voice-band data), with
+  libspandsp's audio fax terminal as the stream's live source and the listener of what it plays (its V.21, V.27ter,
+  V.29 and V.17 modems through the codec, the jitter buffer at its ``Mipt.*Vbd*`` settings).
 """
 
 from __future__ import annotations
@@ -28,14 +31,15 @@ from typing import Any
 
 import structlog
 
+from emulator.protocols.media import codecs
 from emulator.protocols.media.spandsp import TONE_FAX_CED_OR_PREAMBLE, TONE_FAX_CNG, ConnectToneDetector
 from emulator.protocols.media.t38_ifp import is_final
 from emulator.protocols.media.t38_setup import FaxPlan
-from emulator.protocols.media.t38_terminal import T38Terminal, tiff_pages
+from emulator.protocols.media.t38_terminal import AudioFaxTerminal, T38Terminal, tiff_pages
 from emulator.protocols.media.tones import ToneGenerator
 from emulator.protocols.media.udptl import UdptlReceiver, UdptlSender
 
-__all__ = ["FaxJob", "FaxPorts", "FaxSession", "ToneStage"]
+__all__ = ["FaxJob", "FaxPorts", "FaxSession", "ToneStage", "VbdSession"]
 
 log = structlog.get_logger("dgw.fax")
 
@@ -116,6 +120,33 @@ class ToneStage:
             self._detector = None
 
 
+def _ended(job: FaxJob, t: T38Terminal | AudioFaxTerminal) -> None:
+    """The job's outcome from its terminal (a terminal without a T.30 result timed out)."""
+    job.code = t.result
+    job.result = t.result_text() if t.done else "timeout"
+    job.pages = t.pages if job.mode == "send" else max(t.pages, tiff_pages(job.path))
+    job.state = "done" if t.result == 0 else "failed"
+    job.updated = time.time()
+
+
+def _terminal_file(terminal: T38Terminal | AudioFaxTerminal, job: FaxJob) -> None:
+    if job.mode == "send":
+        terminal.send_file(job.path)
+    else:
+        job.path.parent.mkdir(parents=True, exist_ok=True)
+        terminal.receive_file(job.path)
+
+
+def _close_once(session: FaxSession | VbdSession) -> bool:
+    """Mark a session closed and stop its timer; False when it was closed already."""
+    if session.closed:
+        return False
+    session.closed = True
+    if session._timer is not None:
+        session._timer.cancel()
+    return True
+
+
 class FaxSession:
     """One call's T.38 session (see the module docstring); `on_done` is told once the job ended."""
 
@@ -130,11 +161,7 @@ class FaxSession:
         self.receiver = UdptlReceiver()
         self.foreign = 0  # datagrams from another address than the peer's
         self.terminal = T38Terminal(job.mode == "send", self._transmit, paced=paced, ident=ident)
-        if job.mode == "send":
-            self.terminal.send_file(job.path)
-        else:
-            job.path.parent.mkdir(parents=True, exist_ok=True)
-            self.terminal.receive_file(job.path)
+        _terminal_file(self.terminal, job)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._started = self._last_tick = self._last_sent = 0.0
@@ -192,13 +219,8 @@ class FaxSession:
         self._timer = self._loop.call_later(TICK, self._tick)
 
     def _finish(self) -> None:
-        job, t = self.job, self.terminal
-        job.code = t.result
-        job.result = t.result_text() if t.done else "timeout"
-        job.pages = t.pages if job.mode == "send" else max(t.pages, tiff_pages(job.path))
-        job.state = "done" if t.result == 0 else "failed"
-        job.updated = time.time()
-        log.info("fax_ended", mode=job.mode, result=job.result, pages=job.pages, udptl=self.stats())
+        _ended(self.job, self.terminal)
+        log.info("fax_ended", mode=self.job.mode, result=self.job.result, pages=self.job.pages, udptl=self.stats())
         self.close()
         self.on_done(self)
 
@@ -210,12 +232,56 @@ class FaxSession:
                 "foreign": self.foreign, "redundancy": self.sender.redundancy}
 
     def close(self) -> None:
-        if self.closed:
+        if not _close_once(self):
             return
-        self.closed = True
-        if self._timer is not None:
-            self._timer.cancel()
         if self._loop is not None:
             self._loop.remove_reader(self.sock.fileno())
         self.sock.close()
+        self.terminal.close()
+
+
+class VbdSession:
+    """A fax job over the call's audio stream (see the module docstring); `on_done` is told once it ended."""
+
+    def __init__(self, stream: Any, job: FaxJob, *, on_done: Callable[[VbdSession], None], ident: str = "") -> None:
+        self.stream = stream
+        self.job = job
+        self.on_done = on_done
+        self.terminal = AudioFaxTerminal(job.mode == "send", ident=ident)
+        _terminal_file(self.terminal, job)
+        self._encoder: tuple[Any, Any] | None = None  # (format, encoder): the call's codec may change
+        self._timer: asyncio.TimerHandle | None = None
+        self._started = 0.0
+        self.closed = False
+
+    def _payload(self) -> bytes:
+        """The stream's next packet: the modem's signal encoded in the call's codec."""
+        fmt = self.stream.fmt
+        if self._encoder is None or self._encoder[0] is not fmt:
+            self._encoder = (fmt, codecs.encoder_for(fmt))
+        return bytes(self._encoder[1].encode(self.terminal.transmit(8 * self.stream.ptime)))
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self.job.state = "passthrough"
+        self.stream.set_live(self._payload)
+        self.stream.playout.pcm_sink = self.terminal.receive
+        self._timer = asyncio.get_running_loop().call_later(0.1, self._check)
+
+    def _check(self) -> None:
+        if self.closed:
+            return
+        if self.terminal.done or time.monotonic() - self._started > JOB_TIMEOUT:
+            _ended(self.job, self.terminal)
+            log.info("fax_ended", mode=self.job.mode, result=self.job.result, pages=self.job.pages, vbd=True)
+            self.close()
+            self.on_done(self)
+            return
+        self._timer = asyncio.get_running_loop().call_later(0.1, self._check)
+
+    def close(self) -> None:
+        if not _close_once(self):
+            return
+        self.stream.set_live(None)
+        self.stream.playout.pcm_sink = None
         self.terminal.close()

@@ -14,12 +14,14 @@ peer refuses it — the fax half of :class:`~emulator.engines.mipt.call_media.Ca
   606; another code or no answer: the 488 row — an emulator choice): DropCall hangs up; ReEstablishAudio
   re-INVITEs with the endpoint's voice codecs; ReInviteForClearChannelOnly re-INVITEs with the transparent
   codecs only (clear mode, clear channel) — and with G.711 when the endpoint carries none of them (an emulator
-  choice); UsePreviousMediaNegotiation keeps the call as it was. The three last go on in pass-through.
+  choice); UsePreviousMediaNegotiation keeps the call as it was. The three last go on in pass-through, where
+  the machine's job runs over the call's audio (:class:`~.fax.VbdSession`: spandsp's modems through the codec).
 * A peer's re-offer of an image stream is taken (:mod:`~emulator.protocols.media.t38_setup`); the endpoint's
   armed job runs, or, with none, its fax machine receives into ``fax-<call>-<time>.tif`` (an emulator choice:
   the line's machine answers). The job's end raises Mipt 9005; the call stays in T.38 until someone hangs up.
 
-The emulator's fax machine sends and receives T.38 only: in pass-through the page is not modulated in the audio.
+In pass-through the peer's side must run a modem too: an armed receiver starts one on its CED (Passthrough), a
+sender after its T.38 switch failed. An endpoint with no job armed does not detect a fax arriving in its audio.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 import structlog
 
-from emulator.engines.mipt.fax import TICK, FaxJob, FaxPorts, FaxSession, ToneStage
+from emulator.engines.mipt.fax import TICK, FaxJob, FaxPorts, FaxSession, ToneStage, VbdSession
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import CallControl, CallView
 from emulator.protocols.media.jitter import settings_from_config
@@ -77,6 +79,7 @@ class _FaxCall:
     offered: str | None = None  # the kind of the offer in flight
     sock: Any = None  # the UDPTL socket, open from the first image offer or answer
     session: FaxSession | None = None
+    vbd: VbdSession | None = None  # the job over the audio (pass-through)
     tones: ToneStage | None = None
     timer: asyncio.TimerHandle | None = None
     job: FaxJob | None = None
@@ -180,6 +183,7 @@ class FaxCalls:
             fc.session.update(plan)
             return
         self._stop_tones(fc)
+        self._stop_vbd(fc)
         job = self.jobs.get(call.endpoint)
         if job is None or job.finished or (job.call is not None and job.call != call.id):
             job = FaxJob("receive", self._auto_name(call))
@@ -213,14 +217,15 @@ class FaxCalls:
         if fc is None:
             return
         self._stop_tones(fc)
+        self._stop_vbd(fc)
         for task in fc.tasks:
             task.cancel()
         if fc.session is not None:
-            job = fc.session.job
             fc.session.close()
-            if not job.finished:
-                job.state, job.result = "failed", "call ended"
-                self._done_job(call, job)
+        job = fc.job
+        if job is not None and not job.finished and job.call == call.id:
+            job.state, job.result = "failed", "call ended"
+            self._done_job(call, job)
         if fc.sock is not None:
             fc.sock.close()
 
@@ -292,13 +297,19 @@ class FaxCalls:
             fc.tones.close()
             fc.tones = None
 
+    def _stop_vbd(self, fc: _FaxCall) -> None:
+        if fc.vbd is not None:
+            fc.vbd.close()
+
     def _passthrough(self, fc: _FaxCall, reason: str) -> None:
+        """Voice-band data: the job (if any) runs over the call's audio."""
         self._stop_tones(fc)
         fc.stream.set_source(None)
         if self.config is not None:
             fc.stream.set_jitter_buffer(settings_from_config(self.config, fc.call.endpoint, vbd=True))
-        if fc.job is not None and not fc.job.finished:
-            fc.job.state = "passthrough"
+        if fc.job is not None and not fc.job.finished and fc.vbd is None:
+            fc.vbd = VbdSession(fc.stream, fc.job, on_done=lambda s: self._done(fc), ident=fc.call.endpoint)
+            fc.vbd.start()
         self._notify(9004, call=fc.call.id, endpoint=fc.call.endpoint, mode="G.711 pass-through", reason=reason)
 
     def _t38_possible(self, fc: _FaxCall) -> bool:

@@ -54,7 +54,7 @@ class Playout:
 
     __slots__ = (
         "_decoder", "_detector", "_frames", "_last_heard", "_pcm", "_prev", "_recorder", "_tones", "arrivals", "fmt",
-        "jb", "jitter_ms", "octets_received", "on_digit", "on_tone", "ptime",
+        "jb", "jitter_ms", "octets_received", "on_digit", "on_tone", "pcm_sink", "ptime",
     )
 
     def __init__(self, fmt: codecs.AudioFormat, ptime: int, settings: JitterSettings | None = None) -> None:
@@ -74,6 +74,7 @@ class Playout:
         self.jitter_ms = Measured()  # RFC 3550 interarrival jitter, sampled at every batch while audio arrives
         self.on_digit: Callable[[str], None] | None = None
         self.on_tone: Callable[[int], None] | None = None
+        self.pcm_sink: Callable[[bytes], None] | None = None  # every block played (the fax modem in pass-through)
 
     def _window_frames(self) -> int:
         return max(2, -(-(MEASURE_MS + _WARMUP_MS) // max(10, self.ptime)) + 1)
@@ -83,6 +84,7 @@ class Playout:
         if fmt == self.fmt and ptime == self.ptime:
             return
         self.fmt, self.ptime = fmt, ptime
+        self.jb.step = 8 * ptime  # the buffer only learns shorter packets by itself: longer ones were played twice
         self._frames = deque(maxlen=self._window_frames())
         self._pcm = deque(maxlen=self._window_frames())
         self._decoder = None
@@ -91,7 +93,8 @@ class Playout:
 
     @property
     def continuous(self) -> bool:
-        return self._recorder is not None or self._detector is not None or bool(self._tones)
+        return (self._recorder is not None or self._detector is not None or bool(self._tones)
+                or self.pcm_sink is not None)
 
     def record(self, recorder: WavRecorder | None) -> None:
         if self._recorder is not None:
@@ -153,6 +156,8 @@ class Playout:
         block = b"".join(pcm)
         if self._recorder is not None:
             self._recorder.write_pcm(block)
+        if self.pcm_sink is not None:
+            self.pcm_sink(block)
         if self._detector is not None:
             digits = self._detector.feed(block)
             if digits and self.on_digit is not None:

@@ -111,6 +111,7 @@ class MediaStream:
         "_frame",
         "_frames",
         "_impair",
+        "_live",
         "_mipt110_raised",
         "_next_house",
         "_peer_ssrc",
@@ -208,6 +209,7 @@ class MediaStream:
         # know before the answer arrives (RFC 4568 §7.1.4) — such packets are dropped, not crypto errors.
         self.rekey_pending = False
         self._dtmf: DtmfSender | InbandDtmf | None = None  # digits being sent, None otherwise
+        self._live: Callable[[], bytes] | None = None  # a live source's next payload (the fax modem), else None
         self._dtmf_rx = DtmfReceiver()
         self._te_pt = -1  # the negotiated telephone-event payload type (-1: none)
         self.closed = False
@@ -313,6 +315,11 @@ class MediaStream:
         self._source = Silence() if source is None else source
         self._frames = frame_cycle(self._source, self.codec, self.ptime, self.vad)
         self._frame = 0
+
+    def set_live(self, live: Callable[[], bytes] | None) -> None:
+        """A live source, called once per packet for its encoded payload in place of the source's frames (the fax
+        machine's modem in G.711 pass-through); None goes back to the source."""
+        self._live = live
 
     def play_tone(self, *frequencies: float, level_dbm0: float = -10.0) -> None:
         self.set_source(ToneGenerator(tuple(frequencies), level_dbm0))
@@ -433,6 +440,8 @@ class MediaStream:
         payload = frames[i]
         i += 1
         self._frame = i if i < len(frames) else 0
+        if self._live is not None:
+            payload = self._live()
         if self._dtmf is not None:
             digit_frame = self._dtmf_tick()
             if digit_frame is True:
