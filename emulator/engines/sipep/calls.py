@@ -38,6 +38,7 @@ from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
 from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
 from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
+from emulator.engines.sipep.session_timers import SessionTimers, TooSmall
 from emulator.engines.sipep.transport import Source
 from emulator.protocols.sip.dialog import (
     Dialog,
@@ -105,6 +106,7 @@ class CallManager:
         self._ids = itertools.count(1)
         ua.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
         self.in_dialogs = InDialog(self, ua)
+        self.session_timers = SessionTimers(self, ua)  # RFC 4028, and UPDATE (RFC 3311)
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -267,7 +269,8 @@ class CallManager:
                 "INVITE", to_uri.copy(), from_=from_addr, to=Address(to_uri), call_id=call.call_id, cseq=cseq,
                 via=ua.via(gateway), contact=Address(ua.contact_uri(gateway, user)), route=route,
                 max_forwards=max_forwards,
-                headers=[*auth, ("Allow", ALLOW), ("Content-Type", "application/sdp"), *ua.ua_headers()],
+                headers=[*auth, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
+                         ("Content-Type", "application/sdp"), *ua.ua_headers()],
                 body=call.local_sdp)
 
         invite = make_invite(1, [])
@@ -331,6 +334,11 @@ class CallManager:
 
     async def _run_invite(self, call: Call, invite: Request, make_invite: MakeInvite) -> None:
         invite, response = await self._authorized(call, invite, await self._send_invite(call, invite), make_invite)
+        if response is not None and response.status == 422 and call.active and not call.cancel_requested and \
+                self.session_timers.retry_after_422(call, response):  # RFC 4028 §7.1: again with their Min-SE
+            invite = make_invite(invite.cseq.seq + 1, [])
+            call.invite, call.dialog = invite, None
+            invite, response = await self._authorized(call, invite, await self._send_invite(call, invite), make_invite)
         if response is not None and response.status in (415, 488) and call.active and not call.cancel_requested:
             # SecureWithFallback: the peer refused our secure offer; offer plain RTP in a new INVITE
             # (same Call-ID and From tag, CSeq + 1 — like a challenge answer; the refused INVITE made no dialog).
@@ -376,6 +384,7 @@ class CallManager:
         except Exception as exc:
             self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
         call.acked.set()
+        self.session_timers.answered_as_uac(call, response, initial=True)
         self.changed(call)
         if call.cancel_requested:
             self.ua.spawn(self.bye(call))
@@ -415,7 +424,8 @@ class CallManager:
             raise CallError("no connected call")
         sdp = self.media.offer(call, hold)
         request = dialog.create_request("INVITE", via=self.ua.via(call.gateway), body=sdp,
-                                        headers=[("Content-Type", "application/sdp"), *self.ua.ua_headers()])
+                                        headers=[*self.session_timers.refresh_headers(call),
+                                                 ("Content-Type", "application/sdp"), *self.ua.ua_headers()])
         response = await self.ua.request(request, self.dialog_target(call), call.gateway)
         if response is None or not 200 <= response.status < 300:
             self.media.offer_withdrawn(call)  # RFC 3264 §8: a refused re-offer leaves the session as it was
@@ -429,6 +439,7 @@ class CallManager:
             call.local_sdp = sdp
             call.remote_sdp = response.body
             call.local_hold = hold
+            self.session_timers.answered_as_uac(call, response, initial=False)
             try:
                 self.media.answered(call, response.body)
             except MediaRefused as exc:
@@ -481,11 +492,13 @@ class CallManager:
             return call
         ok = make_response(call.invite, 200, to_tag=call.dialog.local_tag if call.dialog else new_tag(),
                            headers=[*_record_route(call.invite), self._contact(call), ("Allow", ALLOW),
+                                    *self.session_timers.negotiate(call, call.invite),
                                     ("Content-Type", "application/sdp"), *self.ua.ua_headers()],
                            body=call.local_sdp)
         call.dialog = Dialog.as_uas(call.invite, ok)
         call.fire(CallEvent.ACCEPT)
         self.ua.respond(call.server_txn, ok)
+        self.session_timers.answered_as_uas(call)
         if call.source is not None and not call.source.reliable:
             self.ua.spawn(self._retransmit_2xx(call, call.server_txn, ok))
         self.changed(call)
@@ -591,6 +604,12 @@ class CallManager:
                 ua.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
                 self._end(call, str(exc.status), exc.status)
                 return call
+        try:
+            self.session_timers.negotiate(call, request)
+        except TooSmall as exc:  # RFC 4028 §9: 422 with our Min-SE, before ringing
+            ua.respond(txn, self.session_timers.rejection(request, exc))
+            self._end(call, "422", 422)
+            return call
         ringing = make_response(request, 180, to_tag=to_tag or new_tag(),
                                 headers=[*_record_route(request), self._contact(call), *ua.ua_headers()])
         call.dialog = Dialog.as_uas(request, ringing)
@@ -646,6 +665,11 @@ class CallManager:
             return
         remote_hold = sdp_direction(request.body) in ("sendonly", "inactive") if request.body else call.remote_hold
         try:
+            timer_headers = self.session_timers.negotiate(call, request)
+        except TooSmall as exc:
+            self.ua.respond(txn, self.session_timers.rejection(request, exc))
+            return
+        try:
             sdp = self.media.answer(call, request.body, call.local_hold) if request.body else \
                 self.media.offer(call, call.local_hold)
         except MediaRefused as exc:
@@ -655,8 +679,9 @@ class CallManager:
         call.remote_sdp = request.body or call.remote_sdp
         call.local_sdp = sdp
         self.ua.respond(txn, make_response(request, 200, headers=[
-            *_record_route(request), self._contact(call), ("Content-Type", "application/sdp"),
+            *_record_route(request), self._contact(call), *timer_headers, ("Content-Type", "application/sdp"),
             *self.ua.ua_headers()], body=sdp))
+        self.session_timers.answered_as_uas(call)
         self.changed(call)
 
     def ack_received(self, ack: Request) -> None:
