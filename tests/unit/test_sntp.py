@@ -356,3 +356,24 @@ async def test_sync_period_counts_on_uptime_once_per_period(tmp_path: Path, monk
     await unit.stop()
     assert made <= int(elapsed / 0.1) + 1  # no extra attempt for the early wake-ups or the stepped clock
     assert made >= int(elapsed / 0.1) // 2  # and the loop keeps going (a loaded machine is slower)
+
+
+async def test_synchronization_period_spaces_successful_syncs(tmp_path: Path) -> None:
+    """Hoc.SntpSynchronizationPeriod after a success, Hoc.SntpSynchronizationPeriodOnError after a failure."""
+    server, addr = await fake_server(good())
+    unit, _hoc = hoc_unit(tmp_path, minute_s=0.05)
+    c = unit.config
+    c.set("Hoc.SntpConfigSource", "Static")
+    c.set("Hoc.StaticSntpServerHost", addr)
+    c.set("Hoc.SntpSynchronizationPeriod", 4)  # 0.2 s here
+    c.set("Hoc.SntpSynchronizationPeriodOnError", 1)  # 0.05 s: what the gaps would be if it applied
+    await unit.start()
+    stamps: list[float] = []
+    end = time.monotonic() + 5.0
+    while len(stamps) < 3 and time.monotonic() < end:
+        if len(server.requests) > len(stamps):
+            stamps.append(time.monotonic())
+        await asyncio.sleep(0.005)
+    await unit.stop()
+    assert len(stamps) == 3 and unit.clock.synchronized
+    assert stamps[1] - stamps[0] >= 0.15 and stamps[2] - stamps[1] >= 0.15, stamps
