@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages of the real peers the tests start (installed by `make test` when run as root).
 PEER_PACKAGES := rsyslog openssh-client sshpass chrony openssl chromium kamailio kamailio-tls-modules snmp dnsmasq-base iproute2 baresip-core python3-gi gir1.2-gst-plugins-base-1.0 nginx lighttpd tftpd-hpa vsftpd \
-	tshark libpcap0.8 gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libbcg729-0 libspandsp2 libtiff-tools sip-tester \
+	tshark libpcap0.8 gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libbcg729-0 libspandsp2 libtiff-tools sip-tester sngrep \
 	podman runc mmdebstrap
 RUN_ARGS ?=
 

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,7 +25,7 @@ import pytest
 
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio, start_hep_collector
-from testkit.peers import require_peer
+from testkit.peers import free_port, require_peer
 from testkit.process import spawn, stop_process
 from testkit.rsyslog import Received, Rsyslog
 from tests.interop.siplab import Pkis, kamailio, make_unit, reg_state, sipep, wait_for
@@ -95,6 +96,34 @@ def dumpcap(directory: Path, capture_filter: str) -> Iterator[Path]:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 stop_process(proc)
+
+
+@contextmanager
+def sngrep_collector(directory: Path) -> Iterator[tuple[str, Path]]:
+    """Irontec's sngrep listening for HEP (EEP) on a free UDP port, writing what it decoded as a pcap (addresses,
+    ports and time from the HEP chunks, the payload as the datagram): ("host:port", the pcap file)."""
+    tool = require_peer("sngrep")["sngrep"]
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port("127.0.0.1", socket.SOCK_DGRAM)
+    out = directory / "hep.pcap"
+    proc = spawn([tool, "-N", "-q", "-F", "-L", f"udp:127.0.0.1:{port}", "-O", str(out)], directory / "sngrep.log")
+    try:
+        deadline = time.monotonic() + 10
+        while not udp_bound("127.0.0.1", port):
+            assert proc.poll() is None and time.monotonic() < deadline, (directory / "sngrep.log").read_text()
+            time.sleep(0.05)
+        yield f"127.0.0.1:{port}", out
+    finally:
+        stop_process(proc)  # sngrep writes its pcap out as it ends
+
+
+def udp_bound(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def wire_datagrams(pcap: Path) -> list[Datagram]:
@@ -231,6 +260,27 @@ async def test_hep_mirror_of_a_whole_call_parses_in_kamailio_sipcapture(
             assert p["corr"] == rec.call_id
             seconds = float(p["ts"].split(".")[0])
             assert abs(seconds - unit.clock.now()) < 60  # the unit's clock (synchronized here)
+
+
+async def test_hep_mirror_of_a_whole_call_decoded_by_sngrep(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    """A second independent HEP decoder: what sngrep rebuilt from each HEP packet (addresses, ports, the unit's
+    time, the payload) is the datagram that went on the wire, byte for byte."""
+    with sngrep_collector(tmp_path / "sngrep") as (collector, decoded):
+        settings = [{"SipEp.HepCollectorHost": collector, "SipEp.HepEnable": "Enable"}] * 2
+        rec = await record_call(units, kamailios, tmp_path, pkis, settings)
+        await asyncio.sleep(0.5)
+    # sngrep's pcap holds every SIP packet it decoded; the call's, each unit's as the unit sent or received them
+    hep = [d for d in wire_datagrams(decoded) if d.call_id == rec.call_id]
+    for unit in rec.units:
+        sip = unit.listening["sip"]
+        wire = rec.of(unit)
+        mirrored = [d for d in hep if sip in (d.src, d.dst)]  # Kamailio is in the middle: these are the unit's
+        assert len(mirrored) == len(wire), (sip, len(mirrored), len(wire))
+        assert_wire_order([(d.src, d.dst, d.data) for d in mirrored], [((d.src, d.dst, d.data), d.time) for d in wire],
+                          sent_from(sip))
+        assert all(abs(m.time - w.time) < LAG for m, w in zip(sorted(mirrored, key=lambda d: d.time),
+                                                           sorted(wire, key=lambda d: d.time), strict=True))
 
 
 async def test_mirrors_over_tls_carry_the_messages_in_clear(
