@@ -5,7 +5,7 @@ Why a packet socket rather than taps in each engine: the kernel gives every prot
 UDP/TCP/TLS records, RTP/SRTP, RTCP, UDPTL, DNS, SNTP, syslog, TR-069, SNMP, the web — with its real IP/UDP/TCP
 framing and no engine changes. It needs CAP_NET_RAW (root, or the capability given to the Python binary): without
 it, opening fails with PermissionError and the capture ends in UndefinedFailure with a notification saying so
-(an emulator choice, documented in README).
+(an emulator choice, documented in docs/diagnostics.md).
 
 Frames and their kernel timestamps (the host's real-time clock, nanoseconds; the capture adds the unit's clock
 offset) come through the socket's receive ring (:mod:`~emulator.engines.capture.ring`: no system call per frame),
