@@ -1,14 +1,19 @@
 """SipEp parameters as the SIP endpoint reads them, parameter by parameter (engines/sipep/settings.py and the codec
 policy): registration timing (Default and per gateway), the gateway's domain and media networks, the outbound
 proxy of a gateway, the failover conditions of a gateway, credential selection by user name and realm, the
-User-Agent header, and the SDP interop settings of answers."""
+User-Agent header, the SDP interop settings of answers, the unit's own registrations and the RTCP XR collector of
+a gateway."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from emulator.engines.sipep.engine import SipEpEngine
 from emulator.engines.sipep.settings import Settings
+from emulator.engines.sipep.vq_publish import collector_uri
+from emulator.lab import build_unit
 from emulator.protocols.media.codec_policy import policy_from_config
+from emulator.runtime.spec import UnitSpec
 from tests.helpers.units import configured
 
 MACROS = {"product": "Mediatrix 4102", "version": "49.0", "profile": "4102", "mac": "0090f8000001", "serial": "s1"}
@@ -106,3 +111,34 @@ def test_answer_interop_settings(tmp_path: Path) -> None:
     c.set("SipEp.InteropAllowLessMediaInResponse", "Enable")
     p = policy_from_config(c)
     assert (p.dtmf_pt_from_answer, p.allow_less_media) == (True, True)
+
+
+def test_unit_registrations_are_registered_on_their_gateway(tmp_path: Path) -> None:
+    running = build_unit(UnitSpec(name="u1", profile="4102", state_dir=tmp_path, port_mode="auto", fsync=False))
+    engine = running.unit.services["SipEp"].engine
+    assert isinstance(engine, SipEpEngine)
+    c = running.unit.config
+
+    def unit_regs() -> list[tuple[str, str, str]]:
+        return [(r.gateway, r.endpoint, r.username) for r in engine.regs.read(engine.settings.gateways())
+                if r.endpoint == ""]
+
+    assert unit_regs() == []
+    c.add_row("SipEp.UnitRegistrations", {"Username": "trunk1", "GatewayName": "default"})
+    c.add_row("SipEp.UnitRegistrations", {"Username": "trunk2", "GatewayName": "nosuchgateway"})
+    assert unit_regs() == [("default", "", "trunk1")]  # a registration on an unknown gateway is left out
+    c.set("SipEp.UnitRegistrations[2].GatewayName", "default")
+    c.set("SipEp.UnitRegistrations[1].Username", "trunk0")
+    assert unit_regs() == [("default", "", "trunk0"), ("default", "", "trunk2")]
+    c.set("SipEp.UnitRegistrations.Delete[Index=1]", "Delete")
+    assert unit_regs() == [("default", "", "trunk2")]
+
+
+def test_gateway_rtcp_xr_collector(tmp_path: Path) -> None:
+    c = configured(tmp_path)
+    c.set("SipEp.DefaultStaticRtcpXrCollectorUri", "sip:collector@127.0.0.5")
+    assert collector_uri(c.get, c.rows, "default") == "sip:collector@127.0.0.5"
+    c.set("SipEp.GwSpecificRtcpXr[default].CollectorUri", "sip:gw@127.0.0.6")
+    assert collector_uri(c.get, c.rows, "default") == "sip:collector@127.0.0.5"  # not in force yet
+    c.set("SipEp.GwSpecificRtcpXr[default].EnableConfig", "Enable")
+    assert collector_uri(c.get, c.rows, "default") == "sip:gw@127.0.0.6"
