@@ -1,6 +1,6 @@
 """Service parameters parameter by parameter: a service whose ``Scm.ServicesConfig`` StartupType is Manual does
-not start with the unit (it waits for a Start command), and ``Snmp.EnableSnmpV3`` opens or closes SNMPv3 in the
-agent's access plan."""
+not start with the unit (it waits for a Start command), ``Snmp.EnableSnmpV3`` opens or closes SNMPv3 in the
+agent's access plan, and the web server's HTTPS port follows ``Web.SecureServerPort``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from pathlib import Path
 from emulator.faces.snmp import access_plan
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
+from testkit.peers import free_port
 from tests.helpers.units import configured
+from tests.unit.web_env import web_env
 
 
 def _state(unit: Unit, service: str) -> str:
@@ -39,3 +41,14 @@ def test_snmp_v3_can_be_closed(tmp_path: Path) -> None:
     assert access_plan(c).v3
     c.set("Snmp.EnableSnmpV3", "Disable")
     assert not access_plan(c).v3
+
+
+async def test_https_listens_on_the_secure_server_port(tmp_path: Path) -> None:
+    async for e in web_env(tmp_path, mode="Secure"):
+        e.unit.ports = PortPolicy(mode="hardware")  # the parameter's own port (unprivileged here)
+        port = free_port()
+        e.unit.config.set("Web.SecureServerPort", port)
+        assert e.unit.config.restart_required() == ["Web"]
+        await e.unit.restart_required_services()
+        assert e.unit.listening["web_secure"] == f"https://127.0.0.1:{port}"
+        assert "web" not in e.unit.listening
