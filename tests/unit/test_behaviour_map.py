@@ -104,7 +104,7 @@ def test_min_severity_acts_only_where_notifications_are_raised(behaviour: Behavi
         if behaviour.of(f"{svc}.MinSeverity") == "live":
             assert svc in raising, svc
     assert behaviour.of("SipEp.MinSeverity") == "live"
-    assert behaviour.of("CRout.MinSeverity") == "stored"  # no CRout notification exists
+    assert behaviour.of("TelIf.MinSeverity") == "stored"  # no TelIf notification exists
 
 
 def _data() -> dict[str, object]:

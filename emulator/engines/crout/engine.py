@@ -50,17 +50,24 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_TABLES", "CRoutEngine"]
 
-# the CRout tables a user configures (short names), in the order the checks read them
-CONFIG_TABLES = ("Route", "MappingType", "MappingExpression", "Hunt", "SignalingProperties", "SipHeadersTranslation",
-                 "CallPropertiesTranslation", "SipRedirect")
-STATUS_TABLES = ("InterfaceStatus", "RouteStatus", "MappingTypeStatus", "MappingExpressionStatus", "HuntStatus",
-                 "SignalingPropertiesStatus", "SipHeadersTranslationStatus", "CallPropertiesTranslationStatus",
-                 "SipRedirectStatus")
-AUTO_SCALARS = ("AutoRoutingEnable", "AutoRoutingCriteriaType", "AutoRoutingIncomingMappings",
-                "AutoRoutingOutgoingMappings", "AutoRoutingIncomingSignalingProperties",
-                "AutoRoutingOutgoingSignalingProperties")
+# the CRout tables a user configures, in the order the checks read them
+CONFIG_TABLES = ("CRout.Route", "CRout.MappingType", "CRout.MappingExpression", "CRout.Hunt",
+                 "CRout.SignalingProperties", "CRout.SipHeadersTranslation", "CRout.CallPropertiesTranslation",
+                 "CRout.SipRedirect")
+STATUS_TABLES = ("CRout.InterfaceStatus", "CRout.RouteStatus", "CRout.MappingTypeStatus",
+                 "CRout.MappingExpressionStatus", "CRout.HuntStatus", "CRout.SignalingPropertiesStatus",
+                 "CRout.SipHeadersTranslationStatus", "CRout.CallPropertiesTranslationStatus",
+                 "CRout.SipRedirectStatus")
+AUTO_SCALARS = ("CRout.AutoRoutingEnable", "CRout.AutoRoutingCriteriaType", "CRout.AutoRoutingIncomingMappings",
+                "CRout.AutoRoutingOutgoingMappings", "CRout.AutoRoutingIncomingSignalingProperties",
+                "CRout.AutoRoutingOutgoingSignalingProperties")
 _LINE_PREFIX = {"fxs": "fxs-", "fxo": "fxo-", "bri": "isdn-", "pri": "isdn-"}
 _LIVE = ("SipEp.Gateway", "SipEp.UserAgent")  # what auto-routing and the interfaces follow without ApplyConfig
+
+
+def _short(name: str) -> str:
+    """``CRout.Route`` -> ``Route`` (the pure core's table names)."""
+    return name.split(".", 1)[1]
 
 
 class CRoutEngine:
@@ -81,11 +88,11 @@ class CRoutEngine:
         c = self.config
         c.provide("CRout.ConfigModifiedStatus", lambda: "No" if self._applied == self._snapshot() else "Yes")
         for table in STATUS_TABLES:
-            c.provide_rows(f"CRout.{table}", self._status_rows(table))
+            c.provide_rows(table, self._status_rows(_short(table)))
         for table in CONFIG_TABLES:
-            c.on_command(f"CRout.{table}.Up", self._mover(table, -1))
-            c.on_command(f"CRout.{table}.Down", self._mover(table, +1))
-            c.on_command(f"CRout.{table}.Insert", self._inserter(table))
+            c.on_command(f"{table}.Up", self._mover(table, -1))
+            c.on_command(f"{table}.Down", self._mover(table, +1))
+            c.on_command(f"{table}.Insert", self._inserter(table))
         unit.commands["CRout.ApplyConfig"] = self.apply_config
         c.subscribe(self._on_change)
         self._show_auto_routing()
@@ -170,13 +177,13 @@ class CRoutEngine:
         """The CRout configuration (what ApplyConfig puts in use): its tables' columns and auto-routing."""
         c = self.config
         out: dict[str, Any] = {}
-        for table in (*CONFIG_TABLES, "AutoRouting"):
-            t = c.catalog.tables[f"CRout.{table}"]
+        for table in (*CONFIG_TABLES, "CRout.AutoRouting"):
+            t = c.catalog.tables[table]
             keep = [p.column for p in t.columns.values() if p.column and (p.column in t.index or
                                                                           (p.writable and not p.is_command))]
-            out[table] = [{k: row.get(k) for k in keep} for row in c.rows(t.name)]
+            out[_short(table)] = [{k: row.get(k) for k in keep} for row in c.rows(t.name)]
         for name in AUTO_SCALARS:
-            out[name] = c.get(f"CRout.{name}")
+            out[_short(name)] = c.get(name)
         return out
 
     def _compile(self, snapshot: dict[str, Any]) -> tuple[list[Problem], RoutingTable]:
@@ -194,16 +201,15 @@ class CRoutEngine:
                          own_gateway(str(r["EpId"])))
             for r in snapshot["AutoRouting"] if str(r["EpId"]) in self.unit.profile.endpoints)
         auto = AutoRouting(snapshot["AutoRoutingEnable"] == "Enable", str(snapshot["AutoRoutingCriteriaType"]),
-                           endpoints, *(str(snapshot[n] or "") for n in AUTO_SCALARS[2:]))
-        return check({t: snapshot[t] for t in CONFIG_TABLES}, self.interfaces(), auto)
+                           endpoints, *(str(snapshot[_short(n)] or "") for n in AUTO_SCALARS[2:]))
+        return check({_short(t): snapshot[_short(t)] for t in CONFIG_TABLES}, self.interfaces(), auto)
 
     def _mark(self, problems: list[Problem]) -> None:
         """Each configured row's ``ConfigStatus``: ``Valid`` or its problems."""
         by_row: dict[tuple[str, str], list[str]] = {}
         for p in problems:
             by_row.setdefault((p.table, str(p.index)), []).append(p.reason)
-        for table in CONFIG_TABLES:
-            name = f"CRout.{table}"
+        for name in CONFIG_TABLES:
             for index in self.config.indexes(name):
                 text = "; ".join(by_row.get((name, str(index[0])), [])) or "Valid"
                 self.config.set_status(f"{name}[{index[0]}].ConfigStatus", text)
@@ -255,20 +261,20 @@ class CRoutEngine:
 
     # ------------------------------------------------------------------ row commands
     def _columns(self, table: str) -> list[str]:
-        t = self.config.catalog.tables[f"CRout.{table}"]
+        t = self.config.catalog.tables[table]
         return [p.column for p in t.config_columns if p.column and p.column not in t.index]
 
     def _copy(self, table: str, values: dict[str, Any], index: Any) -> None:
         for column, value in values.items():
-            self.config.set(f"CRout.{table}[{index}].{column}", value, source="CRout")
+            self.config.set(f"{table}[{index}].{column}", value, source="CRout")
 
     def _mover(self, table: str, delta: int) -> Callable[[tuple[Any, ...]], None]:
         def move(index: tuple[Any, ...]) -> None:
-            order = sorted(self.config.indexes(f"CRout.{table}"))
+            order = sorted(self.config.indexes(table))
             pos = order.index(index) + delta
             if not 0 <= pos < len(order):
                 return  # the first row cannot go up, nor the last down
-            rows: dict[tuple[Any, ...], dict[str, Any]] = {(r["Index"],): r for r in self.config.rows(f"CRout.{table}")}
+            rows: dict[tuple[Any, ...], dict[str, Any]] = {(r["Index"],): r for r in self.config.rows(table)}
             columns = self._columns(table)
             mine, theirs = ({c: rows[i][c] for c in columns} for i in (index, order[pos]))
             self._copy(table, theirs, index[0])
@@ -277,7 +283,7 @@ class CRoutEngine:
 
     def _inserter(self, table: str) -> Callable[[tuple[Any, ...]], None]:
         def insert(index: tuple[Any, ...]) -> None:
-            name = f"CRout.{table}"
+            name = table
             self.config.add_row(name, source="CRout")
             order = sorted(self.config.indexes(name))
             rows: dict[tuple[Any, ...], dict[str, Any]] = {(r["Index"],): r for r in self.config.rows(name)}
