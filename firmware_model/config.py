@@ -394,7 +394,10 @@ class Config:
             if not col.writable or col.is_command:
                 raise ConfigError("read-only", col.name, f"{col.name}: read-only column")
             try:
-                row[col.column or k] = col.type.parse(v)
+                row[col.column or k] = parsed = col.type.parse(v)
+                check = VALIDATORS.get(col.name)  # as set() does: a new row's values are checked the same way
+                if check is not None:
+                    check(parsed)
             except ValueError as e:
                 raise ConfigError("invalid", col.name, f"{col.name}: {e}") from None
         rows[index] = row

@@ -129,6 +129,20 @@ class PageActions:
         self.unit.log.info("web_reboot")
         await self.unit.reboot()
 
+    # ------------------------------------------------------------------ call router
+    def apply_crout(self, caller: Caller) -> Flash:
+        """The Call Router pages' "Apply Config": ``CRout.ApplyConfig`` puts the configuration in use, or refuses
+        it with the engine's reason (the routing in use stays as it was)."""
+        check_command(caller, "CRout.ApplyConfig")
+        command = self.unit.commands.get("CRout.ApplyConfig")
+        if command is None:
+            return Flash("This unit has no call router.", ok=False)
+        try:
+            result = command()
+        except ConfigError as e:
+            return Flash(e.message, ok=False)
+        return Flash(str(result or "Call routing configuration applied.").strip())
+
     # ------------------------------------------------------------------ provisioning
     def check_provisioning(self, service: str, verb: str, caller: Caller) -> str:
         """The policy's answer before anything is applied (``Forbidden``); the job's label."""

@@ -35,9 +35,9 @@ from firmware_model.certs import MAX_UPLOAD_BYTES
 from firmware_model.config import ConfigError
 from web_ui.actions import ENDPOINT_BUTTONS, SERVICE_VERBS, PageActions
 from web_ui.auth import COOKIE, LOGIN_COOKIE, Flash, Session, SessionStore, same_token
-from web_ui.forms import BadForm, add_row, apply_fields, delete_row, reason
+from web_ui.forms import ROW_MOVES, BadForm, add_row, apply_fields, delete_row, move_row, reason
 from web_ui.pages import BUTTON_ACTIONS, MENU, PAGES, Page, page_by_path
-from web_ui.views import PageBuilder, PageModel, cell_address
+from web_ui.views import PageBuilder, PageModel, cell_address, mark_text
 
 if TYPE_CHECKING:
     import jinja2
@@ -64,7 +64,8 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS, BUTTON_ACTIONS=BUTTON_ACTIONS)
+    env.globals.update(ENDPOINT_BUTTONS=ENDPOINT_BUTTONS, SERVICE_VERBS=SERVICE_VERBS, BUTTON_ACTIONS=BUTTON_ACTIONS,
+                       ROW_MOVES=ROW_MOVES, mark_text=mark_text)
     return env
 
 
@@ -344,6 +345,17 @@ class WebEngine:
         elif kind == "delete":
             number, _, key = arg.partition(":")
             session.flash.append(self._delete(model, _number(number), key, session))
+        elif kind == "row":  # a grid row's Up / Down
+            number, _, rest = arg.partition(":")
+            command, _, key = rest.partition(":")
+            try:
+                move_row(self.unit, model, _number(number), key, command, auth)
+            except ConfigError as e:
+                session.tell(reason(e), ok=False)
+        elif kind == "crout":  # Apply Config: CRout.ApplyConfig
+            if arg != "apply":
+                raise BadForm("unknown action")
+            session.flash.append(self.actions.apply_crout(auth))
         elif kind == "ep":
             verb, _, ep = arg.partition(":")
             session.flash.append(self.actions.endpoint_command(verb, ep, auth))

@@ -13,14 +13,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emulator.ops.policy import Caller, check_table
+from emulator.ops.policy import Caller, check_table, check_write
 from emulator.runtime.unit import Unit
 from firmware_model.config import Config, ConfigError
 from firmware_model.schema import Value
 from web_ui.pages import Section
-from web_ui.views import PageModel, may_write
+from web_ui.references import REFERENCES, joined
+from web_ui.views import PageModel, cell_address, may_write
 
-__all__ = ["BadForm", "add_row", "apply_fields", "delete_row", "reason"]
+__all__ = ["ROW_MOVES", "BadForm", "add_row", "apply_fields", "delete_row", "move_row", "reason"]
+
+ROW_MOVES = ("Up", "Down")  # the row commands of a grid whose rows are ordered (Section.move)
 
 
 class BadForm(Exception):
@@ -46,7 +49,7 @@ def apply_fields(config: Config, model: PageModel, form: Any) -> dict[str, str]:
             for name, ed in model.editable.items():
                 if name not in form:
                     continue
-                raw = str(form[name])
+                raw = joined(form.getall(name)) if ed.multiple else str(form[name])
                 if ed.param.secret and raw == "":
                     continue  # a blank password field keeps the current secret
                 try:
@@ -86,7 +89,8 @@ def add_row(unit: Unit, model: PageModel, number: int, form: Any, caller: Caller
         key = f"add.{f.param}"
         if p is None or key not in form or not may_write(caller, p):
             continue
-        raw = str(form[key])
+        ref = REFERENCES.get(p.name)
+        raw = joined(form.getall(key)) if ref is not None and ref.multiple else str(form[key])
         if p.secret and raw == "":
             continue
         values[f.param] = f.choices.value(raw) if f.choices is not None else raw
@@ -121,6 +125,25 @@ def delete_row(unit: Unit, model: PageModel, number: int, key: str, caller: Call
         if sec.table == "SipEp.Gateway":
             _gateway_rows(unit, str(index[0]), remove=True)
     return sec.table, index
+
+
+def move_row(unit: Unit, model: PageModel, number: int, key: str, command: str, caller: Caller) -> None:
+    """A grid row's Up or Down button: the table's own row command (the call router swaps the row with its
+    neighbour); ConfigError when the model refuses, Forbidden when the policy does."""
+    sec = _grid_section(model, number)
+    if not sec.move or command not in ROW_MOVES:
+        raise BadForm("rows cannot be moved here")
+    assert sec.table is not None
+    table = unit.catalog.tables[sec.table]
+    try:
+        index = tuple(json.loads(key))
+    except (ValueError, TypeError):
+        raise BadForm("bad row") from None
+    if len(index) != len(table.index):
+        raise BadForm("bad row")
+    address = cell_address(table, index, command)
+    check_write(caller, unit.config.resolve(address).param)
+    unit.config.set(address, command, source="web")
 
 
 def _gateway_rows(unit: Unit, gateway: str, remove: bool = False) -> None:

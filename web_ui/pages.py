@@ -21,7 +21,8 @@ Section kinds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from web_ui.page_types import ENABLE_YES_NO, Choices, Field, Page, Section
+from web_ui.pages_telephony import CALL_ROUTER_PAGES, POTS_PAGES, TELEPHONY_PAGES
 
 __all__ = [
     "ALL_PATHS",
@@ -38,28 +39,6 @@ __all__ = [
     "page_by_path",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class Choices:
-    """Display text <-> parameter value, in the order the list shows them."""
-
-    pairs: tuple[tuple[str, str], ...]  # (value, shown)
-
-    def shown(self, value: str) -> str:
-        for v, s in self.pairs:
-            if v.lower() == value.lower():
-                return s
-        return value
-
-    def value(self, shown: str) -> str:
-        """The parameter value for a submitted text (unknown text passes through to be refused)."""
-        for v, s in self.pairs:
-            if s == shown:
-                return v
-        return shown
-
-
-ENABLE_YES_NO = Choices((("Enable", "Yes"), ("Disable", "No")))
 GATEWAY_TYPE = Choices((("TrunkGateway", "Trunk"), ("EndpointGateway", "Endpoint")))
 RTP_MODE = Choices((("Unsecure", "Unsecure"), ("Secure", "Secure"), ("SecureWithFallback", "Secure with fallback")))
 KEY_MANAGEMENT = Choices((("Sdes", "SDES"), ("Mikey", "MIKEY")))
@@ -79,50 +58,8 @@ BUTTON_ACTIONS: dict[str, str] = {
     "Restore Now": "conf:restore",
     "Install": "fpu:install",
     "Rollback": "fpu:rollback",
+    "Apply Config": "crout:apply",  # the Call Router pages: CRout.ApplyConfig (emulator choice of the text)
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    """One input bound to a parameter: a scalar name (``form``) or a column name (``grid``)."""
-
-    param: str
-    label: str | None = None  # None: the catalog title
-    choices: Choices | None = None
-    readonly: bool = False
-    default: str | None = None  # endpoint sections: the scalar used when "Select Endpoint" is Default
-
-
-@dataclass(frozen=True, slots=True)
-class Section:
-    title: str
-    kind: str = "form"  # form | grid | status | endpoint | custom
-    fields: tuple[Field, ...] = ()
-    table: str | None = None
-    index_label: str | None = None  # grid: the heading of the index column (None: catalog title)
-    add: bool = False
-    delete: bool = False
-    row_labels: tuple[str, ...] = ()  # grid: names shown instead of the index, by position
-    block: str = ""  # custom: the template block
-    buttons: tuple[str, ...] = ("Apply",)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    menu: str
-    name: str
-    sections: tuple[Section, ...]
-    admin: bool = False  # only Admin users may open it (Management/Access Control)
-    extra_buttons: tuple[str, ...] = ()
-
-    @property
-    def path(self) -> str:
-        """URL path: ``/SIP/Gateways``; Reboot (no menu) is ``/Reboot``."""
-        return "/" + (f"{self.menu}/{self.name}" if self.menu else self.name).replace(" ", "_")
-
-    @property
-    def title(self) -> str:
-        return f"{self.menu}/{self.name}" if self.menu else self.name
 
 
 def _f(*names: str) -> tuple[Field, ...]:
@@ -352,8 +289,11 @@ PAGES: tuple[Page, ...] = (
     )),
 )
 
+PAGES += (*POTS_PAGES, *TELEPHONY_PAGES, *CALL_ROUTER_PAGES)  # web_ui.pages_telephony
+
 MENU: tuple[tuple[str, tuple[Page, ...]], ...] = tuple(
-    (m, tuple(p for p in PAGES if p.menu == m)) for m in ("System", "Network", "SIP", "Media", "Management")
+    (m, tuple(p for p in PAGES if p.menu == m))
+    for m in ("System", "Network", "POTS", "SIP", "Media", "Telephony", "Call Router", "Management")
 )
 
 _BY_PATH: dict[str, Page] = {p.path: p for p in PAGES}

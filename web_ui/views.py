@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.ops.policy import MASK, Caller, Forbidden, check_write, may_write_table
+from emulator.protocols.crout.names import split_names
 from emulator.runtime.unit import Unit
 from firmware_model import script as scripts
+from firmware_model.behaviour import MEANING, load_behaviour
 from firmware_model.config import ConfigError
 from firmware_model.schema import Param, Table, Value
 from web_ui.pages import CODEC_COLUMNS, CODECS, Choices, Field, Page, Section
+from web_ui.references import REFERENCES, Ref, joined, options
 
 __all__ = [
     "MAX_STATUS_ROWS",
@@ -30,6 +33,7 @@ __all__ = [
     "RowView",
     "SectionView",
     "cell_address",
+    "mark_text",
     "may_write",
 ]
 
@@ -46,9 +50,11 @@ class FieldView:
     help: str
     value: str  # shown text
     options: list[str] = field(default_factory=list)  # shown texts; empty: a text input
-    kind: str = "text"  # text | select | password | readonly | none
+    kind: str = "text"  # text | select | multi | password | readonly | none
     error: str = ""
     allowed: str = ""  # the value type, in words (Show Help)
+    selected: list[str] = field(default_factory=list)  # multi: the names chosen (a list of another table's rows)
+    mark: str = ""  # the behaviour map's class when the emulator does not act on the value (stored, hardware)
 
 
 @dataclass(slots=True)
@@ -74,6 +80,7 @@ class SectionView:
 class Editable:
     param: Param
     choices: Choices | None
+    multiple: bool = False  # a list of names (web_ui.references): the submitted names are joined
 
 
 @dataclass(slots=True)
@@ -117,6 +124,17 @@ def form_text(form: Any, name: str) -> str:
     return str(form[name])
 
 
+def _mark(p: Param) -> str:
+    """The behaviour map's class of a value the emulator keeps without acting on it ("" when it acts)."""
+    cls = load_behaviour().get(p.name) or ""
+    return cls if cls in ("stored", "hardware") else ""
+
+
+def mark_text(cls: str) -> str:
+    """What a behaviour mark means, shown on hover (an emulator addition)."""
+    return f"Emulator: {MEANING[cls]}." if cls in MEANING else ""
+
+
 def _options(p: Param, choices: Choices | None) -> list[str]:
     labels = p.type.labels()
     return [choices.shown(v) for v in labels] if choices is not None else labels
@@ -130,6 +148,8 @@ class _Build:
     caller: Caller
     submitted: Any
     errors: dict[str, str]
+    marks: bool = False  # the current section marks the values the emulator does not act on
+    names: dict[str, list[str]] = field(default_factory=dict)  # reference kind -> the rows' names (once a build)
 
 
 class PageBuilder:
@@ -157,6 +177,7 @@ class PageBuilder:
         b = _Build(PageModel(page, [], {}, endpoint), caller, submitted, errors or {})
         for number, sec in enumerate(page.sections):
             view = SectionView(sec, number=number)
+            b.marks = sec.marks
             if sec.kind == "form":
                 self._form(b, view)
             elif sec.kind == "endpoint":
@@ -173,8 +194,9 @@ class PageBuilder:
     # ------------------------------------------------------------------ one field
     def _field(self, b: _Build, p: Param, name: str, f: Field) -> FieldView:
         writable = p.writable and not f.readonly and may_write(b.caller, p)
+        ref = REFERENCES.get(p.name)
         if b.submitted is not None and name in b.submitted and not p.secret:
-            value = str(b.submitted[name])
+            value = joined(b.submitted.getall(name)) if ref and ref.multiple else str(b.submitted[name])
         else:
             try:
                 value = _text(self.unit.config.get(name))
@@ -189,12 +211,29 @@ class PageBuilder:
             fv.value = "" if writable else MASK
         elif not writable:
             fv.kind = "readonly"
+        elif ref is not None:
+            self._reference(b, fv, ref)
         elif p.type.is_enum:
             fv.kind = "select"
             fv.options = _options(p, f.choices)
         if writable:
-            b.model.editable[name] = Editable(p, f.choices)
+            b.model.editable[name] = Editable(p, f.choices, multiple=bool(ref and ref.multiple))
+        if b.marks:
+            fv.mark = _mark(p)
         return fv
+
+    def _reference(self, b: _Build, fv: FieldView, ref: Ref) -> None:
+        """A field naming rows of another table: the list of the rows that exist (web_ui.references)."""
+        names = b.names.get(ref.kind)
+        if names is None:
+            names = b.names[ref.kind] = options(self.unit, Ref(ref.kind))[1:]
+        if not ref.multiple:
+            fv.kind = "select"
+            fv.options = ["", *names]
+            return
+        fv.kind = "multi"
+        fv.selected = split_names(fv.value)
+        fv.options = [*fv.selected, *(n for n in names if n not in fv.selected)]  # the chosen ones, in their order
 
     # ------------------------------------------------------------------ section kinds
     def _form(self, b: _Build, view: SectionView) -> None:
@@ -235,6 +274,7 @@ class PageBuilder:
         fields = [(f, table.columns[f.param]) for f in sec.fields if f.param in table.columns]
         view.columns = [(index_label, idx_cols[0].help)] + [(f.label or p.title, p.help) for f, p in fields]
         view.extra["deletable"] = sec.delete and may_write_table(b.caller, table.name)
+        view.extra["movable"] = sec.move and may_write_table(b.caller, table.name)
         for index in self.unit.config.indexes(table.name):
             cells = [self._field(b, p, cell_address(table, index, p.column or f.param), f) for f, p in fields]
             view.rows.append(RowView(", ".join(_text(v) for v in index), json.dumps(list(index)), cells))
@@ -250,8 +290,17 @@ class PageBuilder:
             fv = FieldView(f"add.{p.column}", f.label or p.title, p.help, "",
                            error=b.errors.get(f"add.{p.column}", ""), allowed=p.type.describe())
             default = _text(p.default)
-            if p.secret:
+            ref = REFERENCES.get(p.name)
+            if f.readonly or not p.writable:
+                fv.kind = "none"  # shown once the row exists (a row's Config Status)
+            elif p.secret:
                 fv.kind = "password"
+            elif ref is not None:
+                multi = ref.multiple and b.submitted is not None and fv.name in b.submitted
+                fv.value = joined(b.submitted.getall(fv.name)) if multi else form_text(b.submitted, fv.name) or default
+                self._reference(b, fv, ref)
+                view.add.append(fv)
+                continue
             elif p.type.is_enum:
                 fv.kind = "select"
                 fv.options = _options(p, f.choices)

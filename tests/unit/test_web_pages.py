@@ -62,7 +62,10 @@ def test_menu_and_page_names_are_the_hardware_ones() -> None:
               "Media/Codecs", "Management/Certificates", "Management/Configuration Scripts",
               "Management/Access Control", "Management/SNMP", "Reboot"):
         assert t in titles, t
-    assert [m for m, _ in MENU] == ["System", "Network", "SIP", "Media", "Management"]
+    assert [m for m, _ in MENU] == ["System", "Network", "POTS", "SIP", "Media", "Telephony", "Call Router",
+                                    "Management"]
+    for t in ("Telephony/DTMF Maps", "Call Router/Status", "Call Router/Auto-routing"):  # documented page names
+        assert t in titles, t
     assert page_by_path("/Management/Configuration_Scripts") is not None
     servers = page_by_path("/SIP/Servers")
     assert servers is not None
