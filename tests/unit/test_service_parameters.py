@@ -1,11 +1,13 @@
 """Service parameters parameter by parameter: a service whose ``Scm.ServicesConfig`` StartupType is Manual does
 not start with the unit (it waits for a Start command), ``Snmp.EnableSnmpV3`` opens or closes SNMPv3 in the
-agent's access plan, and the web server's HTTPS port follows ``Web.SecureServerPort``."""
+agent's access plan, the web server's HTTPS port follows ``Web.SecureServerPort``, and
+``EpAdm.BehaviorWhileInUnitShuttingDownState`` lets a shutting-down endpoint take new calls."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from emulator.engines.epadm import EpAdmEngine
 from emulator.faces.snmp import access_plan
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
@@ -52,3 +54,21 @@ async def test_https_listens_on_the_secure_server_port(tmp_path: Path) -> None:
         await e.unit.restart_required_services()
         assert e.unit.listening["web_secure"] == f"https://127.0.0.1:{port}"
         assert "web" not in e.unit.listening
+
+
+async def test_a_shutting_down_endpoint_may_be_allowed_new_calls(tmp_path: Path) -> None:
+    unit = Unit(name="u1", profile=get_profile("4102"), state_dir=tmp_path, ports=PortPolicy(mode="auto"), fsync=False)
+    epadm = EpAdmEngine(unit)
+    unit.attach(epadm)
+    await unit.start()
+    try:
+        epadm.states.set_busy("Phone-Fax1", True)  # a call in progress (no SipEp here: the state table only)
+        unit.config.set("EpAdm.Endpoint.Lock[EpId=Phone-Fax1]", "Lock")
+        assert unit.config.get("EpAdm.Endpoint[Phone-Fax1].AdminState") == "ShuttingDown"
+        assert epadm.refusal("Phone-Fax1") == "endpoint Phone-Fax1 is shutting down"  # BlockNewCalls (factory)
+        unit.config.set("EpAdm.BehaviorWhileInUnitShuttingDownState", "AllowNewCalls")
+        assert epadm.refusal("Phone-Fax1") is None  # it may take a new call
+        unit.config.set("EpAdm.BehaviorWhileInUnitShuttingDownState", "BlockNewCalls")
+        assert epadm.refusal("Phone-Fax1") == "endpoint Phone-Fax1 is shutting down"
+    finally:
+        await unit.stop()
