@@ -1,5 +1,5 @@
-"""SIP extensions against real peers: session timers (RFC 4028) and UPDATE (RFC 3311) between two units through
-Kamailio over TLS, and a SIPp caller that never refreshes its session.
+"""SIP extensions against real peers: session timers (RFC 4028), UPDATE (RFC 3311) and PRACK (RFC 3262) between two
+units through Kamailio over TLS, and a SIPp caller that never refreshes its session.
 
 Session time is compressed in the units (``SessionTimers.time_scale``, as the fast SIP timers compress RFC 3261's):
 the wire carries the configured intervals (180 s, the least SipEp accepts), the units act 90 times faster.
@@ -100,9 +100,74 @@ async def test_update_with_sdp_changes_the_media_mid_call(units: list[Unit], kam
 
 
 # ---------------------------------------------------------------------------------------------------------------
-SIPP_NO_REFRESH = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller that never refreshes its session">
-  <send retrans="500"><![CDATA[
+async def test_reliable_ringing_is_pracked_through_kamailio(units: list[Unit], kamailios: list[Kamailio],
+                                                            tmp_path: Path, pkis: Pkis) -> None:
+    k, a, b = await two_units(units, kamailios, tmp_path, pkis, {"SipEp.UacPrackSupport": "Supported"},
+                              {"SipEp.UasPrackSupport": "Supported"})
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(EP, "bob")
+    assert call.invite is not None and "100rel" in call.invite.headers.get_all("Supported")
+    await wait_for(lambda: call.state == "alerting", what="A alerted by the reliable 180")
+    incoming = cb.current(EP)
+    assert incoming is not None
+    await wait_for(lambda: not cb.prack.unacknowledged(incoming), what="B's 180 acknowledged")
+    racks = ca.prack.pracks_sent[call]
+    assert len(racks) == 1 and racks[0].endswith(" 1 INVITE")  # RAck: <B's RSeq> <the INVITE's CSeq> INVITE
+    assert re.search(rf"REQ PRACK sip:bob@{re.escape(b.host)}\S* from {re.escape(a.host)}:16000 proto=tls", k.log())
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "connected" and incoming.acked.is_set(), what="connected")
+    await ca.hangup(EP)
+    await wait_for(lambda: incoming.state == "ended", what="B ended")
+
+
+async def test_unreliable_ringing_when_the_callee_does_not_support_100rel(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    k, a, b = await two_units(units, kamailios, tmp_path, pkis, {"SipEp.UacPrackSupport": "Supported"},
+                              {"SipEp.UasPrackSupport": "Unsupported"})
+    ca, cb = sipep(a).calls, sipep(b).calls
+    call = await ca.dial(EP, "bob")
+    await wait_for(lambda: call.state == "alerting", what="A alerted")
+    incoming = cb.current(EP)
+    assert incoming is not None and not cb.prack.unacknowledged(incoming)
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "connected", what="connected")
+    assert "REQ PRACK" not in k.log() and call not in ca.prack.pracks_sent
+
+
+async def test_a_caller_requiring_100rel_gets_420_from_a_unit_without_it(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    _, a, b = await two_units(units, kamailios, tmp_path, pkis, {"SipEp.UacPrackSupport": "Required"},
+                              {"SipEp.UasPrackSupport": "Unsupported"})
+    call = await sipep(a).calls.dial(EP, "bob")
+    await wait_for(lambda: call.state == "ended", what="the call refused")
+    assert call.status == 420
+    assert sipep(b).calls.current(EP) is None
+
+
+async def test_an_unacknowledged_reliable_180_is_sent_again_then_the_invite_refused(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    """The caller asks for 100rel but never PRACKs (a SIPp scenario): the unit sends its 180 again (same RSeq)
+    and, 64*T1 later, refuses the INVITE with 500."""
+    sipp = require_peer("sipp")["sipp"]
+    k = kamailio(kamailios, tmp_path, pkis)
+    b = await make_unit(units, tmp_path, pkis, user="bob", registrar=k.udp_address, tls=False,
+                        settings={"SipEp.UasPrackSupport": "Supported"})
+    scenario = tmp_path / "no_prack.xml"
+    scenario.write_text(SIPP_NO_PRACK.replace("{invite}", sipp_invite("Supported: 100rel")))
+    host, port = b.listening["sip"].rsplit(":", 1)
+    returncode, errors = await run_sipp(sipp, scenario, f"{host}:{port}", tmp_path)
+    assert returncode == 0, errors
+    received = (tmp_path / "no_prack_messages.log").read_text()
+    rseqs = re.findall(r"^RSeq: *(\d+)", received, re.M)
+    assert len(rseqs) >= 3 and len(set(rseqs)) == 1  # the same 180 again and again (SIPp absorbs the copies)
+    ended = [c for c in sipep(b).calls.calls if c.endpoint == EP]
+    assert ended and ended[-1].end_reason == "no PRACK" and ended[-1].status == 500
+
+
+def sipp_invite(*extra: str) -> str:
+    """The <send> of a SIPp caller's INVITE to bob with PCMU, plus ``extra`` header lines."""
+    headers = "\n".join(extra)
+    return f"""  <send retrans="500"><![CDATA[
 INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
@@ -111,9 +176,7 @@ Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: <sip:sipp@[local_ip]:[local_port]>
 Max-Forwards: 70
-Supported: timer
-Session-Expires: 180;refresher=uac
-Min-SE: 180
+{headers}
 Content-Type: application/sdp
 Content-Length: [len]
 
@@ -125,7 +188,56 @@ t=0 0
 m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 
+]]></send>"""
+
+
+async def run_sipp(sipp: str, scenario: Path, target: str, tmp_path: Path) -> tuple[int | None, str]:
+    err_file = tmp_path / f"{scenario.stem}_err.log"
+    proc = await asyncio.create_subprocess_exec(
+        sipp, target, "-sf", str(scenario), "-i", "127.0.0.1", "-p", "0", "-m", "1", "-nostdin",
+        "-timeout", "40s", "-timeout_error", "-trace_err", "-error_file", str(err_file), "-trace_msg",
+        "-message_file", str(tmp_path / f"{scenario.stem}_messages.log"),
+        cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 45)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode, err.decode() + (err_file.read_text() if err_file.exists() else "")
+
+
+SIPP_NO_PRACK = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller asking for 100rel that never sends PRACK">
+{invite}
+  <recv response="100" optional="true"/>
+  <recv response="180">
+    <action>
+      <ereg regexp="100rel" search_in="hdr" header="Require:" check_it="true" assign_to="req"/>
+      <ereg regexp="[0-9]+" search_in="hdr" header="RSeq:" check_it="true" assign_to="rseq1"/>
+    </action>
+  </recv>
+  <recv response="500"/>
+  <send><![CDATA[
+ACK sip:bob@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:sipp@[local_ip]:[local_port]>;tag=[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
 ]]></send>
+  <Reference variables="req,rseq1"/>
+</scenario>
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+SIPP_NO_REFRESH = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="caller that never refreshes its session">
+{invite}
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="200" rrs="true">
@@ -174,7 +286,8 @@ async def test_a_caller_that_stops_refreshing_gets_a_bye(units: list[Unit], kama
     cb = sipep(b).calls
     host, port = b.listening["sip"].rsplit(":", 1)
     scenario = tmp_path / "no_refresh.xml"
-    scenario.write_text(SIPP_NO_REFRESH)
+    scenario.write_text(SIPP_NO_REFRESH.replace(
+        "{invite}", sipp_invite("Supported: timer", "Session-Expires: 180;refresher=uac", "Min-SE: 180")))
     proc = await asyncio.create_subprocess_exec(
         sipp, f"{host}:{port}", "-sf", str(scenario), "-i", "127.0.0.1", "-p", "0", "-m", "1", "-nostdin",
         "-timeout", "40s", "-timeout_error", "-trace_err", "-error_file", str(tmp_path / "sipp_err.log"),

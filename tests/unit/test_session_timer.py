@@ -5,26 +5,9 @@ from __future__ import annotations
 import pytest
 
 from emulator.protocols.sip import session_timer as st
-from emulator.protocols.sip.message import Request, Response, parse_message
+from tests.helpers.sip_messages import invite, ok
 
 POLICY = st.SessionTimerPolicy(enabled=True, min_se=1800, max_se=3600)
-
-
-def invite(*extra: str) -> Request:
-    lines = ["INVITE sip:bob@example.com SIP/2.0", "Via: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK1",
-             "From: <sip:alice@example.com>;tag=a", "To: <sip:bob@example.com>", "Call-ID: c1", "CSeq: 1 INVITE",
-             "Max-Forwards: 70", "Contact: <sip:alice@127.0.0.9>", *extra, "Content-Length: 0", "", ""]
-    msg = parse_message("\r\n".join(lines).encode())
-    assert isinstance(msg, Request)
-    return msg
-
-
-def ok(*extra: str) -> Response:
-    lines = ["SIP/2.0 200 OK", "Via: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bK1", "From: <sip:alice@example.com>;tag=a",
-             "To: <sip:bob@example.com>;tag=b", "Call-ID: c1", "CSeq: 1 INVITE", *extra, "Content-Length: 0", "", ""]
-    msg = parse_message("\r\n".join(lines).encode())
-    assert isinstance(msg, Response)
-    return msg
 
 
 def test_header_parsing() -> None:

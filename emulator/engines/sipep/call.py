@@ -22,7 +22,7 @@ from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerIn
 __all__ = ["ALLOW", "Call"]
 
 #: the methods a call answers (the Allow header of INVITE and 200 OK, RFC 3261 §20.5)
-ALLOW = ", ".join(sorted({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY", "UPDATE"}))
+ALLOW = ", ".join(sorted({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REFER", "NOTIFY", "UPDATE", "PRACK"}))
 
 
 @dataclass(eq=False)

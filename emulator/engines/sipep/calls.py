@@ -38,6 +38,7 @@ from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
 from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
 from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
+from emulator.engines.sipep.reliable import ReliableProvisionals
 from emulator.engines.sipep.session_timers import SessionTimers, TooSmall
 from emulator.engines.sipep.transport import Source
 from emulator.protocols.sip.dialog import (
@@ -107,6 +108,7 @@ class CallManager:
         ua.request_handlers.update({"INVITE": self._on_invite, "BYE": self._on_bye, "CANCEL": self._on_cancel})
         self.in_dialogs = InDialog(self, ua)
         self.session_timers = SessionTimers(self, ua)  # RFC 4028, and UPDATE (RFC 3311)
+        self.prack = ReliableProvisionals(self, ua)  # RFC 3262
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -270,7 +272,7 @@ class CallManager:
                 via=ua.via(gateway), contact=Address(ua.contact_uri(gateway, user)), route=route,
                 max_forwards=max_forwards,
                 headers=[*auth, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
-                         ("Content-Type", "application/sdp"), *ua.ua_headers()],
+                         *self.prack.invite_headers(), ("Content-Type", "application/sdp"), *ua.ua_headers()],
                 body=call.local_sdp)
 
         invite = make_invite(1, [])
@@ -284,6 +286,7 @@ class CallManager:
         call.fire(CallEvent.ALERTING if resp.status in (180, 183) else CallEvent.PROCEEDING)
         if resp.to.tag and call.dialog is None and resp.status > 100 and call.invite is not None:
             call.dialog = Dialog.as_uac(call.invite, resp)
+        self.prack.provisional(call, resp)
         self.changed(call)
         if call.cancel_requested:
             self._send_cancel(call)
@@ -610,11 +613,18 @@ class CallManager:
             ua.respond(txn, self.session_timers.rejection(request, exc))
             self._end(call, "422", 422)
             return call
+        refused = self.prack.refusal(request)  # RFC 3262: 100rel required from a unit that does not support it
+        if refused is not None:
+            ua.respond(txn, refused)
+            self._end(call, "420", 420)
+            return call
         ringing = make_response(request, 180, to_tag=to_tag or new_tag(),
-                                headers=[*_record_route(request), self._contact(call), *ua.ua_headers()])
+                                headers=[*_record_route(request), self._contact(call),
+                                         *self.prack.ringing_headers(call, request), *ua.ua_headers()])
         call.dialog = Dialog.as_uas(request, ringing)
         call.fire(CallEvent.RING)
         ua.respond(txn, ringing)
+        self.prack.sent(call, ringing)
         self.changed(call)
         return call
 

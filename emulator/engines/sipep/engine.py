@@ -157,7 +157,10 @@ class SipEpEngine:
         gateways = self.settings.gateways()
         self.link_set.start()
         tls = tls_policy(self.unit, "SipEp") if kind == "TLS" else None
-        policy = Policy(allowed_methods=DGW_METHODS, accepted_types=ACCEPTED_TYPES)
+        # option tags a request may require of us: session timers (RFC 4028) and 100rel (RFC 3262; a unit whose UAS
+        # does not support PRACK refuses an INVITE requiring it with 420 in the call layer)
+        policy = Policy(allowed_methods=DGW_METHODS, accepted_types=ACCEPTED_TYPES,
+                        supported=frozenset({"timer", "100rel"}))
         transport = SipTransport(self.unit.host, self.ua.receive, tls=tls, policy=policy,
                                  log=self.unit.log.bind(service="SipEp"),
                                  on_connection_closed=self.link_set.connection_closed,
