@@ -35,6 +35,7 @@ pytestmark = pytest.mark.peer
 REPO = Path(__file__).resolve().parents[2]
 OLD = "49.12.2941"
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"public:").decode()}  # the factory account
+AUTH_USERS = {"fw": "fw-secret"}  # nginx's /auth/ users
 
 
 @dataclass
@@ -69,9 +70,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     tampered[len(good) // 2] ^= 0xFF
     (root / "tampered.mfp").write_bytes(bytes(tampered))
     mfp(root / "slow" / "big.mfp", "49.12.3100", "--payload", str(_payload(base / "payload.bin")))
+    (root / "auth").mkdir()
+    (root / "auth" / "fw-3001.mfp").write_bytes(good)  # behind basic authentication (user fw)
     for p in root.rglob("*.mfp"):
         p.chmod(0o644)
-    with nginx(base / "nginx", root, cert, key) as http, tftpd(root, base / "tftpd.log") as tftp:
+    with nginx(base / "nginx", root, cert, key, users=AUTH_USERS) as http, tftpd(root, base / "tftpd.log") as tftp:
         yield Servers(root, http, tftp)
 
 
@@ -175,6 +178,25 @@ async def test_bad_packs_refused_running_bank_intact(servers: Servers, tmp_path:
                                                                                             ("None", "")]
         last = [n for n in ru.unit.notifications if n.service == "Fpu"][-1]
         assert last.msg_id == 9003 and why in last.message, last.message
+    finally:
+        await ru.stop()
+
+
+async def test_install_authenticates_with_the_transfer_credentials(servers: Servers, tmp_path: Path) -> None:
+    """Fpu.MfpTransferUsername/Password answer the server's basic challenge (credentials in the URL win)."""
+    ru = await start_unit(tmp_path)
+    try:
+        c = ru.unit.config
+        url = f"http://{servers.http.address}/auth/fw-3001.mfp"
+        assert await fpu(ru).install(url) == "Fail"  # no credentials
+        c.set("Fpu.MfpTransferUsername", "fw")
+        c.set("Fpu.MfpTransferPassword", "not-the-password")
+        assert await fpu(ru).install(url) == "Fail"
+        last = [n for n in ru.unit.notifications if n.service == "Fpu"][-1]
+        assert last.msg_id == 9003 and "401" in last.message, last.message
+        c.set("Fpu.MfpTransferPassword", AUTH_USERS["fw"])
+        assert await fpu(ru).install(url) == "Success"
+        assert [r["MfpVersion"] for r in c.rows("Fpu.MfpInstalledInfo")] == [OLD, "49.12.3001"]
     finally:
         await ru.stop()
 
