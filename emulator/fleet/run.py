@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -106,7 +107,14 @@ class Runner:
         try:
             if self.metrics_address is not None:
                 await self.start_metrics()
-            await self._start(stop, tasks)
+            # No cyclic garbage collection while the units are built and started: the heap only grows then, and
+            # each full collection walked all of it (a third of the CPU of a 200-unit start). Once ready, one
+            # collection, and what survives is frozen out of later collections (it lives as long as the units).
+            gc.disable()
+            try:
+                await self._start(stop, tasks)
+            finally:
+                gc.enable()
             if stop.is_set():
                 self.log.info("stopped_while_starting", units=len(self.units), of=len(self.specs))
                 return 0
@@ -115,6 +123,8 @@ class Runner:
                 ru.unit.on_listening(self._listener(i))
             self.publish([self.entry(i) for i in range(len(self.units))], True)
             self.log.info("ready", units=len(self.units), seconds=round(time.monotonic() - started_at, 3))
+            gc.collect()
+            gc.freeze()
             DETAIL.flush(self.log)
             flusher = asyncio.ensure_future(self._flush_details(stop))
             await stop.wait()
