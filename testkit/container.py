@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tomllib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,10 @@ _SOURCES = (
     "deb http://deb.debian.org/debian bookworm-updates main",
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
-# Like Debian's -slim images: minbase, no manual pages, documentation (but copyright files) or translations.
+# Like Debian's -slim images: minbase, no manual pages, documentation (but copyright files) or translations; the
+# package lists are kept, so that each build's `apt-get update` finds them current rather than downloading them.
 _MMDEBSTRAP_OPTIONS = (
-    "--variant=minbase", "--format=tar",
+    "--variant=minbase", "--format=tar", "--skip=cleanup/apt/lists",
     "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/doc/*",
     "--dpkgopt=path-include=/usr/share/doc/*/copyright", "--dpkgopt=path-exclude=/usr/share/locale/*",
     "--aptopt=Acquire::Languages \"none\"",
@@ -117,7 +119,9 @@ class Podman:
     def base_key(self) -> str:
         """The base image's key (the root filesystem it was imported from), importing it when needed."""
         tar, key = debian_rootfs(self.home)
-        if self.label(BASE_IMAGE) != key:
+        with _locked(self.home / "base.lock"):
+            if self.label(BASE_IMAGE) == key:
+                return key
             self("import", "--change", f"LABEL {_LABEL}={key}", "--change", 'CMD ["bash"]', str(tar), BASE_IMAGE,
                  timeout=600)
         return key
@@ -241,11 +245,11 @@ def build_image(pm: Podman, name: str, dockerfile: Path, context: Path, *, pip: 
     for f in context_files(context):
         h.update(str(f.relative_to(context)).encode() + b"\0" + f.read_bytes() + b"\0")
     ref = f"localhost/{name}:{h.hexdigest()[:16]}"
-    with _locked(pm.home / "build.lock"):
+    with _locked(pm.home / f"build-{name}.lock"):
         if pm.image_exists(ref):
             return ref
-        args: list[str] = ["build", "--pull=never", "--network", "host", "--format", "docker", "-f", str(dockerfile),
-                           "-t", ref, "--label", f"{_LABEL}={ref}"]
+        args: list[str] = ["build", "--pull=never", "--network", "host", "--format", "docker", "--jobs", "2",
+                           "-f", str(dockerfile), "-t", ref, "--label", f"{_LABEL}={ref}"]  # jobs: stages at once
         if pip:
             wheels = wheelhouse(pm.home)
             args += ["-v", f"{wheels}:/wheels:ro", "--build-arg", "PIP_OPTIONS=--no-index --find-links /wheels"]
@@ -281,10 +285,13 @@ LAB_PEERS = ("kamailio", "rsyslog", "chrony")
 
 def lab_images(pm: Podman) -> dict[str, str]:
     """Every image ``docker/compose.yaml`` runs, built here, as the variables that name them to compose."""
-    images = {f"DGW_{peer.upper()}_IMAGE": build_image(pm, f"dgw-lab-{peer}", ROOT / "docker" / peer / "Dockerfile",
-                                                       ROOT / "docker" / peer) for peer in LAB_PEERS}
-    images["DGW_IMAGE"] = emulator_image(pm)
-    return images
+    pm.base_key()
+    with ThreadPoolExecutor(len(LAB_PEERS) + 1) as pool:  # apt and pip wait on the network more than on the CPU
+        builds = {f"DGW_{peer.upper()}_IMAGE": pool.submit(build_image, pm, f"dgw-lab-{peer}",
+                                                            ROOT / "docker" / peer / "Dockerfile",
+                                                            ROOT / "docker" / peer) for peer in LAB_PEERS}
+        builds["DGW_IMAGE"] = pool.submit(emulator_image, pm)
+        return {var: build.result() for var, build in builds.items()}
 
 
 def podman_compose() -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from testkit.container import Podman, emulator_image, free_loopback, podman
+from testkit.container import Podman, build_image, emulator_image, free_loopback, podman
 
 UID = 10001  # the image's unprivileged user (docker/Dockerfile)
 
@@ -152,3 +152,36 @@ def test_the_default_command_serves_every_address_of_the_containers_own_network(
              " headers={'Authorization': 'Basic ' + base64.b64encode(b'public:').decode()}); "
              "print(u.urlopen(r, timeout=10).status)")
     assert pm("exec", container, "python3", "-c", probe).stdout.strip() == "200"
+
+
+def test_a_built_image_is_reused_until_an_input_its_context_lets_through_changes(
+        image: tuple[Podman, str], tmp_path: Path) -> None:
+    """The cache of testkit.container, as `make test` relies on it: the same inputs give the same image (not
+    built again: same id and creation time); a changed file the build context passes gives a new image and the
+    old tag goes; a file the .dockerignore leaves out changes nothing."""
+    pm, _ = image
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM debian:bookworm-slim\nCOPY hello /hello\n")
+    (ctx / ".dockerignore").write_text("*\n!hello\n")
+    (ctx / "hello").write_text("one\n")
+    (ctx / "notes.txt").write_text("left out\n")
+    name = f"dgw-test-cache-{os.getpid()}"
+
+    def built() -> tuple[str, str]:
+        ref = build_image(pm, name, ctx / "Dockerfile", ctx)
+        return ref, pm("image", "inspect", "--format", "{{.Id}} {{.Created}}", ref).stdout.strip()
+
+    try:
+        first, first_id = built()
+        assert built() == (first, first_id)
+        (ctx / "notes.txt").write_text("changed, still left out\n")
+        assert built() == (first, first_id)
+        (ctx / "hello").write_text("two\n")
+        second, second_id = built()
+        assert second != first and second_id != first_id
+        assert pm("run", "--rm", "--network", "none", second, "cat", "/hello").stdout == "two\n"
+        assert not pm.image_exists(first)
+    finally:
+        for ref in pm("images", "--format", "{{.Repository}}:{{.Tag}}", f"localhost/{name}").stdout.split():
+            pm("rmi", "-f", ref, check=False)
