@@ -383,3 +383,62 @@ async def test_export_backup_restore_to_file(tmp_path: Path) -> None:
     assert await conf.images.restore() == "LoadFailed"
     assert c.get("Conf.ImageRestoreStatus") == "LoadFailed"
     await unit.stop()
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+async def test_on_restart_transfer_retries_as_configured(tmp_path: Path) -> None:
+    """Conf.ScriptsTransferRetriesNumber: the on-restart transfer tries an unreachable server once more here."""
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        unit, conf = make_unit(tmp_path, timeout=0.2)
+        _http_setup(unit, f"127.0.0.1:{silent.getsockname()[1]}", specific="")
+        configure(unit, """
+            Conf.ScriptsTransferOnRestartEnable = Enable
+            Conf.ScriptsTransferRetriesNumber = 1
+        """)
+        await unit.start()
+        for _ in range(200):
+            if conf.transfers:
+                break
+            await asyncio.sleep(0.02)
+        assert conf_ids(unit) == [9012, 9011]  # one retry, then TransferFailed
+        await unit.stop()
+    finally:
+        silent.close()
+
+
+async def test_dhcp_scripts_can_be_turned_off(tmp_path: Path, http_files: Any) -> None:
+    server, files, hits = http_files
+    unit, conf = make_unit(tmp_path)
+    files["d.cfg"] = b"Cli.InactivityTimeOut = 35\n"
+    lease = SimpleNamespace(tftp_server=f"http://{server}/d.cfg", bootfile=None, vendor_tftp_server=None,
+                            vendor_bootfile=None)
+    unit.config.set("Conf.ScriptsDhcpDownloadEnable", "Disable")
+    await unit.start()
+    conf.on_dhcp_lease(lease)
+    await asyncio.sleep(0.2)
+    assert hits == [] and unit.config.get("Cli.InactivityTimeOut") != 35
+    unit.config.set("Conf.ScriptsDhcpDownloadEnable", "Enable")
+    conf.on_dhcp_lease(lease)
+    for _ in range(100):
+        if conf.transfers:
+            break
+        await asyncio.sleep(0.02)
+    assert hits == ["/d.cfg"] and unit.config.get("Cli.InactivityTimeOut") == 35
+    await unit.stop()
+
+
+async def test_image_location_is_the_backup_folder(tmp_path: Path) -> None:
+    unit, conf = make_unit(tmp_path)
+    await unit.start()
+    configure(unit, """
+        Conf.ImageTransferProtocol = File
+        Conf.ImageLocation = "Volatile:images/%mac%"
+        Conf.ImageFileName = unit.img
+    """)
+    assert await conf.images.backup() == "Success"
+    assert (unit.state_dir / "files" / "volatile" / "images" / unit.identity.mac / "unit.img").is_file()
+    assert not (unit.state_dir / "files" / "persistent" / "unit.img").exists()
+    await unit.stop()
