@@ -152,3 +152,32 @@ async def test_g711_pass_through_carries_the_page_when_t38_is_refused(units: lis
     assert same_page(sent, Path(b.state_dir) / "fax" / "in.tif")
     assert stream(call).codec in ("PCMU", "PCMA") and b"m=image" not in incoming.remote_sdp
     await sipep(a).calls.hangup("Phone-Fax1")
+
+
+@pytest.mark.parametrize("mode", ["ReInviteOnFaxT38Only", "ReInviteOnNoNegotiatedDataCodec", "ReInviteUnconditional"])
+async def test_without_t38_machine_detection_re_invites_for_a_data_codec_as_configured(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, mode: str) -> None:
+    """Alice's T.38 is disabled and her call runs G.729: on her machine's CNG, SipEp.InteropBehaviorOnMachineDetection
+    decides whether she re-INVITEs with the data codecs (G.711) before going on in pass-through."""
+    g729_first = {"Mipt.DefaultSecurityRtpMode": "Unsecure", "Mipt.DefaultCodecG729VoicePriority": 10,
+                  "Mipt.DefaultCodecG729MinPTime": 20}
+    a, b = await _pair(units, kamailios, tmp_path, pkis, g729_first)
+    a.config.set("Mipt.DefaultCodecT38DataEnable", "Disable")
+    a.config.set("SipEp.InteropBehaviorOnMachineDetection", mode)
+    (Path(a.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    make_page(Path(a.state_dir) / "fax" / "page.tif")
+    call, incoming = await _connected(a, b)
+    assert stream(call).codec == "G729"
+    first_offer = incoming.remote_sdp
+    endpoint_action(a, "fax-send", file="page.tif")
+    await wait_for(lambda: endpoint_action(a, "get-fax")["fax"]["state"] == "passthrough", timeout=10,
+                   what="pass-through")
+    notes = [e.message for e in a.notifications if e.service == "Mipt" and e.msg_id == 9004]
+    if mode == "ReInviteOnFaxT38Only":
+        assert incoming.remote_sdp == first_offer and stream(call).codec == "G729"
+        assert not any("re-INVITE" in n for n in notes), notes
+    else:
+        offered = incoming.remote_sdp.decode().split("m=audio ", 1)[1].split("\r\n", 1)[0].split()[2:]
+        assert set(offered) <= {"0", "8"} and stream(call).codec in ("PCMU", "PCMA"), offered
+        assert any("re-INVITE for a data codec (200)" in n for n in notes), notes
+    await sipep(a).calls.hangup("Phone-Fax1")

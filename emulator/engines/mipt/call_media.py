@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from emulator.engines.mipt.call_tones import CallTones, country_tone_rows
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
 from emulator.engines.mipt.fax_calls import FaxCalls
@@ -94,6 +95,7 @@ class CallMedia:
         self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
         self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
         self.fax = FaxCalls(fax_dir, config, engine.notify, engine.host)
+        self.tones = CallTones(config, audio_dir)  # call progress tones of the unit's country (TelIf)
 
     @property
     def control(self) -> CallControl | None:
@@ -106,6 +108,7 @@ class CallMedia:
 
     @classmethod
     def for_unit(cls, unit: Any, engine: MediaEngine | None = None) -> CallMedia:
+        unit.config.provide_rows("TelIf.CountryToneStatus", lambda: country_tone_rows(unit.config))
         return cls(
             engine or MediaEngine.for_unit(unit),
             lambda ep: SecuritySettings.from_config(unit.config, ep),
@@ -116,6 +119,11 @@ class CallMedia:
         )
 
     # -- the endpoint's phone (emulator addition; see emulator.engines.mipt.endpoint_audio)
+
+    def play_call_tone(self, call: CallView, tone: str | None) -> bool:
+        """Send a call progress tone (``Ringback``, ``Busy``... of the unit's country) in the call's stream; None
+        goes back to what the endpoint's phone plays. False when the country has no such tone."""
+        return self.tones.play(call.id, self._state(call).stream, tone, self.audio_of(call.endpoint))
 
     def audio_of(self, endpoint: str) -> EndpointAudio:
         return self.audio.get(endpoint) or EndpointAudio()
@@ -206,13 +214,12 @@ class CallMedia:
             self.engine.notify(*refusal.notification, **refusal.fields)
         return self._refused(refusal.status_code, refusal.reason)
 
-    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None, clear: bool = False) -> bytes:
+    def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None, kind: str | None = None
+                   ) -> bytes:
         local = self._next_version(st)
-        if clear:  # ReInviteForClearChannelOnly: the transparent codecs only (G.711 when none is carried)
-            codecs = st.settings.codecs
-            only = [c for c in codecs if c.name.upper() in ("CLEARMODE", "X-CLEAR-CHANNEL", "X-CCD")]
-            only = only or [c for c in codecs if c.name.upper() in ("PCMU", "PCMA")]
-            local = LocalMedia(local.address, local.port, local.session_id, local.session_version, only or None)
+        only = self.fax.offer_codecs(st.settings.codecs, kind)  # the fax machine's data codecs, or None
+        if only:
+            local = LocalMedia(local.address, local.port, local.session_id, local.session_version, only)
         st.offer = session_setup.build_offer(
             st.settings,
             local,
@@ -234,7 +241,7 @@ class CallMedia:
         st.fax_offer = False
         st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
         st.withdrawable = st.offer
-        return self._new_offer(st, hold=hold, clear=kind == "clear")
+        return self._new_offer(st, hold=hold, kind=kind)
 
     def offer_withdrawn(self, call: CallView) -> None:
         """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""

@@ -6,10 +6,12 @@ peer refuses it — the fax half of :class:`~emulator.engines.mipt.call_media.Ca
 * Machine detection (``TelIf.DefaultMachineDetection*``, or the interface's ``TelIf.SpecificMachineDetection``
   row when its ``EnableConfig`` is Enable): CNG recognised, or CED with ``BehaviorOnCedToneDetection`` =
   Faxmode, switches the call: a re-INVITE offering ``m=image ... udptl t38`` when T.38 is enabled for the
-  endpoint and the call may carry it (``Mipt.AllowUnsecureT38WithSrtp`` with SRTP). CED with Passthrough, or
-  no T.38 possible (``SipEp.InteropBehaviorOnMachineDetection`` ReInviteOnFaxT38Only), keeps the audio as
-  voice-band data (G.711 pass-through: the jitter buffer takes the ``Mipt.*Vbd*`` settings). Either switch
-  raises Mipt 9004.
+  endpoint and the call may carry it (``Mipt.AllowUnsecureT38WithSrtp`` with SRTP). CED with Passthrough keeps
+  the audio as voice-band data (G.711 pass-through: the jitter buffer takes the ``Mipt.*Vbd*`` settings). With no
+  T.38 possible, ``SipEp.InteropBehaviorOnMachineDetection`` says whether a re-INVITE offering the data codecs
+  (G.711 and the transparent ones the endpoint carries) comes first: never (ReInviteOnFaxT38Only), when the call's
+  codec is not one of them (ReInviteOnNoNegotiatedDataCodec) or always (ReInviteUnconditional); then
+  pass-through. Either switch raises Mipt 9004.
 * A refused T.38 re-INVITE: ``SipEp.BehaviorOnT38InviteNotAccepted`` row of the refusal's code (406, 415, 488,
   606; another code or no answer: the 488 row — an emulator choice): DropCall hangs up; ReEstablishAudio
   re-INVITEs with the endpoint's voice codecs; ReInviteForClearChannelOnly re-INVITEs with the transparent
@@ -29,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from emulator.engines.sipep.offer_answer import CallControl, CallView
 from emulator.protocols.media.jitter import settings_from_config
 from emulator.protocols.media.session_setup import SecuritySettings, t38_acceptable
 from emulator.protocols.media.t38_setup import FaxPlan, image_media, our_params
-from emulator.protocols.sdp.sdp import Direction, SessionDescription
+from emulator.protocols.sdp.sdp import Codec, Direction, SessionDescription
 
 __all__ = ["FaxCalls", "FaxError", "parse_fax_request"]
 
@@ -51,6 +53,7 @@ log = structlog.get_logger("dgw.fax")
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.tiff?$")
 BEHAVIOURS = ("DropCall", "ReInviteForClearChannelOnly", "ReEstablishAudio", "UsePreviousMediaNegotiation")
 TRANSPARENT = ("CLEARMODE", "X-CLEAR-CHANNEL", "X-CCD")
+DATA_G711 = ("PCMU", "PCMA")
 
 
 class FaxError(ValueError):
@@ -164,6 +167,18 @@ class FaxCalls:
             return None
         fc.offered, fc.pending = fc.pending, None
         return fc.offered
+
+    @staticmethod
+    def offer_codecs(codecs: Sequence[Codec], kind: str | None) -> list[Codec] | None:
+        """The codecs of a fax re-offer of `kind`: "clear" the transparent ones (G.711 when the endpoint carries
+        none), "data" G.711 and the transparent ones; None: the endpoint's usual offer."""
+        g711 = [c for c in codecs if c.name.upper() in DATA_G711]
+        transparent = [c for c in codecs if c.name.upper() in TRANSPARENT]
+        if kind == "clear":
+            return transparent or g711 or None
+        if kind == "data":
+            return g711 + transparent or None
+        return None
 
     def t38_offer(self, call: CallView, sd: SessionDescription) -> bytes | None:
         """`sd` (our origin) with our image stream; None when no port can be bound."""
@@ -319,7 +334,7 @@ class FaxCalls:
     async def _switch(self, fc: _FaxCall, reason: str) -> None:
         """Machine detected: re-INVITE to T.38, and the refusal's behaviour when the peer says no."""
         if self.control is None or not self._t38_possible(fc):
-            self._passthrough(fc, f"{reason}, T.38 not possible")
+            await self._data_codec(fc, reason)
             return
         fc.pending = "t38"
         status = await self.control.renegotiate(fc.call)
@@ -338,6 +353,18 @@ class FaxCalls:
             fc.pending = "audio" if behaviour == "ReEstablishAudio" else "clear"
             await self.control.renegotiate(fc.call)
         self._passthrough(fc, f"T.38 refused ({status}): {behaviour}")
+
+    async def _data_codec(self, fc: _FaxCall, reason: str) -> None:
+        """No T.38: a re-INVITE for the data codecs first if ``SipEp.InteropBehaviorOnMachineDetection`` asks it."""
+        mode = "ReInviteOnFaxT38Only" if self.config is None else \
+            str(self.config.get("SipEp.InteropBehaviorOnMachineDetection"))
+        on_data = fc.stream.codec in (*DATA_G711, *TRANSPARENT)
+        why = f"{reason}, T.38 not possible"
+        if self.control is not None and (mode == "ReInviteUnconditional"
+                                         or (mode == "ReInviteOnNoNegotiatedDataCodec" and not on_data)):
+            fc.pending = "data"
+            why += f", re-INVITE for a data codec ({await self.control.renegotiate(fc.call)})"
+        self._passthrough(fc, why)
 
     def _behaviour(self, status: int | None) -> str:
         rows = [] if self.config is None else self.config.rows("SipEp.BehaviorOnT38InviteNotAccepted")
