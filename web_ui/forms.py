@@ -18,7 +18,7 @@ from emulator.runtime.unit import Unit
 from firmware_model.config import Config, ConfigError
 from firmware_model.schema import Value
 from web_ui.pages import Section
-from web_ui.references import REFERENCES, joined
+from web_ui.references import REFERENCES, submitted
 from web_ui.views import PageModel, cell_address, may_write
 
 __all__ = ["ROW_MOVES", "BadForm", "add_row", "apply_fields", "delete_row", "move_row", "reason"]
@@ -49,7 +49,7 @@ def apply_fields(config: Config, model: PageModel, form: Any) -> dict[str, str]:
             for name, ed in model.editable.items():
                 if name not in form:
                     continue
-                raw = joined(form.getall(name)) if ed.multiple else str(form[name])
+                raw = submitted(ed.ref, form.getall(name)) if ed.ref is not None else str(form[name])
                 if ed.param.secret and raw == "":
                     continue  # a blank password field keeps the current secret
                 try:
@@ -90,7 +90,7 @@ def add_row(unit: Unit, model: PageModel, number: int, form: Any, caller: Caller
         if p is None or key not in form or not may_write(caller, p):
             continue
         ref = REFERENCES.get(p.name)
-        raw = joined(form.getall(key)) if ref is not None and ref.multiple else str(form[key])
+        raw = submitted(ref, form.getall(key)) if ref is not None else str(form[key])
         if p.secret and raw == "":
             continue
         values[f.param] = f.choices.value(raw) if f.choices is not None else raw

@@ -12,8 +12,9 @@ Which column names which rows: the call router's rules (MX-CROUT-MIB: destinatio
 ``SipRedirect-``/interfaces, transformations = ``MappingType`` names, signaling properties and translation
 names), the SIP gateways (``SipEp.Gateway`` names, ``all`` where a user agent may use every gateway), the
 network interfaces (``Bni.NetworkInterfaces``), the unit's endpoints. A list is submitted as the selected names
-joined with ``,`` in the order the list shows them (emulator choice: the hardware's list editor is not
-documented).
+joined with ``,`` in the order the list shows them; a route's sources and destination also have a small text box
+for a new ``route-`` label (a name routes make up, not a table's row). Both are emulator choices: the hardware's
+list editor is not documented.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from emulator.protocols.crout.names import kind_of, split_names
 from emulator.runtime.unit import Unit
 
-__all__ = ["REFERENCES", "Ref", "joined", "options"]
+__all__ = ["REFERENCES", "Ref", "joined", "options", "submitted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +33,16 @@ class Ref:
     kind: str  # what the value names: see _KINDS
     multiple: bool = False  # a comma-separated list of names
 
+    @property
+    def labels(self) -> bool:
+        """Whether the field may also name a new ``route-`` label (a route's sources and destinations): the
+        label is a name the routes make up, not a row of a table, so the page has a small text box for it."""
+        return self.kind in ("sources", "destinations")
+
 
 _ONE = {k: Ref(k) for k in ("destinations", "mappings", "signaling", "gateways", "gateways_or_all", "endpoints",
                             "network_interfaces")}
-_MANY = {k: Ref(k, multiple=True) for k in ("sources", "destinations", "mappings", "gateways",
+_MANY = {k: Ref(k, True) for k in ("sources", "destinations", "mappings", "gateways",
                                              "call_properties_translations", "sip_headers_translations")}
 
 REFERENCES: dict[str, Ref] = {
@@ -118,6 +125,18 @@ def options(unit: Unit, ref: Ref) -> list[str]:
     """The names a field of this reference may take now; a single name may also be empty (none)."""
     names = _KINDS[ref.kind](unit)
     return names if ref.multiple else ["", *names]
+
+
+def submitted(ref: Ref, values: list[str]) -> str:
+    """The value a reference field's inputs submitted: the names chosen, joined (a list), or the one chosen; a
+    route label typed in the field's text box is added to the list, or wins over the one chosen, and gets its
+    ``route-`` prefix when written without it."""
+    names = [v.strip() for v in values if v.strip()]
+    if ref.labels:
+        names = [n if kind_of(n) is not None else f"route-{n}" for n in names]
+    if ref.multiple:
+        return joined(names)
+    return names[-1] if names else ""
 
 
 def joined(values: list[str]) -> str:

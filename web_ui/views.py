@@ -22,7 +22,7 @@ from firmware_model.behaviour import MEANING, load_behaviour
 from firmware_model.config import ConfigError
 from firmware_model.schema import Param, Table, Value
 from web_ui.pages import CODEC_COLUMNS, CODECS, Choices, Field, Page, Section
-from web_ui.references import REFERENCES, Ref, joined, options
+from web_ui.references import REFERENCES, Ref, options, submitted
 
 __all__ = [
     "MAX_STATUS_ROWS",
@@ -54,6 +54,7 @@ class FieldView:
     error: str = ""
     allowed: str = ""  # the value type, in words (Show Help)
     selected: list[str] = field(default_factory=list)  # multi: the names chosen (a list of another table's rows)
+    label_box: bool = False  # a text box for a new route- label beside the list
     mark: str = ""  # the behaviour map's class when the emulator does not act on the value (stored, hardware)
 
 
@@ -80,7 +81,7 @@ class SectionView:
 class Editable:
     param: Param
     choices: Choices | None
-    multiple: bool = False  # a list of names (web_ui.references): the submitted names are joined
+    ref: Ref | None = None  # a field naming rows of another table (web_ui.references)
 
 
 @dataclass(slots=True)
@@ -196,7 +197,7 @@ class PageBuilder:
         writable = p.writable and not f.readonly and may_write(b.caller, p)
         ref = REFERENCES.get(p.name)
         if b.submitted is not None and name in b.submitted and not p.secret:
-            value = joined(b.submitted.getall(name)) if ref and ref.multiple else str(b.submitted[name])
+            value = submitted(ref, b.submitted.getall(name)) if ref else str(b.submitted[name])
         else:
             try:
                 value = _text(self.unit.config.get(name))
@@ -217,13 +218,14 @@ class PageBuilder:
             fv.kind = "select"
             fv.options = _options(p, f.choices)
         if writable:
-            b.model.editable[name] = Editable(p, f.choices, multiple=bool(ref and ref.multiple))
+            b.model.editable[name] = Editable(p, f.choices, ref)
         if b.marks:
             fv.mark = _mark(p)
         return fv
 
     def _reference(self, b: _Build, fv: FieldView, ref: Ref) -> None:
         """A field naming rows of another table: the list of the rows that exist (web_ui.references)."""
+        fv.label_box = ref.labels
         names = b.names.get(ref.kind)
         if names is None:
             names = b.names[ref.kind] = options(self.unit, Ref(ref.kind))[1:]
@@ -296,8 +298,8 @@ class PageBuilder:
             elif p.secret:
                 fv.kind = "password"
             elif ref is not None:
-                multi = ref.multiple and b.submitted is not None and fv.name in b.submitted
-                fv.value = joined(b.submitted.getall(fv.name)) if multi else form_text(b.submitted, fv.name) or default
+                sent = b.submitted is not None and fv.name in b.submitted
+                fv.value = submitted(ref, b.submitted.getall(fv.name)) if sent else default
                 self._reference(b, fv, ref)
                 view.add.append(fv)
                 continue

@@ -17,8 +17,6 @@ validation (like the hardware) waits for a synchronised clock ("Waiting for time
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,35 +29,17 @@ from emulator.lab import UnitSpec, build_unit
 from emulator.runtime.unit import Unit
 from testkit.http_files import serve_files
 from testkit.kamailio import Kamailio, start_kamailio
-from testkit.peers import REQUIRE_PEERS, require_peer
 from testkit.pki import Issued, Pki, pem
+from tests.helpers.browser import artefact_dir
+from tests.helpers.browser import enter as _enter
+from tests.helpers.browser import launch as _browser
+from tests.helpers.browser import login as _login
+from tests.helpers.browser import open_page as _open
+from tests.helpers.browser import playwright as _playwright
+from tests.helpers.browser import section as _section
 from tests.interop.siplab import sipep, wait_for
 from web_ui.app import WebEngine
 from web_ui.pages import PAGES
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-]
-
-
-def _playwright() -> Any:
-    require_peer("chromium")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        msg = "the playwright Python package is not installed (test extras)"
-        if REQUIRE_PEERS:
-            pytest.fail(msg)
-        pytest.skip(msg)  # only without DGW_REQUIRE_PEERS=1 (it fails above)
-    return async_playwright
-
-
-def artefact_dir() -> Path:
-    base = os.environ.get("DGW_ARTEFACTS")
-    path = Path(base) / "web-screenshots" if base else Path(tempfile.mkdtemp(prefix="dgw-web-screenshots-"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
@@ -118,39 +98,6 @@ async def lab(tmp_path: Path, proxy: Proxy) -> AsyncIterator[Lab]:
 
 def _reg_states(unit: Unit) -> dict[str, str]:
     return {str(r["Endpoint"]): str(r["State"]) for r in unit.config.rows("SipEp.RegistrationStatus")}
-
-
-async def _browser(pw: Any) -> Any:
-    return await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-
-
-async def _login(page: Any, base: str, user: str = "public", password: str = "") -> None:
-    await page.goto(base + "/")
-    await page.get_by_label("Username").fill(user)
-    await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Login").click()
-    await page.wait_for_url("**/System/Services")
-
-
-def _section(page: Any, title: str) -> Any:
-    return page.locator("section", has=page.locator(f'h2:text-is("{title}")'))
-
-
-async def _enter(scope: Any, values: dict[str, str]) -> None:
-    """Type or choose each value in the field of that label, in order, as a user does."""
-    for label, value in values.items():
-        field = scope.get_by_label(label, exact=True)
-        if await field.evaluate("e => e.tagName") == "SELECT":
-            await field.select_option(value)
-        else:
-            await field.fill(value)
-
-
-async def _open(page: Any, menu: str, name: str) -> None:
-    """Click Menu/Page in the left menu, as a user does."""
-    href = "/" + f"{menu}/{name}".replace(" ", "_")
-    await page.locator(f'nav.menu a[href="{href}"]').click()
-    await page.wait_for_selector(f'h1:text-is("{menu}/{name}")')
 
 
 async def test_vendor_procedure_label_by_label(lab: Lab, proxy: Proxy, tmp_path: Path,

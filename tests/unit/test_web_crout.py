@@ -278,3 +278,22 @@ async def test_observer_changes_nothing_with_the_words_of_every_face(env: Env) -
     await env.login("bob", "bobpass1")
     status, html = await post(env, ROUTES, "crout:apply")
     assert status == 200 and c.get("CRout.ConfigModifiedStatus") == "No"
+
+
+async def test_a_route_label_is_typed_beside_the_lists(env: Env) -> None:
+    """A route's destination and sources may name a new route- label (text box beside the list), prefixed when
+    written without it; the label then appears in the other routes' lists."""
+    await env.login()
+    c = env.unit.config
+    status, _ = await post(env, ROUTES, "add:1", [
+        ("add.SourceCriteria", ""), ("add.SourceCriteria", "fxs-Phone-Fax1"), ("add.SourceCriteria", ""),
+        ("add.Destination", ""), ("add.Destination", "ext")])
+    assert status == 200 and c.get("CRout.Route[1].Destination") == "route-ext"
+    _, html = await env.get(ROUTES)
+    assert 'aria-label="Destination 1 route label"' in html
+    assert "route-ext" in select(html, "add.SourceCriteria")[0]
+    status, _ = await post(env, ROUTES, "add:1", [
+        ("add.SourceCriteria", ""), ("add.SourceCriteria", "route-ext"), ("add.SourceCriteria", "route-more"),
+        ("add.Destination", "fxs-Phone-Fax2"), ("add.Destination", "")])
+    assert status == 200 and c.get("CRout.Route[2].SourceCriteria") == "route-ext,route-more"
+    assert c.get("CRout.Route[2].Destination") == "fxs-Phone-Fax2"
