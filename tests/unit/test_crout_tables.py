@@ -137,6 +137,11 @@ async def test_auto_routing_settings(tmp_path: Path) -> None:
                     ("fxs-Phone-Fax1", "None", "", "plus", "sp")]
     leg = crout.route("fxs-Phone-Fax1", CallProperties({"CalledE164": "5145550000"}))
     assert isinstance(leg, Leg) and leg.properties.get("CalledE164") == "+15145550000"
+    # the line's calls to another destination than its gateway: here the other line
+    c.set("CRout.AutoRouting[Phone-Fax1].AutoRoutingGateway", "default")
+    c.set("CRout.AutoRouting[Phone-Fax1].AutoRoutingDestination", "fxs-Phone-Fax2")
+    u.commands["CRout.ApplyConfig"]()
+    assert [r["Destination"] for r in c.rows("CRout.RouteStatus")] == ["fxs-Phone-Fax1", "fxs-Phone-Fax2"]
 
 
 async def test_sip_status_to_cause_overrides(tmp_path: Path) -> None:
