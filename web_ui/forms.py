@@ -23,7 +23,8 @@ from web_ui.views import PageModel, cell_address, may_write
 
 __all__ = ["ROW_MOVES", "BadForm", "add_row", "apply_fields", "delete_row", "move_row", "reason"]
 
-ROW_MOVES = ("Up", "Down")  # the row commands of a grid whose rows are ordered (Section.move)
+# the row commands of a grid whose rows are ordered (Section.move): swap with the row above / below, a new row here
+ROW_MOVES = ("Up", "Down", "Insert")
 
 
 class BadForm(Exception):
@@ -128,8 +129,9 @@ def delete_row(unit: Unit, model: PageModel, number: int, key: str, caller: Call
 
 
 def move_row(unit: Unit, model: PageModel, number: int, key: str, command: str, caller: Caller) -> None:
-    """A grid row's Up or Down button: the table's own row command (the call router swaps the row with its
-    neighbour); ConfigError when the model refuses, Forbidden when the policy does."""
+    """A grid row's Up, Down or Insert button: the table's own row command (the call router swaps the row with its
+    neighbour, or puts a new row with the defaults before it); ConfigError when the model refuses, Forbidden when
+    the policy does."""
     sec = _grid_section(model, number)
     if not sec.move or command not in ROW_MOVES:
         raise BadForm("rows cannot be moved here")

@@ -197,8 +197,14 @@ async def test_add_edit_move_delete_and_apply(env: Env) -> None:
     assert status == 200
     assert [c.get(f"CRout.Route[{i}].Destination") for i in (1, 2)] == ["sip-default", "fxs-Phone-Fax2"]
     assert 'value="row:1:Up:[2]"' in html and 'value="row:1:Down:[1]"' in html
-    # delete
+    # insert: a new row with the defaults before row 2, the rows after it one down
+    status, html = await post(env, ROUTES, "row:1:Insert:[2]")
+    assert status == 200 and [c.get(f"CRout.Route[{i}].Destination") for i in (1, 2, 3)] == [
+        "sip-default", "", "fxs-Phone-Fax2"]
     status, html = await post(env, ROUTES, "delete:1:[2]")
+    assert status == 200 and "The row was deleted." in html
+    # delete (indexes are not renumbered: rows 1 and 3 are left)
+    status, html = await post(env, ROUTES, "delete:1:[3]")
     assert status == 200 and "The row was deleted." in html and len(c.rows("CRout.Route")) == 1
     status, html = await post(env, ROUTES, "crout:apply")
     assert "Call routing configuration applied: 1 routes in use" in flashes(html)[0]
