@@ -1,12 +1,13 @@
 """SipEp parameters as the SIP endpoint reads them, parameter by parameter (engines/sipep/settings.py and the codec
 policy): registration timing (Default and per gateway), the gateway's domain and media networks, the outbound
 proxy of a gateway, the failover conditions of a gateway, credential selection by user name and realm, the
-User-Agent header, the SDP interop settings of answers, the unit's own registrations and the RTCP XR collector of
-a gateway."""
+User-Agent header, the SDP interop settings of answers, the unit's own registrations, the RTCP XR collector of
+a gateway, the local ports of persistent links and the TCP/TLS connect timeout."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.engines.sipep.settings import Settings
@@ -142,3 +143,32 @@ def test_gateway_rtcp_xr_collector(tmp_path: Path) -> None:
     assert collector_uri(c.get, c.rows, "default") == "sip:collector@127.0.0.5"  # not in force yet
     c.set("SipEp.GwSpecificRtcpXr[default].EnableConfig", "Enable")
     assert collector_uri(c.get, c.rows, "default") == "sip:gw@127.0.0.6"
+
+
+def _sipep(tmp_path: Path) -> tuple[Any, SipEpEngine]:
+    running = build_unit(UnitSpec(name="u1", profile="4102", state_dir=tmp_path, port_mode="auto", fsync=False))
+    engine = running.unit.services["SipEp"].engine
+    assert isinstance(engine, SipEpEngine)
+    return running.unit, engine
+
+
+def test_persistent_link_local_ports(tmp_path: Path) -> None:
+    unit, engine = _sipep(tmp_path)
+    unit.config.set("SipEp.TransportPersistentBasePort", 20000)
+    engine.link_set.start()  # read when SipEp starts
+    ports = engine.link_set.ports.ports()
+    assert ports[:3] == [20000, 20001, 20002] and len(ports) == 100  # interval 0: the first free from the base
+    unit.config.set("SipEp.TransportPersistentPortInterval", 100)
+    engine.link_set.start()
+    ports = engine.link_set.ports.ports()
+    assert ports == list(range(20000, 20101))  # a cycle of interval + 1 ports
+
+
+async def test_tcp_connect_timeout_reaches_the_transport(tmp_path: Path) -> None:
+    unit, engine = _sipep(tmp_path)
+    unit.config.set("SipEp.InteropTcpConnectTimeout", 3)
+    await unit.start_service("SipEp")
+    try:
+        assert engine.ua.transport is not None and engine.ua.transport.connect_timeout == 3.0
+    finally:
+        await unit.stop_service("SipEp")
