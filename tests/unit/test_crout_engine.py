@@ -16,8 +16,10 @@ from emulator.engines.sipep.engine import SipEpEngine
 from emulator.engines.sipep.offer_answer import CallError
 from emulator.engines.sipep.routing import incoming_properties
 from emulator.faces.cli.shell import CliShell
+from emulator.lab import build_unit
 from emulator.protocols.crout import CallProperties, Leg, Refusal
 from emulator.protocols.sip.message import Request, parse_message
+from emulator.runtime.spec import UnitSpec
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.config import ConfigError
 from firmware_model.profiles import get_profile
@@ -202,3 +204,19 @@ def test_incoming_properties_from_the_request() -> None:
         "CalledUri": "sip:+15145551001@gw.example:5070;user=phone;phone-context=example.com",
         "CalledPhoneContext": "example.com", "CallingSipUsername": "alice", "CallingHost": "192.0.2.1",
         "CallingUri": "sip:alice@192.0.2.1", "CallingName": "Alice A", "CallingSipPrivacy": "id"}
+
+
+async def test_a_lab_units_first_boot_script_configures_and_applies_routing(tmp_path: Path) -> None:
+    script = ('CRout.AutoRoutingEnable = Disable\nCRout.Route.SourceCriteria[Index=1] = "sip-default"\n'
+              'CRout.Route.Destination[Index=1] = "fxs-Phone-Fax2"\nCRout.ApplyConfig\n')
+    running = build_unit(UnitSpec(name="lab", state_dir=tmp_path / "lab", port_mode="auto", fsync=False,
+                                  api_port=0, script=script))
+    await running.start()
+    try:
+        c = running.unit.config
+        assert [(r["Type"], r["Destination"]) for r in c.rows("CRout.RouteStatus")] == [("User", "fxs-Phone-Fax2")]
+        assert c.get("CRout.ConfigModifiedStatus") == "No"
+        sipep = running.unit.services["SipEp"].engine
+        assert isinstance(sipep, SipEpEngine) and sipep.calls.routing is not None  # the lab wires the router in
+    finally:
+        await running.stop()
