@@ -165,6 +165,33 @@ class TlsPolicy:
     def server_context(self) -> ssl.SSLContext:
         return self._context(server=True)
 
+    def deferred_server_context(self) -> ssl.SSLContext:
+        """A server context that takes its credentials at the first handshake: loading a host key costs ~1.3 ms,
+        a unit whose web interface nobody opens never pays it (a 1,000-unit lab's start). The context has the
+        service's versions, suites, DH parameters and client authentication; its SNI callback (called for every
+        ClientHello, with or without a server name) swaps in the credentials of :meth:`server_context` (the versions
+        and suites stay this context's). The host certificate must exist now (TlsSetupError)."""
+        settings = self.settings()
+        self._warn_capabilities(settings)
+        generation = self.certs.generation
+        if self.certs.host_credentials(self.spec.association, "TlsServer") is None:
+            raise TlsSetupError(
+                f"{self.spec.key}: no host certificate with usage TlsServer is associated with "
+                f"{self.spec.association} (Cert.HostCertificateAssociation)"
+            )
+        front = build_context(settings, server=True,
+                              anchors_pem=self.certs.anchors_pem() if settings.client_auth else "",
+                              dh_params=self.certs.dh_params_path())
+        chosen: list[ssl.SSLContext] = []
+
+        def credentials(ssl_object: ssl.SSLObject, _name: str | None, _front: ssl.SSLContext) -> None:
+            if not chosen:  # the first handshake; later ones keep it, as a context made at start was kept
+                chosen.append(self._contexts.get((True, settings, generation)) or self._context(server=True))
+            ssl_object.context = chosen[0]
+
+        front.sni_callback = credentials
+        return front
+
     def _context(self, server: bool) -> ssl.SSLContext:
         settings = self.settings()
         key = (server, settings, self.certs.generation)
