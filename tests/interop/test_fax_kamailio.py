@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from emulator.protocols.sip.transaction import TimerConfig
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.spandsp_fax import make_page, same_page
@@ -26,6 +27,8 @@ from tests.interop.siplab import (
 
 pytestmark = pytest.mark.peer
 
+# SIP timers quicker than the DGW's, but a re-INVITE may take seconds on a loaded machine (Timer B 6.4 s)
+TIMERS = TimerConfig(t1=0.1, t2=1.0, t4=1.0, d=1.0)
 FAX = {"Mipt.DefaultSecurityRtpMode": "Unsecure", "Mipt.DefaultCodecT38RedundancyLevel": 2,
        "Mipt.DefaultCodecT38FinalFramesRedundancy": 1, "Mipt.IpTransportT38BasePort": 7100}
 
@@ -34,7 +37,7 @@ async def _pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pk
                 settings: dict[str, Any]) -> tuple[Unit, Unit]:
     proxy = kamailio(kamailios, tmp_path, pkis).udp_address
     a, b = [await lab_unit(units, tmp_path, pkis, user=user, registrar=proxy, key_management="Sdes", settings=settings,
-                           tls=False) for user in ("alice", "bob")]
+                           tls=False, timers=TIMERS) for user in ("alice", "bob")]
     await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
     return a, b
 

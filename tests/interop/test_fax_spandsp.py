@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from emulator.protocols.sip.transaction import TimerConfig
 from emulator.runtime.unit import Unit
 from testkit.spandsp_fax import FaxSipPeer, T38Peer, make_page, same_page
 from tests.interop.siplab import Pkis, endpoint_action, lab_unit, reg_state, sipep, wait_for
@@ -31,7 +32,8 @@ async def peers() -> AsyncIterator[list[Any]]:
 async def _unit_calling(units: list[Unit], tmp_path: Path, pkis: Pkis, peer: FaxSipPeer) -> tuple[Unit, Any]:
     """A unit registered to the peer (its registrar and proxy), in a call with it."""
     u = await lab_unit(units, tmp_path, pkis, user="alice", registrar=peer.address, key_management="Sdes", tls=False,
-                       settings={"Mipt.DefaultSecurityRtpMode": "Unsecure"})
+                       settings={"Mipt.DefaultSecurityRtpMode": "Unsecure"},
+                       timers=TimerConfig(t1=0.1, t2=1.0, t4=1.0, d=1.0))  # Timer B 6.4 s: a loaded machine
     await wait_for(lambda: reg_state(u) == "Registered", what="registered to the peer")
     call = await sipep(u).calls.dial("Phone-Fax1", "fax")
     await wait_for(lambda: call.state == "connected", what="the peer answered")
