@@ -60,6 +60,9 @@ async def test_factory_unit_auto_routes_by_user_name(tmp_path: Path) -> None:
     assert ("Auto", "fxs-Phone-Fax2", "", "sip-default") in routes
     leg = crout.route("sip-default", CallProperties({"CalledSipUsername": "bob"}))
     assert isinstance(leg, Leg) and leg.interface == "fxs-Phone-Fax2"
+    by_id = crout.route("sip-default", CallProperties({"CalledSipUsername": "Phone-Fax1"}))  # no Username: its EpId
+    assert isinstance(by_id, Leg) and by_id.interface == "fxs-Phone-Fax1"
+    assert isinstance(crout.route("sip-default", CallProperties({"CalledSipUsername": "Phone-Fax2"})), Refusal)
     c740, crout740, _ = await crout_unit(tmp_path, "C740")  # the ports of a C740 are auto-routable at the factory
     assert crout740.line_interface("Bri1") == "isdn-Bri1"
     assert ("Auto", "isdn-Bri1", "", "sip-default") in [

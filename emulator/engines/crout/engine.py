@@ -197,7 +197,8 @@ class CRoutEngine:
         endpoints = tuple(
             AutoEndpoint(str(r["EpId"]), self.line_interface(str(r["EpId"])), str(r.get("Autoroutable")),
                          tuple(split_names(r.get("AutoRoutingGateway"))), str(r.get("AutoRoutingDestination") or ""),
-                         str(users.get(str(r["EpId"]), {}).get("Username") or ""),
+                         # the user name the line presents in SIP: its Username, else its EpId (as SipEp does)
+                         str(users.get(str(r["EpId"]), {}).get("Username") or r["EpId"]),
                          own_gateway(str(r["EpId"])))
             for r in snapshot["AutoRouting"] if str(r["EpId"]) in self.unit.profile.endpoints)
         auto = AutoRouting(snapshot["AutoRoutingEnable"] == "Enable", str(snapshot["AutoRoutingCriteriaType"]),
