@@ -196,7 +196,7 @@ class WebEngine:
         needs = [n for n in self.unit.config.restart_required() if n in self.unit.services
                  and not (n == self.name and self.actions.web_restart_pending)]
         base = {
-            "menu": MENU,
+            "menu": self.menu,
             "unit": self.unit,
             "product": self.unit.profile.product,
             "restart_needed": needs,
@@ -209,6 +209,13 @@ class WebEngine:
             base["flash"], session.flash = session.flash, []
         base.update(ctx)
         return _templates().get_template(template).render(**base)
+
+    @functools.cached_property
+    def menu(self) -> tuple[tuple[str, tuple[Page, ...]], ...]:
+        """The menu of this unit's model (the POTS pages on a unit with FXS lines only)."""
+        kind = self.unit.profile.endpoint_kind
+        menu = ((m, tuple(p for p in pages if p.on(kind))) for m, pages in MENU)
+        return tuple((m, pages) for m, pages in menu if pages)
 
     def _html(self, text: str, status: int = 200) -> web.Response:
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
@@ -292,7 +299,7 @@ class WebEngine:
     # ------------------------------------------------------------------ pages
     def _page(self, request: web.Request) -> tuple[Page, Session]:
         page = page_by_path(request.path)
-        if page is None:
+        if page is None or not page.on(self.unit.profile.endpoint_kind):
             raise web.HTTPNotFound()
         session = request[SESSION]
         if page.admin:

@@ -66,6 +66,11 @@ class Page:
     sections: tuple[Section, ...]
     admin: bool = False  # only Admin users may open it (Management/Access Control)
     extra_buttons: tuple[str, ...] = ()
+    endpoint_kinds: tuple[str, ...] = ()  # the units that have it, by endpoint kind (POTS: "fxs"); empty: every unit
+
+    def on(self, endpoint_kind: str) -> bool:
+        """Whether a unit whose endpoints are of this kind (``Profile.endpoint_kind``) has this page."""
+        return not self.endpoint_kinds or endpoint_kind in self.endpoint_kinds
 
     @property
     def path(self) -> str:

@@ -235,5 +235,5 @@ POTS_PAGES: tuple[Page, ...] = (
         Section("Distinctive Ring", kind="grid", table="Pots.FxsDistinctiveRing", index_label="Index", marks=True,
                 fields=_f("RingId", "Pattern")),
         _status("Line Status", "Pots.Line"),
-    )),
+    ), endpoint_kinds=("fxs",)),
 )

@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from emulator.engines.aaa import Aaa
 from emulator.engines.crout.engine import CRoutEngine
 from emulator.ops.policy import Forbidden, check_right
-from emulator.runtime.unit import Unit
+from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.behaviour import load_behaviour
+from firmware_model.profiles import get_profile
 from firmware_model.schema import load_catalog
 from tests.unit.web_env import Env, web_env
+from web_ui.app import WebEngine
 from web_ui.pages import MENU, PAGES, page_by_path
 from web_ui.pages_telephony import CALL_ROUTER_PAGES, POTS_PAGES, TELEPHONY_PAGES
 from web_ui.references import REFERENCES
@@ -95,6 +98,22 @@ def test_menu_and_pages() -> None:
     assert [p.name for p in menus["POTS"]] == ["Config"]
     assert set(CALL_ROUTER_PAGES + TELEPHONY_PAGES + POTS_PAGES) <= set(PAGES)
     assert page_by_path(AUTO) is not None and page_by_path("/Telephony/DTMF_Maps") is not None
+
+
+def test_the_pots_menu_on_units_with_fxs_lines_only(tmp_path: Path) -> None:
+    for key, pots in (("4102", True), ("C740", False), ("3621", False)):
+        unit = Unit(name=key, profile=get_profile(key), state_dir=tmp_path / key, ports=PortPolicy(mode="auto"),
+                    fsync=False)
+        menus = [m for m, _ in WebEngine(unit, Aaa(unit)).menu]
+        assert ("POTS" in menus) == pots and {"Telephony", "Call Router"} <= set(menus), key
+
+
+async def test_a_page_the_model_has_not_is_not_found(tmp_path: Path) -> None:
+    async for e in web_env(tmp_path, attach=crout):
+        e.unit.profile = get_profile("C740")  # as if the unit were a C740: its web face has no POTS page
+        await e.login()
+        assert (await e.get("/POTS/Config"))[0] == 404
+        assert (await e.get("/Telephony/Services"))[0] == 200
 
 
 def test_references_name_real_parameters_and_text_values() -> None:
