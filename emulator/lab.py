@@ -34,7 +34,7 @@ from emulator.engines.fpu.engine import FpuEngine
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.mipt.call_media import CallMedia
 from emulator.engines.mipt.endpoint_audio import EndpointAudio, parse_media_request
-from emulator.engines.mipt.fax_calls import parse_fax_request
+from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.faces.api.server import ApiServer
@@ -218,7 +218,10 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         media.set_audio(ep, parse_media_request({k: v for k, v in body.items() if k != "fax"}, EndpointAudio(),
                                                 media.audio_dir))
         if "fax" in body:  # the endpoint's fax machine, armed for the first call (a send file must exist by now)
-            media.fax.arm(ep, *parse_fax_request(body["fax"]))
+            try:
+                media.fax.arm(ep, *parse_fax_request(body["fax"]))
+            except FaxError as e:
+                raise LabError(f"unit {spec.name}: phones.{ep}: fax: {e}") from None
     sipep = SipEpEngine(unit, media=media)
     media.control = sipep.calls  # the fax machine's re-INVITEs (T.38) and hang-ups
     sipep.calls.summary = call_row  # an ended call's summary keeps what the calls listing showed of it

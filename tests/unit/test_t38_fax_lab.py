@@ -33,6 +33,10 @@ def test_a_lab_arms_the_fax_machine_and_refuses_a_bad_request(tmp_path: Path) ->
     assert media.audio_of("Phone-Fax2").tones == (1000.0,)
     with pytest.raises(LabError, match=r"phones\.Phone-Fax1: fax"):
         specs_from_lab({"unit": [{"name": "x", "phones": {"Phone-Fax1": {"fax": {"send": "x.pdf"}}}}]}, tmp_path)
+    [missing] = specs_from_lab({"unit": [{"name": "y", "phones": {"Phone-Fax1": {"fax": {"send": "no.tif"}}}}]},
+                               tmp_path, port_mode="auto")
+    with pytest.raises(LabError, match=r"unit y: phones\.Phone-Fax1: fax: no\.tif: no such file"):
+        build_unit(missing)  # the file to send must be in <state dir>/fax when the unit starts
 
 
 def test_the_fax_actions_refuse_what_they_cannot_do(tmp_path: Path) -> None:
