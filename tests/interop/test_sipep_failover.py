@@ -304,6 +304,29 @@ async def test_dns_failure_concealment(units: list[Unit], lab: Lab, concealment:
         assert reg.cseq == cseq  # nothing was sent: no address to send to
 
 
+@pytest.mark.parametrize(("tls", "settings", "asked", "not_asked"), [
+    (False, {}, ["NAPTR", "SRV"], []),  # the factory Naptr: NAPTR, then the SRV it names
+    (False, {"SipEp.SupportedDnsQueries": "Srv"}, ["SRV", "AAAA"], ["NAPTR"]),
+    (False, {"SipEp.SupportedDnsQueries": "Srv", "SipEp.DnsIpVersion": "IpV4Only"}, ["SRV", "A"], ["NAPTR", "AAAA"]),
+    (False, {"SipEp.SupportedDnsQueries": "Address"}, ["A"], ["NAPTR", "SRV"]),
+    (True, {}, ["SRV"], ["NAPTR"]),  # over TLS the DGW skips NAPTR...
+    (True, {"SipEp.InteropForceDnsNaptrInTls": "Enable"}, ["NAPTR", "SRV"], []),  # ...unless forced
+])
+async def test_dns_queries_follow_the_settings(units: list[Unit], lab: Lab, tls: bool, settings: dict[str, str],
+                                               asked: list[str], not_asked: list[str]) -> None:
+    """SipEp.SupportedDnsQueries, SipEp.DnsIpVersion and SipEp.InteropForceDnsNaptrInTls, in dnsmasq's query log."""
+    naptr = [f"--naptr-record={DOMAIN},10,10,s,SIP+D2U,,_sip._udp.{DOMAIN}",
+             f"--naptr-record={DOMAIN},10,10,s,SIPS+D2T,,_sips._tcp.{DOMAIN}"]
+    server = dns(lab, [*naptr, *srv_records("_sip._udp", 5070), *srv_records("_sips._tcp", 5071),
+                       f"--host-record={DOMAIN},{HOST_A}"])
+    u = await make_unit(units, lab, server, tls=tls, settings=settings)
+    last = asked[-1]
+    await wait_for(lambda: f"query[{last}] " in server.log(), what=f"a {last} query")
+    queries = [line for line in server.log().splitlines() if f"from {u.host}" in line and "query[" in line]
+    kinds = {line.split("query[", 1)[1].split("]", 1)[0] for line in queries}
+    assert set(asked) <= kinds and not kinds & set(not_asked), queries
+
+
 async def test_dns_client_against_dnsmasq(lab: Lab) -> None:
     """The dnspython glue: record types, NXDOMAIN, the second server when the first does not answer,
     the source address, static hosts before any query."""
