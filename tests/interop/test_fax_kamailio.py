@@ -184,3 +184,24 @@ async def test_without_t38_machine_detection_re_invites_for_a_data_codec_as_conf
         assert set(offered) <= {"0", "8"} and stream(call).codec in ("PCMU", "PCMA"), offered
         assert any("re-INVITE for a data codec (200)" in n for n in notes), notes
     await sipep(a).calls.hangup("Phone-Fax1")
+
+
+@pytest.mark.parametrize(("mode", "allow", "t38"), [("SecureWithFallback", "Enable", True),
+                                                    ("SecureWithFallback", "Disable", False),
+                                                    ("Secure", "Enable", False)])
+async def test_t38_in_an_srtp_call_only_as_allowed(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                   pkis: Pkis, mode: str, allow: str, t38: bool) -> None:
+    """An SRTP call (SDES) switches to unsecure T.38 only in SecureWithFallback with Mipt.AllowUnsecureT38WithSrtp;
+    otherwise the fax goes on in pass-through (still SRTP)."""
+    a, b = await _pair(units, kamailios, tmp_path, pkis, {"Mipt.DefaultSecurityRtpMode": mode,
+                                                          "Mipt.AllowUnsecureT38WithSrtp": allow})
+    (Path(a.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    make_page(Path(a.state_dir) / "fax" / "page.tif")
+    call, incoming = await _connected(a, b)
+    assert stream(call).srtp is not None and stream(incoming).srtp is not None
+    endpoint_action(a, "fax-send", file="page.tif")
+    await wait_for(lambda: endpoint_action(a, "get-fax")["fax"]["state"] in ("t38", "passthrough"), timeout=10,
+                   what="the switch")
+    assert (endpoint_action(a, "get-fax")["fax"]["state"] == "t38") is t38
+    assert (b"m=image" in call.local_sdp) is t38  # no image offer at all when T.38 may not replace SRTP
+    await sipep(a).calls.hangup("Phone-Fax1")
