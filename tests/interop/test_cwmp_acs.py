@@ -242,6 +242,16 @@ async def test_digest_auth_hold_requests_and_namespace(tmp_path: Path, validator
     assert not acs.invalid, acs.invalid[0]
 
 
+async def test_connection_request_credentials_are_the_parameters(lab: Lab) -> None:
+    """Cwmp.ConnectionRequestUsername/Password: the digest credentials an ACS's connection request must give."""
+    c = lab.unit.config
+    c.set("Cwmp.ConnectionRequestUsername", "acs-user")
+    c.set("Cwmp.ConnectionRequestPassword", "acs-pass")
+    assert await connection_request(lab.unit, "admin", "acs-pass") == 401  # the factory user name no longer
+    assert await connection_request(lab.unit, "acs-user", "administrator") == 401
+    assert await connection_request(lab.unit, "acs-user", "acs-pass") == 200
+
+
 async def test_state_persists_across_restart(lab: Lab) -> None:
     await lab.acs.wait_session()
     await eventually(lambda: lab.engine.bootstrap_url == lab.acs.url)
