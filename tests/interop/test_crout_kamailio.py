@@ -295,3 +295,22 @@ async def test_outgoing_hunt_moves_on_after_its_timeout(units: list[Unit], kamai
     assert first.end_reason == "hunt: no answer" and slow.end_reason == "cancelled by the caller"
     await ca.hangup("Phone-Fax1")
     await wait_for(lambda: cu.current("Phone-Fax1") is None, what="cancelled")
+
+
+async def test_cyclic_hunt_starts_one_further_at_each_call(units: list[Unit], kamailios: list[Kamailio],
+                                                           tmp_path: Path, pkis: Pkis) -> None:
+    _k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
+    configure(unit, [("sip-default", "CalledE164", "^5551001$", "hunt-lines", "")], Hunt=[
+        {"Name": "lines", "Destinations": "fxs-Phone-Fax1, fxs-Phone-Fax2", "SelectionAlgorithm": "Cyclic"}])
+    ca, cu = sipep(caller).calls, sipep(unit).calls
+    rang = []
+    for _ in range(3):
+        call = await ca.dial("Phone-Fax1", "5551001")
+        await wait_for(lambda: any((c := cu.current(ep)) is not None and c.state == "ringing"
+                                   for ep in ("Phone-Fax1", "Phone-Fax2")), what="a line ringing")
+        line = next(ep for ep in ("Phone-Fax1", "Phone-Fax2") if cu.current(ep) is not None)
+        rang.append(line)
+        await ca.hangup("Phone-Fax1")
+        await wait_for(lambda call=call, line=line: call.state == "ended" and cu.current(line) is None,
+                       what="cancelled")
+    assert rang == ["Phone-Fax1", "Phone-Fax2", "Phone-Fax1"]
