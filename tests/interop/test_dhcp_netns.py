@@ -97,6 +97,30 @@ async def test_dhcp_option43_plain_url_from_a_lab_unit(netns: NetnsPair, acs: Te
     assert log_events(log, "dhcp_bound")[0]["acs_url"] == acs.url
 
 
+async def test_client_identifier_and_user_class_from_the_parameters(netns: NetnsPair, acs: TestAcs,
+                                                                     tmp_path: Path) -> None:
+    """Bni.DhcpClientIdentifierPresentation (option 61) and Bni.DhcpClientUserClass (option 77) on the wire."""
+    sniffer = DhcpSniffer(netns)
+    try:
+        start_dnsmasq(netns, tmp_path, f"--dhcp-option=43,{acs.url}")
+        lab = tmp_path / "lab.toml"
+        lab.write_text(
+            f'[[unit]]\nname = "cpe"\nhost = "{netns.cpe_ip}"\nallow_non_loopback = true\n'
+            f'dhcp_interface = "{netns.cpe_if}"\napi_port = 0\n'
+            '[unit.settings]\n"Bni.DhcpClientIdentifierPresentation" = "MacBinary"\n'
+            '"Bni.DhcpClientUserClass" = "dgw-lab"\n'
+        )
+        unit, _log = start_unit(netns, tmp_path, "--lab", str(lab))
+        await wait_ready(unit, tmp_path)
+        await acs.wait_session(timeout=30)
+        first = sniffer.drain()[0]
+        assert first.message_type == MessageType.DISCOVER
+        assert first.options[Opt.CLIENT_ID] == b"\x01" + first.chaddr[:6]  # type 1 + the MAC (MacAscii: type 0, text)
+        assert first.options[Opt.USER_CLASS] == b"\x07dgw-lab"  # RFC 3004: length, then the class
+    finally:
+        sniffer.close()
+
+
 async def test_no_dhcp_packet_without_a_named_interface(netns: NetnsPair, acs: TestAcs, tmp_path: Path) -> None:
     sniffer = DhcpSniffer(netns)
     try:
