@@ -314,3 +314,33 @@ async def test_cyclic_hunt_starts_one_further_at_each_call(units: list[Unit], ka
         await wait_for(lambda call=call, line=line: call.state == "ended" and cu.current(line) is None,
                        what="cancelled")
     assert rang == ["Phone-Fax1", "Phone-Fax2", "Phone-Fax1"]
+
+
+async def test_each_call_keeps_the_signaling_properties_of_its_route(units: list[Unit], kamailios: list[Kamailio],
+                                                                     tmp_path: Path, pkis: Pkis) -> None:
+    """The caller's route sends the INVITE straight to its signaling properties' DestinationHost (Kamailio
+    here); the called unit's route names signaling properties too; each call carries its route's."""
+    k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
+    for u, name, values in ((caller, "direct", {"DestinationHost": k.tls_address}),
+                            (unit, "early", {"EarlyConnect": "Enable", "Allow183NoSdp": "Disable"})):
+        u.config.add_row("CRout.SignalingProperties", {"Name": name, **values})
+    caller.config.add_row("CRout.Route", {"SourceCriteria": "fxs-Phone-Fax1", "Destination": "sip-default",
+                                          "SignalingProperties": "direct"})
+    unit.config.add_row("CRout.Route", {"SourceCriteria": "sip-default", "PropertiesCriteria": "CalledE164",
+                                        "ExpressionCriteria": "^5551001$", "Destination": "fxs-Phone-Fax1",
+                                        "SignalingProperties": "early"})
+    for u in (caller, unit):
+        u.config.set("CRout.AutoRoutingEnable", "Disable")
+        u.commands["CRout.ApplyConfig"]()
+    ca, cu = sipep(caller).calls, sipep(unit).calls
+    call = await ca.dial("Phone-Fax1", "5551001")
+    await wait_for(lambda: (c := cu.current("Phone-Fax1")) is not None and c.state == "ringing", what="ringing")
+    incoming = cu.current("Phone-Fax1")
+    assert incoming is not None and ca.routing is not None and cu.routing is not None
+    assert call.invite is not None and str(call.invite.uri) == f"sip:5551001@{k.tls_address}"
+    out, into = ca.routing.signaling(call), cu.routing.signaling(incoming)
+    assert out is not None and out.destination_host == k.tls_address
+    assert into is not None and into.early_connect and not into.allow_183_no_sdp and into.allow_180_sdp
+    await ca.hangup("Phone-Fax1")
+    await wait_for(lambda: incoming.state == "ended", what="cancelled")
+    assert cu.routing.signaling(incoming) is None  # forgotten with the call

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from emulator.engines.sipep.call import Call
 from emulator.engines.sipep.settings import GatewayRuntime, Settings
 from emulator.engines.sipep.transport import Source
+from emulator.protocols.crout.table import Signaling
 from emulator.protocols.sip.message import Request, Response
 from emulator.protocols.sip.target import Target
 from emulator.protocols.sip.transaction import (
@@ -75,6 +76,10 @@ class CallRouting(Protocol):
 
     def local_peer(self, call: Call) -> Call | None:
         """The other side of a call between two lines of the unit, None for a SIP call."""
+        ...
+
+    def signaling(self, call: Call) -> Signaling | None:
+        """The signaling properties of the route the call took (early connect, 180/183 rules, privacy...)."""
         ...
 
     def answer_local(self, call: Call) -> Call:

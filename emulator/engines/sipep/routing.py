@@ -39,6 +39,7 @@ from emulator.engines.sipep.transport import Source
 from emulator.protocols.crout.causes import NO_ANSWER, NO_CHANNEL, NO_ROUTE, USER_BUSY, reason_header
 from emulator.protocols.crout.properties import CallProperties, is_e164
 from emulator.protocols.crout.router import Decision, HuntPlan, Leg, Redirect, Refusal
+from emulator.protocols.crout.table import Signaling
 from emulator.protocols.sip.dialog import new_tag
 from emulator.protocols.sip.message import Request, make_response
 from emulator.protocols.sip.uri import Uri
@@ -102,6 +103,7 @@ class RoutedCalls:
         self.router = router
         self._peers: dict[int, Call] = {}  # local calls: call id -> the other line's call
         self._settled: dict[int, asyncio.Event] = {}  # ringing hunt destinations: set when answered or ended
+        self._signaling: dict[int, Signaling] = {}  # the signaling properties of the route each call took
         calls.listeners.append(self._changed)
         calls.routing = self
 
@@ -111,6 +113,7 @@ class RoutedCalls:
             if event is not None:
                 event.set()
         if call.state is CallState.ENDED:
+            self._signaling.pop(call.id, None)
             peer = self._peers.pop(call.id, None)
             if peer is not None:
                 self._peers.pop(peer.id, None)
@@ -155,6 +158,8 @@ class RoutedCalls:
             cause = USER_BUSY if refused == 486 else NO_CHANNEL
             return _Outcome(False, cause, refused if refused == 480 else self.router.sip_status(cause))
         call = self.calls.ring(endpoint, request, txn, source, to_tag=tag)
+        if decision.signaling is not None and call.active:
+            self._signaling[call.id] = decision.signaling
         if not call.active:  # its offer was refused and answered already
             return _Outcome(True)
         return _Outcome(False)
@@ -325,7 +330,10 @@ class RoutedCalls:
         gateway = leg.interface[len("sip-"):]
         if gateway not in self.calls.ua.gateways:
             raise CallError(f"gateway {gateway} is not running", 503)
-        return self.calls.invite(endpoint, target, gateway, host)
+        call = self.calls.invite(endpoint, target, gateway, host)
+        if leg.signaling is not None and call.active:
+            self._signaling[call.id] = leg.signaling
+        return call
 
     def _local_ip_port(self) -> str:
         gw = next(iter(self.calls.ua.gateways.values()), None)
@@ -359,6 +367,11 @@ class RoutedCalls:
         calls.changed(callee)
         calls.changed(caller)
         return caller
+
+    def signaling(self, call: Call) -> Signaling | None:
+        """The signaling properties of the route ``call`` took (``CRout.SignalingProperties``), for the parts of
+        the call layer that follow them (early media, privacy...); None when its route named none."""
+        return self._signaling.get(call.id)
 
     def local_peer(self, call: Call) -> Call | None:
         return self._peers.get(call.id)
