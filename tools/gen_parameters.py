@@ -149,7 +149,7 @@ def _read(path: Path, rel: str, scope: str, only: str | None, tokens: bool = Fal
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             m.imports.add(node.module.replace(".", "/"))
     if tokens:
-        for text in list(m.strings):
+        for text in [*m.strings, *m.patterns]:
             m.strings.update(t.replace("__", ".", 1) for t in _TOKEN.findall(text))
     return m
 
