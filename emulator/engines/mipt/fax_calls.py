@@ -275,7 +275,8 @@ class FaxCalls:
         job = self.jobs.get(fc.call.endpoint)
         if job is None or job.finished or job.state not in ("armed",):
             return
-        self._stop_tones(fc)  # a job armed over another one in the same call: its tone replaces the other's
+        self._stop_tones(fc)  # a job armed over another one in the same call replaces it on the line
+        self._stop_vbd(fc)
         job.call = fc.call.id
         fc.job = job
         job.state = "tones"
@@ -315,6 +316,7 @@ class FaxCalls:
     def _stop_vbd(self, fc: _FaxCall) -> None:
         if fc.vbd is not None:
             fc.vbd.close()
+            fc.vbd = None
 
     def _passthrough(self, fc: _FaxCall, reason: str) -> None:
         """Voice-band data: the job (if any) runs over the call's audio."""
