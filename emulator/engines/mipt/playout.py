@@ -10,7 +10,8 @@ order, ``None`` where one is missing) and:
   only when asked — a stream nobody measures, records or listens to is never decoded;
 * decodes continuously only while it must: recording to a WAV file, detecting in-band DTMF
   (``TelIf.InteropDtmfDetection`` thresholds, spandsp's receiver; on when the call carries no RFC 4733 events), or
-  watching for fax tones (CNG/CED, the fax machine's switch to T.38).
+  watching for fax tones (CNG/CED, the fax machine's switch to T.38), or feeding :attr:`Playout.pcm_sink` (the fax
+  machine's modem in G.711 pass-through).
 
 Missing frames are concealed by repeating the last frame played (G.729: the decoder's own erasure concealment) —
 an emulator choice, simpler than G.711 Appendix I; after 60 ms of missing frames, silence.
