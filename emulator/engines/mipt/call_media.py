@@ -95,7 +95,7 @@ class CallMedia:
         self.audio: dict[str, EndpointAudio] = {}  # per endpoint: what its phone plays and records
         self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
         self.fax = FaxCalls(fax_dir, config, engine.notify, engine.host)
-        self.tones = CallTones(config, audio_dir)  # call progress tones of the unit's country (TelIf)
+        self.tones = CallTones(config)  # call progress tones of the unit's country (TelIf)
 
     @property
     def control(self) -> CallControl | None:
@@ -123,7 +123,11 @@ class CallMedia:
     def play_call_tone(self, call: CallView, tone: str | None) -> bool:
         """Send a call progress tone (``Ringback``, ``Busy``... of the unit's country) in the call's stream; None
         goes back to what the endpoint's phone plays. False when the country has no such tone."""
-        return self.tones.play(call.id, self._state(call).stream, tone, self.audio_of(call.endpoint))
+        stream = self._state(call).stream
+        if self.tones.play(call.id, stream, tone):
+            return True
+        self._apply_source(stream, self.audio_of(call.endpoint))
+        return tone is None
 
     def audio_of(self, endpoint: str) -> EndpointAudio:
         return self.audio.get(endpoint) or EndpointAudio()
@@ -136,18 +140,22 @@ class CallMedia:
                 self._apply_audio(st.stream, audio)
 
     def _apply_audio(self, stream: MediaStream, audio: EndpointAudio) -> None:
-        if audio.tones:
-            stream.play_tone(*audio.tones, level_dbm0=audio.level_dbm0)
-        elif audio.wav and self.audio_dir is not None:
-            stream.play_wav(self.audio_dir / audio.wav)
-        else:
-            stream.set_source(None)
+        self._apply_source(stream, audio)
         if audio.record and self.audio_dir is not None:
             self.audio_dir.mkdir(parents=True, exist_ok=True)
             stream.record(self.audio_dir / audio.record)
         else:
             stream.record(None)
         stream.impair(audio.impairment())
+
+    def _apply_source(self, stream: MediaStream, audio: EndpointAudio) -> None:
+        """What the endpoint's phone plays: its tone, its WAV file, or silence."""
+        if audio.tones:
+            stream.play_tone(*audio.tones, level_dbm0=audio.level_dbm0)
+        elif audio.wav and self.audio_dir is not None:
+            stream.play_wav(self.audio_dir / audio.wav)
+        else:
+            stream.set_source(None)
 
     def _state(self, call: CallView) -> CallMediaState:
         st = getattr(call, "media", None)

@@ -18,7 +18,7 @@ from typing import Any
 from emulator.protocols.media import codecs, g711
 from emulator.protocols.media.tones import ToneGenerator
 
-__all__ = ["Silence", "Source", "WavRecorder", "WavSource", "frame_cycle"]
+__all__ = ["Silence", "Source", "WavRecorder", "WavSource", "frame_cycle", "pcm_source"]
 
 
 class WavSource:
@@ -64,6 +64,15 @@ class WavSource:
             return enc[pos:end]
         self._pos = end - n
         return enc[pos:] + enc[: end - n]
+
+
+def pcm_source(pcm: bytes, name: str) -> WavSource:
+    """A looping source over 8 kHz 16-bit PCM already in memory (a rendered call progress tone), as a WAV file's."""
+    if len(pcm) < 2 * g711.SAMPLES_PER_FRAME:
+        raise ValueError(f"{name}: shorter than one 20 ms frame")
+    source = WavSource.__new__(WavSource)
+    source.path, source.pcm, source._encoded, source._pos = Path(name), pcm, {}, 0
+    return source
 
 
 class Silence:

@@ -35,6 +35,7 @@ from emulator.engines.sipep.call import ALLOW, Call
 from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, EndedCall
 from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallRouting, CallUA
+from emulator.engines.sipep.early_media import EarlyMedia
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
 from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
 from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
@@ -109,6 +110,8 @@ class CallManager:
         self.in_dialogs = InDialog(self, ua)
         self.session_timers = SessionTimers(self, ua)  # RFC 4028, and UPDATE (RFC 3311)
         self.prack = ReliableProvisionals(self, ua)  # RFC 3262
+        self.early_media = EarlyMedia()  # 183 with SDP and the ringback tone, early answers heard
+        self.listeners.append(self.early_media.changed)
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -287,6 +290,10 @@ class CallManager:
         if resp.to.tag and call.dialog is None and resp.status > 100 and call.invite is not None:
             call.dialog = Dialog.as_uac(call.invite, resp)
         self.prack.provisional(call, resp)
+        try:
+            self.early_media.provisional(self.media, call, resp)
+        except Exception as exc:  # an unusable early answer: the 2xx's will be tried
+            self.ua.log.info("early_media_refused", call=call.id, error=repr(exc))
         self.changed(call)
         if call.cancel_requested:
             self._send_cancel(call)
@@ -376,10 +383,12 @@ class CallManager:
         if not call.active:  # cancelled too late: the 2xx won the race (§9.1): confirm, then BYE
             self.ua.spawn(self.bye(call))
             return
-        call.remote_sdp = response.body
+        early = self.early_media.already_answered(call, response.body)
+        call.remote_sdp = response.body or call.remote_sdp
         call.fire(CallEvent.ANSWERED)
         try:
-            self.media.answered(call, response.body)
+            if not early:
+                self.media.answered(call, response.body)
         except MediaRefused as exc:  # the answer is unusable (e.g. Secure and a plain RTP answer): hang up
             call.acked.set()
             self.ua.spawn(self.bye(call, f"media refused ({exc.status})"))
@@ -489,7 +498,8 @@ class CallManager:
             raise CallError(f"endpoint {endpoint} has no ringing call")
         self.off_hook.add(endpoint)
         try:
-            call.local_sdp = self.media.answer(call, call.invite.body, call.local_hold)
+            early = self.early_media.answer_of(self.media, call)  # the 183's answer, repeated
+            call.local_sdp = early if early is not None else self.media.answer(call, call.invite.body, call.local_hold)
         except MediaRefused as exc:
             self._reject(call, exc.status, exc.reason)
             return call
@@ -618,9 +628,18 @@ class CallManager:
             ua.respond(txn, refused)
             self._end(call, "420", 420)
             return call
-        ringing = make_response(request, 180, to_tag=to_tag or new_tag(),
-                                headers=[*_record_route(request), self._contact(call),
-                                         *self.prack.ringing_headers(call, request), *ua.ua_headers()])
+        reliable = self.prack.ringing_headers(call, request)
+        try:
+            early = self.early_media.ringback(self.media, call, request, bool(reliable))
+        except MediaRefused as exc:
+            ua.respond(txn, make_response(request, exc.status, exc.reason, to_tag=new_tag()))
+            self._end(call, str(exc.status), exc.status)
+            return call
+        call.local_sdp = early or call.local_sdp
+        ringing = make_response(request, 183 if early else 180, to_tag=to_tag or new_tag(),
+                                headers=[*_record_route(request), self._contact(call), *reliable,
+                                         *([("Content-Type", "application/sdp")] if early else []), *ua.ua_headers()],
+                                body=early)
         call.dialog = Dialog.as_uas(request, ringing)
         call.fire(CallEvent.RING)
         ua.respond(txn, ringing)
