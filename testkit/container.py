@@ -14,7 +14,8 @@ context lets through and of the base's key). A cold cache costs a few minutes (m
 the builds); a warm one a ``podman image exists``. podman runs with a configuration of our own (``runc``,
 ``cgroupfs``, no events log, explicit ulimits, podman's storage in the cache), given to every podman command
 through ``CONTAINERS_CONF``/``CONTAINERS_STORAGE_CONF``/``CONTAINERS_REGISTRIES_CONF``: the host's own
-configuration and storage are never touched.
+configuration and image storage are not used (podman still keeps its blob cache in /var/lib/containers/cache).
+Containers use the host's network (loopback addresses) or none: no bridge, no firewall rule.
 """
 
 from __future__ import annotations
