@@ -28,7 +28,7 @@ from emulator.runtime.spec import UnitSpec
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.behaviour import CLASSES, BehaviourError, BehaviourMap, load_behaviour, markdown
 from firmware_model.notifications import NOTIFICATIONS
-from firmware_model.profiles import get_profile
+from firmware_model.profiles import PROFILES, get_profile
 from firmware_model.schema import load_catalog
 from tests.helpers.api_env import Env, _env
 from tools.gen_parameters import disagreements, scan, scan_tests
@@ -91,7 +91,7 @@ def test_service_commands_are_the_units(tmp_path: Path, behaviour: BehaviourMap)
     """Every command a unit runs (all engines attached, every profile) and every CLI certificate command has its
     entry, and the map names no command the unit lacks."""
     seen: set[str] = set(CERT_COMMANDS)
-    for profile in ("4102", "C740"):
+    for profile in PROFILES:
         running = build_unit(UnitSpec(name=f"u{profile}", profile=profile, state_dir=tmp_path / profile,
                                       port_mode="auto", fsync=False))
         seen |= set(running.unit.commands)
