@@ -1,9 +1,9 @@
 """The compose lab of ``docker/compose.yaml`` as a user starts it (podman-compose ``up``), its images built here
 from Debian (testkit.container, no container registry): Kamailio on TLS only, rsyslog, chrony and one
-dgw-emulator process running the four units of ``docker/lab/lab.toml``, every service on the host's network on
-127.0.10.x. The units register over TLS, validating the proxy's certificate (possible only once SNTP from the
-lab's chrony set their clocks: the lab does not assume the time), log to the lab's rsyslog, and two of them
-call each other with SRTP, each hearing the other's tone."""
+dgw-emulator lab (a supervisor and two worker processes) running the four units of ``docker/lab/lab.toml``,
+every service on the host's network on 127.0.10.x. The units register over TLS, validating the proxy's
+certificate (possible only once SNTP from the lab's chrony set their clocks: the lab does not assume the time),
+log to the lab's rsyslog, and two of them call each other with SRTP, each hearing the other's tone."""
 
 from __future__ import annotations
 
@@ -139,6 +139,10 @@ def test_the_lab_units_register_over_tls_with_time_from_chrony_and_log_to_rsyslo
     assert doc is not None
     assert {u["name"]: u["api"] for u in doc["units"]} == {n: f"http://{a}:8000" for n, a in UNITS.items()}
     assert all(u["sip_tls"] == f"{UNITS[u['name']]}:5061" for u in doc["units"]), doc
+    # one supervisor (the container's first process) and two worker processes sharing the units out
+    assert doc["pid"] == 1 and [(w["index"], w["units"], w["state"]) for w in doc["workers"]] == [
+        (0, 2, "running"), (1, 2, "running")], doc
+    assert {u["name"]: u["worker"] for u in doc["units"]} == {"alice": 0, "bob": 0, "carol": 1, "dave": 1}
     for unit in UNITS:
         lab.wait(partial(registered, unit), 60, f"{unit} registered")
     kamailio = lab.logs("kamailio")
