@@ -83,7 +83,7 @@ def test_the_image_is_debian_python_311_unprivileged_with_a_state_volume_and_a_h
     out = pm("run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", ref, "-c",
              ". /etc/os-release && echo $VERSION_CODENAME && python3 --version && id -u "
              "&& dgw-emulator run --help >/dev/null && echo ok").stdout.split("\n")
-    assert out[:5] == ["bookworm", "Python 3.11.2", str(UID), "ok", ""], out
+    assert out[0] == "bookworm" and out[1].startswith("Python 3.11.") and out[2:] == [str(UID), "ok", ""], out
 
 
 def test_the_unit_in_its_container_is_ready_healthy_and_answers_its_api(
