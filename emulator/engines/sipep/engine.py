@@ -36,6 +36,7 @@ from emulator.engines.sipep.connection import DEFAULT_LIMITS, StreamLimits
 from emulator.engines.sipep.line_stats import LineStats
 from emulator.engines.sipep.links import Link, Links
 from emulator.engines.sipep.mirrors import hep_mirror, signaling_log
+from emulator.engines.sipep.mwi import MwiSubscriptions
 from emulator.engines.sipep.offer_answer import OfferAnswer
 from emulator.engines.sipep.registrations import Registration, Registrations
 from emulator.engines.sipep.servers import ServerSelection
@@ -56,7 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["GatewayRuntime", "Link", "Registration", "ServerAddr", "SipEpEngine", "parse_host_port", "user_agent"]
 
 # Bodies the unit reads: SDP, the DTMF relay bodies of SIP INFO, the sipfrag of a transfer's NOTIFY.
-ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag"})
+ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag",
+                            "application/simple-message-summary"})  # the last: MWI NOTIFYs (RFC 3842)
 
 
 class SipEpEngine:
@@ -83,6 +85,7 @@ class SipEpEngine:
         self.ua.gate = self.link_set
         self.ua.failover = self._invite_failover
         self.calls = CallManager(self.ua, media=media)
+        self.mwi = MwiSubscriptions(self.ua)  # message waiting (RFC 3842): after the calls, whose NOTIFYs it passes on
         self.lines = LineStats(self.calls)  # per-line call counters and call state (TR-104 Line.Stats, CallState)
         self.vq = VqPublisher(self.calls, self.ua, unit.config, self.user_agent)  # RFC 6035 reports at call end
         self.ua.core = self.calls
@@ -92,6 +95,7 @@ class SipEpEngine:
         c.provide_rows("SipEp.GatewayStatus", self._gateway_rows)
         c.provide_rows("SipEp.RegistrationStatus", self.regs.rows)
         c.provide_rows("SipEp.TlsPersistentConnectionStatus", self.link_set.rows)
+        c.provide_rows("SipEp.MwiStatus", self.mwi.rows)
 
     # ------------------------------------------------------------------ what tests, benches and faces read
     @property
@@ -173,6 +177,7 @@ class SipEpEngine:
         self.ua.start(transport, gateways, kind)
         await self._start_listeners(transport)
         self.regs.start(self.regs.read(gateways))
+        self.mwi.start()
         self.servers.start(gateways, kind)
         self.ua.spawn(self._bring_up())
 
@@ -180,6 +185,7 @@ class SipEpEngine:
         if not self.running:
             return
         await self.regs.stop()
+        self.mwi.stop()
         self.calls.stop()
         await self.ua.stop()
         if self.ua.transport is not None:
