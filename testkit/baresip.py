@@ -25,6 +25,7 @@ un-REGISTER, BYE), a second SIGTERM, then SIGKILL.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import json
@@ -32,12 +33,12 @@ import re
 import socket
 import subprocess
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator.protocols.media.dtmf import inband_pcm
+from emulator.protocols.media.dtmf import dtmf_frequencies, inband_pcm
 from emulator.protocols.media.tones import ToneGenerator, ToneMeasurement, measure
 from testkit.peers import free_port, require_peer
 from testkit.process import Peer, accepts, spawn
@@ -106,16 +107,32 @@ def write_tone_wav(path: Path, frequency: float, seconds: float, *, level_dbm0: 
     return path
 
 
-def write_dtmf_wav(path: Path, digits: str, *, on_ms: int = 120, off_ms: int = 120, tail_ms: int = 2000) -> Path:
-    """An 8 kHz mono 16-bit WAV of DTMF digits (Q.23 pairs at -7 dBm0 each, `on_ms` each, `off_ms` apart) then
-    `tail_ms` of silence: baresip's ``aufile`` source for in-band digits."""
-    pcm = b"".join(inband_pcm(d, 8 * on_ms) + bytes(16 * off_ms) for d in digits) + bytes(16 * tail_ms)
+def write_dtmf_wav(path: Path, digits: str, *, on_ms: int = 120, off_ms: int = 120, tail_ms: int = 2000,
+                   level_dbm0: float | Sequence[float] = -7.0, twist_db: float | Sequence[float] = 0.0) -> Path:
+    """An 8 kHz mono 16-bit WAV of DTMF digits (Q.23 pairs, `on_ms` each, `off_ms` apart) then `tail_ms` of
+    silence: baresip's ``aufile`` source for in-band digits. `level_dbm0` is the low (row) tone's level, the high
+    (column) tone is `twist_db` above it (below when negative); each a number for every digit or one per digit."""
+    levels = [level_dbm0] * len(digits) if isinstance(level_dbm0, (int, float)) else list(level_dbm0)
+    twists = [twist_db] * len(digits) if isinstance(twist_db, (int, float)) else list(twist_db)
+    if len(levels) != len(digits) or len(twists) != len(digits):
+        raise ValueError("level_dbm0 and twist_db: one number, or one per digit")
+    pcm = b"".join(_dtmf_pcm(d, 8 * on_ms, lv, tw) + bytes(16 * off_ms)
+                   for d, lv, tw in zip(digits, levels, twists, strict=True)) + bytes(16 * tail_ms)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(pcm)
     return path
+
+
+def _dtmf_pcm(digit: str, samples: int, level_dbm0: float, twist_db: float) -> bytes:
+    if twist_db == 0:
+        return inband_pcm(digit, samples, level_dbm0)
+    low, high = dtmf_frequencies(digit)
+    a = array.array("h", ToneGenerator((low,), level_dbm0).read(samples))
+    b = array.array("h", ToneGenerator((high,), level_dbm0 + twist_db).read(samples))
+    return array.array("h", (max(-32768, min(32767, x + y)) for x, y in zip(a, b, strict=True))).tobytes()
 
 
 def read_wav_pcm(path: Path) -> tuple[int, int, int, bytes]:
