@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FaxSipPeer", "T38Peer", "make_page", "same_page", "sdp_image"]
+__all__ = ["FaxSipPeer", "T38Peer", "make_page", "make_pdf", "same_page", "sdp_image"]
 
 _TX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_int,
                        ctypes.c_int)
@@ -46,6 +46,19 @@ def make_page(path: Path, *, stripes: int = 20, height: int = 400) -> Path:
     subprocess.run([_tool("tiffset"), "-s", "283", "196", str(path)], check=True)  # YResolution: fine mode
     subprocess.run([_tool("tiffset"), "-s", "296", "2", str(path)], check=True)  # ResolutionUnit: inch
     pbm.unlink()
+    return path
+
+
+def make_pdf(path: Path) -> Path:
+    """A one-page A4 PDF (a 150 dpi raster made with Pillow): white paper with black bars across, 30 px high every
+    80 px from y = 100."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("L", (1240, 1754), 255)
+    draw = ImageDraw.Draw(page)
+    for y in range(100, 1600, 80):
+        draw.rectangle((100, y, 1100, y + 30), fill=0)
+    page.save(path, resolution=150)
     return path
 
 

@@ -15,6 +15,7 @@ and checks the arguments first.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -325,15 +326,27 @@ def _fax_answer(inv: Invocation, action: str) -> Result:
 
 
 def _fax(mode: str) -> Runner:
-    """Arm the endpoint's fax machine (emulator addition): send a TIFF file, or receive into one."""
+    """Arm the endpoint's fax machine (emulator addition): send a TIFF or PDF file, or receive into a TIFF file."""
 
-    def run(inv: Invocation) -> Result:
-        hook = snapshots.require_media(inv.unit)
+    def arm(inv: Invocation, name: str | None) -> Result:
         try:
-            hook.fax.arm(inv.endpoint, mode, inv.args.get("file"))
+            snapshots.require_media(inv.unit).fax.arm(inv.endpoint, mode, name)
         except FaxError as e:
             raise OpError(ErrorKind.INVALID, f"{inv.endpoint} fax: {e}", 400) from None
         return _fax_answer(inv, f"fax-{mode}")
+
+    async def rendered(inv: Invocation, pdf: str) -> Result:
+        try:  # rendering pages takes a while: in a thread, and the answer waits for it
+            name = await asyncio.to_thread(snapshots.require_media(inv.unit).fax.render_pdf, pdf)
+        except FaxError as e:
+            raise OpError(ErrorKind.INVALID, f"{inv.endpoint} fax: {e}", 400) from None
+        return arm(inv, name)
+
+    def run(inv: Invocation) -> Result | Awaitable[Result]:
+        name = inv.args.get("file")
+        if mode == "send" and isinstance(name, str) and name.endswith(".pdf"):
+            return rendered(inv, name)
+        return arm(inv, name)
 
     return run
 
@@ -482,8 +495,8 @@ for _action in (
                         "record what the endpoint's calls receive (audio directory)",
                         synopsis="record <EpId> <file.wav>|off", parse=_parse_record, show=_show_audio))),
     Action("fax-send", "The endpoint's fax machine sends a TIFF-F file (emulator addition)", _fax("send"),
-           args=(Arg("file", "string", "a TIFF-F file name in the unit's fax directory (<state dir>/fax)",
-                     required=True),),
+           args=(Arg("file", "string", "a TIFF-F or PDF file name in the unit's fax directory (<state dir>/fax); a "
+                     "PDF's pages are rendered into <name>.tif beside it", required=True),),
            description="In a call, the machine plays CNG; the unit's machine detection switches the call to T.38 "
            "(re-INVITE) as TelIf and SipEp say; armed before a call, it starts when the call's audio does.",
            errors=(ErrorKind.CALL, ErrorKind.INVALID, ErrorKind.UNAVAILABLE),

@@ -7,12 +7,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
+from emulator.engines.mipt.fax_pages import pdf_to_tiff
 from emulator.engines.mipt.playout import Playout
 from emulator.protocols.media import codecs
 from emulator.protocols.media.t38_ifp import is_final
 from emulator.protocols.media.t38_terminal import AudioFaxTerminal, T38Terminal, tiff_pages
 from emulator.protocols.media.udptl import UdptlReceiver, UdptlSender
-from testkit.spandsp_fax import make_page, same_page
+from testkit.spandsp_fax import make_page, make_pdf, same_page
 
 
 def test_a_page_over_g711_with_the_audio_terminals(tmp_path: Path) -> None:
@@ -34,8 +37,13 @@ def test_a_page_over_g711_with_the_audio_terminals(tmp_path: Path) -> None:
     assert same_page(page, tmp_path / "in.tif")
 
 
-def test_a_page_over_udptl_with_loss(tmp_path: Path) -> None:
-    page = make_page(tmp_path / "page.tif", stripes=8)
+@pytest.mark.parametrize("source", ["tiff", "pdf"])
+def test_a_page_over_udptl_with_loss(tmp_path: Path, source: str) -> None:
+    if source == "pdf":  # a PDF's page as the fax machine renders it
+        page = tmp_path / "letter.tif"
+        assert pdf_to_tiff(make_pdf(tmp_path / "letter.pdf"), page) == 1
+    else:
+        page = make_page(tmp_path / "page.tif", stripes=8)
     rng = random.Random(7)
     wires: tuple[list[bytes], list[bytes]] = ([], [])
     senders = (UdptlSender(redundancy=3, final_redundancy=1), UdptlSender(redundancy=3, final_redundancy=1))

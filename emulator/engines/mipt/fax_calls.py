@@ -39,6 +39,7 @@ from typing import Any
 import structlog
 
 from emulator.engines.mipt.fax import TICK, FaxJob, FaxPorts, FaxSession, ToneStage, VbdSession
+from emulator.engines.mipt.fax_pages import PageError, pdf_to_tiff
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.offer_answer import CallControl, CallView
 from emulator.protocols.media.jitter import settings_from_config
@@ -51,6 +52,7 @@ __all__ = ["FaxCalls", "FaxError", "parse_fax_request"]
 log = structlog.get_logger("dgw.fax")
 
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.tiff?$")
+_PDF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.pdf$")  # its pages go to <name>.tif beside it
 BEHAVIOURS = ("DropCall", "ReInviteForClearChannelOnly", "ReEstablishAudio", "UsePreviousMediaNegotiation")
 TRANSPARENT = ("CLEARMODE", "X-CLEAR-CHANNEL", "X-CCD")
 DATA_G711 = ("PCMU", "PCMA")
@@ -68,8 +70,9 @@ def parse_fax_request(raw: Any) -> tuple[str, str | None]:
     mode, name = next(iter(raw.items()))
     if mode == "receive" and name is True:
         return mode, None
-    if not isinstance(name, str) or not _FILE.match(name):
-        raise FaxError(f"fax.{mode}: a TIFF file name (letters, digits, . _ -; ending .tif or .tiff) is expected")
+    if not isinstance(name, str) or not (_FILE.match(name) or (mode == "send" and _PDF.match(name))):
+        raise FaxError(f"fax.{mode}: a TIFF file name (letters, digits, . _ -; ending .tif or .tiff"
+                       f"{' or .pdf' if mode == 'send' else ''}) is expected")
     return mode, name
 
 
@@ -114,12 +117,27 @@ class FaxCalls:
             raise FaxError(f"{name!r}: a TIFF file name (letters, digits, . _ -; ending .tif or .tiff) is expected")
         return self.fax_dir / name
 
+    def render_pdf(self, name: str) -> str:
+        """Make the pages of the PDF `name` (in the fax directory) into the TIFF-F file ``<name>.tif`` beside it;
+        its name. File work only: a face runs it in a thread."""
+        if self.fax_dir is None or not _PDF.match(name or ""):
+            raise FaxError(f"{name!r}: a PDF file name (letters, digits, . _ -; ending .pdf) is expected")
+        if not (self.fax_dir / name).is_file():
+            raise FaxError(f"{name}: no such file in the fax directory")
+        try:
+            pdf_to_tiff(self.fax_dir / name, self.fax_dir / f"{name}.tif")
+        except PageError as exc:
+            raise FaxError(str(exc)) from None
+        return f"{name}.tif"
+
     def arm(self, endpoint: str, mode: str, name: str | None) -> FaxJob:
-        """Arm the endpoint's fax machine to send the file `name` or to receive into it (None: a name from the
-        time); starts at once in a call of the endpoint."""
+        """Arm the endpoint's fax machine to send the file `name` (TIFF-F, or a PDF made into one here) or to
+        receive into it (None: a name from the time); starts at once in a call of the endpoint."""
         if mode == "send":
             if name is None:
                 raise FaxError("fax_send needs the file to send")
+            if name.endswith(".pdf"):
+                name = self.render_pdf(name)
             path = self._file(name)
             if not path.is_file():
                 raise FaxError(f"{name}: no such file in the fax directory")
