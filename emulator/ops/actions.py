@@ -494,13 +494,13 @@ for _action in (
                 CliForm("record", "record <EpId> <name.wav> | record <EpId> off",
                         "record what the endpoint's calls receive (audio directory)",
                         synopsis="record <EpId> <file.wav>|off", parse=_parse_record, show=_show_audio))),
-    Action("fax-send", "The endpoint's fax machine sends a TIFF-F file (emulator addition)", _fax("send"),
+    Action("fax-send", "The endpoint's fax machine sends a TIFF-F or PDF file (emulator addition)", _fax("send"),
            args=(Arg("file", "string", "a TIFF-F or PDF file name in the unit's fax directory (<state dir>/fax); a "
                      "PDF's pages are rendered into <name>.tif beside it", required=True),),
            description="In a call, the machine plays CNG; the unit's machine detection switches the call to T.38 "
            "(re-INVITE) as TelIf and SipEp say; armed before a call, it starts when the call's audio does.",
            errors=(ErrorKind.CALL, ErrorKind.INVALID, ErrorKind.UNAVAILABLE),
-           cli=(_form("fax-send", "the endpoint's fax machine sends a TIFF file (fax directory)", ["file"],
+           cli=(_form("fax-send", "the endpoint's fax machine sends a TIFF or PDF file (fax directory)", ["file"],
                       show=_show_fax),)),
     Action("fax-receive", "The endpoint's fax machine receives the next fax into a TIFF file (emulator addition)",
            _fax("receive"),
