@@ -554,8 +554,8 @@ class Config:
     def is_modified(self, name: str | Address) -> bool:
         addr = name if isinstance(name, Address) else self.resolve(name)
         p = addr.param
-        if addr.index is None:
-            return p.name in self._scalars
+        if addr.index is None:  # against the unit's factory value (a profile may set one), not the catalog's
+            return self._scalars.get(p.name, p.default) != self._factory_scalar(p.name, p.default)
         assert p.table is not None
         if p.table not in self._changed_tables:
             return False
@@ -614,8 +614,17 @@ class Config:
         any_param = next(iter(self.catalog.params.values()))
         self._emit([ChangeEvent("*", any_param, None, None, None, source, "reset")])
 
+    def _factory_scalar(self, name: str, default: Value | None) -> Value | None:
+        return self.factory.scalars.get(name, default)
+
     def modified_scalars(self) -> dict[str, Value]:
-        return dict(self._scalars)
+        """The writable scalars whose value differs from the unit's factory value."""
+        out = {n: v for n, v in self._scalars.items() if v != self._factory_scalar(n, None)}
+        for n, v in self.factory.scalars.items():  # a factory value set back to the catalog's default
+            p = self.catalog.params.get(n)
+            if p is not None and n not in self._scalars and p.default is not None and p.default != v:
+                out[n] = p.default
+        return out
 
     def changed_tables(self) -> builtins.set[str]:
         return set(self._changed_tables)
