@@ -4,10 +4,12 @@ live in :mod:`testkit` (``testkit.peers.require_peer``: a missing peer fails und
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import structlog
 
 from testkit.peers import REQUIRE_PEERS
 
@@ -32,3 +34,22 @@ def _uvloop_factory() -> Any:
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
     return {"asyncio": asyncio.new_event_loop, "uvloop": _uvloop_factory}
+
+
+# ---------------------------------------------------------------------------------------------- logging
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Any:
+    """A test that runs the command in-process configures logging to the stdout pytest captured for it, which
+    is closed when the test ends: later tests' log lines would then fail with "I/O operation on closed file".
+    Each test ends with structlog's and the root logger's configuration as it found them."""
+    root = logging.getLogger()
+    handlers, level, config = list(root.handlers), root.level, structlog.get_config()
+    yield
+    if structlog.get_config() != config:
+        structlog.configure(**config)
+    if root.handlers != handlers:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in handlers:
+            root.addHandler(h)
+    root.setLevel(level)
