@@ -306,10 +306,12 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
             marks: dict[str, float] = {}
 
             def progress() -> bool:
-                both = min(total(urls, 'dgw_registrations{state="Registered"}'), len(acs.bootstrapped))
-                for label, share in (("half", 0.5), ("99%", 0.99)):
-                    if both >= share * n and label not in marks:
-                        marks[label] = time.monotonic() - r.t0
+                registered = total(urls, 'dgw_registrations{state="Registered"}')
+                both = min(registered, len(acs.bootstrapped))
+                for what, count in (("", both), ("registered ", registered), ("informed ", len(acs.bootstrapped))):
+                    for label, share in (("half", 0.5), ("99%", 0.99)):
+                        if count >= share * n and what + label not in marks:
+                            marks[what + label] = time.monotonic() - r.t0
                 return both >= n
 
             ok = wait(progress, 120)
@@ -320,6 +322,9 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
             print(f"fleet_{n}_units_w{workers}_registered_tls_and_bootstrap_informed {done:.2f} s"
                   f"{'' if ok else ' (timed out)'} ({kamailios} Kamailio processes behind DNS SRV; half at "
                   f"{marks.get('half', float('nan')):.1f} s, 99 % at {marks.get('99%', float('nan')):.1f} s)")
+            at = {k: f"{v:.1f} s" for k, v in marks.items()}
+            print(f"# registered: half at {at.get('registered half')}, 99 % at {at.get('registered 99%')}; "
+                  f"BOOTSTRAP informed: half at {at.get('informed half')}, 99 % at {at.get('informed 99%')}")
             print(f"fleet_{n}_units_w{workers}_failures {sum(missing)} ({missing[0]} not registered, "
                   f"{missing[1]} without BOOTSTRAP Inform; {acs.informs} Informs answered)")
         finally:
