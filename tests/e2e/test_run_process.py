@@ -76,8 +76,9 @@ def test_cli_set_read_by_api_and_survives_restart(tmp_path: Path, emulators: lis
     assert unit["api"].startswith("http://127.0.0.1:") and unit["ssh"].startswith("127.0.0.1:")
     rc, out, err = ssh(unit, "Cli.InactivityTimeOut = 42")
     assert rc == 0, err
+    # the resource as it always was, plus how the emulator treats the parameter (the behaviour map)
     assert api(unit, "GET", "/api/v1/parameters/Cli.InactivityTimeOut") == (
-        200, {"name": "Cli.InactivityTimeOut", "value": 42})
+        200, {"name": "Cli.InactivityTimeOut", "value": 42, "behaviour": "live"})
     assert emu.stop() == 0  # SIGTERM: clean shutdown
     emu2 = Emulator(tmp_path, "--state-dir", str(state), "--port-mode", "auto")
     emulators.append(emu2)
