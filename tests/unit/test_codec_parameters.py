@@ -34,31 +34,48 @@ def _stems(config: Any, endpoint: str | None = None) -> list[str]:
     return [e.fmt.stem for e in policy_from_config(config, endpoint).voice]
 
 
+def _name(stem: str, column: str, endpoint: str | None = None) -> str:
+    """The parameter of a codec's setting: the Default one, or the endpoint's own row."""
+    if endpoint is None:
+        return f"Mipt.DefaultCodec{stem}{column}"
+    return f"Mipt.EpSpecificCodec{stem}[{endpoint}].{column}"
+
+
+def _enable(config: Any, stem: str, payload_type: int, endpoint: str | None = None) -> tuple[int, int]:
+    """The codec enabled with the ptimes it takes (and ``payload_type`` when dynamic); those ptimes."""
+    lo, hi = _ptimes(stem)
+    config.set(_name(stem, "VoiceEnable", endpoint), "Enable")
+    config.set(_name(stem, "MinPTime", endpoint), lo)
+    config.set(_name(stem, "MaxPTime", endpoint), hi)
+    if stem in DYNAMIC:
+        config.set(_name(stem, "PayloadType", endpoint), payload_type)
+    return lo, hi
+
+
+def _check_alone(config: Any, stem: str, ptimes: tuple[int, int], payload_type: int,
+                 endpoint: str | None = None) -> None:
+    """The codec is the only one offered, with its settings; then the higher VoicePriority goes first."""
+    (entry,) = policy_from_config(config, endpoint).voice
+    assert entry.fmt.stem == stem and (entry.min_ptime, entry.max_ptime) == ptimes
+    assert entry.payload_type == (payload_type if stem in DYNAMIC else by_stem(stem).static_pt)
+    partner = _partner(stem)
+    config.set(_name(partner, "VoiceEnable", endpoint), "Enable")
+    config.set(_name(stem, "VoicePriority", endpoint), 9)
+    assert _stems(config, endpoint) == [stem, partner]
+    config.set(_name(stem, "VoicePriority", endpoint), 0)
+    config.set(_name(partner, "VoicePriority", endpoint), 9)
+    assert _stems(config, endpoint) == [partner, stem]
+
+
 @pytest.mark.parametrize("stem", STEMS)
 def test_default_codec_settings_shape_the_offer(tmp_path: Path, stem: str) -> None:
     assert carried(by_stem(stem)), f"{stem}: its codec library is missing"
     c = configured(tmp_path)
     for other in STEMS:
-        c.set(f"Mipt.DefaultCodec{other}VoiceEnable", "Disable")
+        c.set(_name(other, "VoiceEnable"), "Disable")
     assert _stems(c) == []
-    lo, hi = _ptimes(stem)
-    c.set(f"Mipt.DefaultCodec{stem}VoiceEnable", "Enable")
-    c.set(f"Mipt.DefaultCodec{stem}MinPTime", lo)
-    c.set(f"Mipt.DefaultCodec{stem}MaxPTime", hi)
-    if stem in DYNAMIC:
-        c.set(f"Mipt.DefaultCodec{stem}PayloadType", 110)
-    (entry,) = policy_from_config(c).voice
-    assert entry.fmt.stem == stem
-    assert (entry.min_ptime, entry.max_ptime) == (lo, hi)
-    assert entry.payload_type == (110 if stem in DYNAMIC else by_stem(stem).static_pt)
-    # the higher VoicePriority goes first
-    partner = _partner(stem)
-    c.set(f"Mipt.DefaultCodec{partner}VoiceEnable", "Enable")
-    c.set(f"Mipt.DefaultCodec{stem}VoicePriority", 9)
-    assert _stems(c) == [stem, partner]
-    c.set(f"Mipt.DefaultCodec{stem}VoicePriority", 0)
-    c.set(f"Mipt.DefaultCodec{partner}VoicePriority", 9)
-    assert _stems(c) == [partner, stem]
+    ptimes = _enable(c, stem, 110)
+    _check_alone(c, stem, ptimes, 110)
 
 
 def test_g729_voice_activity_detection_is_annex_b(tmp_path: Path) -> None:
@@ -85,23 +102,9 @@ def test_endpoint_codec_rows_apply_once_the_endpoint_enables_them(tmp_path: Path
     c = configured(tmp_path)
     defaults = _stems(c)
     for other in STEMS:
-        c.set(f"Mipt.EpSpecificCodec{other}[{EP}].VoiceEnable", "Disable")
-    lo, hi = _ptimes(stem)
-    c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].VoiceEnable", "Enable")
-    c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].MinPTime", lo)
-    c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].MaxPTime", hi)
-    if stem in DYNAMIC:
-        c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].PayloadType", 111)
+        c.set(_name(other, "VoiceEnable", EP), "Disable")
+    ptimes = _enable(c, stem, 111, EP)
     assert _stems(c, EP) == defaults  # not in force yet
     c.set(f"Mipt.EpSpecificCodec[{EP}].EnableConfig", "Enable")
-    (entry,) = policy_from_config(c, EP).voice
-    assert entry.fmt.stem == stem and (entry.min_ptime, entry.max_ptime) == (lo, hi)
-    assert entry.payload_type == (111 if stem in DYNAMIC else by_stem(stem).static_pt)
-    partner = _partner(stem)
-    c.set(f"Mipt.EpSpecificCodec{partner}[{EP}].VoiceEnable", "Enable")
-    c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].VoicePriority", 9)
-    assert _stems(c, EP) == [stem, partner]
-    c.set(f"Mipt.EpSpecificCodec{stem}[{EP}].VoicePriority", 0)
-    c.set(f"Mipt.EpSpecificCodec{partner}[{EP}].VoicePriority", 9)
-    assert _stems(c, EP) == [partner, stem]
+    _check_alone(c, stem, ptimes, 111, EP)
     assert _stems(c, "Phone-Fax2") == defaults  # the other endpoint keeps the Default settings
