@@ -21,13 +21,15 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from testkit.peers import free_port, require_peer
+from testkit.peers import free_port, require_peer, udp_bound
+from testkit.pki import Pki
 from testkit.process import Peer, ServerPeer, accepts, spawn
 
-__all__ = ["HepCollector", "Kamailio", "start_hep_collector", "start_kamailio"]
+__all__ = ["HepCollector", "Kamailio", "lab_kamailio", "start_hep_collector", "start_kamailio"]
 
 _MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 
@@ -277,6 +279,19 @@ class HepCollector(ServerPeer):
         return out
 
 
+@contextmanager
+def lab_kamailio(directory: Path, users: Mapping[str, str]) -> Iterator[Kamailio]:
+    """A Kamailio (UDP, TCP and TLS) under ``directory`` whose certificate, for 127.0.0.1, a throwaway lab CA
+    signs (written to ``directory / "pki"``); stopped on leaving."""
+    pki = Pki("rsa")
+    crt, key = pki.leaf(pki.ca("Lab CA"), "127.0.0.1").write(directory / "pki", "server")
+    k = start_kamailio(directory / "kamailio", crt, key, users)
+    try:
+        yield k
+    finally:
+        k.stop()
+
+
 def start_hep_collector(directory: Path, host: str = "127.0.0.1") -> HepCollector:
     """A HEP v3 collector (Kamailio sipcapture, an independent HEP decoder) on a free UDP port of ``host``."""
     binary = require_peer("kamailio")["kamailio"]
@@ -288,13 +303,4 @@ def start_hep_collector(directory: Path, host: str = "127.0.0.1") -> HepCollecto
     log = directory / "kamailio.log"
     c = HepCollector(spawn([binary, "-DD", "-E", "-f", str(cfg), "-Y", str(directory)], log, cwd=directory,
                            stdin=None), log, host, port)
-    return c.wait_until(lambda: _udp_bound(host, port), "the HEP collector did not start", timeout=10)
-
-
-def _udp_bound(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
+    return c.wait_until(lambda: udp_bound(host, port), "the HEP collector did not start", timeout=10)

@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-__all__ = ["REQUIRE_PEERS", "free_port", "require_peer"]
+__all__ = ["REQUIRE_PEERS", "free_port", "require_peer", "udp_bound"]
 
 REQUIRE_PEERS = os.environ.get("DGW_REQUIRE_PEERS") == "1"
 
@@ -37,3 +37,13 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def udp_bound(host: str, port: int) -> bool:
+    """Something is bound to UDP ``host:port`` (a peer listening there): binding it ourselves fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False

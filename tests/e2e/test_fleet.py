@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from testkit.kamailio import Kamailio, start_kamailio
+from testkit.kamailio import Kamailio, lab_kamailio, start_kamailio
 from testkit.pki import Pki
 from tests.helpers.emulator_api import ROOT, api
 
@@ -80,11 +80,8 @@ class Fleet:
 
 @pytest.fixture
 def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
-    pki = Pki("rsa")
-    crt, key = pki.leaf(pki.ca("Lab CA"), "127.0.0.1").write(tmp_path / "pki", "server")
-    k = start_kamailio(tmp_path / "kamailio", crt, key, USERS)
-    yield k
-    k.stop()
+    with lab_kamailio(tmp_path, USERS) as k:
+        yield k
 
 
 def registered(unit: dict[str, Any]) -> bool:

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.kamailio import Kamailio, start_kamailio
-from testkit.pki import Pki
+from testkit.kamailio import Kamailio, lab_kamailio
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -125,11 +124,8 @@ def test_a_suite_attaches_to_a_running_lab_by_ready_file_or_urls(
 
 @pytest.fixture
 def kamailio(tmp_path: Path) -> Iterator[Kamailio]:
-    pki = Pki("rsa")
-    crt, key = pki.leaf(pki.ca("Lab CA"), "127.0.0.1").write(tmp_path / "pki", "server")
-    k = start_kamailio(tmp_path / "kamailio", crt, key, USERS)
-    yield k
-    k.stop()
+    with lab_kamailio(tmp_path, USERS) as k:
+        yield k
 
 
 REGISTERING_SUITE = '''

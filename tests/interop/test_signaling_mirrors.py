@@ -25,7 +25,7 @@ import pytest
 
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio, start_hep_collector
-from testkit.peers import free_port, require_peer
+from testkit.peers import free_port, require_peer, udp_bound
 from testkit.process import spawn, stop_process
 from testkit.rsyslog import Received, Rsyslog
 from tests.interop.siplab import Pkis, kamailio, make_unit, reg_state, sipep, wait_for
@@ -115,15 +115,6 @@ def sngrep_collector(directory: Path) -> Iterator[tuple[str, Path]]:
         yield f"127.0.0.1:{port}", out
     finally:
         stop_process(proc)  # sngrep writes its pcap out as it ends
-
-
-def udp_bound(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def wire_datagrams(pcap: Path) -> list[Datagram]:
