@@ -241,6 +241,19 @@ async def act(unit: Unit, name: str, body: dict[str, Any] | None = None) -> dict
     return dict(result)
 
 
+async def baresip_calls_the_unit(lab: Lab, since: int) -> Call:
+    """baresip dials alice through Kamailio, the unit answers once it rings: the unit's call, once baresip reports
+    it established (an event after ``since``)."""
+    ctrl = lab.phone.ctrl
+    assert (await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")).get("ok")
+    await wait_for(lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing", what="ringing")
+    incoming = lab.calls.current(EP)
+    assert incoming is not None
+    await act(lab.unit, "answer")
+    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    return incoming
+
+
 # ---------------------------------------------------------------------------------------------------------------
 async def test_unit_calls_baresip_srtp_tones_both_ways(lab: Lab) -> None:
     ctrl = lab.phone.ctrl
@@ -317,12 +330,7 @@ async def test_wideband_and_adpcm_codecs_with_baresip_both_ways(lab: Lab) -> Non
     for dump in lab.phone.proc.dumps("dec"):
         dump.unlink()
     since = len(ctrl.events)
-    assert (await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")).get("ok")
-    await wait_for(lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing", what="ringing")
-    incoming = lab.calls.current(EP)
-    assert incoming is not None
-    await act(lab.unit, "answer")
-    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    incoming = await baresip_calls_the_unit(lab, since)
     await exchange_tones(lab, incoming, codec)
     assert (await ctrl.command("hangup")).get("ok")
     await ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
@@ -354,12 +362,7 @@ async def test_baresip_hears_the_units_rtcp_at_the_rfc_3550_interval(lab: Lab) -
 async def test_inband_digits_from_baresip_are_detected(lab: Lab) -> None:
     ctrl = lab.phone.ctrl
     since = len(ctrl.events)
-    assert (await ctrl.command("dial", f"sip:alice@{lab.kamailio.host}")).get("ok")
-    await wait_for(lambda: (c := lab.calls.current(EP)) is not None and c.state == "ringing", what="ringing")
-    incoming = lab.calls.current(EP)
-    assert incoming is not None
-    await act(lab.unit, "answer")
-    await ctrl.wait_event("CALL_ESTABLISHED", since=since, timeout=5)
+    incoming = await baresip_calls_the_unit(lab, since)
     assert b"telephone-event" not in incoming.local_sdp  # factory DTMF in band: no RFC 4733 in our answer
     s = stream(incoming)
     await wait_for(lambda: DIGITS in s.stats(measure=False)["dtmf_received"], timeout=8,
