@@ -26,8 +26,9 @@ from testkit.kamailio import Kamailio, start_kamailio
 from testkit.pki import Issued, Pki
 
 __all__ = [
-    "EPS", "FAST", "USERS", "Pkis", "kamailio", "lab_unit", "make_pkis", "make_unit", "pair", "reg_state",
-    "secure_unit", "sipep", "sipep_notes", "stream", "wait_for",
+    "EPS", "FAST", "USERS", "Pkis", "heard", "kamailio", "lab_unit", "make_pkis", "make_unit", "nlm_cert_unit", "pair",
+    "reg_state", "secure_unit", "sipep", "sipep_notes", "stream", "tones_heard_both_ways",
+    "wait_for",
 ]
 
 USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
@@ -61,6 +62,20 @@ def kamailio(kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, *, cert: str
     return k
 
 
+def nlm_cert_unit(name: str, tmp_path: Path, pkis: Pkis, *, host: str, profile: str = "4102") -> Unit:
+    """A unit (not started) on ``host`` with the Nlm engine (notifications, syslog, the packet capture) and the Cert
+    engine (its factory files under ``pkis.dir``), the engines a lab unit and a capture unit share."""
+    u = Unit(name=name, profile=get_profile(profile), state_dir=tmp_path / name, host=host,
+             ports=PortPolicy(mode="auto"), fsync=False)
+    nlm = NlmEngine(u)
+    u.attach(nlm)
+    u.nlm = nlm
+    cert = CertEngine(u, pkis.dir / "factory")
+    u.attach(cert)
+    u.cert = cert
+    return u
+
+
 async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, registrar: str, profile: str = "4102",
                    key_management: str | None = None, tls: bool = True, settings: dict[str, Any] | None = None,
                    synchronized: bool = True, timers: TimerConfig = FAST, routing: bool = False) -> Unit:
@@ -70,17 +85,10 @@ async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, 
     secure = key_management is not None
     n = len(units)
     name = f"{'s' if secure else 'u'}{n}"
-    u = Unit(name=name, profile=get_profile(profile), state_dir=tmp_path / name, host=f"127.0.0.{n + 2}",
-             ports=PortPolicy(mode="auto"), fsync=False)
-    nlm = NlmEngine(u)
-    u.attach(nlm)
-    u.nlm = nlm
-    cert = CertEngine(u, pkis.dir / "factory")
-    u.attach(cert)
-    u.cert = cert
+    u = nlm_cert_unit(name, tmp_path, pkis, host=f"127.0.0.{n + 2}", profile=profile)
     if secure:
         media = CallMedia.for_unit(u)
-        nlm.capture.media = media.engine  # as emulator.lab wires it: the capture's SRTP keys
+        u.nlm.capture.media = media.engine  # as emulator.lab wires it: the capture's SRTP keys
         engine = SipEpEngine(u, timers=timers, poll_s=0.05, media=media)
         media.control = engine.calls  # as emulator.lab wires it: the fax machine's re-INVITEs and hang-ups
         u.attach(engine)
@@ -107,7 +115,7 @@ async def lab_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, *, user: str, 
         c.set(param, value)
     units.append(u)
     await u.start()
-    cert.import_other(pkis.ca.pem())
+    u.cert.import_other(pkis.ca.pem())
     u.clock.synchronized = synchronized
     return u
 
@@ -147,6 +155,19 @@ def sipep(u: Unit) -> SipEpEngine:
     engine = u.services["SipEp"].engine
     assert isinstance(engine, SipEpEngine)
     return engine
+
+
+def heard(s: Any, f: float) -> bool:
+    """The stream ``s`` receives a tone of ``f`` Hz (within 15 Hz) above -30 dBm0."""
+    m = s.measure()
+    return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
+
+
+async def tones_heard_both_ways(call: Any, incoming: Any, what: str) -> None:
+    """The caller's side plays 1 kHz, the called side 440 Hz; waits (6 s) until each hears the other's tone."""
+    stream(call).play_tone(1000.0)
+    stream(incoming).play_tone(440.0)
+    await wait_for(lambda: heard(stream(incoming), 1000.0) and heard(stream(call), 440.0), timeout=6, what=what)
 
 
 async def wait_for(predicate: Callable[[], Any], timeout: float = 8.0, what: str = "") -> None:

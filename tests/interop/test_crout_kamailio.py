@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,7 +23,7 @@ from emulator.engines.sipep.trace import SipTrace
 from emulator.runtime.unit import Unit
 from firmware_model.config import ConfigError
 from testkit.kamailio import Kamailio, start_kamailio
-from tests.interop.siplab import USERS, Pkis, lab_unit, reg_state, sipep, stream, wait_for
+from tests.interop.siplab import USERS, Pkis, lab_unit, reg_state, sipep, tones_heard_both_ways, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -201,15 +200,7 @@ async def test_local_call_carries_each_lines_audio(units: list[Unit], kamailios:
     assert incoming is not None and incoming.state == "ringing"
     await cu.answer("Phone-Fax2")
     assert call.state == "connected" and b"a=crypto:" in call.local_sdp
-    stream(call).play_tone(1000.0)
-    stream(incoming).play_tone(440.0)
-
-    def heard(s: Any, f: float) -> bool:
-        m = s.measure()
-        return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
-
-    await wait_for(lambda: heard(stream(incoming), 1000.0) and heard(stream(call), 440.0), timeout=6,
-                   what="each line hears the other's tone")
+    await tones_heard_both_ways(call, incoming, "each line hears the other's tone")
     await cu.hangup("Phone-Fax2")
     assert call.state == "ended" and call.end_reason == "remote hangup"
     assert "REQ INVITE" not in k.log()

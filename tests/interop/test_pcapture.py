@@ -13,28 +13,18 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.aaa import AuthResult
-from emulator.engines.cert.engine import CertEngine
-from emulator.engines.nlm import NlmEngine
 from emulator.faces.cli.shell import CliShell
 from emulator.ops import diagnostics
-from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.profiles import get_profile
+from emulator.runtime.unit import Unit
 from testkit.file_servers import nginx
 from testkit.peers import require_peer
-from tests.interop.siplab import Pkis, wait_for
+from tests.interop.siplab import Pkis, nlm_cert_unit, wait_for
 
 ADMIN = AuthResult(True, "public", "Admin")
 
 
 async def capture_unit(units: list[Unit], tmp_path: Path, pkis: Pkis, host: str) -> Unit:
-    u = Unit(name=f"cap{len(units)}", profile=get_profile("4102"), state_dir=tmp_path / f"cap{len(units)}", host=host,
-             ports=PortPolicy(mode="auto"), fsync=False)
-    nlm = NlmEngine(u)
-    u.attach(nlm)
-    u.nlm = nlm
-    cert = CertEngine(u, pkis.dir / "factory")
-    u.attach(cert)
-    u.cert = cert
+    u = nlm_cert_unit(f"cap{len(units)}", tmp_path, pkis, host=host)
     units.append(u)
     await u.start()
     u.config.set("Nlm.MinSeverity", "Info")

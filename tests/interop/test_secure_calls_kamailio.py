@@ -5,13 +5,12 @@ other side. An SDES/MIKEY mismatch gives 415 and the Mipt notification."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
-from tests.interop.siplab import Pkis, pair, sipep, stream, wait_for
+from tests.interop.siplab import Pkis, pair, sipep, stream, tones_heard_both_ways, wait_for
 
 
 @pytest.mark.parametrize("km", ["Sdes", "Mikey"])
@@ -29,15 +28,7 @@ async def test_two_units_secure_call_tone_measured_both_ways(
     assert b"RTP/SAVP" in call.local_sdp
     assert (b"a=crypto:" in call.local_sdp) == (km == "Sdes")
     assert (b"a=key-mgmt:mikey" in call.local_sdp) == (km == "Mikey")
-    stream(call).play_tone(1000.0)
-    stream(incoming).play_tone(440.0)
-
-    def heard(s: Any, f: float) -> bool:
-        m = s.measure()
-        return m.frequency is not None and abs(m.frequency - f) < 15 and m.level_dbm0 > -30
-
-    await wait_for(lambda: heard(stream(incoming), 1000.0) and heard(stream(call), 440.0), timeout=6,
-                   what="each side hears the other's tone")
+    await tones_heard_both_ways(call, incoming, "each side hears the other's tone")
     await wait_for(lambda: min(stream(c).stats(measure=False)["packets_received"] for c in (call, incoming)) > 25,
                    what="half a second of audio each way")
     for s in (stream(call), stream(incoming)):
