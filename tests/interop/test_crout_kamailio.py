@@ -64,6 +64,18 @@ def configure(unit: Unit, routes: list[tuple[str, str, str, str, str]], **tables
     assert unit.config.get("CRout.ConfigModifiedStatus") == "No"
 
 
+def configure_outgoing_hunt(unit: Unit, first: str, rewrite: str, **hunt: object) -> None:
+    """Phone-Fax1's calls go to ``hunt-out``, a hunt of two route labels sending to sip-default:
+    ``route-<first>`` with the called number rewritten into ``rewrite``, then ``route-good`` with it as dialled;
+    ``hunt``: the Hunt row's other columns (Causes, Timeout)."""
+    configure(unit, [("fxs-Phone-Fax1", "None", "", "hunt-out", ""),
+                     (f"route-{first}", "None", "", "sip-default", first),
+                     ("route-good", "None", "", "sip-default", "")],
+              MappingType=[{"Name": first, "Criteria": "CalledE164", "Transformation": "CalledE164"}],
+              MappingExpression=[{"Name": first, "Criteria": "<default>", "Transformation": rewrite}],
+              Hunt=[{"Name": "out", "Destinations": f"route-{first}, route-good", **hunt}])
+
+
 # The called number's last digit, through a transformation, picks the line: 5551001 -> 1 -> ... (crossed on
 # purpose, so that the line is the router's choice and not the registration's).
 CROSSED = dict(
@@ -243,12 +255,7 @@ async def test_outgoing_hunt_moves_on_a_cause_of_its_list(units: list[Unit], kam
     """A line calls a hunt of two route labels: the first rewrites the number into one Kamailio does not know
     (404, cause 1, one of the hunt's causes), the second sends it as dialled; the called unit's line rings."""
     k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
-    configure(caller, [("fxs-Phone-Fax1", "None", "", "hunt-out", ""),
-                       ("route-bad", "None", "", "sip-default", "bad"),
-                       ("route-good", "None", "", "sip-default", "")],
-              MappingType=[{"Name": "bad", "Criteria": "CalledE164", "Transformation": "CalledE164"}],
-              MappingExpression=[{"Name": "bad", "Criteria": "<default>", "Transformation": "9999"}],
-              Hunt=[{"Name": "out", "Destinations": "route-bad, route-good", "Causes": "1"}])
+    configure_outgoing_hunt(caller, "bad", "9999", Causes="1")
     ca, cu = sipep(caller).calls, sipep(unit).calls
     first = await ca.dial("Phone-Fax1", "5551001")
     await wait_for(lambda: (c := cu.current("Phone-Fax1")) is not None and c.state == "ringing",
@@ -269,12 +276,7 @@ async def test_outgoing_hunt_moves_on_after_its_timeout(units: list[Unit], kamai
     """The hunt's first destination rings the called unit's Phone-Fax2, which does not answer: after the hunt's
     timeout (1 s) the call is cancelled there and goes on to Phone-Fax1."""
     _k, caller, unit = await routed_pair(units, kamailios, tmp_path, pkis)
-    configure(caller, [("fxs-Phone-Fax1", "None", "", "hunt-out", ""),
-                       ("route-slow", "None", "", "sip-default", "slow"),
-                       ("route-good", "None", "", "sip-default", "")],
-              MappingType=[{"Name": "slow", "Criteria": "CalledE164", "Transformation": "CalledE164"}],
-              MappingExpression=[{"Name": "slow", "Criteria": "<default>", "Transformation": "5551002"}],
-              Hunt=[{"Name": "out", "Destinations": "route-slow, route-good", "Timeout": 1}])
+    configure_outgoing_hunt(caller, "slow", "5551002", Timeout=1)
     ca, cu = sipep(caller).calls, sipep(unit).calls
     first = await ca.dial("Phone-Fax1", "5551001")
     await wait_for(lambda: (c := cu.current("Phone-Fax2")) is not None and c.state == "ringing",
