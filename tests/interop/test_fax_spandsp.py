@@ -29,15 +29,27 @@ async def peers() -> AsyncIterator[list[Any]]:
         p.close()
 
 
-async def _unit_calling(units: list[Unit], tmp_path: Path, pkis: Pkis, peer: FaxSipPeer) -> tuple[Unit, Any]:
-    """A unit registered to the peer (its registrar and proxy), in a call with it."""
+async def _unit_calling(units: list[Unit], peers: list[Any], tmp_path: Path, pkis: Pkis, terminal: T38Peer,
+                        refuse: int | None = None) -> tuple[FaxSipPeer, Unit, Any]:
+    """The SIP peer of ``terminal`` started (both closed at the end) and a unit registered to it (its registrar
+    and proxy), in a call with it."""
+    peer = await FaxSipPeer(terminal, refuse=refuse).start()
+    peers += [terminal, peer]
     u = await lab_unit(units, tmp_path, pkis, user="alice", registrar=peer.address, key_management="Sdes", tls=False,
                        settings={"Mipt.DefaultSecurityRtpMode": "Unsecure"},
                        timers=TimerConfig(t1=0.1, t2=1.0, t4=1.0, d=1.0))  # Timer B 6.4 s: a loaded machine
     await wait_for(lambda: reg_state(u) == "Registered", what="registered to the peer")
     call = await sipep(u).calls.dial("Phone-Fax1", "fax")
     await wait_for(lambda: call.state == "connected", what="the peer answered")
-    return u, call
+    return peer, u, call
+
+
+def _send_page(u: Unit) -> Path:
+    """A page made in the unit's fax folder, which its fax machine starts sending; the page's path."""
+    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
+    page = make_page(Path(u.state_dir) / "fax" / "page.tif")
+    endpoint_action(u, "fax-send", file="page.tif")
+    return page
 
 
 def _job(u: Unit) -> Any:
@@ -47,12 +59,8 @@ def _job(u: Unit) -> Any:
 async def test_spandsp_receives_a_page_from_the_unit(units: list[Unit], peers: list[Any], tmp_path: Path,
                                                      pkis: Pkis) -> None:
     terminal = T38Peer("127.0.0.1", receive=tmp_path / "received.tif")
-    peer = await FaxSipPeer(terminal).start()
-    peers += [terminal, peer]
-    u, _ = await _unit_calling(units, tmp_path, pkis, peer)
-    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
-    sent = make_page(Path(u.state_dir) / "fax" / "page.tif")
-    endpoint_action(u, "fax-send", file="page.tif")
+    peer, u, _ = await _unit_calling(units, peers, tmp_path, pkis, terminal)
+    sent = _send_page(u)
     await wait_for(lambda: terminal.remote is not None, timeout=10, what="the unit's re-INVITE to T.38")
     assert [m for m, body in peer.requests if "m=image" in body] == ["INVITE"]
     assert await terminal.run() == 0
@@ -66,9 +74,7 @@ async def test_spandsp_sends_a_page_to_the_unit_through_garbage(units: list[Unit
                                                                 pkis: Pkis) -> None:
     page = make_page(tmp_path / "page.tif", stripes=24)
     terminal = T38Peer("127.0.0.1", send=page)
-    peer = await FaxSipPeer(terminal).start()
-    peers += [terminal, peer]
-    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    peer, u, call = await _unit_calling(units, peers, tmp_path, pkis, terminal)
     endpoint_action(u, "fax-receive", file="in.tif")  # CED; BehaviorOnCedToneDetection Passthrough: the peer switches
     assert await peer.switch_to_t38() == 200
     assert terminal.remote is not None
@@ -91,9 +97,7 @@ async def test_bad_offers_get_488_or_are_read_past_and_the_call_goes_on(units: l
     a wrong ptime and malformed a=fmtp lines is answered with G.711; malformed a=T38* lines are read past and
     the switch to T.38 is taken."""
     terminal = T38Peer("127.0.0.1")
-    peer = await FaxSipPeer(terminal).start()
-    peers += [terminal, peer]
-    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    peer, u, call = await _unit_calling(units, peers, tmp_path, pkis, terminal)
     head = "v=0\r\no=- 7 %d IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     peer.version += 10
     unknown = head % peer.version + "m=audio 4100 RTP/AVP 99 3\r\na=rtpmap:99 X-WEIRD/8000\r\n"
@@ -114,13 +118,9 @@ async def test_a_refused_switch_leaves_the_call_up(units: list[Unit], peers: lis
                                                    pkis: Pkis) -> None:
     """The unit's own T.38 switch refused 488 (UsePreviousMediaNegotiation): the call stays up in pass-through."""
     terminal = T38Peer("127.0.0.1")
-    peer = await FaxSipPeer(terminal, refuse=488).start()
-    peers += [terminal, peer]
-    u, call = await _unit_calling(units, tmp_path, pkis, peer)
+    _peer, u, call = await _unit_calling(units, peers, tmp_path, pkis, terminal, refuse=488)
     u.config.set("SipEp.BehaviorOnT38InviteNotAccepted[488].Behavior", "UsePreviousMediaNegotiation")
-    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
-    make_page(Path(u.state_dir) / "fax" / "page.tif")
-    endpoint_action(u, "fax-send", file="page.tif")
+    _send_page(u)
     await wait_for(lambda: _job(u)["state"] == "passthrough", timeout=10, what="pass-through")
     await asyncio.sleep(0.3)
     assert call.state == "connected"
@@ -133,13 +133,9 @@ async def test_machine_detection_settings_decide_who_switches(units: list[Unit],
     BehaviorOnCedToneDetection Faxmode makes the unit re-INVITE to T.38 (Passthrough, the factory value, does not:
     the other tests)."""
     terminal = T38Peer("127.0.0.1")
-    peer = await FaxSipPeer(terminal).start()
-    peers += [terminal, peer]
-    u, _ = await _unit_calling(units, tmp_path, pkis, peer)
+    _peer, u, _ = await _unit_calling(units, peers, tmp_path, pkis, terminal)
     u.config.set("TelIf.DefaultMachineDetectionCngToneDetection", "Disable")
-    (Path(u.state_dir) / "fax").mkdir(parents=True, exist_ok=True)
-    make_page(Path(u.state_dir) / "fax" / "page.tif")
-    endpoint_action(u, "fax-send", file="page.tif")
+    _send_page(u)
     await asyncio.sleep(1.5)  # CNG is recognised within 0.5 s when detection is on
     assert _job(u)["state"] == "tones" and terminal.remote is None
     u.config.set("TelIf.DefaultMachineDetectionBehaviorOnCedToneDetection", "Faxmode")
