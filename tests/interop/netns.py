@@ -233,6 +233,15 @@ def start_unit(pair: NetnsPair, tmp: Path, *extra: str) -> tuple[subprocess.Pope
     return pair.spawn(pair.cpe, argv, out), out
 
 
+def lab_file(pair: NetnsPair, tmp: Path, settings: str) -> Path:
+    """``tmp/lab.toml``: one unit, ``cpe``, at the unit's address with its DHCP client on its end of the veth;
+    ``settings``: its configuration script lines (applied at its first boot). For ``start_unit(..., "--lab", ...)``."""
+    path = tmp / "lab.toml"
+    path.write_text(f'[[unit]]\nname = "cpe"\nhost = "{pair.cpe_ip}"\nallow_non_loopback = true\n'
+                    f'dhcp_interface = "{pair.cpe_if}"\napi_port = 0\nsettings = """\n{settings}\n"""\n')
+    return path
+
+
 async def wait_ready(p: subprocess.Popen[bytes], tmp: Path, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     ready = tmp / "ready.json"

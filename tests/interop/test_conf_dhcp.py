@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from testkit.http_files import FileServer, serve_files
-from tests.interop.netns import NetnsPair, log_events, server_listener, start_dnsmasq, start_unit, wait_ready
+from tests.interop.netns import NetnsPair, lab_file, log_events, server_listener, start_dnsmasq, start_unit, wait_ready
 
 pytestmark = pytest.mark.peer
 
@@ -34,12 +34,7 @@ async def scripts(netns: NetnsPair) -> AsyncIterator[FileServer]:
 
 
 def lab(tmp: Path, pair: NetnsPair, settings: str) -> Path:
-    path = tmp / "lab.toml"
-    path.write_text(f'[[unit]]\nname = "cpe"\nhost = "{pair.cpe_ip}"\nallow_non_loopback = true\n'
-                    f'dhcp_interface = "{pair.cpe_if}"\napi_port = 0\n'
-                    f'settings = """\nConf.MinSeverity = Info\nConf.ScriptsAllowRepeatedExecution = Disable\n'
-                    f'{settings}\n"""\n')
-    return path
+    return lab_file(pair, tmp, f"Conf.MinSeverity = Info\nConf.ScriptsAllowRepeatedExecution = Disable\n{settings}")
 
 
 async def conf_notes(log: Path, want: set[int], total: int = 0, timeout: float = 30.0) -> list[int]:

@@ -23,7 +23,16 @@ import pytest
 
 from emulator.protocols.dhcp import MessageType, Opt
 from tests.interop.acs import AcsSession, TestAcs, gpv, values
-from tests.interop.netns import DhcpSniffer, NetnsPair, log_events, start_acs, start_dnsmasq, start_unit, wait_ready
+from tests.interop.netns import (
+    DhcpSniffer,
+    NetnsPair,
+    lab_file,
+    log_events,
+    start_acs,
+    start_dnsmasq,
+    start_unit,
+    wait_ready,
+)
 
 
 @pytest.fixture
@@ -83,13 +92,8 @@ async def test_dhcp_option43_suboption1_gives_the_acs_url_and_bootstrap(netns: N
 
 async def test_dhcp_option43_plain_url_from_a_lab_unit(netns: NetnsPair, acs: TestAcs, tmp_path: Path) -> None:
     start_dnsmasq(netns, tmp_path, f"--dhcp-option=43,{acs.url}")  # the whole option is the URL (no sub-option)
-    lab = tmp_path / "lab.toml"
-    lab.write_text(
-        f'[[unit]]\nname = "cpe"\nhost = "{netns.cpe_ip}"\nallow_non_loopback = true\n'
-        f'dhcp_interface = "{netns.cpe_if}"\napi_port = 0\n'
-        '[unit.settings]\n"Cwmp.AcsUrlConfigSource" = "DhcpWithFailover"\n'
-        '"Cwmp.AcsStaticUrl" = "http://192.0.2.1/never-used"\n'
-    )
+    lab = lab_file(netns, tmp_path, "Cwmp.AcsUrlConfigSource = DhcpWithFailover\n"
+                                    "Cwmp.AcsStaticUrl = http://192.0.2.1/never-used")
     unit, log = start_unit(netns, tmp_path, "--lab", str(lab))
     await wait_ready(unit, tmp_path)
     session = await acs.wait_session(timeout=30)
@@ -103,13 +107,8 @@ async def test_client_identifier_and_user_class_from_the_parameters(netns: Netns
     sniffer = DhcpSniffer(netns)
     try:
         start_dnsmasq(netns, tmp_path, f"--dhcp-option=43,{acs.url}")
-        lab = tmp_path / "lab.toml"
-        lab.write_text(
-            f'[[unit]]\nname = "cpe"\nhost = "{netns.cpe_ip}"\nallow_non_loopback = true\n'
-            f'dhcp_interface = "{netns.cpe_if}"\napi_port = 0\n'
-            '[unit.settings]\n"Bni.DhcpClientIdentifierPresentation" = "MacBinary"\n'
-            '"Bni.DhcpClientUserClass" = "dgw-lab"\n'
-        )
+        lab = lab_file(netns, tmp_path, "Bni.DhcpClientIdentifierPresentation = MacBinary\n"
+                                        "Bni.DhcpClientUserClass = dgw-lab")
         unit, _log = start_unit(netns, tmp_path, "--lab", str(lab))
         await wait_ready(unit, tmp_path)
         await acs.wait_session(timeout=30)
