@@ -227,7 +227,7 @@ def _find(modules: list[_Module], catalog: Catalog) -> CodeUse:
             for name in names:
                 if allowed(m, catalog.params[name].service):
                     use.reads[name].add(m.path)
-            cell = re.match(r"([A-Z][A-Za-z0-9]*\.[A-Za-z0-9]+)\[", text)  # f"Svc.Table[{index}].{column}"
+            cell = re.match(r"([A-Z][A-Za-z0-9]*\.[A-Za-z0-9\x00]+)\[", text)  # f"Svc.Table{stem}[{index}].{column}"
             head = cell.group(1) if cell else text
             if re.fullmatch(r"[A-Z][A-Za-z0-9]*\.[A-Za-z0-9]+[A-Za-z0-9\x00]*", head):
                 rx = re.compile(re.escape(head).replace(re.escape(_HOLE), every))
