@@ -147,6 +147,9 @@ def _build_factory(catalog: Catalog, profile: Profile) -> Factory:
     rows["Scm.ServiceCommands"] = [{"Name": s} for s in services]
     rows["Scm.ServicesConfig"] = [{"Name": s} for s in services]
     rows["Hoc.StaticSntpServers"] = [{"Priority": i} for i in range(1, 5)]
+    # the ten rows of the DTMF map tables (Index 1..10, fixed: the MIB's tables have no Delete)
+    rows["EpServ.CallDtmfMapAllowed"] = [{"Index": i} for i in range(1, 11)]
+    rows["EpServ.CallDtmfMapRefuse"] = [{"Index": i} for i in range(1, 11)]
     rows["Hoc.StaticDnsServers"] = [{"Priority": i} for i in range(1, 5)]
     # The hardware's factory account: user "public" with an empty password, Admin rights.
     rows["Aaa.Users"] = [{"UserName": "public", "Password": "", "AccessRights": "Admin"}]

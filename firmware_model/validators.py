@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from firmware_model.crout_expressions import check_causes, check_criteria, check_transformation
+from firmware_model.digit_maps import check_digit_map
+from firmware_model.digit_maps import check_transformation as check_dtmf_transformation
 from firmware_model.schema import Value
 from firmware_model.timezone import parse_tz
 
@@ -20,6 +22,17 @@ def _posix_tz(value: Value) -> None:
         parse_tz(str(value))
 
 
+# the EpServ parameters whose syntax is MxDigitMap
+_EPSERV_DIGIT_MAPS = (
+    "CallDtmfMapAllowed.DtmfMap", "CallDtmfMapRefuse.DtmfMap", "DefaultCallWaitingCancelDtmfMap",
+    "DefaultCallWaitingActivationDtmfMap", "DefaultCallWaitingDeactivationDtmfMap",
+    "DefaultForwardUnconditionalDtmfMapActivation", "DefaultForwardUnconditionalDtmfMapDeactivation",
+    "DefaultForwardOnBusyDtmfMapActivation", "DefaultForwardOnBusyDtmfMapDeactivation",
+    "DefaultForwardNoAnswerDtmfMapActivation", "DefaultForwardNoAnswerDtmfMapDeactivation",
+    "DefaultCallCompletionBusySubscriberDtmfMapActivation", "DefaultCallCompletionNoReplyDtmfMapActivation",
+    "DefaultCallCompletionDtmfMapDeactivation",
+)
+
 VALIDATORS: dict[str, Callable[[Value], None]] = {
     "Hoc.StaticTimeZone": _posix_tz,
     "Hoc.SntpTimeZone": _posix_tz,
@@ -28,4 +41,7 @@ VALIDATORS: dict[str, Callable[[Value], None]] = {
     "CRout.MappingExpression.Criteria": check_criteria,
     "CRout.MappingExpression.Transformation": check_transformation,
     "CRout.Hunt.Causes": check_causes,
+    # DTMF maps (firmware_model/digit_maps.py): a malformed map or transformation refused at set time
+    **{f"EpServ.{name}": check_digit_map for name in _EPSERV_DIGIT_MAPS},
+    "EpServ.CallDtmfMapAllowed.DtmfTransformation": check_dtmf_transformation,
 }
