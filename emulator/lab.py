@@ -30,7 +30,6 @@ from emulator.engines.cert.engine import CertEngine
 from emulator.engines.conf.engine import ConfEngine
 from emulator.engines.crout.engine import CRoutEngine
 from emulator.engines.epadm import EpAdmEngine
-from emulator.engines.epserv.engine import EpServEngine
 from emulator.engines.fpu.engine import FpuEngine
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.mipt.call_media import CallMedia
@@ -39,9 +38,9 @@ from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.faces.api.server import ApiServer
+from emulator.faces.cli.server import CliEngine
 from emulator.faces.cwmp import CwmpEngine
 from emulator.faces.snmp import SnmpEngine
-from emulator.fleet.late import LateCli, LateFaces
 from emulator.labfile import LabError, load_lab, settings_script, specs_from_lab
 from emulator.ops.snapshots import call_row
 from emulator.protocols.dhcp import Lease
@@ -138,7 +137,6 @@ class RunningUnit:
     first_boot: bool = False
     certificates: LabCertificates | None = None
     pending_commands: list[str] = field(default_factory=list)
-    late: LateFaces | None = None  # faces that come up after the ready file (emulator.fleet.late)
 
     async def start(self) -> None:
         if self.cert is not None and (self.certificates is not None or self._has_settings):
@@ -187,10 +185,9 @@ class RunningUnit:
         return entry
 
 
-def build_unit(spec: UnitSpec, late: LateFaces | None = None) -> RunningUnit:
+def build_unit(spec: UnitSpec) -> RunningUnit:
     """A unit with every engine attached, not started. Reads and checks the spec's certificate files
-    (LabError naming the unit); its first-boot settings run at :meth:`RunningUnit.start`. With ``late``, the
-    faces slow to load (SSH) listen at start but serve once ``late.gate`` opens (:mod:`emulator.fleet.late`)."""
+    (LabError naming the unit); its first-boot settings run at :meth:`RunningUnit.start`."""
     unit = Unit(
         name=spec.name,
         profile=get_profile(spec.profile),
@@ -231,16 +228,10 @@ def build_unit(spec: UnitSpec, late: LateFaces | None = None) -> RunningUnit:
     unit.attach(sipep)
     unit.attach(CRoutEngine(unit, sipep.calls))  # every call goes through the call router
     unit.attach(EpAdmEngine(unit))
-    unit.attach(EpServEngine(unit))  # dial tone, DTMF maps, service codes, CallStatistics
     conf = ConfEngine(unit)
     unit.attach(conf)
     unit.attach(FpuEngine(unit, active_calls=lambda: sum(1 for c in sipep.calls.calls if c.active)))
-    if late is not None:
-        unit.attach(LateCli(unit, aaa, late))
-    else:
-        from emulator.faces.cli.server import CliEngine  # asyncssh: loaded only where the face starts at once
-
-        unit.attach(CliEngine(unit, aaa))
+    unit.attach(CliEngine(unit, aaa))
     unit.attach(WebEngine(unit, aaa, cert))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)
     unit.attach(cwmp)
@@ -255,4 +246,4 @@ def build_unit(spec: UnitSpec, late: LateFaces | None = None) -> RunningUnit:
         unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))
     api = ApiServer(unit, aaa)
-    return RunningUnit(unit, aaa, api, spec, cert=cert, first_boot=first_boot, certificates=certificates, late=late)
+    return RunningUnit(unit, aaa, api, spec, cert=cert, first_boot=first_boot, certificates=certificates)

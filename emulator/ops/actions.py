@@ -464,6 +464,30 @@ for _action in (
            description="The call row's transfer goes pending, then done (released by BYE once the far end's "
            "NOTIFY reports 200) or failed <status>; 409 when the far end refuses the REFER.",
            cli=(_form("transfer", "blind transfer of the endpoint's call (REFER)", ["number"], show=_show_call),)),
+    Action("flash", "Hook-flash on the endpoint's line (EpServ: call waiting, second call, swapping calls)",
+           _phone("flash", lambda m, i: m.flash(i.endpoint)),
+           description="Per EpServ.DefaultCallHookFlashProcessing (or the line's EpSpecificCall row): ProcessLocally "
+           "answers a waiting call holding the current one, swaps a held and a connected call, drops a second call "
+           "attempt back to the held call, or holds the only call for a second call (then dial); "
+           "TransmitUsingSignalingProtocol sends it to the far end (SIP INFO). The answer's call is the line's "
+           "current call after the flash.",
+           cli=(_form("flash", "hook-flash: call waiting, second call, swap (EpServ)", show=_show_call),)),
+    Action("transfer-attended", "Attended transfer: REFER the line's held call to the far end of its current call, "
+           "with Replaces (RFC 5589 §7, RFC 3891)",
+           _phone("transfer-attended", lambda m, i: m.transfer_attended(i.endpoint, i.args.get("call"))),
+           args=(Arg("call", "integer", "the id of the line's call to transfer (default: its held call)"),),
+           description="The transferred call's row shows transfer pending, then done once its far end's NOTIFY "
+           "reports the new call answered (that call is released by BYE); the current call ends when the target "
+           "replaces it. Hanging up with a call held and one connected does the same (EpServ attended transfer on).",
+           cli=(CliForm("transfer-attended", "transfer-attended <EpId> [<call>]",
+                        "attended transfer of the held call to the current one (REFER with Replaces)",
+                        parse=lambda w: {"call": w[0]} if len(w) == 1 else {} if not w else None,
+                        show=_show_call),)),
+    Action("conference", "Three-way conference of the line's held and current calls (EpServ, mixed in the unit)",
+           _phone("conference", lambda m, i: m.conference(i.endpoint)),
+           description="EpServ conference type Local: the held call is resumed and the unit mixes the line's two "
+           "calls: each far end hears the line and the other far end. ConferenceServer is not acted on (409).",
+           cli=(_form("conference", "three-way conference of the line's two calls (EpServ)", show=_show_call),)),
     Action("dtmf", "Send DTMF digits in the endpoint's connected call", _dtmf,
            args=(Arg("digits", "string", "0-9 * # A-D, at most 64", required=True),
                  Arg("duration_ms", "integer", "each digit's duration, 40-2000 ms (default 100)"),

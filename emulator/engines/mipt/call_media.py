@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from emulator.engines.mipt.call_tones import CallTones, country_tone_rows
+from emulator.engines.mipt.conference import LineAudio
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
 from emulator.engines.mipt.fax_calls import FaxCalls
@@ -96,6 +97,7 @@ class CallMedia:
         self._open: dict[int, CallMediaState] = {}  # call id -> state, while the call has a stream
         self.fax = FaxCalls(fax_dir, config, engine.notify, engine.host)
         self.tones = CallTones(config)  # call progress tones of the unit's country (TelIf)
+        self.lines = LineAudio(self.tones, self.audio_of, self.audio_dir)  # conferences, tones to the line alone
 
     @property
     def control(self) -> CallControl | None:

@@ -37,6 +37,9 @@ from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.early_media import EarlyMedia
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
+from emulator.engines.sipep.line_actions import LineActions
+from emulator.engines.sipep.line_calls import LineCalls, ring_admission
+from emulator.engines.sipep.line_services import LineServices
 from emulator.engines.sipep.offer_answer import CallError, MediaRefused, OfferAnswer
 from emulator.engines.sipep.plain_audio import PlainAudio, sdp_direction
 from emulator.engines.sipep.reliable import ReliableProvisionals
@@ -112,13 +115,21 @@ class CallManager:
         self.prack = ReliableProvisionals(self, ua)  # RFC 3262
         self.early_media = EarlyMedia()  # 183 with SDP and the ringback tone, early answers heard
         self.listeners.append(self.early_media.changed)
+        # several calls per line (line_calls.py): the line's focus, held and waiting calls, and the EpServ services
+        self.lines = LineCalls()
+        self.services = LineServices(ua.settings.config)
+        self.services.provide()
+        self.line = LineActions(self, ua)
+        self.invite_headers: dict[str, list[tuple[str, str]]] = {}  # endpoint -> extra headers of its next INVITE
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
         return [*(dict(c.row) for c in self.history), *(c.row() for c in self.calls)]
 
     def current(self, endpoint: str) -> Call | None:
-        return next((c for c in reversed(self.calls) if c.endpoint == endpoint and c.active), None)
+        """The call the line talks in (its focus: line_calls.py), None when the line has no call."""
+        call = self.lines.focus(endpoint, self.calls)
+        return call if isinstance(call, Call) else None
 
     def connected(self, endpoint: str) -> Call:
         """The endpoint's connected call (CallError 409 when it has none)."""
@@ -183,7 +194,9 @@ class CallManager:
             self.ua.log.warning("media_hook_failed", call=call.id, error=repr(exc))
         self._ended.append((self.clock(), call))
         self._summarise()
+        self.line.call_ended(call)
         self.changed(call)
+        self._auto_switch(call)
 
     def _summarise(self) -> None:
         """Ended calls past ``keep_whole_s`` (or beyond ``keep_ended`` of them) become summaries."""
@@ -239,12 +252,20 @@ class CallManager:
         """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy.
         `transferred`: the call a REFER asked for, placed while the referring call still exists."""
         if not transferred:
-            if self.current(endpoint) is not None:
+            mine = self.lines.of(endpoint, self.calls)
+            # a second call: the line's only call held, with the service on (a flash gave dial tone)
+            second = len(mine) == 1 and mine[0].state is CallState.CONNECTED and mine[0].local_hold and \
+                self.services.second_call(endpoint)
+            if mine and not second:
                 raise CallError(f"endpoint {endpoint} already has a call")
             self._admit(endpoint)
         if self.routing is not None:
-            return await self.routing.dial(endpoint, number)
-        return self.invite(endpoint, number, self._gateway_of(endpoint))
+            call = await self.routing.dial(endpoint, number)
+        else:
+            call = self.invite(endpoint, number, self._gateway_of(endpoint))
+        if call.active:
+            self.lines.set_focus(call)
+        return call
 
     def invite(self, endpoint: str, number: str, gateway: str, host: str = "") -> Call:
         """The SIP side of a call from ``endpoint``: INVITE ``number`` through ``gateway``'s proxy, or straight to
@@ -259,6 +280,7 @@ class CallManager:
         from_uri = Uri("sip", user=user, host=gw.domain)
         call = Call(next(self._ids), endpoint, gateway, "outgoing", str(from_uri), str(to_uri),
                     new_call_id(ua.host), target=target)
+        extra = self.invite_headers.pop(endpoint, [])  # a transferee's Replaces (in_dialog.py)
         self.calls.append(call)
         self.off_hook.add(endpoint)
         try:
@@ -274,7 +296,7 @@ class CallManager:
                 "INVITE", to_uri.copy(), from_=from_addr, to=Address(to_uri), call_id=call.call_id, cseq=cseq,
                 via=ua.via(gateway), contact=Address(ua.contact_uri(gateway, user)), route=route,
                 max_forwards=max_forwards,
-                headers=[*auth, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
+                headers=[*auth, *extra, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
                          *self.prack.invite_headers(), ("Content-Type", "application/sdp"), *ua.ua_headers()],
                 body=call.local_sdp)
 
@@ -473,13 +495,50 @@ class CallManager:
     # ------------------------------------------------------------------ endpoint actions
     async def hold(self, endpoint: str) -> Call:
         call = self.connected(endpoint)
+        if not self.services.hold(endpoint):
+            raise CallError(f"endpoint {endpoint}: the hold service is disabled (EpServ)")
         await self._reinvite(call, True)
         return call
 
     async def resume(self, endpoint: str) -> Call:
+        """Resume the line's held call; with another call connected, that one is held first (a swap)."""
         call = self.connected(endpoint)
+        held = self.lines.held(endpoint, self.calls)
+        if not call.local_hold and isinstance(held, Call):
+            await self._reinvite(call, True)
+            self.lines.set_focus(held)
+            call = held
         await self._reinvite(call, False)
         return call
+
+    async def hold_call(self, call: Call, hold: bool) -> Call:
+        """Hold or resume one call of a line (its services: line_actions.py)."""
+        if call.local_hold != hold:
+            await self._reinvite(call, hold)
+        return call
+
+    async def flash(self, endpoint: str) -> Call | None:
+        """A hook-flash on the line (line_calls.py says what it does); the line's focus call after it."""
+        if self.current(endpoint) is None:
+            raise CallError(f"endpoint {endpoint} has no call")
+        return await self.line.flash(endpoint)
+
+    async def transfer_attended(self, endpoint: str, other: int | None = None) -> Call:
+        """Attended transfer (RFC 5589 §7): REFER the line's held call (or call ``other``) to the far end of the
+        call it talks in, with Replaces (:meth:`LineActions.transfer_attended`)."""
+        return await self.line.transfer_attended(endpoint, other)
+
+    async def conference(self, endpoint: str) -> Call:
+        """Join the line's two calls in a local three-way conference (:meth:`LineActions.conference`)."""
+        return await self.line.conference(endpoint)
+
+    def _auto_switch(self, call: Call) -> None:
+        """SecondCallDisconnectAction AutoSwitch: the far end of the line's call hung up, its held call resumes."""
+        if call.end_reason != "remote hangup" or self.services.second_call_disconnect(call.endpoint) != "AutoSwitch":
+            return
+        held = self.lines.held(call.endpoint, self.calls)
+        if isinstance(held, Call) and held is self.current(call.endpoint):
+            self.ua.spawn(self.hold_call(held, False))
 
     async def dtmf(self, endpoint: str, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:
         """Send DTMF in the endpoint's connected call (:meth:`InDialog.dtmf`); the method used."""
@@ -487,15 +546,27 @@ class CallManager:
 
     async def transfer(self, endpoint: str, number: str) -> Call:
         """Blind transfer of the endpoint's connected call to ``number`` (:meth:`InDialog.transfer`)."""
+        if not self.services.blind_transfer(endpoint):
+            raise CallError(f"endpoint {endpoint}: the blind transfer service is disabled (EpServ)")
         return await self.in_dialogs.transfer(endpoint, number)
 
     async def answer(self, endpoint: str) -> Call:
-        """Answer the ringing incoming call: 200 OK with the SDP answer."""
+        """Answer the ringing incoming call: 200 OK with the SDP answer. A waiting call (call waiting) is answered
+        and the line's call held."""
         call = self.current(endpoint)
+        if call is not None and self.lines.waiting(endpoint, self.calls) is not None:
+            return await self.line.answer_waiting(endpoint)
         if call is not None and self.routing is not None and self.routing.local_peer(call) is not None:
             return self.routing.answer_local(call)  # a call between two lines of the unit: no SIP
         if call is None or call.state is not CallState.RINGING or call.server_txn is None or call.invite is None:
             raise CallError(f"endpoint {endpoint} has no ringing call")
+        return self.accept(call)
+
+    def accept(self, call: Call) -> Call:
+        """200 OK with the SDP answer to ``call``'s INVITE (the user answered, or it replaces a call)."""
+        if call.state is not CallState.RINGING or call.server_txn is None or call.invite is None:
+            raise CallError(f"call {call.id} is not ringing")
+        endpoint = call.endpoint
         self.off_hook.add(endpoint)
         try:
             early = self.early_media.answer_of(self.media, call)  # the 183's answer, repeated
@@ -554,6 +625,26 @@ class CallManager:
         call = self.current(endpoint)
         if call is None:
             return None
+        conference = self.line.in_conference(endpoint)
+        if conference:  # the line leaves its three-way conference: both far ends are released
+            for c in conference:
+                await self.cancel_or_bye(c)
+            return call
+        held = self.lines.held(endpoint, self.calls)
+        if isinstance(held, Call) and call.state is CallState.CONNECTED and not call.local_hold and \
+                self.services.attended_transfer(endpoint):
+            # hanging up with one call held and one connected completes an attended transfer (emulator choice:
+            # the usual FXS practice; the REFER refused, the call is released as any other)
+            try:
+                await self.line.transfer_attended(endpoint)
+                return call
+            except CallError as exc:
+                self.ua.log.info("attended_transfer_failed", call=call.id, error=str(exc))
+        await self.cancel_or_bye(call)
+        return call
+
+    async def cancel_or_bye(self, call: Call) -> None:
+        """Release one call as its state wants: BYE (connected), CANCEL (ours, not answered), 486 (ringing)."""
         if self.routing is not None and self.routing.local_peer(call) is not None:
             self.routing.hangup_local(call)
         elif call.state is CallState.CONNECTED:
@@ -567,7 +658,6 @@ class CallManager:
                 self._end(call, "cancelled without answer")
         else:
             self._reject(call, 486, None)
-        return call
 
     def _reject(self, call: Call, status: int, reason: str | None) -> None:
         if call.server_txn is not None and call.invite is not None and call.server_txn.can_cancel:
@@ -580,6 +670,10 @@ class CallManager:
         ua = self.ua
         if request.to.tag is not None:
             self._on_reinvite(request, txn, source)
+            return
+        replaces = request.headers.get("Replaces")
+        if replaces is not None:  # RFC 3891: it joins the line of the dialog it replaces, whatever the routes say
+            self.line.incoming_replaces(request, txn, source, replaces)
             return
         if self.routing is not None:
             self.routing.incoming(request, txn, source)
@@ -595,8 +689,9 @@ class CallManager:
         self.ring(endpoint, request, txn, source)
 
     def ring_refusal(self, endpoint: str) -> int | None:
-        """Why ``endpoint`` cannot ring now: 486 (a call, or off-hook), 480 (locked: engines/epadm.py); else None."""
-        if self.current(endpoint) is not None or endpoint in self.off_hook:
+        """Why ``endpoint`` cannot ring now: 486 (a call without call waiting, or off-hook), 480 (locked:
+        engines/epadm.py); else None (it rings, or waits: line_calls.ring_admission)."""
+        if ring_admission(self.lines, endpoint, self.calls, endpoint in self.off_hook, self.services) is None:
             return 486
         if self.admission is not None and self.admission(endpoint) is not None:
             return 480
@@ -609,7 +704,10 @@ class CallManager:
         call = Call(next(self._ids), endpoint, self._gateway_of(endpoint), "incoming", str(request.to.uri),
                     str(request.from_.uri), request.call_id, state=CallState.INCOMING, invite=request, server_txn=txn,
                     source=source, remote_sdp=request.body)
+        call.waiting = bool(self.lines.of(endpoint, self.calls))  # the line is in a call: call waiting
         self.calls.append(call)
+        if not call.waiting:
+            self.lines.set_focus(call)
         if request.body:
             try:
                 self.media.check(call, request.body)  # an unacceptable offer is refused before ringing
@@ -643,6 +741,8 @@ class CallManager:
         call.dialog = Dialog.as_uas(request, ringing)
         call.fire(CallEvent.RING)
         ua.respond(txn, ringing)
+        if call.waiting:
+            self.line.waiting_started(call)  # the line hears the call-waiting tone; the caller gets the 180
         self.prack.sent(call, ringing)
         self.changed(call)
         return call

@@ -2,12 +2,14 @@
 
 * **INFO** (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
   (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5" or an event number); anything else is
-  accepted unread. Sending: one INFO per digit when the media layer says ``info``
-  (``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingSignalingProtocol), with the body of
+  accepted unread; one with no body gets 415 or 200 (``SipEp.InteropSipInfoWithoutContentAnswer``).
+  Sending: one INFO per digit when the media layer says ``info`` (``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingSignalingProtocol), with the body of
   ``SipEp.InteropDtmfTransportMethod`` (``InfoDtmfRelay`` = dtmf-relay, else application/dtmf).
 * **Blind transfer** (RFC 3515, RFC 5589): as transferor, REFER the far end to a number and release the
   call (BYE) when its NOTIFY reports the new call answered (a 2xx ``message/sipfrag``, RFC 3420); as
-  transferee, answer 202, call the Refer-To target, and report its progress by NOTIFY.
+  transferee, answer 202, call the Refer-To target, and report its progress by NOTIFY. A Refer-To carrying a
+  ``Replaces`` header (an attended transfer, RFC 5589 §7) puts it in that INVITE (RFC 3891); the transferor's
+  side of an attended transfer is :mod:`~emulator.engines.sipep.line_actions`'.
 
 INFO, REFER and NOTIFY share the in-dialog acceptance of the call layer (481 without a dialog, 500 out of
 CSeq order, §12.2.2).
@@ -27,6 +29,7 @@ from emulator.protocols.media.dtmf import EVENTS, parse_digits
 from emulator.protocols.sip.dialog import DialogError
 from emulator.protocols.sip.headers import parse_address
 from emulator.protocols.sip.message import Request, make_response
+from emulator.protocols.sip.replaces import Replaces, ReplacesError, invite_target
 from emulator.protocols.sip.target import Target
 from emulator.protocols.sip.uri import Uri
 
@@ -37,6 +40,7 @@ class CallLayer(Protocol):
     """What the in-dialog handlers need of the call layer (:class:`~emulator.engines.sipep.calls.CallManager`)."""
 
     media: OfferAnswer
+    invite_headers: dict[str, list[tuple[str, str]]]  # endpoint -> extra headers of its next INVITE
 
     def in_dialog(self, request: Request, txn: Any) -> Call | None: ...
 
@@ -63,6 +67,12 @@ class InDialog:
     def on_info(self, request: Request, txn: Any, source: Source) -> None:
         call = self.calls.in_dialog(request, txn)
         if call is None:
+            return
+        if not request.body and self.ua.settings.get("SipEp.InteropSipInfoWithoutContentAnswer",
+                                                     "UnsupportedMediaType") != "Ok":
+            # an INFO with no body: 415 (factory) or 200 (RFC 2976) as SipEp.InteropSipInfoWithoutContentAnswer says
+            self.ua.respond(txn, make_response(request, 415, headers=[
+                ("Accept", "application/dtmf-relay, application/dtmf"), *self.ua.ua_headers()]))
             return
         digit = info_dtmf_digit(request.headers.get("Content-Type") or "", request.body)
         if digit is not None:
@@ -133,6 +143,12 @@ class InDialog:
             target = parse_address(refer_to.strip(), "Refer-To").uri if refer_to else None
         except ValueError:  # SipParseError
             target = None
+        replaces: Replaces | None = None
+        if target is not None and target.is_sip:
+            try:
+                target, replaces = invite_target(target)
+            except ReplacesError:
+                target = None
         if target is None or not target.is_sip:
             self.ua.respond(txn, make_response(request, 400, "Bad Refer-To"))
             return
@@ -140,13 +156,16 @@ class InDialog:
         if call is None:
             return
         self.ua.respond(txn, make_response(request, 202, headers=self.ua.ua_headers()))
-        self.ua.spawn(self._referred_call(call, str(target)))
+        self.ua.spawn(self._referred_call(call, str(target), replaces))
 
-    async def _referred_call(self, call: Call, target: str) -> None:
+    async def _referred_call(self, call: Call, target: str, replaces: Replaces | None = None) -> None:
         await self._notify(call, "SIP/2.0 100 Trying", final=False)
+        if replaces is not None:
+            self.calls.invite_headers[call.endpoint] = [("Replaces", str(replaces))]
         try:
             new = await self.calls.dial(call.endpoint, target, transferred=True)
         except CallError as exc:
+            self.calls.invite_headers.pop(call.endpoint, None)
             await self._notify(call, f"SIP/2.0 {exc.status} Not Possible", final=True)
             return
         waits = [asyncio.ensure_future(new.acked.wait()), asyncio.ensure_future(new.done.wait())]

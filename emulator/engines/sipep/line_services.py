@@ -1,0 +1,106 @@
+"""The EpServ settings of the services a line offers while in calls (hold, call waiting, second call, transfer,
+conference, hook-flash processing) and their ``*Status`` tables.
+
+Each service has a ``Default...`` scalar and an ``EpSpecific...`` row per endpoint whose values count only when its
+``EnableConfig`` is ``Enable`` (the vendor's pattern for every endpoint-specific table). Call waiting also needs
+the user's own ``EpServ.CallWaitingUserConfig[EpId].State`` (``Active``/``Inactive``, which the user's activation
+codes write). Values are read when a service is used, so an edit acts on the next use (class ``live``).
+
+The status tables (``EpServ.HoldStatus``, ``CallWaitingStatus``, ``SecondCallStatus``, ``TransferStatus``
+``BlindState``/``AttendedState``, ``ConferenceStatus``) say ``Active`` for a service the endpoint offers now as
+configured, else ``Inactive`` (emulator choice of meaning: the catalog calls the column the service's status).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["STATUS_TABLES", "LineServices"]
+
+STATUS_TABLES = ("EpServ.HoldStatus", "EpServ.CallWaitingStatus", "EpServ.SecondCallStatus",
+                 "EpServ.TransferStatus", "EpServ.ConferenceStatus")
+
+
+class LineServices:
+    """Reads one unit's EpServ call-service settings (``config``: the unit's :class:`~firmware_model.config.Config`)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def _specific(self, table: str, endpoint: str) -> dict[str, Any] | None:
+        """The endpoint's ``EpServ.<table>`` row when its EnableConfig is Enable, else None (the defaults apply)."""
+        for row in self.config.rows(f"EpServ.{table}"):
+            if str(row.get("EpId")) == endpoint:
+                return row if str(row.get("EnableConfig")) == "Enable" else None
+        return None
+
+    def _value(self, table: str, column: str, default: str, endpoint: str) -> str:
+        row = self._specific(table, endpoint)
+        if row is not None:
+            return str(row.get(column))
+        return str(self.config.get(f"EpServ.{default}"))
+
+    def _enabled(self, table: str, column: str, default: str, endpoint: str) -> bool:
+        return self._value(table, column, default, endpoint) == "Enable"
+
+    # -- the services
+    def hold(self, endpoint: str) -> bool:
+        return self._enabled("EpSpecificHold", "Enable", "DefaultHoldEnable", endpoint)
+
+    def call_waiting(self, endpoint: str) -> bool:
+        """Configured (Default/EpSpecific) and left active by the user (``CallWaitingUserConfig``)."""
+        if not self._enabled("EpSpecificCallWaiting", "Enable", "DefaultCallWaitingEnable", endpoint):
+            return False
+        for row in self.config.rows("EpServ.CallWaitingUserConfig"):
+            if str(row.get("EpId")) == endpoint:
+                return str(row.get("State")) != "Inactive"
+        return True
+
+    def second_call(self, endpoint: str) -> bool:
+        return self._enabled("EpSpecificSecondCall", "Enable", "DefaultSecondCallEnable", endpoint)
+
+    def second_call_disconnect(self, endpoint: str) -> str:
+        """``Wait`` (the held call stays held until the user flashes) or ``AutoSwitch`` (it is resumed)."""
+        return self._value("EpSpecificSecondCall", "DisconnectAction", "DefaultSecondCallDisconnectAction", endpoint)
+
+    def blind_transfer(self, endpoint: str) -> bool:
+        return self._enabled("EpSpecificTransfer", "BlindEnable", "DefaultTransferBlindEnable", endpoint)
+
+    def attended_transfer(self, endpoint: str) -> bool:
+        return self._enabled("EpSpecificTransfer", "AttendedEnable", "DefaultTransferAttendedEnable", endpoint)
+
+    def conference(self, endpoint: str) -> bool:
+        return self._enabled("EpSpecificConference", "Enable", "DefaultConferenceEnable", endpoint)
+
+    def conference_type(self, endpoint: str) -> str:
+        """``Local`` (mixed in the unit) or ``ConferenceServer``."""
+        return self._value("EpSpecificConference", "Type", "DefaultConferenceType", endpoint)
+
+    def flash_processing(self, endpoint: str) -> str:
+        """``ProcessLocally`` (the unit's services act on a hook-flash) or ``TransmitUsingSignalingProtocol``."""
+        return self._value("EpSpecificCall", "HookFlashProcessing", "DefaultCallHookFlashProcessing", endpoint)
+
+    # -- the status tables
+    def _endpoints(self) -> list[str]:
+        return [str(r.get("EpId")) for r in self.config.rows("EpServ.EpSpecificHold")]
+
+    @staticmethod
+    def _state(on: bool) -> str:
+        return "Active" if on else "Inactive"
+
+    def status_rows(self, table: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for ep in self._endpoints():
+            if table == "EpServ.TransferStatus":
+                rows.append({"EpId": ep, "BlindState": self._state(self.blind_transfer(ep)),
+                             "AttendedState": self._state(self.attended_transfer(ep))})
+                continue
+            on = {"EpServ.HoldStatus": self.hold, "EpServ.CallWaitingStatus": self.call_waiting,
+                  "EpServ.SecondCallStatus": self.second_call, "EpServ.ConferenceStatus": self.conference}[table](ep)
+            rows.append({"EpId": ep, "State": self._state(on)})
+        return rows
+
+    def provide(self) -> None:
+        """Feed the five status tables from the settings (read when a face reads them)."""
+        for table in STATUS_TABLES:
+            self.config.provide_rows(table, lambda t=table: self.status_rows(t))
