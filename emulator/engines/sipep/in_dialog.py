@@ -3,7 +3,8 @@
 * **INFO** (RFC 6086 legacy use, no Info-Package): DTMF relay bodies are read as digits
   (``application/dtmf-relay`` "Signal=5", ``application/dtmf`` "5" or an event number); anything else is
   accepted unread; one with no body gets 415 or 200 (``SipEp.InteropSipInfoWithoutContentAnswer``).
-  Sending: one INFO per digit when the media layer says ``info`` (``Mipt.DefaultDtmfTransportMethod`` OutOfBandUsingSignalingProtocol), with the body of
+  Sending: one INFO per digit when the media layer says ``info`` (``Mipt.DefaultDtmfTransportMethod``
+  OutOfBandUsingSignalingProtocol), with the body of
   ``SipEp.InteropDtmfTransportMethod`` (``InfoDtmfRelay`` = dtmf-relay, else application/dtmf).
 * **Blind transfer** (RFC 3515, RFC 5589): as transferor, REFER the far end to a number and release the
   call (BYE) when its NOTIFY reports the new call answered (a 2xx ``message/sipfrag``, RFC 3420); as
