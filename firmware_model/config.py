@@ -269,9 +269,14 @@ class Config:
         return "" if v is None else str(v)
 
     def _find_row(self, table_name: str, index: Index) -> Row:
-        for row_index, row in self._table_rows(table_name):
-            if row_index == index:
+        if table_name not in self._row_providers:  # stored rows are keyed by their index: no scan of the table
+            row = self._rows.get(table_name, {}).get(index)
+            if row is not None:
                 return row
+        else:
+            for row_index, row in self._table_rows(table_name):
+                if row_index == index:
+                    return row
         raise ConfigError(
             "no-row", table_name, f"{table_name}: no row with index {format_index(index)}"
         )

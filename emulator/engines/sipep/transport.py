@@ -211,7 +211,7 @@ class SipTransport:
             self.stats.rejected += 1
             assert outcome.response is not None
             self.log.info("sip_rejected", peer=f"{addr[0]}:{addr[1]}", status=outcome.status, detail=outcome.detail)
-            if self.taps:
+            if self.tapping():
                 self._trace("received", "UDP", local_port, addr, data)
             self._reply_udp(outcome.response, source, dt)
             return
@@ -223,10 +223,15 @@ class SipTransport:
             data = response.to_bytes()
             dt.sendto(data, (source.host, source.port))
             self.stats.sent += 1
-            if self.taps:
+            if self.tapping():
                 self._trace("sent", "UDP", source.local_port, (source.host, source.port), data)
         except Exception as exc:
             self.log.info("sip_send_failed", peer=f"{source.host}:{source.port}", error=str(exc))
+
+    def tapping(self) -> bool:
+        """True when an observer wants the messages: one without an ``enabled`` flag, or one whose flag is set (the
+        signaling log and the HEP mirror are always there, off unless configured: no trace is built for them then)."""
+        return any(getattr(tap, "enabled", True) for tap in self.taps)
 
     def _trace(self, direction: str, transport: str, local_port: int, remote: tuple[str, int], data: bytes) -> None:
         trace = SipTrace(direction, transport, (self.host, local_port), remote, data)
@@ -237,7 +242,7 @@ class SipTransport:
                 self.log.warning("sip_tap_failed", error=repr(exc))
 
     def _accept(self, message: Request | Response, source: Source, raw: bytes | None = None) -> None:
-        if self.taps:  # a datagram as it came; a framed stream message as parsed (the parser keeps no copy)
+        if self.tapping():  # a datagram as it came; a framed stream message as parsed (the parser keeps no copy)
             self._trace("received", source.transport, source.local_port, (source.host, source.port),
                         raw if raw is not None else message.to_bytes())
         try:
@@ -299,7 +304,7 @@ class SipTransport:
                 reply = outcome.response.to_bytes()
                 with contextlib.suppress(Exception):
                     conn.send(reply)
-                if self.taps:
+                if self.tapping():
                     self._trace("received", conn.transport, conn.local[1], conn.remote, event.to_bytes())
                     self._conn_trace(conn, reply)
                 continue
@@ -418,21 +423,41 @@ class SipTransport:
         """Send ``message``: a response to the :class:`Source` of its request (§18.2.2), a request
         (or a response) to a :class:`Target`. Streams reuse an open connection or open one."""
         data = message.to_bytes()
+        pending = self._send_now(message, data, target)
+        if pending is None:
+            return
+        conn = self.find_connection(pending) or await self.connect(pending, self.local_ports())
+        conn.send(data)
+        self.stats.sent += 1
+        if self.tapping():
+            self._conn_trace(conn, data)
+
+    def try_send(self, message: Request | Response, target: Target | Source) -> bool:
+        """Send ``message`` now when that needs no new connection (UDP, an open stream): True when sent; False
+        when a connection must be opened first (then :meth:`send` it). Raises what the socket raises."""
+        data = message.to_bytes()
+        if self._send_now(message, data, target) is None:
+            return True
+        return False
+
+    def _send_now(self, message: Request | Response, data: bytes, target: Target | Source) -> Target | None:
+        """Send ``data`` (``message`` serialised) where no connection has to be opened; else the stream
+        :class:`Target` a connection is needed to (nothing sent)."""
         if isinstance(target, Source):
             if target.connection is not None and target.connection.is_open:
                 target.connection.send(data)
                 self.stats.sent += 1
-                if self.taps:
+                if self.tapping():
                     self._conn_trace(target.connection, data)
-                return
+                return None
             if target.transport == "UDP" and target.local_port in self.udp:
                 dest = response_target(message) if isinstance(message, Response) else None
                 host, port = (dest.host, dest.port) if dest else (target.host, target.port)
                 self.udp[target.local_port].sendto(data, (host, port))
                 self.stats.sent += 1
-                if self.taps:
+                if self.tapping():
                     self._trace("sent", "UDP", target.local_port, (host, port), data)
-                return
+                return None
             target = response_target(message) if isinstance(message, Response) else \
                 Target(target.transport, target.host, target.port)
         if target.transport == "UDP":
@@ -441,14 +466,17 @@ class SipTransport:
             port, sock = next(iter(self.udp.items()))
             sock.sendto(data, (target.host, target.port))
             self.stats.sent += 1
-            if self.taps:
+            if self.tapping():
                 self._trace("sent", "UDP", port, (target.host, target.port), data)
-            return
-        conn = self.find_connection(target) or await self.connect(target, self.local_ports())
+            return None
+        conn = self.find_connection(target)
+        if conn is None:
+            return target
         conn.send(data)
         self.stats.sent += 1
-        if self.taps:
+        if self.tapping():
             self._conn_trace(conn, data)
+        return None
 
     def _conn_trace(self, conn: Connection, data: bytes) -> None:
         self._trace("sent", conn.transport, conn.local[1], (conn.remote[0], conn.remote[1]), data)

@@ -192,7 +192,7 @@ class UserAgent:
 
     def send_stateless(self, message: Request | Response, target: Target | Source) -> None:
         """An ACK for a 2xx, a 2xx retransmission: straight to the transport."""
-        self.spawn(self._send(message, target, None))
+        self._transmit(message, target, None)
 
     def find_cancel_target(self, cancel: Request) -> ServerInviteTransaction | None:
         """The server INVITE transaction a CANCEL is for (§9.2)."""
@@ -202,7 +202,7 @@ class UserAgent:
     def _run(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Transmit):
-                self.spawn(self._send(effect.message, effect.peer, effect.transaction))
+                self._transmit(effect.message, effect.peer, effect.transaction)
             elif isinstance(effect, Deliver):
                 self._deliver(effect)
             elif isinstance(effect, TimedOut | TransportFailed):
@@ -214,6 +214,24 @@ class UserAgent:
                     if isinstance(effect, TimedOut) and self.core is not None:
                         self.core.timed_out(txn, effect.timer)
         self._schedule()
+
+    def _transmit(self, message: Request | Response, peer: Any, txn: Transaction | None) -> None:
+        """Send at once where no connection has to be opened (UDP, an open stream: no task per message), else in
+        a task that opens it. A failure reaches the transaction on a later turn of the loop, as from the task."""
+        assert self.transport is not None
+        try:
+            if self.transport.try_send(message, peer):
+                return
+        except Exception as exc:
+            self.log.info("sip_send_failed", peer=str(peer), error=str(exc) or exc.__class__.__name__)
+            if txn is not None and self._running:
+                asyncio.get_running_loop().call_soon(self._transport_error, txn)
+            return
+        self.spawn(self._send(message, peer, txn))
+
+    def _transport_error(self, txn: Transaction) -> None:
+        if self._running:
+            self._run(self.layer.transport_error(txn, self.now()))
 
     async def _send(self, message: Request | Response, peer: Any, txn: Transaction | None) -> None:
         assert self.transport is not None

@@ -549,11 +549,17 @@ def parse_int(text: str, header: str, maximum: int) -> int:
     return value
 
 
+_TOKEN_LIST_RE = re.compile(rf"[{TOKEN}]+(?:[ \t]*,[ \t]*[{TOKEN}]+)*")
+
+
 def parse_token_list(values: list[str], header: str) -> list[str]:
     """``option-tag *(COMMA option-tag)`` for Require, Supported, Unsupported, Proxy-Require, Allow."""
     out: list[str] = []
     for value in values:
         if not value:
+            continue
+        if _TOKEN_LIST_RE.fullmatch(value):  # the usual "a, b, c": checked in one match
+            out += [part.strip() for part in value.split(",")] if "," in value else [value]
             continue
         for part in split_commas(value):
             if not _TOKEN_RE.fullmatch(part):

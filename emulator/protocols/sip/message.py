@@ -108,7 +108,9 @@ class Headers:
     Each field line is kept as ``(key, name, value)``: ``key`` the lower-case long name used for
     lookups, ``name`` as written (serialised back as is), ``value`` the raw, unfolded, stripped
     value. Lookups take any spelling (``"v"``, ``"VIA"``, ``"via"``). Values of list fields are not
-    split here (see :func:`emulator.protocols.sip.headers.split_commas`). Any change drops the parsed cache.
+    split here (see :func:`emulator.protocols.sip.headers.split_commas`). A change drops the parsed
+    value of the field it changed, and only that one: each structured accessor reads one field (a
+    received request's Via stamped by the transport leaves its From, To, CSeq... parsed).
     """
 
     __slots__ = ("_cache", "_index", "_items")
@@ -141,9 +143,9 @@ class Headers:
             self._index = index
         return index.get(key, _EMPTY)
 
-    def _changed(self) -> None:
+    def _changed(self, key: str) -> None:
         self._index = None
-        self._cache.clear()
+        self._cache.pop(key, None)
 
     # -- reading ---------------------------------------------------------------------------------------------
     def get_all(self, name: str) -> list[str]:
@@ -181,15 +183,16 @@ class Headers:
     # -- changing --------------------------------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a field line."""
-        self._items.append((canonical_name(name), name, str(value)))
-        self._changed()
+        key = canonical_name(name)
+        self._items.append((key, name, str(value)))
+        self._changed(key)
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field line before the first one with that name (or first of all): a new top Via (§8.1.1.7)."""
         key = canonical_name(name)
         pos = next((i for i, item in enumerate(self._items) if item[0] == key), 0)
         self._items.insert(pos, (key, name, str(value)))
-        self._changed()
+        self._changed(key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every field line called ``name`` by one, where the first was (or at the end)."""
@@ -197,14 +200,14 @@ class Headers:
         pos = next((i for i, item in enumerate(self._items) if item[0] == key), len(self._items))
         self._items = [item for item in self._items if item[0] != key]
         self._items.insert(pos, (key, name, str(value)))
-        self._changed()
+        self._changed(key)
 
     def remove(self, name: str) -> int:
         """Remove every field line called ``name``; return how many were removed."""
         key = canonical_name(name)
         before = len(self._items)
         self._items = [item for item in self._items if item[0] != key]
-        self._changed()
+        self._changed(key)
         return before - len(self._items)
 
     def remove_first(self, name: str) -> str | None:
@@ -217,8 +220,23 @@ class Headers:
                     self._items[i] = (k, n, ", ".join(parts[1:]))
                 else:
                     del self._items[i]
-                self._changed()
+                self._changed(key)
                 return parts[0]
+        return None
+
+    def replace_first(self, name: str, value: str) -> str | None:
+        """Replace the first *value* of a list field in place (a received request's top Via stamped with
+        ``received``/``rport``, a copy's top Via given a new branch); return the value replaced, or None (and
+        nothing changed) when there is no such field."""
+        key = canonical_name(name)
+        for i, (k, n, v) in enumerate(self._items):
+            if k == key:
+                parts = split_commas(v) if "," in v else [v]
+                old = parts[0]
+                parts[0] = str(value)
+                self._items[i] = (k, n, ", ".join(parts) if len(parts) > 1 else parts[0])
+                self._changed(key)
+                return old
         return None
 
     def copy(self) -> Headers:
@@ -318,6 +336,16 @@ class Message:
         if not vias:
             raise HeaderError("Via", "missing")
         return vias[0]
+
+    def set_top_via(self, via: Via) -> None:
+        """Replace the top Via value by ``via`` (``received``/``rport`` stamped on a received request, a new
+        branch on a copy), where it was; the other Via values stay parsed as they were, ``via`` is the new top."""
+        vias = self.via
+        if not vias:
+            raise HeaderError("Via", "missing")
+        headers = self.headers
+        headers.replace_first("via", str(via))
+        headers._cache["via"] = [via, *vias[1:]]
 
     from_: _Field[Address] = _Field("from", lambda m: parse_address(m._single("from"), "From"),
                                     "The From address (§20.20).")
@@ -752,12 +780,21 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
     """
     items: list[tuple[str, str, str]] = []
     src = request.headers
+    parsed = src._cache
+    cache: dict[str, object] = {}
     for key, name in (("via", "Via"), ("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq")):
-        for value in src.values_of(key):
+        values = src.values_of(key)
+        known = parsed.get(key, _ABSENT)
+        if known is not _ABSENT:
+            cache[key] = known  # the request's fields as it read them: the response copies them as they are
+        for value in values:
             if key == "to" and to_tag is not None and status != 100:
                 try:
-                    if parse_address(value, "To").tag is None:
+                    to = known if isinstance(known, Address) else parse_address(value, "To")
+                    if to.tag is None:
                         value = f"{value};tag={to_tag}"
+                        if len(values) == 1:
+                            cache[key] = to.with_tag(to_tag)
                 except HeaderError:
                     pass
             items.append((key, name, value))
@@ -765,5 +802,9 @@ def make_response(request: Request, status: int, reason: str | None = None, *, t
         for value in src.values_of("timestamp"):
             items.append(("timestamp", "Timestamp", value))
     for name, value in headers:
-        items.append((canonical_name(name), name, str(value)))
-    return Response(status, reason, Headers.from_items(items), body)
+        key = canonical_name(name)
+        items.append((key, name, str(value)))
+        cache.pop(key, None)
+    result = Response(status, reason, Headers.from_items(items), body)
+    result.headers._cache = cache
+    return result

@@ -63,8 +63,7 @@ def stamp_via(request: Request, host: str, port: int) -> None:
         params["rport"] = str(port)
         changed = True
     if changed:
-        request.headers.remove_first("Via")
-        request.headers.prepend("Via", str(Via(top.transport, top.host, top.port, params, top.protocol)))
+        request.set_top_via(Via(top.transport, top.host, top.port, params, top.protocol))
 
 
 def response_target(response: Response) -> Target:
