@@ -89,3 +89,7 @@ class CallRouting(Protocol):
     def hangup_local(self, call: Call) -> None:
         """One side of a local call hangs up (or refuses it while ringing)."""
         ...
+
+    def sip_destination(self, endpoint: str, number: str) -> tuple[str, str] | None:
+        """(user, host) of the SIP destination ``number`` dialled on ``endpoint`` routes to; None if not SIP."""
+        ...

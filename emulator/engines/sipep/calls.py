@@ -36,6 +36,7 @@ from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, Ended
 from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.early_media import EarlyMedia
+from emulator.engines.sipep.forwarding import Forwarding
 from emulator.engines.sipep.in_dialog import InDialog, info_dtmf_digit, sipfrag_status
 from emulator.engines.sipep.line_actions import LineActions
 from emulator.engines.sipep.line_calls import LineCalls, ring_admission
@@ -121,6 +122,7 @@ class CallManager:
         self.services.provide()
         self.line = LineActions(self, ua)
         self.invite_headers: dict[str, list[tuple[str, str]]] = {}  # endpoint -> extra headers of its next INVITE
+        self.forwarding = Forwarding(self, ua)  # EpServ call forwarding (302), Diversion (RFC 5806) both ways
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -384,6 +386,8 @@ class CallManager:
                 self.changed(call)
                 invite, response = await self._authorized(call, invite, await self._send_invite(call, invite),
                                                           make_invite)
+        if response is not None and response.status in (301, 302) and call.active and not call.cancel_requested:
+            invite, response = await self.forwarding.follow(call, invite, response, make_invite)
         if response is None:
             self._end(call, "no answer from the network", 408)
             return
@@ -682,6 +686,8 @@ class CallManager:
         if endpoint is None:
             ua.respond(txn, make_response(request, 404, to_tag=new_tag()))
             return
+        if self.forwarding.intercept(endpoint, request, txn, new_tag()) is not None:
+            return  # forwarded (302): unconditionally, or on busy
         refused = self.ring_refusal(endpoint)
         if refused is not None:
             ua.respond(txn, make_response(request, refused, to_tag=new_tag()))
@@ -744,6 +750,7 @@ class CallManager:
         if call.waiting:
             self.line.waiting_started(call)  # the line hears the call-waiting tone; the caller gets the 180
         self.prack.sent(call, ringing)
+        self.forwarding.ringing(call)  # the INVITE's Diversion into the row; forwarding on no answer armed
         self.changed(call)
         return call
 
@@ -760,6 +767,19 @@ class CallManager:
     def release(self, call: Call, reason: str, status: int | None = None) -> None:
         """End ``call`` without a SIP message (a hunt moving on, a local call's other side hanging up)."""
         self._end(call, reason, status)
+
+    def gateway_of(self, endpoint: str) -> str:
+        """The gateway of the endpoint's ``SipEp.UserAgent`` row (the first running one when it names none)."""
+        return self._gateway_of(endpoint)
+
+    def uri_target(self, uri: Uri) -> Target:
+        """Where a request to ``uri`` goes when no proxy is in the way (RFC 3263 without DNS: its host)."""
+        return self._uri_target(uri)
+
+    async def send_authorized(self, call: Call, invite: Request,
+                              make_invite: MakeInvite) -> tuple[Request, Response | None]:
+        """Send ``invite`` for ``call`` (the gateway's next server on failure) and answer one challenge."""
+        return await self._authorized(call, invite, await self._send_invite(call, invite), make_invite)
 
     def username(self, endpoint: str) -> str:
         """The endpoint's ``SipEp.UserAgent`` Username (its EpId when empty)."""

@@ -153,6 +153,8 @@ class RoutedCalls:
         endpoint = self.router.line_endpoint(decision.interface)
         if endpoint is None:  # SIP to SIP: the router never chooses it; a leg to nowhere is refused as unrouted
             return _Outcome(False, NO_ROUTE, self.router.sip_status(NO_ROUTE))
+        if self.calls.forwarding.intercept(endpoint, request, txn, tag) is not None:
+            return _Outcome(True)  # forwarded (302): unconditionally, or on busy
         refused = self.calls.ring_refusal(endpoint)
         if refused is not None:
             cause = USER_BUSY if refused == 486 else NO_CHANNEL
@@ -334,6 +336,23 @@ class RoutedCalls:
         if leg.signaling is not None and call.active:
             self._signaling[call.id] = leg.signaling
         return call
+
+    def sip_destination(self, endpoint: str, number: str) -> tuple[str, str] | None:
+        """Where ``number`` dialled on ``endpoint`` goes over SIP, as (user, host): the route's called user after its
+        transformations, at its signaling properties' destination host or the gateway's domain; None when the route
+        is not a SIP one (call forwarding takes its address this way)."""
+        decision = self.router.route(self.router.line_interface(endpoint), self._outgoing_properties(endpoint, number))
+        if isinstance(decision, HuntPlan):
+            decision = next((d for d in _flatten(decision) if isinstance(d, Leg) and d.interface.startswith("sip-")),
+                            decision)
+        if not isinstance(decision, Leg) or not decision.interface.startswith("sip-"):
+            return None
+        props = decision.properties
+        user = str(props.get("CalledE164") or props.get("CalledSipUsername") or number)
+        host = decision.signaling.destination_host if decision.signaling else ""
+        host = host.replace("<local_ip_port>", self._local_ip_port())
+        gw = self.calls.ua.gateways.get(decision.interface[len("sip-"):])
+        return user, host or (gw.domain if gw is not None else self.calls.ua.host)
 
     def _local_ip_port(self) -> str:
         gw = next(iter(self.calls.ua.gateways.values()), None)
