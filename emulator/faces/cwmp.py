@@ -92,12 +92,15 @@ class CwmpEngine:
         self.http_timeout = http_timeout
         self.rnd = rnd or random.Random()
         self._store = JsonStore(unit.state_dir / "cwmp.json", fsync=unit.fsync)
-        doc = self._store.load() or {}
-        self._saved = ""
+        loaded = self._store.load()
+        doc = loaded or {}
         self.model_state = ModelState.from_doc(doc.get("model", {}))
         self.queue = EventQueue.from_doc(doc.get("queue", {}))
         self.bootstrap_url: str = str(doc.get("bootstrap_url", ""))
         self.retry_count = int(doc.get("retry_count", 0))
+        # What the file holds already: a start that changes nothing writes nothing (1,000 units starting: as many
+        # fsyncs fewer, seconds on a busy disk).
+        self._saved = "" if loaded is None else json.dumps(self._doc(), sort_keys=True)
         self.boot_pending = True  # the first start of the process is a boot
         self.model = DataModel(unit, self.model_state, self.connection_request_url)
         self.acs_status = "Starting"
@@ -119,15 +122,18 @@ class CwmpEngine:
         c.provide("Cwmp.AcsUrl", lambda: self.acs_url())
 
     # ------------------------------------------------------------------ persistence
-    def save(self) -> None:
-        """Persist the CWMP state when it changed (atomic write; skipped when identical)."""
-        doc = {
+    def _doc(self) -> dict[str, Any]:
+        return {
             "format": 1,
             "model": self.model_state.to_doc(),
             "queue": self.queue.to_doc(),
             "bootstrap_url": self.bootstrap_url,
             "retry_count": self.retry_count,
         }
+
+    def save(self) -> None:
+        """Persist the CWMP state when it changed (atomic write; skipped when identical to the file)."""
+        doc = self._doc()
         text = json.dumps(doc, sort_keys=True)
         if text != self._saved:
             self._store.save(doc)
