@@ -335,6 +335,7 @@ def start_baresip(
     domain: str | None = None,
     rtp_ports: tuple[int, int] | None = None,
     codecs: str = "PCMU",
+    sip_trace: bool = False,
 ) -> Baresip:
     """Write the configuration and start baresip; its ctrl_tcp port accepts connections when this returns
     (registration is still under way: see :func:`wait_registered`).
@@ -343,7 +344,7 @@ def start_baresip(
     proxy's host); ``host`` the address baresip binds and advertises (SIP, RTP, ctrl_tcp) — any 127.0.0.x
     works. ``certificate`` is a PEM holding baresip's certificate and key, ``source`` the 8 kHz WAV it
     sends in calls. ``codecs`` is the account's ``audio_codecs`` list (``PCMU``, ``G722``, ``G726-32``...): the
-    modules of Debian's baresip-core they need (g722, g726) are loaded."""
+    modules of Debian's baresip-core they need (g722, g726) are loaded. ``sip_trace``: the SIP messages in the log."""
     binary = require_peer("baresip")["baresip"]
     if not Path(_MODULES, "srtp.so").exists() or not Path(_MODULES, "sndfile.so").exists():
         require_peer("baresip-srtp-or-sndfile-module-missing")  # fails (or skips) with the reason
@@ -377,7 +378,8 @@ def start_baresip(
     )
     (directory / "contacts").write_text("")
     log = directory / "baresip.log"
-    proc = spawn([binary, "-f", str(directory)], log, cwd=directory)
+    # -s: baresip writes every SIP message it sends and receives to its log (a test reads the headers it got)
+    proc = spawn([binary, "-f", str(directory), *(["-s"] if sip_trace else [])], log, cwd=directory)
     b = Baresip(proc, log, directory, host, user, domain, sip_port, ctrl_port)
     return b.wait_until(lambda: accepts(host, ctrl_port), "baresip did not start", timeout=10)
 
