@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.engines.epserv.engine import EpServEngine
 from emulator.engines.mipt.endpoint_audio import AudioError, parse_media_request
 from emulator.engines.mipt.fax_calls import FaxError
 from emulator.engines.sipep.calls import Call, CallManager
@@ -274,6 +275,51 @@ def _phone(name: str, act: Callable[[CallManager, Invocation], Awaitable[Call | 
     return run
 
 
+def _epserv(unit: Unit) -> EpServEngine | None:
+    """The EpServ engine when the service runs (dial tone, DTMF maps: emulator.engines.epserv), else None."""
+    st = unit.services.get("EpServ")
+    engine = st.engine if st is not None and st.state == "Started" else None
+    return engine if isinstance(engine, EpServEngine) else None
+
+
+async def _offhook(m: CallManager, inv: Invocation) -> Call | None:
+    epserv = _epserv(inv.unit)
+    return await (epserv.offhook(inv.endpoint) if epserv is not None else m.offhook(inv.endpoint))
+
+
+async def _hangup(m: CallManager, inv: Invocation) -> Call | None:
+    epserv = _epserv(inv.unit)
+    if epserv is not None:
+        epserv.onhook(inv.endpoint)
+    return await m.hangup(inv.endpoint)
+
+
+async def _press(inv: Invocation) -> Result:
+    manager = _calls(inv.unit)
+    epserv = _epserv(inv.unit)
+    if epserv is None:
+        raise OpError(ErrorKind.UNAVAILABLE, "the EpServ service is not running", 503)
+    digits = str(inv.args["digits"])
+    try:
+        outcomes = await epserv.press(inv.endpoint, digits, inv.args.get("duration_ms", 100),
+                                      inv.args.get("gap_ms", 100))
+    except CallError as e:
+        raise OpError(ErrorKind.CALL, str(e), e.status) from None
+    except DtmfError as e:
+        raise OpError(ErrorKind.INVALID, str(e), 400) from None
+    line = epserv.line(inv.endpoint)
+    return {**_answer(inv, "press", manager.current(inv.endpoint)), "digits": digits.upper(),
+            "outcomes": [{"kind": o.kind, "dialled": o.dialled, "number": o.number, "target_host": o.target_host,
+                          "emergency": o.emergency, "service": o.service, "action": o.action, "reason": o.reason}
+                         for o in outcomes],
+            "tone": line.earpiece.tone if line is not None else None}
+
+
+def _keys(text: str) -> None:
+    if not text or len(text) > 64 or any(c not in "0123456789*#ABCD" for c in text.upper()):
+        raise ValueError("1 to 64 keys among 0-9 * # A-D")
+
+
 async def _dtmf(inv: Invocation) -> Result:
     manager = _calls(inv.unit, running=False)
     current = manager.current(inv.endpoint)
@@ -364,6 +410,13 @@ def _show_dtmf(out: Result) -> str:
     return f"{out['endpoint']}: sending {out['digits']} ({how})\n"
 
 
+def _show_press(out: Result) -> str:
+    said = "; ".join(f"{o['kind']} {o['number'] or o['target_host'] or o['reason'] or o['service']}".strip()
+                     for o in out["outcomes"])
+    tone = f"; hears {out['tone']}" if out.get("tone") else ""
+    return f"{out['endpoint']}: pressed {out['digits']}{': ' + said if said else ''}{tone}\n"
+
+
 def _show_state(out: Result) -> str:
     return f"{out['endpoint']}: {out['admin_state']}, {out['usage_state']}\n"
 
@@ -442,9 +495,22 @@ MEDIA_ARGS = (  # the endpoint phone's settings (emulator.engines.mipt.endpoint_
 _EPADM_HELP = "the EpAdm.Endpoint commands of System/Endpoints (Lock, Unlock, ForceLock)"
 
 for _action in (
-    Action("offhook", "Lift the endpoint's handset: answers a ringing call, else the line is off-hook",
-           _phone("offhook", lambda m, i: m.offhook(i.endpoint)),
+    Action("offhook", "Lift the endpoint's handset: answers a ringing call, else the line hears dial tone and "
+           "collects the keys pressed (EpServ DTMF maps)", _phone("offhook", _offhook),
            cli=(_form("offhook", _PHONE_HELP, show=_show_call),)),
+    Action("press", "Press keys on the off-hook endpoint's phone, one by one (dialling against the DTMF maps)",
+           _press, args=(Arg("digits", "string", "0-9 * # A-D, at most 64", required=True, grammar=_keys),
+                         Arg("duration_ms", "integer", "how long each key is held (default 100 ms)",
+                             schema={"minimum": 40, "maximum": 2000}),
+                         Arg("gap_ms", "integer", "the pause between keys (default 100 ms)",
+                             schema={"minimum": 40, "maximum": 10000})),
+           description="After offhook: the keys are matched against EpServ.CallDtmfMapAllowed/CallDtmfMapRefuse "
+           "and the service codes; a completed number is called (its DTMF transformation applied), a refused one "
+           "gives the reorder tone, a service code writes the line's EpServ row. In a connected call the keys "
+           "are sent as DTMF. The answer lists what the keys brought (outcomes) and the tone the line hears.",
+           errors=(ErrorKind.CALL, ErrorKind.INVALID, ErrorKind.UNAVAILABLE),
+           cli=(_form("press", "press keys on the off-hook endpoint's phone (dialling)", ["digits"],
+                      show=_show_press),)),
     Action("dial", "The endpoint's phone goes off-hook and dials (INVITE)",
            _phone("dial", lambda m, i: m.dial(i.endpoint, i.args["number"])), args=(_NUMBER,),
            cli=(_form("dial", "the endpoint's phone goes off-hook and dials (emulator addition)", ["number"],
@@ -452,7 +518,7 @@ for _action in (
     Action("answer", "Answer the endpoint's ringing call (200 OK with the SDP answer)",
            _phone("answer", lambda m, i: m.answer(i.endpoint)), cli=(_form("answer", _PHONE_HELP, show=_show_call),)),
     Action("hangup", "Hang up: BYE a connected call, CANCEL an outgoing one, refuse (486) a ringing one",
-           _phone("hangup", lambda m, i: m.hangup(i.endpoint)), cli=(_form("hangup", _PHONE_HELP, show=_show_call),)),
+           _phone("hangup", _hangup), cli=(_form("hangup", _PHONE_HELP, show=_show_call),)),
     Action("hold", "Put the endpoint's connected call on hold (re-INVITE)",
            _phone("hold", lambda m, i: m.hold(i.endpoint)), cli=(_form("hold", _PHONE_HELP, show=_show_call),)),
     Action("resume", "Resume the endpoint's held call (re-INVITE)",

@@ -17,6 +17,7 @@ from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.runtime.unit import Unit
 from testkit.baresip import read_wav_pcm, tone_blocks
 from testkit.kamailio import Kamailio
+from tests.helpers.tones import cadence_matches, runs
 from tests.interop.siplab import Pkis, kamailio, lab_unit, reg_state, sipep, wait_for
 
 pytestmark = pytest.mark.peer
@@ -31,17 +32,6 @@ RINGBACK = {
     "France1": ((440.0,), [1500, 3500]),
     "Uk1": ((400.0, 450.0), [400, 200, 400, 2000]),
 }
-
-
-def runs(on: list[bool]) -> list[tuple[bool, int]]:
-    """Consecutive blocks merged: (tone on?, milliseconds)."""
-    out: list[tuple[bool, int]] = []
-    for flag in on:
-        if out and out[-1][0] == flag:
-            out[-1] = (flag, out[-1][1] + BLOCK_MS)
-        else:
-            out.append((flag, BLOCK_MS))
-    return out
 
 
 @pytest.mark.parametrize("country", sorted(RINGBACK))
@@ -84,12 +74,3 @@ async def test_ringback_of_the_called_unit_country_heard_before_answer(
     inner = pattern[1:-1]  # the first and last runs may be cut by the start of the media and the hang-up
     assert len(inner) >= len(cadence), pattern
     assert any(cadence_matches(inner, cadence, k) for k in range(len(cadence))), (pattern, cadence)
-
-
-def cadence_matches(measured: list[tuple[bool, int]], cadence: list[int], phase: int) -> bool:
-    """Whether the measured runs follow the cadence (on, off, on, off... ms) from ``phase``, each within 100 ms."""
-    for i, (on, ms) in enumerate(measured):
-        k = (phase + i) % len(cadence)
-        if on != (k % 2 == 0) or abs(ms - cadence[k]) > 100:
-            return False
-    return True

@@ -183,3 +183,77 @@ def test_call_statistics() -> None:
     assert row["CallsDropped"] == 1 and row["TotalCallTime"] == 15
     s.reset(ep)
     assert set(s.row(ep).values()) == {0}
+
+
+def test_dial_plan_reads_every_acting_parameter() -> None:
+    from emulator.runtime.unit import Unit
+
+    unit = Unit(name="dp2", profile=get_profile("4102"), state_dir=tempfile.mkdtemp(), host="127.0.0.9")
+    c = unit.config
+    ep = "Phone-Fax1"
+    c.set("EpServ.CallDtmfMapAllowed[1].TargetHost", "127.0.0.9:5070")
+    c.set("EpServ.CallDtmfMapAllowed[1].Emergency", "Enable")
+    c.set("EpServ.CallDtmfMapRefuse[2].Enable", "Enable")
+    c.set("EpServ.CallDtmfMapRefuse[2].DtmfMap", "8x")
+    c.set("EpServ.CallDtmfMapRefuse[2].ApplyTo", "Endpoint")
+    c.set("EpServ.CallDtmfMapRefuse[2].EpId", "Phone-Fax2, Phone-Fax1")
+    codes = {
+        "EpServ.DefaultCallWaitingActivationDtmfMap": "*71", "EpServ.DefaultCallWaitingDeactivationDtmfMap": "*70",
+        "EpServ.DefaultCallWaitingCancelDtmfMap": "*69", "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
+        "EpServ.DefaultForwardUnconditionalDtmfMapDeactivation": "*73",
+        "EpServ.DefaultForwardOnBusyDtmfMapActivation": "*90x.T", "EpServ.DefaultForwardOnBusyDtmfMapDeactivation": "*91",
+        "EpServ.DefaultForwardNoAnswerDtmfMapActivation": "*92x.T",
+        "EpServ.DefaultForwardNoAnswerDtmfMapDeactivation": "*93",
+    }
+    for param, value in codes.items():
+        c.set(param, value)
+    c.set("EpServ.DtmfMapTimeoutFirstDtmf", 9000)
+    c.set("EpServ.DtmfMapTimeoutCompletion", 30000)
+    c.set("EpServ.DefaultDelayedHotlineEnable", "Enable")
+    c.set("EpServ.DefaultDelayedHotlineCondition", "AnyTimeout")
+    c.set("EpServ.DefaultDelayedHotlineTargetAddress", "6000")
+    c.set(f"EpServ.EpSpecificAutoCall[{ep}].EnableConfig", "Enable")
+    c.set(f"EpServ.EpSpecificAutoCall[{ep}].Enable", "Enable")
+    c.set(f"EpServ.EpSpecificAutoCall[{ep}].TargetAddress", "7000")
+    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].EnableConfig", "Enable")
+    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].InterDtmf", 800)
+    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].Completion", 12000)
+    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].EnableConfig", "Enable")
+    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].Enable", "Enable")
+    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].Condition", "InterDtmfOrCompletionTimeout")
+    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].TargetAddress", "8000")
+    plan = dial_plan(c, ep)
+    first = plan.allowed[0]
+    assert (first.target_host, first.emergency) == ("127.0.0.9:5070", True)
+    assert [m.text for m in plan.refused] == ["8x"]
+    assert [(s.service, s.action, s.map.text) for s in plan.services] == [
+        ("CallWaiting", "Activation", "*71"), ("CallWaiting", "Deactivation", "*70"), ("CallWaiting", "Cancel", "*69"),
+        ("ForwardUnconditional", "Activation", "*72x.T"), ("ForwardUnconditional", "Deactivation", "*73"),
+        ("ForwardOnBusy", "Activation", "*90x.T"), ("ForwardOnBusy", "Deactivation", "*91"),
+        ("ForwardNoAnswer", "Activation", "*92x.T"), ("ForwardNoAnswer", "Deactivation", "*93")]
+    assert plan.timeouts == Timeouts(first=20.0, inter=0.8, completion=12.0)
+    assert (plan.auto_call, plan.delayed_hotline, plan.delayed_condition) == \
+        ("7000", "8000", "InterDtmfOrCompletionTimeout")
+    other = dial_plan(c, "Phone-Fax2")
+    assert other.timeouts == Timeouts(first=9.0, inter=3.0, completion=30.0)
+    assert (other.auto_call, other.delayed_hotline, other.delayed_condition) == ("", "6000", "AnyTimeout")
+
+
+async def test_call_statistics_reset_command() -> None:
+    from emulator.engines.epserv.engine import EpServEngine
+    from emulator.runtime.unit import Unit
+
+    unit = Unit(name="cs", profile=get_profile("4102"), state_dir=tempfile.mkdtemp(), host="127.0.0.9")
+    engine = EpServEngine(unit)
+    unit.attach(engine)
+    await engine.start()
+    ep = "Phone-Fax1"
+    engine.stats.observe(1, ep, "outgoing", "dialing", "", 0.0)
+    engine.stats.observe(1, ep, "outgoing", "ended", "404", 1.0)
+    engine._write_stats(ep)
+    row = {r["EpId"]: r for r in unit.config.rows("EpServ.CallStatistics")}[ep]
+    assert row["OutgoingCallsAttempted"] == 1 and row["OutgoingCallsFailed"] == 1
+    unit.config.set(f"EpServ.CallStatistics[{ep}].Reset", "Reset")
+    row = {r["EpId"]: r for r in unit.config.rows("EpServ.CallStatistics")}[ep]
+    assert row["OutgoingCallsAttempted"] == 0 and row["OutgoingCallsFailed"] == 0
+    await engine.stop()

@@ -1,0 +1,179 @@
+"""Dialling from an off-hook line (EpServ) with real peers: two units registering over TLS to a Kamailio on
+127.0.0.1, SRTP keyed by SDES, the EpServ engine attached as ``emulator.lab`` attaches it.
+
+* The caller's line goes off-hook and hears its country's dial tone; keys matched by an allowed DTMF map with a
+  transformation place the call, and the other unit's line rings with the transformed number.
+* A number a refused map matches gives the reorder tone; hotline calls its target at off-hook.
+* A service code writes the line's forwarding row, and the line hears the confirmation (stutter) tone.
+* Per country: the dial tone (the caller's own line), the ringback (the called unit's early media) and the busy
+  tone (the called line answered 486 while the caller stays off-hook) measured in what the caller's line
+  received — frequencies and cadence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulator.engines.epserv.engine import EpServEngine
+from emulator.engines.mipt.endpoint_audio import EndpointAudio
+from emulator.runtime.unit import Unit
+from testkit.kamailio import Kamailio, start_kamailio
+from tests.helpers.tones import assert_tone_heard
+from tests.interop.siplab import USERS, Pkis, endpoint_action, lab_unit, reg_state, sipep, wait_for
+
+pytestmark = pytest.mark.peer
+
+EP = "Phone-Fax1"
+LINES = {"5551001": "linepw"}
+
+# country -> tone -> (frequencies (Hz), on/off cadence (ms); empty: continuous), per firmware_model.country_tones
+TONES: dict[str, dict[str, tuple[tuple[float, ...], list[int]]]] = {
+    "NorthAmerica1": {"Dial": ((350.0, 440.0), []), "Ringback": ((440.0, 480.0), [2000, 4000]),
+                      "Busy": ((480.0, 620.0), [500, 500])},
+    "France1": {"Dial": ((440.0,), []), "Ringback": ((440.0,), [1500, 3500]), "Busy": ((440.0,), [500, 500])},
+    "Germany1": {"Dial": ((425.0,), []), "Ringback": ((425.0,), [1000, 4000]), "Busy": ((425.0,), [480, 480])},
+}
+
+
+def epserv(u: Unit) -> EpServEngine:
+    engine = u.services["EpServ"].engine
+    assert isinstance(engine, EpServEngine)
+    return engine
+
+
+async def dialling_pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
+                        caller: dict[str, Any] | None = None, called: dict[str, Any] | None = None
+                        ) -> tuple[Unit, Unit]:
+    """A caller 4102 (alice) and a called 4102 whose Phone-Fax1 registers as 5551001, both with EpServ."""
+    k = start_kamailio(tmp_path / "kamailio", *pkis.server, {**USERS, **LINES}, tls_only=True)
+    kamailios.append(k)
+    a = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, key_management="Sdes",
+                       settings=caller)
+    b = await lab_unit(units, tmp_path, pkis, user="5551001", registrar=k.tls_address, key_management="Sdes",
+                       settings={"SipEp.Authentication[1].Username": "", "SipEp.Authentication[1].Password": "linepw",
+                                 **(called or {})})
+    for u in (a, b):
+        u.attach(EpServEngine(u))  # as emulator.lab attaches it
+        await u.stop_service("EpServ")  # the unit started it engineless: start it again with the engine
+        await u.start_service("EpServ")
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    return a, b
+
+
+def record(u: Unit, name: str) -> Path:
+    sipep(u).calls.media.set_audio(EP, EndpointAudio(record=name))  # type: ignore[attr-defined]
+    return Path(u.state_dir) / "audio" / name
+
+
+async def test_dial_tone_then_a_transformed_number_rings_the_other_unit(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await dialling_pair(units, kamailios, tmp_path, pkis, caller={
+        "EpServ.CallDtmfMapAllowed[1].DtmfMap": "1xxx",
+        "EpServ.CallDtmfMapAllowed[1].DtmfTransformation": "555x",
+    })
+    wav = record(a, "dial.wav")
+    out = await endpoint_action(a, "offhook")
+    assert out["call"] is None
+    line = epserv(a).line(EP)
+    assert line is not None and line.earpiece.tone == "Dial"
+    await asyncio.sleep(1.0)
+    m = line.earpiece.measure()
+    assert m.frequency is not None and min(abs(m.frequency - f) for f in (350.0, 440.0)) < 12, m
+    assert EP in sipep(a).calls.off_hook  # an incoming call would be refused busy
+    record(a, "call.wav")  # the call's stream records there; the dial tone goes on into dial.wav until a key
+    out = await endpoint_action(a, "press", digits="1001")
+    assert [(o["kind"], o["number"], o["dialled"]) for o in out["outcomes"]] == [("call", "5551001", "1001")]
+    cb = sipep(b).calls
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the called line ringing")
+    incoming = cb.current(EP)
+    assert incoming is not None and incoming.local_uri.startswith("sip:5551001@")
+    assert_tone_heard(wav, (350.0, 440.0), [])  # the dial tone, until the first key
+    await cb.answer(EP)
+    call = sipep(a).calls.current(EP)
+    assert call is not None
+    await wait_for(lambda: call.state == "connected", what="the caller connected")
+    assert line.earpiece.tone is None  # the call's own audio
+    await endpoint_action(a, "hangup")
+    await wait_for(lambda: incoming.state == "ended", what="the called line hung up by the BYE")
+    assert epserv(a).line(EP) is None
+    stats = {r["EpId"]: r for r in a.config.rows("EpServ.CallStatistics")}[EP]
+    assert stats["OutgoingCallsAttempted"] == 1 and stats["OutgoingCallsConnected"] == 1
+    called = {r["EpId"]: r for r in b.config.rows("EpServ.CallStatistics")}[EP]
+    assert called["IncomingCallsReceived"] == 1 and called["IncomingCallsAnswered"] == 1
+
+
+async def test_refused_number_reorder_hotline_and_activation_code(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis) -> None:
+    a, b = await dialling_pair(units, kamailios, tmp_path, pkis, caller={
+        "EpServ.CallDtmfMapRefuse[1].Enable": "Enable",
+        "EpServ.CallDtmfMapRefuse[1].DtmfMap": "9xx",
+        "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
+        "EpServ.DtmfMapTimeoutInterDtmf": 500,
+    })
+    # refused: 9xx matches a refused map (though x.T allows it): the reorder tone, no call
+    wav = record(a, "reorder.wav")
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits="912")
+    assert [o["kind"] for o in out["outcomes"]] == ["refused"] and out["tone"] == "Reorder"
+    await asyncio.sleep(2.0)
+    assert sipep(a).calls.current(EP) is None
+    await endpoint_action(a, "hangup")
+    assert_tone_heard(wav, (480.0, 620.0), [250, 250])  # NorthAmerica1's reorder
+
+    # a service code: forward unconditional to 5551001, written through the configuration; the stutter tone
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits="*725551001")
+    await wait_for(lambda: a.config.get(f"EpServ.ForwardUnconditionalConfig[{EP}].Activation") == "Active",
+                   what="the forwarding activated")
+    assert a.config.get(f"EpServ.ForwardUnconditionalConfig[{EP}].ForwardingAddress") == "5551001"
+    line = epserv(a).line(EP)
+    assert line is not None and line.earpiece.tone == "Stutter"
+    await endpoint_action(a, "hangup")
+
+    # hotline: off-hook calls the target at once
+    a.config.set("EpServ.DefaultAutoCallEnable", "Enable")
+    a.config.set("EpServ.DefaultAutoCallTargetAddress", "5551001")
+    await endpoint_action(a, "offhook")
+    cb = sipep(b).calls
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the hotline target rings")
+    await endpoint_action(a, "hangup")
+    await wait_for(lambda: cb.current(EP) is None, what="the hotline call cancelled")
+
+
+@pytest.mark.parametrize("country", sorted(TONES))
+async def test_country_dial_ringback_and_busy_tones_heard_by_the_line(
+        units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis, country: str) -> None:
+    a, b = await dialling_pair(units, kamailios, tmp_path, pkis,
+                               caller={"TelIf.CountrySelection": country, "SipEp.UacPrackSupport": "Supported",
+                                       "EpServ.CallDtmfMapAllowed[1].DtmfMap": "5551001"},
+                               called={"TelIf.CountrySelection": country, "SipEp.UasPrackSupport": "Supported"})
+    tones = TONES[country]
+    dial = record(a, "dial.wav")
+    await endpoint_action(a, "offhook")
+    await asyncio.sleep(1.5)
+    await endpoint_action(a, "hangup")
+    assert_tone_heard(dial, *tones["Dial"])
+
+    ring = record(a, "ringback.wav")
+    await endpoint_action(a, "offhook")
+    await endpoint_action(a, "press", digits="5551001")
+    cb = sipep(b).calls
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the called line ringing")
+    call = sipep(a).calls.current(EP)
+    assert call is not None
+    await wait_for(lambda: call.state == "alerting" and bool(call.remote_sdp), what="early media")
+    await asyncio.sleep((2 * sum(tones["Ringback"][1]) + 600) / 1000)
+    busy = record(a, "busy.wav")  # the ringback recording ends here
+    assert_tone_heard(ring, *tones["Ringback"])
+    await cb.hangup(EP)  # the called line refuses: 486 Busy Here
+    await wait_for(lambda: call.state == "ended", what="the caller's call ended")
+    assert call.status == 486
+    line = epserv(a).line(EP)
+    assert line is not None and line.earpiece.tone == "Busy"
+    await asyncio.sleep((2 * sum(tones["Busy"][1]) + 600) / 1000)
+    await endpoint_action(a, "hangup")
+    assert_tone_heard(busy, *tones["Busy"])
