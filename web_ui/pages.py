@@ -193,6 +193,9 @@ PAGES: tuple[Page, ...] = (
             Field("SipEp.InteropForceDnsNaptrInTls"),
             Field("SipEp.InteropSiemensTransportHeaderEnable"),
         )),
+        # emulator choice of place: the vendor's page for the Diversion header is not documented
+        Section("Call Diversion", kind="grid", table="SipEp.DiversionConfig", index_label="Gateway",
+                fields=_f("Method")),
     )),
     # ------------------------------------------------------------------ Media
     Page("Media", "Security", (
