@@ -156,9 +156,10 @@ async def test_two_units_call_hold_resume_bye_through_kamailio(
     assert b"m=audio" in call.remote_sdp and b"m=audio" in incoming.remote_sdp
 
     await ca.hold(EP)
-    assert call.local_hold and b"a=sendonly" in call.local_sdp
+    # a factory hold (SipEp.InteropOnHoldSdpStreamDirection Inactive, InteropOnHoldSdpConnectionAddress HoldAddress)
+    assert call.local_hold and b"a=inactive" in call.local_sdp and b"c=IN IP4 0.0.0.0" in call.local_sdp
     await wait_for(lambda: incoming.remote_hold, what="B sees the hold")
-    assert b"a=recvonly" in incoming.local_sdp and b"a=recvonly" in call.remote_sdp
+    assert b"a=inactive" in incoming.local_sdp and b"a=inactive" in call.remote_sdp
     assert cb.rows()[-1]["state"] == "held"
     await ca.resume(EP)
     await wait_for(lambda: not incoming.remote_hold, what="B sees the resume")

@@ -375,11 +375,12 @@ async def test_call_media_hook_secure_call_hold_resume_and_415() -> None:
         await asyncio.sleep(0.4)
         assert cb.media.stream.measure().frequency == pytest.approx(1000.0, abs=3.0)
         assert ca.media.stream.measure().frequency == pytest.approx(440.0, abs=3.0)
-        # A holds: sendonly offer, B answers recvonly and stops sending
+        # A holds as a factory unit does (SipEp.InteropOnHoldSdpStreamDirection Inactive, OnHoldSdpConnectionAddress
+        # HoldAddress): an inactive offer at 0.0.0.0; B answers inactive and stops sending
         hold = hook_a.offer(ca, hold=True)
-        assert b"a=sendonly" in hold
+        assert b"a=inactive" in hold and b"c=IN IP4 0.0.0.0" in hold
         hook_a.answered(ca, hook_b.answer(cb, hold, hold=False))
-        assert not cb.media.stream.direction.sends and ca.media.stream.direction.sends
+        assert not cb.media.stream.direction.sends and not ca.media.stream.direction.sends
         await asyncio.sleep(0.1)
         held = ca.media.stream.packets_received
         await asyncio.sleep(0.1)

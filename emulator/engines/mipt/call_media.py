@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from emulator.engines.sipep.offer_answer import CallControl, CallView, MediaRefu
 from emulator.protocols.media import session_setup
 from emulator.protocols.media.jitter import JitterSettings, settings_from_config
 from emulator.protocols.media.rtcp_xr import StreamReport, VoipMetrics, estimate_quality
+from emulator.protocols.media.sdp_interop import OriginStamp, SdpInterop
 from emulator.protocols.media.session_setup import (
     AnswerState,
     LocalMedia,
@@ -65,6 +66,8 @@ class CallMediaState:
     started: float = 0.0  # unit clock when the media started (the report's START)
     call: CallView | None = None
     fax_offer: bool = False  # our offer in flight is the switch to T.38
+    interop: SdpInterop = field(default_factory=SdpInterop)  # SipEp.Interop* SDP knobs, read as the stream opens
+    origin: OriginStamp | None = None  # our o= line: session id, version per InteropIncrementSdpVersionWhenModified
 
 
 class CallMedia:
@@ -165,8 +168,10 @@ class CallMedia:
             return st
         settings = self.settings_for(call.endpoint)
         stream = self.engine.open_stream(secure=settings.secure, call=call.id, endpoint=call.endpoint)
-        st = CallMediaState(stream, settings, session_id=int(self.clock()) & 0x7FFFFFFF or 1, endpoint=call.endpoint,
-                            call=call)
+        interop = SdpInterop.from_config(self.config)
+        session_id = interop.session_id(self.clock())
+        st = CallMediaState(stream, settings, session_id=session_id, endpoint=call.endpoint, call=call,
+                            interop=interop, origin=OriginStamp(interop, session_id))
         self.fax.opened(call, stream, settings)
         call.media = st
         call.media_port = stream.port
@@ -214,9 +219,37 @@ class CallMedia:
         return MediaRefused(status, reason)
 
     def _next_version(self, st: CallMediaState) -> LocalMedia:
-        """Our side of the call's next offer or answer: its stream's port, the next version of our SDP."""
+        """Our side of the call's next T.38 offer or answer: its stream's port, the next version of our SDP."""
         st.version += 1
-        return LocalMedia(self.engine.host, st.stream.port, st.session_id, st.session_id + st.version - 1)
+        version = st.origin.next_version() if st.origin is not None else st.session_id + st.version - 1
+        return LocalMedia(self.engine.host, st.stream.port, st.session_id, version)
+
+    def _local(self, st: CallMediaState) -> LocalMedia:
+        """Our side of the call's next audio offer or answer (its o= version is set by :meth:`_body`)."""
+        st.version += 1
+        return LocalMedia(self.engine.host, st.stream.port, st.session_id)
+
+    @staticmethod
+    def _body(st: CallMediaState, sd: SessionDescription) -> bytes:
+        """The bytes of a body we send: a copy of `sd` shaped by the SipEp SDP interop knobs, its o= version
+        bumped only as ``InteropIncrementSdpVersionWhenModified`` says (``emulator.protocols.media.sdp_interop``)."""
+        out = st.interop.finish(sd.copy())
+        if st.origin is None:
+            return bytes(out)
+        return st.origin.stamp(out)
+
+    @staticmethod
+    def _received(st: CallMediaState, body: bytes) -> SessionDescription | bytes:
+        """A body from the peer as the offer/answer rules should read it (direction attributes dropped when
+        ``InteropSdpDirectionAttributeEnable`` is Disable); unparsable bodies go on as bytes to be refused there."""
+        if st.interop.direction_attribute:
+            return body
+        try:
+            sd = SessionDescription.parse(body)
+        except SdpError:
+            return body
+        st.interop.received_direction(sd)
+        return sd
 
     def _refuse_offer(self, refusal: Refusal) -> Exception:
         """The call layer's MediaRefused for a refused offer, after the refusal's notification (Mipt 9001...)."""
@@ -226,19 +259,19 @@ class CallMedia:
 
     def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None, kind: str | None = None
                    ) -> bytes:
-        local = self._next_version(st)
+        local = self._local(st)
         only = self.fax.offer_codecs(st.settings.codecs, kind)  # the fax machine's data codecs, or None
         if only:
             local = LocalMedia(local.address, local.port, local.session_id, local.session_version, only)
         st.offer = session_setup.build_offer(
             st.settings,
             local,
-            direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            direction=st.interop.hold_offer_direction() if hold else Direction.SENDRECV,
             previous=st.offer if secure is None else None,
             secure=secure,
             now=self.clock(),
         )
-        return bytes(st.offer.sdp)
+        return self._body(st, st.offer.sdp)
 
     def offer(self, call: CallView, hold: bool) -> bytes:
         st = self._state(call)
@@ -288,7 +321,7 @@ class CallMedia:
         if st.offer is None:
             raise self._refused(488, "no offer of ours to answer")
         try:
-            plan = session_setup.accept_answer(st.settings, st.offer, answer)
+            plan = session_setup.accept_answer(st.settings, st.offer, self._received(st, answer))
         except SetupRefused as exc:
             raise self._refused(exc.status_code, exc.refusal.detail) from None
         self._start(st, plan)
@@ -309,14 +342,22 @@ class CallMedia:
 
     def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         st = self._state(call)
-        local = self._next_version(st)
+        local = self._local(st)
         if b"m=image" in offer and st.settings.t38.enabled:  # a switch to T.38 offered: our UDPTL port
-            local = replace(local, image_port=self.fax.image_port(call))
+            local = replace(self._next_version(st), image_port=self.fax.image_port(call))
+        theirs = self._received(st, offer)
+        offered = Direction.SENDRECV
+        try:
+            sd = theirs if isinstance(theirs, SessionDescription) else SessionDescription.parse(theirs)
+            audio = next((m for m in sd.media if m.media == "audio" and m.port != 0), None)
+            offered = sd.media_direction(audio) if audio is not None else offered
+        except SdpError:
+            pass  # refused by answer_offer below
         result = session_setup.answer_offer(
             st.settings,
-            offer,
+            theirs,
             local,
-            local_direction=Direction.SENDONLY if hold else Direction.SENDRECV,
+            local_direction=st.interop.answer_local_direction(offered, hold),
             previous=st.answer or self._current(st),
             now=self.clock(),
         )
@@ -327,6 +368,7 @@ class CallMedia:
             self.fax.t38_started(call, result.fax, "the peer's T.38 re-INVITE")
         else:
             self._start(st, result.plan)
+            return self._body(st, result.sdp)
         return bytes(result.sdp)
 
     # -- DTMF (the call layer's CallManager.dtmf decides between these and SIP INFO)

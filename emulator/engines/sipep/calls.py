@@ -92,7 +92,7 @@ class CallManager:
 
     def __init__(self, ua: CallUA, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
         self.ua = ua
-        self.media: OfferAnswer = media or PlainAudio(ua.host)
+        self.media: OfferAnswer = media or PlainAudio(ua.host, config=ua.settings.config)
         self.calls: list[Call] = []  # current calls, and ended ones for keep_whole_s
         self.keep_ended = keep_ended
         # Ended calls older than that are summarised (call_history: a byte budget per unit); ``summary`` is

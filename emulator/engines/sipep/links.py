@@ -11,7 +11,9 @@
   gateway's registrations that could not get through retry at once; a link that goes down makes them
   register again over the next one.
 * Keep-alive — ``SipEp.SipKeepAliveMethod``: ``Ping`` (double CRLF, RFC 5626 §3.5.1), ``SipOptions`` (an
-  OPTIONS to the server), ``TcpKeepAlive`` (kernel probes) every ``SipKeepAliveInterval`` seconds;
+  OPTIONS to the server; its From is the unit's address alone, or with ``SipEp.InteropKeepAliveOptionFormat``
+  FullFrom the gateway's first registering user name at it), ``TcpKeepAlive`` (kernel probes) every
+  ``SipKeepAliveInterval`` seconds;
   ``SipKeepAliveRetry`` unanswered in a row close the link. The keep-alives are due on the grid
   "link up + k × interval" and each due time fires once (:mod:`emulator.runtime.timers`): a timer that
   wakes early goes back to sleep, one that wakes late fires once.
@@ -209,10 +211,21 @@ class Links:
             return True
         return await self.ua.request(self.options(link), link.target, link.gateway) is not None
 
+    def _keepalive_user(self, gateway: str) -> str | None:
+        """The From user of a keep-alive OPTIONS: none (``SipEp.InteropKeepAliveOptionFormat`` ShortFrom, factory) or
+        the gateway's first user name that registers (FullFrom)."""
+        if self.settings.get("SipEp.InteropKeepAliveOptionFormat", "ShortFrom") != "FullFrom":
+            return None
+        for row in self.settings.endpoint_rows():
+            if row.get("Register") == "Enable" and row.get("Username") and \
+                    str(row.get("GatewayName") or "all") in (gateway, "all"):
+                return str(row["Username"])
+        return None
+
     def options(self, link: Link) -> Request:
         """An out-of-dialog OPTIONS to a server (keep-alive)."""
         params: dict[str, str | None] = {"transport": link.target.transport.lower()}
         server = Uri("sip", host=link.target.host, port=link.target.port, params=params)
-        me = Address(Uri("sip", host=self.unit.host)).with_tag(new_tag())
+        me = Address(Uri("sip", user=self._keepalive_user(link.gateway), host=self.unit.host)).with_tag(new_tag())
         return build_request("OPTIONS", server, from_=me, to=Address(server.copy(params={})), call_id=new_call_id(
             self.unit.host), cseq=1, via=self.ua.via(link.gateway), headers=self.ua.ua_headers())

@@ -3,7 +3,9 @@
 :class:`PlainAudio` implements the whole :class:`~emulator.engines.sipep.offer_answer.OfferAnswer` contract:
 one PCMU/PCMA audio stream on an even port of its own per call, sendrecv / sendonly (hold) / recvonly (held,
 RFC 3264 §8.4). The Mipt engine's ``CallMedia`` replaces it on a real unit; tests use it where media do not
-matter. :func:`sdp_direction` reads the direction of an SDP body's audio stream.
+matter. Its bodies follow the SipEp SDP interop knobs of the unit's `config` as ``CallMedia``'s do
+(:mod:`emulator.protocols.media.sdp_interop`: hold direction and address, direction attributes and their level,
+o= length and version). :func:`sdp_direction` reads the direction of an SDP body's audio stream.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.engines.sipep.offer_answer import CallError, CallView, MediaRefused
+from emulator.protocols.media.sdp_interop import OriginStamp, SdpInterop
+from emulator.protocols.sdp.sdp import Codec, Direction, SessionDescription, audio_media
 
 __all__ = ["PlainAudio", "sdp_direction"]
 
@@ -36,32 +40,40 @@ class PlainAudio:
     host: str
     base_port: int = 5004
     _next: Any = field(default=None, repr=False)
-    versions: dict[int, int] = field(default_factory=dict)
+    config: Any = None  # the unit's (SipEp.Interop* SDP knobs); None: factory values
+    versions: dict[int, OriginStamp] = field(default_factory=dict)
 
     def _port(self, call: CallView) -> int:
         if call.media_port == 0:
             call.media_port = self.base_port + 2 * ((call.id - 1) % 500)
         return call.media_port
 
-    def _sdp(self, call: CallView, direction: str) -> bytes:
-        version = self.versions.get(call.id, 0) + 1
-        self.versions[call.id] = version
-        lines = ["v=0", f"o=- {call.id} {version} IN IP4 {self.host}", "s=-", f"c=IN IP4 {self.host}", "t=0 0",
-                 f"m=audio {self._port(call)} RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
-                 "a=ptime:20", f"a={direction}"]
-        return ("\r\n".join(lines) + "\r\n").encode()
+    def _sdp(self, call: CallView, direction: Direction) -> bytes:
+        stamp = self.versions.get(call.id)
+        if stamp is None:
+            interop = SdpInterop.from_config(self.config)
+            stamp = self.versions[call.id] = OriginStamp(interop, call.id)
+        sd = SessionDescription.new(self.host, session_id=call.id)
+        sd.media.append(audio_media(self._port(call), [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000)],
+                                    secure=False, direction=direction, ptime=20))
+        return stamp.stamp(stamp.interop.finish(sd))
+
+    def _interop(self, call: CallView) -> SdpInterop:
+        stamp = self.versions.get(call.id)
+        return stamp.interop if stamp is not None else SdpInterop.from_config(self.config)
 
     def offer(self, call: CallView, hold: bool) -> bytes:
-        return self._sdp(call, "sendonly" if hold else "sendrecv")
+        return self._sdp(call, self._interop(call).hold_offer_direction() if hold else Direction.SENDRECV)
 
     def answer(self, call: CallView, offer: bytes, hold: bool) -> bytes:
         if b"m=audio" not in offer:
             raise MediaRefused(488)
-        remote = sdp_direction(offer)
-        answer = {"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}.get(remote, "sendrecv")
-        if hold and answer == "sendrecv":
-            answer = "sendonly"
-        return self._sdp(call, answer)
+        remote = Direction(sdp_direction(offer))
+        local = self._interop(call).answer_local_direction(remote, hold)
+        answer = {Direction.SENDONLY: Direction.RECVONLY, Direction.RECVONLY: Direction.SENDONLY,
+                  Direction.INACTIVE: Direction.INACTIVE}.get(remote, Direction.SENDRECV)
+        return self._sdp(call, Direction.of(sends=answer.sends and local.sends,
+                                            receives=answer.receives and local.receives))
 
     def answered(self, call: CallView, answer: bytes) -> None:
         pass
