@@ -61,6 +61,7 @@ class Line:
     timer: asyncio.TimerHandle | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     call_id: int | None = None  # the call the dialling placed
+    placing: bool = False  # the dialling's call is being placed (its first changes come before its id is known)
 
 
 class EpServEngine:
@@ -229,6 +230,7 @@ class EpServEngine:
     async def _place(self, line: Line, outcome: Outcome) -> None:
         calls = self.calls()
         ep = line.endpoint
+        line.placing = True
         try:
             if outcome.kind == "direct_ip":
                 call = calls.invite(ep, f"sip:{outcome.target_host}", self._gateway(calls, ep),
@@ -242,6 +244,8 @@ class EpServEngine:
             if self.lines.get(ep) is line:
                 line.earpiece.play("Reorder")
             return
+        finally:
+            line.placing = False
         line.call_id = call.id
         if outcome.emergency:
             self.emergency.add(call.id)
@@ -291,12 +295,16 @@ class EpServEngine:
         line = self.lines.get(ep)
         if line is None:
             return
-        if call.active:
-            if line.earpiece.tone is not None and call.id != line.call_id:
-                line.earpiece.stop()  # another call of the line (answered while hearing a tone)
-            return
+        if line.placing:
+            return  # the dialling's own call: _place takes it from here
         if call.id == line.call_id:
-            self._after_call(line, call)
+            if not call.active:
+                self._after_call(line, call)
+            return
+        if call.active and line.call_id is None:
+            # a call the dialling did not place (the dial action, an answered call): the dialling is over and
+            # the line follows that call's contract (on-hook when it ends)
+            self.onhook(ep)
 
     def _after_call(self, line: Line, call: Any) -> None:
         """The line's dialled call ended while the user still holds the handset."""
