@@ -30,6 +30,7 @@ from emulator.engines.cert.engine import CertEngine
 from emulator.engines.conf.engine import ConfEngine
 from emulator.engines.crout.engine import CRoutEngine
 from emulator.engines.epadm import EpAdmEngine
+from emulator.engines.epserv.engine import EpServEngine
 from emulator.engines.fpu.engine import FpuEngine
 from emulator.engines.hoc.engine import HocEngine
 from emulator.engines.mipt.call_media import CallMedia
@@ -228,6 +229,7 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     unit.attach(sipep)
     unit.attach(CRoutEngine(unit, sipep.calls))  # every call goes through the call router
     unit.attach(EpAdmEngine(unit))
+    unit.attach(EpServEngine(unit))  # dial tone, DTMF maps, service codes, CallStatistics
     conf = ConfEngine(unit)
     unit.attach(conf)
     unit.attach(FpuEngine(unit, active_calls=lambda: sum(1 for c in sipep.calls.calls if c.active)))
