@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, overload
 
@@ -323,7 +323,7 @@ def parse_via(text: str) -> Via:
     return Via(transport.upper(), host, int(port_text) if port_text is not None else None, params, protocol)
 
 
-def parse_via_list(values: list[str]) -> list[Via]:
+def parse_via_list(values: Sequence[str]) -> list[Via]:
     """All Via values of a message, top first, from its raw field values (§7.3.1 order)."""
     out: list[Via] = []
     for value in values:
@@ -490,7 +490,7 @@ def _parse_address_slow(text: str, header: str, allow_wildcard: bool) -> Address
     return Address(uri, display, parse_params(params_text, header))
 
 
-def parse_address_list(values: list[str], header: str, *, allow_wildcard: bool = False) -> list[Address]:
+def parse_address_list(values: Sequence[str], header: str, *, allow_wildcard: bool = False) -> list[Address]:
     """Every address of a list field (Contact, Route, Record-Route), in order."""
     out: list[Address] = []
     for value in values:
@@ -552,7 +552,7 @@ def parse_int(text: str, header: str, maximum: int) -> int:
 _TOKEN_LIST_RE = re.compile(rf"[{TOKEN}]+(?:[ \t]*,[ \t]*[{TOKEN}]+)*")
 
 
-def parse_token_list(values: list[str], header: str) -> list[str]:
+def parse_token_list(values: Sequence[str], header: str) -> list[str]:
     """``option-tag *(COMMA option-tag)`` for Require, Supported, Unsupported, Proxy-Require, Allow."""
     out: list[str] = []
     for value in values:
@@ -612,7 +612,7 @@ def parse_media_type(text: str, header: str = "Content-Type") -> MediaType:
     return MediaType(m.group(1).lower(), m.group(2).lower(), parse_params(m.group(3), header))
 
 
-def parse_accept(values: list[str]) -> list[MediaType]:
+def parse_accept(values: Sequence[str]) -> list[MediaType]:
     """The media ranges of the Accept fields (§20.1); an empty field accepts nothing."""
     out: list[MediaType] = []
     for value in values:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
@@ -117,7 +117,9 @@ class Headers:
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = [(canonical_name(n), n, v) for n, v in items]
-        self._index: dict[str, list[str]] | None = None
+        # canonical key -> its values; tuples, which the garbage collector stops tracking (a message a transaction
+        # keeps for its 32 s of Timer L/M/J is walked by every full collection otherwise)
+        self._index: dict[str, tuple[str, ...]] | None = None
         self._cache: dict[str, object] = {}
 
     @classmethod
@@ -129,19 +131,16 @@ class Headers:
         self._cache = {}
         return self
 
-    def values_of(self, key: str) -> list[str]:
-        """The values of a canonical key (``"via"``, ``"call-id"``), in order; the list is shared: read only."""
+    def values_of(self, key: str) -> tuple[str, ...]:
+        """The values of a canonical key (``"via"``, ``"call-id"``), in order."""
         index = self._index
         if index is None:
             index = {}
             for k, _, v in self._items:
-                lst = index.get(k)
-                if lst is None:
-                    index[k] = [v]
-                else:
-                    lst.append(v)
+                values = index.get(k)
+                index[k] = (v,) if values is None else (*values, v)
             self._index = index
-        return index.get(key, _EMPTY)
+        return index.get(key, ())
 
     def _changed(self, key: str) -> None:
         self._index = None
@@ -243,7 +242,6 @@ class Headers:
         return Headers.from_items(list(self._items))
 
 
-_EMPTY: list[str] = []
 
 
 _T = TypeVar("_T")
@@ -275,7 +273,7 @@ class _Field(Generic[_T]):
         return value  # type: ignore[return-value]
 
 
-def _list_field(key: str, parse: Callable[[list[str], str], _T], doc: str) -> _Field[_T]:
+def _list_field(key: str, parse: Callable[[Sequence[str], str], _T], doc: str) -> _Field[_T]:
     """A list field: every value of ``key`` (comma-split on arrival) through ``parse``."""
     header = display_name_of(key)
     return _Field(key, lambda m: parse(m.headers.values_of(key), header), doc)
@@ -511,7 +509,7 @@ def _parse_head(head: str) -> Request | Response:
     lines = iter(head.split("\r\n"))
     start = next(lines)
     items: list[tuple[str, str, str]] = []
-    index: dict[str, list[str]] = {}
+    index: dict[str, tuple[str, ...]] = {}
     header_error: SipParseError | None = None
     cache_get = NAME_CACHE.get
     index_get = index.get
@@ -533,10 +531,7 @@ def _parse_head(head: str) -> Request | Response:
         value = value.strip()
         append((key, name, value))
         values = index_get(key)
-        if values is None:
-            index[key] = [value]
-        else:
-            values.append(value)
+        index[key] = (value,) if values is None else (*values, value)
     headers = Headers.from_items(items)
     headers._index = index
     is_response = start[:4].upper() == "SIP/"
