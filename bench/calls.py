@@ -13,6 +13,10 @@ built-in scenarios (INVITE, 180, 200, ACK, BYE, 200, no pause), at most ``--line
 doubled step by step while every call completes (its best completed rate is the figure). Prints ``name value unit``
 lines, and the ratio (goal ≥ 0.5).
 
+Our calls are measured twice: both units in this process, then each unit in a worker process of its own (forked
+from this one, as a two-worker lab puts units in two processes: each unit has a core, as each SIPp process has).
+Beside the wall rate, the CPU seconds each process spent over the calls: a figure a shared machine disturbs less.
+
     .venv/bin/python bench/calls.py [--lines 100] [--seconds 10] [--sipp-seconds 3]
 """
 
@@ -22,12 +26,14 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import multiprocessing
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import structlog
@@ -65,57 +71,139 @@ def bench_unit(work: Path, name: str, host: str, lines: int, first_number: int) 
     return unit, sip
 
 
+def _answer_at_once(cb: SipEpEngine) -> None:
+    """The called unit's lines pick up as soon as they ring."""
+    def answer(call: Call) -> None:
+        if call.direction == "incoming" and call.state is CallState.RINGING:
+            cb.ua.spawn(cb.calls.answer(call.endpoint))
+
+    cb.calls.listeners.append(answer)
+
+
+def _route_to(caller: Unit, destination: str) -> None:
+    """The calling unit's auto-routes send every call to ``destination`` (the called unit's SIP address)."""
+    c = caller.config
+    c.add_row("CRout.SignalingProperties", {"Name": "to-b", "DestinationHost": destination})
+    c.set("CRout.AutoRoutingOutgoingSignalingProperties", "to-b")
+    caller.commands["CRout.ApplyConfig"]()
+
+
+async def _call_loop(ca: SipEpEngine, lines: int, seconds: float) -> tuple[int, int, float, float]:
+    """Every line of the calling unit dials, waits for the answer, hangs up and waits for the BYE's 200, again
+    until ``seconds`` are over: (completed, failed, wall seconds, CPU seconds of this process)."""
+    settled: dict[int, asyncio.Event] = {}  # caller's call id -> set once answered or ended
+
+    def on_caller(call: Call) -> None:
+        if call.state in (CallState.CONNECTED, CallState.ENDED) and call.id in settled:
+            settled[call.id].set()
+
+    ca.calls.listeners.append(on_caller)
+    done = failed = 0
+    loop = asyncio.get_running_loop()
+    stop = loop.time() + seconds
+
+    async def line(i: int) -> None:
+        nonlocal done, failed
+        ep = f"Phone-Fax{i + 1}"
+        while loop.time() < stop:
+            call = await ca.calls.dial(ep, str(2000 + i))
+            event = settled[call.id] = asyncio.Event()
+            if call.state not in (CallState.CONNECTED, CallState.ENDED):
+                await event.wait()
+            del settled[call.id]
+            if call.state is CallState.ENDED:
+                failed += 1
+                continue
+            await ca.calls.hangup(ep)  # the BYE, and its 200 awaited
+            done += 1
+
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(line(i) for i in range(lines)))
+    return done, failed, time.perf_counter() - t0, time.process_time() - cpu0
+
+
 async def our_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, int, float]:
     """(completed calls per second, completed, failed, CPU seconds of the calls) between two units through their
-    routers."""
+    routers, both in this process."""
     caller, ca = bench_unit(work, "a", "127.0.0.2", lines, 1000)
     called, cb = bench_unit(work, "b", "127.0.0.3", lines, 2000)
     try:
         await called.start()
         await caller.start()
-        c = caller.config
-        c.add_row("CRout.SignalingProperties", {"Name": "to-b", "DestinationHost": called.listening["sip"]})
-        c.set("CRout.AutoRoutingOutgoingSignalingProperties", "to-b")
-        caller.commands["CRout.ApplyConfig"]()
-
-        def answer(call: Call) -> None:  # the called line picks up as soon as it rings
-            if call.direction == "incoming" and call.state is CallState.RINGING:
-                cb.ua.spawn(cb.calls.answer(call.endpoint))
-
-        cb.calls.listeners.append(answer)
-        settled: dict[int, asyncio.Event] = {}  # caller's call id -> set once answered or ended
-
-        def on_caller(call: Call) -> None:
-            if call.state in (CallState.CONNECTED, CallState.ENDED) and call.id in settled:
-                settled[call.id].set()
-
-        ca.calls.listeners.append(on_caller)
-        done = failed = 0
-        loop = asyncio.get_running_loop()
-        stop = loop.time() + seconds
-
-        async def line(i: int) -> None:
-            nonlocal done, failed
-            ep = f"Phone-Fax{i + 1}"
-            while loop.time() < stop:
-                call = await ca.calls.dial(ep, str(2000 + i))
-                event = settled[call.id] = asyncio.Event()
-                if call.state not in (CallState.CONNECTED, CallState.ENDED):
-                    await event.wait()
-                del settled[call.id]
-                if call.state is CallState.ENDED:
-                    failed += 1
-                    continue
-                await ca.calls.hangup(ep)  # the BYE, and its 200 awaited
-                done += 1
-
-        t0, cpu0 = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(line(i) for i in range(lines)))
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        _route_to(caller, called.listening["sip"])
+        _answer_at_once(cb)
+        done, failed, elapsed, cpu = await _call_loop(ca, lines, seconds)
         return done / elapsed, done, failed, cpu
     finally:
         await caller.stop()
         await called.stop()
+
+
+# -- two worker processes: each unit has a core, as each SIPp process has ------------------------------------------
+def _called_worker(conn: Connection, lines: int, work: Path) -> None:
+    """The called unit in its own process: says where it listens, then its CPU seconds between "go" and "stop"."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    async def run() -> None:
+        called, cb = bench_unit(work, "b", "127.0.0.3", lines, 2000)
+        await called.start()
+        try:
+            _answer_at_once(cb)
+            loop = asyncio.get_running_loop()
+            conn.send(("ready", called.listening["sip"]))
+            assert await loop.run_in_executor(None, conn.recv) == "go"
+            cpu0 = time.process_time()
+            assert await loop.run_in_executor(None, conn.recv) == "stop"
+            conn.send(("cpu", time.process_time() - cpu0))
+        finally:
+            await called.stop()
+
+    asyncio.run(run())
+
+
+def _caller_worker(conn: Connection, lines: int, seconds: float, work: Path, destination: str) -> None:
+    """The calling unit in its own process: after "go", the call loop; sends (completed, failed, wall, CPU)."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+    async def run() -> None:
+        caller, ca = bench_unit(work, "a", "127.0.0.2", lines, 1000)
+        await caller.start()
+        try:
+            _route_to(caller, destination)
+            loop = asyncio.get_running_loop()
+            conn.send(("ready", ""))
+            assert await loop.run_in_executor(None, conn.recv) == "go"
+            conn.send(("result", await _call_loop(ca, lines, seconds)))
+        finally:
+            await caller.stop()
+
+    asyncio.run(run())
+
+
+def two_workers_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, int, float, float]:
+    """The same calls with each unit in a worker process of its own: (completed calls per second, completed,
+    failed, CPU seconds of the calling unit's process, of the called unit's) over the calls."""
+    ctx = multiprocessing.get_context("fork")  # nothing runs yet in this process: no loop, no thread
+    called_end, called_conn = ctx.Pipe()
+    caller_end, caller_conn = ctx.Pipe()
+    called = ctx.Process(target=_called_worker, args=(called_conn, lines, work), daemon=True)
+    called.start()
+    try:
+        kind, destination = called_end.recv()
+        caller = ctx.Process(target=_caller_worker, args=(caller_conn, lines, seconds, work, destination), daemon=True)
+        caller.start()
+        try:
+            assert kind == "ready" and caller_end.recv()[0] == "ready"
+            called_end.send("go")
+            caller_end.send("go")
+            _, (done, failed, elapsed, caller_cpu) = caller_end.recv()
+            called_end.send("stop")
+            _, called_cpu = called_end.recv()
+        finally:
+            caller.join(30)
+    finally:
+        called.join(30)
+    return done / elapsed, done, failed, caller_cpu, called_cpu
 
 
 def sipp_rate(lines: int, seconds: float, work: Path) -> tuple[float, int, float]:
@@ -167,17 +255,28 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        ours, done, failed, cpu = asyncio.run(our_rate(args.lines, args.seconds, work))
-        print(f"crout_calls_per_s {ours:.0f} calls/s", flush=True)
+        (work / "one").mkdir()
+        (work / "w2").mkdir()
+        ours, done, failed, cpu = asyncio.run(our_rate(args.lines, args.seconds, work / "one"))
+        print(f"crout_calls_per_s {ours:.0f} calls/s (both units in one process)", flush=True)
         print(f"crout_calls_completed {done} calls")
         print(f"crout_calls_failed {failed} calls")
-        print(f"crout_calls_per_cpu_s {done / max(cpu, 1e-9):.0f} calls per CPU second (both units)", flush=True)
+        print(f"crout_calls_per_cpu_s {done / max(cpu, 1e-9):.0f} calls per CPU second (both units)")
+        print(f"crout_cpu_ms_per_call {1000 * cpu / max(done, 1):.2f} ms (both units)", flush=True)
+        w2, w2_done, w2_failed, cpu_a, cpu_b = two_workers_rate(args.lines, args.seconds, work / "w2")
+        print(f"crout_w2_calls_per_s {w2:.0f} calls/s (each unit in a worker process of its own)", flush=True)
+        print(f"crout_w2_calls_completed {w2_done} calls")
+        print(f"crout_w2_calls_failed {w2_failed} calls")
+        print(f"crout_w2_calls_per_cpu_s {w2_done / max(cpu_a + cpu_b, 1e-9):.0f} calls per CPU second (both units)")
+        print(f"crout_w2_cpu_ms_per_call_caller {1000 * cpu_a / max(w2_done, 1):.2f} ms")
+        print(f"crout_w2_cpu_ms_per_call_called {1000 * cpu_b / max(w2_done, 1):.2f} ms", flush=True)
         theirs, offered, theirs_cpu = sipp_rate(args.lines, args.sipp_seconds, work)
     print(f"sipp_calls_per_s {theirs:.0f} calls/s (offered {offered}/s)")
     print(f"sipp_calls_per_cpu_s {theirs_cpu:.0f} calls per CPU second (UAC and UAS)")
-    print(f"crout_vs_sipp {ours / theirs:.2f} x")
+    print(f"sipp_cpu_ms_per_call {1000 / theirs_cpu:.3f} ms (UAC and UAS)")
+    print(f"crout_vs_sipp {ours / theirs:.2f} x (one process)")
+    print(f"crout_w2_vs_sipp {w2 / theirs:.2f} x (two workers)")
     print(f"crout_vs_sipp_per_cpu {done / max(cpu, 1e-9) / theirs_cpu:.2f} x")
-
 
 if __name__ == "__main__":
     main()
