@@ -39,9 +39,9 @@ from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.faces.api.server import ApiServer
-from emulator.faces.cli.server import CliEngine
 from emulator.faces.cwmp import CwmpEngine
 from emulator.faces.snmp import SnmpEngine
+from emulator.fleet.late import LateCli, LateFaces, LateWeb
 from emulator.labfile import LabError, load_lab, settings_script, specs_from_lab
 from emulator.ops.snapshots import call_row
 from emulator.protocols.dhcp import Lease
@@ -138,6 +138,7 @@ class RunningUnit:
     first_boot: bool = False
     certificates: LabCertificates | None = None
     pending_commands: list[str] = field(default_factory=list)
+    late: LateFaces | None = None  # faces that come up after the ready file (emulator.fleet.late)
 
     async def start(self) -> None:
         if self.cert is not None and (self.certificates is not None or self._has_settings):
@@ -186,9 +187,11 @@ class RunningUnit:
         return entry
 
 
-def build_unit(spec: UnitSpec) -> RunningUnit:
+def build_unit(spec: UnitSpec, late: LateFaces | None = None) -> RunningUnit:
     """A unit with every engine attached, not started. Reads and checks the spec's certificate files
-    (LabError naming the unit); its first-boot settings run at :meth:`RunningUnit.start`."""
+    (LabError naming the unit); its first-boot settings run at :meth:`RunningUnit.start`. With ``late``, the
+    faces slow to start (SSH, web pages) listen at start but serve once ``late.gate`` opens
+    (:mod:`emulator.fleet.late`)."""
     unit = Unit(
         name=spec.name,
         profile=get_profile(spec.profile),
@@ -233,8 +236,14 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
     conf = ConfEngine(unit)
     unit.attach(conf)
     unit.attach(FpuEngine(unit, active_calls=lambda: sum(1 for c in sipep.calls.calls if c.active)))
-    unit.attach(CliEngine(unit, aaa))
-    unit.attach(WebEngine(unit, aaa, cert))
+    if late is not None:
+        unit.attach(LateCli(unit, aaa, late))
+    else:
+        from emulator.faces.cli.server import CliEngine  # asyncssh: loaded only where the face starts at once
+
+        unit.attach(CliEngine(unit, aaa))
+    web = WebEngine(unit, aaa, cert)
+    unit.attach(web if late is None else LateWeb(web, late))
     cwmp = CwmpEngine(unit, dhcp_acs_url=spec.dhcp_acs_url)
     unit.attach(cwmp)
     if spec.dhcp_interface:  # only on an interface the user named
@@ -248,4 +257,4 @@ def build_unit(spec: UnitSpec) -> RunningUnit:
         unit.attach(DhcpClientEngine(unit, spec.dhcp_interface, on_lease=[on_lease]))
     unit.attach(SnmpEngine(unit))
     api = ApiServer(unit, aaa)
-    return RunningUnit(unit, aaa, api, spec, cert=cert, first_boot=first_boot, certificates=certificates)
+    return RunningUnit(unit, aaa, api, spec, cert=cert, first_boot=first_boot, certificates=certificates, late=late)

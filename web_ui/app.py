@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -83,6 +84,9 @@ class WebEngine:
         self.aaa = aaa
         # emulator.engines.cert.engine.CertEngine: given, or the unit's own (assembly sets unit.cert)
         self.certs = certs if certs is not None else getattr(unit, "cert", None)
+        # Listening sockets, by face ("web", "web_secure"), the composition bound before the ready file
+        # (emulator.fleet.late): the next start serves them instead of binding the configured ports.
+        self.socks: dict[str, socket.socket] = {}
         self.sessions = SessionStore()
         self.views = PageBuilder(unit, self.certs)
         self.actions = PageActions(unit, self.certs, self.name)
@@ -120,7 +124,7 @@ class WebEngine:
         shown = f"[{host}]" if ":" in host else host
         try:
             if mode in ("Unsecure", "Both"):
-                site = web.TCPSite(runner, host, self.unit.ports.real_port(int(cfg.get("Web.ServerPort") or 80), "web"))
+                site = self._site(runner, "web", int(cfg.get("Web.ServerPort") or 80))
                 await site.start()
                 self.unit.listening["web"] = f"http://{shown}:{bound_port(site)}"
             if mode in ("Secure", "Both"):
@@ -131,8 +135,7 @@ class WebEngine:
                         raise RuntimeError(f"HTTPS not available: {e}") from e
                     self.unit.log.warning("web_https_unavailable", error=str(e))
                 else:
-                    port = self.unit.ports.real_port(int(cfg.get("Web.SecureServerPort") or 443), "web_secure")
-                    site = web.TCPSite(runner, host, port, ssl_context=ctx)
+                    site = self._site(runner, "web_secure", int(cfg.get("Web.SecureServerPort") or 443), ctx)
                     await site.start()
                     self.unit.listening["web_secure"] = f"https://{shown}:{bound_port(site)}"
         except BaseException:
@@ -142,6 +145,12 @@ class WebEngine:
         self._runner = runner
         self.unit.log.info("web_listening", mode=mode, http=self.unit.listening.get("web"),
                            https=self.unit.listening.get("web_secure"))
+
+    def _site(self, runner: web.AppRunner, face: str, configured: int, ctx: Any = None) -> web.BaseSite:
+        sock = self.socks.pop(face, None)
+        if sock is not None:
+            return web.SockSite(runner, sock, ssl_context=ctx)
+        return web.TCPSite(runner, self.unit.host, self.unit.ports.real_port(configured, face), ssl_context=ctx)
 
     async def _server_context(self) -> Any:
         if self.certs is None:

@@ -75,7 +75,7 @@ def app_runner(app: web.Application, log: Any, **kwargs: Any) -> web.AppRunner:
     return web.AppRunner(app, logger=HttpErrorLogger(log), **kwargs)
 
 
-def bound_port(site: web.TCPSite) -> int:
+def bound_port(site: web.BaseSite) -> int:
     """The port a started site listens on (the kernel's choice when it was given port 0)."""
     server = site._server  # aiohttp keeps the asyncio server private; its sockets are the truth
     sockets = getattr(server, "sockets", None) or []
