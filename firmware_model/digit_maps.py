@@ -124,13 +124,14 @@ def _fail(text: str, i: int, what: str) -> DigitMapError:
     return DigitMapError(f"DTMF map {text!r}, character {i + 1}: {what}")
 
 
-def _range(text: str, i: int) -> tuple[frozenset[str], int]:
-    """The range starting at ``text[i] == '['``: its DTMFs and the index after the ``]``."""
+def _range(text: str, i: int, end: int) -> tuple[frozenset[str], int]:
+    """The range starting at ``text[i] == '['`` (in an alternative ending at ``end``): its DTMFs and the index
+    after the ``]``."""
     j = i + 1
     out: set[str] = set()
-    while j < len(text) and text[j] != "]":
+    while j < end and text[j] != "]":
         c = text[j].upper()
-        if c.isdigit() and j + 2 < len(text) and text[j + 1] == "-" and text[j + 2] != "]":
+        if c.isdigit() and j + 2 < end and text[j + 1] == "-" and text[j + 2] != "]":
             hi = text[j + 2]
             if not hi.isdigit():
                 raise _fail(text, j + 2, f"{hi!r} cannot end a range: d-d ranges are between digits")
@@ -148,7 +149,7 @@ def _range(text: str, i: int) -> tuple[frozenset[str], int]:
         else:
             raise _fail(text, j, f"{text[j]!r} is not a DTMF (0-9 * # A-D) in a range")
         j += 1
-    if j >= len(text):
+    if j >= end:
         raise _fail(text, i, "'[' is never closed by ']'")
     if not out:
         raise _fail(text, i, "an empty range []")
@@ -176,7 +177,7 @@ def _alternative(text: str, start: int, end: int) -> _Alternative:
             stutter = len(positions)
             i += 1
         elif c == "[":
-            symbols, i = _range(text, i)
+            symbols, i = _range(text, i, end)
             positions.append(_Position(symbols, False))
         elif c == "X":
             positions.append(_Position(frozenset("0123456789"), False))

@@ -2,7 +2,8 @@
 127.0.0.1, SRTP keyed by SDES, the EpServ engine attached as ``emulator.lab`` attaches it.
 
 * The caller's line goes off-hook and hears its country's dial tone; keys matched by an allowed DTMF map with a
-  transformation place the call, and the other unit's line rings with the transformed number.
+  transformation place the call, and the other unit's line rings with the transformed number; when the far end
+  hangs up the line, still off-hook, hears the busy tone; both lines' CallStatistics count the call.
 * A number a refused map matches gives the reorder tone; hotline calls its target at off-hook.
 * A service code writes the line's forwarding row, and the line hears the confirmation (stutter) tone.
 * Per country: the dial tone (the caller's own line), the ringback (the called unit's early media) and the busy
@@ -97,11 +98,14 @@ async def test_dial_tone_then_a_transformed_number_rings_the_other_unit(
     assert call is not None
     await wait_for(lambda: call.state == "connected", what="the caller connected")
     assert line.earpiece.tone is None  # the call's own audio
+    await cb.hangup(EP)  # the far end hangs up; the caller's user still holds the handset: busy tone
+    await wait_for(lambda: call.state == "ended", what="the caller's call ended by the BYE")
+    await wait_for(lambda: line.earpiece.tone == "Busy", what="the busy tone")
+    assert EP in sipep(a).calls.off_hook
     await endpoint_action(a, "hangup")
-    await wait_for(lambda: incoming.state == "ended", what="the called line hung up by the BYE")
-    assert epserv(a).line(EP) is None
+    assert epserv(a).line(EP) is None and line.earpiece.tone is None and EP not in sipep(a).calls.off_hook
     stats = {r["EpId"]: r for r in a.config.rows("EpServ.CallStatistics")}[EP]
-    assert stats["OutgoingCallsAttempted"] == 1 and stats["OutgoingCallsConnected"] == 1
+    assert stats["OutgoingCallsAttempted"] == 1 and stats["OutgoingCallsConnected"] == 1 and stats["CallsDropped"] == 0
     called = {r["EpId"]: r for r in b.config.rows("EpServ.CallStatistics")}[EP]
     assert called["IncomingCallsReceived"] == 1 and called["IncomingCallsAnswered"] == 1
 

@@ -4,12 +4,14 @@ refusals with their reason, and the set-time validation every face goes through 
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from firmware_model.config import ConfigError
 from firmware_model.digit_maps import DigitMapError, check_transformation, parse_digit_map, transform
 from firmware_model.profiles import get_profile
+from tests.helpers.api_env import _env
 
 
 def state(map_text: str, dialled: str) -> tuple[bool, bool]:
@@ -118,3 +120,16 @@ def test_config_refuses_a_malformed_map_and_keeps_the_value(param: str, bad: str
         c.set(param, bad)
     assert "character" in str(e.value) or "without x" in str(e.value), str(e.value)
     assert c.get(param) == good
+
+
+async def test_api_face_refuses_a_malformed_map_with_the_reason(tmp_path: Path) -> None:
+    """One face end to end (the others share Config.set): PUT a malformed map, 400 with where and what."""
+    async for env in _env(tmp_path):
+        path = "/api/v1/parameters/EpServ.CallDtmfMapAllowed[2].DtmfMap"
+        r = await env.c.put(path, {"value": "(1xxx|9[0-5x)"})
+        assert r.status == 400 and r.body["kind"] == "invalid", r.body
+        assert "character 8" in r.body["error"] and "never closed" in r.body["error"], r.body["error"]
+        r = await env.c.get(path)
+        assert r.body["value"] == "x.T"  # the previous value intact
+        r = await env.c.put(path, {"value": "(1xxx|9[0-5]x)"})
+        assert r.status == 200 and env.unit.config.get("EpServ.CallDtmfMapAllowed[2].DtmfMap") == "(1xxx|9[0-5]x)"
