@@ -10,6 +10,7 @@ a Kamailio, all on 127.0.0.x.
   answer, her unit forwards after the no-answer timeout. Each time baresip answers the INVITE bob's unit sends
   after the 302, bob's unit and baresip hear each other's tone, and baresip's own SIP trace shows the Diversion
   header of the INVITE it received (reason user-busy or no-answer).
+* A caller follows any 302: a CRout ``SipRedirect-`` destination's too (the call router's redirect reused).
 """
 
 from __future__ import annotations
@@ -175,3 +176,32 @@ async def test_forward_on_busy_to_baresip(units: list[Unit], phone: tuple[Kamail
 async def test_forward_on_no_answer_to_baresip(units: list[Unit], phone: tuple[Kamailio, Phone], tmp_path: Path,
                                                pkis: Pkis) -> None:
     await forwarded_to_baresip(units, *phone, tmp_path, pkis, "NoAnswer", "no-answer")
+
+
+async def test_caller_follows_a_crout_sip_redirect(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                   pkis: Pkis) -> None:
+    """bob's unit routes every SIP call to a CRout SipRedirect toward the proxy, the called user rewritten to carol:
+    alice's unit follows that 302 as it follows a forwarding unit's (no Diversion: the reason is unknown)."""
+    k = siplab.kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    a = await siplab.lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address)
+    b = await siplab.lab_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address, routing=True)
+    c = await siplab.lab_unit(units, tmp_path, pkis, user="carol", registrar=k.tls_address)
+    await wait_for(lambda: all(siplab.reg_state(u) == "Registered" for u in (a, b, c)), what="three units registered")
+    cfg = b.config
+    cfg.set("CRout.AutoRoutingEnable", "Disable")
+    cfg.add_row("CRout.MappingType", {"Name": "away", "Criteria": "CalledSipUsername",
+                                      "Transformation": "CalledSipUsername"})
+    cfg.add_row("CRout.MappingExpression", {"Name": "away", "Criteria": "<default>", "Transformation": "carol"})
+    cfg.add_row("CRout.SipRedirect", {"Name": "away", "DestinationHost": k.tls_address})
+    cfg.add_row("CRout.Route", {"SourceCriteria": "sip-default", "PropertiesCriteria": "None", "ExpressionCriteria": "",
+                                "Destination": "SipRedirect-away", "Mappings": "away"})
+    b.commands["CRout.ApplyConfig"]()
+    call = await sipep(a).calls.dial(EP, "bob")
+    calls_c = sipep(c).calls
+    await wait_for(lambda: (i := calls_c.current(EP)) is not None and i.state is CallState.RINGING,
+                   what="carol ringing after the redirect")
+    assert call.row()["remote"] == f"sip:carol@{k.tls_address}", call.row()
+    assert (call.row()["diverted_from"], call.row()["diversion_reason"]) == (f"sip:bob@{k.host}", "unknown")
+    await calls_c.answer(EP)
+    await wait_for(lambda: call.state is CallState.CONNECTED, what="alice's call connected to carol")
+    assert sipep(b).calls.current(EP) is None  # bob's line never rang
