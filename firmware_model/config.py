@@ -149,6 +149,8 @@ def _split_commas(text: str) -> list[str]:
     return parts
 
 
+# Config.rows: per catalog, each table's column defaults and command columns
+_SHAPES: weakref.WeakKeyDictionary[Catalog, dict[str, Any]] = weakref.WeakKeyDictionary()
 _RESOLVED: weakref.WeakKeyDictionary[Catalog, dict[str, Address]] = weakref.WeakKeyDictionary()
 # (catalog, factory) -> the factory rows of every table, shared template (Config._template); the objects are kept so
 # that their ids stay theirs
@@ -174,6 +176,8 @@ class Config:
         # addresses depend only on the immutable catalog: one cache for every unit of the process (a unit's
         # start resolves ~200 of them, the same in every unit)
         self._resolved: dict[str, Address] = _RESOLVED.setdefault(catalog, {})
+        self._shapes: dict[str, tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, Any], ...]]] = \
+            _SHAPES.setdefault(catalog, {})
         self._batch_depth = 0
         self._pending_events: list[ChangeEvent] = []
         self._pending_commands: list[tuple[Callable[[Index], None], Index]] = []
@@ -290,12 +294,18 @@ class Config:
     def rows(self, table_name: str) -> list[dict[str, Any]]:
         """Every row of a table, as {column: value}, in index order (copies)."""
         table = self._table(table_name)
+        shape = self._shapes.get(table.name)
+        if shape is None:  # the columns' defaults and the command columns' fixed value, once per table
+            shape = self._shapes[table.name] = (
+                tuple((c, p.default) for c, p in table.columns.items()),
+                tuple((c, p.type.values[0][0]) for c, p in table.columns.items() if p.is_command))
+        defaults, commands = shape
         out = []
         for _, row in self._table_rows(table.name):
-            full = {c: row.get(c, p.default) for c, p in table.columns.items()}
-            for c, p in table.columns.items():
-                if p.is_command:
-                    full[c] = p.type.values[0][0]
+            get = row.get
+            full = {c: get(c, default) for c, default in defaults}
+            for c, value in commands:
+                full[c] = value
             out.append(full)
         return out
 
