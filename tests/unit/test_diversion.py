@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from emulator.engines.sipep.forwarding import _best_contact, _diversions, _retargeted
 from emulator.protocols.sip.diversion import (
     Diversion,
     HistoryEntry,
@@ -9,6 +10,8 @@ from emulator.protocols.sip.diversion import (
     parse_diversion,
     parse_history_info,
 )
+from emulator.protocols.sip.message import Request, Response
+from emulator.protocols.sip.uri import Uri
 
 
 def test_header_written_and_read_back() -> None:
@@ -54,3 +57,28 @@ def test_history_info_of_one_entry_is_no_diversion_and_diversion_wins() -> None:
     assert original_called([], hist) == Diversion("sip:alice@a", "unconditional", 1)
     div = parse_diversion(["<sip:zed@z>;reason=deflection"])
     assert original_called(div, hist) == div[0]
+
+
+def test_a_redirect_is_retargeted_with_the_3xx_diversion() -> None:
+    """The caller's side of a 302 (engines/sipep/forwarding.py): the Contact to try (highest q first, a SIP URI not
+    tried yet) and the INVITE rebuilt for it (the new Request-URI, the 3xx's Diversion headers in place of ours)."""
+    response = Response(302, headers=[
+        ("Contact", "<tel:+15551234>;q=1.0, <sip:carol@c.example>;q=0.5"),
+        ("Contact", "<sip:dave@d.example>;q=0.9")])
+    assert str(_best_contact(response, set())) == "sip:dave@d.example"
+    assert str(_best_contact(response, {"sip:dave@d.example"})) == "sip:carol@c.example"
+    assert _best_contact(response, {"sip:dave@d.example", "sip:carol@c.example"}) is None
+
+    def make(cseq: int, auth: list[tuple[str, str]]) -> Request:
+        return Request("INVITE", "sip:bob@b.example", [
+            ("Via", "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKx"), ("To", "<sip:bob@b.example>"),
+            ("From", "<sip:alice@a.example>;tag=1"), ("Call-ID", "c1"), ("CSeq", f"{cseq} INVITE"),
+            ("Diversion", "<sip:old@o.example>;reason=unknown"), *auth], b"")
+
+    again = _retargeted(make, Uri.parse("sip:carol@c.example"), ["<sip:bob@b.example>;reason=user-busy;counter=1"])
+    invite = again(2, [("Proxy-Authorization", "Digest x")])
+    assert str(invite.uri) == "sip:carol@c.example" and invite.cseq.seq == 2
+    assert invite.headers.get_all("Diversion") == ["<sip:bob@b.example>;reason=user-busy;counter=1"]
+    assert str(invite.to.uri) == "sip:bob@b.example"  # the To stays the party first called (RFC 3261 §8.1.3.4)
+    assert invite.headers.get("Proxy-Authorization") == "Digest x" and _diversions(invite) == 1
+    assert _diversions(make(1, [])) == 1 and _diversions(Request("INVITE", "sip:x@y", [], b"")) == 0
