@@ -179,3 +179,24 @@ async def test_three_way_conference_each_hears_the_two_others(units: list[Unit],
     b.config.set("EpServ.DefaultConferenceEnable", "Disable")
     with pytest.raises(CallError):
         await cb.conference(EP)
+
+
+async def test_flash_transmitted_by_sip_info(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                             pkis: Pkis) -> None:
+    """EpServ.DefaultCallHookFlashProcessing TransmitUsingSignalingProtocol: the flash goes to the far end in a SIP
+    INFO (body per SipEp.InteropInfoDtmfRelayFlashEvent), the call is not held; the far end counts it."""
+    k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
+    a = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, key_management="Sdes")
+    b = await lab_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address, key_management="Sdes",
+                       settings={"EpServ.DefaultCallHookFlashProcessing": "TransmitUsingSignalingProtocol"})
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    from_a, at_b = await connected(a, b, "bob")
+    for n, form in enumerate(("Disable", "EvR", "Ev16"), 1):
+        b.config.set("SipEp.InteropInfoDtmfRelayFlashEvent", form)
+        await endpoint_action(b, "flash")
+        await wait_for(lambda n=n: from_a.flashes == n, what=f"alice counts the flash ({form})")
+    assert not at_b.local_hold and not from_a.remote_hold and from_a.row()["flashes"] == 3
+    b.config.set("EpServ.DefaultCallHookFlashProcessing", "ProcessLocally")
+    await endpoint_action(b, "flash")  # now processed by the unit: the call is held for a second call
+    await wait_for(lambda: from_a.remote_hold, what="alice held")
+    assert from_a.flashes == 3

@@ -36,7 +36,7 @@ from tools.gen_parameters import disagreements, scan, scan_tests
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "parameters.md"
 STORED_A = "Dhcp.DefaultLeaseTime"  # stored: the unit runs no DHCP server
-STORED_B = "EpServ.DefaultConferenceEnable"  # stored: no endpoint services engine
+STORED_B = "SipProxy.ContactOverrideEnable"  # stored: the unit runs no SIP proxy
 STORED_C = "Moh.FileUrl"  # stored: no music on hold
 
 

@@ -136,3 +136,51 @@ def test_services_read_the_default_or_the_enabled_endpoint_row() -> None:
     assert {r["EpId"]: (r["BlindState"], r["AttendedState"]) for r in c.rows("EpServ.TransferStatus")}[EP] == \
         ("Active", "Inactive")
     assert all(c.rows(t) for t in STATUS_TABLES)
+
+
+# each setting the services read: (the default, the endpoint row's column), the reader, the value that turns it off
+SETTINGS = [
+    ("EpServ.DefaultHoldEnable", "EpServ.EpSpecificHold", "Enable", LineServices.hold),
+    ("EpServ.DefaultCallWaitingEnable", "EpServ.EpSpecificCallWaiting", "Enable", LineServices.call_waiting),
+    ("EpServ.DefaultSecondCallEnable", "EpServ.EpSpecificSecondCall", "Enable", LineServices.second_call),
+    ("EpServ.DefaultTransferBlindEnable", "EpServ.EpSpecificTransfer", "BlindEnable", LineServices.blind_transfer),
+    ("EpServ.DefaultTransferAttendedEnable", "EpServ.EpSpecificTransfer", "AttendedEnable",
+     LineServices.attended_transfer),
+    ("EpServ.DefaultConferenceEnable", "EpServ.EpSpecificConference", "Enable", LineServices.conference),
+]
+CHOICES = [
+    ("EpServ.DefaultSecondCallDisconnectAction", "EpServ.EpSpecificSecondCall", "DisconnectAction",
+     LineServices.second_call_disconnect, "Wait", "AutoSwitch"),
+    ("EpServ.DefaultConferenceType", "EpServ.EpSpecificConference", "Type", LineServices.conference_type, "Local",
+     "ConferenceServer"),
+    ("EpServ.DefaultCallHookFlashProcessing", "EpServ.EpSpecificCall", "HookFlashProcessing",
+     LineServices.flash_processing, "ProcessLocally", "TransmitUsingSignalingProtocol"),
+]
+
+
+@pytest.mark.parametrize(("default", "table", "column", "reader"), SETTINGS)
+def test_each_service_switch(default: str, table: str, column: str, reader: object) -> None:
+    c = _config()
+    s = LineServices(c)
+    read = lambda ep: reader(s, ep)  # type: ignore[operator]  # noqa: E731
+    assert read(EP) and read("Phone-Fax2")
+    c.set(default, "Disable")
+    assert not read(EP) and not read("Phone-Fax2")
+    c.set(f"{table}[{EP}].EnableConfig", "Enable")  # the endpoint's row (Enable) now counts for it alone
+    assert read(EP) and not read("Phone-Fax2")
+    c.set(f"{table}[{EP}].{column}", "Disable")
+    assert not read(EP)
+
+
+@pytest.mark.parametrize(("default", "table", "column", "reader", "factory", "other"), CHOICES)
+def test_each_service_choice(default: str, table: str, column: str, reader: object, factory: str, other: str) -> None:
+    c = _config()
+    s = LineServices(c)
+    read = lambda ep: reader(s, ep)  # type: ignore[operator]  # noqa: E731
+    assert read(EP) == factory
+    c.set(default, other)
+    assert read(EP) == other and read("Phone-Fax2") == other
+    c.set(f"{table}[{EP}].EnableConfig", "Enable")
+    assert read(EP) == factory  # the row's own value (the factory's)
+    c.set(f"{table}[{EP}].{column}", other)
+    assert read(EP) == other

@@ -36,7 +36,8 @@ def test_refer_to_escapes_the_header_and_the_transferee_gets_it_back() -> None:
     target = Uri.parse("sip:carol@example.com;transport=tls")
     r = Replaces("12345@127.0.0.2", "c-tag", "a-tag")
     value = refer_to(target, r)
-    assert value == "<sip:carol@example.com;transport=tls?Replaces=12345%40127.0.0.2%3Bto-tag%3Dc-tag%3Bfrom-tag%3Da-tag>"
+    assert value == ("<sip:carol@example.com;transport=tls"
+                     "?Replaces=12345%40127.0.0.2%3Bto-tag%3Dc-tag%3Bfrom-tag%3Da-tag>")
     uri = parse_address(value, "Refer-To").uri
     call, replaces = invite_target(uri)
     assert str(call) == "sip:carol@example.com;transport=tls" and not call.headers

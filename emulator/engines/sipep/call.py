@@ -56,6 +56,7 @@ class Call:
     waiting: bool = False  # rang while its line was in another call (call waiting): not the line's focus yet
     conference: bool = False  # mixed with the line's other call in a local three-way conference
     replaces: str = ""  # the Call-ID of the call it replaced (an INVITE with Replaces, RFC 3891)
+    flashes: int = 0  # hook-flashes the far end sent by SIP INFO (its flash processing TransmitUsingSignalingProtocol)
     media: Any = None  # the offer/answer hook's own state for this call (offer state, media stream...)
     quality: Any = None  # the media's last StreamReport, taken as the call ended (vq-rtcpxr reports)
     diverted_from: str = ""  # the party first called when the call was diverted (Diversion, History-Info, 3xx)
@@ -77,4 +78,5 @@ class Call:
                 "local_hold": self.local_hold, "remote_hold": self.remote_hold, "local": self.local_uri,
                 "remote": self.remote_uri, "call_id": self.call_id, "end_reason": self.end_reason,
                 "status": self.status, "transfer": self.transfer, "diverted_from": self.diverted_from,
-                "diversion_reason": self.diversion_reason, "waiting": self.waiting, "conference": self.conference}
+                "diversion_reason": self.diversion_reason, "waiting": self.waiting, "conference": self.conference,
+                "flashes": self.flashes}

@@ -538,10 +538,11 @@ class CallManager:
 
     def _auto_switch(self, call: Call) -> None:
         """SecondCallDisconnectAction AutoSwitch: the far end of the line's call hung up, its held call resumes."""
-        if call.end_reason != "remote hangup" or self.services.second_call_disconnect(call.endpoint) != "AutoSwitch":
+        if call.end_reason != "remote hangup":
             return
-        held = self.lines.held(call.endpoint, self.calls)
-        if isinstance(held, Call) and held is self.current(call.endpoint):
+        held = self.lines.held(call.endpoint, self.calls)  # the setting is read only when a call is held
+        if isinstance(held, Call) and held is self.current(call.endpoint) and \
+                self.services.second_call_disconnect(call.endpoint) == "AutoSwitch":
             self.ua.spawn(self.hold_call(held, False))
 
     async def dtmf(self, endpoint: str, digits: str, duration_ms: int = 100, gap_ms: int = 60) -> str:

@@ -34,7 +34,7 @@ from emulator.protocols.sip.replaces import Replaces, ReplacesError, invite_targ
 from emulator.protocols.sip.target import Target
 from emulator.protocols.sip.uri import Uri
 
-__all__ = ["CallLayer", "InDialog", "info_dtmf_digit", "sipfrag_status"]
+__all__ = ["CallLayer", "InDialog", "info_dtmf_digit", "info_hook_flash", "sipfrag_status"]
 
 
 class CallLayer(Protocol):
@@ -75,7 +75,11 @@ class InDialog:
             self.ua.respond(txn, make_response(request, 415, headers=[
                 ("Accept", "application/dtmf-relay, application/dtmf"), *self.ua.ua_headers()]))
             return
-        digit = info_dtmf_digit(request.headers.get("Content-Type") or "", request.body)
+        ctype = request.headers.get("Content-Type") or ""
+        if info_hook_flash(ctype, request.body):
+            call.flashes += 1  # the far end's line flashed (its TransmitUsingSignalingProtocol)
+            self.calls.changed(call)
+        digit = info_dtmf_digit(ctype, request.body)
         if digit is not None:
             self.calls.media.dtmf_received(call, digit)
         self.ua.respond(txn, make_response(request, 200, headers=self.ua.ua_headers()))
@@ -203,6 +207,22 @@ def sipfrag_status(body: bytes) -> int | None:
     if len(parts) >= 2 and parts[0].upper().startswith(b"SIP/") and parts[1].isdigit():
         return int(parts[1])
     return None
+
+
+def info_hook_flash(content_type: str, body: bytes) -> bool:
+    """Whether an INFO carries a hook-flash: ``application/hook-flash`` ``signal=hf``, or ``application/dtmf-relay``
+    with ``Signal=16`` (RFC 4733's flash event) or ``Signal=R`` (the forms of
+    ``SipEp.InteropInfoDtmfRelayFlashEvent``)."""
+    ctype = content_type.split(";")[0].strip().lower()
+    text = body.decode("utf-8", "replace")
+    if ctype == "application/hook-flash":
+        return "signal=hf" in text.lower().replace(" ", "")
+    if ctype == "application/dtmf-relay":
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip().lower() == "signal":
+                return value.strip().upper() in ("16", "R")
+    return False
 
 
 def info_dtmf_digit(content_type: str, body: bytes) -> str | None:

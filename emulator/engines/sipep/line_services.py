@@ -28,8 +28,8 @@ class LineServices:
         self.config = config
 
     def _specific(self, table: str, endpoint: str) -> dict[str, Any] | None:
-        """The endpoint's ``EpServ.<table>`` row when its EnableConfig is Enable, else None (the defaults apply)."""
-        for row in self.config.rows(f"EpServ.{table}"):
+        """The endpoint's row of ``table`` when its EnableConfig is Enable, else None (the defaults apply)."""
+        for row in self.config.rows(table):
             if str(row.get("EpId")) == endpoint:
                 return row if str(row.get("EnableConfig")) == "Enable" else None
         return None
@@ -38,18 +38,18 @@ class LineServices:
         row = self._specific(table, endpoint)
         if row is not None:
             return str(row.get(column))
-        return str(self.config.get(f"EpServ.{default}"))
+        return str(self.config.get(default))
 
     def _enabled(self, table: str, column: str, default: str, endpoint: str) -> bool:
         return self._value(table, column, default, endpoint) == "Enable"
 
     # -- the services
     def hold(self, endpoint: str) -> bool:
-        return self._enabled("EpSpecificHold", "Enable", "DefaultHoldEnable", endpoint)
+        return self._enabled("EpServ.EpSpecificHold", "Enable", "EpServ.DefaultHoldEnable", endpoint)
 
     def call_waiting(self, endpoint: str) -> bool:
         """Configured (Default/EpSpecific) and left active by the user (``CallWaitingUserConfig``)."""
-        if not self._enabled("EpSpecificCallWaiting", "Enable", "DefaultCallWaitingEnable", endpoint):
+        if not self._enabled("EpServ.EpSpecificCallWaiting", "Enable", "EpServ.DefaultCallWaitingEnable", endpoint):
             return False
         for row in self.config.rows("EpServ.CallWaitingUserConfig"):
             if str(row.get("EpId")) == endpoint:
@@ -57,28 +57,31 @@ class LineServices:
         return True
 
     def second_call(self, endpoint: str) -> bool:
-        return self._enabled("EpSpecificSecondCall", "Enable", "DefaultSecondCallEnable", endpoint)
+        return self._enabled("EpServ.EpSpecificSecondCall", "Enable", "EpServ.DefaultSecondCallEnable", endpoint)
 
     def second_call_disconnect(self, endpoint: str) -> str:
         """``Wait`` (the held call stays held until the user flashes) or ``AutoSwitch`` (it is resumed)."""
-        return self._value("EpSpecificSecondCall", "DisconnectAction", "DefaultSecondCallDisconnectAction", endpoint)
+        return self._value("EpServ.EpSpecificSecondCall", "DisconnectAction",
+                           "EpServ.DefaultSecondCallDisconnectAction", endpoint)
 
     def blind_transfer(self, endpoint: str) -> bool:
-        return self._enabled("EpSpecificTransfer", "BlindEnable", "DefaultTransferBlindEnable", endpoint)
+        return self._enabled("EpServ.EpSpecificTransfer", "BlindEnable", "EpServ.DefaultTransferBlindEnable", endpoint)
 
     def attended_transfer(self, endpoint: str) -> bool:
-        return self._enabled("EpSpecificTransfer", "AttendedEnable", "DefaultTransferAttendedEnable", endpoint)
+        return self._enabled("EpServ.EpSpecificTransfer", "AttendedEnable", "EpServ.DefaultTransferAttendedEnable",
+                             endpoint)
 
     def conference(self, endpoint: str) -> bool:
-        return self._enabled("EpSpecificConference", "Enable", "DefaultConferenceEnable", endpoint)
+        return self._enabled("EpServ.EpSpecificConference", "Enable", "EpServ.DefaultConferenceEnable", endpoint)
 
     def conference_type(self, endpoint: str) -> str:
         """``Local`` (mixed in the unit) or ``ConferenceServer``."""
-        return self._value("EpSpecificConference", "Type", "DefaultConferenceType", endpoint)
+        return self._value("EpServ.EpSpecificConference", "Type", "EpServ.DefaultConferenceType", endpoint)
 
     def flash_processing(self, endpoint: str) -> str:
         """``ProcessLocally`` (the unit's services act on a hook-flash) or ``TransmitUsingSignalingProtocol``."""
-        return self._value("EpSpecificCall", "HookFlashProcessing", "DefaultCallHookFlashProcessing", endpoint)
+        return self._value("EpServ.EpSpecificCall", "HookFlashProcessing", "EpServ.DefaultCallHookFlashProcessing",
+                           endpoint)
 
     # -- the status tables
     def _endpoints(self) -> list[str]:
