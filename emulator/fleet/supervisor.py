@@ -12,6 +12,8 @@ folder and clock. The supervisor only writes the ready file, from what the worke
   disk, and in ``--port-mode auto`` each face asks for the port it had before, so the units come back
   where they were. Workers that keep dying are restarted after a growing pause (up to 30 s). A worker whose
   start fails for a reason that will not go away (a lab setting refused: exit 2) ends the whole lab.
+* Cold (the modules' bytecode not cached yet, as after an upgrade), worker 0 starts first and the others once it
+  has loaded its modules (``{"imported": true}``), so they are compiled once, not once per worker at the same time.
 * SIGTERM/SIGINT: every worker is sent SIGTERM and waited for (SIGKILL after the stop timeout); a second
   signal kills them at once. Workers run in their own session, so a terminal's Ctrl-C reaches the
   supervisor only, and a worker stops by itself when its supervisor goes away (its stdin ends).
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -43,6 +46,23 @@ __all__ = ["Supervisor", "WorkerProcess", "shard"]
 MAX_BACKOFF_S = 30.0
 STABLE_S = 10.0  # a worker that lived this long was not crash-looping
 CONTROL_LINE_LIMIT = 1 << 24
+
+
+def bytecode_cached() -> bool:
+    """Whether the bytecode of the modules a worker loads is cached and current (checked on a few of them: the
+    composition, and the biggest library a unit loads); not: they would be compiled by whoever loads them first."""
+    sources = [str(Path(__file__).resolve().parents[1] / "lab.py")]
+    spec = importlib.util.find_spec("aiohttp")
+    if spec is not None and spec.origin:
+        sources.append(spec.origin)
+    try:
+        for source in sources:
+            cached = importlib.util.cache_from_source(source)
+            if os.stat(cached).st_mtime < os.stat(source).st_mtime:
+                return False
+    except (OSError, NotImplementedError, ValueError):
+        return False
+    return True
 
 
 def shard(specs: Sequence[UnitSpec], workers: int) -> list[list[UnitSpec]]:
@@ -93,6 +113,12 @@ class Supervisor:
         self.code = 0
         self.log = structlog.get_logger("dgw.supervisor")
         self._write_scheduled = False
+        # Cold (no bytecode cached for the modules a worker loads): the first worker compiles them alone, the others
+        # start once it has loaded them and read its bytecode, instead of every worker compiling everything at once.
+        # (Bytecode not written, PYTHONDONTWRITEBYTECODE: nothing to share, all start at once.)
+        self.compiled = asyncio.Event()
+        if sys.dont_write_bytecode or bytecode_cached():
+            self.compiled.set()
 
     # ------------------------------------------------------------------ life
     async def run(self, stop: asyncio.Event) -> int:
@@ -124,6 +150,8 @@ class Supervisor:
 
     async def _watch(self, w: WorkerProcess, stop: asyncio.Event) -> None:
         """Start the worker, follow what it says, and start it again whenever it dies."""
+        if w.index:
+            await self.compiled.wait()
         while not self.stopping:
             reader = await self._spawn(w)
             await self._follow(w, reader)
@@ -182,12 +210,15 @@ class Supervisor:
                 self.log.error("worker_message_too_long", worker=w.index)
                 continue
             if not line:
+                self.compiled.set()  # a worker that died before saying so: the others start anyway
                 return
             try:
                 msg = json.loads(line)
             except ValueError:
                 continue
-            if "unit" in msg:
+            if msg.get("imported"):
+                self.compiled.set()
+            elif "unit" in msg:
                 self.ready.update([msg["unit"]])
                 if self.all_ready:
                     self._schedule_write()

@@ -5,6 +5,7 @@ It reads its job, one JSON line on stdin: ``{"index": k, "specs": [UnitSpec.to_j
 those units exactly as a one-process lab does (:class:`emulator.fleet.run.Runner`). It tells the
 supervisor, one JSON line per message on the control pipe (``--control-fd``):
 
+* ``{"imported": true}`` — the worker's modules are loaded (their bytecode written when it was not cached);
 * ``{"unit": entry}`` — where a unit's faces listen (every unit once when the worker is ready, then a unit
   whenever one of its faces opens, moves or closes);
 * ``{"ready": true, "units": n}`` — every unit of the worker has started;
@@ -77,6 +78,9 @@ async def run_worker(control_fd: int, started_at: float) -> int:
     control = Control(stop)
     await loop.connect_write_pipe(lambda: control, os.fdopen(control_fd, "wb", buffering=0))
     watcher = asyncio.ensure_future(_watch_stdin(stop))
+    from emulator import lab  # noqa: F401  every module a unit needs, loaded (compiled when cold) before the units
+
+    control.send({"imported": True})  # the supervisor starts the other workers now (they read this bytecode)
     announced = False
 
     def publish(entries: list[Entry], _ready: bool) -> None:
