@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulator.ops import snapshots
 from emulator.ops.policy import MASK, Caller, Forbidden, check_write, may_write_table
 from emulator.protocols.crout.names import split_names
 from emulator.runtime.unit import Unit
@@ -345,7 +346,16 @@ class PageBuilder:
         names = ("EpId", "AdminState", "OpState", "UsageState")
         table = self.unit.catalog.tables["EpAdm.Endpoint"]
         view.columns = [(table.columns[n].title, table.columns[n].help) for n in names]
-        view.extra["endpoints"] = [[r.get(n) for n in names] for r in self.unit.config.rows("EpAdm.Endpoint")]
+        rows = self.unit.config.rows("EpAdm.Endpoint")
+        view.extra["endpoints"] = [[r.get(n) for n in names] for r in rows]
+        if snapshots.line_status(self.unit) is None:
+            return
+        # the line's state (emulator addition beside EpAdm's): Pots.Line State, message waiting, caller ID
+        view.columns += [("Line State", "Pots.Line State"),
+                         ("Message Waiting", "the line's message-waiting indicator (MWI NOTIFY)"),
+                         ("Caller ID", "what the line presents for its incoming call")]
+        for cells, r in zip(view.extra["endpoints"], rows, strict=True):
+            cells.extend(_line_cells(snapshots.line(self.unit, str(r.get("EpId")))))
 
     def _services(self, b: _Build, view: SectionView) -> None:
         view.columns = [(c.title, c.help) for c in self.unit.catalog.tables["Scm.ServicesInfo"].columns.values()]
@@ -368,3 +378,18 @@ class PageBuilder:
 
     def _script_export(self, b: _Build, view: SectionView) -> None:
         view.extra["contents"] = list(scripts.EXPORT_CONTENTS)
+
+
+def _line_cells(line: dict[str, Any] | None) -> list[str]:
+    """Line State, Message Waiting and Caller ID cells of an endpoint's row (System/Endpoints)."""
+    if line is None:
+        return ["", "", ""]
+    mw, cid = line["message_waiting"], line["caller_id"]
+    waiting = f"Yes ({mw['new']} new, {mw['old']} old)" if mw["waiting"] else "No"
+    if cid is None:
+        caller = ""
+    elif cid["presentation"] == "Restricted":
+        caller = " ".join(x for x in (cid["name"], f"({cid['absence_reason'] or 'Restricted'})") if x)
+    else:
+        caller = " ".join(x for x in (cid["number"], f'"{cid["name"]}"' if cid["name"] else "") if x)
+    return [line["state"] or "", waiting, caller]

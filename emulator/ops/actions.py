@@ -352,6 +352,25 @@ def _get_media(inv: Invocation) -> Result:
     return snapshots.media(inv.unit, inv.endpoint)
 
 
+def _get_line(inv: Invocation) -> Result:
+    line = snapshots.line(inv.unit, inv.endpoint)
+    if line is None:
+        raise OpError(ErrorKind.UNAVAILABLE, "this unit has no SIP engine", 503)
+    return {"endpoint": inv.endpoint, "action": "line", "line": line}
+
+
+def _show_line(out: Result) -> str:
+    line = out["line"]
+    mw, cid = line["message_waiting"], line["caller_id"]
+    lit = [w for w, on in (("visual", mw["visual"]), ("stutter tone", mw["stutter_tone"])) if on]
+    mwi = (f"message waiting {'yes' if mw['waiting'] else 'no'} ({mw['new']} new, {mw['old']} old"
+           f"{'; ' + ' and '.join(lit) if lit else ''})")
+    who = "no caller ID" if cid is None else (
+        f"caller ID {cid['number'] or '-'} \"{cid['name']}\" ({cid['presentation']}"
+        f"{', ' + cid['absence_reason'] if cid['absence_reason'] else ''}, {cid['method']}, from {cid['source']})")
+    return f"{out['endpoint']}: line {line['state'] or '-'}; {mwi}; {who}\n"
+
+
 def _set_media(inv: Invocation) -> Result:
     hook = snapshots.require_media(inv.unit)
     assert hook.audio_dir is not None  # require_media checked it
@@ -604,5 +623,13 @@ for _action in (
            lambda inv: _fax_answer(inv, "fax"), right="read", what="read the configuration", method="GET",
            path="fax", errors=(ErrorKind.CALL, ErrorKind.UNAVAILABLE),
            cli=(_form("fax", "the endpoint's fax job and its UDPTL counters", show=_show_fax),)),
+    Action("get-line", "The endpoint's line: its Pots.Line state, message-waiting indicator and the caller ID it "
+           "presents", _get_line, right="read", what="read the configuration", method="GET", path="line",
+           description="state: Idle, InUse or Disabled (Pots.Line; null for a port that is not an FXS line); "
+           "message_waiting: what the last MWI NOTIFY lit (waiting, new, old, visual, stutter_tone, activation); "
+           "caller_id: number, name, presentation (Allowed or Restricted), absence_reason, source "
+           "(P-Asserted-Identity or From) and method (Fsk or Dtmf) of the latest incoming call still up, else null.",
+           errors=(ErrorKind.CALL, ErrorKind.UNAVAILABLE),
+           cli=(_form("line", "the line's state, message waiting and caller ID", show=_show_line),)),
 ):
     register(_action)

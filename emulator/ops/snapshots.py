@@ -17,6 +17,7 @@ from emulator.engines.mipt.call_media import CallMedia, CallMediaState
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.calls import Call, CallManager
 from emulator.engines.sipep.engine import SipEpEngine
+from emulator.engines.sipep.line_status import LineStatus
 from emulator.ops.errors import ErrorKind, OpError
 from emulator.runtime.unit import Unit
 
@@ -31,6 +32,8 @@ __all__ = [
     "endpoint_id",
     "endpoint_json",
     "endpoints",
+    "line",
+    "line_status",
     "media",
     "media_hook",
     "require_calls",
@@ -49,6 +52,19 @@ def call_manager(unit: Unit) -> CallManager | None:
     st = unit.services.get("SipEp")
     engine = st.engine if st is not None else None
     return engine.calls if isinstance(engine, SipEpEngine) else None
+
+
+def line_status(unit: Unit) -> LineStatus | None:
+    """The FXS lines' state of the unit's SipEp engine (Pots.Line, caller ID, message waiting), or None."""
+    st = unit.services.get("SipEp")
+    engine = st.engine if st is not None else None
+    return engine.line_status if isinstance(engine, SipEpEngine) else None
+
+
+def line(unit: Unit, ep: str) -> dict[str, Any] | None:
+    """The endpoint's line as faces show it (``state``, ``message_waiting``, ``caller_id``), None without SipEp."""
+    status = line_status(unit)
+    return status.snapshot(ep) if status is not None else None
 
 
 def require_calls(unit: Unit) -> CallManager:
@@ -131,6 +147,7 @@ def endpoint_json(unit: Unit, row: dict[str, Any]) -> dict[str, Any]:
         "initial_admin_state": row.get("InitialAdminStateConfig"),
         "call": call_json(current) if current is not None else None,
         "media": hook.audio_of(ep).to_json() if isinstance(hook, CallMedia) else None,
+        "line": line(unit, ep),
     }
 
 

@@ -34,6 +34,7 @@ from emulator.engines.sipep.call_ua import RequestHandler
 from emulator.engines.sipep.calls import CallManager
 from emulator.engines.sipep.connection import DEFAULT_LIMITS, StreamLimits
 from emulator.engines.sipep.line_stats import LineStats
+from emulator.engines.sipep.line_status import LineStatus
 from emulator.engines.sipep.links import Link, Links
 from emulator.engines.sipep.mirrors import hep_mirror, signaling_log
 from emulator.engines.sipep.mwi import MwiSubscriptions
@@ -88,6 +89,8 @@ class SipEpEngine:
         self.calls = CallManager(self.ua, media=media)
         self.mwi = MwiSubscriptions(self.ua)  # message waiting (RFC 3842): after the calls, whose NOTIFYs it passes on
         self.lines = LineStats(self.calls)  # per-line call counters and call state (TR-104 Line.Stats, CallState)
+        fxs = unit.profile.ports if unit.profile.endpoint_kind == "fxs" else ()
+        self.line_status = LineStatus(unit.config, self.calls, self.mwi, fxs)  # Pots.Line, caller ID, MWI per line
         self.vq = VqPublisher(self.calls, self.ua, unit.config, self.user_agent)  # RFC 6035 reports at call end
         self.ua.core = self.calls
         # copies of every message sent and received: SipEp.DebugSignalingLog* (syslog) and SipEp.Hep* (HEP v3)
@@ -97,6 +100,7 @@ class SipEpEngine:
         c.provide_rows("SipEp.RegistrationStatus", self.regs.rows)
         c.provide_rows("SipEp.TlsPersistentConnectionStatus", self.link_set.rows)
         c.provide_rows("SipEp.MwiStatus", self.mwi.rows)
+        c.provide_rows("Pots.Line", self.line_status.rows)
 
     # ------------------------------------------------------------------ what tests, benches and faces read
     @property

@@ -159,7 +159,23 @@ def _schemas() -> dict[str, Schema]:
             "initial_admin_state": {"type": ["string", "null"]},
             "call": either_call,
             "media": {"oneOf": [ref("EndpointMediaSettings"), {"type": "null"}]},
+            "line": {"oneOf": [ref("Line"), {"type": "null"}]},
         }),
+        "Line": obj({
+            "state": {"type": ["string", "null"], "enum": ["Idle", "InUse", "Disabled", None],
+                      "description": "Pots.Line State (null: the port is not an FXS line)"},
+            "message_waiting": obj({
+                "waiting": {"type": "boolean"}, "new": {"type": "integer"}, "old": {"type": "integer"},
+                "visual": {"type": "boolean"}, "stutter_tone": {"type": "boolean"}, "activation": {"type": "string"}},
+                description="the line's message-waiting indicator, as the last MWI NOTIFY lit it"),
+            "caller_id": {"oneOf": [obj({
+                "number": {"type": "string"}, "name": {"type": "string"},
+                "presentation": {"type": "string", "enum": ["Allowed", "Restricted"]},
+                "absence_reason": {"type": "string"},
+                "source": {"type": "string", "enum": ["P-Asserted-Identity", "From"]},
+                "method": {"type": "string", "enum": ["Fsk", "Dtmf"]}}), {"type": "null"}],
+                "description": "what the line presents for its latest incoming call still up"},
+        }, ["state", "message_waiting", "caller_id"]),
         "EndpointActionResult": obj(
             {"endpoint": {"type": "string"}, "action": {"type": "string"}, "pending": {"type": "boolean"},
              "call": either_call, "digits": {"type": "string"},
