@@ -10,8 +10,17 @@ from emulator.protocols.sip import Request, Response, make_response, parse_messa
 from emulator.protocols.sip.errors import HeaderError
 from emulator.protocols.sip.headers import Via, parse_token_list
 from emulator.protocols.sip.target import response_target, stamp_via
+from emulator.protocols.sip.transaction import (
+    RELEASE_AFTER,
+    Deliver,
+    Effect,
+    ServerInviteTransaction,
+    State,
+    TransactionLayer,
+)
 from testkit.sip_vectors import INVITE_SDP
 
+PEER = ("127.0.0.1", 5060)
 TWO_VIAS = (b"BYE sip:bob@127.0.0.3 SIP/2.0\r\n"
             b"Via: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bKtop;rport, SIP/2.0/UDP 127.0.0.8;branch=z9hG4bKnext\r\n"
             b"Max-Forwards: 70\r\nFrom: <sip:alice@127.0.0.2>;tag=a1\r\nTo: <sip:bob@127.0.0.3>;tag=b1\r\n"
@@ -117,3 +126,56 @@ def test_token_list_fast_path_reads_as_the_general_one(value: str, expected: lis
 def test_token_list_refuses_what_it_refused(value: str) -> None:
     with pytest.raises(HeaderError):
         parse_token_list([value], "Supported")
+
+
+# -- transactions waiting out their timers drop what their messages parsed (transaction.RELEASE_AFTER) -------------
+def _incoming_invite() -> Request:
+    return _request(INVITE_SDP)
+
+
+def test_a_settled_transaction_drops_what_its_messages_parsed_and_still_matches() -> None:
+    layer = TransactionLayer()
+    invite = _incoming_invite()
+    effects = layer.receive(invite, 0.0, peer=PEER)
+    (server,) = [e.transaction for e in effects if isinstance(e, Deliver)]
+    assert isinstance(server, ServerInviteTransaction)
+    from_ = invite.from_
+    ok = make_response(invite, 200, to_tag="bt")
+    layer.respond(server, ok, 0.1)
+    assert server.state is State.ACCEPTED
+    layer.handle_timer(0.1 + RELEASE_AFTER / 2)
+    assert invite.from_ is from_  # not yet: the transaction user may still be reading it
+    layer.handle_timer(0.1 + RELEASE_AFTER)
+    again = invite.from_
+    assert again is not from_ and str(again) == str(from_)  # read again, the same value
+    assert str(ok.to) == str(parse_message(ok.to_bytes()).to)
+    # a retransmitted INVITE is still absorbed by the same transaction, an ACK for the 2xx passed up
+    assert layer.receive(_incoming_invite(), 0.2 + RELEASE_AFTER, peer=PEER) == []
+    ack = _request(INVITE_SDP.replace(b"INVITE sip:", b"ACK sip:", 1).replace(b" INVITE\r\n", b" ACK\r\n"))
+    assert [type(e) for e in layer.receive(ack, 0.3 + RELEASE_AFTER, peer=PEER)] == [Deliver]
+
+
+def test_a_transaction_still_waiting_for_its_answer_keeps_what_it_parsed() -> None:
+    layer = TransactionLayer()
+    invite = _incoming_invite()
+    layer.receive(invite, 0.0, peer=PEER)
+    from_ = invite.from_
+    layer.handle_timer(10 * RELEASE_AFTER)
+    assert invite.from_ is from_
+
+
+def test_a_client_transaction_passes_2xx_retransmissions_after_the_release() -> None:
+    layer = TransactionLayer()
+    out = _request(INVITE_SDP)
+    txn, _ = layer.send_request(out, 0.0, peer=PEER)
+    ok = parse_message(make_response(out, 200, to_tag="t2").to_bytes())
+    assert delivered_of(layer.receive(ok, 0.05, peer=PEER)) == [ok]
+    assert txn.state is State.ACCEPTED
+    layer.handle_timer(1.0 + RELEASE_AFTER)
+    retransmitted = parse_message(ok.to_bytes())
+    assert delivered_of(layer.receive(retransmitted, 1.1 + RELEASE_AFTER, peer=PEER)) == [retransmitted]
+    assert out.cseq.seq == 101 and out.top_via.branch == "z9hG4bK4b2e8d0c11f3a9e7"
+
+
+def delivered_of(effects: list[Effect]) -> list[Request | Response]:
+    return [e.message for e in effects if isinstance(e, Deliver)]

@@ -241,6 +241,12 @@ class Headers:
     def copy(self) -> Headers:
         return Headers.from_items(list(self._items))
 
+    def release_parsed(self) -> None:
+        """Forget the index and the parsed values (read again when asked): what a message kept only in case it
+        is retransmitted need not hold (see ``transaction.RELEASE_AFTER``)."""
+        self._index = None
+        self._cache = {}
+
 
 
 
@@ -334,6 +340,10 @@ class Message:
         if not vias:
             raise HeaderError("Via", "missing")
         return vias[0]
+
+    def release_parsed(self) -> None:
+        """Forget the parsed header values (see :meth:`Headers.release_parsed`); the message itself is unchanged."""
+        self.headers.release_parsed()
 
     def set_top_via(self, via: Via) -> None:
         """Replace the top Via value by ``via`` (``received``/``rport`` stamped on a received request, a new

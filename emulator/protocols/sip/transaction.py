@@ -46,6 +46,7 @@ import enum
 import heapq
 import itertools
 import secrets
+from collections import deque
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar
 
@@ -218,7 +219,8 @@ def _ack_key_2543(request: Request) -> tuple[Any, ...]:
 class Transaction:
     """What the four transaction kinds share: the request, the peer, transport reliability, state and timers."""
 
-    __slots__ = ("_intervals", "_timers", "key", "last_response", "peer", "reliable", "request", "state", "timers")
+    __slots__ = ("_intervals", "_settled", "_timers", "key", "last_response", "peer", "reliable", "request", "state",
+                 "timers")
 
     kind = "transaction"
     initial: State  # the state :meth:`start` enters
@@ -240,6 +242,7 @@ class Transaction:
         self._intervals: dict[str, float] = {}
         self.key: tuple[Any, ...] | None = None
         self.last_response: Response | None = None
+        self._settled = False
 
     def start(self, now: float) -> list[Effect]:
         """Enter the first state (:attr:`initial`); what to send or deliver first."""
@@ -301,6 +304,12 @@ class Transaction:
     def _retransmission(self, name: str) -> tuple[Request | Response | None, float]:
         """The message a retransmission timer sends again, and the timer's next interval."""
         raise NotImplementedError
+
+    def release_parsed(self) -> None:
+        """Drop what the messages it keeps have parsed (see :data:`RELEASE_AFTER`); they are read again if asked."""
+        for message in (self.request, self.last_response, getattr(self, "ack", None)):
+            if message is not None:
+                message.release_parsed()
 
     def __repr__(self) -> str:
         state = self.state.value if self.state else "new"
@@ -588,6 +597,15 @@ class ResponseRetransmitter:
 
 
 # -- the layer --------------------------------------------------------------------------------------------------
+#: The states in which a transaction only absorbs or passes on retransmissions until a timer ends it (RFC 6026
+#: Accepted, Completed, Confirmed: up to 64*T1 on UDP). What its messages parsed is dropped RELEASE_AFTER seconds
+#: after it got there (the transaction user has read them by then): a unit with calls every few milliseconds keeps
+#: thousands of such transactions, and their parsed headers (addresses, URIs, lists) were most of the objects every
+#: full garbage collection walked.
+SETTLED_STATES = frozenset({State.ACCEPTED, State.COMPLETED, State.CONFIRMED})
+RELEASE_AFTER = 1.0
+
+
 class TransactionLayer:
     """All transactions of one UA, keyed per §17.1.3 / §17.2.3, with one timer heap.
 
@@ -604,6 +622,8 @@ class TransactionLayer:
         self._ack_2543: dict[tuple[Any, ...], ServerInviteTransaction] = {}
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
+        self._settled: deque[tuple[float, Transaction]] = deque()  # (when to release, transaction), oldest first
+        self._now = 0.0  # the time of the call being handled
 
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
@@ -612,6 +632,7 @@ class TransactionLayer:
     def send_request(self, request: Request, now: float, *, peer: Any = None,
                      reliable: bool = False) -> tuple[ClientTransaction, list[Effect]]:
         """Start a client transaction for ``request`` (which carries its top Via with a fresh branch)."""
+        self._clock(now)
         if request.method == "ACK":
             raise TransactionError("an ACK for a 2xx is sent by the TU without a transaction (§17.1.1.3)")
         txn: ClientTransaction
@@ -633,6 +654,7 @@ class TransactionLayer:
         Unmatched responses and ACKs (an ACK for a 2xx belongs to the dialog, §13.2.2.4) come back
         as ``Deliver(message, None)``.
         """
+        self._clock(now)
         if isinstance(message, Response):
             client = self._client.get((message.top_via.branch, message.cseq.method))
             if client is None:
@@ -665,6 +687,7 @@ class TransactionLayer:
 
     def respond(self, transaction: ServerTransaction, response: Response, now: float) -> list[Effect]:
         """Send the TU's ``response`` through its server transaction."""
+        self._clock(now)
         return self._after(transaction, transaction.send(response, now))
 
     def find_cancel_target(self, cancel: Request) -> ServerInviteTransaction | None:
@@ -679,6 +702,7 @@ class TransactionLayer:
 
     def transport_error(self, transaction: Transaction, now: float) -> list[Effect]:
         """The transport failed for ``transaction``."""
+        self._clock(now)
         return self._after(transaction, transaction.transport_error(now))
 
     # -- timers ----------------------------------------------------------------------------------------------
@@ -694,6 +718,7 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> list[Effect]:
         """Fire every timer due at ``now``."""
+        self._clock(now)
         effects: list[Effect] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
@@ -711,7 +736,17 @@ class TransactionLayer:
             deadline = txn.next_deadline()
             if deadline is not None:
                 heapq.heappush(self._heap, (deadline, next(self._seq), txn))
+            if txn.state in SETTLED_STATES and not txn._settled:
+                txn._settled = True
+                self._settled.append((self._now + RELEASE_AFTER, txn))
         return effects
+
+    def _clock(self, now: float) -> None:
+        """The time of the call being handled; the settled transactions due are released."""
+        self._now = now
+        settled = self._settled
+        while settled and settled[0][0] <= now:
+            settled.popleft()[1].release_parsed()
 
     def _forget(self, txn: Transaction) -> None:
         if isinstance(txn, ClientInviteTransaction | ClientNonInviteTransaction):
