@@ -200,3 +200,59 @@ async def test_flash_transmitted_by_sip_info(units: list[Unit], kamailios: list[
     await endpoint_action(b, "flash")  # now processed by the unit: the call is held for a second call
     await wait_for(lambda: from_a.remote_hold, what="alice held")
     assert from_a.flashes == 3
+
+
+SEMI_ATTENDED = {
+    "SemiAttended": {"SipEp.BlindTransferMethod": "SemiAttended"},
+    "SemiAttendedConfirmed": {"SipEp.BlindTransferMethod": "SemiAttendedConfirmed",
+                              "SipEp.InteropPendingBlindTransferTimeout": 20},
+    # waiting for the confirmed dialog, which never comes: after the pending timeout, cancelled and blind
+    "WaitConfirmedTimeout": {"SipEp.BlindTransferMethod": "SemiAttended",
+                             "SipEp.InteropWaitConfirmedDialogForBlindTransfer": "Enable",
+                             "SipEp.InteropPendingBlindTransferTimeout": 5},
+}
+
+
+@pytest.mark.parametrize("method", sorted(SEMI_ATTENDED))
+async def test_hanging_up_while_the_second_call_rings(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                      pkis: Pkis, method: str) -> None:
+    """Semi-attended transfer (SipEp.BlindTransferMethod): bob holds alice, calls carol and hangs up while carol's
+    line rings. SemiAttended: the ringing call is cancelled and alice is REFERred to carol blind (her INVITE has no
+    Replaces). SemiAttendedConfirmed: the transfer waits for carol's answer, then REFERs with Replaces; waiting
+    (InteropWaitConfirmedDialogForBlindTransfer) longer than InteropPendingBlindTransferTimeout goes blind."""
+    a, b, c = await three_units(units, kamailios, tmp_path, pkis, bob=SEMI_ATTENDED[method])
+    ca, cb, cc = sipep(a).calls, sipep(b).calls, sipep(c).calls
+    a_to_b, b_from_a = await connected(a, b, "bob")
+    await endpoint_action(b, "flash")
+    await wait_for(lambda: a_to_b.remote_hold, what="alice held")
+    b_to_c = await cb.dial(EP, "carol")
+    await wait_for(lambda: b_to_c.state is CallState.ALERTING, what="carol rings")
+    c_from_b = cc.current(EP)
+    assert c_from_b is not None
+    await cb.hangup(EP)
+    if method != "SemiAttendedConfirmed":
+        if method == "WaitConfirmedTimeout":
+            await asyncio.sleep(1.0)
+            assert c_from_b.active and b_from_a.transfer == "pending"  # still waiting for carol's answer
+        await wait_for(lambda: not c_from_b.active and c_from_b.status == 487, timeout=12,
+                       what="bob's call to carol cancelled")
+        await wait_for(lambda: cc.current(EP) not in (None, c_from_b) and cc.current(EP).state is CallState.RINGING,
+                       what="alice's call rings carol")
+        from_alice = cc.current(EP)
+        assert from_alice is not None and from_alice.invite is not None
+        assert from_alice.invite.headers.get("Replaces") is None and from_alice.remote_uri.startswith("sip:alice@")
+        await cc.answer(EP)
+    else:
+        await asyncio.sleep(0.5)
+        assert b_to_c.state is CallState.ALERTING and b_from_a.transfer == "pending"  # waiting for the answer
+        await cc.answer(EP)
+        await wait_for(lambda: cc.current(EP) is not c_from_b and cc.current(EP) is not None, what="replaced")
+        from_alice = cc.current(EP)
+        assert from_alice is not None and from_alice.invite is not None
+        assert str(from_alice.invite.headers.get("Replaces") or "").startswith(c_from_b.call_id + ";")
+    await wait_for(lambda: not b_from_a.active and not b_to_c.active and cb.current(EP) is None, what="bob out")
+    a_to_c = ca.current(EP)
+    assert a_to_c is not None and a_to_c is not a_to_b
+    await wait_for(lambda: a_to_c.state is CallState.CONNECTED, what="alice with carol")
+    await wait_for(lambda: heard(stream(a_to_c), TONE["carol"]) and heard(stream(from_alice), TONE["alice"]),
+                   what="alice and carol hear each other")

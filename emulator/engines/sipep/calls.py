@@ -256,9 +256,7 @@ class CallManager:
         if not transferred:
             mine = self.lines.of(endpoint, self.calls)
             # a second call: the line's only call held, with the service on (a flash gave dial tone)
-            second = len(mine) == 1 and mine[0].state is CallState.CONNECTED and mine[0].local_hold and \
-                self.services.second_call(endpoint)
-            if mine and not second:
+            if mine and not self.line.wants_second_call(endpoint):
                 raise CallError(f"endpoint {endpoint} already has a call")
             self._admit(endpoint)
         if self.routing is not None:
@@ -645,6 +643,11 @@ class CallManager:
                 return call
             except CallError as exc:
                 self.ua.log.info("attended_transfer_failed", call=call.id, error=str(exc))
+        elif self.line.semi_attended_due(endpoint):
+            # the second call still rings: a semi-attended transfer (SipEp.BlindTransferMethod), finished in the
+            # background (it may wait for the answer)
+            self.ua.spawn(self.line.semi_attended(endpoint))
+            return call
         await self.cancel_or_bye(call)
         return call
 

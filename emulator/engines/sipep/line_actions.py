@@ -20,7 +20,8 @@ The decisions are :mod:`~emulator.engines.sipep.line_calls`' (pure); the EpServ 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from emulator.engines.sipep.call import Call
@@ -33,6 +34,7 @@ from emulator.engines.sipep.transport import Source
 from emulator.protocols.sip.dialog import new_tag
 from emulator.protocols.sip.message import Request, make_response
 from emulator.protocols.sip.replaces import Replaces, ReplacesError, refer_to
+from emulator.protocols.sip.uri import Uri
 
 __all__ = ["LineActions", "LineMedia", "Manager"]
 
@@ -80,6 +82,9 @@ class LineActions:
     def __init__(self, manager: Manager, ua: CallUA) -> None:
         self.m = manager
         self.ua = ua
+        # told (endpoint, step) after each hook-flash the unit processed: the EpServ dialling plays dial tone and
+        # collects the second call's number on FlashStep.SECOND_CALL, and stops on any other step
+        self.flash_listeners: list[Callable[[str, FlashStep], None]] = []
 
     @property
     def line_media(self) -> LineMedia | None:
@@ -127,6 +132,20 @@ class LineActions:
     async def flash(self, endpoint: str) -> Call | None:
         """A hook-flash on the line (:func:`~emulator.engines.sipep.line_calls.flash_step`); the line's focus after."""
         step = flash_step(self.m.lines, endpoint, self.m.calls, self.m.services)
+        try:
+            return await self._flash(endpoint, step)
+        finally:
+            for listener in list(self.flash_listeners):
+                listener(endpoint, step)
+
+    def wants_second_call(self, endpoint: str) -> bool:
+        """The line held its only call with a flash and may place a second one: it hears dial tone, and the digits
+        the user keys are a number to call (``dial``), not DTMF for the held call."""
+        mine = self.m.lines.of(endpoint, self.m.calls)
+        return len(mine) == 1 and mine[0].state is CallState.CONNECTED and mine[0].local_hold and \
+            self.m.services.second_call(endpoint)
+
+    async def _flash(self, endpoint: str, step: FlashStep) -> Call | None:
         focus, held = self._focus(endpoint), self._held(endpoint)
         if step is FlashStep.TRANSMIT and focus is not None:
             await self.send_flash(focus)
@@ -185,13 +204,18 @@ class LineActions:
             raise CallError(f"endpoint {endpoint}: the attended transfer service is disabled (EpServ)")
         transferee, target = self.transfer_pair(endpoint, other)
         d = target.dialog
-        assert d is not None and transferee.dialog is not None
+        assert d is not None
         replaces = Replaces.of_dialog(d.call_id, d.local_tag, d.remote_tag or "")
         uri = d.remote_uri.uri  # the target's address of record: the transferee's INVITE goes through its proxy
+        return await self._refer(transferee, refer_to(uri.copy(params={}, headers={}), replaces))
+
+    async def _refer(self, transferee: Call, value: str) -> Call:
+        """REFER ``transferee``'s far end to the Refer-To ``value``; its NOTIFY reporting 200 releases the call."""
         dialog = transferee.dialog
+        if dialog is None:
+            raise CallError(f"call {transferee.id} has no dialog")
         request = dialog.create_request("REFER", via=self.ua.via(transferee.gateway), headers=[
-            ("Refer-To", refer_to(uri.copy(params={}, headers={}), replaces)),
-            ("Referred-By", f"<{transferee.local_uri}>"), *self.ua.ua_headers()])
+            ("Refer-To", value), ("Referred-By", f"<{transferee.local_uri}>"), *self.ua.ua_headers()])
         transferee.transfer = "pending"
         self.m.changed(transferee)
         response = await self.ua.request(request, self.m.dialog_target(transferee), transferee.gateway)
@@ -203,6 +227,46 @@ class LineActions:
             self.m.changed(transferee)
             raise CallError(f"the far end refused the transfer ({status})")
         return transferee
+
+    # ------------------------------------------------------------------ semi-attended (blind) transfer
+    def semi_attended_due(self, endpoint: str) -> bool:
+        """Hanging up now is a semi-attended transfer: a call held and the second call still ringing (ours)."""
+        held, focus = self._held(endpoint), self._focus(endpoint)
+        return held is not None and focus is not None and focus.direction == "outgoing" and \
+            focus.state in (CallState.DIALING, CallState.PROCEEDING, CallState.ALERTING) and \
+            self.m.services.blind_transfer(endpoint)
+
+    async def semi_attended(self, endpoint: str) -> Call | None:
+        """The user hung up while the second call rang (``SipEp.BlindTransferMethod``, emulator choices where the
+        vendor does not say): SemiAttended and SemiAttendedCancelled cancel the ringing call and REFER the held
+        one to the ringing party without Replaces (a blind transfer); SemiAttendedConfirmed, or
+        ``InteropWaitConfirmedDialogForBlindTransfer`` Enable, waits for the ringing party to answer (at most
+        ``InteropPendingBlindTransferTimeout`` seconds) and then transfers with Replaces; unanswered by then, the
+        call is cancelled and the transfer goes blind."""
+        held, ringing = self._held(endpoint), self._focus(endpoint)
+        if held is None or ringing is None:
+            return None
+        settings = self.ua.settings
+        method = str(settings.get("SipEp.BlindTransferMethod", "") or "SemiAttended")
+        wait = method == "SemiAttendedConfirmed" or \
+            str(settings.get("SipEp.InteropWaitConfirmedDialogForBlindTransfer", "")) == "Enable"
+        target = Uri.parse(ringing.remote_uri)
+        if wait:
+            timeout = float(settings.get("SipEp.InteropPendingBlindTransferTimeout", 30) or 30)
+            ringing.transfer = held.transfer = "pending"
+            waits = [asyncio.ensure_future(ringing.acked.wait()), asyncio.ensure_future(ringing.done.wait())]
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            ringing.transfer = ""
+            if ringing.state is CallState.CONNECTED and held.active:
+                self.m.lines.set_focus(ringing)
+                return await self.transfer_attended(endpoint, held.id)
+        if ringing.active:
+            await self.m.cancel_or_bye(ringing)
+        if not held.active:
+            return None
+        return await self._refer(held, f"<{target.copy(params={}, headers={})}>")
 
     # ------------------------------------------------------------------ attended transfer, target
     def incoming_replaces(self, request: Request, txn: Any, source: Source, value: str) -> None:
