@@ -33,10 +33,14 @@ def cadence_matches(measured: list[tuple[bool, int]], cadence: list[int], phase:
     return True
 
 
-def assert_tone_heard(wav: Path, freqs: tuple[float, ...], cadence: list[int]) -> None:
-    """The recording holds the tone: its loud blocks at one of ``freqs`` (within 12 Hz), and on/off runs following
-    ``cadence`` (on, off... ms; empty: continuous) — the first and last runs may be cut by the recording's ends."""
+def assert_tone_heard(wav: Path, freqs: tuple[float, ...], cadence: list[int], *, first_s: float | None = None,
+                      skip_s: float = 0.0) -> None:
+    """The recording (or its ``first_s`` seconds after ``skip_s``) holds the tone: its loud blocks at one of
+    ``freqs`` (within 12 Hz), and on/off runs following ``cadence`` (on, off... ms; empty: continuous) — the first
+    and last runs may be cut by the recording's ends."""
     _, _, _, pcm = read_wav_pcm(wav)
+    start = int(skip_s * 8000) * 2
+    pcm = pcm[start:] if first_s is None else pcm[start:start + int(first_s * 8000) * 2]
     blocks = tone_blocks(pcm, block_ms=BLOCK_MS)
     on = [m.level_dbm0 > ON_LEVEL for m in blocks]
     heard = [m for m, flag in zip(blocks, on, strict=True) if flag]

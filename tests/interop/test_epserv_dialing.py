@@ -4,8 +4,11 @@
 * The caller's line goes off-hook and hears its country's dial tone; keys matched by an allowed DTMF map with a
   transformation place the call, and the other unit's line rings with the transformed number; when the far end
   hangs up the line, still off-hook, hears the busy tone; both lines' CallStatistics count the call.
-* A number a refused map matches gives the reorder tone; hotline calls its target at off-hook.
+* A number a refused map matches gives the reorder tone, and so does an allowed one the proxy cannot route (404);
+  hotline calls its target at off-hook.
 * A service code writes the line's forwarding row, and the line hears the confirmation (stutter) tone.
+* A called line that rings with 180 without SDP: the caller's line hears its own country's ringback (local),
+  then the far end's audio in the same recording once answered.
 * Per country: the dial tone (the caller's own line), the ringback (the called unit's early media) and the busy
   tone (the called line answered 486 while the caller stays off-hook) measured in what the caller's line
   received — frequencies and cadence.
@@ -63,6 +66,17 @@ async def dialling_pair(units: list[Unit], kamailios: list[Kamailio], tmp_path: 
         await u.start_service("EpServ")
     await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
     return a, b
+
+
+async def dial_and_ring(a: Unit, b: Unit, keys: str) -> Any:
+    """A's line goes off-hook and presses ``keys``; B's line rings: A's call."""
+    await endpoint_action(a, "offhook")
+    await endpoint_action(a, "press", digits=keys)
+    cb = sipep(b).calls
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the called line ringing")
+    call = sipep(a).calls.current(EP)
+    assert call is not None
+    return call
 
 
 def record(u: Unit, name: str) -> Path:
@@ -128,6 +142,17 @@ async def test_refused_number_reorder_hotline_and_activation_code(
     await endpoint_action(a, "hangup")
     assert_tone_heard(wav, (480.0, 620.0), [250, 250])  # NorthAmerica1's reorder
 
+    # allowed, but nobody there: the proxy answers 404 and the line, still off-hook, hears the reorder tone
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits="5559999")
+    line = epserv(a).line(EP)
+    assert line is not None
+    await wait_for(lambda: line.call_id is not None, what="the call placed on the inter-digit timeout")
+    await wait_for(lambda: line.earpiece.tone == "Reorder", what="the reorder tone after the 404")
+    ended = [c for c in sipep(a).calls.calls if c.id == line.call_id]
+    assert ended and ended[0].status == 404, ended
+    await endpoint_action(a, "hangup")
+
     # a service code: forward unconditional to 5551001, written through the configuration; the stutter tone
     await endpoint_action(a, "offhook")
     out = await endpoint_action(a, "press", digits="*725551001")
@@ -163,12 +188,8 @@ async def test_country_dial_ringback_and_busy_tones_heard_by_the_line(
     assert_tone_heard(dial, *tones["Dial"])
 
     ring = record(a, "ringback.wav")
-    await endpoint_action(a, "offhook")
-    await endpoint_action(a, "press", digits="5551001")
+    call = await dial_and_ring(a, b, "5551001")
     cb = sipep(b).calls
-    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the called line ringing")
-    call = sipep(a).calls.current(EP)
-    assert call is not None
     await wait_for(lambda: call.state == "alerting" and bool(call.remote_sdp), what="early media")
     await asyncio.sleep((2 * sum(tones["Ringback"][1]) + 600) / 1000)
     busy = record(a, "busy.wav")  # the ringback recording ends here
@@ -181,3 +202,30 @@ async def test_country_dial_ringback_and_busy_tones_heard_by_the_line(
     await asyncio.sleep((2 * sum(tones["Busy"][1]) + 600) / 1000)
     await endpoint_action(a, "hangup")
     assert_tone_heard(busy, *tones["Busy"])
+
+
+async def test_local_ringback_then_the_call_audio(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                 pkis: Pkis) -> None:
+    a, b = await dialling_pair(units, kamailios, tmp_path, pkis,
+                               caller={"TelIf.CountrySelection": "Uk1",
+                                       "EpServ.CallDtmfMapAllowed[1].DtmfMap": "5551001"})
+    sipep(b).calls.media.set_audio(EP, EndpointAudio(tones=(1000.0,), level_dbm0=-10))  # type: ignore[attr-defined]
+    wav = record(a, "ringing.wav")
+    call = await dial_and_ring(a, b, "5551001")
+    cb = sipep(b).calls
+    await wait_for(lambda: call.state == "alerting", what="180 Ringing")
+    assert not call.remote_sdp  # no early media: the unit plays the ringback itself
+    line = epserv(a).line(EP)
+    assert line is not None
+    await wait_for(lambda: line.earpiece.tone == "Ringback", what="the local ringback")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.sleep(2 * 3.0 + 0.6)  # two cycles of Uk1's ringback (400 on, 200 off, 400 on, 2000 off)
+    rang = loop.time() - began
+    await cb.answer(EP)
+    await wait_for(lambda: call.state == "connected", what="answered")
+    assert line.earpiece.tone is None
+    await asyncio.sleep(1.5)
+    await endpoint_action(a, "hangup")
+    assert_tone_heard(wav, (400.0, 450.0), [400, 200, 400, 2000], first_s=rang - 0.2)
+    assert_tone_heard(wav, (1000.0,), [], skip_s=rang + 0.8)  # the far end's tone, in the same recording

@@ -199,9 +199,11 @@ def test_dial_plan_reads_every_acting_parameter() -> None:
     c.set("EpServ.CallDtmfMapRefuse[2].EpId", "Phone-Fax2, Phone-Fax1")
     codes = {
         "EpServ.DefaultCallWaitingActivationDtmfMap": "*71", "EpServ.DefaultCallWaitingDeactivationDtmfMap": "*70",
-        "EpServ.DefaultCallWaitingCancelDtmfMap": "*69", "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
+        "EpServ.DefaultCallWaitingCancelDtmfMap": "*69",
+        "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
         "EpServ.DefaultForwardUnconditionalDtmfMapDeactivation": "*73",
-        "EpServ.DefaultForwardOnBusyDtmfMapActivation": "*90x.T", "EpServ.DefaultForwardOnBusyDtmfMapDeactivation": "*91",
+        "EpServ.DefaultForwardOnBusyDtmfMapActivation": "*90x.T",
+        "EpServ.DefaultForwardOnBusyDtmfMapDeactivation": "*91",
         "EpServ.DefaultForwardNoAnswerDtmfMapActivation": "*92x.T",
         "EpServ.DefaultForwardNoAnswerDtmfMapDeactivation": "*93",
     }
@@ -250,7 +252,6 @@ async def test_call_statistics_reset_command() -> None:
     ep = "Phone-Fax1"
     engine.stats.observe(1, ep, "outgoing", "dialing", "", 0.0)
     engine.stats.observe(1, ep, "outgoing", "ended", "404", 1.0)
-    engine._write_stats(ep)
     row = {r["EpId"]: r for r in unit.config.rows("EpServ.CallStatistics")}[ep]
     assert row["OutgoingCallsAttempted"] == 1 and row["OutgoingCallsFailed"] == 1
     unit.config.set(f"EpServ.CallStatistics[{ep}].Reset", "Reset")

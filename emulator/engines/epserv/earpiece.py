@@ -72,6 +72,13 @@ class Earpiece:
             self._recorder.close()
             self._recorder = None
 
+    def release(self) -> WavRecorder | None:
+        """Silence, handing over the open recording (a call's stream records on into the same file) instead of
+        closing it."""
+        recorder, self._recorder = self._recorder, None
+        self.stop()
+        return recorder
+
     def measure(self) -> ToneMeasurement:
         """Frequency and level of the last 200 ms heard."""
         return self.meter.measure()

@@ -18,6 +18,9 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
   choice: the country's ``Stutter`` pattern). Call waiting's cancel code is for the next call only: nothing is
   written; the line hears the stutter tone and dials again (:attr:`EpServEngine.waiting_cancelled` lists the
   lines until they hang up).
+* **Local ringback**: a call the line dialled that is alerting without early media (180 without SDP) gives the
+  line its country's ringback, until early media, the answer or the end; the far end's early media is heard
+  instead when it sends some (183 with SDP).
 * **After a call** of a line still off-hook (the user placed it by dialling): a busy answer (486, 600) or the far
   end's hang-up plays the busy tone, any other failure (404, 503, no route...) the reorder tone (emulator
   choice), until on-hook. A call placed by the ``dial`` action keeps its contract: the line goes on-hook when it
@@ -28,7 +31,6 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from emulator.engines.epserv.collector import Collector, Outcome
 from emulator.engines.epserv.earpiece import Earpiece
 from emulator.engines.epserv.plan import dial_plan
-from emulator.engines.epserv.statistics import COLUMNS, CallStatistics
+from emulator.engines.epserv.statistics import CallStatistics
 from emulator.engines.sipep.offer_answer import CallError
 from firmware_model.config import ConfigError
 
@@ -86,8 +88,8 @@ class EpServEngine:
         return getattr(st.engine if st is not None else None, "calls", None)
 
     async def start(self) -> None:
-        for row in self.config.rows("EpServ.CallStatistics"):
-            self._write_stats(str(row["EpId"]))
+        # computed on every read (nothing written per call change: a unit with a hundred lines stays cheap)
+        self.config.provide_rows("EpServ.CallStatistics", self._stats_rows)
         self._listen()
         self._unsubscribe = self.unit.on_service_state(lambda name, state: self._listen())
 
@@ -252,6 +254,8 @@ class EpServEngine:
             self.unit.log.warning("emergency_call", endpoint=ep, call=call.id, number=outcome.number)
         if not call.active:
             self._after_call(line, call)
+        else:
+            self._local_ringback(line, call)
 
     @staticmethod
     def _gateway(calls: Any, endpoint: str) -> str:
@@ -290,8 +294,7 @@ class EpServEngine:
     # ---------------------------------------------------------------- calls
     def _on_call(self, call: Any) -> None:
         ep = str(call.endpoint)
-        if self.stats.observe(call.id, ep, call.direction, str(call.state), call.end_reason or "", self._clock()):
-            self._write_stats(ep)
+        self.stats.observe(call.id, ep, call.direction, str(call.state), call.end_reason or "", self._clock())
         line = self.lines.get(ep)
         if line is None:
             return
@@ -300,11 +303,31 @@ class EpServEngine:
         if call.id == line.call_id:
             if not call.active:
                 self._after_call(line, call)
+            else:
+                self._local_ringback(line, call)
             return
         if call.active and line.call_id is None:
             # a call the dialling did not place (the dial action, an answered call): the dialling is over and
             # the line follows that call's contract (on-hook when it ends)
             self.onhook(ep)
+
+    def _local_ringback(self, line: Line, call: Any) -> None:
+        """The line's dialled call is alerting without early media (180 without SDP): the unit plays its country's
+        ringback to the line, recorded where the call's received audio goes; the recording is handed back to the
+        call's stream when early media or the answer starts its audio."""
+        stream = getattr(getattr(call, "media", None), "stream", None)
+        playout = getattr(stream, "playout", None)
+        ringing = call.state == "alerting" and not call.remote_sdp
+        if ringing and line.earpiece.tone is None:
+            if playout is not None:
+                playout.record(None)  # the ringback takes the recording file; handed back below
+            line.earpiece.play("Ringback")
+        elif not ringing and line.earpiece.tone == "Ringback":
+            recorder = line.earpiece.release()
+            if recorder is not None and playout is not None:
+                playout.record(recorder)  # the call's audio follows the ringback in the same recording
+            elif recorder is not None:
+                recorder.close()
 
     def _after_call(self, line: Line, call: Any) -> None:
         """The line's dialled call ended while the user still holds the handset."""
@@ -322,12 +345,10 @@ class EpServEngine:
         except RuntimeError:
             return 0.0
 
-    def _write_stats(self, endpoint: str) -> None:
-        row = self.stats.row(endpoint)
-        for column in COLUMNS:
-            with contextlib.suppress(ConfigError):
-                self.config.set_status(f"EpServ.CallStatistics[{endpoint}].{column}", row[column])
+    def _stats_rows(self) -> list[dict[str, Any]]:
+        """The ``EpServ.CallStatistics`` rows: one per endpoint, its counters."""
+        return [{"EpId": str(r["EpId"]), **self.stats.row(str(r["EpId"])), "Reset": "NoOp"}
+                for r in self.config.rows("EpAdm.Endpoint")]
 
     def _reset(self, index: tuple[Any, ...]) -> None:
         self.stats.reset(str(index[0]))
-        self._write_stats(str(index[0]))
