@@ -9,6 +9,7 @@
 * A service code writes the line's forwarding row, and the line hears the confirmation (stutter) tone.
 * A called line that rings with 180 without SDP: the caller's line hears its own country's ringback (local),
   then the far end's audio in the same recording once answered.
+* A hook-flash holding the line's call gives dial tone for a second call, dialled the same way.
 * Per country: the dial tone (the caller's own line), the ringback (the called unit's early media) and the busy
   tone (the called line answered 486 while the caller stays off-hook) measured in what the caller's line
   received — frequencies and cadence.
@@ -32,7 +33,7 @@ from tests.interop.siplab import USERS, Pkis, endpoint_action, lab_unit, reg_sta
 pytestmark = pytest.mark.peer
 
 EP = "Phone-Fax1"
-LINES = {"5551001": "linepw"}
+LINES = {"5551001": "linepw", "5551002": "linepw"}
 
 # country -> tone -> (frequencies (Hz), on/off cadence (ms); empty: continuous), per firmware_model.country_tones
 TONES: dict[str, dict[str, tuple[tuple[float, ...], list[int]]]] = {
@@ -229,3 +230,29 @@ async def test_local_ringback_then_the_call_audio(units: list[Unit], kamailios: 
     await endpoint_action(a, "hangup")
     assert_tone_heard(wav, (400.0, 450.0), [400, 200, 400, 2000], first_s=rang - 0.2)
     assert_tone_heard(wav, (1000.0,), [], skip_s=rang + 0.8)  # the far end's tone, in the same recording
+
+
+async def test_second_call_dialled_after_a_flash(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
+                                                pkis: Pkis) -> None:
+    a, b = await dialling_pair(units, kamailios, tmp_path, pkis, caller={
+        "EpServ.CallDtmfMapAllowed[1].DtmfMap": "555100x"},
+        called={"SipEp.UserAgent[Phone-Fax2].Username": "5551002", "SipEp.UserAgent[Phone-Fax2].Register": "Enable"})
+    await wait_for(lambda: reg_state(b, 2) == "Registered", what="B's second line registered")
+    ca, cb = sipep(a).calls, sipep(b).calls
+    first = await dial_and_ring(a, b, "5551001")
+    await cb.answer(EP)
+    await wait_for(lambda: first.state == "connected", what="the first call connected")
+    await endpoint_action(a, "flash")  # holds the call: dial tone for a second one
+    line = epserv(a).line(EP)
+    assert line is not None and line.second and line.earpiece.tone == "Dial"
+    assert first.local_hold
+    await asyncio.sleep(0.5)
+    m = line.earpiece.measure()
+    assert m.frequency is not None and min(abs(m.frequency - f) for f in (350.0, 440.0)) < 12, m
+    out = await endpoint_action(a, "press", digits="5551002")
+    assert [(o["kind"], o["number"]) for o in out["outcomes"]] == [("call", "5551002")]
+    await wait_for(lambda: (c := cb.current("Phone-Fax2")) is not None and c.state == "ringing",
+                   what="B's second line ringing")
+    mine = [c for c in ca.calls if c.endpoint == EP and c.active]
+    assert len(mine) == 2 and first in mine and first.state == "connected"
+    await endpoint_action(a, "hangup")

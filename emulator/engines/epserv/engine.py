@@ -18,6 +18,10 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
   choice: the country's ``Stutter`` pattern). Call waiting's cancel code is for the next call only: nothing is
   written; the line hears the stutter tone and dials again (:attr:`EpServEngine.waiting_cancelled` lists the
   lines until they hang up).
+* **Second call**: a hook-flash that holds the line's only call for a second one (the call layer's
+  ``FlashStep.SECOND_CALL``) gives dial tone and the keys dial the second call's number the same way (the dial
+  tone is then measured, not recorded: the held call's stream keeps the endpoint's recording); any other flash
+  ends that dialling, and so does the second call's end (no tone: the user flashes back to the held call).
 * **Local ringback**: a call the line dialled that is alerting without early media (180 without SDP) gives the
   line its country's ringback, until early media, the answer or the end; the far end's early media is heard
   instead when it sends some (183 with SDP).
@@ -31,7 +35,7 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +68,7 @@ class Line:
     outcomes: list[Outcome] = field(default_factory=list)
     call_id: int | None = None  # the call the dialling placed
     placing: bool = False  # the dialling's call is being placed (its first changes come before its id is known)
+    second: bool = False  # dialling a second call after a hook-flash held the line's call
 
 
 class EpServEngine:
@@ -99,6 +104,9 @@ class EpServEngine:
         calls = self._listening
         if calls is not None and self._on_call in calls.listeners:
             calls.listeners.remove(self._on_call)
+        flashes = getattr(getattr(calls, "line", None), "flash_listeners", None)
+        if flashes is not None and self._on_flash in flashes:
+            flashes.remove(self._on_flash)
         self._listening = None
         self._unsubscribe()
 
@@ -106,6 +114,9 @@ class EpServEngine:
         calls = self.calls()
         if calls is not None and calls is not self._listening:
             calls.listeners.append(self._on_call)
+            flashes = getattr(getattr(calls, "line", None), "flash_listeners", None)
+            if flashes is not None:
+                flashes.append(self._on_flash)
             self._listening = calls
 
     def _record_path(self, endpoint: str) -> Path | None:
@@ -140,7 +151,10 @@ class EpServEngine:
         return result
 
     def _collect(self, line: Line) -> None:
-        line.collector = Collector(dial_plan(self.config, line.endpoint), self._now())
+        plan = dial_plan(self.config, line.endpoint)
+        if line.second:
+            plan = replace(plan, auto_call="")  # the hotline is for the handset lifted, not a second call
+        line.collector = Collector(plan, self._now())
         outcome = line.collector.start()
         if outcome is not None:
             self._act(line, outcome)
@@ -173,8 +187,9 @@ class EpServEngine:
         if calls is None:
             raise CallError("the SipEp service is not running", 503)
         line = self.lines.get(endpoint)
+        dialling = line is not None and line.collector is not None and line.collector.done is None
         current = calls.current(endpoint)
-        if current is not None and current.state == "connected":
+        if not dialling and current is not None and current.state == "connected":
             await calls.dtmf(endpoint, digits, duration_ms, gap_ms)
             return []
         if line is None or line.collector is None or line.collector.done is not None:
@@ -252,7 +267,10 @@ class EpServEngine:
         if outcome.emergency:
             self.emergency.add(call.id)
             self.unit.log.warning("emergency_call", endpoint=ep, call=call.id, number=outcome.number)
-        if not call.active:
+        if line.second:
+            if not call.active:
+                self._drop(line)
+        elif not call.active:
             self._after_call(line, call)
         else:
             self._local_ringback(line, call)
@@ -300,6 +318,10 @@ class EpServEngine:
             return
         if line.placing:
             return  # the dialling's own call: _place takes it from here
+        if line.second:
+            if call.id == line.call_id and not call.active:
+                self._drop(line)  # the second call is over: the user flashes back to the held call
+            return
         if call.id == line.call_id:
             if not call.active:
                 self._after_call(line, call)
@@ -310,6 +332,31 @@ class EpServEngine:
             # a call the dialling did not place (the dial action, an answered call): the dialling is over and
             # the line follows that call's contract (on-hook when it ends)
             self.onhook(ep)
+
+    def _on_flash(self, endpoint: str, step: Any) -> None:
+        """After a hook-flash (the call layer's FlashStep): a flash that held the line's only call for a second one
+        gives dial tone and collects that call's number; any other step ends such a dialling."""
+        calls = self.calls()
+        line = self.lines.get(endpoint)
+        if getattr(step, "name", "") == "SECOND_CALL" and calls is not None and \
+                calls.line.wants_second_call(endpoint):
+            if line is not None:
+                self._drop(line)
+            # the held call's stream keeps the endpoint's recording: this dial tone is heard (measured), not recorded
+            line = Line(endpoint, Earpiece(self.config, lambda: None), second=True)
+            self.lines[endpoint] = line
+            self._collect(line)
+        elif line is not None and line.second:
+            self._drop(line)
+
+    def _drop(self, line: Line) -> None:
+        """Forget a second call's dialling (the line stays off-hook: it has its held call)."""
+        if self.lines.get(line.endpoint) is line:
+            del self.lines[line.endpoint]
+        if line.timer is not None:
+            line.timer.cancel()
+            line.timer = None
+        line.earpiece.stop()
 
     def _local_ringback(self, line: Line, call: Any) -> None:
         """The line's dialled call is alerting without early media (180 without SDP): the unit plays its country's
