@@ -200,6 +200,22 @@ async def test_flash_transmitted_by_sip_info(units: list[Unit], kamailios: list[
     await endpoint_action(b, "flash")  # now processed by the unit: the call is held for a second call
     await wait_for(lambda: from_a.remote_hold, what="alice held")
     assert from_a.flashes == 3
+    await endpoint_action(b, "flash")  # again: back to the held call
+    await wait_for(lambda: not from_a.remote_hold, what="alice back")
+
+    # the services switched off: the hold is refused, a flash does nothing, a blind transfer is refused
+    cb = sipep(b).calls
+    b.config.set("EpServ.DefaultHoldEnable", "Disable")
+    assert {r["EpId"]: r["State"] for r in b.config.rows("EpServ.HoldStatus")}[EP] == "Inactive"
+    with pytest.raises(CallError, match="hold service is disabled"):
+        await cb.hold(EP)
+    await endpoint_action(b, "flash")
+    await asyncio.sleep(0.3)
+    assert not at_b.local_hold and not from_a.remote_hold
+    b.config.set("EpServ.DefaultTransferBlindEnable", "Disable")
+    with pytest.raises(CallError, match="blind transfer service is disabled"):
+        await cb.transfer(EP, "carol")
+    assert from_a.state is CallState.CONNECTED
 
 
 SEMI_ATTENDED = {
