@@ -131,6 +131,7 @@ async def test_refused_number_reorder_hotline_and_activation_code(
         "EpServ.CallDtmfMapRefuse[1].Enable": "Enable",
         "EpServ.CallDtmfMapRefuse[1].DtmfMap": "9xx",
         "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
+        "EpServ.DefaultCallWaitingDeactivationDtmfMap": "*70",
         "EpServ.DtmfMapTimeoutInterDtmf": 500,
     })
     # refused: 9xx matches a refused map (though x.T allows it): the reorder tone, no call
@@ -162,6 +163,15 @@ async def test_refused_number_reorder_hotline_and_activation_code(
     assert a.config.get(f"EpServ.ForwardUnconditionalConfig[{EP}].ForwardingAddress") == "5551001"
     line = epserv(a).line(EP)
     assert line is not None and line.earpiece.tone == "Stutter"
+    await endpoint_action(a, "hangup")
+
+    # call waiting off by its code: the unit's own row, as every face shows it
+    assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Active"
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits="*70")
+    assert [(o["kind"], o["service"], o["action"]) for o in out["outcomes"]] == \
+        [("service", "CallWaiting", "Deactivation")] and out["tone"] == "Stutter"
+    assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Inactive"
     await endpoint_action(a, "hangup")
 
     # hotline: off-hook calls the target at once
