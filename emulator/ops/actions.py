@@ -454,6 +454,11 @@ def _show_fax(out: Result) -> str:
 
 def _show_listen(out: Result) -> str:
     st = out["stream"]
+    local = out.get("local_tone")
+    if st is None and local is not None:  # no call: the tone the unit plays to the off-hook line
+        freq = local.get("frequency")
+        heard = f"{freq:.0f} Hz at {local.get('level_dbm0'):.1f} dBm0" if freq else "no tone yet"
+        return f"{out['endpoint']}: off-hook, hears the {local['tone']} tone ({heard})\n"
     if st is None:
         raise OpError(ErrorKind.CALL, f"{out['endpoint']}: no call with media", 409)
     freq = st.get("frequency")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.engines.epserv.engine import EpServEngine
 from emulator.engines.mipt.call_media import CallMedia, CallMediaState
 from emulator.engines.mipt.stream import MediaStream
 from emulator.engines.sipep.calls import Call, CallManager
@@ -161,8 +162,20 @@ def endpoint(unit: Unit, ep: str) -> dict[str, Any]:
 
 
 def media(unit: Unit, ep: str) -> dict[str, Any]:
-    """The endpoint's phone (what it plays and records) and the statistics of its current call's stream."""
+    """The endpoint's phone (what it plays and records), the statistics of its current call's stream, and the tone
+    the unit itself plays to the line (EpServ: dial, busy, reorder... tone; None when none)."""
     hook = require_media(unit)
     stream = stream_of(current_call(unit, ep))
     return {"endpoint": ep, **hook.audio_of(ep).to_json(), "audio_directory": str(hook.audio_dir),
-            "stream": stream.stats() if stream is not None else None}
+            "stream": stream.stats() if stream is not None else None, "local_tone": local_tone(unit, ep)}
+
+
+def local_tone(unit: Unit, ep: str) -> dict[str, Any] | None:
+    """The tone the unit plays to the off-hook line now, as the line hears it (the last 200 ms measured)."""
+    st = unit.services.get("EpServ")
+    engine = st.engine if st is not None else None
+    line = engine.line(ep) if isinstance(engine, EpServEngine) else None
+    if line is None or line.earpiece.tone is None:
+        return None
+    m = line.earpiece.measure()
+    return {"tone": line.earpiece.tone, "frequency": m.frequency, "level_dbm0": m.level_dbm0}

@@ -25,6 +25,7 @@ import pytest
 
 from emulator.engines.epserv.engine import EpServEngine
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
+from emulator.ops import actions
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio, start_kamailio
 from tests.helpers.tones import assert_tone_heard
@@ -100,6 +101,12 @@ async def test_dial_tone_then_a_transformed_number_rings_the_other_unit(
     m = line.earpiece.measure()
     assert m.frequency is not None and min(abs(m.frequency - f) for f in (350.0, 440.0)) < 12, m
     assert EP in sipep(a).calls.off_hook  # an incoming call would be refused busy
+    media = endpoint_action(a, "get-media")  # what the API's GET .../media and the CLI's listen show
+    assert media["stream"] is None and media["local_tone"]["tone"] == "Dial"
+    assert min(abs(media["local_tone"]["frequency"] - f) for f in (350.0, 440.0)) < 12, media
+    listen = actions.find("get-media")
+    assert listen is not None and listen.cli[0].show is not None
+    assert "off-hook, hears the Dial tone" in listen.cli[0].show(media)
     record(a, "call.wav")  # the call's stream records there; the dial tone goes on into dial.wav until a key
     out = await endpoint_action(a, "press", digits="1001")
     assert [(o["kind"], o["number"], o["dialled"]) for o in out["outcomes"]] == [("call", "5551001", "1001")]
