@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import resource
@@ -98,6 +99,7 @@ async def _call_loop(ca: SipEpEngine, lines: int, seconds: float) -> tuple[int, 
             settled[call.id].set()
 
     ca.calls.listeners.append(on_caller)
+    gc.freeze()  # what the start made stays out of later collections, as a lab does once ready (fleet/run.py)
     done = failed = 0
     loop = asyncio.get_running_loop()
     stop = loop.time() + seconds
@@ -149,6 +151,7 @@ def _called_worker(conn: Connection, lines: int, work: Path) -> None:
         await called.start()
         try:
             _answer_at_once(cb)
+            gc.freeze()  # as _call_loop does on the calling side
             loop = asyncio.get_running_loop()
             conn.send(("ready", called.listening["sip"]))
             assert await loop.run_in_executor(None, conn.recv) == "go"

@@ -74,14 +74,15 @@ class _Datagram(asyncio.DatagramProtocol):
     def __init__(self, owner: SipTransport) -> None:
         self.owner = owner
         self.transport: asyncio.DatagramTransport | None = None
+        self.local_port = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.local_port = int(transport.get_extra_info("sockname")[1])  # bound once: not looked up per datagram
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         assert self.transport is not None
-        local_port = int(self.transport.get_extra_info("sockname")[1])
-        self.owner._datagram(data, (str(addr[0]), int(addr[1])), local_port, self.transport)
+        self.owner._datagram(data, (str(addr[0]), int(addr[1])), self.local_port, self.transport)
 
     def error_received(self, exc: Exception) -> None:  # ICMP port unreachable and friends
         self.owner.log.debug("sip_udp_error", error=str(exc))
