@@ -14,6 +14,7 @@ from testkit.openssl import SSLYZE_VENV, Sslyze, sslyze_python
 from testkit.peers import REQUIRE_PEERS
 from testkit.process import stopped_at_exit
 from testkit.rsyslog import Rsyslog, start_rsyslog
+from tests.interop.baresip_lab import Phone
 from tests.interop.netns import NetnsPair, netns_pair
 from tests.interop.siplab import Pkis, make_pkis
 
@@ -27,6 +28,19 @@ def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
 def kamailios() -> Iterator[list[Kamailio]]:
     with stopped_at_exit() as started:
         yield started
+
+
+@pytest.fixture
+async def phones(kamailios: list[Kamailio]) -> AsyncIterator[list[Phone]]:
+    """The baresip phones a test starts (tests.interop.baresip_lab); each stops (un-REGISTER, BYE) before the
+    proxies do."""
+    started: list[Phone] = []
+    yield started
+    for p in started:
+        try:
+            await p.ctrl.close()
+        finally:
+            p.proc.stop()
 
 
 @pytest.fixture

@@ -20,154 +20,51 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from emulator.engines.aaa import AuthResult
-from emulator.engines.sipep.calls import Call, CallManager
+from emulator.engines.sipep.calls import Call
 from emulator.ops import actions
 from emulator.protocols.media.tones import ToneMeasurement
 from emulator.runtime.unit import Unit
-from testkit.baresip import (
-    Baresip,
-    BaresipCtrl,
-    read_wav_pcm,
-    start_baresip,
-    tone_blocks,
-    wait_registered,
-    write_dtmf_wav,
-    write_tone_wav,
+from testkit.baresip import read_wav_pcm, tone_blocks
+from testkit.kamailio import Kamailio
+from tests.interop.baresip_lab import (
+    BARESIP_TONE,
+    BARESIP_USER,
+    DIGITS,
+    TONE_LEVEL,
+    Lab,
+    Phone,
+    baresip_pkis,
+    start_lab,
 )
-from testkit.kamailio import Kamailio, start_kamailio
-from testkit.pki import Pki
-from tests.interop.siplab import USERS, Pkis, reg_state, secure_unit, sipep, stream, wait_for
+from tests.interop.siplab import Pkis, stream, wait_for
 
 pytestmark = pytest.mark.peer
 
 EP = "Phone-Fax1"
-BARESIP_USER, BARESIP_PASSWORD = "baresip", "baresippw"
-BARESIP_TONE = 697.0  # Hz, the WAV baresip plays
 UNIT_TONE = 1000.0  # Hz, what the unit plays
-TONE_LEVEL = -10.0  # dBm0, both tones
 TOLERANCE_HZ, TOLERANCE_DB = 15.0, 3.0
-# Kamailio's address. Not 127.0.0.1: the Kamailio fixture declares alias="127.0.0.1" (any port), and baresip
-# 1.0.0 does not bind its outgoing TLS connection, so it reaches a proxy on 127.0.0.x from 127.0.0.1; with
-# the proxy there too, the Contact Kamailio rewrites to that connection (127.0.0.1:<port>;alias=...) is
-# "myself" for loose_route(), which then takes the in-dialog ACK for strict routing and loops it back to
-# itself: baresip never gets the ACK. On its own address the proxy tells the two apart.
-PROXY_HOST = "127.0.0.10"
 
 
 @pytest.fixture(scope="module")
 def pkis(tmp_path_factory: pytest.TempPathFactory) -> Pkis:
-    """As the SipEp tests' PKI, for a proxy on PROXY_HOST; plus baresip's own certificate and key in one
-    PEM (``baresip.pem``: the way baresip wants them)."""
-    d = tmp_path_factory.mktemp("baresip-pki")
-    pki = Pki("rsa")
-    ca = pki.ca("SIP Lab CA")
-    server = pki.leaf(ca, PROXY_HOST, dns=("localhost",), ips=(PROXY_HOST,)).write(d, "server")
-    wrong = pki.leaf(ca, "proxy.example", dns=("proxy.example",), ips=()).write(d, "wrong")
-    phone = pki.leaf(ca, "baresip", dns=("localhost",), ips=("127.0.0.1",))
-    (d / "baresip.pem").write_bytes(phone.pem() + phone.key_pem())
-    (d / "baresip.pem").chmod(0o600)
-    return Pkis(d, ca, server, wrong)
-
-
-@dataclass
-class Phone:
-    """A running baresip and its ctrl_tcp connection."""
-
-    proc: Baresip
-    ctrl: BaresipCtrl
-
-    def log(self) -> str:
-        return f"\n--- baresip log ({self.proc.log_path}) ---\n{self.proc.log()}"
-
-
-@pytest.fixture
-async def phones(kamailios: list[Kamailio]) -> AsyncIterator[list[Phone]]:
-    # depends on kamailios: baresip stops (un-REGISTER, BYE) before the proxy does
-    started: list[Phone] = []
-    yield started
-    for p in started:
-        try:
-            await p.ctrl.close()
-        finally:
-            p.proc.stop()
-
-
-@dataclass
-class Lab:
-    kamailio: Kamailio
-    unit: Unit
-    phone: Phone
-
-    @property
-    def calls(self) -> CallManager:
-        calls = sipep(self.unit).calls
-        assert calls is not None
-        return calls
-
-    def log(self) -> str:
-        return self.phone.log()
-
-
-DIGITS = "159#"
+    return baresip_pkis(tmp_path_factory)
 
 
 @pytest.fixture
 async def lab(request: pytest.FixtureRequest, tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio],
               units: list[Unit], phones: list[Phone]) -> Lab:
-    """Kamailio on PROXY_HOST, baresip and the unit both registered to it over TLS. Indirect parameter: baresip's
-    only codec (default PCMU), or "dtmf" (PCMU, baresip's audio source is in-band digits)."""
+    """Kamailio on PROXY_HOST, baresip and the unit both registered to it over TLS (tests.interop.baresip_lab).
+    Indirect parameter: baresip's only codec (default PCMU), or "dtmf" (PCMU, baresip's audio source is in-band
+    digits)."""
     param = getattr(request, "param", "PCMU")
-    codec = "PCMU" if param == "dtmf" else param
-    crt, key = pkis.server
-    k = start_kamailio(
-        tmp_path / "kamailio", crt, key, {**USERS, BARESIP_USER: BARESIP_PASSWORD}, tls_only=True, host=PROXY_HOST
-    )
-    kamailios.append(k)
-    bdir = tmp_path / "baresip"
-    bdir.mkdir()
-    ca = bdir / "ca.crt"
-    ca.write_bytes(pkis.ca.pem())
-    if param == "dtmf":
-        source = write_dtmf_wav(bdir / "digits.wav", DIGITS)
-    else:
-        source = write_tone_wav(bdir / f"tone{BARESIP_TONE:.0f}.wav", BARESIP_TONE, 20.0, level_dbm0=TONE_LEVEL,
-                                rate=16000 if codec == "G722" else 8000)
-    proc = start_baresip(
-        bdir,
-        user=BARESIP_USER,
-        password=BARESIP_PASSWORD,
-        proxy=k.tls_address,
-        cafile=ca,
-        certificate=pkis.dir / "baresip.pem",
-        source=source,
-        answermode="auto",
-        codecs=codec,
-    )
-    try:
-        ctrl = await BaresipCtrl.connect(proc.host, proc.ctrl_port)
-    except BaseException:
-        proc.stop()
-        raise
-    phone = Phone(proc, ctrl)
-    phones.append(phone)
-    unit = await secure_unit(
-        units, tmp_path, pkis, profile="4102", user="alice", registrar=k.tls_address, key_management="Sdes"
-    )
-    if codec != "PCMU":  # the unit offers and accepts that codec only (baresip 1.0 answers with all it has)
-        stems = {"G722": "G722", "G726-32": "G726r32kbps"}
-        for stem in ("G711Mulaw", "G711Alaw", "G722", "G726r32kbps", "G729"):
-            unit.config.set(f"Mipt.DefaultCodec{stem}VoiceEnable", "Enable" if stems[codec] == stem else "Disable")
-    await wait_registered(proc, ctrl)
-    await wait_for(lambda: reg_state(unit) == "Registered", what="the unit registered")
-    return Lab(k, unit, phone)
+    return await start_lab(tmp_path, pkis, kamailios, units, phones, codec="PCMU" if param == "dtmf" else param,
+                           source="dtmf" if param == "dtmf" else "tone")
 
 
 def is_tone(m: ToneMeasurement, frequency: float) -> bool:
