@@ -89,12 +89,14 @@ BARESIP_TONE, UNIT_TONE = 697.0, 1000.0
 class Phone:
     proc: Baresip
     ctrl: BaresipCtrl
+    pkis: Pkis  # the lab's certificates for this proxy: the units import its CA
 
 
 @pytest.fixture
 async def phone(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncIterator[tuple[Kamailio, Phone]]:
     """Kamailio (TLS only) on PROXY_HOST and baresip registered to it, auto-answering, tracing its SIP messages,
-    playing BARESIP_TONE. The lab's certificates are made here: the proxy's must name PROXY_HOST."""
+    playing BARESIP_TONE. The lab's certificates are made here (the proxy's must name PROXY_HOST), apart from the
+    module's ``pkis``, which the other tests keep using."""
     pki = Pki("rsa")
     ca = pki.ca("SIP Lab CA")
     crt, key = pki.leaf(ca, PROXY_HOST, dns=("localhost",), ips=(PROXY_HOST,)).write(tmp_path, "proxy")
@@ -117,8 +119,7 @@ async def phone(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncI
         raise
     try:
         await wait_registered(proc, ctrl)
-        pkis.ca = ca  # the units trust this lab CA (lab_unit imports pkis.ca)
-        yield k, Phone(proc, ctrl)
+        yield k, Phone(proc, ctrl, Pkis(tmp_path, ca, (crt, key), pkis.wrong_name))
     finally:
         try:
             await ctrl.close()
@@ -126,12 +127,13 @@ async def phone(tmp_path: Path, pkis: Pkis, kamailios: list[Kamailio]) -> AsyncI
             proc.stop()
 
 
-async def forwarded_to_baresip(units: list[Unit], k: Kamailio, phone: Phone, tmp_path: Path, pkis: Pkis,
-                               kind: str, reason: str) -> None:
+async def forwarded_to_baresip(units: list[Unit], k: Kamailio, phone: Phone, tmp_path: Path, kind: str,
+                               reason: str) -> None:
     """alice's unit forwards ``kind`` to baresip; bob's unit (SRTP, SDES) calls alice (once alice's line is busy in
     a call with carol's unit for OnBusy; call waiting off, else the line would take bob's call as a waiting call and
     not be busy): bob ends up talking with baresip, each hearing the other, and baresip
     received the INVITE with alice's Diversion and ``reason``."""
+    pkis = phone.pkis
     alice = await siplab.lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address,
                            settings=forward(kind, "baresip", **{"EpServ.DefaultForwardNoAnswerTimeout": 1000,
                                                                 "EpServ.DefaultCallWaitingEnable": "Disable"}))
@@ -168,14 +170,13 @@ async def forwarded_to_baresip(units: list[Unit], k: Kamailio, phone: Phone, tmp
     await phone.ctrl.wait_event("CALL_CLOSED", since=since, timeout=5)
 
 
-async def test_forward_on_busy_to_baresip(units: list[Unit], phone: tuple[Kamailio, Phone], tmp_path: Path,
-                                          pkis: Pkis) -> None:
-    await forwarded_to_baresip(units, *phone, tmp_path, pkis, "OnBusy", "user-busy")
+async def test_forward_on_busy_to_baresip(units: list[Unit], phone: tuple[Kamailio, Phone], tmp_path: Path) -> None:
+    await forwarded_to_baresip(units, *phone, tmp_path, "OnBusy", "user-busy")
 
 
-async def test_forward_on_no_answer_to_baresip(units: list[Unit], phone: tuple[Kamailio, Phone], tmp_path: Path,
-                                               pkis: Pkis) -> None:
-    await forwarded_to_baresip(units, *phone, tmp_path, pkis, "NoAnswer", "no-answer")
+async def test_forward_on_no_answer_to_baresip(units: list[Unit], phone: tuple[Kamailio, Phone],
+                                               tmp_path: Path) -> None:
+    await forwarded_to_baresip(units, *phone, tmp_path, "NoAnswer", "no-answer")
 
 
 async def test_caller_follows_a_crout_sip_redirect(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,

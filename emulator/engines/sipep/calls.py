@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.engines.sipep.call import ALLOW, Call
+from emulator.engines.sipep.call_completion import CallCompletion
 from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, EndedCall
 from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallRouting, CallUA
@@ -123,6 +124,7 @@ class CallManager:
         self.line = LineActions(self, ua)
         self.invite_headers: dict[str, list[tuple[str, str]]] = {}  # endpoint -> extra headers of its next INVITE
         self.forwarding = Forwarding(self, ua)  # EpServ call forwarding (302), Diversion (RFC 5806) both ways
+        self.completion = CallCompletion(self, ua)  # EpServ call completion (RFC 6910), the agent
 
     # ------------------------------------------------------------------ queries
     def rows(self) -> list[dict[str, Any]]:
@@ -394,6 +396,7 @@ class CallManager:
             return
         reason = "cancelled" if response.status == 487 and call.cancel_requested else \
             f"{response.status} {response.reason}"
+        self.completion.refused(call, response)  # a candidate for call completion (busy, no reply)
         self._end(call, reason, response.status)
 
     def _confirm(self, call: Call, invite: Request, response: Response) -> None:

@@ -60,6 +60,7 @@ __all__ = ["GatewayRuntime", "Link", "Registration", "ServerAddr", "SipEpEngine"
 # Bodies the unit reads: SDP, the DTMF relay bodies of SIP INFO, the sipfrag of a transfer's NOTIFY.
 ACCEPTED_TYPES = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "message/sipfrag",
                             "application/simple-message-summary",  # MWI NOTIFYs (RFC 3842)
+                            "application/call-completion",  # call completion NOTIFYs (RFC 6910)
                             "application/hook-flash"})  # a far end's hook-flash in an INFO (EpServ, in_dialog.py)
 
 
