@@ -140,6 +140,27 @@ class FarEnd(asyncio.DatagramProtocol):
             self._send("ACK", f"{seq} ACK", None)
         return response
 
+    async def call(self, unit: tuple[str, int], user: str, call_id: str) -> str:
+        """A new call to `user` at the unit: the unit's final response (a refusal is ACKed)."""
+        host, port = unit
+        cseq = f"{next(self.cseq)} INVITE"
+        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.waiting[cseq] = fut
+        via = f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bKout{next(self.branches)};rport"
+        head = [f"sip:{user}@{host}:{port}", via, "Max-Forwards: 70", f"From: <sip:far@127.0.0.1>;tag=out{call_id}",
+                f"Call-ID: {call_id}"]
+        sdp = self.offer("sendrecv")
+        self.transport.sendto(("\r\n".join([f"INVITE {head[0]} SIP/2.0", *head[1:], f"To: <{head[0]}>",
+                                             f"CSeq: {cseq}", f"Contact: <sip:far@127.0.0.1:{self.port}>",
+                                             "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
+                                             sdp])).encode(), unit)
+        response = await asyncio.wait_for(fut, 8)
+        if not response.startswith("SIP/2.0 2"):
+            ack = [f"ACK {head[0]} SIP/2.0", *head[1:], f"To: {header(response, 'To')}",
+                   f"CSeq: {cseq.split()[0]} ACK", "Content-Length: 0", "", ""]
+            self.transport.sendto("\r\n".join(ack).encode(), unit)
+        return response
+
     def _send(self, method: str, cseq: str, sdp: str | None) -> None:
         d = self.dialog
         assert d is not None
@@ -284,6 +305,24 @@ async def test_each_value_shows_on_the_wire(row: Row, units: list[Unit], tmp_pat
                 await u.restart_service("SipEp")
         shown.append(row.show(await one_call(u, far_end)))
     assert tuple(shown) == row.expected, (row.param, shown)
+
+
+# ------------------------------------------------------------------ the cause a refusal carries (RFC 3326, 3398)
+async def test_cause_to_sip_mapping_sets_the_refusal_status_and_reason(units: list[Unit], tmp_path: Path, pkis: Pkis,
+                                                                        far_end: FarEnd) -> None:
+    """A call no route takes (CRout, factory auto-routing) is refused with Q.850 cause 3: 404 and ``Reason:
+    Q.850;cause=3`` by RFC 3398, the ``SipEp.ErrorMappingCauseToSip`` row's SipCode once there is one."""
+    u = await lab_unit(units, tmp_path, pkis, user="alice", registrar="home.example", tls=False, routing=True,
+                       settings={"SipEp.UserAgent[Phone-Fax1].Register": "Disable"})
+    unit = (u.host, sipep(u).ua.gateways["default"].ports["UDP"])
+    seen = []
+    for n, rows in enumerate(([], [{"Cause": 3, "SipCode": 480}])):
+        for row in rows:
+            u.config.add_row("SipEp.ErrorMappingCauseToSip", row)
+        response = await far_end.call(unit, "nobody", f"cause-{n}")
+        seen.append((response.split(" ", 2)[1], header(response, "Reason")))
+    reason = 'Q.850;cause=3;text="No route to destination"'
+    assert seen == [("404", reason), ("480", reason)], seen
 
 
 # ------------------------------------------------------------------ the keep-alive OPTIONS' From
