@@ -4,7 +4,8 @@ informs. Prints ``name value unit`` lines.
     .venv/bin/python bench/fleet.py [--units 1000] [--workers 1,2] [--runs 5] [--kamailios 4]
                                     [--skip-boot] [--skip-register] [--metrics]
 
-1. One unit, process start -> ready file, state on disk, bytecode cached (median of ``--runs``).
+1. One unit, process start -> ready file, state on disk, bytecode cached (median of ``--runs``), and until the
+   faces that come up after the ready file (SSH, listed under ``coming_up`` meanwhile) serve too.
 2. ``--units`` units for each ``--workers`` value: first boot (no state: host keys made), cold (state on
    disk, no Python bytecode cached: every module compiled, as after an upgrade) and warm (state and bytecode
    cached): seconds from process start to the ready file, the CPU seconds the process tree used by then (a
@@ -53,6 +54,7 @@ from testkit.kamailio import Kamailio, start_kamailio  # noqa: E402
 from testkit.peers import free_port  # noqa: E402
 from testkit.pki import Pki  # noqa: E402
 
+LOG_LEVEL = ["--log-level", "warning"]  # --log-level: every unit's events in the log beside the ready file (--keep)
 DOMAIN = "fleet.test"
 DNS_HOST = "127.0.0.61"
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -98,7 +100,7 @@ class Run:
         t0 = time.monotonic()
         with open(ready.with_suffix(".log"), "ab") as log:  # beside the ready file
             self.proc = subprocess.Popen([sys.executable, "-m", "emulator", "run", "--ready-file", str(ready),
-                                          "--log-level", "warning", "--log-format", "json", *args],
+                                          *LOG_LEVEL, "--log-format", "json", *args],
                                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.t0 = t0
         while not ready.exists():
@@ -111,6 +113,17 @@ class Run:
         self.ready_s = time.monotonic() - t0
         self.cpu_s = tree_cpu_s(self.proc.pid)
         self.rss_mb = tree_rss_mb(self.proc.pid)
+
+    def served_s(self, timeout: float = 60) -> float:
+        """Seconds from the start until no unit lists a face under ``coming_up`` (every face serving)."""
+        while time.monotonic() - self.t0 < timeout:
+            try:
+                if not any(u.get("coming_up") for u in self.doc()["units"]):
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.002)
+        return time.monotonic() - self.t0
 
     def doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.ready.read_text())
@@ -139,6 +152,15 @@ def total(urls: list[str], key: str) -> float:
     return sum(scrape(u).get(key, 0.0) for u in urls)
 
 
+def totals(urls: list[str]) -> dict[str, float]:
+    """Every sample of every endpoint, summed (one scrape each)."""
+    out: dict[str, float] = {}
+    for u in urls:
+        for k, v in scrape(u).items():
+            out[k] = out.get(k, 0.0) + v
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- 1 and 2: boot
 def boot_lab(n: int) -> dict[str, Any]:
     return {"unit": [{"name": f"u{i:04d}", "profile": ("4102", "C740", "3621")[i % 3],
@@ -146,25 +168,29 @@ def boot_lab(n: int) -> dict[str, Any]:
 
 
 def one_unit(tmp: Path, runs: int, warm: Path) -> None:
-    times, cpu = [], []
+    times, cpu, served = [], [], []
     for i in range(runs + 1):  # the first run makes the unit's state
         r = Run(["--state-dir", str(tmp / "one"), "--port-mode", "auto"], tmp / "one.json", bench_env(warm))
+        all_served = r.served_s()
         r.stop()
         if i:
             times.append(r.ready_s)
             cpu.append(r.cpu_s)
-    print(f"fleet_one_unit_ready {statistics.median(times):.3f} s")
+            served.append(all_served)
+    print(f"fleet_one_unit_ready {statistics.median(times):.3f} s (load {os.getloadavg()[0]:.1f})")
     print(f"fleet_one_unit_ready_min {min(times):.3f} s")
     print(f"fleet_one_unit_ready_cpu {statistics.median(cpu):.2f} s")
+    print(f"fleet_one_unit_every_face_served {statistics.median(served):.3f} s (no face left in coming_up)")
 
 
-def boots(tmp: Path, units: int, workers: list[int], warm: Path, metrics: bool) -> None:
+def boots(tmp: Path, units: int, workers: list[int], warm: Path, metrics: bool,
+          kinds: tuple[str, ...] = ("first_boot", "cold", "warm")) -> None:
     lab = tmp / "boot.json"
     lab.write_text(json.dumps(boot_lab(units)))
     for w in workers:
         state = tmp / f"boot-w{w}"
         common = ["--lab", str(lab), "--state-dir", str(state), "--workers", str(w)]
-        for kind in ("first_boot", "cold", "warm"):
+        for kind in kinds:
             cache = tmp / f"pycache-cold-{w}" if kind == "cold" else warm
             extra = ["--metrics-port", "0"] if metrics and kind == "warm" else []
             r = Run(common + extra, tmp / "boot-ready.json", bench_env(cache))
@@ -180,6 +206,8 @@ def boots(tmp: Path, units: int, workers: list[int], warm: Path, metrics: bool) 
                           f"({len(urls)} endpoints, {n:.0f} services started)")
             finally:
                 r.stop()
+            if kind == "cold":
+                shutil.rmtree(cache, ignore_errors=True)  # the next cold start compiles again
         shutil.rmtree(state, ignore_errors=True)
 
 
@@ -266,12 +294,12 @@ def register_lab(n: int, ca: Path, dns: Dnsmasq, acs_url: str) -> dict[str, Any]
                          "dns_port": dns.port, "settings": settings}, "unit": numbered_units(n, "r", 4)}
 
 
-def wait(predicate: Callable[[], bool], timeout: float) -> bool:
+def wait(predicate: Callable[[], bool], timeout: float, every: float = 0.2) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
             return True
-        time.sleep(0.2)
+        time.sleep(every)
     return predicate()
 
 
@@ -304,9 +332,18 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
         try:
             urls = [x["metrics"] for x in r.doc()["workers"]]
             marks: dict[str, float] = {}
+            timeline: list[str] = []  # where the seconds go: registrations by state, Informs, SipEp notices
 
             def progress() -> bool:
-                registered = total(urls, 'dgw_registrations{state="Registered"}')
+                sample = totals(urls)
+                registered = sample.get('dgw_registrations{state="Registered"}', 0.0)
+                states = {k.split('"')[1]: int(v) for k, v in sample.items()
+                          if k.startswith("dgw_registrations{") and v}
+                notices = int(sum(v for k, v in sample.items()
+                                  if k.startswith("dgw_notifications_total{") and 'service="SipEp"' in k))
+                line = f"{states} informed {len(acs.bootstrapped)} SipEp notifications {notices}"
+                if not timeline or timeline[-1].split(": ", 1)[1] != line:
+                    timeline.append(f"{time.monotonic() - r.t0:5.1f} s: {line}")
                 both = min(registered, len(acs.bootstrapped))
                 for what, count in (("", both), ("registered ", registered), ("informed ", len(acs.bootstrapped))):
                     for label, share in (("half", 0.5), ("99%", 0.99)):
@@ -314,7 +351,7 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
                             marks[what + label] = time.monotonic() - r.t0
                 return both >= n
 
-            ok = wait(progress, 120)
+            ok = wait(progress, 120, every=0.5)
             done = time.monotonic() - r.t0
             registered = int(total(urls, 'dgw_registrations{state="Registered"}'))
             missing = n - min(n, registered), n - len(acs.bootstrapped)
@@ -327,6 +364,11 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
                   f"BOOTSTRAP informed: half at {at.get('informed half')}, 99 % at {at.get('informed 99%')}")
             print(f"fleet_{n}_units_w{workers}_failures {sum(missing)} ({missing[0]} not registered, "
                   f"{missing[1]} without BOOTSTRAP Inform; {acs.informs} Informs answered)")
+            print(f"# load average at the end: {os.getloadavg()[0]:.1f}; timeline (registrations by state, "
+                  "BOOTSTRAP Informs answered, SipEp notifications raised):")
+            step = max(1, len(timeline) // 40)  # at most ~40 lines
+            for line in [*timeline[:-1:step], timeline[-1]] if timeline else []:
+                print(f"#   {line}")
         finally:
             r.stop()
     finally:
@@ -344,8 +386,12 @@ def main() -> None:
     ap.add_argument("--skip-boot", action="store_true")
     ap.add_argument("--skip-register", action="store_true")
     ap.add_argument("--metrics", action="store_true")
+    ap.add_argument("--boot-kinds", default="first_boot,cold,warm",
+                    help="which starts of part 2 (first_boot makes the state the others need)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (logs of Kamailio and dnsmasq)")
+    ap.add_argument("--log-level", default="warning", help="the emulator's (debug: every unit's events; see --keep)")
     a = ap.parse_args()
+    LOG_LEVEL[1] = a.log_level
     workers = [int(w) for w in a.workers.split(",")]
     print(f"# load average before: {os.getloadavg()[0]:.2f}, cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory() as d:
@@ -356,7 +402,7 @@ def main() -> None:
                        cwd=ROOT, env=bench_env(warm), check=True)
         if not a.skip_boot:
             one_unit(tmp, a.runs, warm)
-            boots(tmp, a.units, workers, warm, a.metrics)
+            boots(tmp, a.units, workers, warm, a.metrics, tuple(a.boot_kinds.split(",")))
         if not a.skip_register:
             register_and_inform(tmp, a.units, max(workers), a.kamailios)
 

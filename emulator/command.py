@@ -20,7 +20,9 @@ lab puts every unit on that address (the pod's).
 
 Once every face listens, FILE (if given) is written atomically with
 ``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted), and written again
-whenever a face opens, moves or closes. SIGTERM or SIGINT stops every unit cleanly, at any moment (a second
+whenever a face opens, moves or closes. A face slow to load (SSH) listens by then and serves a moment later:
+it is listed under ``coming_up`` until it does (:mod:`emulator.fleet.late`). A FILE left by an earlier process
+is removed first of all (:mod:`emulator.__main__`). SIGTERM or SIGINT stops every unit cleanly, at any moment (a second
 one ends the process at once).
 """
 
@@ -34,17 +36,11 @@ import sys
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from emulator.fleet.logs import DETAIL
 from emulator.fleet.run import install_stop_signals, run_units
 from emulator.labfile import LabError, load_lab, parse_slice, specs_from_lab
 from emulator.runtime.logging import LOG_FORMATS, configure_logging
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
-from firmware_model.behaviour import load_behaviour, markdown
-from firmware_model.crypt import CryptError, decrypt, encrypt
-from firmware_model.mfp import Manifest, MfpError, build_mfp, read_mfp
 from firmware_model.profiles import PROFILES
 from firmware_model.store import atomic_write
 
@@ -132,6 +128,13 @@ def _file_tools(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _run_file_tool(args: argparse.Namespace) -> int:
+    # The file tools' modules (cryptography's key loading among them) load only for them: `run` starts faster.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from firmware_model.crypt import CryptError, decrypt, encrypt
+    from firmware_model.mfp import Manifest, MfpError, build_mfp, read_mfp
+
     try:
         if args.cmd == "crypt":
             data = args.input.read_bytes()
@@ -209,6 +212,8 @@ def run_command(argv: list[str] | None = None, started_at: float | None = None) 
     if args.cmd in ("crypt", "mfp"):
         return _run_file_tool(args)
     if args.cmd == "parameters":
+        from firmware_model.behaviour import load_behaviour, markdown
+
         behaviour = load_behaviour()
         if args.markdown:
             sys.stdout.write(markdown(behaviour))

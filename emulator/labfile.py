@@ -58,8 +58,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
-from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
 from emulator.runtime.spec import DEFAULT_API_PORT, UnitSpec
 from firmware_model.profiles import get_profile
 from firmware_model.script import quote
@@ -271,6 +269,11 @@ def _phones(unit: str, profile: str, raw: Any, audio_dir: Path) -> dict[str, dic
     """Check a unit's ``[unit.phones.<EpId>]`` tables now, so a bad lab file is refused before anything runs."""
     if raw is None:
         return {}
+    # The media stack loads for a lab that names phones only: a supervisor of workers, or a lab without phones,
+    # starts without it (issue 14: a fleet's start; cold, every module loaded is compiled first).
+    from emulator.engines.mipt.endpoint_audio import AudioError, EndpointAudio, parse_media_request
+    from emulator.engines.mipt.fax_calls import FaxError, parse_fax_request
+
     if not isinstance(raw, dict):
         raise LabError(f"unit {unit}: phones must be a table of endpoints")
     try:

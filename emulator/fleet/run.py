@@ -67,6 +67,7 @@ class Runner:
         self.log = structlog.get_logger("dgw")
         self._dirty: set[int] = set()
         self._flush_scheduled = False
+        self.late_gate = asyncio.Event()  # opened once the ready file is written: the late faces come up then
 
     def running_units(self) -> list[Unit]:
         return [ru.unit for ru in self.units]
@@ -98,6 +99,8 @@ class Runner:
                 entry[face] = u.listening[face]
         if self.worker is not None:
             entry["worker"] = self.worker
+        if ru.late is not None and ru.late.coming_up:
+            entry["coming_up"] = sorted(ru.late.coming_up)
         return entry
 
     async def run(self, stop: asyncio.Event, started_at: float) -> int:
@@ -123,7 +126,10 @@ class Runner:
             self.ready = True
             for i, ru in enumerate(self.units):
                 ru.unit.on_listening(self._listener(i))
+                if ru.late is not None:
+                    ru.late.changed = self._late_listener(i)
             self.publish([self.entry(i) for i in range(len(self.units))], True)
+            self.late_gate.set()  # the faces slow to load come up now, each unit's entry rewritten as they do
             self.log.info("ready", units=len(self.units), seconds=round(time.monotonic() - started_at, 3))
             gc.freeze()
             DETAIL.flush(self.log)
@@ -149,13 +155,14 @@ class Runner:
             DETAIL.flush(self.log)
 
     async def _start(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+        from emulator.fleet.late import LateFaces
         from emulator.lab import LabError, build_unit  # composition: the engines load once the command is parsed
 
         for spec in self.specs:
             if stop.is_set():
                 return
             try:
-                ru = build_unit(spec)
+                ru = build_unit(spec, late=LateFaces(self.late_gate))
             except LabError as e:
                 raise StartFailed(str(e), 2) from None
             self.units.append(ru)
@@ -188,6 +195,9 @@ class Runner:
 
     def _listener(self, i: int) -> Callable[[str, str | None], None]:
         return lambda _face, _address: self._changed(i)
+
+    def _late_listener(self, i: int) -> Callable[[], None]:
+        return lambda: self._changed(i)
 
     def _changed(self, i: int) -> None:
         self._dirty.add(i)

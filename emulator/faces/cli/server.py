@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +220,9 @@ class CliEngine:
         self.stop_grace_s = 0.5
         self._conns: set[asyncssh.SSHServerConnection] = set()
         self._processes: set[asyncssh.SSHServerProcess[str]] = set()
+        # A listening socket the composition bound before the ready file (emulator.fleet.late): the next start
+        # serves SSH on it instead of binding Cli.SshPort, so a client that connected meanwhile is served.
+        self.sock: socket.socket | None = None
         _install_redaction()
 
     async def start(self) -> None:
@@ -230,9 +234,11 @@ class CliEngine:
         keys = await loop.run_in_executor(None, load_host_keys, self.unit.state_dir, level == "Permissive")
         algs = algorithms_for(level)
         host = self.unit.host
+        sock, self.sock = self.sock, None
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {
+            "host": host, "port": self.unit.ports.real_port(int(cfg.get("Cli.SshPort") or 22), "ssh")}
         self._acceptor = await asyncssh.listen(
-            host,
-            self.unit.ports.real_port(int(cfg.get("Cli.SshPort") or 22), "ssh"),
+            **where,
             server_factory=lambda: _Server(self),
             server_host_keys=_host_keypairs(keys, algs["hostkey"]),
             process_factory=self._session,
