@@ -32,6 +32,7 @@ from datetime import datetime
 from emulator.protocols.crout.causes import NO_ROUTE
 from emulator.protocols.crout.names import kind_of, suffix_of
 from emulator.protocols.crout.properties import CallProperties, sides
+from emulator.protocols.crout.route_index import RouteIndex
 from emulator.protocols.crout.table import Hunt, Matcher, RoutingTable, Signaling
 from firmware_model.crout_expressions import expand
 
@@ -116,6 +117,7 @@ class Router:
     def __init__(self, table: RoutingTable | None = None) -> None:
         self.table = table or RoutingTable()
         self._cyclic: dict[str, int] = {}  # hunt name -> where its next call starts
+        self._index: RouteIndex | None = None  # the routes that can match a call (route_index.py), per table
 
     def route(self, source: str, properties: CallProperties, when: datetime | Callable[[], datetime], *,
               available: Callable[[str], bool] = lambda _: True, local_ip_port: str = "") -> Decision:
@@ -125,9 +127,10 @@ class Router:
 
     # ------------------------------------------------------------------ routes
     def _route(self, source: str, props: CallProperties, ctx: _Context) -> Decision:
-        for route in self.table.routes:
-            if source not in route.sources:
-                continue
+        index = self._index
+        if index is None or index.routes is not self.table.routes:
+            index = self._index = RouteIndex(self.table)
+        for route in index.candidates(source, props):  # the routes in order, less those that cannot match
             if self._match(route.matcher, props, ctx) is None or not self._valid(route.destination, ctx):
                 continue
             ctx.trail.append(f"route {route.type} {route.index}")
