@@ -416,7 +416,24 @@ def _fax(mode: str) -> Runner:
     return run
 
 
+async def _call_completion(inv: Invocation) -> Result:
+    """RFC 6910: the line asks for the completion of its last failed call (engines/sipep/call_completion.py)."""
+    manager = _calls(inv.unit)
+    try:
+        request = manager.completion.request(inv.endpoint)
+    except LookupError as e:
+        raise OpError(ErrorKind.CALL, str(e), 409) from None
+    return {"endpoint": inv.endpoint, "action": "call-completion",
+            "request": {"index": request.index, "type": request.kind, "target": request.target,
+                        "monitor": request.monitor}}
+
+
 # ---------------------------------------------------------------------------------------------- CLI forms
+def _show_completion(out: Result) -> str:
+    req = out["request"]
+    return f"{out['endpoint']}: call completion {req['index']} ({req['type']}) of {req['target']} requested\n"
+
+
 def _show_call(out: Result) -> str:
     call = out.get("call")
     if call is None:
@@ -578,6 +595,14 @@ for _action in (
            description="EpServ conference type Local: the held call is resumed and the unit mixes the line's two "
            "calls: each far end hears the line and the other far end. ConferenceServer is not acted on (409).",
            cli=(_form("conference", "three-way conference of the line's two calls (EpServ)", show=_show_call),)),
+    Action("call-completion", "Ask for the completion of the line's last failed call (RFC 6910: CCBS after a busy "
+           "callee, CCNR after no reply)", _call_completion,
+           description="The service must be on when the call fails (EpServ.DefaultCallCompletionBusySubscriberEnable "
+           "/ NoReplyEnable, or the line's EpSpecificCallCompletion row); the unit subscribes to the callee's "
+           "call-completion monitor and calls the callee again once it is free; EpServ.CallCompletionConfig lists "
+           "the request. 409 when the line has no failed call to complete.",
+           cli=(_form("call-completion", "complete the line's last failed call once the callee is free (RFC 6910)",
+                      show=_show_completion),)),
     Action("dtmf", "Send DTMF digits in the endpoint's connected call", _dtmf,
            args=(Arg("digits", "string", "0-9 * # A-D, at most 64", required=True),
                  Arg("duration_ms", "integer", "each digit's duration, 40-2000 ms (default 100)"),

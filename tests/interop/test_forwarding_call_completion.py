@@ -2,7 +2,8 @@
 as its call-completion monitor, on 127.0.0.1 over UDP:
 
 the unit's line calls bob, who is busy: 486 naming its monitor (``Call-Info: <...>;purpose=call-completion``); the
-user asks for completion (CCBS on: ``EpServ.DefaultCallCompletionBusySubscriberEnable``); the unit SUBSCRIBEs to the
+user asks for completion (the endpoint action ``call-completion``; CCBS on:
+``EpServ.DefaultCallCompletionBusySubscriberEnable``); the unit SUBSCRIBEs to the
 ``call-completion`` event at the monitor and ``EpServ.CallCompletionConfig`` lists the request; the monitor's NOTIFY
 ``cc-state: queued`` shows the target Busy, ``cc-state: ready`` makes the line call bob again with ``m=BS`` in the
 Request-URI (checked by the callee), and the unit ends the subscription (SUBSCRIBE with Expires 0); the row goes."""
@@ -19,7 +20,7 @@ from emulator.engines.sipep.call_state import CallState
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.peers import free_port, require_peer, udp_bound
-from tests.interop.siplab import EPS, Pkis, lab_unit, sipep, wait_for
+from tests.interop.siplab import EPS, Pkis, endpoint_action, lab_unit, sipep, wait_for
 
 pytestmark = pytest.mark.peer
 
@@ -188,7 +189,9 @@ async def test_busy_callee_completed_through_its_monitor(units: list[Unit], kama
         busy = await calls.dial(EP, "bob")
         await wait_for(lambda: busy.state is CallState.ENDED, what="bob busy")
         assert busy.status == 486, busy.row()
-        calls.completion.request(EP)
+        asked = await endpoint_action(u, "call-completion")  # as the API's POST .../call-completion runs it
+        monitor = f"sip:monitor@127.0.0.1:{monitor_port}"
+        assert (asked["request"]["type"], asked["request"]["monitor"]) == ("Ccbs", monitor), asked
         rows = u.config.rows("EpServ.CallCompletionConfig")
         assert [(r["EpId"], r["Type"], r["TargetAddress"]) for r in rows] == [
             (EP, "Ccbs", "sip:bob@127.0.0.1")], rows  # the callee at the gateway's domain
