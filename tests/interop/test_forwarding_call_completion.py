@@ -1,12 +1,13 @@
 """Call completion (RFC 6910), the unit as the caller's agent, against SIPp (Debian ``sip-tester``) as the callee and
 as its call-completion monitor, on 127.0.0.1 over UDP:
 
-the unit's line calls bob, who is busy: 486 naming its monitor (``Call-Info: <...>;purpose=call-completion``); the
-user asks for completion (the endpoint action ``call-completion``; CCBS on:
-``EpServ.DefaultCallCompletionBusySubscriberEnable``); the unit SUBSCRIBEs to the
-``call-completion`` event at the monitor and ``EpServ.CallCompletionConfig`` lists the request; the monitor's NOTIFY
-``cc-state: queued`` shows the target Busy, ``cc-state: ready`` makes the line call bob again with ``m=BS`` in the
-Request-URI (checked by the callee), and the unit ends the subscription (SUBSCRIBE with Expires 0); the row goes."""
+the unit's line calls bob, who is busy (486), or whose phone rings until the caller hangs up (CCNR: 487); the refusal
+names the monitor (``Call-Info: <...>;purpose=call-completion``); the user asks for completion (the endpoint action
+``call-completion``; the service on: ``EpServ.DefaultCallCompletionBusySubscriberEnable`` / ``NoReplyEnable``); the
+unit SUBSCRIBEs to the ``call-completion`` event at the monitor and ``EpServ.CallCompletionConfig`` lists the
+request; the monitor's NOTIFY ``cc-state: queued`` shows the target Busy, ``cc-state: ready`` makes the line call bob
+again with ``m=BS`` / ``m=NR`` in the Request-URI (checked by the callee), and the unit ends the subscription
+(SUBSCRIBE with Expires 0); the row goes."""
 
 from __future__ import annotations
 
@@ -27,22 +28,13 @@ pytestmark = pytest.mark.peer
 EP = EPS["4102"]
 
 CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="busy callee, then the completion call">
+<scenario name="busy or unanswered callee, then the completion call">
   <recv request="INVITE">
-    <action><ereg regexp="^INVITE sip:bob@[^ ]*;m=BS SIP/2.0" search_in="msg" check_it="false" assign_to="cc"/></action>
+    <action><ereg regexp="^INVITE sip:bob@[^ ]*;m=M_PARAM SIP/2.0" search_in="msg" check_it="false" assign_to="cc"/>
+    </action>
   </recv>
   <nop next="answer" test="cc"/>
-  <send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]busy[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Call-Info: <sip:monitor@127.0.0.1:MONITOR_PORT>;purpose=call-completion;m=BS
-Content-Length: 0
-
-]]></send>
+FIRST_CALL
   <recv request="ACK" next="end"/>
   <label id="answer"/>
   <send><![CDATA[
@@ -80,6 +72,52 @@ Content-Length: 0
   <label id="end"/>
 </scenario>
 """
+
+BUSY = """  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]busy[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Call-Info: <sip:monitor@127.0.0.1:MONITOR_PORT>;purpose=call-completion;m=BS
+Content-Length: 0
+
+]]></send>"""
+
+NO_REPLY = """  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]ring[call_number]
+[last_Call-ID:]
+CSeq: [last_cseq_number] INVITE
+Call-Info: <sip:monitor@127.0.0.1:MONITOR_PORT>;purpose=call-completion;m=NR
+Content-Length: 0
+
+]]></send>"""
 
 MONITOR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="call-completion monitor">
@@ -174,33 +212,41 @@ async def finished(proc: asyncio.subprocess.Process, tmp_path: Path, name: str) 
     assert proc.returncode == 0, (name, err.decode(), log.read_text() if log.exists() else "")
 
 
-async def test_busy_callee_completed_through_its_monitor(units: list[Unit], kamailios: list[Kamailio],
-                                                         tmp_path: Path, pkis: Pkis) -> None:
+@pytest.mark.parametrize("kind", ["Ccbs", "Ccnr"])
+async def test_failed_call_completed_through_the_callees_monitor(units: list[Unit], kamailios: list[Kamailio],
+                                                                 tmp_path: Path, pkis: Pkis, kind: str) -> None:
+    """Ccbs: bob busy (486). Ccnr: bob's phone rings (180) until the caller hangs up (CANCEL, 487)."""
     callee_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
     monitor_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
-    procs = [await start_sipp(tmp_path, "callee", CALLEE.replace("MONITOR_PORT", str(monitor_port)), callee_port, 2),
+    m_param = {"Ccbs": "BS", "Ccnr": "NR"}[kind]
+    callee = CALLEE.replace("FIRST_CALL", BUSY if kind == "Ccbs" else NO_REPLY).replace("M_PARAM", m_param)
+    procs = [await start_sipp(tmp_path, "callee", callee.replace("MONITOR_PORT", str(monitor_port)), callee_port, 2),
              await start_sipp(tmp_path, "monitor", MONITOR, monitor_port, 1)]
     try:
+        service = "BusySubscriber" if kind == "Ccbs" else "NoReply"
         u = await lab_unit(units, tmp_path, pkis, user="alice", registrar=f"127.0.0.1:{callee_port}", tls=False,
                            settings={f"SipEp.UserAgent[{EP}].Register": "Disable",
-                                     "EpServ.DefaultCallCompletionBusySubscriberEnable": "Enable"})
+                                     f"EpServ.DefaultCallCompletion{service}Enable": "Enable"})
         calls = sipep(u).calls
         await wait_for(lambda: sipep(u).running, what="SipEp running")
-        busy = await calls.dial(EP, "bob")
-        await wait_for(lambda: busy.state is CallState.ENDED, what="bob busy")
-        assert busy.status == 486, busy.row()
+        failed = await calls.dial(EP, "bob")
+        if kind == "Ccnr":
+            await wait_for(lambda: failed.state is CallState.ALERTING, what="bob's phone ringing")
+            await calls.hangup(EP)
+        await wait_for(lambda: failed.state is CallState.ENDED, what="bob's call failed")
+        assert failed.status == (486 if kind == "Ccbs" else 487), failed.row()
         asked = await endpoint_action(u, "call-completion")  # as the API's POST .../call-completion runs it
         monitor = f"sip:monitor@127.0.0.1:{monitor_port}"
-        assert (asked["request"]["type"], asked["request"]["monitor"]) == ("Ccbs", monitor), asked
+        assert (asked["request"]["type"], asked["request"]["monitor"]) == (kind, monitor), asked
         rows = u.config.rows("EpServ.CallCompletionConfig")
         assert [(r["EpId"], r["Type"], r["TargetAddress"]) for r in rows] == [
-            (EP, "Ccbs", "sip:bob@127.0.0.1")], rows  # the callee at the gateway's domain
+            (EP, kind, "sip:bob@127.0.0.1")], rows  # the callee at the gateway's domain
         await wait_for(lambda: [r["TargetState"] for r in u.config.rows("EpServ.CallCompletionConfig")] == ["Busy"],
                        what="the monitor's queued NOTIFY: target busy")
         await wait_for(lambda: (c := calls.current(EP)) is not None and c.state is CallState.CONNECTED, timeout=10,
                        what="the completion call answered")
         call = calls.current(EP)
-        assert call is not None and call.invite is not None and str(call.invite.uri).endswith(";m=BS")
+        assert call is not None and call.invite is not None and str(call.invite.uri).endswith(f";m={m_param}")
         await wait_for(lambda: u.config.rows("EpServ.CallCompletionConfig") == [], what="the request done")
         await calls.hangup(EP)
         for proc, name in zip(procs, ("callee", "monitor"), strict=True):
