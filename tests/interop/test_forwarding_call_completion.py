@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.sipep.call_state import CallState
+from emulator.protocols.sip.call_completion import MIME
 from emulator.runtime.unit import Unit
 from testkit.kamailio import Kamailio
 from testkit.peers import free_port, require_peer, udp_bound
@@ -27,169 +28,73 @@ pytestmark = pytest.mark.peer
 
 EP = EPS["4102"]
 
-CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+def reply(first_line: str, tag: str | None, *extra: str, body: str = "", cseq: str = "[last_CSeq:]") -> str:
+    """A SIPp ``<send>`` of a response to the last request: its Via, From, To (with ``tag`` when given), Call-ID and
+    CSeq, then ``extra`` header lines and ``body``."""
+    to = f"[last_To:];tag=[pid]{tag}[call_number]" if tag else "[last_To:]"
+    length = "Content-Length: [len]" if body else "Content-Length: 0"
+    lines = [first_line, "[last_Via:]", "[last_From:]", to, "[last_Call-ID:]", cseq, *extra, length, "", body]
+    return "  <send><![CDATA[\n" + "\n".join(lines) + "\n]]></send>\n"
+
+
+def cc_notify(cseq: int, state: str) -> str:
+    """The monitor's NOTIFY in the subscription's dialog: ``cc-state: <state>``."""
+    lines = ["NOTIFY [next_url] SIP/2.0", "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]",
+             "From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]mon[call_number]", "To: [$subscriber]",
+             "Call-ID: [call_id]", f"CSeq: {cseq} NOTIFY", "Contact: <sip:monitor@[local_ip]:[local_port]>",
+             "Max-Forwards: 70", "Event: call-completion", "Subscription-State: active;expires=600",
+             f"Content-Type: {MIME}", "Content-Length: [len]", "", f"cc-state: {state}"]
+    return "  <send><![CDATA[\n" + "\n".join(lines) + "\n]]></send>\n  <recv response=\"200\"/>\n"
+
+
+ANSWER_SDP = "\n".join(["v=0", "o=bob 1 1 IN IP4 [local_ip]", "s=-", "c=IN IP4 [local_ip]", "t=0 0",
+                        "m=audio [media_port] RTP/AVP 0", "a=rtpmap:0 PCMU/8000", ""])
+CALL_INFO = "Call-Info: <sip:monitor@127.0.0.1:{port}>;purpose=call-completion;m={m}"
+
+
+def callee(kind: str, monitor_port: int) -> str:
+    """bob's phone: the first call refused busy (Ccbs) or ringing until cancelled (Ccnr), naming the monitor; the
+    second, whose Request-URI must carry the completion's ``m``, answered and released by the caller's BYE."""
+    m = {"Ccbs": "BS", "Ccnr": "NR"}[kind]
+    info = CALL_INFO.format(port=monitor_port, m=m)
+    if kind == "Ccbs":
+        first = reply("SIP/2.0 486 Busy Here", "busy", info)
+    else:
+        first = (reply("SIP/2.0 180 Ringing", "ring", "Contact: <sip:bob@[local_ip]:[local_port]>")
+                 + '  <recv request="CANCEL"/>\n' + reply("SIP/2.0 200 OK", "ring")
+                 + reply("SIP/2.0 487 Request Terminated", "ring", info, cseq="CSeq: [last_cseq_number] INVITE"))
+    return f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="busy or unanswered callee, then the completion call">
   <recv request="INVITE">
-    <action><ereg regexp="^INVITE sip:bob@[^ ]*;m=M_PARAM SIP/2.0" search_in="msg" check_it="false" assign_to="cc"/>
+    <action><ereg regexp="^INVITE sip:bob@[^ ]*;m={m} SIP/2.0" search_in="msg" check_it="false" assign_to="cc"/>
     </action>
   </recv>
   <nop next="answer" test="cc"/>
-FIRST_CALL
-  <recv request="ACK" next="end"/>
+{first}  <recv request="ACK" next="end"/>
   <label id="answer"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]ok[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:bob@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=bob 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [local_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-
-]]></send>
-  <recv request="ACK"/>
+{reply("SIP/2.0 200 OK", "ok", "Contact: <sip:bob@[local_ip]:[local_port]>", "Content-Type: application/sdp",
+       body=ANSWER_SDP)}  <recv request="ACK"/>
   <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <label id="end"/>
+{reply("SIP/2.0 200 OK", None)}  <label id="end"/>
 </scenario>
 """
 
-BUSY = """  <send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]busy[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Call-Info: <sip:monitor@127.0.0.1:MONITOR_PORT>;purpose=call-completion;m=BS
-Content-Length: 0
 
-]]></send>"""
-
-NO_REPLY = """  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]ring[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:bob@[local_ip]:[local_port]>
-Content-Length: 0
-
-]]></send>
-  <recv request="CANCEL"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]ring[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]ring[call_number]
-[last_Call-ID:]
-CSeq: [last_cseq_number] INVITE
-Call-Info: <sip:monitor@127.0.0.1:MONITOR_PORT>;purpose=call-completion;m=NR
-Content-Length: 0
-
-]]></send>"""
-
-MONITOR = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+MONITOR = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="call-completion monitor">
   <recv request="SUBSCRIBE" rrs="true">
     <action>
       <ereg regexp="call-completion" search_in="hdr" header="Event:" check_it="true" assign_to="event"/>
-      <ereg regexp="application/call-completion" search_in="hdr" header="Accept:" check_it="true" assign_to="accept"/>
+      <ereg regexp="{MIME}" search_in="hdr" header="Accept:" check_it="true" assign_to="accept"/>
       <ereg regexp=".*" search_in="hdr" header="From:" assign_to="subscriber"/>
     </action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]mon[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:monitor@[local_ip]:[local_port]>
-Expires: 600
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-NOTIFY [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]mon[call_number]
-To: [$subscriber]
-Call-ID: [call_id]
-CSeq: 1 NOTIFY
-Contact: <sip:monitor@[local_ip]:[local_port]>
-Max-Forwards: 70
-Event: call-completion
-Subscription-State: active;expires=600
-Content-Type: application/call-completion
-Content-Length: [len]
-
-cc-state: queued
-]]></send>
-  <recv response="200"/>
-  <pause milliseconds="1500"/>
-  <send><![CDATA[
-NOTIFY [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:bob@[local_ip]:[local_port]>;tag=[pid]mon[call_number]
-To: [$subscriber]
-Call-ID: [call_id]
-CSeq: 2 NOTIFY
-Contact: <sip:monitor@[local_ip]:[local_port]>
-Max-Forwards: 70
-Event: call-completion
-Subscription-State: active;expires=600
-Content-Type: application/call-completion
-Content-Length: [len]
-
-cc-state: ready
-]]></send>
-  <recv response="200"/>
-  <recv request="SUBSCRIBE">
+{reply("SIP/2.0 200 OK", "mon", "Contact: <sip:monitor@[local_ip]:[local_port]>", "Expires: 600")}\
+{cc_notify(1, "queued")}  <pause milliseconds="1500"/>
+{cc_notify(2, "ready")}  <recv request="SUBSCRIBE">
     <action><ereg regexp="^ *0 *$" search_in="hdr" header="Expires:" check_it="true" assign_to="unsubscribe"/></action>
   </recv>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Expires: 0
-Content-Length: 0
-
-]]></send>
-  <Reference variables="event,accept,unsubscribe"/>
+{reply("SIP/2.0 200 OK", None, "Expires: 0")}  <Reference variables="event,accept,unsubscribe"/>
 </scenario>
 """
 
@@ -219,8 +124,7 @@ async def test_failed_call_completed_through_the_callees_monitor(units: list[Uni
     callee_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
     monitor_port = free_port("127.0.0.1", socket.SOCK_DGRAM)
     m_param = {"Ccbs": "BS", "Ccnr": "NR"}[kind]
-    callee = CALLEE.replace("FIRST_CALL", BUSY if kind == "Ccbs" else NO_REPLY).replace("M_PARAM", m_param)
-    procs = [await start_sipp(tmp_path, "callee", callee.replace("MONITOR_PORT", str(monitor_port)), callee_port, 2),
+    procs = [await start_sipp(tmp_path, "callee", callee(kind, monitor_port), callee_port, 2),
              await start_sipp(tmp_path, "monitor", MONITOR, monitor_port, 1)]
     try:
         service = "BusySubscriber" if kind == "Ccbs" else "NoReply"
