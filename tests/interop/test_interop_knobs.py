@@ -285,6 +285,12 @@ ROWS = [
         lambda c: int(origin(c.refresh_answers[1])[1]) - int(origin(c.refresh_answers[0])[1]), (0, 1)),
     Row("SipEp.InteropSipInfoWithoutContentAnswer", ("UnsupportedMediaType", "Ok"), lambda c: c.info_status,
         (415, 200)),
+    Row("SipEp.InteropSipUriUserParameterValue", ("", "phone"),
+        lambda c: (c.invite.split("\r\n", 1)[0], (header(c.invite, "To") or "").endswith(";user=phone>")),
+        (("INVITE sip:bob@home.example SIP/2.0", False), ("INVITE sip:bob@home.example;user=phone SIP/2.0", True))),
+    Row("SipEp.InteropSipContactDisplayNamePresence", ("Enable", "Disable"),
+        lambda c: (header(c.invite, "Contact") or "").startswith('"Alice Lab" <'), (True, False),
+        {"SipEp.UserAgent[Phone-Fax1].FriendlyName": "Alice Lab"}),
 ]
 
 

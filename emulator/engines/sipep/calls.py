@@ -279,7 +279,9 @@ class CallManager:
             (self._uri_target(Uri.parse(f"sip:{host}")), [])
         to_uri = Uri.parse(number) if number.startswith(("sip:", "sips:")) else \
             Uri.parse(f"sip:{number}@{host}") if host else Uri("sip", user=number, host=gw.domain)
-        from_uri = Uri("sip", user=user, host=gw.domain)
+        to_uri = ua.settings.with_user_parameter(to_uri)  # SipEp.InteropSipUriUserParameterValue
+        from_uri = ua.settings.with_user_parameter(Uri("sip", user=user, host=gw.domain))
+        contact = Address(ua.contact_uri(gateway, user), ua.settings.contact_display_name(endpoint))
         call = Call(next(self._ids), endpoint, gateway, "outgoing", str(from_uri), str(to_uri),
                     new_call_id(ua.host), target=target)
         extra = self.invite_headers.pop(endpoint, [])  # a transferee's Replaces (in_dialog.py)
@@ -296,7 +298,7 @@ class CallManager:
         def make_invite(cseq: int, auth: list[tuple[str, str]]) -> Request:
             return build_request(
                 "INVITE", to_uri.copy(), from_=from_addr, to=Address(to_uri), call_id=call.call_id, cseq=cseq,
-                via=ua.via(gateway), contact=Address(ua.contact_uri(gateway, user)), route=route,
+                via=ua.via(gateway), contact=contact, route=route,
                 max_forwards=max_forwards,
                 headers=[*auth, *extra, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
                          *self.prack.invite_headers(), ("Content-Type", "application/sdp"), *ua.ua_headers()],

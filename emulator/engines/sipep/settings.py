@@ -16,6 +16,8 @@ the User-Agent header — reads only, no I/O (every change still goes through ``
   registration's own.
 * **User-Agent** — ``InteropUaHeaderFormat`` (``%product%``, ``%version%``, ``%profile%``, ``%mac%``,
   ``%serial%``, ``%%``) when ``InteropSendUaHeaderEnable``.
+* **URIs and Contact of a call** — ``InteropSipUriUserParameterValue`` (``;user=`` on the INVITE's Request-URI, To
+  and From), ``InteropSipContactDisplayNamePresence`` (the endpoint's FriendlyName in the INVITE's Contact).
 * **Failover conditions** — ``SipEp.GwSpecificFailover`` when enabled for the gateway, else
   ``DefaultSipFailoverConditions`` (:mod:`emulator.protocols.sip.failover`).
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 from emulator.protocols.sip.failover import FailoverConditions, parse_conditions
 from emulator.protocols.sip.target import DEFAULT_PORTS, Target
+from emulator.protocols.sip.uri import Uri
 
 __all__ = ["GatewayRuntime", "ServerAddr", "Settings", "parse_host_port", "user_agent"]
 
@@ -223,3 +226,21 @@ class Settings:
 
     def max_forwards(self) -> int:
         return int(self.get("SipEp.InteropMaxForwardsValue", 70) or 70)
+
+    def with_user_parameter(self, uri: Uri) -> Uri:
+        """A SIP URI of ours with ``;user=`` ``InteropSipUriUserParameterValue`` (empty, factory: none; a URI that
+        has one keeps it)."""
+        value = str(self.get("SipEp.InteropSipUriUserParameterValue", "") or "")
+        if not value or not uri.is_sip or "user" in uri.params:
+            return uri
+        return uri.copy(params={**uri.params, "user": value})
+
+    def contact_display_name(self, endpoint: str) -> str | None:
+        """The display name of our Contact: the endpoint's ``UserAgent`` FriendlyName when
+        ``InteropSipContactDisplayNamePresence`` is Enable (factory), none when Disable or no name."""
+        if self.get("SipEp.InteropSipContactDisplayNamePresence", "Enable") != "Enable":
+            return None
+        for row in self.endpoint_rows():
+            if str(row.get("EpId")) == endpoint:
+                return str(row.get("FriendlyName") or "") or None
+        return None
