@@ -152,6 +152,7 @@ class Direction(enum.Enum):
 
 
 _DIRECTIONS = {d.value for d in Direction}
+_DIRECTION_OF = {d.value: d for d in Direction}  # Direction(name) without the enum's lookup (hot: every body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +223,9 @@ class _Attributes:
     def direction(self) -> Direction | None:
         """The direction attribute at this level, None if absent (then the session level applies)."""
         for a in self.attributes:
-            if a.name in _DIRECTIONS:
-                return Direction(a.name)
+            direction = _DIRECTION_OF.get(a.name)
+            if direction is not None:
+                return direction
         return None
 
     @direction.setter

@@ -76,6 +76,8 @@ def unescape(text: str) -> str:
 
 def escape(text: str, safe: str = _USER_SAFE) -> str:
     """Escape every character of ``text`` not allowed unescaped in a URI component (RFC 3261 §19.1.2)."""
+    if text.isalnum() and text.isascii():  # letters and digits never need it: the usual user and parameter
+        return text
     pattern = _SAFE_RES.get(safe)
     if pattern is not None and pattern.fullmatch(text):
         return text
