@@ -97,6 +97,7 @@ class UserAgent:
         self._timer: asyncio.Handle | None = None
         self._timer_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._clock: Callable[[], float] | None = None  # the running loop's time() while started
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -109,10 +110,15 @@ class UserAgent:
         self.gateways = gateways
         self.transport_kind = kind
         self._running = True
+        try:
+            self._clock = asyncio.get_running_loop().time
+        except RuntimeError:  # started outside a loop (a test's set-up): now() asks for the loop each time
+            self._clock = None
 
     async def stop(self) -> None:
         """Cancel the service's tasks, stop the timer; requests still waiting get None."""
         self._running = False  # first: a loop that survives its cancellation (links, registrations) ends on it
+        self._clock = None
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -133,7 +139,8 @@ class UserAgent:
         return task
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        clock = self._clock
+        return clock() if clock is not None else asyncio.get_running_loop().time()
 
     # ------------------------------------------------------------------ headers
     def via(self, gateway: str, transport: str | None = None) -> str:

@@ -88,7 +88,11 @@ def parse_min_se(value: str | None) -> int | None:
 
 
 def _supports(message: Request | Response, tag: str) -> bool:
-    return any(t.strip().lower() == tag for v in message.headers.get_all("Supported") for t in split_commas(v))
+    for value in message.headers.values_of("supported"):
+        lowered = value.lower()
+        if tag in lowered and any(t.strip() == tag for t in split_commas(lowered)):  # most values: no split
+            return True
+    return False
 
 
 def request_headers(policy: SessionTimerPolicy, *, interval: int | None = None, refresher: str | None = None,
