@@ -140,8 +140,8 @@ class FarEnd(asyncio.DatagramProtocol):
             self._send("ACK", f"{seq} ACK", None)
         return response
 
-    async def call(self, unit: tuple[str, int], user: str, call_id: str) -> str:
-        """A new call to `user` at the unit: the unit's final response (a refusal is ACKed)."""
+    async def call(self, unit: tuple[str, int], user: str, call_id: str, sdp: str | None = None) -> str:
+        """A new call to `user` at the unit (our offer, or `sdp`): the unit's final response (a refusal is ACKed)."""
         host, port = unit
         cseq = f"{next(self.cseq)} INVITE"
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -149,7 +149,7 @@ class FarEnd(asyncio.DatagramProtocol):
         via = f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bKout{next(self.branches)};rport"
         head = [f"sip:{user}@{host}:{port}", via, "Max-Forwards: 70", f"From: <sip:far@127.0.0.1>;tag=out{call_id}",
                 f"Call-ID: {call_id}"]
-        sdp = self.offer("sendrecv")
+        sdp = self.offer("sendrecv") if sdp is None else sdp
         self.transport.sendto(("\r\n".join([f"INVITE {head[0]} SIP/2.0", *head[1:], f"To: <{head[0]}>",
                                              f"CSeq: {cseq}", f"Contact: <sip:far@127.0.0.1:{self.port}>",
                                              "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
@@ -329,6 +329,23 @@ async def test_cause_to_sip_mapping_sets_the_refusal_status_and_reason(units: li
         seen.append((response.split(" ", 2)[1], header(response, "Reason")))
     reason = 'Q.850;cause=3;text="No route to destination"'
     assert seen == [("404", reason), ("480", reason)], seen
+
+
+# ------------------------------------------------------------------ an offer that cannot be read
+async def test_reject_code_for_unsupported_sdp_offer(units: list[Unit], tmp_path: Path, pkis: Pkis,
+                                                    far_end: FarEnd) -> None:
+    """``SipEp.InteropRejectCodeForUnsupportedSdpOffer``: an INVITE whose SDP is not SDP is refused 415 Unsupported
+    Media Type (factory) or 488 Not Acceptable Here."""
+    u = await lab_unit(units, tmp_path, pkis, user="alice", registrar="home.example", key_management="Sdes",
+                       tls=False, settings={"SipEp.UserAgent[Phone-Fax1].Register": "Disable",
+                                            "Mipt.DefaultSecurityRtpMode": "Unsecure"})
+    unit = (u.host, sipep(u).ua.gateways["default"].ports["UDP"])
+    seen = []
+    for n, value in enumerate(("UnsupportedMediaType", "NotAcceptableHere")):
+        u.config.set("SipEp.InteropRejectCodeForUnsupportedSdpOffer", value)
+        response = await far_end.call(unit, "alice", f"bad-sdp-{n}", sdp="v=0\r\nthis is not SDP\r\n")
+        seen.append(response.split("\r\n", 1)[0])
+    assert seen == ["SIP/2.0 415 Unsupported Media Type", "SIP/2.0 488 Not Acceptable Here"], seen
 
 
 # ------------------------------------------------------------------ the keep-alive OPTIONS' From

@@ -252,9 +252,16 @@ class CallMedia:
         return sd
 
     def _refuse_offer(self, refusal: Refusal) -> Exception:
-        """The call layer's MediaRefused for a refused offer, after the refusal's notification (Mipt 9001...)."""
+        """The call layer's MediaRefused for a refused offer, after the refusal's notification (Mipt 9001...). An offer
+        whose SDP cannot be read (400 from the rules) is refused as ``SipEp.InteropRejectCodeForUnsupportedSdpOffer``
+        says: 415 Unsupported Media Type (factory) or 488 Not Acceptable Here."""
         if refusal.notification is not None and self.engine.notify is not None:
             self.engine.notify(*refusal.notification, **refusal.fields)
+        if refusal.status_code == 400:
+            code = None if self.config is None else self.config.get("SipEp.InteropRejectCodeForUnsupportedSdpOffer")
+            if code == "NotAcceptableHere":
+                return self._refused(488, "Not Acceptable Here")
+            return self._refused(415, "Unsupported Media Type")
         return self._refused(refusal.status_code, refusal.reason)
 
     def _new_offer(self, st: CallMediaState, *, hold: bool, secure: bool | None = None, kind: str | None = None
