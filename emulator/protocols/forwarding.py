@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["KINDS", "MAX_DIVERSIONS", "REASONS", "ForwardRule", "LineForwarding", "NoAnswerClock", "line_forwarding"]
 
@@ -33,8 +33,7 @@ REASONS = {"Unconditional": "unconditional", "OnBusy": "user-busy", "NoAnswer": 
 MAX_DIVERSIONS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class ForwardRule:
+class ForwardRule(NamedTuple):
     """Forward the call to ``address`` because of ``kind`` (one of :data:`KINDS`)."""
 
     kind: str
@@ -42,6 +41,7 @@ class ForwardRule:
 
     @property
     def reason(self) -> str:
+        """The Diversion reason (RFC 5806) a call forwarded by this rule carries."""
         return REASONS[self.kind]
 
 

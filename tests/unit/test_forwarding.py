@@ -4,14 +4,13 @@ an endpoint, what an arriving call does, and the no-answer deadlines under an in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from emulator.protocols.forwarding import MAX_DIVERSIONS, ForwardRule, LineForwarding, NoAnswerClock, line_forwarding
 from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.config import ConfigError
 from firmware_model.profiles import get_profile
+from tests.helpers.config_cells import lenient_get
 
 EP = "Phone-Fax1"
 
@@ -23,12 +22,7 @@ def unit(tmp_path: Path) -> Unit:
 
 
 def read(unit: Unit, endpoint: str = EP) -> LineForwarding:
-    def get(name: str) -> Any:
-        try:
-            return unit.config.get(name)
-        except ConfigError:
-            return None
-    return line_forwarding(get, endpoint)
+    return line_forwarding(lenient_get(unit), endpoint)
 
 
 def activate(unit: Unit, kind: str, address: str, endpoint: str = EP) -> None:

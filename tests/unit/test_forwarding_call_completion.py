@@ -5,7 +5,6 @@ expiry under an injected clock."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,8 +18,8 @@ from emulator.protocols.sip.call_completion import (
     services,
 )
 from emulator.runtime.unit import PortPolicy, Unit
-from firmware_model.config import ConfigError
 from firmware_model.profiles import get_profile
+from tests.helpers.config_cells import lenient_get
 
 
 @pytest.fixture
@@ -30,12 +29,7 @@ def unit(tmp_path: Path) -> Unit:
 
 
 def read(unit: Unit, endpoint: str = "Phone-Fax1") -> CcServices:
-    def get(name: str) -> Any:
-        try:
-            return unit.config.get(name)
-        except ConfigError:
-            return None
-    return services(get, endpoint)
+    return services(lenient_get(unit), endpoint)
 
 
 def test_services_from_the_defaults_or_the_endpoint_row(unit: Unit) -> None:

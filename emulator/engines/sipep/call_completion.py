@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from emulator.engines.sipep.call import Call
 from emulator.engines.sipep.call_state import CallState
 from emulator.engines.sipep.call_ua import CallUA, RequestHandler
+from emulator.engines.sipep.forwarding import lenient
 from emulator.engines.sipep.transport import Source
 from emulator.protocols.sip.call_completion import (
     EVENT,
@@ -99,14 +100,8 @@ class CallCompletion:
             pass
 
     # ------------------------------------------------------------------ parameters and status
-    def _get(self, name: str) -> Any:
-        try:
-            return self.ua.settings.config.get(name)
-        except ConfigError:
-            return None
-
     def services(self, endpoint: str) -> CcServices:
-        return services(self._get, endpoint)
+        return services(lenient(self.ua.settings.config), endpoint)
 
     def rows(self) -> list[dict[str, Any]]:
         """``EpServ.CallCompletionConfig``: the lines' requests in progress."""

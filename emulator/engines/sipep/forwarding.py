@@ -47,11 +47,21 @@ from emulator.protocols.sip.target import Target
 from emulator.protocols.sip.uri import Uri
 from firmware_model.config import ConfigError
 
-__all__ = ["MAX_REDIRECTS", "Forwarding", "ForwardingCalls"]
+__all__ = ["MAX_REDIRECTS", "Forwarding", "ForwardingCalls", "lenient"]
 
 MakeInvite = Callable[[int, list[tuple[str, str]]], Request]
 #: redirects a call of ours follows at most (emulator choice)
 MAX_REDIRECTS = 3
+
+
+def lenient(config: Any) -> Callable[[str], Any]:
+    """``config.get`` that answers None for a cell with no row (an endpoint without its EpSpecific row)."""
+    def get(name: str) -> Any:
+        try:
+            return config.get(name)
+        except ConfigError:
+            return None
+    return get
 
 
 class ForwardingCalls(Protocol):
@@ -88,14 +98,10 @@ class Forwarding:
         self.clock = NoAnswerClock()
         self._timer: asyncio.TimerHandle | None = None
         self._ringing: dict[Hashable, Call] = {}
+        self._get = lenient(ua.settings.config)
         calls.listeners.append(self._changed)
 
     # ------------------------------------------------------------------ parameters
-    def _get(self, name: str) -> Any:
-        try:
-            return self.ua.settings.config.get(name)
-        except ConfigError:
-            return None
 
     def line(self, endpoint: str) -> LineForwarding:
         """The forwarding services in force on ``endpoint`` now (read at each call: live parameters)."""

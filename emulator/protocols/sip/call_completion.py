@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.protocols.sip.errors import SipParseError
-from emulator.protocols.sip.headers import parse_address, split_commas
+from emulator.protocols.sip.diversion import listed_addresses
 
 __all__ = ["EVENT", "MIME", "CcRequest", "CcServices", "body", "candidate", "monitor_of", "parse_body", "services"]
 
@@ -72,14 +71,9 @@ def candidate(status: int | None, rang: bool, *, ccbs: bool, ccnr: bool) -> str 
 
 def monitor_of(call_info: list[str]) -> str | None:
     """The monitor URI a refusal's ``Call-Info`` names with ``purpose=call-completion``, else None."""
-    for value in call_info:
-        for entry in split_commas(value):
-            try:
-                addr = parse_address(entry, "Call-Info")
-            except SipParseError:
-                continue
-            if (addr.params.get("purpose") or "").lower() == EVENT:
-                return str(addr.uri)
+    for addr in listed_addresses(call_info, "Call-Info"):
+        if (addr.params.get("purpose") or "").lower() == EVENT:
+            return str(addr.uri)
     return None
 
 

@@ -19,13 +19,20 @@ never written.
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from emulator.protocols.sip.errors import SipParseError
-from emulator.protocols.sip.headers import parse_address, split_commas
+from emulator.protocols.sip.headers import Address, parse_address, split_commas
 
 __all__ = [
-    "CAUSE_REASONS", "REASONS", "Diversion", "HistoryEntry", "original_called", "parse_diversion",
+    "CAUSE_REASONS",
+    "REASONS",
+    "Diversion",
+    "HistoryEntry",
+    "listed_addresses",
+    "original_called",
+    "parse_diversion",
     "parse_history_info",
 ]
 
@@ -62,21 +69,26 @@ class HistoryEntry:
     cause: int | None = None
 
 
-def parse_diversion(values: list[str]) -> list[Diversion]:
-    """The diversions of the Diversion field values ``values``, in the order listed (most recent first)."""
-    out: list[Diversion] = []
+def listed_addresses(values: list[str], header: str) -> Iterator[Address]:
+    """The ``name-addr`` entries of a list header's field values, those that do not parse read past."""
     for value in values:
         for entry in split_commas(value):
             try:
-                addr = parse_address(entry, "Diversion")
+                yield parse_address(entry, header)
             except SipParseError:
                 continue
-            reason = (addr.params.get("reason") or "unknown").strip('"')
-            try:
-                counter = int(addr.params.get("counter") or 1)
-            except ValueError:
-                counter = 1
-            out.append(Diversion(str(addr.uri), reason, counter, addr.display_name))
+
+
+def parse_diversion(values: list[str]) -> list[Diversion]:
+    """The diversions of the Diversion field values ``values``, in the order listed (most recent first)."""
+    out: list[Diversion] = []
+    for addr in listed_addresses(values, "Diversion"):
+        reason = (addr.params.get("reason") or "unknown").strip('"')
+        try:
+            counter = int(addr.params.get("counter") or 1)
+        except ValueError:
+            counter = 1
+        out.append(Diversion(str(addr.uri), reason, counter, addr.display_name))
     return out
 
 
