@@ -134,3 +134,21 @@ async def test_sleep_until_returns_on_wake() -> None:
     assert await sleep_until(time.monotonic, None, wake) is True
     with pytest.raises(ValueError):
         await sleep_until(time.monotonic, None)
+
+
+async def test_a_cancelled_task_does_not_go_to_sleep_after_its_cancellation_was_swallowed() -> None:
+    """Python 3.11's asyncio.wait_for can swallow a cancellation (returning, or raising TimeoutError, when its
+    timeout or its event comes at the same moment): the next sleep_until ends the task instead of sleeping."""
+
+    async def loop_body() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            pass  # swallowed, as such a wait_for does
+        await sleep_until(time.monotonic, time.monotonic() + 60, asyncio.Event())
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.ensure_future(loop_body()), 10)
