@@ -287,6 +287,13 @@ async def _offhook(m: CallManager, inv: Invocation) -> Call | None:
     return await (epserv.offhook(inv.endpoint) if epserv is not None else m.offhook(inv.endpoint))
 
 
+async def _dial(m: CallManager, inv: Invocation) -> Call:
+    epserv = _epserv(inv.unit)
+    if epserv is not None:
+        epserv.onhook(inv.endpoint)  # a dialling under way gives way (its tone stops before the call's audio)
+    return await m.dial(inv.endpoint, inv.args["number"])
+
+
 async def _hangup(m: CallManager, inv: Invocation) -> Call | None:
     epserv = _epserv(inv.unit)
     if epserv is not None:
@@ -553,7 +560,7 @@ for _action in (
            cli=(_form("press", "press keys on the off-hook endpoint's phone (dialling)", ["digits"],
                       show=_show_press),)),
     Action("dial", "The endpoint's phone goes off-hook and dials (INVITE)",
-           _phone("dial", lambda m, i: m.dial(i.endpoint, i.args["number"])), args=(_NUMBER,),
+           _phone("dial", _dial), args=(_NUMBER,),
            cli=(_form("dial", "the endpoint's phone goes off-hook and dials (emulator addition)", ["number"],
                       show=_show_call),)),
     Action("answer", "Answer the endpoint's ringing call (200 OK with the SDP answer)",

@@ -181,11 +181,19 @@ async def test_refused_number_reorder_hotline_and_activation_code(
     assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Inactive"
     await endpoint_action(a, "hangup")
 
+    # the dial action keeps its contract: the off-hook line's dialling gives way to it
+    cb = sipep(b).calls
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "dial", number="5551001")
+    assert out["call"] is not None and epserv(a).line(EP) is None
+    await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="dialled: ringing")
+    await endpoint_action(a, "hangup")
+    await wait_for(lambda: cb.current(EP) is None, what="the dialled call cancelled")
+
     # hotline: off-hook calls the target at once
     a.config.set("EpServ.DefaultAutoCallEnable", "Enable")
     a.config.set("EpServ.DefaultAutoCallTargetAddress", "5551001")
     await endpoint_action(a, "offhook")
-    cb = sipep(b).calls
     await wait_for(lambda: (c := cb.current(EP)) is not None and c.state == "ringing", what="the hotline target rings")
     await endpoint_action(a, "hangup")
     await wait_for(lambda: cb.current(EP) is None, what="the hotline call cancelled")
