@@ -139,6 +139,8 @@ async def test_refused_number_reorder_hotline_and_activation_code(
         "EpServ.CallDtmfMapRefuse[1].DtmfMap": "9xx",
         "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
         "EpServ.DefaultCallWaitingDeactivationDtmfMap": "*70",
+        "EpServ.DefaultCallWaitingActivationDtmfMap": "*71",
+        "EpServ.DefaultCallWaitingCancelDtmfMap": "*69",
         "EpServ.DtmfMapTimeoutInterDtmf": 500,
     })
     # refused: 9xx matches a refused map (though x.T allows it): the reorder tone, no call
@@ -180,6 +182,18 @@ async def test_refused_number_reorder_hotline_and_activation_code(
         [("service", "CallWaiting", "Deactivation")] and out["tone"] == "Stutter"
     assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Inactive"
     await endpoint_action(a, "hangup")
+    await endpoint_action(a, "offhook")
+    await endpoint_action(a, "press", digits="*71")
+    assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Active"
+    await endpoint_action(a, "hangup")
+    # the cancel code: call waiting off for the call dialled next, back on at on-hook
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits="*69")
+    assert out["tone"] == "Stutter" and a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Inactive"
+    line = epserv(a).line(EP)
+    assert line is not None and line.collector is not None and line.collector.done is None  # dial the call now
+    await endpoint_action(a, "hangup")
+    assert a.config.get(f"EpServ.CallWaitingUserConfig[{EP}].State") == "Active"
 
     # the dial action keeps its contract: the off-hook line's dialling gives way to it
     cb = sipep(b).calls

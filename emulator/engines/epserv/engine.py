@@ -15,9 +15,9 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
   ``Reorder`` pattern). A service code writes the endpoint's row through the configuration, so every face sees
   it — ``CallWaitingUserConfig.State`` Active/Inactive, ``Forward*Config.Activation`` and, on activation,
   ``ForwardingAddress`` (the DTMFs after the code) — and the line hears the confirmation tone (emulator
-  choice: the country's ``Stutter`` pattern). Call waiting's cancel code is for the next call only: nothing is
-  written; the line hears the stutter tone and dials again (:attr:`EpServEngine.waiting_cancelled` lists the
-  lines until they hang up).
+  choice: the country's ``Stutter`` pattern). Call waiting's cancel code is for the next call only (emulator
+  choice of how): ``CallWaitingUserConfig.State`` goes Inactive until the line goes on-hook, then back to what it
+  was; the line hears the stutter tone and dials that call (:attr:`EpServEngine.waiting_cancelled`).
 * **Second call**: a hook-flash that holds the line's only call for a second one (the call layer's
   ``FlashStep.SECOND_CALL``) gives dial tone and the keys dial the second call's number the same way (the dial
   tone is then measured, not recorded: the held call's stream keeps the endpoint's recording); any other flash
@@ -35,6 +35,7 @@ DTMF maps, user activation codes, hotlines, the tones of a failed call — and `
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,7 @@ class EpServEngine:
         self.lines: dict[str, Line] = {}
         self.stats = CallStatistics()
         self.emergency: set[int] = set()
-        self.waiting_cancelled: set[str] = set()
+        self.waiting_cancelled: dict[str, Any] = {}  # endpoint -> its CallWaitingUserConfig.State before the cancel
         self._listening: Any = None
         self._unsubscribe: Any = lambda: None
         self.config.on_command("EpServ.CallStatistics.Reset", self._reset)
@@ -214,7 +215,10 @@ class EpServEngine:
     def onhook(self, endpoint: str) -> None:
         """Put the handset down: every local tone and timer stops (the call layer hangs up any call)."""
         line = self.lines.pop(endpoint, None)
-        self.waiting_cancelled.discard(endpoint)
+        if endpoint in self.waiting_cancelled:  # the call the cancel code was for is over
+            with contextlib.suppress(ConfigError):
+                self.config.set(f"EpServ.CallWaitingUserConfig[{endpoint}].State",
+                                self.waiting_cancelled.pop(endpoint), source="phone")
         if line is None:
             return
         if line.timer is not None:
@@ -288,7 +292,9 @@ class EpServEngine:
         ep, service, action = line.endpoint, outcome.service, outcome.action
         try:
             if service == "CallWaiting" and action == "Cancel":
-                self.waiting_cancelled.add(ep)
+                state = f"EpServ.CallWaitingUserConfig[{ep}].State"
+                self.waiting_cancelled.setdefault(ep, self.config.get(state))
+                self.config.set(state, "Inactive", source="phone")
             elif service == "CallWaiting":
                 self.config.set(f"EpServ.CallWaitingUserConfig[{ep}].State",
                                 "Active" if action == "Activation" else "Inactive", source="phone")
