@@ -66,6 +66,7 @@ async def test_call_waiting_tone_and_flash_swaps_calls(units: list[Unit], kamail
                                                         pkis: Pkis) -> None:
     a, b, c = await three_units(units, kamailios, tmp_path, pkis)
     cb = sipep(b).calls
+    cb.media.set_audio(EP, EndpointAudio(tones=(TONE["bob"],), record="bob.wav"))  # type: ignore[attr-defined]
     assert {r["EpId"]: r["State"] for r in b.config.rows("EpServ.CallWaitingStatus")}[EP] == "Active"
     from_a, at_b_a = await connected(a, b, "bob")
     from_c = await sipep(c).calls.dial(EP, "bob")
@@ -92,6 +93,11 @@ async def test_call_waiting_tone_and_flash_swaps_calls(units: list[Unit], kamail
     await sipep(c).calls.hangup(EP)
     await sipep(a).calls.hangup(EP)
     await wait_for(lambda: cb.current(EP) is None, what="bob's line idle")
+    # the line's first call recorded into the phone's file, the waiting one beside it: two files, each whole
+    first, second = recorded_levels(b, "bob.wav"), recorded_levels(b, f"bob-call{waiting.id}.wav")
+    assert first[TONE["alice"]] > HEARD and first[TONE["carol"]] < ABSENT, first
+    assert second[TONE["carol"]] > HEARD and second[TONE["alice"]] < ABSENT, second
+    cb.media.set_audio(EP, EndpointAudio(tones=(TONE["bob"],)))  # type: ignore[attr-defined]
 
     # the user's own setting off (what the activation codes write): a second caller is busy, as without the service
     b.config.set(f"EpServ.CallWaitingUserConfig[{EP}].State", "Inactive")

@@ -134,6 +134,23 @@ class CallMedia:
         self._apply_source(stream, self.audio_of(call.endpoint))
         return tone is None
 
+    def early_media_on_prack(self, call: CallView) -> bool:
+        """``SipEp.InteropActivateEarlyMediaOnProvisionalResponseAck`` Enable: the early stream of `call` (its 183's)
+        sends nothing until :meth:`activate_early_media` (our 200 to the PRACK). False (Disable): it already sends."""
+        knob = None if self.config is None else \
+            self.config.get("SipEp.InteropActivateEarlyMediaOnProvisionalResponseAck")
+        if knob != "Enable":
+            return False
+        stream = self._state(call).stream
+        stream.set_direction(Direction.of(sends=False, receives=stream.direction.receives))
+        return True
+
+    def activate_early_media(self, call: CallView) -> None:
+        """The early media held back for the PRACK starts: the stream takes its negotiated direction again."""
+        stream = self._state(call).stream
+        if stream.plan is not None:
+            stream.set_direction(stream.plan.direction)
+
     def audio_of(self, endpoint: str) -> EndpointAudio:
         return self.audio.get(endpoint) or EndpointAudio()
 
@@ -148,10 +165,19 @@ class CallMedia:
         self._apply_source(stream, audio)
         if audio.record and self.audio_dir is not None:
             self.audio_dir.mkdir(parents=True, exist_ok=True)
-            stream.record(self.audio_dir / audio.record)
+            stream.record(self._record_path(stream, self.audio_dir / audio.record))
         else:
             stream.record(None)
         stream.impair(audio.impairment())
+
+    def _record_path(self, stream: MediaStream, path: Path) -> Path:
+        """The line's oldest call records into the phone's file; another call of the same line at once (call
+        waiting, a second call, a conference: engines/sipep/line_calls.py) into ``<name>-call<id>.wav`` beside it,
+        so that two streams never write one file (emulator choice)."""
+        mine = [st.stream for st in self._open.values() if st.endpoint == stream.endpoint and not st.stream.closed]
+        if mine and mine[0] is not stream:
+            return path.with_name(f"{path.stem}-call{stream.call}{path.suffix}")
+        return path
 
     def _apply_source(self, stream: MediaStream, audio: EndpointAudio) -> None:
         """What the endpoint's phone plays: its tone, its WAV file, or silence."""
