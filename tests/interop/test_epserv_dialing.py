@@ -10,6 +10,8 @@
 * A called line that rings with 180 without SDP: the caller's line hears its own country's ringback (local),
   then the far end's audio in the same recording once answered.
 * A hook-flash holding the line's call gives dial tone for a second call, dialled the same way.
+* A map's TargetHost sends the INVITE straight to that host (Kamailio never sees it); a direct IP call
+  (``192*168*0*10#``) goes to the address dialled.
 * Per country: the dial tone (the caller's own line), the ringback (the called unit's early media) and the busy
   tone (the called line answered 486 while the caller stays off-hook) measured in what the caller's line
   received — frequencies and cadence.
@@ -294,4 +296,43 @@ async def test_second_call_dialled_after_a_flash(units: list[Unit], kamailios: l
                    what="B's second line ringing")
     mine = [c for c in ca.calls if c.endpoint == EP and c.active]
     assert len(mine) == 2 and first in mine and first.state == "connected"
+    await endpoint_action(a, "hangup")
+
+
+async def test_target_host_and_direct_ip_bypass_the_proxy(units: list[Unit], kamailios: list[Kamailio],
+                                                         tmp_path: Path, pkis: Pkis) -> None:
+    k = start_kamailio(tmp_path / "kamailio", *pkis.server, {**USERS, **LINES})
+    kamailios.append(k)
+    b = await lab_unit(units, tmp_path, pkis, user="5551001", registrar=k.udp_address, tls=False,
+                       settings={"SipEp.Authentication[1].Username": "", "SipEp.Authentication[1].Password": "linepw"})
+    b_sip = b.listening["sip"]
+    a = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.udp_address, tls=False, settings={
+        "EpServ.CallDtmfMapAllowed[1].DtmfMap": "1001", "EpServ.CallDtmfMapAllowed[1].DtmfTransformation": "555x",
+        "EpServ.CallDtmfMapAllowed[1].TargetHost": b_sip, "EpServ.DefaultCallAllowDirectIp": "Enable"})
+    a.attach(EpServEngine(a))
+    await a.stop_service("EpServ")
+    await a.start_service("EpServ")
+    await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
+    call = await dial_and_ring(a, b, "1001")
+    incoming = sipep(b).calls.current(EP)
+    assert incoming is not None and incoming.invite is not None
+    assert incoming.local_uri.startswith(f"sip:5551001@{b_sip}")
+    assert len(incoming.invite.headers.get_all("Via")) == 1  # straight from A: no proxy's Via
+    assert call.target is not None and f"{call.target.host}:{call.target.port}" == b_sip
+    await endpoint_action(a, "hangup")
+    await wait_for(lambda: incoming.state == "ended", what="the direct call cancelled")
+
+    # direct IP: the INVITE goes to the address dialled (B's port is the factory 5060 only if it is: the call's
+    # target says where it went); B has no line for a Request-URI without a user and refuses it: reorder
+    host, port = b_sip.split(":")
+    await endpoint_action(a, "offhook")
+    out = await endpoint_action(a, "press", digits=host.replace(".", "*") + "#")
+    assert [(o["kind"], o["target_host"]) for o in out["outcomes"]] == [("direct_ip", host)]
+    line = epserv(a).line(EP)
+    assert line is not None
+    await wait_for(lambda: line.call_id is not None, what="the direct IP call placed")
+    direct = next(c for c in sipep(a).calls.calls if c.id == line.call_id)
+    assert direct.target is not None and direct.target.host == host
+    if port == "5060":
+        await wait_for(lambda: line.earpiece.tone == "Reorder", what="refused by B: reorder")
     await endpoint_action(a, "hangup")
