@@ -253,6 +253,8 @@ class EpServEngine:
         ep = line.endpoint
         line.placing = True
         try:
+            if calls is None:
+                raise CallError("the SipEp service is not running", 503)
             if outcome.kind == "direct_ip":
                 call = calls.invite(ep, f"sip:{outcome.target_host}", self._gateway(calls, ep),
                                     host=outcome.target_host)
@@ -260,7 +262,7 @@ class EpServEngine:
                 call = calls.invite(ep, outcome.number, self._gateway(calls, ep), host=outcome.target_host)
             else:
                 call = await calls.dial(ep, outcome.number)
-        except (CallError, ConfigError, ValueError) as exc:
+        except (CallError, ConfigError, ValueError, IndexError) as exc:  # IndexError: no SIP gateway
             self.unit.log.info("epserv_call_refused", endpoint=ep, error=str(exc))
             if self.lines.get(ep) is line:
                 line.earpiece.play("Reorder")
