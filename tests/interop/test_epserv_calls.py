@@ -117,7 +117,12 @@ async def test_attended_transfer_with_replaces(units: list[Unit], kamailios: lis
     a_to_b, b_from_a = await connected(a, b, "bob")
     await endpoint_action(b, "flash")  # alice held; dial tone for a second call
     await wait_for(lambda: a_to_b.remote_hold, what="alice held")
+    lines = cb.media.lines  # type: ignore[attr-defined]
+    assert lines.tone_playing(EP) == "Dial" and cb.line.wants_second_call(EP)
+    heard_now = lines.hears(EP, [350.0, 440.0])  # NorthAmerica1's dial tone, continuous
+    assert heard_now[350.0] > HEARD and heard_now[440.0] > HEARD, heard_now
     b_to_c, c_from_b = await connected(b, c, "carol")
+    assert lines.tone_playing(EP) is None and not cb.line.wants_second_call(EP)
     assert cb.current(EP) is b_to_c and cb.lines.held(EP, cb.calls) is b_from_a
 
     await cb.hangup(EP)  # the phone's way: hanging up with a call held and one connected transfers

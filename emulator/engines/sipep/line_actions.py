@@ -52,11 +52,16 @@ class LineMedia(Protocol):
 
     def conference_ended(self, endpoint: str) -> None: ...
 
+    def tone_playing(self, endpoint: str) -> str | None:
+        """The tone the line hears from the unit now (CallWaiting, Dial), None."""
+        ...
+
 
 class Manager(Protocol):
     """What the line's actions need of the call layer (:class:`~emulator.engines.sipep.calls.CallManager`)."""
 
     calls: list[Call]
+    listeners: list[Callable[[Call], None]]
     lines: LineCalls
     services: LineServices
     media: Any
@@ -85,6 +90,7 @@ class LineActions:
         # told (endpoint, step) after each hook-flash the unit processed: the EpServ dialling plays dial tone and
         # collects the second call's number on FlashStep.SECOND_CALL, and stops on any other step
         self.flash_listeners: list[Callable[[str, FlashStep], None]] = []
+        manager.listeners.append(self._changed)
 
     @property
     def line_media(self) -> LineMedia | None:
@@ -160,10 +166,23 @@ class LineActions:
             if held is not None:
                 await self.m.cancel_or_bye(focus)  # the second call attempt (or call) is dropped
             self.m.lines.set_focus(back)
+            self._dial_tone_over(endpoint)
             await self.m.hold_call(back, False)
         elif step is FlashStep.SECOND_CALL and focus is not None:
             await self.m.hold_call(focus, True)  # the line has dial tone: `dial` places the second call
+            if self.line_media is not None and focus.local_hold:
+                self.line_media.line_tone(endpoint, "Dial")
         return self._focus(endpoint)
+
+    def _dial_tone_over(self, endpoint: str) -> None:
+        lm = self.line_media
+        if lm is not None and lm.tone_playing(endpoint) == "Dial":
+            lm.line_tone(endpoint, None)
+
+    def _changed(self, call: Call) -> None:
+        """The second call placed (or the line's calls gone): the dial tone of the flash stops."""
+        if (call.direction == "outgoing" and not call.local_hold) or not call.active:
+            self._dial_tone_over(call.endpoint)
 
     async def send_flash(self, call: Call) -> None:
         """TransmitUsingSignalingProtocol: the flash as a SIP INFO to the far end. Body per
