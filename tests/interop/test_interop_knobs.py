@@ -73,6 +73,7 @@ class FarEnd(asyncio.DatagramProtocol):
     cseq: Any = field(default_factory=lambda: itertools.count(1))
     branches: Any = field(default_factory=lambda: itertools.count(1))
     version: int = 1
+    rtp: Any = None  # RtpSink
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -187,12 +188,23 @@ class Capture:
     hold_invite: str = ""
 
 
+class RtpSink(asyncio.DatagramProtocol):
+    """The far end's RTP port: counts what arrives."""
+
+    def __init__(self) -> None:
+        self.packets = 0
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.packets += 1
+
+
 @pytest.fixture
 async def far_end() -> AsyncIterator[FarEnd]:
     loop = asyncio.get_running_loop()
-    rtp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    rtp, sink = await loop.create_datagram_endpoint(RtpSink, local_addr=("127.0.0.1", 0))
     transport, proto = await loop.create_datagram_endpoint(
         lambda: FarEnd(rtp_port=rtp.get_extra_info("sockname")[1]), local_addr=("127.0.0.1", 0))
+    proto.rtp = sink
     yield proto
     transport.close()
     rtp.close()
@@ -346,6 +358,64 @@ async def test_reject_code_for_unsupported_sdp_offer(units: list[Unit], tmp_path
         response = await far_end.call(unit, "alice", f"bad-sdp-{n}", sdp="v=0\r\nthis is not SDP\r\n")
         seen.append(response.split("\r\n", 1)[0])
     assert seen == ["SIP/2.0 415 Unsupported Media Type", "SIP/2.0 488 Not Acceptable Here"], seen
+
+
+# ------------------------------------------------------------------ early media and the PRACK
+async def early_rtp(far: FarEnd, unit: tuple[str, int], call_id: str) -> tuple[int, int]:
+    """The far end calls the unit asking for 100rel: RTP packets it receives in 0.4 s after the unit's reliable 183
+    and before its PRACK, then in 0.4 s after the PRACK's 200 (the call is cancelled after)."""
+    host, port = unit
+    uri = f"sip:alice@{host}:{port}"
+    head = [f"Via: SIP/2.0/UDP 127.0.0.1:{far.port};branch=z9hG4bKem{call_id}", "Max-Forwards: 70",
+            f"From: <sip:far@127.0.0.1>;tag=em{call_id}", f"Call-ID: {call_id}"]
+    sdp = far.offer("sendrecv")
+    mark = len(far.received)
+    far.transport.sendto("\r\n".join([f"INVITE {uri} SIP/2.0", *head, f"To: <{uri}>", "CSeq: 1 INVITE",
+                                       f"Contact: <sip:far@127.0.0.1:{far.port}>", "Supported: 100rel",
+                                       "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
+                                       sdp]).encode(), unit)
+    await wait_for(lambda: any(m.startswith("SIP/2.0 183") for m in far.received[mark:]), what="the reliable 183")
+    ringing = next(m for m in far.received[mark:] if m.startswith("SIP/2.0 183"))
+    to = header(ringing, "To") or ""
+    start = far.rtp.packets
+    await asyncio.sleep(0.4)
+    before = far.rtp.packets - start
+    fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    far.waiting["2 PRACK"] = fut
+    prack = [f"PRACK {uri} SIP/2.0", f"Via: SIP/2.0/UDP 127.0.0.1:{far.port};branch=z9hG4bKpr{call_id}",
+             *head[1:], f"To: {to}", "CSeq: 2 PRACK", f"RAck: {header(ringing, 'RSeq')} 1 INVITE", "Content-Length: 0",
+             "", ""]
+    far.transport.sendto("\r\n".join(prack).encode(), unit)
+    assert (await asyncio.wait_for(fut, 8)).startswith("SIP/2.0 200")
+    start = far.rtp.packets
+    await asyncio.sleep(0.4)
+    after = far.rtp.packets - start
+    cancelled: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    far.waiting["1 INVITE"] = cancelled
+    far.transport.sendto("\r\n".join([f"CANCEL {uri} SIP/2.0", *head, f"To: <{uri}>", "CSeq: 1 CANCEL",
+                                       "Content-Length: 0", "", ""]).encode(), unit)
+    final = await asyncio.wait_for(cancelled, 8)
+    far.transport.sendto("\r\n".join([f"ACK {uri} SIP/2.0", *head, f"To: {header(final, 'To')}", "CSeq: 1 ACK",
+                                       "Content-Length: 0", "", ""]).encode(), unit)
+    return before, after
+
+
+async def test_early_media_waits_for_the_prack_when_asked(units: list[Unit], tmp_path: Path, pkis: Pkis,
+                                                          far_end: FarEnd) -> None:
+    """``SipEp.InteropActivateEarlyMediaOnProvisionalResponseAck``: the called line's ringback (early media of its
+    reliable 183, ``UasPrackSupport`` Supported) reaches the far end before its PRACK with Disable (factory), only
+    after the 200 to the PRACK with Enable."""
+    u = await lab_unit(units, tmp_path, pkis, user="alice", registrar="home.example", key_management="Sdes",
+                       tls=False, settings={"SipEp.UserAgent[Phone-Fax1].Register": "Disable",
+                                            "Mipt.DefaultSecurityRtpMode": "Unsecure",
+                                            "SipEp.UasPrackSupport": "Supported"})
+    unit = (u.host, sipep(u).ua.gateways["default"].ports["UDP"])
+    seen = {}
+    for value in ("Disable", "Enable"):
+        u.config.set("SipEp.InteropActivateEarlyMediaOnProvisionalResponseAck", value)
+        seen[value] = await early_rtp(far_end, unit, f"early-{value}")
+    (off_before, off_after), (on_before, on_after) = seen["Disable"], seen["Enable"]
+    assert off_before > 5 and off_after > 5 and on_before == 0 and on_after > 5, seen
 
 
 # ------------------------------------------------------------------ the keep-alive OPTIONS' From

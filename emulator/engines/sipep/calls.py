@@ -116,6 +116,7 @@ class CallManager:
         self.session_timers = SessionTimers(self, ua)  # RFC 4028, and UPDATE (RFC 3311)
         self.prack = ReliableProvisionals(self, ua)  # RFC 3262
         self.early_media = EarlyMedia()  # 183 with SDP and the ringback tone, early answers heard
+        self.prack.on_pracked = self.early_media.pracked  # InteropActivateEarlyMediaOnProvisionalResponseAck
         self.listeners.append(self.early_media.changed)
         # several calls per line (line_calls.py): the line's focus, held and waiting calls, and the EpServ services
         self.lines = LineCalls()

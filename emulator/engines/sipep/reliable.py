@@ -48,6 +48,7 @@ class ReliableProvisionals:
         self._senders: dict[Call, ReliableSender] = {}
         self._receivers: dict[Call, ReliableReceiver] = {}
         self.pracks_sent: dict[Call, list[str]] = {}  # the RAck values of our PRACKs, per call (tests, faces)
+        self.on_pracked: Callable[[Call], None] | None = None  # our 200 to a PRACK went out (early media waits)
         calls.listeners.append(self._changed)
         ua.request_handlers["PRACK"] = self.on_prack
 
@@ -129,6 +130,8 @@ class ReliableProvisionals:
             self.ua.respond(txn, make_response(request, 481, headers=self.ua.ua_headers()))
             return
         self.ua.respond(txn, make_response(request, 200, headers=self.ua.ua_headers()))
+        if self.on_pracked is not None:
+            self.on_pracked(call)
 
     def unacknowledged(self, call: Call) -> bool:
         """Our reliable provisional of ``call`` still awaits its PRACK."""
