@@ -108,8 +108,11 @@ async def test_call_waiting_tone_and_flash_swaps_calls(units: list[Unit], kamail
     assert busy.status == 486
 
 
+@pytest.mark.parametrize("way", ["hangup", "action"])
 async def test_attended_transfer_with_replaces(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
-                                              pkis: Pkis) -> None:
+                                              pkis: Pkis, way: str) -> None:
+    """bob holds alice, calls carol, then transfers alice to carol: by hanging up (the phone's way) or by the
+    transfer-attended action naming alice's call."""
     a, b, c = await three_units(units, kamailios, tmp_path, pkis)
     ca, cb, cc = sipep(a).calls, sipep(b).calls, sipep(c).calls
     assert {r["EpId"]: (r["BlindState"], r["AttendedState"]) for r in b.config.rows("EpServ.TransferStatus")}[EP] == \
@@ -125,7 +128,11 @@ async def test_attended_transfer_with_replaces(units: list[Unit], kamailios: lis
     assert lines.tone_playing(EP) is None and not cb.line.wants_second_call(EP)
     assert cb.current(EP) is b_to_c and cb.lines.held(EP, cb.calls) is b_from_a
 
-    await cb.hangup(EP)  # the phone's way: hanging up with a call held and one connected transfers
+    if way == "hangup":
+        await cb.hangup(EP)  # the phone's way: hanging up with a call held and one connected transfers
+    else:
+        out = await endpoint_action(b, "transfer-attended", call=b_from_a.id)
+        assert out["call"]["id"] == b_from_a.id and out["call"]["transfer"] in ("pending", "done")
     await wait_for(lambda: len(cc.lines.of(EP, cc.calls)) == 1 and cc.current(EP) is not c_from_b, what="replaced")
     new_at_c = cc.current(EP)
     assert new_at_c is not None and new_at_c.invite is not None
