@@ -11,12 +11,31 @@ OID tree and the textual conventions.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
-__all__ = ["BASE_MIBS", "write_base_mibs"]
+import pytest
+
+from testkit.peers import REQUIRE_PEERS
+
+__all__ = ["BASE_MIBS", "vendor_mibs", "write_base_mibs"]
 
 BASE_MIBS = Path(__file__).with_name("base_mibs")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def vendor_mibs() -> Path:
+    """The folder of the vendor MX-*-MIB files: ``DGW_VENDOR_MIBS`` (relative to the checkout, or absolute), else
+    ``<repo>/../shared/mibs``; missing -> skip, or fail under ``DGW_REQUIRE_PEERS=1``."""
+    env = os.environ.get("DGW_VENDOR_MIBS")
+    folder = (REPO / env if not Path(env).is_absolute() else Path(env)) if env else REPO.parent / "shared" / "mibs"
+    if not (folder / "MX-SNMP-MIB").exists():
+        msg = f"vendor MIBs not found in {folder} (set DGW_VENDOR_MIBS to the folder of the MX-*-MIB files)"
+        if REQUIRE_PEERS:
+            pytest.fail(msg)
+        pytest.skip(msg + " [DGW_REQUIRE_PEERS unset]")
+    return folder.resolve()
 
 
 def write_base_mibs(folder: Path) -> Path:

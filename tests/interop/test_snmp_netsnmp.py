@@ -24,8 +24,8 @@ from emulator.faces.snmp import SnmpEngine
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.oidmap import format_oid
 from firmware_model.profiles import get_profile
-from testkit.peers import REQUIRE_PEERS, free_port, require_peer
-from tests.interop.snmp_base_mibs import write_base_mibs
+from testkit.peers import free_port, require_peer
+from tests.interop.snmp_base_mibs import vendor_mibs, write_base_mibs
 
 pytestmark = pytest.mark.peer
 
@@ -33,17 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 MEDIA5 = ".1.3.6.1.4.1.4935"
 RW_PASS = "adminpass1"
 RO_PASS = "watchpass1"
-
-
-def vendor_mibs() -> Path:
-    env = os.environ.get("DGW_VENDOR_MIBS")
-    folder = (REPO / env if not Path(env).is_absolute() else Path(env)) if env else REPO.parent / "shared" / "mibs"
-    if not (folder / "MX-SNMP-MIB").exists():
-        msg = f"vendor MIBs not found in {folder} (set DGW_VENDOR_MIBS to the folder of the MX-*-MIB files)"
-        if REQUIRE_PEERS:
-            pytest.fail(msg)
-        pytest.skip(msg + " [DGW_REQUIRE_PEERS unset]")
-    return folder.resolve()
 
 
 @dataclass
