@@ -30,13 +30,14 @@ ABSENT = -50.0  # a tone below this is not
 
 
 async def three_units(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path, pkis: Pkis,
-                      **settings: dict[str, Any]) -> tuple[Unit, Unit, Unit]:
-    """alice, bob and carol registered over TLS; each phone plays its tone. ``settings``: per user."""
+                      routing: bool = False, **settings: dict[str, Any]) -> tuple[Unit, Unit, Unit]:
+    """alice, bob and carol registered over TLS; each phone plays its tone. ``settings``: per user; ``routing``:
+    every call goes through the units' call routers (CRout), as in a lab."""
     k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
     made = []
     for user in ("alice", "bob", "carol"):
         u = await lab_unit(units, tmp_path, pkis, user=user, registrar=k.tls_address, key_management="Sdes",
-                           settings=settings.get(user))
+                           settings=settings.get(user), routing=routing)
         sipep(u).calls.media.set_audio(EP, EndpointAudio(tones=(TONE[user],)))  # type: ignore[attr-defined]
         made.append(u)
     a, b, c = made
@@ -62,9 +63,10 @@ def recorded_levels(u: Unit, name: str) -> dict[float, float]:
     return levels_dbm0(pcm[-16000:], TONE.values())
 
 
+@pytest.mark.parametrize("routing", [False, True], ids=["direct", "crout"])
 async def test_call_waiting_tone_and_flash_swaps_calls(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
-                                                        pkis: Pkis) -> None:
-    a, b, c = await three_units(units, kamailios, tmp_path, pkis)
+                                                        pkis: Pkis, routing: bool) -> None:
+    a, b, c = await three_units(units, kamailios, tmp_path, pkis, routing=routing)
     cb = sipep(b).calls
     cb.media.set_audio(EP, EndpointAudio(tones=(TONE["bob"],), record="bob.wav"))  # type: ignore[attr-defined]
     assert {r["EpId"]: r["State"] for r in b.config.rows("EpServ.CallWaitingStatus")}[EP] == "Active"
@@ -108,12 +110,12 @@ async def test_call_waiting_tone_and_flash_swaps_calls(units: list[Unit], kamail
     assert busy.status == 486
 
 
-@pytest.mark.parametrize("way", ["hangup", "action"])
+@pytest.mark.parametrize(("way", "routing"), [("hangup", False), ("action", True)], ids=["hangup", "action-crout"])
 async def test_attended_transfer_with_replaces(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
-                                              pkis: Pkis, way: str) -> None:
+                                              pkis: Pkis, way: str, routing: bool) -> None:
     """bob holds alice, calls carol, then transfers alice to carol: by hanging up (the phone's way) or by the
-    transfer-attended action naming alice's call."""
-    a, b, c = await three_units(units, kamailios, tmp_path, pkis)
+    transfer-attended action naming alice's call (with the units' call routers in the way)."""
+    a, b, c = await three_units(units, kamailios, tmp_path, pkis, routing=routing)
     ca, cb, cc = sipep(a).calls, sipep(b).calls, sipep(c).calls
     assert {r["EpId"]: (r["BlindState"], r["AttendedState"]) for r in b.config.rows("EpServ.TransferStatus")}[EP] == \
         ("Active", "Active")
