@@ -153,16 +153,34 @@ async def test_attended_transfer_with_replaces(units: list[Unit], kamailios: lis
 
 async def test_replaces_naming_no_dialog_is_481(units: list[Unit], kamailios: list[Kamailio], tmp_path: Path,
                                                 pkis: Pkis) -> None:
-    """RFC 3891 §3: an INVITE with Replaces naming no dialog of the unit is refused 481; the line does not ring."""
+    """RFC 3891 §3 at the target: an INVITE with Replaces naming no dialog of the unit is refused 481 (the line does
+    not ring); one naming a confirmed dialog with early-only 486; one naming it plainly is answered at once and the
+    replaced dialog ended with BYE."""
     k = kamailio(kamailios, tmp_path, pkis, tls_only=True)
     a = await lab_unit(units, tmp_path, pkis, user="alice", registrar=k.tls_address, key_management="Sdes")
     b = await lab_unit(units, tmp_path, pkis, user="bob", registrar=k.tls_address, key_management="Sdes")
     await wait_for(lambda: reg_state(a) == "Registered" and reg_state(b) == "Registered", what="both registered")
-    ca = sipep(a).calls
+    ca, cb = sipep(a).calls, sipep(b).calls
     ca.invite_headers[EP] = [("Replaces", "no-such-call@127.0.0.9;to-tag=x;from-tag=y")]
     call = await ca.dial(EP, "bob")
     await wait_for(lambda: call.state is CallState.ENDED, what="refused")
-    assert call.status == 481 and sipep(b).calls.current(EP) is None
+    assert call.status == 481 and cb.current(EP) is None
+
+    # a Replaces naming bob's confirmed dialog with early-only: 486 (§3); without it, the new call replaces the old
+    old, at_b = await connected(a, b, "bob")
+    d = old.dialog
+    assert d is not None
+    for early_only, status in ((True, 486), (False, None)):
+        value = f"{d.call_id};to-tag={d.remote_tag};from-tag={d.local_tag}" + (";early-only" if early_only else "")
+        ca.invite_headers[EP] = [("Replaces", value)]
+        new = await ca.dial(EP, "bob", transferred=True)  # a second call of alice's line, as a transferee places
+        if status is not None:
+            await wait_for(lambda new=new: new.state is CallState.ENDED, what="early-only refused")
+            assert new.status == status and at_b.active
+        else:
+            await wait_for(lambda new=new: new.state is CallState.CONNECTED and not old.active, what="replaced")
+            assert not at_b.active and at_b.end_reason == "replaced" and old.end_reason == "remote hangup"
+            assert cb.current(EP) is not None and cb.current(EP).replaces == d.call_id
 
 
 async def test_three_way_conference_each_hears_the_two_others(units: list[Unit], kamailios: list[Kamailio],
