@@ -187,6 +187,7 @@ async def test_three_way_conference_each_hears_the_two_others(units: list[Unit],
                                                               tmp_path: Path, pkis: Pkis) -> None:
     a, b, c = await three_units(units, kamailios, tmp_path, pkis)
     cb = sipep(b).calls
+    cb.media.set_audio(EP, EndpointAudio(tones=(TONE["bob"],), record="bob.wav"))  # type: ignore[attr-defined]
     assert {r["EpId"]: r["State"] for r in b.config.rows("EpServ.ConferenceStatus")}[EP] == "Active"
     a_to_b, b_from_a = await connected(a, b, "bob")
     await endpoint_action(b, "flash")
@@ -210,6 +211,8 @@ async def test_three_way_conference_each_hears_the_two_others(units: list[Unit],
 
     await sipep(c).calls.hangup(EP)  # one far end leaves: the other call goes on, no longer mixed
     await wait_for(lambda: not b_to_c.active and not b_from_a.conference, what="conference over")
+    line = recorded_levels(b, "bob-conference.wav")  # the line's recording while the conference lasted
+    assert line[TONE["alice"]] > HEARD and line[TONE["carol"]] > HEARD and line[TONE["bob"]] < ABSENT, line
     assert cb.current(EP) is b_from_a
     await cb.hangup(EP)
     await wait_for(lambda: not a_to_b.active, what="alice released")

@@ -5,10 +5,13 @@ legs, never its own audio."""
 from __future__ import annotations
 
 import array
+import wave
+from pathlib import Path
 from typing import Any
 
 from emulator.engines.mipt.conference import Conference, LineAudio
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
+from emulator.engines.mipt.sources import Silence, WavRecorder
 from emulator.protocols.media import codecs, g711
 from emulator.protocols.media.mixer import LegBuffer, levels_dbm0, mix
 from emulator.protocols.media.tones import ToneGenerator
@@ -92,3 +95,18 @@ def test_a_line_tone_is_heard_by_the_line_until_stopped() -> None:
     assert lines.hears("Phone-Fax1", [440.0])[440.0] > -16
     assert not lines.line_tone("Phone-Fax1", "NoSuchTone") and lines.tone_playing("Phone-Fax1") is None
     assert lines.hears("Phone-Fax1", [440.0])[440.0] < -90
+
+
+def test_the_line_recording_holds_both_far_ends(tmp_path: Path) -> None:
+    legs = [FakeStream(), FakeStream()]
+    conf = Conference(legs, [Silence(), Silence()], WavRecorder(tmp_path / "line.wav"))
+    far_b, far_c = ToneGenerator((600.0,), -10.0), ToneGenerator((1400.0,), -10.0)
+    for _ in range(25):  # half a second from each far end, the second leg a packet ahead
+        legs[1].playout.pcm_sink(far_c.read(160))
+        legs[0].playout.pcm_sink(far_b.read(160))
+    conf.stop()
+    with wave.open(str(tmp_path / "line.wav"), "rb") as w:
+        pcm = w.readframes(w.getnframes())
+    assert len(pcm) == 2 * 25 * 160  # paced by the first leg
+    levels = levels_dbm0(pcm, [600.0, 1400.0])
+    assert levels[600.0] > -14 and levels[1400.0] > -14, levels

@@ -6,7 +6,9 @@ its ``LineMedia`` protocol (engines/sipep/line_actions.py).
 plays: its tone, WAV file or silence) mixed with what the other legs receive (:mod:`emulator.protocols.media.mixer`),
 encoded with the leg's codec: so each far end hears the line and the other far end, never itself. Each leg's
 received audio is taken at its playout (the jitter buffer's output, ``Playout.pcm_sink``). The line hears the sum
-of the legs (:meth:`LineAudio.heard`). When the conference ends, each stream goes back to its own source.
+of the legs (:meth:`LineAudio.heard`), also written, when the endpoint's phone records (``record``), to
+``<name>-conference.wav`` beside its file while the conference lasts (emulator choice: each call's own stream
+keeps recording what it receives). When the conference ends, each stream goes back to its own source.
 
 **Line tones**: the country's pattern (``TelIf.CountrySelection``) played to the line, not to the far end: the
 line's hearing is the tone (at its cadence since it started) over the legs' audio.
@@ -18,11 +20,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from emulator.engines.mipt.call_tones import CallTones
 from emulator.engines.mipt.endpoint_audio import EndpointAudio
-from emulator.engines.mipt.sources import Silence, WavSource
+from emulator.engines.mipt.sources import Silence, WavRecorder, WavSource
 from emulator.protocols.media import codecs
 from emulator.protocols.media.mixer import LegBuffer, levels_dbm0, mix
 from emulator.protocols.media.tones import ToneGenerator
@@ -52,13 +55,17 @@ class _Leg:
     heard: deque[bytes] = field(default_factory=lambda: deque(maxlen=HEARD_MS // 10))
     encoder: Any = None
     previous_sink: Callable[[bytes], None] | None = None
+    for_line: LegBuffer = field(default_factory=LegBuffer)  # waiting to be mixed into the line's recording
 
 
 class Conference:
-    """One line's local conference over its calls' streams."""
+    """One line's local conference over its calls' streams. ``recorder``: where the line's hearing (the legs'
+    audio summed) is written while the conference lasts, paced by the first leg's audio; None: not recorded."""
 
-    def __init__(self, streams: Sequence[Any], phones: Sequence[ToneGenerator | WavSource | Silence]) -> None:
+    def __init__(self, streams: Sequence[Any], phones: Sequence[ToneGenerator | WavSource | Silence],
+                 recorder: WavRecorder | None = None) -> None:
         self.legs = [_Leg(s, p) for s, p in zip(streams, phones, strict=True)]
+        self.recorder = recorder
         for leg in self.legs:
             leg.encoder = codecs.encoder_for(leg.stream.fmt)
             leg.previous_sink = leg.stream.playout.pcm_sink
@@ -69,6 +76,12 @@ class Conference:
         def received(pcm: bytes) -> None:
             leg.received.push(pcm)
             leg.heard.append(pcm)
+            if self.recorder is not None:
+                if leg is self.legs[0]:
+                    others = [other.for_line.take(len(pcm)) for other in self.legs[1:]]
+                    self.recorder.write_pcm(mix([pcm, *others]))
+                else:
+                    leg.for_line.push(pcm)
             if leg.previous_sink is not None:
                 leg.previous_sink(pcm)
         return received
@@ -86,6 +99,9 @@ class Conference:
         return mix([b"".join(leg.heard) for leg in self.legs])
 
     def stop(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+            self.recorder = None
         for leg in self.legs:
             leg.stream.set_live(None)
             leg.stream.playout.pcm_sink = leg.previous_sink
@@ -116,7 +132,13 @@ class LineAudio:
         self.conference_ended(endpoint)
         streams = [c.media.stream for c in calls if getattr(c.media, "stream", None) is not None]
         audio = self.audio_of(endpoint)
-        self.conferences[endpoint] = Conference(streams, [_phone_source(audio, self.audio_dir) for _ in streams])
+        recorder = None
+        if audio.record and self.audio_dir is not None:  # the line's hearing: <name>-conference.wav beside its file
+            path = Path(self.audio_dir) / audio.record
+            path.parent.mkdir(parents=True, exist_ok=True)
+            recorder = WavRecorder(path.with_name(f"{path.stem}-conference{path.suffix}"))
+        self.conferences[endpoint] = Conference(streams, [_phone_source(audio, self.audio_dir) for _ in streams],
+                                                recorder)
 
     def conference_ended(self, endpoint: str) -> None:
         conf = self.conferences.pop(endpoint, None)
