@@ -35,8 +35,9 @@ BACKLOG = 100  # as asyncssh's own listen
 class LateFaces:
     """One unit's faces started after the ready file: which are still coming up, and the gate they wait for."""
 
-    def __init__(self, gate: asyncio.Event) -> None:
+    def __init__(self, gate: asyncio.Event, slots: asyncio.Semaphore | None = None) -> None:
         self.gate = gate
+        self.slots = slots  # shared by a process's units: a few late faces start at a time (the loop stays responsive)
         self.coming_up: set[str] = set()
         self.changed: Callable[[], None] = lambda: None  # the runner rewrites the unit's entry
 
@@ -97,26 +98,31 @@ class _LateFace:
         try:
             await self.late.gate.wait()
             await asyncio.sleep(0)  # the ready file's writer runs first
-            engine = self._engine()
-            socks, self._socks = self._socks, {}
-            self._hand(engine, socks)
-            try:
-                await engine.start()
-            except Exception as e:  # as a failed boot start: the service is stopped, its comment says why
-                self._close(self._unhanded(engine))
-                for face in faces:
-                    self.unit.listening.pop(face, None)
-                st = self.unit.services.get(self.name)
-                if st is not None:
-                    st.state = "Stopped"
-                    st.comment = str(e)[:255]
-                self.unit.log.error("service_start_failed", service=self.name, error=str(e))
-            else:
-                for face in self._close(self._unhanded(engine)):  # bound, but the engine did not serve it
-                    self.unit.listening.pop(face, None)
+            async with self.late.slots or contextlib.nullcontext():
+                await self._serve()
         finally:
             for face in faces:
                 self.late.arrived(face)
+
+    async def _serve(self) -> None:
+        faces = list(self._socks)
+        engine = self._engine()
+        socks, self._socks = self._socks, {}
+        self._hand(engine, socks)
+        try:
+            await engine.start()
+        except Exception as e:  # as a failed boot start: the service is stopped, its comment says why
+            self._close(self._unhanded(engine))
+            for face in faces:
+                self.unit.listening.pop(face, None)
+            st = self.unit.services.get(self.name)
+            if st is not None:
+                st.state = "Stopped"
+                st.comment = str(e)[:255]
+            self.unit.log.error("service_start_failed", service=self.name, error=str(e))
+        else:
+            for face in self._close(self._unhanded(engine)):  # bound, but the engine did not serve it
+                self.unit.listening.pop(face, None)
 
     @staticmethod
     def _close(socks: dict[str, socket.socket]) -> list[str]:

@@ -39,6 +39,7 @@ __all__ = ["EXIT_DEADLINE_S", "STOP_TIMEOUT_S", "Runner", "install_stop_signals"
 
 STOP_TIMEOUT_S = 20.0
 EXIT_DEADLINE_S = STOP_TIMEOUT_S + 10.0
+START_CONCURRENCY = 32  # units starting at the same time in one process (see Runner._start)
 PER_UNIT_LINES = 20  # beyond this many units, one summary line instead of a line per unit (a terminal stays readable)
 
 Publish = Callable[[list[Entry], bool], None]  # (changed entries, every unit is ready)
@@ -68,6 +69,7 @@ class Runner:
         self._dirty: set[int] = set()
         self._flush_scheduled = False
         self.late_gate = asyncio.Event()  # opened once the ready file is written: the late faces come up then
+        self.late_slots = asyncio.Semaphore(START_CONCURRENCY)
 
     def running_units(self) -> list[Unit]:
         return [ru.unit for ru in self.units]
@@ -162,7 +164,7 @@ class Runner:
             if stop.is_set():
                 return
             try:
-                ru = build_unit(spec, late=LateFaces(self.late_gate))
+                ru = build_unit(spec, late=LateFaces(self.late_gate, self.late_slots))
             except LabError as e:
                 raise StartFailed(str(e), 2) from None
             self.units.append(ru)
@@ -172,7 +174,17 @@ class Runner:
         # Every unit is built before any starts: a unit started early would retry its refused TLS peers and
         # its ACS all through the others' builds (1,000 units refused by their proxy: ready in 36-49 s
         # instead of 20 s).
-        tasks.extend(asyncio.ensure_future(ru.start()) for ru in self.units)
+        # A few units start at a time: each step of a start yields to the event loop, so what the started units
+        # send and receive meanwhile (DNS questions, TLS handshakes, TR-069 sessions) is served within its
+        # timeouts. All at once, a loop turn ran a step of every unit: 500 units made each turn last long enough
+        # for nearly every unit's DNS question (2 s) to time out, and registration waited for its retry time.
+        slots = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start(ru: RunningUnit) -> None:
+            async with slots:
+                await ru.start()
+
+        tasks.extend(asyncio.ensure_future(start(ru)) for ru in self.units)
         if not tasks:
             return
         every: asyncio.Future[Any] = asyncio.gather(*tasks)
