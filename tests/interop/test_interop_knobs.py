@@ -74,6 +74,7 @@ class FarEnd(asyncio.DatagramProtocol):
     branches: Any = field(default_factory=lambda: itertools.count(1))
     version: int = 1
     rtp: Any = None  # RtpSink
+    directions: bool = True  # our bodies carry a direction attribute (False: an RFC 2543 peer)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -104,7 +105,9 @@ class FarEnd(asyncio.DatagramProtocol):
 
     def offer(self, direction: str) -> str:
         lines = ["v=0", f"o=far 7 {self.version} IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
-                 f"m=audio {self.rtp_port} RTP/AVP 0", "a=rtpmap:0 PCMU/8000", f"a={direction}"]
+                 f"m=audio {self.rtp_port} RTP/AVP 0", "a=rtpmap:0 PCMU/8000"]
+        if self.directions:
+            lines.append(f"a={direction}")
         return "\r\n".join(lines) + "\r\n"
 
     def _answer(self, request: str, addr: tuple[str, int], sdp: str | None) -> None:
@@ -264,6 +267,7 @@ class Row:
     show: Callable[[Capture], Any]  # what the wire shows under a value
     expected: tuple[Any, Any]  # ... under each value
     settings: dict[str, Any] = field(default_factory=dict)  # fixed beside the row's parameter
+    far_directions: bool = True  # the far end's bodies carry direction attributes
 
 
 ROWS = [
@@ -300,6 +304,10 @@ ROWS = [
     Row("SipEp.InteropSipUriUserParameterValue", ("", "phone"),
         lambda c: (c.invite.split("\r\n", 1)[0], (header(c.invite, "To") or "").endswith(";user=phone>")),
         (("INVITE sip:bob@home.example SIP/2.0", False), ("INVITE sip:bob@home.example;user=phone SIP/2.0", True))),
+    Row("SipEp.InteropSdpDetectPeerDirectionAttributeSupportEnable", ("Enable", "Disable"),
+        lambda c: (directions(c.invite), directions(c.hold_invite), connection(c.hold_invite)),
+        ((["sendrecv"], [], ["IN IP4 0.0.0.0"]), (["sendrecv"], ["inactive"], ["IN IP4 0.0.0.0"])),
+        far_directions=False),
     Row("SipEp.InteropSipContactDisplayNamePresence", ("Enable", "Disable"),
         lambda c: (header(c.invite, "Contact") or "").startswith('"Alice Lab" <'), (True, False),
         {"SipEp.UserAgent[Phone-Fax1].FriendlyName": "Alice Lab"}),
@@ -316,6 +324,7 @@ async def test_each_value_shows_on_the_wire(row: Row, units: list[Unit], tmp_pat
                            "Mipt.DefaultSecurityRtpMode": "Unsecure",
                            **row.settings, row.param: row.values[0]})
     shown = []
+    far_end.directions = row.far_directions
     for value in row.values:
         if u.config.get(row.param) != value:
             u.config.set(row.param, value)

@@ -68,6 +68,7 @@ class CallMediaState:
     fax_offer: bool = False  # our offer in flight is the switch to T.38
     interop: SdpInterop = field(default_factory=SdpInterop)  # SipEp.Interop* SDP knobs, read as the stream opens
     origin: OriginStamp | None = None  # our o= line: session id, version per InteropIncrementSdpVersionWhenModified
+    peer_directions: bool | None = None  # the peer's first body had direction attributes (None: none received yet)
 
 
 class CallMedia:
@@ -259,7 +260,7 @@ class CallMedia:
     def _body(st: CallMediaState, sd: SessionDescription) -> bytes:
         """The bytes of a body we send: a copy of `sd` shaped by the SipEp SDP interop knobs, its o= version
         bumped only as ``InteropIncrementSdpVersionWhenModified`` says (``emulator.protocols.media.sdp_interop``)."""
-        out = st.interop.finish(sd.copy())
+        out = st.interop.for_peer(st.peer_directions).finish(sd.copy())
         if st.origin is None:
             return bytes(out)
         return st.origin.stamp(out)
@@ -267,7 +268,10 @@ class CallMedia:
     @staticmethod
     def _received(st: CallMediaState, body: bytes) -> SessionDescription | bytes:
         """A body from the peer as the offer/answer rules should read it (direction attributes dropped when
-        ``InteropSdpDirectionAttributeEnable`` is Disable); unparsable bodies go on as bytes to be refused there."""
+        ``InteropSdpDirectionAttributeEnable`` is Disable); unparsable bodies go on as bytes to be refused there.
+        The first one says whether the peer uses direction attributes (for the peer detection knob)."""
+        if st.peer_directions is None:
+            st.peer_directions = SdpInterop.has_directions(body)
         if st.interop.direction_attribute:
             return body
         try:

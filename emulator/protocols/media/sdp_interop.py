@@ -18,12 +18,14 @@ Applied to every SDP body the unit sends (:class:`SdpInterop.finish`, then :clas
 * ``SipEp.InteropIncrementSdpVersionWhenModified`` — Enable (factory): the o= version goes up only when the body
   differs from the last one sent (a session refresh repeats it); Disable: at every body we build.
 
-``SipEp.InteropSdpDetectPeerDirectionAttributeSupportEnable`` is not acted on (see the behaviour map).
+* ``SipEp.InteropSdpDetectPeerDirectionAttributeSupportEnable`` — Enable (factory): once the peer's first body of
+  the call carried no direction attribute, our later bodies carry none either (hold by the null address); the
+  initial offer of a call we place always has them. Disable: we always send them (:meth:`SdpInterop.for_peer`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from emulator.protocols.sdp.sdp import Connection, Direction, SessionDescription
@@ -59,6 +61,7 @@ class SdpInterop:
     hold_answer_inactive: bool = False
     max_32_bits: bool = False
     increment_when_modified: bool = True
+    detect_peer: bool = True
 
     @classmethod
     def from_config(cls, config: _ConfigReader | None) -> SdpInterop:
@@ -72,7 +75,21 @@ class SdpInterop:
             max_32_bits=_opt(config, "SipEp.InteropSdpOriginLineSessionIdAndVersionMaxLength", "Max64bits")
             == "Max32bits",
             increment_when_modified=_opt(config, "SipEp.InteropIncrementSdpVersionWhenModified", "Enable") == "Enable",
+            detect_peer=_opt(config, "SipEp.InteropSdpDetectPeerDirectionAttributeSupportEnable", "Enable") == "Enable",
         )
+
+    def for_peer(self, peer_directions: bool | None) -> SdpInterop:
+        """The settings for our next body, given whether the peer's first body had direction attributes (None: no
+        body from it yet)."""
+        if self.detect_peer and peer_directions is False and self.direction_attribute:
+            return replace(self, direction_attribute=False)
+        return self
+
+    @staticmethod
+    def has_directions(body: bytes) -> bool:
+        """Whether an SDP body carries a direction attribute (at any level)."""
+        return any(line.strip() in (b"a=sendrecv", b"a=sendonly", b"a=recvonly", b"a=inactive")
+                   for line in body.splitlines())
 
     # -- directions we choose
 
