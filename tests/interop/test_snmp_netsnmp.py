@@ -121,7 +121,7 @@ async def test_walk_of_media5_subtree_resolves_every_oid_to_a_vendor_name(agent:
     out = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr50", *V2], MEDIA5, mibs=True, timeout=5)
     lines = [line for line in out.splitlines() if " = " in line]
     expected = len(agent.engine.tree.instances())  # type: ignore[union-attr]
-    assert len(lines) == expected
+    assert len(lines) == expected + len(agent.engine.command_oids())  # the service commands: emulator additions
     names = [line.split(" = ", 1)[0] for line in lines]
     leftovers = [n for n in names if not re.match(r"^MX-[A-Z0-9-]+-MIB::[a-zA-Z]\w*\.", n)]
     assert leftovers == []
@@ -319,13 +319,14 @@ async def test_bulk_walk_returns_exactly_the_catalog_in_order(agent: Agent) -> N
     got = [line.split(" = ", 1)[0] for line in out.splitlines() if " = " in line]
     tree = agent.engine.tree
     assert tree is not None
-    expected = ["." + format_oid(o) for o, _ in tree.instances()]
+    commands = agent.engine.command_oids()  # the service commands (emulator additions, firmware_model.service_commands)
+    expected = ["." + format_oid(o) for o in sorted([o for o, _ in tree.instances()] + commands)]
     assert got == expected
     catalog = agent.unit.catalog
     scalars = [p for p in catalog.scalars() if not p.addition]
     cells = sum(len(agent.unit.config.indexes(t.name)) * len(t.columns) for t in catalog.tables.values()
                 if not t.addition)
-    assert len(got) == len(scalars) + cells
+    assert len(got) == len(scalars) + cells + len(commands) and len(commands) == len(agent.unit.commands)
     # A row added through the configuration appears at once.
     agent.unit.config.add_row("Aaa.Users", {"UserName": "late", "Password": "latepass1"})
     out = await off_loop(agent.cmd, "snmpbulkwalk", ["-Cr40", *V2], MEDIA5 + ".1000.100.200.100.1000.1.100", timeout=5)

@@ -42,6 +42,8 @@ CROUT = "MX-CROUT-MIB::"
 EPSERV = "MX-EPSERV-MIB::"
 VENDOR = "Device.X_0090F8_"
 EP = "Phone-Fax1"
+# CRout.ApplyConfig: the service's first command (firmware_model.service_commands), mediatrixServices.1750.1.59900.1.0
+APPLY_CONFIG = ".1.3.6.1.4.1.4935.1000.100.200.100.1750.1.59900.1.0"
 SNMP_EP = ".".join(str(b) for b in (len(EP), *EP.encode()))  # a string index: its length, then its bytes
 
 
@@ -172,9 +174,10 @@ async def test_snmp_sets_crout_and_epserv_rows_that_the_api_shows(faces: Faces) 
     assert (await f.row("CRout.MappingExpression", "1"))["Criteria"] == "^555(2...)$"
     assert await f.snmp_value(f"{CROUT}configModifiedStatus.0") == "yes"
     assert await f.snmp_value(f"{CROUT}routeStatusExpressionCriteria.1") == "^5551...$"
-    # applied (through the API's script: the vendor MIB has no ApplyConfig object), the status tables follow
-    status, doc = await f.api("POST", "/scripts", text="CRout.ApplyConfig\n")
-    assert status == 200, doc
+    # applied by a SET of the command's object (emulator addition: the vendor MIB has none), the status tables follow
+    assert await f.snmp_value(APPLY_CONFIG) == "0"
+    proc = await f.snmp("snmpset", APPLY_CONFIG, "i", "10")
+    assert proc.returncode == 0, proc.stderr
     assert await f.snmp_value(f"{CROUT}configModifiedStatus.0") == "no"
     walk = await f.snmp("snmpwalk", "-Oq", f"{CROUT}routeStatusTable")
     assert f'{CROUT}routeStatusExpressionCriteria.1 "^5552...$"' in walk.stdout, walk.stdout + walk.stderr
@@ -205,6 +208,20 @@ async def test_snmp_sets_crout_and_epserv_rows_that_the_api_shows(faces: Faces) 
     assert f.unit.config.to_doc() == before
     assert (await f.row("CRout.MappingExpression", "1"))["Criteria"] == "^555(2...)$"
     assert await f.snmp_value(f"{EPSERV}callDtmfMapAllowedDtmfMap.{index}") == "555xxxx"
+    # a dangling hunt with the command in one request: refused (inconsistentValue), the whole request undone
+    dangling = (f"{CROUT}routeDestination.1", "s", "hunt-nowhere")
+    proc = await f.snmp("snmpset", *dangling, APPLY_CONFIG, "i", "10")
+    assert proc.returncode != 0 and "inconsistentValue" in proc.stderr, proc.stdout + proc.stderr
+    assert f.unit.config.to_doc() == before
+    # staged alone, then the command: refused, the row's Config Status says why, the routing in use stays
+    assert (await f.snmp("snmpset", *dangling)).returncode == 0
+    proc = await f.snmp("snmpset", APPLY_CONFIG, "i", "10")
+    assert proc.returncode != 0 and "inconsistentValue" in proc.stderr, proc.stdout + proc.stderr
+    assert "hunt-nowhere" in await f.snmp_value(f"{CROUT}routeConfigStatus.1")
+    assert await f.snmp_value(f"{CROUT}routeStatusDestination.1") == "hunt-lines"
+    assert await f.snmp_value(f"{CROUT}configModifiedStatus.0") == "yes"
+    proc = await f.snmp("snmpset", APPLY_CONFIG, "i", "3")
+    assert proc.returncode != 0 and "wrongValue" in proc.stderr, proc.stdout + proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------ TR-069
@@ -226,8 +243,13 @@ async def test_tr069_sets_crout_and_epserv_cells_that_the_api_shows(faces: Faces
                                       f"{VENDOR}CRout.RouteStatus.1.ExpressionCriteria", fwd + "EpId")))[0])
     assert got == {route + "ExpressionCriteria": "^5553...$", f"{VENDOR}CRout.ConfigModifiedStatus": "Yes",
                    f"{VENDOR}CRout.RouteStatus.1.ExpressionCriteria": "^5551...$", fwd + "EpId": EP}
-    status, doc = await f.api("POST", "/scripts", text="CRout.ApplyConfig\n")
-    assert status == 200, doc
+    # the command's object (emulator addition), set with a cell in one request: it runs last, on the new values
+    apply = f"{VENDOR}CRout.ApplyConfig"
+    assert values((await f.session(gpv(apply)))[0]) == {apply: "false"}
+    [answer] = await f.session(spv("apply", (apply, "true", "boolean"),
+                                   (f"{VENDOR}CRout.Hunt.1.Timeout", "7", "unsignedInt")))
+    assert answer.tag.endswith("SetParameterValuesResponse"), answer
+    assert f.unit.config.rows("CRout.HuntStatus")[0]["Timeout"] == 7
     got = values((await f.session(gpv(f"{VENDOR}CRout.ConfigModifiedStatus",
                                       f"{VENDOR}CRout.RouteStatus.1.ExpressionCriteria",
                                       f"{VENDOR}CRout.MappingExpressionStatus.1.Criteria")))[0])
@@ -254,6 +276,15 @@ async def test_tr069_sets_crout_and_epserv_cells_that_the_api_shows(faces: Faces
     assert f.unit.config.to_doc() == before
     row = await f.row("EpServ.ForwardOnBusyConfig", EP)
     assert row["ForwardingAddress"] == "sip:carol@127.0.0.1"
+    # a dangling hunt with the command: the command's fault gives the reason, the request is undone
+    [fault] = await f.session(spv("dangling", (route + "Destination", "hunt-nowhere", "string"),
+                                  (apply, "1", "boolean")))
+    assert fault.findtext(".//FaultCode") == "9003"
+    [(name, code, text)] = [(x.findtext("ParameterName"), x.findtext("FaultCode"), x.findtext("FaultString") or "")
+                            for x in fault.iter("SetParameterValuesFault")]
+    assert (name, code) == (apply, "9007") and "refused" in text and "hunt-nowhere" in text, text
+    assert f.unit.config.to_doc() == before
+    assert f.unit.config.rows("CRout.RouteStatus")[0]["Destination"] == "hunt-lines"
 
 
 # ------------------------------------------------------------------------------------------------ CLI

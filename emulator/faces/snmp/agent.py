@@ -64,7 +64,9 @@ from pysnmp.proto.api import v2c
 from pysnmp.smi import error as smi_error
 from pysnmp.smi.instrum import AbstractMibInstrumController
 
+from emulator.engines.aaa import AuthResult
 from emulator.faces.snmp.policy import AccessPlan, access_plan, engine_id_for, trap_destinations
+from emulator.ops.policy import Forbidden, check_command
 from emulator.protocols import snmp_ber as ber
 from emulator.protocols.snmp_ber import (
     decode_request,
@@ -86,6 +88,7 @@ from firmware_model.oidmap import (
     parse_oid,
     to_snmp,
 )
+from firmware_model.service_commands import COMMAND_GROUP, RUN, service_commands
 
 if TYPE_CHECKING:
     from emulator.runtime.unit import Unit
@@ -176,10 +179,16 @@ def _pysnmp(value: Neutral) -> Any:
 
 @dataclass(slots=True)
 class _Extra:
-    """A non-vendor object (MIB-II system, snmpEngine): a getter and, if writable, its parameter."""
+    """A non-vendor object (MIB-II system, snmpEngine, a service command): a getter and, if writable, its
+    parameter or the service command a SET of ``commands.RUN`` runs."""
 
     get: Callable[[], Neutral]
     address: Address | None = None
+    command: str | None = None
+
+
+def _no_op() -> Neutral:
+    return "int", 0
 
 
 class _Instrumentation(AbstractMibInstrumController):
@@ -299,11 +308,16 @@ class _Instrumentation(AbstractMibInstrumController):
     def write_variables(self, *varBinds: Any, **ctx: Any) -> list[tuple[Any, Any]]:
         ac, admin = self._begin(ctx, "set")
         plan: list[tuple[int, Any, Address, Any]] = []
+        runs: list[tuple[int, str]] = []
         for idx, name, val in self._each(varBinds, ctx):
             oid = tuple(name)
             if ac("write", (name, val), **ctx):
                 raise smi_error.NotWritableError(name=name, idx=idx)
             extra = self.extras.get(oid)
+            if extra is not None and extra.command is not None:
+                if self._command_value(extra.command, val, admin, name, idx):
+                    runs.append((idx, extra.command))
+                continue
             addr = extra.address if extra is not None else self.tree.lookup(oid)
             if addr is None:
                 if extra is not None:
@@ -323,21 +337,40 @@ class _Instrumentation(AbstractMibInstrumController):
             except SnmpValueError as e:
                 raise _STATUS_ERRORS[e.status](name=name, idx=idx) from None
             plan.append((idx, name, addr, value))
-        current = 0
+        current, running = 0, False
         try:
             with self.config.batch():
                 for idx, _name, addr, value in plan:
                     current = idx
                     self.config.set(addr, value, source="snmp")
+                running = True
+                for idx, command in runs:  # last, on the values just set; a refusal undoes the whole request
+                    current = idx
+                    self.agent.unit.commands[command]()
         except ConfigError as e:
-            error = _KIND_ERRORS.get(e.kind, smi_error.InconsistentValueError)
-            self.agent.unit.log.info("snmp_set_refused", address=e.name, kind=e.kind)
+            # a refused command: the configuration it checks is inconsistent (RFC 3416), its reason is logged
+            # and in the rows' ConfigStatus
+            error = smi_error.InconsistentValueError if running else \
+                _KIND_ERRORS.get(e.kind, smi_error.InconsistentValueError)
+            self.agent.unit.log.info("snmp_set_refused", address=e.name, kind=e.kind, reason=str(e))
             raise error(name=varBinds[current][0], idx=current) from None
-        out = []
-        for idx, name, addr, _value in plan:
+        out = {idx: _pysnmp(_no_op()) for idx, _name, _val in self._each(varBinds, ctx)}  # a command reads 0
+        for idx, _name, addr, _value in plan:
             after = self.value(addr, admin)  # a row command may have removed the row: echo the request
-            out.append((name, varBinds[idx][1] if after == _NO_SUCH_INSTANCE else _pysnmp(after)))
-        return out
+            out[idx] = varBinds[idx][1] if after == _NO_SUCH_INSTANCE else _pysnmp(after)
+        return [(varBinds[idx][0], value) for idx, value in sorted(out.items())]
+
+    def _command_value(self, command: str, val: Any, admin: bool, name: Any, idx: int) -> bool:
+        """A SET of a service command's object: 10 runs it, 0 does nothing; anything else is refused."""
+        if _TAG_SYNTAX.get(val.tagSet) != INTEGER:
+            raise smi_error.WrongTypeError(name=name, idx=idx)
+        if int(val) not in (0, RUN):
+            raise smi_error.WrongValueError(name=name, idx=idx)
+        try:
+            check_command(AuthResult(True, "snmp", "Admin" if admin else "User"), command)
+        except Forbidden:
+            raise smi_error.NoAccessError(name=name, idx=idx) from None
+        return int(val) == RUN
 
 
 class _BulkResponder(cmdrsp.BulkCommandResponder):
@@ -675,7 +708,14 @@ class SnmpEngine:
             (*SNMP_ENGINE, 3, 0): _Extra(lambda: ("int", int(time.monotonic() - self._started))),
             (*SNMP_ENGINE, 4, 0): _Extra(lambda: ("int", 65507)),
             **{(*SNMP_GROUP, column, 0): _Extra(self._counter_getter(column)) for column in SNMP_COUNTERS},
+            **{(*SERVICES_OID, cfg.catalog.services[c.service].numkey, 1, COMMAND_GROUP, c.number, 0):
+               _Extra(_no_op, command=c.name) for c in service_commands(unit)},
         }
+
+    def command_oids(self) -> list[OID]:
+        """The instances of the unit's service commands (``firmware_model.service_commands``), in OID order."""
+        return [oid for oid, extra in self._instrum.extras.items() if extra.command is not None] \
+            if self._instrum is not None else []
 
     def _counter_getter(self, column: int) -> Callable[[], Neutral]:
         return lambda: ("counter", self.counter(column))

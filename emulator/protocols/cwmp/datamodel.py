@@ -7,6 +7,9 @@ Root = ``Cwmp.RootElement``. Standard objects: ``DeviceSummary``, ``DeviceInfo``
     <Root>.X_0090F8_<Service>.<Param>                   a scalar
     <Root>.X_0090F8_<Service>.<Table>.<i>.<Column>      a table cell; <Table> is a multi-instance object
     <Root>.X_0090F8_<Service>.<Table>NumberOfEntries    row count (TR-106 §3.2.1 convention)
+    <Root>.X_0090F8_<Service>.<Command>                 a service command (``CRout.ApplyConfig``...): a boolean
+                                                        read false, run by a true (emulator addition, see
+                                                        :mod:`firmware_model.service_commands`)
 
 With ``Cwmp.Tr104Enable`` = Enable, TR-104 ``Services.VoiceService.1`` (:mod:`.voice`: one SIP voice profile over
 the SipEp service, one ``Line`` per endpoint, each value mapped onto the SipEp/Mipt parameter that holds it).
@@ -29,11 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.protocols.cwmp.leaf import Leaf, cell_address, config_set, to_bool_label, vendor_leaf, xsd_type
+from emulator.protocols.cwmp.leaf import Leaf, cell_address, config_set, fault_of, to_bool_label, vendor_leaf, xsd_type
 from emulator.protocols.cwmp.soap import CwmpFault
 from emulator.protocols.cwmp.voice import LineRuntime, VoiceService
-from firmware_model.config import Index
+from firmware_model.config import ConfigError, Index
 from firmware_model.schema import Catalog, Param, Table
+from firmware_model.service_commands import ServiceCommand, service_commands
 
 __all__ = ["OUI", "VENDOR", "DataModel", "Leaf", "ModelState", "xsd_type"]
 
@@ -273,6 +277,9 @@ class DataModel:
             p = svc.params.get(parts[1])
             if p is not None:
                 return self._vendor_leaf(p, None, path)
+            command = next((c for c in service_commands(self.unit) if c.name == f"{svc.name}.{parts[1]}"), None)
+            if command is not None:
+                return self._command_leaf(command, path)
             if parts[1].endswith("NumberOfEntries"):
                 t = svc.tables.get(parts[1][: -len("NumberOfEntries")])
                 if t is not None:
@@ -285,6 +292,20 @@ class DataModel:
                 if idx is not None:
                     return self._vendor_leaf(col, idx, path)
         raise CwmpFault(9005, f"{path}: invalid parameter name")
+
+    def _command_leaf(self, command: ServiceCommand, path: str) -> Leaf:
+        """A service command: reads false; true runs it (last in its SetParameterValues), false does nothing."""
+        run = self.unit.commands[command.name]
+
+        def setter(value: str) -> None:
+            if to_bool_label(value, self._strict()) == "Enable":
+                try:
+                    run()
+                except ConfigError as e:
+                    raise fault_of(e) from None
+            return None
+
+        return Leaf(path, "boolean", True, lambda: "false", setter, None, False, last=True)
 
     def _count_leaf(self, path: str, t: Table) -> Leaf:
         def count() -> str:
@@ -343,6 +364,9 @@ class DataModel:
         svc_filter = None
         if prefix.startswith(f"{root}.{VENDOR}"):
             svc_filter = prefix[len(root) + 1 + len(VENDOR):].split(".")[0]
+        commands: dict[str, list[ServiceCommand]] = {}
+        for c in service_commands(self.unit):
+            commands.setdefault(c.service, []).append(c)
         for svc in self.catalog.services.values():
             if svc_filter is not None and svc.name != svc_filter:
                 continue
@@ -351,6 +375,9 @@ class DataModel:
             for short, p in svc.params.items():
                 lf = self._vendor_leaf(p, None, base + short)
                 yield lf.path, lf.writable, lf
+            for command in commands.get(svc.name, ()):
+                lf = self._command_leaf(command, base + command.command)
+                yield lf.path, True, lf
             for tshort, t in svc.tables.items():
                 lf = self._count_leaf(f"{base}{tshort}NumberOfEntries", t)
                 yield lf.path, False, lf

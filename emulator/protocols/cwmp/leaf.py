@@ -37,6 +37,7 @@ class Leaf:
     set: Setter | None = None
     config_name: str | None = None  # the DGW parameter/cell address behind it (VALUE CHANGE)
     active_ok: bool = True  # False: active notification refused with 9009 (TR-069 A.3.2.4)
+    last: bool = False  # a service command: set after the request's other values, in the same batch
 
 
 def xsd_type(p: Param) -> str:

@@ -163,6 +163,7 @@ class RpcHandler:
         strict = self.model.config.get("Cwmp.InteropParameterTypeValidation") == "Strict"
         faults: list[tuple[str, int, str]] = []
         commits = []
+        later: list[tuple[str, Leaf, str]] = []
         config = self.model.config
         try:
             with config.batch():
@@ -176,9 +177,17 @@ class RpcHandler:
                         if xtype is not None and xtype != lf.type and (strict or (lf.type == "boolean" and
                                                                        xtype not in ("string", "boolean"))):
                             raise CwmpFault(9006, f"{name} is xsd:{lf.type}, not xsd:{xtype}")
+                        if lf.last:  # a service command: after the other values (firmware_model.service_commands)
+                            later.append((name, lf, value))
+                            continue
                         commit = lf.set(value)
                         if commit is not None:
                             commits.append(commit)
+                    except CwmpFault as f:
+                        faults.append((name, f.code, f"{f.string}: {f.detail}" if f.detail else f.string))
+                for name, lf, value in later if not faults else ():
+                    try:
+                        lf.set(value)  # type: ignore[misc]  # a command leaf has a setter
                     except CwmpFault as f:
                         faults.append((name, f.code, f"{f.string}: {f.detail}" if f.detail else f.string))
                 if faults:
