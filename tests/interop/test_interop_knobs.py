@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from emulator.runtime.unit import Unit
-from tests.interop.siplab import Pkis, lab_unit, sipep, wait_for
+from tests.interop.siplab import Pkis, lab_unit, sipep, stream, wait_for
 
 EP = "Phone-Fax1"
 RESTART = {"SipEp.InteropMaxForwardsValue", "SipEp.InteropSendUaHeaderEnable", "SipEp.InteropUaHeaderFormat",
@@ -75,6 +75,8 @@ class FarEnd(asyncio.DatagramProtocol):
     version: int = 1
     rtp: Any = None  # RtpSink
     directions: bool = True  # our bodies carry a direction attribute (False: an RFC 2543 peer)
+    answer_later: bool = False  # keep initial INVITEs unanswered in `pending` (the test answers them)
+    pending: list[tuple[str, tuple[str, int]]] = field(default_factory=list)
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -94,7 +96,9 @@ class FarEnd(asyncio.DatagramProtocol):
                 fut.set_result(msg)
             return
         method = msg.split(" ", 1)[0]
-        if method == "INVITE":
+        if method == "INVITE" and self.answer_later and ";tag=" not in (header(msg, "To") or ""):
+            self.pending.append((msg, addr))
+        elif method == "INVITE":
             self._answer(msg, addr, self._sdp(direction_of(sdp_lines(msg))))
         elif method in ("BYE", "CANCEL", "INFO", "OPTIONS"):
             self._answer(msg, addr, None)
@@ -196,6 +200,10 @@ class RtpSink(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.packets = 0
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.packets += 1
@@ -425,6 +433,36 @@ async def test_early_media_waits_for_the_prack_when_asked(units: list[Unit], tmp
         seen[value] = await early_rtp(far_end, unit, f"early-{value}")
     (off_before, off_after), (on_before, on_after) = seen["Disable"], seen["Enable"]
     assert off_before > 5 and off_after > 5 and on_before == 0 and on_after > 5, seen
+
+
+# ------------------------------------------------------------------ RTP before the answer
+async def test_listen_for_early_rtp(units: list[Unit], tmp_path: Path, pkis: Pkis, far_end: FarEnd) -> None:
+    """``SipEp.InteropListenForEarlyRtpEnable``: RTP the far end sends to the port of the unit's offer before it
+    answers is received by the calling line with Enable, not with Disable (factory)."""
+    u = await lab_unit(units, tmp_path, pkis, user="alice", registrar="home.example", key_management="Sdes",
+                       tls=False, settings={"SipEp.UserAgent[Phone-Fax1].Register": "Disable",
+                                            "SipEp.DefaultStaticProxyOutboundHost": f"127.0.0.1:{far_end.port}",
+                                            "Mipt.DefaultSecurityRtpMode": "Unsecure"})
+    far_end.answer_later = True
+    seen = {}
+    for value in ("Disable", "Enable"):
+        u.config.set("SipEp.InteropListenForEarlyRtpEnable", value)
+        far_end.pending.clear()
+        call = await sipep(u).calls.dial(EP, "bob")
+        await wait_for(lambda: bool(far_end.pending), what="the INVITE")
+        invite, addr = far_end.pending[0]
+        sdp = sdp_lines(invite)
+        host = next(x for x in sdp if x.startswith("c="))[2:].split()[-1]
+        port = int(next(x for x in sdp if x.startswith("m=audio"))[2:].split()[1])
+        for seq in range(20):  # PCMU, 20 ms each
+            far_end.rtp.transport.sendto(bytes([0x80, 0]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big")
+                                         + b"\x12\x34\x56\x78" + b"\xff" * 160, (host, port))
+        await asyncio.sleep(0.3)
+        seen[value] = stream(call).packets_received
+        far_end._answer(invite, addr, far_end._sdp("sendrecv"))
+        await wait_for(lambda c=call: c.state == "connected", what="the call answered")
+        await sipep(u).calls.hangup(EP)
+    assert seen["Disable"] == 0 and seen["Enable"] >= 15, seen
 
 
 # ------------------------------------------------------------------ the keep-alive OPTIONS' From

@@ -69,6 +69,7 @@ class CallMediaState:
     interop: SdpInterop = field(default_factory=SdpInterop)  # SipEp.Interop* SDP knobs, read as the stream opens
     origin: OriginStamp | None = None  # our o= line: session id, version per InteropIncrementSdpVersionWhenModified
     peer_directions: bool | None = None  # the peer's first body had direction attributes (None: none received yet)
+    listening_early: bool = False  # receiving before the answer (SipEp.InteropListenForEarlyRtpEnable)
 
 
 class CallMedia:
@@ -227,7 +228,8 @@ class CallMedia:
         return DtmfThresholds()
 
     def _start(self, st: CallMediaState, plan: MediaPlan) -> None:
-        first = st.stream.plan is None
+        first = st.stream.plan is None or st.listening_early
+        st.listening_early = False
         if first:
             st.started = self.clock()
         audio = self.audio.get(st.endpoint)
@@ -321,7 +323,25 @@ class CallMedia:
         st.fax_offer = False
         st.stream.rekey_pending = st.stream.plan is not None and st.stream.srtp is not None
         st.withdrawable = st.offer
-        return self._new_offer(st, hold=hold, kind=kind)
+        first = st.stream.plan is None and st.offer is None
+        body = self._new_offer(st, hold=hold, kind=kind)
+        if first and not hold:
+            self._listen_early(st)
+        return body
+
+    def _listen_early(self, st: CallMediaState) -> None:
+        """``SipEp.InteropListenForEarlyRtpEnable`` Enable, a plain RTP call we place: the stream receives from the
+        INVITE on (RFC 3264 §5.1), before any answer; it sends nothing until the answer gives it a peer."""
+        if self.config is None or self.config.get("SipEp.InteropListenForEarlyRtpEnable") != "Enable":
+            return
+        if st.offer is None or st.offer.secure:
+            return
+        audio = next((m for m in st.offer.sdp.media if m.media == "audio"), None)
+        codec = next(iter(audio.codecs()), None) if audio is not None else None
+        if codec is None:
+            return
+        st.stream.apply(MediaPlan("0.0.0.0", 0, 0, codec.payload_type, codec.name.upper(), Direction.RECVONLY))
+        st.listening_early = True
 
     def offer_withdrawn(self, call: CallView) -> None:
         """Our re-offer was refused (or unanswered): the session stays as the last answer made it."""

@@ -7,8 +7,8 @@
   hardware's rule for sending early media from an FXS line is not documented; this one keeps unreliable
   provisionals without SDP (their answer could be lost, RFC 3262 §1).
 * **A caller hears early media**: an 18x with SDP is the answer to our offer; the media starts at once, so the
-  caller hears the far end's early audio before the answer (the 2xx with the same SDP changes nothing). Not acted
-  on yet: ``SipEp.InteropListenForEarlyRtpEnable``.
+  caller hears the far end's early audio before the answer (the 2xx with the same SDP changes nothing). With
+  ``SipEp.InteropListenForEarlyRtpEnable`` the caller's stream already receives from the INVITE on (CallMedia).
 * **When the early media starts** (``SipEp.InteropActivateEarlyMediaOnProvisionalResponseAck``): Disable (factory)
   with the 183; Enable once our 200 OK to its PRACK went out — until then the stream sends nothing (the SDP
   negotiation is the same).
