@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from emulator.runtime.unit import Unit
-from tests.interop.siplab import Pkis, lab_unit, sipep, stream, wait_for
+from testkit.kamailio import Kamailio
+from tests.interop.siplab import Pkis, lab_unit, pair, sipep, stream, wait_for
 
 EP = "Phone-Fax1"
 RESTART = {"SipEp.InteropMaxForwardsValue", "SipEp.InteropSendUaHeaderEnable", "SipEp.InteropUaHeaderFormat",
@@ -463,6 +464,27 @@ async def test_listen_for_early_rtp(units: list[Unit], tmp_path: Path, pkis: Pki
         await wait_for(lambda c=call: c.state == "connected", what="the call answered")
         await sipep(u).calls.hangup(EP)
     assert seen["Disable"] == 0 and seen["Enable"] >= 15, seen
+
+
+# ------------------------------------------------------------------ secure transport and media: the Siemens header
+async def test_siemens_transport_header_marks_a_secure_call(units: list[Unit], kamailios: list[Kamailio],
+                                                            tmp_path: Path, pkis: Pkis) -> None:
+    """``SipEp.InteropSiemensTransportHeaderEnable``: an INVITE over TLS offering SRTP (SDES) carries
+    ``x-Siemens-Call-Type: ST-secure`` with Enable, not with Disable (factory); as bob's unit received it through
+    Kamailio."""
+    a, b = await pair(units, kamailios, tmp_path, pkis, "Sdes", "Sdes")
+    seen = []
+    for value in ("Disable", "Enable"):
+        a.config.set("SipEp.InteropSiemensTransportHeaderEnable", value)
+        await sipep(a).calls.dial(EP, "bob")
+        await wait_for(lambda: (c := sipep(b).calls.current("Bri1")) is not None and c.invite is not None,
+                       what="bob's unit rung")
+        incoming = sipep(b).calls.current("Bri1")
+        assert incoming is not None and incoming.invite is not None
+        seen.append(incoming.invite.headers.get("x-Siemens-Call-Type"))
+        await sipep(a).calls.hangup(EP)
+        await wait_for(lambda: sipep(b).calls.current("Bri1") is None, what="bob's call ended")
+    assert seen == [None, "ST-secure"], seen
 
 
 # ------------------------------------------------------------------ the keep-alive OPTIONS' From

@@ -302,7 +302,8 @@ class CallManager:
                 via=ua.via(gateway), contact=contact, route=route,
                 max_forwards=max_forwards,
                 headers=[*auth, *extra, ("Allow", ALLOW), *self.session_timers.invite_headers(call),
-                         *self.prack.invite_headers(), ("Content-Type", "application/sdp"), *ua.ua_headers()],
+                         *self.prack.invite_headers(), ("Content-Type", "application/sdp"), *ua.ua_headers(),
+                         *ua.settings.siemens_headers(target.transport, call.local_sdp)],
                 body=call.local_sdp)
 
         invite = make_invite(1, [])

@@ -17,7 +17,8 @@ the User-Agent header — reads only, no I/O (every change still goes through ``
 * **User-Agent** — ``InteropUaHeaderFormat`` (``%product%``, ``%version%``, ``%profile%``, ``%mac%``,
   ``%serial%``, ``%%``) when ``InteropSendUaHeaderEnable``.
 * **URIs and Contact of a call** — ``InteropSipUriUserParameterValue`` (``;user=`` on the INVITE's Request-URI, To
-  and From), ``InteropSipContactDisplayNamePresence`` (the endpoint's FriendlyName in the INVITE's Contact).
+  and From), ``InteropSipContactDisplayNamePresence`` (the endpoint's FriendlyName in the INVITE's Contact),
+  ``InteropSiemensTransportHeaderEnable`` (``x-Siemens-Call-Type: ST-secure`` in an INVITE over TLS offering SRTP).
 * **Failover conditions** — ``SipEp.GwSpecificFailover`` when enabled for the gateway, else
   ``DefaultSipFailoverConditions`` (:mod:`emulator.protocols.sip.failover`).
 """
@@ -234,6 +235,13 @@ class Settings:
         if not value or not uri.is_sip or "user" in uri.params:
             return uri
         return uri.copy(params={**uri.params, "user": value})
+
+    def siemens_headers(self, transport: str, body: bytes) -> list[tuple[str, str]]:
+        """``x-Siemens-Call-Type: ST-secure`` when ``InteropSiemensTransportHeaderEnable`` is Enable and the request
+        goes over TLS with secure media (an RTP/SAVP offer); else none."""
+        if self.get("SipEp.InteropSiemensTransportHeaderEnable", "Disable") != "Enable":
+            return []
+        return [("x-Siemens-Call-Type", "ST-secure")] if transport == "TLS" and b"RTP/SAVP" in body else []
 
     def contact_display_name(self, endpoint: str) -> str | None:
         """The display name of our Contact: the endpoint's ``UserAgent`` FriendlyName when
