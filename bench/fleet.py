@@ -355,7 +355,7 @@ def register_and_inform(tmp: Path, n: int, workers: int, kamailios: int) -> None
             done = time.monotonic() - r.t0
             registered = int(total(urls, 'dgw_registrations{state="Registered"}'))
             missing = n - min(n, registered), n - len(acs.bootstrapped)
-            print(f"fleet_{n}_units_w{workers}_register_run_ready {r.ready_s:.2f} s")
+            print(f"fleet_{n}_units_w{workers}_register_run_ready {r.ready_s:.2f} s ({r.cpu_s:.1f} s of CPU by then)")
             print(f"fleet_{n}_units_w{workers}_registered_tls_and_bootstrap_informed {done:.2f} s"
                   f"{'' if ok else ' (timed out)'} ({kamailios} Kamailio processes behind DNS SRV; half at "
                   f"{marks.get('half', float('nan')):.1f} s, 99 % at {marks.get('99%', float('nan')):.1f} s)")

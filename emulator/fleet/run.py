@@ -39,7 +39,7 @@ __all__ = ["EXIT_DEADLINE_S", "STOP_TIMEOUT_S", "Runner", "install_stop_signals"
 
 STOP_TIMEOUT_S = 20.0
 EXIT_DEADLINE_S = STOP_TIMEOUT_S + 10.0
-START_CONCURRENCY = 32  # units starting at the same time in one process (see Runner._start)
+START_CONCURRENCY = 8  # units starting at the same time in one process (see Runner._start)
 PER_UNIT_LINES = 20  # beyond this many units, one summary line instead of a line per unit (a terminal stays readable)
 
 Publish = Callable[[list[Entry], bool], None]  # (changed entries, every unit is ready)
