@@ -17,7 +17,7 @@ Our calls are measured twice: both units in this process, then each unit in a wo
 from this one, as a two-worker lab puts units in two processes: each unit has a core, as each SIPp process has).
 Beside the wall rate, the CPU seconds each process spent over the calls: a figure a shared machine disturbs less.
 
-    .venv/bin/python bench/calls.py [--lines 100] [--seconds 10] [--sipp-seconds 3]
+    .venv/bin/python bench/calls.py [--lines 100] [--seconds 10] [--sipp-seconds 3] [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -265,7 +265,19 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--sipp-seconds", type=float, default=3.0, help="length of each SIPp step")
+    ap.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                    help="the units' event loop: uvloop, as a lab runs them (emulator/command.py installs it), or "
+                         "asyncio's own")
     args = ap.parse_args()
+    loop_name = args.loop
+    if loop_name == "uvloop":
+        try:
+            import uvloop  # the optional "speed" extra, as for a lab
+        except ImportError:
+            loop_name = "asyncio (uvloop not installed)"
+        else:
+            uvloop.install()  # before any loop: the forked workers run on it too
+    print(f"loop {loop_name}", flush=True)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
