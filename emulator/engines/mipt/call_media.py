@@ -26,8 +26,10 @@ from emulator.engines.mipt.endpoint_audio import EndpointAudio
 from emulator.engines.mipt.engine import MediaEngine
 from emulator.engines.mipt.fax_calls import FaxCalls
 from emulator.engines.mipt.playout import DtmfThresholds
+from emulator.engines.mipt.sources import WavRecorder, WavSource
 from emulator.engines.mipt.statistics import MiptStatistics
 from emulator.engines.mipt.stream import MediaStream
+from emulator.engines.mipt.user_gain import UserGain, user_gain
 from emulator.engines.sipep.offer_answer import CallControl, CallView, MediaRefused
 from emulator.protocols.media import session_setup
 from emulator.protocols.media.jitter import JitterSettings, settings_from_config
@@ -164,10 +166,12 @@ class CallMedia:
                 self._apply_audio(st.stream, audio)
 
     def _apply_audio(self, stream: MediaStream, audio: EndpointAudio) -> None:
-        self._apply_source(stream, audio)
+        gain = user_gain(self.config, stream.endpoint)  # the line's TelIf user gains (engines/mipt/user_gain.py)
+        self._apply_source(stream, audio, gain)
         if audio.record and self.audio_dir is not None:
             self.audio_dir.mkdir(parents=True, exist_ok=True)
-            stream.record(self._record_path(stream, self.audio_dir / audio.record))
+            stream.playout.record(WavRecorder(self._record_path(stream, self.audio_dir / audio.record),
+                                              gain.output_factor))  # what the earpiece plays: the output gain
         else:
             stream.record(None)
         stream.impair(audio.impairment())
@@ -181,12 +185,13 @@ class CallMedia:
             return path.with_name(f"{path.stem}-call{stream.call}{path.suffix}")
         return path
 
-    def _apply_source(self, stream: MediaStream, audio: EndpointAudio) -> None:
-        """What the endpoint's phone plays: its tone, its WAV file, or silence."""
+    def _apply_source(self, stream: MediaStream, audio: EndpointAudio, gain: UserGain | None = None) -> None:
+        """What the endpoint's phone plays: its tone, its WAV file, or silence (with the line's input gain)."""
+        gain = gain or user_gain(self.config, stream.endpoint)
         if audio.tones:
-            stream.play_tone(*audio.tones, level_dbm0=audio.level_dbm0)
+            stream.play_tone(*audio.tones, level_dbm0=gain.tone_level(audio.level_dbm0))
         elif audio.wav and self.audio_dir is not None:
-            stream.play_wav(self.audio_dir / audio.wav)
+            stream.set_source(WavSource(self.audio_dir / audio.wav, gain.input_factor))
         else:
             stream.set_source(None)
 

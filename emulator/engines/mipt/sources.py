@@ -15,6 +15,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from emulator.engines.mipt.user_gain import scale_pcm
 from emulator.protocols.media import codecs, g711
 from emulator.protocols.media.tones import ToneGenerator
 
@@ -22,11 +23,12 @@ __all__ = ["Silence", "Source", "WavRecorder", "WavSource", "frame_cycle", "pcm_
 
 
 class WavSource:
-    """A WAV file (8 kHz, mono, 16-bit PCM) played in a loop; encoded once per codec."""
+    """A WAV file (8 kHz, mono, 16-bit PCM) played in a loop; encoded once per codec. ``factor`` scales its samples
+    once, when loaded (a line's input gain: :mod:`.user_gain`)."""
 
     __slots__ = ("_encoded", "_pos", "path", "pcm")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, factor: float = 1.0) -> None:
         self.path = Path(path)
         with wave.open(str(self.path), "rb") as w:
             if w.getframerate() != g711.SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
@@ -37,7 +39,7 @@ class WavSource:
             pcm = w.readframes(w.getnframes())
         if len(pcm) < 2 * g711.SAMPLES_PER_FRAME:
             raise ValueError(f"{self.path}: shorter than one 20 ms frame")
-        self.pcm = pcm
+        self.pcm = scale_pcm(pcm, factor)
         self._encoded: dict[str, bytes] = {}
         self._pos = 0
 
@@ -154,22 +156,24 @@ def _read_cycle(source: Source, codec: str, ptime: int, vad: bool) -> list[bytes
 
 
 class WavRecorder:
-    """Received audio to a WAV file (8 kHz mono 16-bit PCM), decoded from G.711 packet by packet."""
+    """Received audio to a WAV file (8 kHz mono 16-bit PCM), decoded from G.711 packet by packet; ``factor`` scales
+    what is written (a line's output gain: :mod:`.user_gain`; 1.0 writes the decoded audio as it is)."""
 
-    __slots__ = ("_wave",)
+    __slots__ = ("_factor", "_wave")
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, factor: float = 1.0) -> None:
         w = wave.open(str(path), "wb")
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(g711.SAMPLE_RATE)
         self._wave = w
+        self._factor = factor
 
     def write(self, codec: str, payload: bytes) -> None:
-        self._wave.writeframesraw(g711.decode(codec, payload))
+        self.write_pcm(g711.decode(codec, payload))
 
     def write_pcm(self, pcm: bytes) -> None:
-        self._wave.writeframesraw(pcm)
+        self._wave.writeframesraw(pcm if self._factor == 1.0 else scale_pcm(pcm, self._factor))
 
     def close(self) -> None:
         self._wave.close()
