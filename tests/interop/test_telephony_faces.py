@@ -325,6 +325,12 @@ async def test_cli_over_ssh_sets_rows_applies_and_shows_the_status(faces: Faces)
     assert f.unit.config.to_doc() == before
     rc, out, err = await f.ssh(f"EpServ.CallDtmfMapAllowed.DtmfMap[Index={index}]")
     assert (rc, out) == (0, "555xxxx\n"), err
+    # the API refuses them the same way (the same validation: one parameter model)
+    for table, index_text, bad in (("CRout.MappingExpression", "1", {"Criteria": "^555(1...$"}),
+                                   ("EpServ.CallDtmfMapAllowed", str(index), {"DtmfMap": "555[12"})):
+        status, doc = await f.api("PUT", f"/tables/{table}/rows/{index_text}", bad)
+        assert status == 400 and table in doc["error"], doc
+    assert f.unit.config.to_doc() == before
     # a dangling hunt refuses ApplyConfig with the reason, the routing in use unchanged
     rc, out, err = await f.ssh('CRout.Route.Destination[Index=1] = "hunt-nowhere"')
     assert rc == 0, err
