@@ -20,10 +20,10 @@ lab puts every unit on that address (the pod's).
 
 Once every face listens, FILE (if given) is written atomically with
 ``{"units": [{"name", "profile", "api", "ssh", ...}]}`` (faces not running are omitted), and written again
-whenever a face opens, moves or closes. A face slow to load (SSH) listens by then and serves a moment later:
-it is listed under ``coming_up`` until it does (:mod:`emulator.fleet.late`). A FILE left by an earlier process
-is removed first of all (:mod:`emulator.__main__`). SIGTERM or SIGINT stops every unit cleanly, at any moment (a second
-one ends the process at once).
+whenever a face opens, moves or closes. The faces slow to start (SSH, the web pages) listen by then and serve a
+moment later: they are listed under ``coming_up`` until they do (:mod:`emulator.fleet.late`). A FILE left by an
+earlier process is removed first of all (:mod:`emulator.__main__`). SIGTERM or SIGINT stops every unit cleanly, at
+any moment (a second one ends the process at once).
 """
 
 from __future__ import annotations
