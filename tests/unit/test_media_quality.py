@@ -169,7 +169,11 @@ async def test_loss_and_jitter_show_in_the_statistics_and_the_buffer_keeps_the_t
         hook_a.ended(ca)
         row = cfg_b.rows("Mipt.LastConnectionsStats")[0]
         sent = cfg_a.rows("Mipt.LastConnectionsStats")[0]["PacketsTransmitted"]
-        assert row["PacketsLost"] == pytest.approx(0.05 * sent, rel=0.1), (row, sent)
+        # one packet in each run of 20 is dropped; the share is of what B expected (received + lost): packets
+        # still delayed by the 40 ms jitter when B's stream closed are unseen (past its highest number) or, when
+        # the jitter reordered them behind a later one, counted lost: a packet or two either way on a busy machine
+        expected = row["PacketsReceived"] + row["PacketsLost"]
+        assert expected <= sent and row["PacketsLost"] == pytest.approx(0.05 * expected, abs=3), (row, sent)
         assert row["AverageInterarrivalJitter"] == pytest.approx(40.0, rel=0.1), row
     finally:
         a.close()
