@@ -519,6 +519,11 @@ class Config:
             for fn in list(self._listeners):
                 fn(ev)
 
+    @property
+    def in_batch(self) -> bool:
+        """Inside :meth:`batch`: changes made are not announced yet (settings caches read through then)."""
+        return self._batch_depth > 0
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """All-or-nothing: inside, changes are applied but persisted and announced only at the end;

@@ -4,7 +4,9 @@ conference, hook-flash processing) and their ``*Status`` tables.
 Each service has a ``Default...`` scalar and an ``EpSpecific...`` row per endpoint whose values count only when its
 ``EnableConfig`` is ``Enable`` (the vendor's pattern for every endpoint-specific table). Call waiting also needs
 the user's own ``EpServ.CallWaitingUserConfig[EpId].State`` (``Active``/``Inactive``, which the user's activation
-codes write). Values are read when a service is used, so an edit acts on the next use (class ``live``).
+codes write). Values are read when a service is used, so an edit acts on the next use (class ``live``): each
+table's rows are indexed by EpId once and kept until an EpServ parameter changes (firmware_model/settings_cache.py;
+reading the 100-row tables on every call was a large share of a call's CPU).
 
 The status tables (``EpServ.HoldStatus``, ``CallWaitingStatus``, ``SecondCallStatus``, ``TransferStatus``
 ``BlindState``/``AttendedState``, ``ConferenceStatus``) say ``Active`` for a service the endpoint offers now as
@@ -14,6 +16,8 @@ configured, else ``Inactive`` (emulator choice of meaning: the catalog calls the
 from __future__ import annotations
 
 from typing import Any
+
+from firmware_model.settings_cache import settings_cache
 
 __all__ = ["STATUS_TABLES", "LineServices"]
 
@@ -26,19 +30,29 @@ class LineServices:
 
     def __init__(self, config: Any) -> None:
         self.config = config
+        self._cache = settings_cache(config, ("EpServ",))
+
+    def _by_endpoint(self, table: str) -> dict[str, dict[str, Any]]:
+        """``table``'s rows by EpId (the first row of an EpId, as a scan finds it)."""
+        def index() -> dict[str, dict[str, Any]]:
+            rows: dict[str, dict[str, Any]] = {}
+            for row in self.config.rows(table):
+                rows.setdefault(str(row.get("EpId")), row)
+            return rows
+        return self._cache.get(("line_services.rows", table), index)
 
     def _specific(self, table: str, endpoint: str) -> dict[str, Any] | None:
         """The endpoint's row of ``table`` when its EnableConfig is Enable, else None (the defaults apply)."""
-        for row in self.config.rows(table):
-            if str(row.get("EpId")) == endpoint:
-                return row if str(row.get("EnableConfig")) == "Enable" else None
+        row = self._by_endpoint(table).get(endpoint)
+        if row is not None and str(row.get("EnableConfig")) == "Enable":
+            return row
         return None
 
     def _value(self, table: str, column: str, default: str, endpoint: str) -> str:
         row = self._specific(table, endpoint)
         if row is not None:
             return str(row.get(column))
-        return str(self.config.get(default))
+        return str(self._cache.get(("line_services.default", default), lambda: self.config.get(default)))
 
     def _enabled(self, table: str, column: str, default: str, endpoint: str) -> bool:
         return self._value(table, column, default, endpoint) == "Enable"
@@ -51,10 +65,8 @@ class LineServices:
         """Configured (Default/EpSpecific) and left active by the user (``CallWaitingUserConfig``)."""
         if not self._enabled("EpServ.EpSpecificCallWaiting", "Enable", "EpServ.DefaultCallWaitingEnable", endpoint):
             return False
-        for row in self.config.rows("EpServ.CallWaitingUserConfig"):
-            if str(row.get("EpId")) == endpoint:
-                return str(row.get("State")) != "Inactive"
-        return True
+        row = self._by_endpoint("EpServ.CallWaitingUserConfig").get(endpoint)
+        return row is None or str(row.get("State")) != "Inactive"
 
     def second_call(self, endpoint: str) -> bool:
         return self._enabled("EpServ.EpSpecificSecondCall", "Enable", "EpServ.DefaultSecondCallEnable", endpoint)
