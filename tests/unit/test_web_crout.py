@@ -272,10 +272,14 @@ async def test_telephony_marks_what_the_emulator_does_not_act_on(env: Env) -> No
     marked = marks(html)
     assert len(marked) > 10
     for name in ("TelIf.DefaultMachineDetectionCngToneDetection",
-                 "TelIf.DefaultCountryCustomizationUserGainInputOffset"):
+                 "TelIf.DefaultCountryCustomizationUserGainInputOffset",
+                 "TelIf.DefaultCountryCustomizationDialingDtmfDuration"):
         cls = behaviour.of(name)
         assert (marked[name] != "") == (cls in ("stored", "hardware")), (name, cls)
-    assert marked.get("TelIf.DefaultCountryCustomizationUserGainInputOffset") == "stored"
+    # every field is marked as the behaviour map classes it (the user gains act, the dialing timings do not yet)
+    assert all(mark == (behaviour.of(n) if behaviour.of(n) in ("stored", "hardware") else "")
+               for n, mark in marked.items() if "[" not in n), marked  # the scalars (row cells carry an index)
+    assert marked.get("TelIf.DefaultCountryCustomizationDialingDtmfDuration") == "stored"
     assert 'title="Emulator: accepted, validated, persisted; no behaviour yet."' in html
     _, html = await env.get("/POTS/Config")
     assert 'class="mark mark-hardware"' in html
