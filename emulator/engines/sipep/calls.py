@@ -34,6 +34,7 @@ from typing import Any
 from emulator.engines.sipep.call import ALLOW, Call
 from emulator.engines.sipep.call_completion import CallCompletion
 from emulator.engines.sipep.call_history import KEEP_WHOLE_S, CallHistory, EndedCall
+from emulator.engines.sipep.call_list import CallList
 from emulator.engines.sipep.call_state import CallEvent, CallState
 from emulator.engines.sipep.call_ua import CallRouting, CallUA
 from emulator.engines.sipep.early_media import EarlyMedia
@@ -94,7 +95,9 @@ class CallManager:
     def __init__(self, ua: CallUA, *, media: OfferAnswer | None = None, keep_ended: int = 50) -> None:
         self.ua = ua
         self.media: OfferAnswer = media or PlainAudio(ua.host, config=ua.settings.config)
-        self.calls: list[Call] = []  # current calls, and ended ones for keep_whole_s
+        # current calls, and ended ones for keep_whole_s; indexed by endpoint and Call-ID (call_list.py)
+        self._listed = CallList()
+        self.calls: list[Call] = self._listed
         self.keep_ended = keep_ended
         # Ended calls older than that are summarised (call_history: a byte budget per unit); ``summary`` is
         # the row a summary keeps (the faces' wiring gives the row with the stream's figures).
@@ -131,9 +134,13 @@ class CallManager:
     def rows(self) -> list[dict[str, Any]]:
         return [*(dict(c.row) for c in self.history), *(c.row() for c in self.calls)]
 
+    def line_calls(self, endpoint: str) -> list[Call]:
+        """The endpoint's listed calls (current and recently ended), oldest first: ``calls`` for one line."""
+        return self._listed.of_endpoint(endpoint)
+
     def current(self, endpoint: str) -> Call | None:
         """The call the line talks in (its focus: line_calls.py), None when the line has no call."""
-        call = self.lines.focus(endpoint, self.calls)
+        call = self.lines.focus(endpoint, self.line_calls(endpoint))
         return call if isinstance(call, Call) else None
 
     def connected(self, endpoint: str) -> Call:
@@ -257,7 +264,7 @@ class CallManager:
         """Off-hook and dial ``number`` (a user part, or a full ``sip:`` URI): INVITE through the proxy.
         `transferred`: the call a REFER asked for, placed while the referring call still exists."""
         if not transferred:
-            mine = self.lines.of(endpoint, self.calls)
+            mine = self.lines.of(endpoint, self.line_calls(endpoint))
             # a second call: the line's only call held, with the service on (a flash gave dial tone)
             if mine and not self.line.wants_second_call(endpoint):
                 raise CallError(f"endpoint {endpoint} already has a call")
@@ -436,8 +443,8 @@ class CallManager:
         """A 2xx retransmission to an INVITE already answered (RFC 6026): send the ACK again."""
         if response.cseq.method != "INVITE" or not 200 <= response.status < 300:
             return
-        for call in self.calls:
-            if call.call_id == response.call_id and call.last_ack is not None and call.dialog is not None:
+        for call in self._listed.of_call_id(response.call_id):
+            if call.last_ack is not None and call.dialog is not None:
                 self.ua.send_stateless(call.last_ack, self.dialog_target(call))
                 return
 
@@ -512,7 +519,7 @@ class CallManager:
     async def resume(self, endpoint: str) -> Call:
         """Resume the line's held call; with another call connected, that one is held first (a swap)."""
         call = self.connected(endpoint)
-        held = self.lines.held(endpoint, self.calls)
+        held = self.lines.held(endpoint, self.line_calls(endpoint))
         if not call.local_hold and isinstance(held, Call):
             await self._reinvite(call, True)
             self.lines.set_focus(held)
@@ -545,7 +552,8 @@ class CallManager:
         """SecondCallDisconnectAction AutoSwitch: the far end of the line's call hung up, its held call resumes."""
         if call.end_reason != "remote hangup":
             return
-        held = self.lines.held(call.endpoint, self.calls)  # the setting is read only when a call is held
+        # the setting is read only when a call is held
+        held = self.lines.held(call.endpoint, self.line_calls(call.endpoint))
         if isinstance(held, Call) and held is self.current(call.endpoint) and \
                 self.services.second_call_disconnect(call.endpoint) == "AutoSwitch":
             self.ua.spawn(self.hold_call(held, False))
@@ -564,7 +572,7 @@ class CallManager:
         """Answer the ringing incoming call: 200 OK with the SDP answer. A waiting call (call waiting) is answered
         and the line's call held."""
         call = self.current(endpoint)
-        if call is not None and self.lines.waiting(endpoint, self.calls) is not None:
+        if call is not None and self.lines.waiting(endpoint, self.line_calls(endpoint)) is not None:
             return await self.line.answer_waiting(endpoint)
         if call is not None and self.routing is not None and self.routing.local_peer(call) is not None:
             return self.routing.answer_local(call)  # a call between two lines of the unit: no SIP
@@ -640,7 +648,7 @@ class CallManager:
             for c in conference:
                 await self.cancel_or_bye(c)
             return call
-        held = self.lines.held(endpoint, self.calls)
+        held = self.lines.held(endpoint, self.line_calls(endpoint))
         if isinstance(held, Call) and call.state is CallState.CONNECTED and not call.local_hold and \
                 self.services.attended_transfer(endpoint):
             # hanging up with one call held and one connected completes an attended transfer (emulator choice:
@@ -708,7 +716,8 @@ class CallManager:
     def ring_refusal(self, endpoint: str) -> int | None:
         """Why ``endpoint`` cannot ring now: 486 (a call without call waiting, or off-hook), 480 (locked:
         engines/epadm.py); else None (it rings, or waits: line_calls.ring_admission)."""
-        if ring_admission(self.lines, endpoint, self.calls, endpoint in self.off_hook, self.services) is None:
+        if ring_admission(self.lines, endpoint, self.line_calls(endpoint), endpoint in self.off_hook,
+                          self.services) is None:
             return 486
         if self.admission is not None and self.admission(endpoint) is not None:
             return 480
@@ -721,7 +730,7 @@ class CallManager:
         call = Call(next(self._ids), endpoint, self._gateway_of(endpoint), "incoming", str(request.to.uri),
                     str(request.from_.uri), request.call_id, state=CallState.INCOMING, invite=request, server_txn=txn,
                     source=source, remote_sdp=request.body)
-        call.waiting = bool(self.lines.of(endpoint, self.calls))  # the line is in a call: call waiting
+        call.waiting = bool(self.lines.of(endpoint, self.line_calls(endpoint)))  # the line is in a call: call waiting
         self.calls.append(call)
         if not call.waiting:
             self.lines.set_focus(call)
@@ -798,7 +807,7 @@ class CallManager:
 
     def _find_dialog(self, request: Request) -> Call | None:
         ident = uas_dialog_id(request)
-        for call in self.calls:
+        for call in self._listed.of_call_id(ident.call_id):  # a dialog's Call-ID is its call's
             d = call.dialog
             if d is not None and d.call_id == ident.call_id and d.local_tag == ident.local_tag and \
                     d.remote_tag == ident.remote_tag and call.active:
