@@ -46,6 +46,7 @@ from emulator.protocols.sip.message import Request, Response, make_response
 from emulator.protocols.sip.target import Target
 from emulator.protocols.sip.uri import Uri
 from firmware_model.config import ConfigError
+from firmware_model.settings_cache import settings_cache
 
 __all__ = ["MAX_REDIRECTS", "Forwarding", "ForwardingCalls", "lenient"]
 
@@ -99,13 +100,15 @@ class Forwarding:
         self._timer: asyncio.TimerHandle | None = None
         self._ringing: dict[Hashable, Call] = {}
         self._get = lenient(ua.settings.config)
+        self._settings = settings_cache(ua.settings.config, ("EpServ",))
         calls.listeners.append(self._changed)
 
     # ------------------------------------------------------------------ parameters
 
     def line(self, endpoint: str) -> LineForwarding:
-        """The forwarding services in force on ``endpoint`` now (read at each call: live parameters)."""
-        return line_forwarding(self._get, endpoint)
+        """The forwarding services in force on ``endpoint`` now (live parameters: read once, then kept until an
+        EpServ parameter changes; ~16 reads per call otherwise)."""
+        return self._settings.get(("forwarding.line", endpoint), lambda: line_forwarding(self._get, endpoint))
 
     def diversion_on(self, gateway: str) -> bool:
         """``SipEp.DiversionConfig[gateway].Method`` is DiversionHeader."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from emulator.protocols.sdp.sdp import Connection, Direction, SessionDescription
+from firmware_model.settings_cache import settings_cache
 
 __all__ = ["NTP_EPOCH_OFFSET", "OriginStamp", "SdpInterop"]
 
@@ -65,6 +66,14 @@ class SdpInterop:
 
     @classmethod
     def from_config(cls, config: _ConfigReader | None) -> SdpInterop:
+        """The unit's settings now: read once, then kept until a SipEp parameter changes (every SDP body asked for
+        them: eight reads each)."""
+        if config is None:
+            return cls()
+        return settings_cache(config, ("SipEp",)).get(("sdp_interop", cls), lambda: cls._read(config))
+
+    @classmethod
+    def _read(cls, config: _ConfigReader) -> SdpInterop:
         return cls(
             direction_attribute=_opt(config, "SipEp.InteropSdpDirectionAttributeEnable", "Enable") == "Enable",
             both_levels=_opt(config, "SipEp.InteropSdpDirectionAttributeLevel", "MediaOrSessionLevel")

@@ -1,0 +1,57 @@
+"""The settings a call reads, kept between calls (firmware_model/settings_cache.py): a value set between two calls
+takes effect for the second, whichever cache holds it (forwarding, SDP interop knobs, EpServ line services)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emulator.engines.sipep.calls import CallManager
+from emulator.lab import build_unit
+from emulator.ops import snapshots
+from emulator.protocols.media.sdp_interop import SdpInterop
+from emulator.runtime.spec import UnitSpec
+from emulator.runtime.unit import Unit
+
+EP = "Phone-Fax1"
+
+
+@pytest.fixture
+def unit(tmp_path: Path) -> Unit:
+    return build_unit(UnitSpec(name="cache", state_dir=tmp_path / "cache", port_mode="auto", fsync=False)).unit
+
+
+@pytest.fixture
+def manager(unit: Unit) -> CallManager:
+    m = snapshots.call_manager(unit)
+    assert m is not None
+    return m
+
+
+def test_forwarding_set_between_two_calls_acts_on_the_second(unit: Unit, manager: CallManager) -> None:
+    assert manager.forwarding.line(EP).unconditional is None
+    unit.config.set(f"EpServ.ForwardUnconditionalConfig[{EP}].Activation", "Active")
+    unit.config.set(f"EpServ.ForwardUnconditionalConfig[{EP}].ForwardingAddress", "2000")
+    unit.config.set("EpServ.DefaultForwardUnconditionalEnable", "Enable")
+    assert manager.forwarding.line(EP).unconditional == "2000"
+    unit.config.set(f"EpServ.ForwardUnconditionalConfig[{EP}].ForwardingAddress", "3000")
+    assert manager.forwarding.line(EP).unconditional == "3000"
+    assert manager.forwarding.line("Phone-Fax2").unconditional is None
+
+
+def test_sdp_interop_set_between_two_bodies_acts_on_the_next(unit: Unit) -> None:
+    assert SdpInterop.from_config(unit.config).direction_attribute
+    unit.config.set("SipEp.InteropSdpDirectionAttributeEnable", "Disable")
+    assert not SdpInterop.from_config(unit.config).direction_attribute
+    unit.config.set("SipEp.InteropOnHoldSdpStreamDirection", "Sendonly")
+    assert not SdpInterop.from_config(unit.config).hold_inactive
+    assert SdpInterop.from_config(None) == SdpInterop()
+
+
+def test_line_service_set_between_two_calls_acts_on_the_second(unit: Unit, manager: CallManager) -> None:
+    assert manager.services.call_waiting(EP)
+    unit.config.set(f"EpServ.CallWaitingUserConfig[{EP}].State", "Inactive")  # the user's activation code
+    assert not manager.services.call_waiting(EP) and manager.services.call_waiting("Phone-Fax2")
+    unit.config.set("EpServ.DefaultHoldEnable", "Disable")
+    assert not manager.services.hold(EP)
