@@ -68,6 +68,8 @@ class Manager(Protocol):
 
     def changed(self, call: Call) -> None: ...
 
+    def line_calls(self, endpoint: str) -> list[Call]: ...
+
     async def bye(self, call: Call, reason: str = "local hangup") -> None: ...
 
     async def hold_call(self, call: Call, hold: bool) -> Call: ...
@@ -98,15 +100,15 @@ class LineActions:
         return media if media is not None and hasattr(media, "conference") else None
 
     def _focus(self, endpoint: str) -> Call | None:
-        call = self.m.lines.focus(endpoint, self.m.calls)
+        call = self.m.lines.focus(endpoint, self.m.line_calls(endpoint))
         return call if isinstance(call, Call) else None
 
     def _held(self, endpoint: str) -> Call | None:
-        call = self.m.lines.held(endpoint, self.m.calls)
+        call = self.m.lines.held(endpoint, self.m.line_calls(endpoint))
         return call if isinstance(call, Call) else None
 
     def _waiting(self, endpoint: str) -> Call | None:
-        call = self.m.lines.waiting(endpoint, self.m.calls)
+        call = self.m.lines.waiting(endpoint, self.m.line_calls(endpoint))
         return call if isinstance(call, Call) else None
 
     # ------------------------------------------------------------------ call waiting
@@ -137,7 +139,7 @@ class LineActions:
     # ------------------------------------------------------------------ hook-flash
     async def flash(self, endpoint: str) -> Call | None:
         """A hook-flash on the line (:func:`~emulator.engines.sipep.line_calls.flash_step`); the line's focus after."""
-        step = flash_step(self.m.lines, endpoint, self.m.calls, self.m.services)
+        step = flash_step(self.m.lines, endpoint, self.m.line_calls(endpoint), self.m.services)
         try:
             return await self._flash(endpoint, step)
         finally:
@@ -147,7 +149,7 @@ class LineActions:
     def wants_second_call(self, endpoint: str) -> bool:
         """The line held its only call with a flash and may place a second one: it hears dial tone, and the digits
         the user keys are a number to call (``dial``), not DTMF for the held call."""
-        mine = self.m.lines.of(endpoint, self.m.calls)
+        mine = self.m.lines.of(endpoint, self.m.line_calls(endpoint))
         return len(mine) == 1 and mine[0].state is CallState.CONNECTED and mine[0].local_hold and \
             self.m.services.second_call(endpoint)
 
@@ -205,7 +207,7 @@ class LineActions:
         id of the line), that call is REFERred to the focus."""
         focus = self._focus(endpoint)
         if other is not None:
-            held = next((c for c in self.m.calls if c.id == other and c.endpoint == endpoint and c.active), None)
+            held = next((c for c in self.m.line_calls(endpoint) if c.id == other and c.active), None)
             if held is None:
                 raise CallError(f"endpoint {endpoint} has no call {other}", 404)
         else:
@@ -339,7 +341,7 @@ class LineActions:
             self.waiting_over(call.endpoint)
         if call.conference:
             call.conference = False
-            for other in self.m.lines.of(call.endpoint, self.m.calls):
+            for other in self.m.lines.of(call.endpoint, self.m.line_calls(call.endpoint)):
                 if isinstance(other, Call) and other.conference:
                     other.conference = False
                     self.m.lines.set_focus(other)
@@ -349,4 +351,5 @@ class LineActions:
         self.waiting_over(call.endpoint)
 
     def in_conference(self, endpoint: str) -> list[Call]:
-        return [c for c in self.m.lines.of(endpoint, self.m.calls) if isinstance(c, Call) and c.conference]
+        mine = self.m.lines.of(endpoint, self.m.line_calls(endpoint))
+        return [c for c in mine if isinstance(c, Call) and c.conference]
