@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import logging
 import multiprocessing
 import re
@@ -48,6 +47,7 @@ from emulator.engines.nlm import NlmEngine  # noqa: E402
 from emulator.engines.sipep.call import Call  # noqa: E402
 from emulator.engines.sipep.call_state import CallState  # noqa: E402
 from emulator.engines.sipep.engine import SipEpEngine  # noqa: E402
+from emulator.fleet.run import serving_gc  # noqa: E402
 from emulator.runtime.unit import PortPolicy, Unit  # noqa: E402
 from firmware_model.profiles import get_profile  # noqa: E402
 from testkit.peers import free_port  # noqa: E402
@@ -100,7 +100,9 @@ async def _call_loop(ca: SipEpEngine, lines: int, seconds: float) -> tuple[int, 
             settled[call.id].set()
 
     ca.calls.listeners.append(on_caller)
-    gc.freeze()  # what the start made stays out of later collections, as a lab does once ready (fleet/run.py)
+    # as a lab does once ready (fleet/run.py): what the start made stays out of later collections, and the young
+    # generation is collected every 7,000 allocations instead of 700 (half the collector's CPU per call)
+    serving_gc()
     done = failed = 0
     loop = asyncio.get_running_loop()
     stop = loop.time() + seconds
@@ -152,7 +154,7 @@ def _called_worker(conn: Connection, lines: int, work: Path) -> None:
         await called.start()
         try:
             _answer_at_once(cb)
-            gc.freeze()  # as _call_loop does on the calling side
+            serving_gc()  # as _call_loop does on the calling side
             loop = asyncio.get_running_loop()
             conn.send(("ready", called.listening["sip"]))
             assert await loop.run_in_executor(None, conn.recv) == "go"
