@@ -47,7 +47,7 @@ Publish = Callable[[list[Entry], bool], None]  # (changed entries, every unit is
 
 # Once ready, a unit's work is calls and messages, each making thousands of short-lived objects (most freed by
 # reference counting at once): at the default young-generation threshold (700 allocations) a collection ran every
-# few messages; 7,000 halved the collector's CPU per call (bench/calls.py: 0.45-0.53 -> 0.26 ms) for a few MB more.
+# few messages; 7,000 halved the collector's CPU per call (bench/calls.py: 0.45-0.53 -> 0.26 ms).
 YOUNG_GC_THRESHOLD = 7_000
 
 
