@@ -55,3 +55,22 @@ def test_line_service_set_between_two_calls_acts_on_the_second(unit: Unit, manag
     assert not manager.services.call_waiting(EP) and manager.services.call_waiting("Phone-Fax2")
     unit.config.set("EpServ.DefaultHoldEnable", "Disable")
     assert not manager.services.hold(EP)
+
+
+def test_sipep_user_agent_and_transport_set_between_two_calls_act_on_the_second(unit: Unit,
+                                                                                manager: CallManager) -> None:
+    settings = manager.ua.settings
+    unit.config.set(f"SipEp.UserAgent[{EP}].FriendlyName", "Alice")
+    assert settings.contact_display_name(EP) == "Alice"
+    unit.config.set(f"SipEp.UserAgent[{EP}].FriendlyName", "Bob")
+    assert settings.contact_display_name(EP) == "Bob"
+    unit.config.set("SipEp.InteropSipContactDisplayNamePresence", "Disable")
+    assert settings.contact_display_name(EP) is None
+    unit.config.set(f"SipEp.UserAgent[{EP}].Username", "1001")
+    assert manager.username(EP) == "1001"
+    unit.config.set(f"SipEp.UserAgent[{EP}].Username", "1002")
+    assert manager.username(EP) == "1002"
+    gateway = str(settings.transport_row().get("GatewayName"))
+    before = settings.transport_in_contact(gateway)
+    unit.config.set(f"SipEp.TransportConfig[{gateway}].ContactEnable", "Disable" if before else "Enable")
+    assert settings.transport_in_contact(gateway) is not before

@@ -64,6 +64,7 @@ from emulator.protocols.sip.target import DEFAULT_PORTS, Target
 from emulator.protocols.sip.transaction import ClientInviteTransaction, ServerInviteTransaction, Transaction, new_branch
 from emulator.protocols.sip.uri import Uri
 from firmware_model.config import ConfigError
+from firmware_model.settings_cache import settings_cache
 
 __all__ = [
     "Call", "CallError", "CallManager", "MediaRefused", "OfferAnswer", "PlainAudio",
@@ -124,6 +125,7 @@ class CallManager:
         # several calls per line (line_calls.py): the line's focus, held and waiting calls, and the EpServ services
         self.lines = LineCalls()
         self.services = LineServices(ua.settings.config)
+        self._settings = settings_cache(ua.settings.config, ("SipEp",))
         self.services.provide()
         self.line = LineActions(self, ua)
         self.invite_headers: dict[str, list[tuple[str, str]]] = {}  # endpoint -> extra headers of its next INVITE
@@ -159,10 +161,12 @@ class CallManager:
     def _user_agent(self, endpoint: str, column: str) -> Any:
         """One cell of the endpoint's ``SipEp.UserAgent`` row: a call asks several times per message, and reading
         the whole table each time cost milliseconds on a unit with a hundred lines."""
-        try:
-            return self.ua.settings.config.get(f'SipEp.UserAgent.{column}[EpId="{endpoint}"]')
-        except ConfigError:
-            raise CallError(f"no endpoint {endpoint}", 404) from None
+        def read() -> Any:
+            try:
+                return self.ua.settings.config.get(f'SipEp.UserAgent.{column}[EpId="{endpoint}"]')
+            except ConfigError:
+                raise CallError(f"no endpoint {endpoint}", 404) from None
+        return self._settings.get(("calls.user_agent", endpoint, column), read)  # kept until a SipEp change
 
     def _username(self, endpoint: str) -> str:
         return str(self._user_agent(endpoint, "Username") or endpoint)
