@@ -36,3 +36,20 @@ def configured(state_dir: Path, **values: Any) -> Any:
     for name, value in values.items():
         unit.config.set(name.replace("__", "."), value)
     return unit.config
+
+
+def built_unit(tmp_path: Path, name: str) -> Unit:
+    """A whole unit as a lab builds it (every engine attached, ports chosen by the kernel), not started."""
+    from emulator.lab import build_unit
+    from emulator.runtime.spec import UnitSpec
+
+    return build_unit(UnitSpec(name=name, state_dir=tmp_path / name, port_mode="auto", fsync=False)).unit
+
+
+def calls_of(unit: Unit) -> Any:
+    """The unit's SipEp call manager (``CallManager``)."""
+    from emulator.ops import snapshots
+
+    manager = snapshots.call_manager(unit)
+    assert manager is not None
+    return manager

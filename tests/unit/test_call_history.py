@@ -14,10 +14,9 @@ import pytest
 from emulator.engines.mipt.call_media import CallMediaState
 from emulator.engines.sipep.call_history import HISTORY_BYTES, CallHistory, EndedCall
 from emulator.engines.sipep.calls import Call, CallManager, PlainAudio
-from emulator.lab import build_unit
 from emulator.ops import snapshots
-from emulator.runtime.spec import UnitSpec
 from emulator.runtime.unit import Unit
+from tests.helpers.units import built_unit, calls_of
 
 FIGURES = {"srtp": True, "key_management": "SDES", "suite": "AES_CM_128_HMAC_SHA1_80", "packets_sent": 250,
            "packets_received": 249, "undecryptable": 0, "level_dbm0": -12.0, "frequency": 1000.0,
@@ -33,13 +32,12 @@ class Stream:
 
 @pytest.fixture
 def unit(tmp_path: Path) -> Unit:
-    return build_unit(UnitSpec(name="hist", state_dir=tmp_path / "hist", port_mode="auto", fsync=False)).unit
+    return built_unit(tmp_path, "hist")
 
 
 @pytest.fixture
 def manager(unit: Unit) -> CallManager:
-    m = snapshots.call_manager(unit)
-    assert m is not None
+    m: CallManager = calls_of(unit)
     m.media = PlainAudio(unit.host)  # the stub streams below are not the media engine's
     return m
 

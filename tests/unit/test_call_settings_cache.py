@@ -8,28 +8,20 @@ from pathlib import Path
 import pytest
 
 from emulator.engines.sipep.calls import CallManager
-from emulator.lab import build_unit
-from emulator.ops import snapshots
 from emulator.protocols.media.sdp_interop import SdpInterop
-from emulator.runtime.spec import UnitSpec
 from emulator.runtime.unit import Unit
+from tests.helpers.units import built_unit, calls_of
 
 EP = "Phone-Fax1"
 
 
 @pytest.fixture
 def unit(tmp_path: Path) -> Unit:
-    return build_unit(UnitSpec(name="cache", state_dir=tmp_path / "cache", port_mode="auto", fsync=False)).unit
+    return built_unit(tmp_path, "cache")
 
 
-@pytest.fixture
-def manager(unit: Unit) -> CallManager:
-    m = snapshots.call_manager(unit)
-    assert m is not None
-    return m
-
-
-def test_forwarding_set_between_two_calls_acts_on_the_second(unit: Unit, manager: CallManager) -> None:
+def test_forwarding_set_between_two_calls_acts_on_the_second(unit: Unit) -> None:
+    manager: CallManager = calls_of(unit)
     assert manager.forwarding.line(EP).unconditional is None
     unit.config.set(f"EpServ.ForwardUnconditionalConfig[{EP}].Activation", "Active")
     unit.config.set(f"EpServ.ForwardUnconditionalConfig[{EP}].ForwardingAddress", "2000")
@@ -49,7 +41,8 @@ def test_sdp_interop_set_between_two_bodies_acts_on_the_next(unit: Unit) -> None
     assert SdpInterop.from_config(None) == SdpInterop()
 
 
-def test_line_service_set_between_two_calls_acts_on_the_second(unit: Unit, manager: CallManager) -> None:
+def test_line_service_set_between_two_calls_acts_on_the_second(unit: Unit) -> None:
+    manager: CallManager = calls_of(unit)
     assert manager.services.call_waiting(EP)
     unit.config.set(f"EpServ.CallWaitingUserConfig[{EP}].State", "Inactive")  # the user's activation code
     assert not manager.services.call_waiting(EP) and manager.services.call_waiting("Phone-Fax2")
@@ -57,8 +50,8 @@ def test_line_service_set_between_two_calls_acts_on_the_second(unit: Unit, manag
     assert not manager.services.hold(EP)
 
 
-def test_sipep_user_agent_and_transport_set_between_two_calls_act_on_the_second(unit: Unit,
-                                                                                manager: CallManager) -> None:
+def test_sipep_user_agent_and_transport_set_between_two_calls_act_on_the_second(unit: Unit) -> None:
+    manager: CallManager = calls_of(unit)
     settings = manager.ua.settings
     unit.config.set(f"SipEp.UserAgent[{EP}].FriendlyName", "Alice")
     assert settings.contact_display_name(EP) == "Alice"

@@ -191,13 +191,10 @@ def test_dial_plan_reads_every_acting_parameter() -> None:
     unit = Unit(name="dp2", profile=get_profile("4102"), state_dir=tempfile.mkdtemp(), host="127.0.0.9")
     c = unit.config
     ep = "Phone-Fax1"
-    c.set("EpServ.CallDtmfMapAllowed[1].TargetHost", "127.0.0.9:5070")
-    c.set("EpServ.CallDtmfMapAllowed[1].Emergency", "Enable")
-    c.set("EpServ.CallDtmfMapRefuse[2].Enable", "Enable")
-    c.set("EpServ.CallDtmfMapRefuse[2].DtmfMap", "8x")
-    c.set("EpServ.CallDtmfMapRefuse[2].ApplyTo", "Endpoint")
-    c.set("EpServ.CallDtmfMapRefuse[2].EpId", "Phone-Fax2, Phone-Fax1")
-    codes = {
+    settings = {
+        "EpServ.CallDtmfMapAllowed[1].TargetHost": "127.0.0.9:5070", "EpServ.CallDtmfMapAllowed[1].Emergency": "Enable",
+        "EpServ.CallDtmfMapRefuse[2].Enable": "Enable", "EpServ.CallDtmfMapRefuse[2].DtmfMap": "8x",
+        "EpServ.CallDtmfMapRefuse[2].ApplyTo": "Endpoint", "EpServ.CallDtmfMapRefuse[2].EpId": "Phone-Fax2, Phone-Fax1",
         "EpServ.DefaultCallWaitingActivationDtmfMap": "*71", "EpServ.DefaultCallWaitingDeactivationDtmfMap": "*70",
         "EpServ.DefaultCallWaitingCancelDtmfMap": "*69",
         "EpServ.DefaultForwardUnconditionalDtmfMapActivation": "*72x.T",
@@ -206,24 +203,21 @@ def test_dial_plan_reads_every_acting_parameter() -> None:
         "EpServ.DefaultForwardOnBusyDtmfMapDeactivation": "*91",
         "EpServ.DefaultForwardNoAnswerDtmfMapActivation": "*92x.T",
         "EpServ.DefaultForwardNoAnswerDtmfMapDeactivation": "*93",
+        "EpServ.DtmfMapTimeoutFirstDtmf": 9000, "EpServ.DtmfMapTimeoutCompletion": 30000,
+        "EpServ.DefaultDelayedHotlineEnable": "Enable", "EpServ.DefaultDelayedHotlineCondition": "AnyTimeout",
+        "EpServ.DefaultDelayedHotlineTargetAddress": "6000",
+        f"EpServ.EpSpecificAutoCall[{ep}].EnableConfig": "Enable", f"EpServ.EpSpecificAutoCall[{ep}].Enable": "Enable",
+        f"EpServ.EpSpecificAutoCall[{ep}].TargetAddress": "7000",
+        f"EpServ.EpSpecificDtmfMapTimeout[{ep}].EnableConfig": "Enable",
+        f"EpServ.EpSpecificDtmfMapTimeout[{ep}].InterDtmf": 800,
+        f"EpServ.EpSpecificDtmfMapTimeout[{ep}].Completion": 12000,
+        f"EpServ.EpSpecificDelayedHotline[{ep}].EnableConfig": "Enable",
+        f"EpServ.EpSpecificDelayedHotline[{ep}].Enable": "Enable",
+        f"EpServ.EpSpecificDelayedHotline[{ep}].Condition": "InterDtmfOrCompletionTimeout",
+        f"EpServ.EpSpecificDelayedHotline[{ep}].TargetAddress": "8000",
     }
-    for param, value in codes.items():
-        c.set(param, value)
-    c.set("EpServ.DtmfMapTimeoutFirstDtmf", 9000)
-    c.set("EpServ.DtmfMapTimeoutCompletion", 30000)
-    c.set("EpServ.DefaultDelayedHotlineEnable", "Enable")
-    c.set("EpServ.DefaultDelayedHotlineCondition", "AnyTimeout")
-    c.set("EpServ.DefaultDelayedHotlineTargetAddress", "6000")
-    c.set(f"EpServ.EpSpecificAutoCall[{ep}].EnableConfig", "Enable")
-    c.set(f"EpServ.EpSpecificAutoCall[{ep}].Enable", "Enable")
-    c.set(f"EpServ.EpSpecificAutoCall[{ep}].TargetAddress", "7000")
-    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].EnableConfig", "Enable")
-    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].InterDtmf", 800)
-    c.set(f"EpServ.EpSpecificDtmfMapTimeout[{ep}].Completion", 12000)
-    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].EnableConfig", "Enable")
-    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].Enable", "Enable")
-    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].Condition", "InterDtmfOrCompletionTimeout")
-    c.set(f"EpServ.EpSpecificDelayedHotline[{ep}].TargetAddress", "8000")
+    for address, value in settings.items():
+        c.set(address, value)
     plan = dial_plan(c, ep)
     first = plan.allowed[0]
     assert (first.target_host, first.emergency) == ("127.0.0.9:5070", True)

@@ -65,12 +65,12 @@ class Earpiece:
     def stop(self) -> None:
         """Silence; the recording file is closed (a call's stream may open it next)."""
         self.tone = None
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-        if self._recorder is not None:
-            self._recorder.close()
-            self._recorder = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            recorder.close()
 
     def release(self) -> WavRecorder | None:
         """Silence, handing over the open recording (a call's stream records on into the same file) instead of

@@ -58,6 +58,15 @@ def _row(config: Any, table: str, endpoint: str) -> dict[str, Any] | None:
     return None
 
 
+def _own_or_default(config: Any, table: str, endpoint: str, defaults: dict[str, str]) -> list[Any]:
+    """The columns of the endpoint's own row in ``table`` (EnableConfig Enable), else the unit's defaults:
+    ``defaults`` maps each column to its Default parameter."""
+    own = _row(config, table, endpoint)
+    if own is not None:
+        return [own.get(column) for column in defaults]
+    return [config.get(name) for name in defaults.values()]
+
+
 def dial_plan(config: Any, endpoint: str) -> DialPlan:
     """The dial plan of ``endpoint`` (see the module docstring)."""
     rows = config.rows("EpServ.CallDtmfMapAllowed")
@@ -73,22 +82,15 @@ def dial_plan(config: Any, endpoint: str) -> DialPlan:
                     if _applies(row, endpoint) and (m := _map(row.get("DtmfMap"))) is not None)
     services = tuple(ServiceCode(service, action, m) for param, service, action in SERVICE_CODES
                      if (m := _map(config.get(param))) is not None)
-    own = _row(config, "EpServ.EpSpecificDtmfMapTimeout", endpoint)
-    if own is not None:
-        first, inter, completion = own.get("FirstDtmf"), own.get("InterDtmf"), own.get("Completion")
-    else:
-        first, inter, completion = (config.get(f"EpServ.DtmfMapTimeout{n}") for n in
-                                    ("FirstDtmf", "InterDtmf", "Completion"))
+    first, inter, completion = _own_or_default(config, "EpServ.EpSpecificDtmfMapTimeout", endpoint, {
+        "FirstDtmf": "EpServ.DtmfMapTimeoutFirstDtmf", "InterDtmf": "EpServ.DtmfMapTimeoutInterDtmf",
+        "Completion": "EpServ.DtmfMapTimeoutCompletion"})
     timeouts = Timeouts(int(first or 20000) / 1000, int(inter or 3000) / 1000, int(completion or 60000) / 1000)
-    auto = _row(config, "EpServ.EpSpecificAutoCall", endpoint)
-    auto_on, auto_target = (auto.get("Enable"), auto.get("TargetAddress")) if auto is not None else \
-        (config.get("EpServ.DefaultAutoCallEnable"), config.get("EpServ.DefaultAutoCallTargetAddress"))
-    delayed = _row(config, "EpServ.EpSpecificDelayedHotline", endpoint)
-    if delayed is not None:
-        d_on, d_cond, d_target = delayed.get("Enable"), delayed.get("Condition"), delayed.get("TargetAddress")
-    else:
-        d_on, d_cond, d_target = (config.get(f"EpServ.DefaultDelayedHotline{n}") for n in
-                                  ("Enable", "Condition", "TargetAddress"))
+    auto_on, auto_target = _own_or_default(config, "EpServ.EpSpecificAutoCall", endpoint, {
+        "Enable": "EpServ.DefaultAutoCallEnable", "TargetAddress": "EpServ.DefaultAutoCallTargetAddress"})
+    d_on, d_cond, d_target = _own_or_default(config, "EpServ.EpSpecificDelayedHotline", endpoint, {
+        "Enable": "EpServ.DefaultDelayedHotlineEnable", "Condition": "EpServ.DefaultDelayedHotlineCondition",
+        "TargetAddress": "EpServ.DefaultDelayedHotlineTargetAddress"})
     return DialPlan(
         allowed=tuple(allowed), refused=refused, services=services, timeouts=timeouts,
         auto_call=str(auto_target or "") if auto_on == "Enable" else "",
