@@ -48,11 +48,14 @@ class Lab:
         ]
 
     async def ssh(self, *command: str, stdin: bytes | None = None, **kw: object) -> tuple[int, str, str]:
+        # no input: stdin from /dev/null, not a pipe: a client the server refuses at once (a refused cipher) has
+        # closed its end before communicate() writes, and uvloop raises on a write to a closed pipe
         proc = await asyncio.create_subprocess_exec(
             *self.argv(*command, **kw),  # type: ignore[arg-type]
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
-        out, err = await asyncio.wait_for(proc.communicate(stdin or b""), 20)
+        out, err = await asyncio.wait_for(proc.communicate(stdin), 20)
         assert proc.returncode is not None
         return proc.returncode, out.decode(), err.decode()
 
