@@ -214,3 +214,24 @@ async def test_a_keepalive_due_at_t_fires_once_never_before_t(tmp_path: Path, mo
     assert len(sent) == len(due), sent  # one keep-alive per due time
     assert all(d <= t < d + 0.01 for t, d in zip(sent, due, strict=True)), sent  # on the grid, never before
     assert conn.is_open
+
+
+async def test_stop_ends_a_task_that_swallowed_its_cancellation(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task of the user agent that survives one cancellation (as Python 3.11's wait_for lets a task do when the
+    cancellation meets its inner future's completion) is cancelled again: the stop does not wait out its next
+    wait (here 30 s, as a transaction's Timer F would be)."""
+    eng = started_engine(tmp_path, monkeypatch)
+    swallowed = asyncio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            swallowed.set()  # goes on as if nothing happened
+        await asyncio.sleep(30)
+
+    task = eng.ua.spawn(stubborn())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(eng.ua.stop(), 5)
+    assert swallowed.is_set() and task.cancelled()
