@@ -19,15 +19,14 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from emulator.engines.aaa import Aaa
     from emulator.faces.cli.server import CliEngine
     from emulator.runtime.unit import Unit
-    from web_ui.app import WebEngine
 
-__all__ = ["LateCli", "LateFaces", "LateWeb"]
+__all__ = ["LateCli", "LateFaces", "LateWeb", "WebFace"]
 
 BACKLOG = 100  # as asyncssh's own listen
 
@@ -194,6 +193,17 @@ class LateCli(_LateFace):
             await self.engine.stop()
 
 
+class WebFace(Protocol):
+    """What :class:`LateWeb` uses of the web face's engine (``web_ui.app.WebEngine``): the runtime layer names the
+    face by this shape, not by importing it (the faces sit above it)."""
+
+    unit: Unit
+    certs: Any
+    socks: dict[str, socket.socket]
+
+    async def stop(self) -> None: ...
+
+
 class LateWeb(_LateFace):
     """The Web service (``web``, ``web_secure``) of a unit whose pages are served after the ready file: the
     sockets are bound at the first start (``Web.HttpMode``, ``Web.ServerPort``, ``Web.SecureServerPort``), the
@@ -202,11 +212,11 @@ class LateWeb(_LateFace):
 
     name = "Web"
 
-    def __init__(self, engine: WebEngine, late: LateFaces) -> None:
+    def __init__(self, engine: WebFace, late: LateFaces) -> None:
         super().__init__(engine.unit, late)
         self.engine = engine
 
-    def _engine(self) -> WebEngine:
+    def _engine(self) -> WebFace:
         return self.engine
 
     def _bind(self) -> dict[str, tuple[socket.socket, str]]:

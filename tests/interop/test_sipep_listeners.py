@@ -27,7 +27,7 @@ from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.connection import StreamLimits
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.protocols.sip import Response
-from emulator.protocols.sip.message import StreamParser
+from emulator.protocols.sip.framing import StreamParser
 from emulator.protocols.sip.transaction import DEFAULT_TIMERS, TimerConfig
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile

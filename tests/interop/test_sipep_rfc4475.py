@@ -17,7 +17,7 @@ import pytest
 from emulator.engines.nlm import NlmEngine
 from emulator.engines.sipep.engine import SipEpEngine
 from emulator.protocols.sip import Response, parse_datagram
-from emulator.protocols.sip.message import StreamParser
+from emulator.protocols.sip.framing import StreamParser
 from emulator.runtime.unit import PortPolicy, Unit
 from firmware_model.profiles import get_profile
 from testkit.sip_vectors import rfc4475

@@ -1,6 +1,6 @@
 """One SIP stream connection (TCP or TLS, RFC 3261 §18.3) and the asyncio protocol that feeds it.
 
-* :class:`Connection` — its :class:`~emulator.protocols.sip.message.StreamParser`, where it goes, how to
+* :class:`Connection` — its :class:`~emulator.protocols.sip.framing.StreamParser`, where it goes, how to
   write to it, CRLF keep-alive (RFC 5626 §3.5.1) and kernel keep-alive, and when it must be closed.
 * :class:`StreamProtocol` — the asyncio protocol of every stream: the unit's persistent links (outgoing,
   TLS by the loop's own client TLS) and the connections its listeners accept. An accepted TLS connection
@@ -29,7 +29,7 @@ from typing import Any, Protocol, cast
 
 from emulator.engines.cert.tls import PeerRefused, TlsPolicy
 from emulator.engines.cert.tls_server import TlsTransport
-from emulator.protocols.sip.message import StreamParser
+from emulator.protocols.sip.framing import StreamParser
 from emulator.protocols.sip.target import Target
 from emulator.protocols.tls_session import TlsServerSession
 from firmware_model.cert_validation import Refusal, notification_for

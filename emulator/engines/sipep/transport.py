@@ -3,7 +3,7 @@
 * **Listeners** per gateway (``SipEp.Gateway.Port`` / ``SecurePort``): UDP and TCP on the port, TLS
   on the secure port, all bound to the unit's address. Each datagram is parsed and checked with
   :func:`emulator.protocols.sip.validate.inspect_datagram`; each stream connection
-  (:mod:`emulator.engines.sipep.connection`) has its own :class:`~emulator.protocols.sip.message.StreamParser`.
+  (:mod:`emulator.engines.sipep.connection`) has its own :class:`~emulator.protocols.sip.framing.StreamParser`.
   Malformed requests are answered (400, 413/513, 416, 420, 505...) or dropped per
   :mod:`emulator.protocols.sip.validate`; a stream whose framing is lost is closed. Nothing a peer sends can
   stop a listener, and idle or slow peers cannot hold its connections (:class:`StreamLimits`). A TLS

@@ -15,6 +15,7 @@ from emulator.protocols.sip.errors import (
     UriError,
     VersionNotSupported,
 )
+from emulator.protocols.sip.framing import StreamParser
 from emulator.protocols.sip.headers import Address, Challenge, Credentials, CSeq, MediaType, Via
 from emulator.protocols.sip.message import (
     MAX_MESSAGE_SIZE,
@@ -23,7 +24,6 @@ from emulator.protocols.sip.message import (
     Message,
     Request,
     Response,
-    StreamParser,
     make_response,
     parse_datagram,
     parse_message,
