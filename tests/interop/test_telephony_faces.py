@@ -178,6 +178,8 @@ async def test_snmp_sets_crout_and_epserv_rows_that_the_api_shows(faces: Faces) 
     assert await f.snmp_value(APPLY_CONFIG) == "0"
     proc = await f.snmp("snmpset", APPLY_CONFIG, "i", "10")
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("10"), proc.stdout  # the response echoes the value set (RFC 3416 §4.2.5)
+    assert await f.snmp_value(APPLY_CONFIG) == "0"
     assert await f.snmp_value(f"{CROUT}configModifiedStatus.0") == "no"
     walk = await f.snmp("snmpwalk", "-Oq", f"{CROUT}routeStatusTable")
     assert f'{CROUT}routeStatusExpressionCriteria.1 "^5552...$"' in walk.stdout, walk.stdout + walk.stderr

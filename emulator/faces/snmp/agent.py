@@ -354,7 +354,9 @@ class _Instrumentation(AbstractMibInstrumController):
                 _KIND_ERRORS.get(e.kind, smi_error.InconsistentValueError)
             self.agent.unit.log.info("snmp_set_refused", address=e.name, kind=e.kind, reason=str(e))
             raise error(name=varBinds[current][0], idx=current) from None
-        out = {idx: _pysnmp(_no_op()) for idx, _name, _val in self._each(varBinds, ctx)}  # a command reads 0
+        # RFC 3416 §4.2.5: the Response to a SET carries the request's values; a command object's (10) is echoed
+        # as sent, though a GET of it reads 0 afterwards
+        out = {idx: varBinds[idx][1] for idx, _name, _val in self._each(varBinds, ctx)}
         for idx, _name, addr, _value in plan:
             after = self.value(addr, admin)  # a row command may have removed the row: echo the request
             out[idx] = varBinds[idx][1] if after == _NO_SUCH_INSTANCE else _pysnmp(after)
